@@ -1,0 +1,1 @@
+//! An in-process MongoDB wire-protocol server for tests, examples and benchmarks.

@@ -1,0 +1,140 @@
+//! Project automation, reached as `cargo xtask` through the alias in `.cargo/config.toml`.
+//!
+//! - `cargo xtask spec [--suite DIR] [SUITE...]` runs the JSON spec suites.
+//! - `cargo xtask bench [CRATE...]` runs the criterion benchmarks of the workspace.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use spec_tests::{Context, Outcome, Suite};
+
+const USAGE: &str = "\
+usage: cargo xtask spec [--suite DIR] [SUITE...]
+       cargo xtask bench [CRATE...]
+
+spec runs the JSON spec suites. SUITE is one of: cmap, sdam, server-selection,
+connection-string, uri-options, auth (default: all). The official tests are read
+from DIR (the specifications' source/ folder), or from MONGO_SPECS_DIR; the
+project's own cases under spec-tests/data/<suite>/ always run. SPEC_FILE and
+SPEC_TEST keep only the files whose path, and the tests whose description,
+contain the given text.
+
+bench runs `cargo bench` for the named crates (default: every crate with benches).";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("spec") => spec(&args[1..]),
+        Some("bench") => bench(&args[1..]),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn workspace_root() -> PathBuf {
+    // xtask lives one level below the workspace root.
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn spec(args: &[String]) -> ExitCode {
+    let mut official: Option<PathBuf> = std::env::var_os("MONGO_SPECS_DIR").map(PathBuf::from);
+    let mut suites = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--suite" => match it.next() {
+                Some(dir) => official = Some(PathBuf::from(dir)),
+                None => {
+                    eprintln!("--suite needs a folder\n\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            name => match Suite::from_name(name) {
+                Some(s) if !suites.contains(&s) => suites.push(s),
+                Some(_) => {}
+                None => {
+                    eprintln!("unknown suite `{name}`\n\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
+        }
+    }
+    if suites.is_empty() {
+        suites = Suite::ALL.to_vec();
+    }
+    if let Some(dir) = &official {
+        if !dir.is_dir() {
+            eprintln!("the official spec folder {} does not exist", dir.display());
+            return ExitCode::from(2);
+        }
+    }
+    let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
+    let ctx = Context {
+        official,
+        own: workspace_root().join("spec-tests").join("data"),
+        file_filter: nonempty(std::env::var("SPEC_FILE").ok()),
+        test_filter: nonempty(std::env::var("SPEC_TEST").ok()),
+    };
+    match &ctx.official {
+        Some(dir) => println!("official tests: {}", dir.display()),
+        None => println!("official tests: none given (--suite DIR or MONGO_SPECS_DIR)"),
+    }
+
+    let mut total = Outcome::default();
+    let mut lines = Vec::new();
+    for suite in suites {
+        let out = spec_tests::run(suite, &ctx);
+        for s in &out.skips {
+            println!("SKIP {suite}: {s}");
+        }
+        for f in &out.failures {
+            println!("FAIL {suite}: {f}");
+        }
+        lines.push(out.summary(suite.name()));
+        for n in &out.notes {
+            lines.push(format!("  note: {n}"));
+        }
+        total.absorb(out);
+    }
+    for l in lines {
+        println!("{l}");
+    }
+    println!("{}", total.summary("total"));
+    if total.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn bench(args: &[String]) -> ExitCode {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace_root()).arg("bench");
+    if args.is_empty() {
+        cmd.arg("--workspace");
+    }
+    for krate in args {
+        cmd.arg("-p").arg(krate);
+    }
+    match cmd.status() {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("cannot run cargo bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
