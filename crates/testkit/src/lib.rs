@@ -1,1 +1,41 @@
 //! An in-process MongoDB wire-protocol server for tests, examples and benchmarks.
+//!
+//! [`TestServer::start`] binds an ephemeral loopback port and speaks OP_MSG and legacy
+//! OP_QUERY handshakes (through `mongo-wire`); it has SCRAM-SHA-1/256 authentication, an
+//! in-memory document store with a small query engine, cursors, the `failCommand` fail point,
+//! TLS (rustls), compression (zlib, snappy, zstd) and replica sets ([`ReplicaSet::start`])
+//! with awaitable and streaming (exhaust) hello.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), mongo_testkit::Error> {
+//! use mongo_testkit::{ReplicaSet, ServerOptions, TestServer};
+//! let server = TestServer::start(ServerOptions::default().with_user("app", "secret")).await?;
+//! println!("{}", server.uri());
+//! let rs = ReplicaSet::start("rs0", 3).await?;
+//! let new_primary = rs.step_down()?;
+//! # let _ = new_primary; Ok(()) }
+//! ```
+//!
+//! Commands that run without authentication when users are configured: hello / isMaster,
+//! saslStart, saslContinue, authenticate, ping, buildInfo, logout and endSessions (as on
+//! mongod, where ping and buildInfo need no auth). Everything else gets code 13.
+
+mod error;
+mod failpoint;
+mod node;
+mod options;
+mod query;
+mod replset;
+mod scram;
+mod server;
+mod store;
+mod tls;
+mod topology;
+
+pub use error::{Error, codes};
+pub use node::{ConnState, MAX_BSON_OBJECT_SIZE, MAX_WRITE_BATCH_SIZE};
+pub use options::{ServerOptions, TlsFiles};
+pub use replset::ReplicaSet;
+pub use server::TestServer;
+pub use store::Store;
+pub use tls::{TestCerts, generate_test_certs, generate_test_certs_in};

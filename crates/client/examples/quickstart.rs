@@ -1,0 +1,112 @@
+//! Quickstart: connect, print the discovered topology, run a few commands, show pool stats
+//! and some events.
+//!
+//! ```text
+//! cargo run -p mongo-client --example quickstart                  # embedded test server
+//! cargo run -p mongo-client --example quickstart -- mongodb://localhost:27017
+//! MONGODB_URI=mongodb://localhost:27017 cargo run -p mongo-client --example quickstart
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bson::doc;
+use mongo_client::{Client, ClientOptions, FindOptions};
+use mongo_events::{EventRecorder, Listeners};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+
+    // A URI from the command line or MONGODB_URI; with neither, start the embedded server.
+    let mut _embedded = None;
+    let uri = match std::env::args()
+        .nth(1)
+        .or_else(|| std::env::var("MONGODB_URI").ok())
+    {
+        Some(uri) => uri,
+        None => {
+            let server =
+                mongo_testkit::TestServer::start(mongo_testkit::ServerOptions::default()).await?;
+            println!("started the embedded test server at {}", server.host_port());
+            let uri = server.uri();
+            _embedded = Some(server);
+            uri
+        }
+    };
+
+    let recorder: Arc<EventRecorder> = EventRecorder::shared();
+    let mut listeners = Listeners::new();
+    listeners.add_all(recorder.clone());
+    let client = Client::builder()
+        .options(ClientOptions::parse(&uri)?)
+        .listeners(listeners)
+        .build()
+        .await?;
+
+    client.wait_for_discovery(Duration::from_secs(10)).await;
+    let topology = client.topology_description();
+    println!("topology: {}", topology.topology_type().name());
+    for server in topology.servers() {
+        println!(
+            "  {} {} (maxWireVersion {:?}, rtt {:?})",
+            server.address,
+            server.server_type.name(),
+            server.max_wire_version,
+            server.round_trip_time
+        );
+    }
+
+    let pong = client.run_command("admin", doc! {"ping": 1}).await?;
+    println!("ping: {pong}");
+
+    let coll = client.database("quickstart").collection("greetings");
+    coll.drop_collection().await?;
+    let inserted = coll
+        .insert_many((1..=5).map(|i| doc! {"n": i, "text": format!("hello #{i}")}))
+        .await?;
+    println!("inserted {} documents", inserted.inserted_ids.len());
+    let mut cursor = coll
+        .find(
+            doc! {"n": {"$gte": 2}},
+            FindOptions::default().batch_size(2).sort(doc! {"n": 1}),
+        )
+        .await?;
+    while let Some(d) = cursor.try_next().await? {
+        println!("found: {d}");
+    }
+    println!("count: {}", coll.count_documents(doc! {}).await?);
+
+    for s in client.pool_stats() {
+        println!(
+            "pool {}: total {} available {} in use {} generation {}",
+            s.address, s.stats.total, s.stats.available, s.stats.in_use, s.stats.generation
+        );
+    }
+    let names: Vec<&str> = recorder.cmap_names();
+    println!(
+        "first pool events: {:?}",
+        names.iter().take(6).collect::<Vec<_>>()
+    );
+    let commands: Vec<String> = recorder
+        .command_events()
+        .iter()
+        .map(|e| format!("{}:{}", e.command_name(), event_kind(e)))
+        .collect();
+    println!("command events: {commands:?}");
+    client.shutdown().await;
+    Ok(())
+}
+
+fn event_kind(e: &mongo_events::command::CommandEvent) -> &'static str {
+    match e {
+        mongo_events::command::CommandEvent::Started(_) => "started",
+        mongo_events::command::CommandEvent::Succeeded(_) => "succeeded",
+        mongo_events::command::CommandEvent::Failed(_) => "failed",
+    }
+}

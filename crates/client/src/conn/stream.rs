@@ -1,0 +1,136 @@
+//! The byte stream under a connection: TCP (with connect timeout, `TCP_NODELAY` and
+//! keepalive), TLS over TCP, or a unix domain socket.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use mongo_events::ServerAddress;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::error::{Error, Result};
+
+/// TCP keepalive idle time (the handshake spec suggests at most 120 seconds).
+const KEEPALIVE_TIME: Duration = Duration::from_secs(120);
+
+/// A connected stream.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream),
+}
+
+/// What [`connect`] needs to know.
+#[derive(Clone, Debug)]
+pub(crate) struct StreamConfig {
+    pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+}
+
+async fn with_timeout<T>(
+    limit: Option<Duration>,
+    what: &str,
+    fut: impl std::future::Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    match limit.filter(|d| !d.is_zero()) {
+        Some(d) => tokio::time::timeout(d, fut).await.map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{what} timed out after {d:?}"),
+            )
+        })?,
+        None => fut.await,
+    }
+}
+
+/// Opens a stream to `address`, TLS when configured. The connect timeout covers the TCP
+/// connect and the TLS handshake.
+pub(crate) async fn connect(address: &ServerAddress, config: &StreamConfig) -> Result<Stream> {
+    let limit = config.connect_timeout;
+    match address {
+        ServerAddress::Tcp { host, port } => {
+            let tcp = with_timeout(limit, "connect", TcpStream::connect((host.as_str(), *port)))
+                .await
+                .map_err(Error::io)?;
+            tcp.set_nodelay(true).map_err(Error::io)?;
+            let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE_TIME);
+            // Keepalive is best effort: some platforms refuse some settings.
+            let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive);
+            match &config.tls {
+                None => Ok(Stream::Tcp(tcp)),
+                Some(tls) => {
+                    let name = super::tls::server_name(host)?;
+                    let connector = tokio_rustls::TlsConnector::from(tls.clone());
+                    let tls = with_timeout(limit, "TLS handshake", connector.connect(name, tcp))
+                        .await
+                        .map_err(Error::io)?;
+                    Ok(Stream::Tls(Box::new(tls)))
+                }
+            }
+        }
+        #[cfg(unix)]
+        ServerAddress::Unix { path } => {
+            let s = with_timeout(limit, "connect", tokio::net::UnixStream::connect(path))
+                .await
+                .map_err(Error::io)?;
+            Ok(Stream::Unix(s))
+        }
+        #[cfg(not(unix))]
+        ServerAddress::Unix { .. } => Err(Error::invalid_argument(
+            "unix domain sockets are not supported on this platform",
+        )),
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+            #[cfg(unix)]
+            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
+            #[cfg(unix)]
+            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}

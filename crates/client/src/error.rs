@@ -1,0 +1,631 @@
+//! The facade's one error type: [`Error`], with a [`kind`](Error::kind), server error labels
+//! and codes, and the predicates SDAM and retries need.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+
+use bson::{Bson, Document};
+use mongo_events::ServerAddress;
+
+use crate::uri::UriError;
+
+/// The label a server (or the driver) puts on a write error that may be retried.
+pub const RETRYABLE_WRITE_ERROR: &str = "RetryableWriteError";
+/// The label of errors inside a transaction that may succeed if the transaction is retried.
+pub const TRANSIENT_TRANSACTION_ERROR: &str = "TransientTransactionError";
+/// The label the driver adds when a retry attempt performed no write.
+pub const NO_WRITES_PERFORMED: &str = "NoWritesPerformed";
+
+/// Codes the retryable reads and writes specifications list as retryable.
+pub const RETRYABLE_CODES: [i32; 12] = [
+    11600, 11602, 10107, 13435, 13436, 189, 91, 7, 6, 89, 9001, 262,
+];
+
+/// A result with the facade's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Any error the client reports. Cheap to clone (`io` and wire errors are shared).
+///
+/// Inspect it with [`kind`](Error::kind), [`code`](Error::code),
+/// [`labels`](Error::labels), and the predicates (`is_network_error`, `is_state_change`, ...).
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Error {
+    kind: Box<ErrorKind>,
+    labels: BTreeSet<String>,
+    address: Option<ServerAddress>,
+}
+
+/// What went wrong, grouped by cause.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    // ----- network -----
+    /// Reading or writing the socket failed (connection refused or reset, EOF, timeout).
+    #[error("I/O error: {0}")]
+    Io(Arc<std::io::Error>),
+    /// The peer sent bytes that are not a valid message (the connection is closed).
+    #[error("protocol error: {0}")]
+    Wire(Arc<mongo_wire::Error>),
+    /// The peer answered something that is a valid message but not a valid reply.
+    #[error("invalid reply from the server: {0}")]
+    InvalidReply(String),
+
+    // ----- the server said no -----
+    /// A command failed (`ok: 0`).
+    #[error("{0}")]
+    Command(CommandError),
+    /// A write failed: write errors and/or a write concern error.
+    #[error("{0}")]
+    Write(WriteFailure),
+    /// Authentication failed (a bad credential, a server that refused, a failed proof).
+    #[error("authentication failed: {0}")]
+    Auth(mongo_auth::AuthError),
+
+    // ----- driver state, limits -----
+    /// No suitable server was found within serverSelectionTimeoutMS.
+    #[error("server selection timed out: {0}")]
+    ServerSelection(String),
+    /// Checking a connection out of a pool failed.
+    #[error("{0}")]
+    Pool(mongo_pool::PoolError),
+    /// The client (or the pool / topology) was shut down.
+    #[error("the client has been shut down")]
+    Shutdown,
+    /// The server speaks wire versions this driver does not.
+    #[error("incompatible server: {0}")]
+    IncompatibleServer(String),
+
+    // ----- misuse / configuration -----
+    /// A connection string or options are invalid.
+    #[error("invalid options: {0}")]
+    Uri(UriError),
+    /// TLS could not be configured (a CA or certificate file that cannot be read or parsed).
+    #[error("TLS configuration error: {0}")]
+    TlsConfig(String),
+    /// An argument is invalid (an empty collection name, a document too large, ...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A cursor was used after it was exhausted or killed, or a pinned connection was lost.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// A command error: the reply's code, codeName and errmsg.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct CommandError {
+    /// `code` (0 when the reply had none).
+    pub code: i32,
+    /// `codeName`.
+    pub code_name: String,
+    /// `errmsg`.
+    pub message: String,
+    /// The reply's topologyVersion, when present (SDAM compares it).
+    pub topology_version: Option<Document>,
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.code_name.is_empty() {
+            write!(f, "command failed ({}): {}", self.code, self.message)
+        } else {
+            write!(
+                f,
+                "command failed ({} {}): {}",
+                self.code, self.code_name, self.message
+            )
+        }
+    }
+}
+
+/// One entry of a reply's `writeErrors`.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct WriteError {
+    /// Index of the failed operation in the batch.
+    pub index: i64,
+    /// The error code.
+    pub code: i32,
+    /// The error message.
+    pub message: String,
+}
+
+/// A reply's `writeConcernError`.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct WriteConcernError {
+    /// The error code.
+    pub code: i32,
+    /// `codeName`.
+    pub code_name: String,
+    /// The error message.
+    pub message: String,
+}
+
+/// Write errors and/or a write concern error from one write command.
+#[derive(Clone, Debug, PartialEq, Default)]
+#[non_exhaustive]
+pub struct WriteFailure {
+    /// `writeErrors`.
+    pub write_errors: Vec<WriteError>,
+    /// `writeConcernError`.
+    pub write_concern_error: Option<WriteConcernError>,
+}
+
+impl fmt::Display for WriteFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("write failed:")?;
+        for e in &self.write_errors {
+            write!(f, " [{}] ({}) {};", e.index, e.code, e.message)?;
+        }
+        if let Some(wce) = &self.write_concern_error {
+            write!(f, " write concern error ({}) {}", wce.code, wce.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("Error");
+        s.field("kind", &self.kind);
+        if !self.labels.is_empty() {
+            s.field("labels", &self.labels);
+        }
+        if let Some(a) = &self.address {
+            s.field("address", a);
+        }
+        s.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.kind, f)?;
+        if let Some(a) = &self.address {
+            write!(f, " (server {a})")?;
+        }
+        if !self.labels.is_empty() {
+            let labels: Vec<&str> = self.labels.iter().map(String::as_str).collect();
+            write!(f, " [labels: {}]", labels.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &*self.kind {
+            ErrorKind::Io(e) => Some(&**e),
+            ErrorKind::Wire(e) => Some(&**e),
+            ErrorKind::Auth(e) => Some(e),
+            ErrorKind::Pool(e) => Some(e),
+            ErrorKind::Uri(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl Error {
+    /// An error of `kind` with no labels.
+    pub fn new(kind: ErrorKind) -> Self {
+        Error {
+            kind: Box::new(kind),
+            labels: BTreeSet::new(),
+            address: None,
+        }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// The server the error happened on, when known.
+    pub fn address(&self) -> Option<&ServerAddress> {
+        self.address.as_ref()
+    }
+
+    /// The error labels (from the server's reply, or added by the driver).
+    pub fn labels(&self) -> impl Iterator<Item = &str> + '_ {
+        self.labels.iter().map(String::as_str)
+    }
+
+    /// Whether the error carries `label`.
+    pub fn has_label(&self, label: &str) -> bool {
+        self.labels.contains(label)
+    }
+
+    /// Adds a label.
+    pub fn add_label(&mut self, label: impl Into<String>) {
+        self.labels.insert(label.into());
+    }
+
+    /// Removes a label.
+    pub fn remove_label(&mut self, label: &str) {
+        self.labels.remove(label);
+    }
+
+    pub(crate) fn with_address(mut self, address: &ServerAddress) -> Self {
+        if self.address.is_none() {
+            self.address = Some(address.clone());
+        }
+        self
+    }
+
+    /// The server's error code: a command error's code, or the write concern error's, or the
+    /// first write error's.
+    pub fn code(&self) -> Option<i32> {
+        match &*self.kind {
+            ErrorKind::Command(c) => Some(c.code),
+            ErrorKind::Write(w) => w
+                .write_concern_error
+                .as_ref()
+                .map(|e| e.code)
+                .or_else(|| w.write_errors.first().map(|e| e.code)),
+            ErrorKind::Auth(mongo_auth::AuthError::CommandFailed { code, .. }) => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// The code that SDAM and retries judge: a command error's, or a write concern error's
+    /// (write errors are not state changes).
+    fn sdam_code(&self) -> Option<(i32, &str)> {
+        match &*self.kind {
+            ErrorKind::Command(c) => Some((c.code, c.message.as_str())),
+            ErrorKind::Write(WriteFailure {
+                write_concern_error: Some(wce),
+                ..
+            }) => Some((wce.code, wce.message.as_str())),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn io(e: std::io::Error) -> Self {
+        Error::new(ErrorKind::Io(Arc::new(e)))
+    }
+
+    pub(crate) fn invalid_argument(msg: impl Into<String>) -> Self {
+        Error::new(ErrorKind::InvalidArgument(msg.into()))
+    }
+
+    pub(crate) fn invalid_reply(msg: impl Into<String>) -> Self {
+        Error::new(ErrorKind::InvalidReply(msg.into()))
+    }
+
+    pub(crate) fn usage(msg: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Usage(msg.into()))
+    }
+
+    /// Reads the error out of a command reply with `ok` not 1 (code, codeName, errmsg,
+    /// errorLabels, topologyVersion).
+    pub fn from_reply(reply: &Document) -> Self {
+        let code = reply.get("code").and_then(as_i32).unwrap_or_default();
+        let message = match reply.get("errmsg").or_else(|| reply.get("$err")) {
+            Some(Bson::String(s)) => s.clone(),
+            _ => String::new(),
+        };
+        let code_name = match reply.get("codeName") {
+            Some(Bson::String(s)) => s.clone(),
+            _ => String::new(),
+        };
+        let topology_version = match reply.get("topologyVersion") {
+            Some(Bson::Document(d)) => Some(d.clone()),
+            _ => None,
+        };
+        let mut error = Error::new(ErrorKind::Command(CommandError {
+            code,
+            code_name,
+            message,
+            topology_version,
+        }));
+        error.labels = labels_of(reply);
+        error
+    }
+
+    /// Reads write errors and a write concern error out of a write command's reply
+    /// (`ok: 1`); `None` when it has neither.
+    pub fn from_write_reply(reply: &Document) -> Option<Self> {
+        let mut failure = WriteFailure::default();
+        if let Ok(errors) = reply.get_array("writeErrors") {
+            for e in errors {
+                if let Bson::Document(d) = e {
+                    failure.write_errors.push(WriteError {
+                        index: d.get("index").and_then(Bson::as_i64_lossy).unwrap_or(0),
+                        code: d.get("code").and_then(as_i32).unwrap_or(0),
+                        message: d.get_str("errmsg").unwrap_or_default().to_owned(),
+                    });
+                }
+            }
+        }
+        if let Ok(wce) = reply.get_document("writeConcernError") {
+            failure.write_concern_error = Some(WriteConcernError {
+                code: wce.get("code").and_then(as_i32).unwrap_or(0),
+                code_name: wce.get_str("codeName").unwrap_or_default().to_owned(),
+                message: wce.get_str("errmsg").unwrap_or_default().to_owned(),
+            });
+        }
+        if failure.write_errors.is_empty() && failure.write_concern_error.is_none() {
+            return None;
+        }
+        let mut error = Error::new(ErrorKind::Write(failure));
+        error.labels = labels_of(reply);
+        if let Ok(wce) = reply.get_document("writeConcernError") {
+            error.labels.extend(labels_of(wce));
+        }
+        Some(error)
+    }
+
+    /// A network error: I/O (timeouts included) or a peer that sent garbage. The connection
+    /// it happened on is closed and never returned to its pool.
+    pub fn is_network_error(&self) -> bool {
+        match &*self.kind {
+            ErrorKind::Io(_) | ErrorKind::Wire(_) => true,
+            ErrorKind::Pool(p) => pool_source(p).is_some_and(Error::is_network_error),
+            _ => false,
+        }
+    }
+
+    /// A network timeout (socket or connect timeout).
+    pub fn is_network_timeout(&self) -> bool {
+        match &*self.kind {
+            ErrorKind::Io(e) => e.kind() == std::io::ErrorKind::TimedOut,
+            ErrorKind::Pool(mongo_pool::PoolError::ConnectTimeout { .. }) => true,
+            ErrorKind::Pool(p) => pool_source(p).is_some_and(Error::is_network_timeout),
+            _ => false,
+        }
+    }
+
+    /// A "not writable primary" or "node is recovering" error (SDAM's state change errors).
+    pub fn is_state_change(&self) -> bool {
+        self.sdam_code()
+            .is_some_and(|(c, m)| mongo_sdam::is_state_change(Some(c), m))
+    }
+
+    /// A "not writable primary" error (codes 10107, 13435, 10058, or the legacy message).
+    pub fn is_not_writable_primary(&self) -> bool {
+        self.sdam_code()
+            .is_some_and(|(c, m)| mongo_sdam::is_not_writable_primary(Some(c), m))
+    }
+
+    /// A "node is recovering" error.
+    pub fn is_recovering(&self) -> bool {
+        self.sdam_code()
+            .is_some_and(|(c, m)| mongo_sdam::is_recovering(Some(c), m))
+    }
+
+    /// A shutdown error (codes 11600, 91), or a client that was shut down.
+    pub fn is_shutdown(&self) -> bool {
+        matches!(&*self.kind, ErrorKind::Shutdown)
+            || self
+                .sdam_code()
+                .is_some_and(|(c, _)| mongo_sdam::is_shutdown(Some(c)))
+    }
+
+    /// An authentication error.
+    pub fn is_auth_error(&self) -> bool {
+        match &*self.kind {
+            ErrorKind::Auth(_) => true,
+            ErrorKind::Pool(p) => pool_source(p).is_some_and(Error::is_auth_error),
+            _ => false,
+        }
+    }
+
+    /// A pool that was cleared while the operation waited (CMAP's PoolClearedError).
+    pub fn is_pool_cleared(&self) -> bool {
+        matches!(
+            &*self.kind,
+            ErrorKind::Pool(mongo_pool::PoolError::PoolCleared { .. })
+        )
+    }
+
+    /// Whether a read may be retried (retryable reads spec): a network error, a pool cleared,
+    /// a retryable code, or the `RetryableError` label.
+    pub fn is_retryable_read(&self) -> bool {
+        self.is_network_error()
+            || self.is_pool_cleared()
+            || self.has_label(mongo_pool::RETRYABLE_ERROR)
+            || matches!(&*self.kind, ErrorKind::Command(c) if RETRYABLE_CODES.contains(&c.code))
+    }
+
+    /// Whether a write may be retried (retryable writes spec): the `RetryableWriteError`
+    /// label (which the driver adds to network errors and, for servers before 4.4, to
+    /// retryable codes), or a pool cleared before the write was sent.
+    pub fn is_retryable_write(&self) -> bool {
+        self.has_label(RETRYABLE_WRITE_ERROR)
+            || self.is_pool_cleared()
+            || self.has_label(mongo_pool::RETRYABLE_ERROR)
+    }
+
+    /// Whether the code (command error or write concern error) is in the retryable list.
+    pub(crate) fn has_retryable_code(&self) -> bool {
+        self.sdam_code()
+            .is_some_and(|(c, _)| RETRYABLE_CODES.contains(&c))
+    }
+
+    /// The SDAM view of this error, when it is one SDAM judges.
+    pub(crate) fn sdam_kind(&self) -> Option<mongo_sdam::AppErrorKind> {
+        if self.is_network_timeout() {
+            return Some(mongo_sdam::AppErrorKind::Timeout);
+        }
+        if self.is_network_error() {
+            return Some(mongo_sdam::AppErrorKind::Network);
+        }
+        let (code, message) = self.sdam_code()?;
+        let topology_version = match &*self.kind {
+            ErrorKind::Command(c) => c
+                .topology_version
+                .as_ref()
+                .and_then(|d| mongo_sdam::TopologyVersion::from_bson(&Bson::Document(d.clone()))),
+            _ => None,
+        };
+        Some(mongo_sdam::AppErrorKind::Command {
+            code: Some(code),
+            message: message.to_owned(),
+            topology_version,
+        })
+    }
+}
+
+fn pool_source(p: &mongo_pool::PoolError) -> Option<&Error> {
+    match p {
+        mongo_pool::PoolError::Establish { source, .. } => source.downcast_ref::<Error>(),
+        _ => None,
+    }
+}
+
+fn as_i32(b: &Bson) -> Option<i32> {
+    b.as_i64_lossy().and_then(|v| i32::try_from(v).ok())
+}
+
+fn labels_of(doc: &Document) -> BTreeSet<String> {
+    match doc.get_array("errorLabels") {
+        Ok(labels) => labels
+            .iter()
+            .filter_map(|l| l.as_str().map(str::to_owned))
+            .collect(),
+        Err(_) => BTreeSet::new(),
+    }
+}
+
+/// Integer-ish BSON values as i64 (int32, int64, double with no fraction).
+pub(crate) trait BsonExt {
+    fn as_i64_lossy(&self) -> Option<i64>;
+}
+
+impl BsonExt for Bson {
+    #[allow(clippy::cast_possible_truncation)]
+    fn as_i64_lossy(&self) -> Option<i64> {
+        match self {
+            Bson::Int32(v) => Some(i64::from(*v)),
+            Bson::Int64(v) => Some(*v),
+            Bson::Double(v) if v.fract() == 0.0 && v.abs() < 9.0e15 => Some(*v as i64),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::io(e)
+    }
+}
+
+impl From<mongo_wire::Error> for Error {
+    fn from(e: mongo_wire::Error) -> Self {
+        match e {
+            mongo_wire::Error::Io(io) => Error::io(io),
+            other => Error::new(ErrorKind::Wire(Arc::new(other))),
+        }
+    }
+}
+
+impl From<mongo_auth::AuthError> for Error {
+    fn from(e: mongo_auth::AuthError) -> Self {
+        Error::new(ErrorKind::Auth(e))
+    }
+}
+
+impl From<mongo_pool::PoolError> for Error {
+    fn from(e: mongo_pool::PoolError) -> Self {
+        // An establishment error that wraps one of ours keeps its kind and labels.
+        if let mongo_pool::PoolError::Establish { source, .. } = &e {
+            if let Some(inner) = source.downcast_ref::<Error>() {
+                let mut inner = inner.clone();
+                for l in e.labels() {
+                    inner.add_label(*l);
+                }
+                return inner;
+            }
+        }
+        let mut error = Error::new(ErrorKind::Pool(e.clone()));
+        for l in e.labels() {
+            error.add_label(*l);
+        }
+        error
+    }
+}
+
+impl From<UriError> for Error {
+    fn from(e: UriError) -> Self {
+        Error::new(ErrorKind::Uri(e))
+    }
+}
+
+impl From<bson::error::Error> for Error {
+    fn from(e: bson::error::Error) -> Self {
+        Error::invalid_argument(format!("BSON error: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    #[test]
+    fn reply_errors_keep_code_name_and_labels() {
+        let e = Error::from_reply(&doc! {
+            "ok": 0, "code": 10107, "codeName": "NotWritablePrimary", "errmsg": "not primary",
+            "errorLabels": ["RetryableWriteError"]
+        });
+        assert_eq!(e.code(), Some(10107));
+        assert!(e.is_not_writable_primary());
+        assert!(e.is_state_change());
+        assert!(!e.is_recovering());
+        assert!(e.is_retryable_write());
+        assert!(e.is_retryable_read());
+        assert!(!e.is_network_error());
+        let shown = e.to_string();
+        assert!(shown.contains("NotWritablePrimary") && shown.contains("RetryableWriteError"));
+    }
+
+    #[test]
+    fn shutdown_and_recovering_codes() {
+        let e = Error::from_reply(&doc! {"ok": 0, "code": 91, "errmsg": "shutting down"});
+        assert!(e.is_shutdown() && e.is_recovering() && e.is_state_change());
+        assert!(!e.is_retryable_write(), "no label: not retryable on 4.4+");
+        let e = Error::from_reply(&doc! {"ok": 0.0, "code": 2.0, "errmsg": "bad value"});
+        assert_eq!(e.code(), Some(2));
+        assert!(!e.is_state_change() && !e.is_retryable_read());
+    }
+
+    #[test]
+    fn io_errors_are_network_errors_and_clone_cheaply() {
+        let e = Error::from(std::io::Error::new(std::io::ErrorKind::TimedOut, "slow"));
+        let c = e.clone();
+        assert!(c.is_network_error() && c.is_network_timeout() && c.is_retryable_read());
+        assert!(matches!(
+            c.sdam_kind(),
+            Some(mongo_sdam::AppErrorKind::Timeout)
+        ));
+        let reset = Error::from(mongo_wire::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert!(matches!(reset.kind(), ErrorKind::Io(_)));
+        assert!(matches!(
+            reset.sdam_kind(),
+            Some(mongo_sdam::AppErrorKind::Network)
+        ));
+    }
+
+    #[test]
+    fn write_replies_yield_write_failures() {
+        assert!(Error::from_write_reply(&doc! {"ok": 1, "n": 1}).is_none());
+        let e = Error::from_write_reply(&doc! {
+            "ok": 1, "n": 0,
+            "writeErrors": [{"index": 0, "code": 11000, "errmsg": "duplicate key"}],
+        })
+        .unwrap();
+        assert_eq!(e.code(), Some(11000));
+        assert!(!e.is_state_change());
+        let e = Error::from_write_reply(&doc! {
+            "ok": 1, "n": 1,
+            "writeConcernError": {"code": 91, "errmsg": "shutdown", "errorLabels": ["RetryableWriteError"]},
+        })
+        .unwrap();
+        assert!(e.is_shutdown() && e.is_retryable_write());
+    }
+}

@@ -1,0 +1,213 @@
+//! Command monitoring: started / succeeded / failed events with redaction of sensitive
+//! commands, and the command log messages (target `mongo::command`, logging spec texts, long
+//! documents truncated).
+
+use std::time::Duration;
+
+use bson::{Bson, Document};
+use mongo_events::command::{
+    CommandEvent, CommandFailedEvent, CommandStartedEvent, CommandSucceededEvent, ConnectionInfo,
+    is_sensitive,
+};
+use mongo_events::{EventError, Listeners, ServiceId};
+
+use crate::error::Error;
+
+/// The `tracing` target of command log messages.
+pub const LOG_TARGET: &str = "mongo::command";
+
+/// The default maximum length of a document in a log message (logging spec).
+pub const DEFAULT_MAX_DOCUMENT_LENGTH: usize = 1000;
+
+/// Where command events and log messages go.
+#[derive(Clone, Debug)]
+pub(crate) struct CommandMonitor {
+    pub(crate) listeners: Listeners,
+    pub(crate) max_document_length: usize,
+}
+
+impl Default for CommandMonitor {
+    fn default() -> Self {
+        CommandMonitor {
+            listeners: Listeners::new(),
+            max_document_length: DEFAULT_MAX_DOCUMENT_LENGTH,
+        }
+    }
+}
+
+/// Relaxed extended JSON of `doc`, cut to `max` bytes (at a character boundary) with `...`
+/// appended when cut.
+pub fn truncate_document(doc: &Document, max: usize) -> String {
+    let json = Bson::Document(doc.clone())
+        .into_relaxed_extjson()
+        .to_string();
+    if json.len() <= max {
+        return json;
+    }
+    let mut end = max;
+    while end > 0 && !json.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = json.get(..end).unwrap_or_default().to_owned();
+    out.push_str("...");
+    out
+}
+
+fn log_enabled() -> bool {
+    tracing::enabled!(target: "mongo::command", tracing::Level::DEBUG)
+}
+
+/// One command as monitoring sees it.
+pub(crate) struct CommandInfo<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) db: &'a str,
+    pub(crate) request_id: i32,
+    pub(crate) operation_id: Option<i64>,
+    pub(crate) connection: &'a ConnectionInfo,
+    pub(crate) service_id: Option<ServiceId>,
+    pub(crate) sensitive: bool,
+}
+
+impl CommandMonitor {
+    pub(crate) fn wants_anything(&self) -> bool {
+        self.listeners.has_command() || log_enabled()
+    }
+
+    pub(crate) fn is_sensitive(name: &str, command: &Document) -> bool {
+        is_sensitive(name, command)
+    }
+
+    pub(crate) fn started(&self, info: &CommandInfo<'_>, command: &Document) {
+        let redacted = || {
+            if info.sensitive {
+                Document::new()
+            } else {
+                command.clone()
+            }
+        };
+        if log_enabled() {
+            let shown = truncate_document(&redacted(), self.max_document_length);
+            let c = info.connection;
+            tracing::debug!(target: "mongo::command",
+                commandName = info.name, databaseName = info.db, requestId = info.request_id,
+                operationId = info.operation_id, driverConnectionId = c.driver_connection_id.0,
+                serverHost = %c.address.host(), serverPort = c.address.port(),
+                serverConnectionId = c.server_connection_id,
+                serviceId = info.service_id.map(|s| s.to_string()),
+                command = shown.as_str(),
+                "Command started");
+        }
+        self.listeners.emit_command(|| {
+            CommandEvent::Started(CommandStartedEvent {
+                command: redacted(),
+                database_name: info.db.to_owned(),
+                command_name: info.name.to_owned(),
+                request_id: info.request_id,
+                operation_id: info.operation_id,
+                connection: info.connection.clone(),
+                service_id: info.service_id,
+            })
+        });
+    }
+
+    pub(crate) fn succeeded(&self, info: &CommandInfo<'_>, reply: &Document, duration: Duration) {
+        let redacted = || {
+            if info.sensitive {
+                Document::new()
+            } else {
+                reply.clone()
+            }
+        };
+        if log_enabled() {
+            let shown = truncate_document(&redacted(), self.max_document_length);
+            let c = info.connection;
+            tracing::debug!(target: "mongo::command",
+                commandName = info.name, databaseName = info.db, requestId = info.request_id,
+                operationId = info.operation_id, driverConnectionId = c.driver_connection_id.0,
+                serverHost = %c.address.host(), serverPort = c.address.port(),
+                serverConnectionId = c.server_connection_id,
+                serviceId = info.service_id.map(|s| s.to_string()),
+                durationMS = duration.as_secs_f64() * 1000.0,
+                reply = shown.as_str(),
+                "Command succeeded");
+        }
+        self.listeners.emit_command(|| {
+            CommandEvent::Succeeded(CommandSucceededEvent {
+                duration,
+                reply: redacted(),
+                command_name: info.name.to_owned(),
+                database_name: info.db.to_owned(),
+                request_id: info.request_id,
+                operation_id: info.operation_id,
+                connection: info.connection.clone(),
+                service_id: info.service_id,
+            })
+        });
+    }
+
+    pub(crate) fn failed(
+        &self,
+        info: &CommandInfo<'_>,
+        error: &Error,
+        reply: Option<&Document>,
+        duration: Duration,
+    ) {
+        let failure = if info.sensitive {
+            EventError::msg("")
+        } else {
+            EventError::new(error.clone())
+        };
+        if log_enabled() {
+            let c = info.connection;
+            let shown = if info.sensitive {
+                String::new()
+            } else {
+                error.to_string()
+            };
+            tracing::debug!(target: "mongo::command",
+                commandName = info.name, databaseName = info.db, requestId = info.request_id,
+                operationId = info.operation_id, driverConnectionId = c.driver_connection_id.0,
+                serverHost = %c.address.host(), serverPort = c.address.port(),
+                serverConnectionId = c.server_connection_id,
+                serviceId = info.service_id.map(|s| s.to_string()),
+                durationMS = duration.as_secs_f64() * 1000.0,
+                failure = shown.as_str(),
+                "Command failed");
+        }
+        self.listeners.emit_command(|| {
+            CommandEvent::Failed(CommandFailedEvent {
+                duration,
+                command_name: info.name.to_owned(),
+                database_name: info.db.to_owned(),
+                failure,
+                reply: reply.map(|r| {
+                    if info.sensitive {
+                        Document::new()
+                    } else {
+                        r.clone()
+                    }
+                }),
+                request_id: info.request_id,
+                operation_id: info.operation_id,
+                connection: info.connection.clone(),
+                service_id: info.service_id,
+            })
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    #[test]
+    fn long_documents_are_truncated_at_a_char_boundary() {
+        let d = doc! { "s": "é".repeat(1000) };
+        let t = truncate_document(&d, 1000);
+        assert!(t.ends_with("..."));
+        assert!(t.len() <= 1003);
+        let short = truncate_document(&doc! {"ping": 1}, 1000);
+        assert_eq!(short, r#"{"ping":1}"#);
+    }
+}

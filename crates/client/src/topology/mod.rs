@@ -1,0 +1,603 @@
+//! The topology: one pool and one monitor per server (a pool of pools keyed by address),
+//! SDAM error handling wired to pool clears and immediate checks, and server selection with
+//! serverSelectionTimeoutMS.
+
+mod monitor;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use mongo_events::sdam::{ServerEvent, TopologyEvent};
+use mongo_events::{EventError, Generation, Listeners, ServerAddress, ServiceId, TopologyType};
+use mongo_pool::{Establish, Pool, PoolOptions, PoolStats, PooledConnection};
+use mongo_sdam::driver::MonitorHandle;
+use mongo_sdam::{
+    ApplicationError, CheckOutcome, Operation, ReadPreference, SdamEvent, ServerDescription,
+    TopologyConfig, TopologyDescription, TopologyUpdate,
+};
+use parking_lot::Mutex;
+use rand::Rng;
+use tokio::sync::Notify;
+
+use crate::conn::{Connection, ConnectionOptions};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Creates the pool's connections: a [`Connection`] with its handshake and authentication.
+#[derive(Debug)]
+pub struct Establisher {
+    address: ServerAddress,
+    options: Arc<ConnectionOptions>,
+}
+
+impl Establish for Establisher {
+    type Conn = Connection;
+    type Error = Error;
+
+    fn establish(
+        &self,
+        id: mongo_events::ConnectionId,
+        generation: Generation,
+    ) -> impl std::future::Future<Output = Result<Connection>> + Send {
+        Connection::connect(self.address.clone(), id, generation, self.options.clone())
+    }
+
+    fn service_id(&self, conn: &Connection) -> Option<ServiceId> {
+        conn.service_id()
+    }
+
+    fn is_overload_signal(&self, error: &Error) -> bool {
+        error.is_network_error() && !matches!(error.kind(), ErrorKind::TlsConfig(_))
+    }
+}
+
+/// A checked-out connection. Dropping it returns the connection to its pool, unless a network
+/// error (or a dropped future in the middle of a command) left it unusable: then it is
+/// closed.
+pub struct PooledConn {
+    inner: PooledConnection<Establisher>,
+    server: Arc<Server>,
+}
+
+impl std::fmt::Debug for PooledConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PooledConn")
+            .field("conn", &*self.inner)
+            .finish()
+    }
+}
+
+impl std::ops::Deref for PooledConn {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for PooledConn {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.inner
+    }
+}
+
+impl Drop for PooledConn {
+    fn drop(&mut self) {
+        if !self.inner.is_reusable() && !self.inner.is_errored() {
+            self.inner.mark_errored();
+        }
+        self.server.operations.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// One server: its pool and monitor.
+pub(crate) struct Server {
+    pub(crate) address: ServerAddress,
+    pub(crate) pool: Pool<Establisher>,
+    monitor: Mutex<Option<MonitorHandle>>,
+    operations: AtomicU64,
+}
+
+impl Server {
+    fn request_check(&self) {
+        if let Some(m) = &*self.monitor.lock() {
+            m.request_check();
+        }
+    }
+
+    fn shutdown(&self) {
+        if let Some(m) = self.monitor.lock().take() {
+            m.stop();
+        }
+        self.pool.close();
+    }
+}
+
+struct State {
+    sdam: mongo_sdam::Topology,
+    servers: HashMap<ServerAddress, Arc<Server>>,
+}
+
+/// Settings of a topology.
+#[derive(Clone, Debug)]
+pub(crate) struct TopologySettings {
+    pub(crate) config: TopologyConfig,
+    pub(crate) pool: PoolOptions,
+    pub(crate) connection: Arc<ConnectionOptions>,
+    pub(crate) monitor_connection: Arc<ConnectionOptions>,
+    pub(crate) monitoring_mode: mongo_sdam::ServerMonitoringMode,
+    pub(crate) server_selection_timeout: Duration,
+    pub(crate) listeners: Listeners,
+}
+
+pub(crate) struct Inner {
+    state: Mutex<State>,
+    changed: Notify,
+    settings: TopologySettings,
+    closed: AtomicBool,
+}
+
+/// The shared topology of a client.
+#[derive(Clone)]
+pub(crate) struct Topology {
+    inner: Arc<Inner>,
+}
+
+/// Per-server pool counts.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct ServerPoolStats {
+    /// The server.
+    pub address: ServerAddress,
+    /// Its pool's counts.
+    pub stats: PoolStats,
+}
+
+impl Topology {
+    /// Opens the topology: a pool and a monitor per seed (no monitor in load-balanced mode,
+    /// where the single pool is ready at once).
+    pub(crate) fn open(settings: TopologySettings) -> Result<Topology> {
+        let mut sdam = mongo_sdam::Topology::new(&settings.config)
+            .map_err(|e| Error::invalid_argument(e.to_string()))?;
+        sdam.set_record_events(
+            settings.listeners.has_server() || settings.listeners.has_topology(),
+        );
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State {
+                sdam,
+                servers: HashMap::new(),
+            }),
+            changed: Notify::new(),
+            settings,
+            closed: AtomicBool::new(false),
+        });
+        let seeds: Vec<ServerAddress> = {
+            let st = inner.state.lock();
+            st.sdam
+                .description()
+                .servers()
+                .map(|s| s.address.clone())
+                .collect()
+        };
+        {
+            let mut st = inner.state.lock();
+            for address in seeds {
+                let server = Inner::new_server(&inner, &address)?;
+                st.servers.insert(address, server);
+            }
+        }
+        inner.flush_events();
+        Ok(Topology { inner })
+    }
+
+    pub(crate) fn description(&self) -> TopologyDescription {
+        self.inner.state.lock().sdam.description().clone()
+    }
+
+    pub(crate) fn pool_stats(&self) -> Vec<ServerPoolStats> {
+        let servers: Vec<Arc<Server>> = self.inner.state.lock().servers.values().cloned().collect();
+        let mut out: Vec<ServerPoolStats> = servers
+            .iter()
+            .map(|s| ServerPoolStats {
+                address: s.address.clone(),
+                stats: s.pool.stats(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.address.cmp(&b.address));
+        out
+    }
+
+    fn server(&self, address: &ServerAddress) -> Option<Arc<Server>> {
+        self.inner.state.lock().servers.get(address).cloned()
+    }
+
+    /// Selects a server for `operation` within serverSelectionTimeoutMS, requesting
+    /// immediate checks and waiting for topology changes while none is suitable.
+    pub(crate) async fn select_server(
+        &self,
+        read_preference: Option<&ReadPreference>,
+        deprioritized: &[ServerAddress],
+    ) -> Result<Arc<Server>> {
+        let timeout = self.inner.settings.server_selection_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let operation = match read_preference {
+            Some(rp) => Operation::Read(rp),
+            None => Operation::Write,
+        };
+        loop {
+            if self.inner.closed.load(Ordering::SeqCst) {
+                return Err(Error::new(ErrorKind::Shutdown));
+            }
+            let notified = self.inner.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let description = {
+                let st = self.inner.state.lock();
+                let desc = st.sdam.description();
+                let mut rng = rand::rng();
+                let picked = desc
+                    .select_server(
+                        operation,
+                        deprioritized,
+                        |a| {
+                            st.servers
+                                .get(a)
+                                .map_or(0, |s| s.operations.load(Ordering::Relaxed))
+                        },
+                        &mut |n| rng.random_range(0..n.max(1)),
+                    )
+                    .map_err(|e| Error::new(ErrorKind::ServerSelection(e.to_string())))?;
+                if let Some(sd) = picked {
+                    if let Some(server) = st.servers.get(&sd.address) {
+                        server.operations.fetch_add(1, Ordering::Relaxed);
+                        return Ok(server.clone());
+                    }
+                }
+                for s in st.servers.values() {
+                    s.request_check();
+                }
+                describe(desc)
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::new(ErrorKind::ServerSelection(format!(
+                    "no suitable server for {} within {timeout:?}; topology: {description}",
+                    match operation {
+                        Operation::Read(rp) => format!("a read ({:?})", rp.mode),
+                        Operation::Write => "a write".to_owned(),
+                    }
+                ))));
+            }
+            let _ = tokio::time::timeout_at(deadline, notified).await;
+        }
+    }
+
+    /// Checks a connection out of `server`'s pool. Failures are handed to SDAM error
+    /// handling (establishment errors before the handshake completed).
+    pub(crate) async fn checkout(&self, server: Arc<Server>) -> Result<PooledConn> {
+        // `select_server` counted this operation; the guard (or this error path) uncounts it.
+        let generation = server.pool.generation();
+        match server.pool.checkout().await {
+            Ok(inner) => Ok(PooledConn { inner, server }),
+            Err(e) => {
+                server.operations.fetch_sub(1, Ordering::Relaxed);
+                let error = Error::from(e).with_address(&server.address);
+                self.handle_error(&server.address, &error, generation, None, None, false);
+                Err(error)
+            }
+        }
+    }
+
+    /// Hands an operation's error on `conn` to SDAM error handling.
+    pub(crate) fn handle_conn_error(&self, conn: &PooledConn, error: &Error) {
+        self.handle_error(
+            conn.address(),
+            error,
+            conn.generation(),
+            conn.service_id(),
+            Some(conn.max_wire_version()),
+            true,
+        );
+    }
+
+    /// The spec's handleError: judge the error, mark Unknown, clear the pool, check now.
+    pub(crate) fn handle_error(
+        &self,
+        address: &ServerAddress,
+        error: &Error,
+        generation: Generation,
+        service_id: Option<ServiceId>,
+        max_wire_version: Option<i32>,
+        completed_handshake: bool,
+    ) {
+        self.inner.handle_error(
+            address,
+            error,
+            generation,
+            service_id,
+            max_wire_version,
+            completed_handshake,
+        );
+    }
+
+    /// Stops every monitor and closes every pool.
+    pub(crate) fn shutdown(&self) {
+        if self.inner.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let servers: Vec<Arc<Server>> = {
+            let mut st = self.inner.state.lock();
+            st.sdam.close();
+            st.servers.drain().map(|(_, s)| s).collect()
+        };
+        for s in servers {
+            s.shutdown();
+        }
+        self.inner.flush_events();
+        self.inner.changed.notify_waiters();
+    }
+
+    /// Waits until the description satisfies `f` or `timeout` passes; true if it did.
+    pub(crate) async fn wait_for(
+        &self,
+        timeout: Duration,
+        mut f: impl FnMut(&TopologyDescription) -> bool,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.inner.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if f(self.inner.state.lock().sdam.description()) {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return false;
+            }
+        }
+    }
+
+    pub(crate) fn request_checks(&self) {
+        let servers: Vec<Arc<Server>> = self.inner.state.lock().servers.values().cloned().collect();
+        for s in servers {
+            s.request_check();
+        }
+    }
+
+    /// Checks a connection out of the pool of `address` (for getMore and killCursors, which
+    /// must go to the cursor's server).
+    pub(crate) async fn checkout_at(&self, address: &ServerAddress) -> Result<PooledConn> {
+        let server = self.server(address).ok_or_else(|| {
+            Error::new(ErrorKind::ServerSelection(format!(
+                "server {address} is no longer part of the topology"
+            )))
+        })?;
+        server.operations.fetch_add(1, Ordering::Relaxed);
+        self.checkout(server).await
+    }
+
+    pub(crate) fn is_load_balanced(&self) -> bool {
+        self.inner.settings.config.load_balanced
+    }
+}
+
+fn describe(desc: &TopologyDescription) -> String {
+    let servers: Vec<String> = desc
+        .servers()
+        .map(|s| match &s.error {
+            Some(e) => format!("{} {} ({e})", s.address, s.server_type.name()),
+            None => format!("{} {}", s.address, s.server_type.name()),
+        })
+        .collect();
+    format!("{} [{}]", desc.topology_type().name(), servers.join(", "))
+}
+
+impl Inner {
+    fn new_server(this: &Arc<Inner>, address: &ServerAddress) -> Result<Arc<Server>> {
+        let settings = &this.settings;
+        let establisher = Establisher {
+            address: address.clone(),
+            options: settings.connection.clone(),
+        };
+        let pool = Pool::new(
+            address.clone(),
+            settings.pool.clone(),
+            establisher,
+            settings.listeners.clone(),
+        )?;
+        let weak = Arc::downgrade(this);
+        let pool_address = address.clone();
+        pool.on_background_error(move |e| {
+            if let Some(inner) = weak.upgrade() {
+                let error = Error::from(e.clone());
+                let generation = inner
+                    .state
+                    .lock()
+                    .servers
+                    .get(&pool_address)
+                    .map_or(Generation(0), |s| s.pool.generation());
+                inner.handle_error(&pool_address, &error, generation, None, None, false);
+            }
+        });
+        let server = Arc::new(Server {
+            address: address.clone(),
+            pool,
+            monitor: Mutex::new(None),
+            operations: AtomicU64::new(0),
+        });
+        if settings.config.load_balanced {
+            server.pool.ready();
+        } else {
+            let handle = monitor::spawn(this, address.clone());
+            *server.monitor.lock() = Some(handle);
+        }
+        Ok(server)
+    }
+
+    /// Applies a monitor's check outcome.
+    pub(crate) fn on_check(this: &Arc<Inner>, outcome: CheckOutcome) {
+        if this.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        let address = outcome.description.address.clone();
+        {
+            let mut st = this.state.lock();
+            let update = st.sdam.apply(outcome.description);
+            if let Some(clear) = outcome.clear_pool {
+                if let Some(s) = st.servers.get(&address) {
+                    s.pool.clear_with_cause(
+                        clear.service_id,
+                        clear.interrupt_in_use,
+                        Some(EventError::msg("server check failed")),
+                    );
+                }
+            }
+            Inner::apply_update(this, &mut st, &address, &update);
+        }
+        this.flush_events();
+        this.changed.notify_waiters();
+    }
+
+    /// Acts on an update: new servers get pools and monitors, removed ones are closed, a
+    /// server that became usable gets its pool ready.
+    fn apply_update(
+        this: &Arc<Inner>,
+        st: &mut State,
+        address: &ServerAddress,
+        update: &TopologyUpdate,
+    ) {
+        if update.ignored {
+            return;
+        }
+        if update.pool_ready {
+            if let Some(s) = st.servers.get(address) {
+                s.pool.ready();
+            }
+        }
+        for a in &update.added {
+            if !st.servers.contains_key(a) {
+                match Inner::new_server(this, a) {
+                    Ok(s) => {
+                        st.servers.insert(a.clone(), s);
+                    }
+                    Err(e) => tracing::warn!(target: "mongo::topology", "cannot add {a}: {e}"),
+                }
+            }
+        }
+        for a in &update.removed {
+            if let Some(s) = st.servers.remove(a) {
+                s.shutdown();
+            }
+        }
+        for a in &update.check_now {
+            if let Some(s) = st.servers.get(a) {
+                s.request_check();
+            }
+        }
+    }
+
+    fn handle_error(
+        self: &Arc<Self>,
+        address: &ServerAddress,
+        error: &Error,
+        generation: Generation,
+        service_id: Option<ServiceId>,
+        max_wire_version: Option<i32>,
+        completed_handshake: bool,
+    ) {
+        let Some(kind) = error.sdam_kind() else {
+            return;
+        };
+        if this_closed(self) {
+            return;
+        }
+        let mut app = ApplicationError::new(address.clone(), kind, generation);
+        app.completed_handshake = completed_handshake;
+        app.system_overloaded = error.has_label(mongo_pool::SYSTEM_OVERLOADED_ERROR);
+        app.service_id = service_id;
+        app.max_wire_version = max_wire_version;
+        {
+            let mut st = self.state.lock();
+            let Some(server) = st.servers.get(address).cloned() else {
+                return;
+            };
+            let pool_generation = if self.settings.config.load_balanced {
+                generation
+            } else {
+                server.pool.generation()
+            };
+            let decision = st.sdam.handle_application_error(&app, pool_generation);
+            if decision.stale {
+                return;
+            }
+            if let Some(clear) = decision.clear_pool {
+                server.pool.clear_with_cause(
+                    clear.service_id,
+                    clear.interrupt_in_use,
+                    Some(EventError::new(error.clone())),
+                );
+            }
+            if decision.cancel_monitor_check {
+                if let Some(m) = &*server.monitor.lock() {
+                    m.cancel_check();
+                }
+            }
+            if decision.request_immediate_check {
+                server.request_check();
+            }
+            Inner::apply_update(self, &mut st, address, &decision.update);
+        }
+        self.flush_events();
+        self.changed.notify_waiters();
+    }
+
+    /// Delivers queued SDAM events outside the lock.
+    fn flush_events(&self) {
+        let events: Vec<SdamEvent> = {
+            let mut st = self.state.lock();
+            std::iter::from_fn(|| st.sdam.poll_event()).collect()
+        };
+        for e in events {
+            match e {
+                SdamEvent::Server(e) => {
+                    log_server_event(&e);
+                    self.settings.listeners.deliver_server(&e);
+                }
+                SdamEvent::Topology(e) => {
+                    log_topology_event(&e);
+                    self.settings.listeners.deliver_topology(&e);
+                }
+            }
+        }
+    }
+}
+
+fn this_closed(inner: &Inner) -> bool {
+    inner.closed.load(Ordering::SeqCst)
+}
+
+fn log_server_event(e: &ServerEvent) {
+    if let ServerEvent::DescriptionChanged(c) = e {
+        tracing::debug!(target: "mongo::topology", serverHost = %c.address.host(),
+            serverPort = c.address.port(), "Server description changed");
+    }
+}
+
+fn log_topology_event(e: &TopologyEvent) {
+    if let TopologyEvent::DescriptionChanged(_) = e {
+        tracing::debug!(target: "mongo::topology", "Topology description changed");
+    }
+}
+
+pub(crate) fn weak(inner: &Arc<Inner>) -> Weak<Inner> {
+    Arc::downgrade(inner)
+}
+
+pub(crate) fn settings_of(inner: &Inner) -> &TopologySettings {
+    &inner.settings
+}
+
+/// Whether a description is a usable load balancer / has a known server.
+pub(crate) fn has_known_server(desc: &TopologyDescription) -> bool {
+    desc.topology_type() == TopologyType::LoadBalanced
+        || desc.servers().any(ServerDescription::is_known)
+}

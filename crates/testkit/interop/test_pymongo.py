@@ -1,0 +1,315 @@
+"""PyMongo (the reference client) against the mongo-testkit server.
+
+Started by run.sh, which passes the servers through the environment:
+  TESTKIT_AUTH   host:port of a standalone with users app:secret and sha1user:pw1
+  TESTKIT_RS     comma-separated host:port list of replica set "rs0" (3 members)
+  TESTKIT_TLS    host:port of a TLS standalone; TESTKIT_CA is its CA file
+Where PyMongo and the testkit disagree, PyMongo is right.
+"""
+
+import os
+import sys
+import time
+import unittest
+
+import pymongo
+from bson import ObjectId
+from pymongo import MongoClient, monitoring
+from pymongo.errors import (
+    AutoReconnect,
+    BulkWriteError,
+    DuplicateKeyError,
+    NotPrimaryError,
+    OperationFailure,
+)
+
+AUTH = os.environ.get("TESTKIT_AUTH", "127.0.0.1:27017")
+RS = os.environ.get("TESTKIT_RS", "")
+TLS = os.environ.get("TESTKIT_TLS", "")
+CA = os.environ.get("TESTKIT_CA", "")
+
+FAST = dict(serverSelectionTimeoutMS=5000, connectTimeoutMS=3000)
+
+
+def client(**kw):
+    opts = dict(FAST)
+    opts.update(kw)
+    return MongoClient(f"mongodb://{AUTH}/?directConnection=true", **opts)
+
+
+def app_client(**kw):
+    return client(username="app", password="secret", authSource="admin", **kw)
+
+
+class Handshake(unittest.TestCase):
+    def test_hello_fields(self):
+        with client() as c:
+            reply = c.admin.command("hello")
+            self.assertTrue(reply["isWritablePrimary"])
+            self.assertEqual(reply["maxWireVersion"], 21)
+            self.assertEqual(reply["minWireVersion"], 0)
+            self.assertEqual(reply["maxBsonObjectSize"], 16777216)
+            self.assertEqual(reply["maxMessageSizeBytes"], 48000000)
+            self.assertEqual(reply["logicalSessionTimeoutMinutes"], 30)
+            self.assertIsInstance(reply["topologyVersion"]["processId"], ObjectId)
+            self.assertIn("connectionId", reply)
+
+    def test_ping_and_build_info_without_auth(self):
+        with client() as c:
+            self.assertEqual(c.admin.command("ping")["ok"], 1.0)
+            self.assertEqual(c.admin.command("buildInfo")["version"], "7.0.0")
+
+    def test_unknown_command(self):
+        with app_client() as c:
+            with self.assertRaises(OperationFailure) as ctx:
+                c.admin.command("noSuchCommand")
+            self.assertEqual(ctx.exception.code, 59)
+            self.assertEqual(ctx.exception.details["codeName"], "CommandNotFound")
+
+    def test_compression_zlib(self):
+        with app_client(compressors="zlib") as c:
+            c.test.comp.drop()
+            c.test.comp.insert_many([{"i": i, "pad": "x" * 200} for i in range(50)])
+            self.assertEqual(c.test.comp.count_documents({}), 50)
+            self.assertEqual(len(list(c.test.comp.find().batch_size(7))), 50)
+
+
+class Auth(unittest.TestCase):
+    def test_scram_sha_256(self):
+        with app_client(authMechanism="SCRAM-SHA-256") as c:
+            status = c.admin.command("connectionStatus")
+            users = status["authInfo"]["authenticatedUsers"]
+            self.assertEqual(users, [{"user": "app", "db": "admin"}])
+
+    def test_scram_sha_1(self):
+        with client(username="sha1user", password="pw1", authMechanism="SCRAM-SHA-1") as c:
+            self.assertEqual(c.admin.command("connectionStatus")["ok"], 1.0)
+            c.test.sha1.insert_one({"x": 1})
+
+    def test_default_mechanism_negotiation(self):
+        # No mechanism given: PyMongo uses saslSupportedMechs and speculative auth.
+        with app_client() as c:
+            c.test.nego.insert_one({"x": 1})
+
+    def test_wrong_password(self):
+        with client(username="app", password="wrong") as c:
+            with self.assertRaises(OperationFailure) as ctx:
+                c.admin.command("ping")
+            self.assertEqual(ctx.exception.code, 18)
+
+    def test_unauthenticated_command_refused(self):
+        with client() as c:
+            with self.assertRaises(OperationFailure) as ctx:
+                c.test.coll.find_one()
+            self.assertEqual(ctx.exception.code, 13)
+
+
+class Crud(unittest.TestCase):
+    def setUp(self):
+        self.c = app_client()
+        self.coll = self.c.crud.items
+        self.coll.drop()
+
+    def tearDown(self):
+        self.c.close()
+
+    def test_insert_find_getmore(self):
+        self.coll.insert_many([{"_id": i, "v": i % 5, "tag": f"t{i}"} for i in range(250)])
+        docs = list(self.coll.find({"v": {"$gte": 3}}).sort("_id", -1).batch_size(10))
+        self.assertEqual(len(docs), 100)
+        self.assertEqual(docs[0]["_id"], 249)
+        got = list(self.coll.find({}, {"tag": 1, "_id": 0}).skip(5).limit(3))
+        self.assertEqual(got, [{"tag": "t5"}, {"tag": "t6"}, {"tag": "t7"}])
+        self.assertEqual(self.coll.count_documents({"v": 0}), 50)
+        self.assertEqual(self.coll.estimated_document_count(), 250)
+        self.assertEqual(sorted(self.coll.distinct("v")), [0, 1, 2, 3, 4])
+
+    def test_cursor_kill_and_not_found(self):
+        self.coll.insert_many([{"i": i} for i in range(30)])
+        cur = self.coll.find().batch_size(5)
+        next(cur)
+        cursor_id = cur.cursor_id
+        self.assertNotEqual(cursor_id, 0)
+        self.assertIsInstance(cursor_id, int)
+        cur.close()
+        with self.assertRaises(OperationFailure) as ctx:
+            self.c.crud.command("getMore", cursor_id, collection="items")
+        self.assertEqual(ctx.exception.code, 43)
+
+    def test_duplicate_key_and_unordered(self):
+        self.coll.insert_one({"_id": 1})
+        with self.assertRaises(DuplicateKeyError):
+            self.coll.insert_one({"_id": 1})
+        with self.assertRaises(BulkWriteError) as ctx:
+            self.coll.insert_many([{"_id": 2}, {"_id": 1}, {"_id": 3}], ordered=False)
+        details = ctx.exception.details
+        self.assertEqual(details["nInserted"], 2)
+        self.assertEqual(details["writeErrors"][0]["index"], 1)
+        self.assertEqual(details["writeErrors"][0]["code"], 11000)
+
+    def test_update_upsert_delete(self):
+        self.coll.insert_many([{"_id": i, "n": 1} for i in range(5)])
+        r = self.coll.update_many({"_id": {"$lt": 3}}, {"$inc": {"n": 2}, "$set": {"s": "y"}})
+        self.assertEqual((r.matched_count, r.modified_count), (3, 3))
+        r = self.coll.update_one({"_id": 99}, {"$set": {"n": 7}}, upsert=True)
+        self.assertEqual(r.upserted_id, 99)
+        self.assertEqual(self.coll.find_one({"_id": 99}), {"_id": 99, "n": 7})
+        r = self.coll.update_one({"_id": 0}, {"$unset": {"s": ""}})
+        self.assertEqual(r.modified_count, 1)
+        self.assertEqual(self.coll.replace_one({"_id": 4}, {"z": 1}).modified_count, 1)
+        self.assertEqual(self.coll.find_one({"_id": 4}), {"_id": 4, "z": 1})
+        doc = self.coll.find_one_and_update({"_id": 1}, {"$inc": {"n": 1}}, return_document=True)
+        self.assertEqual(doc["n"], 4)
+        self.assertEqual(self.coll.delete_one({"n": {"$gte": 3}}).deleted_count, 1)
+        self.assertEqual(self.coll.delete_many({}).deleted_count, 5)
+
+    def test_generated_ids_and_aggregate(self):
+        ids = self.coll.insert_many([{"g": "a", "v": 1}, {"g": "b", "v": 2}, {"g": "a", "v": 3}]).inserted_ids
+        self.assertTrue(all(isinstance(i, ObjectId) for i in ids))
+        out = list(self.coll.aggregate([
+            {"$match": {"v": {"$gt": 0}}},
+            {"$group": {"_id": "$g", "total": {"$sum": "$v"}}},
+            {"$sort": {"_id": 1}},
+        ]))
+        self.assertEqual(out, [{"_id": "a", "total": 4}, {"_id": "b", "total": 2}])
+
+    def test_list_and_drop(self):
+        self.c.crud.create_collection("made")
+        self.assertIn("made", self.c.crud.list_collection_names())
+        self.assertIn("crud", self.c.list_database_names())
+        self.c.crud.made.drop()
+        self.assertNotIn("made", self.c.crud.list_collection_names())
+        self.c.drop_database("crud_tmp")
+
+
+class FailPoints(unittest.TestCase):
+    def setUp(self):
+        self.c = app_client(retryReads=False, retryWrites=False)
+
+    def tearDown(self):
+        self.c.admin.command("configureFailPoint", "failCommand", mode="off")
+        self.c.close()
+
+    def test_error_code_and_labels(self):
+        self.c.admin.command(
+            "configureFailPoint", "failCommand", mode={"times": 1},
+            data={"failCommands": ["find"], "errorCode": 2, "errorLabels": ["Custom"]},
+        )
+        self.c.fp.empty.drop()
+        with self.assertRaises(OperationFailure) as ctx:
+            self.c.fp.empty.find_one()
+        self.assertEqual(ctx.exception.code, 2)
+        self.assertTrue(ctx.exception.has_error_label("Custom"))
+        self.assertIsNone(self.c.fp.empty.find_one())  # times: 1 is used up
+
+    def test_close_connection(self):
+        self.c.admin.command(
+            "configureFailPoint", "failCommand", mode={"times": 1},
+            data={"failCommands": ["insert"], "closeConnection": True},
+        )
+        with self.assertRaises(AutoReconnect):
+            self.c.fp.coll.insert_one({"x": 1})
+        self.c.fp.coll.insert_one({"x": 2})
+
+    def test_block_connection(self):
+        self.c.admin.command(
+            "configureFailPoint", "failCommand", mode={"times": 1},
+            data={"failCommands": ["ping"], "blockConnection": True, "blockTimeMS": 300},
+        )
+        start = time.monotonic()
+        self.c.admin.command("ping")
+        self.assertGreaterEqual(time.monotonic() - start, 0.28)
+
+    def test_retryable_write_after_error(self):
+        with app_client(retryWrites=True) as c:
+            c.admin.command(
+                "configureFailPoint", "failCommand", mode={"times": 1},
+                data={"failCommands": ["insert"], "errorCode": 91,
+                      "errorLabels": ["RetryableWriteError"]},
+            )
+            # Retryable writes need a replica set; on a standalone PyMongo does not retry, so
+            # the state-change error (91, ShutdownInProgress) surfaces as NotPrimaryError.
+            with self.assertRaises(NotPrimaryError) as ctx:
+                c.fp.coll.insert_one({"x": 3})
+            self.assertEqual(ctx.exception.details["code"], 91)
+            self.assertTrue(ctx.exception.has_error_label("RetryableWriteError"))
+
+
+class ReplicaSet(unittest.TestCase):
+    @unittest.skipUnless(RS, "TESTKIT_RS not set")
+    def test_discovery_reads_and_step_down(self):
+        events = []
+
+        class Topo(monitoring.ServerHeartbeatListener):
+            def started(self, e):
+                pass
+
+            def succeeded(self, e):
+                events.append(e.awaited)
+
+            def failed(self, e):
+                pass
+
+        with MongoClient(f"mongodb://{RS}/?replicaSet=rs0", event_listeners=[Topo()],
+                         heartbeatFrequencyMS=500, **FAST) as c:
+            c.admin.command("ping")
+            hosts = RS.split(",")
+            self.assertEqual(c.primary, tuple_of(hosts[0]))
+            deadline = time.monotonic() + 10
+            while len(c.secondaries) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertEqual(c.secondaries, {tuple_of(h) for h in hosts[1:]})
+            c.rsdb.coll.drop()
+            c.rsdb.coll.insert_many([{"i": i} for i in range(20)])
+            sec = c.rsdb.get_collection("coll", read_preference=pymongo.ReadPreference.SECONDARY)
+            self.assertEqual(sec.count_documents({}), 20)
+            # Streaming monitor: PyMongo's awaited heartbeats come back.
+            deadline = time.monotonic() + 10
+            while True not in events and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertIn(True, events, "no awaited (streaming) heartbeat seen")
+            old = c.primary
+            c.admin.command("replSetStepDown", 10)
+            deadline = time.monotonic() + 10
+            while (c.primary is None or c.primary == old) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertIsNotNone(c.primary)
+            self.assertNotEqual(c.primary, old)
+            c.rsdb.coll.insert_one({"after": True})
+            self.assertEqual(c.rsdb.coll.count_documents({"after": True}), 1)
+
+    @unittest.skipUnless(RS, "TESTKIT_RS not set")
+    def test_secondary_refuses_writes(self):
+        hosts = RS.split(",")
+        with MongoClient(f"mongodb://{hosts[2]}/?directConnection=true", **FAST) as c:
+            reply = c.admin.command("hello")
+            self.assertEqual(reply["setName"], "rs0")
+            if reply["isWritablePrimary"]:
+                self.skipTest("member 2 is primary after the step-down")
+            with self.assertRaises(NotPrimaryError) as ctx:
+                c.rsdb.coll.insert_one({"x": 1})
+            self.assertEqual(ctx.exception.details["code"], 10107)
+            self.assertEqual(ctx.exception.details["errmsg"], "not primary")
+
+
+class Tls(unittest.TestCase):
+    @unittest.skipUnless(TLS and CA, "TESTKIT_TLS not set")
+    def test_tls_round_trip(self):
+        with MongoClient(f"mongodb://{TLS}/?directConnection=true", tls=True, tlsCAFile=CA,
+                         **FAST) as c:
+            c.tlsdb.c.insert_one({"secure": True})
+            self.assertEqual(c.tlsdb.c.find_one({}, {"_id": 0}), {"secure": True})
+
+
+def tuple_of(host):
+    h, p = host.rsplit(":", 1)
+    return (h, int(p))
+
+
+if __name__ == "__main__":
+    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
+    result = unittest.TextTestRunner(verbosity=2).run(suite)
+    failed = len(result.failures) + len(result.errors)
+    passed = result.testsRun - failed - len(result.skipped)
+    print(f"pymongo-interop: {passed} passed, {failed} failed")
+    sys.exit(0 if failed == 0 else 1)

@@ -1,0 +1,117 @@
+//! The crate's error type and the command-error value used by the dispatcher.
+
+use bson::{Bson, Document, doc};
+
+/// Errors from starting or running a test server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Binding, accepting or another socket operation failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The TLS configuration could not be built (bad certificate or key files).
+    #[error("TLS configuration error: {0}")]
+    Tls(String),
+    /// Test certificates could not be generated.
+    #[error("certificate generation failed: {0}")]
+    CertGen(String),
+    /// The options given to the server do not make sense (e.g. a replica set of zero members).
+    #[error("invalid options: {0}")]
+    InvalidOptions(String),
+    /// A member index passed to a replica-set handle is out of range.
+    #[error("no member with index {0}")]
+    NoSuchMember(usize),
+}
+
+/// A server-side command failure: becomes `{ok: 0, errmsg, code, codeName}`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CommandError {
+    pub(crate) code: i32,
+    pub(crate) code_name: &'static str,
+    pub(crate) errmsg: String,
+    pub(crate) labels: Vec<String>,
+}
+
+impl CommandError {
+    pub(crate) fn new(code: i32, code_name: &'static str, errmsg: impl Into<String>) -> Self {
+        Self {
+            code,
+            code_name,
+            errmsg: errmsg.into(),
+            labels: Vec::new(),
+        }
+    }
+
+    pub(crate) fn bad_value(msg: impl Into<String>) -> Self {
+        Self::new(codes::BAD_VALUE, "BadValue", msg)
+    }
+
+    pub(crate) fn type_mismatch(msg: impl Into<String>) -> Self {
+        Self::new(codes::TYPE_MISMATCH, "TypeMismatch", msg)
+    }
+
+    pub(crate) fn failed_to_parse(msg: impl Into<String>) -> Self {
+        Self::new(codes::FAILED_TO_PARSE, "FailedToParse", msg)
+    }
+
+    pub(crate) fn to_doc(&self) -> Document {
+        let mut d = doc! {
+            "ok": 0.0,
+            "errmsg": self.errmsg.clone(),
+            "code": self.code,
+            "codeName": self.code_name,
+        };
+        if !self.labels.is_empty() {
+            d.insert(
+                "errorLabels",
+                self.labels
+                    .iter()
+                    .map(|l| Bson::String(l.clone()))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        d
+    }
+}
+
+pub(crate) type CmdResult<T> = Result<T, CommandError>;
+
+/// Server error codes used by the testkit (the same numbers as mongod's).
+pub mod codes {
+    /// BadValue.
+    pub const BAD_VALUE: i32 = 2;
+    /// FailedToParse.
+    pub const FAILED_TO_PARSE: i32 = 9;
+    /// Unauthorized.
+    pub const UNAUTHORIZED: i32 = 13;
+    /// TypeMismatch.
+    pub const TYPE_MISMATCH: i32 = 14;
+    /// AuthenticationFailed.
+    pub const AUTHENTICATION_FAILED: i32 = 18;
+    /// IllegalOperation.
+    pub const ILLEGAL_OPERATION: i32 = 20;
+    /// NamespaceNotFound.
+    pub const NAMESPACE_NOT_FOUND: i32 = 26;
+    /// CursorNotFound.
+    pub const CURSOR_NOT_FOUND: i32 = 43;
+    /// NamespaceExists.
+    pub const NAMESPACE_EXISTS: i32 = 48;
+    /// CommandNotFound.
+    pub const COMMAND_NOT_FOUND: i32 = 59;
+    /// ImmutableField.
+    pub const IMMUTABLE_FIELD: i32 = 66;
+    /// InvalidOptions.
+    pub const INVALID_OPTIONS: i32 = 72;
+    /// NoSuchKey.
+    pub const NO_SUCH_KEY: i32 = 4;
+    /// ProtocolError (used for malformed SASL payloads).
+    pub const PROTOCOL_ERROR: i32 = 17;
+    /// NotWritablePrimary ("not primary").
+    pub const NOT_WRITABLE_PRIMARY: i32 = 10107;
+    /// DuplicateKey.
+    pub const DUPLICATE_KEY: i32 = 11000;
+    /// NotPrimaryNoSecondaryOk.
+    pub const NOT_PRIMARY_NO_SECONDARY_OK: i32 = 13435;
+    /// Unrecognized pipeline stage name.
+    pub const UNRECOGNIZED_STAGE: i32 = 40324;
+}

@@ -1,0 +1,121 @@
+//! Options for starting a test server or replica set.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Certificate and key files for a TLS listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TlsFiles {
+    /// PEM file with the server's certificate chain.
+    pub cert: PathBuf,
+    /// PEM file with the server's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+    /// PEM file with a CA: when set, client certificates signed by it are verified (and
+    /// accepted when present; clients without a certificate are still let in).
+    pub client_ca: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    /// A server certificate and key, without client-certificate verification.
+    pub fn new(cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        Self {
+            cert: cert.into(),
+            key: key.into(),
+            client_ca: None,
+        }
+    }
+
+    /// Verifies client certificates against this CA.
+    pub fn with_client_ca(mut self, ca: impl Into<PathBuf>) -> Self {
+        self.client_ca = Some(ca.into());
+        self
+    }
+}
+
+/// How a test server is started.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerOptions {
+    /// Interface to bind (default `127.0.0.1`).
+    pub host: String,
+    /// Port to bind; `0` (default) picks an ephemeral port.
+    pub port: u16,
+    /// Users created on the `admin` database; when non-empty, authentication is required.
+    pub users: Vec<(String, String)>,
+    /// TLS listener files; `None` for plain TCP.
+    pub tls: Option<TlsFiles>,
+    /// Compressors the server accepts, in its preference order (default zlib, snappy, zstd).
+    pub compressors: Vec<String>,
+    /// maxMessageSizeBytes, advertised and enforced by the frame reader (default 48,000,000).
+    pub max_message_size: usize,
+    /// maxWireVersion advertised (default 21, MongoDB 7.0).
+    pub max_wire_version: i32,
+    /// Version string reported by buildInfo (default "7.0.0").
+    pub version: String,
+    /// Default `maxAwaitTimeMS` cap for awaitable hello (a request's own value wins when smaller).
+    pub max_await_time: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".to_string(),
+            port: 0,
+            users: Vec::new(),
+            tls: None,
+            compressors: vec!["zlib".into(), "snappy".into(), "zstd".into()],
+            max_message_size: 48_000_000,
+            max_wire_version: 21,
+            version: "7.0.0".to_string(),
+            max_await_time: Duration::from_secs(60),
+        }
+    }
+}
+
+impl ServerOptions {
+    /// Adds a user on `admin` (turns authentication on).
+    pub fn with_user(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.users.push((user.into(), password.into()));
+        self
+    }
+
+    /// Listens with TLS.
+    pub fn with_tls(mut self, tls: TlsFiles) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Binds this port instead of an ephemeral one.
+    pub fn with_port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Binds this interface.
+    pub fn with_host(mut self, host: impl Into<String>) -> Self {
+        self.host = host.into();
+        self
+    }
+
+    /// Replaces the list of supported compressors (names: zlib, snappy, zstd).
+    pub fn with_compressors<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.compressors = names.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets maxMessageSizeBytes.
+    pub fn with_max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
+        self
+    }
+
+    /// Whether authentication is required.
+    pub fn auth_enabled(&self) -> bool {
+        !self.users.is_empty()
+    }
+}

@@ -1,0 +1,212 @@
+//! Replica sets: N members on N ports sharing one store, with primary / secondary roles.
+
+use std::sync::Arc;
+
+use crate::error::Error;
+use crate::node::Node;
+use crate::options::ServerOptions;
+use crate::scram::Users;
+use crate::server::{TestServer, bind};
+use crate::store::Store;
+use crate::topology::Topology;
+
+/// A running replica set. Member 0 starts as primary. Writes go to the shared store, so a
+/// write acknowledged by the primary is visible on every secondary at once.
+#[derive(Debug, Clone)]
+pub struct ReplicaSet {
+    name: String,
+    members: Vec<TestServer>,
+    topology: Arc<Topology>,
+}
+
+impl ReplicaSet {
+    /// Starts `members` members named `name` on ephemeral loopback ports.
+    ///
+    /// # Errors
+    /// Zero members, or a bind / TLS failure.
+    pub async fn start(name: &str, members: usize) -> Result<Self, Error> {
+        Self::start_with(name, members, ServerOptions::default()).await
+    }
+
+    /// Starts a replica set with the given per-member options (users, TLS, compressors...).
+    /// When `options.port` is non-zero, members use `port`, `port + 1`, ...
+    ///
+    /// # Errors
+    /// Zero members, or a bind / TLS failure.
+    pub async fn start_with(
+        name: &str,
+        members: usize,
+        options: ServerOptions,
+    ) -> Result<Self, Error> {
+        if members == 0 {
+            return Err(Error::InvalidOptions(
+                "a replica set needs at least one member".into(),
+            ));
+        }
+        let mut listeners = Vec::with_capacity(members);
+        for i in 0..members {
+            let port = if options.port == 0 {
+                0
+            } else {
+                u16::try_from(i)
+                    .ok()
+                    .and_then(|i| options.port.checked_add(i))
+                    .ok_or_else(|| Error::InvalidOptions("port out of range".into()))?
+            };
+            listeners.push(bind(&options.host, port).await?);
+        }
+        let hosts = listeners
+            .iter()
+            .map(|l| l.local_addr().map(|a| format!("{}:{}", a.ip(), a.port())))
+            .collect::<Result<Vec<_>, _>>()?;
+        let topology = Arc::new(Topology::replica_set(name, hosts));
+        let store = Arc::new(Store::new());
+        let users = Arc::new(Users::default());
+        for (u, p) in &options.users {
+            users.add("admin", u, p);
+        }
+        let mut servers = Vec::with_capacity(members);
+        for (i, l) in listeners.into_iter().enumerate() {
+            let node = Arc::new(Node::new(
+                options.clone(),
+                store.clone(),
+                users.clone(),
+                topology.clone(),
+                i,
+            ));
+            servers.push(TestServer::launch(node, l).await?);
+        }
+        Ok(Self {
+            name: name.to_string(),
+            members: servers,
+            topology,
+        })
+    }
+
+    /// The replica set name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// All members, by index.
+    pub fn members(&self) -> &[TestServer] {
+        &self.members
+    }
+
+    /// Member `i`.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchMember`].
+    pub fn member(&self, i: usize) -> Result<&TestServer, Error> {
+        self.members.get(i).ok_or(Error::NoSuchMember(i))
+    }
+
+    /// `HOST:PORT` of every member, in index order (the hello `hosts` list).
+    pub fn hosts(&self) -> Vec<String> {
+        self.members.iter().map(TestServer::host_port).collect()
+    }
+
+    /// `mongodb://h1,h2,.../?replicaSet=NAME` (plus `&tls=true` with TLS).
+    pub fn uri(&self) -> String {
+        let tls = if self
+            .members
+            .first()
+            .is_some_and(|m| m.uri().contains("tls=true"))
+        {
+            "&tls=true"
+        } else {
+            ""
+        };
+        format!(
+            "mongodb://{}/?replicaSet={}{tls}",
+            self.hosts().join(","),
+            self.name
+        )
+    }
+
+    /// Index of the current primary.
+    pub fn primary_index(&self) -> Option<usize> {
+        self.topology.rs().and_then(|s| s.primary)
+    }
+
+    /// The current primary.
+    pub fn primary(&self) -> Option<&TestServer> {
+        self.primary_index().and_then(|i| self.members.get(i))
+    }
+
+    /// The current election term (grows with every election / step-down).
+    pub fn term(&self) -> i64 {
+        self.topology.rs().map(|s| s.term).unwrap_or(0)
+    }
+
+    /// Steps the primary down; the next running member becomes primary. Returns its index.
+    ///
+    /// # Errors
+    /// [`Error::InvalidOptions`] when no other member is running.
+    pub fn step_down(&self) -> Result<usize, Error> {
+        let p = self
+            .primary_index()
+            .ok_or_else(|| Error::InvalidOptions("no primary".into()))?;
+        self.topology
+            .step_down(p)
+            .map_err(|e| Error::InvalidOptions(e.errmsg))
+    }
+
+    /// Makes member `i` primary in a new term.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchMember`].
+    pub fn elect(&self, i: usize) -> Result<(), Error> {
+        if i >= self.members.len() {
+            return Err(Error::NoSuchMember(i));
+        }
+        self.topology
+            .elect(i)
+            .map_err(|e| Error::InvalidOptions(e.errmsg))
+    }
+
+    /// Stops member `i` (closes its port and connections). Roles do not change by
+    /// themselves: call [`ReplicaSet::step_down`] or [`ReplicaSet::elect`] for a failover.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchMember`].
+    pub async fn stop_member(&self, i: usize) -> Result<(), Error> {
+        self.member(i)?.stop().await;
+        Ok(())
+    }
+
+    /// Restarts member `i` on the same port.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchMember`] or a bind failure.
+    pub async fn restart_member(&self, i: usize) -> Result<(), Error> {
+        self.member(i)?.restart().await
+    }
+
+    /// The shared store.
+    pub fn store(&self) -> Arc<Store> {
+        self.members
+            .first()
+            .map(TestServer::store)
+            .unwrap_or_default()
+    }
+
+    /// Stops every member.
+    pub async fn stop(&self) {
+        for m in &self.members {
+            m.stop().await;
+        }
+    }
+
+    /// Forces a topology change notification on every member (awaitable hellos answer now).
+    pub fn touch(&self) {
+        self.topology.touch();
+    }
+}
+
+impl TestServer {
+    /// Whether this member is currently primary (standalone servers are always writable).
+    pub fn is_writable_primary(&self) -> bool {
+        self.node().topology.role(self.node().member) != crate::topology::Role::Secondary
+    }
+}

@@ -1,0 +1,623 @@
+//! The tokio side: listener, TLS, per-connection loop, awaitable and streaming hello.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bson::{Bson, Document, RawDocumentBuf};
+use mongo_wire::{
+    Compressor, Frame, MessageReader, MessageRef, MessageWriter, MsgFlags, OpMsg, OpReply,
+    QueryFlags, is_compressible,
+};
+use parking_lot::Mutex;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::error::{CommandError, Error};
+use crate::failpoint::ReplyFault;
+use crate::node::{ConnState, Node};
+use crate::options::ServerOptions;
+use crate::scram::Users;
+use crate::store::Store;
+use crate::topology::Topology;
+
+static REQUEST_IDS: AtomicI32 = AtomicI32::new(1);
+
+fn next_request_id() -> i32 {
+    REQUEST_IDS.fetch_add(1, Ordering::Relaxed)
+}
+
+struct Running {
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct Inner {
+    node: Arc<Node>,
+    addr: SocketAddr,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    running: tokio::sync::Mutex<Option<Running>>,
+    accepted: Arc<AtomicU64>,
+    stopped: Mutex<bool>,
+}
+
+/// A running in-process server (one member of a deployment). Cloning gives another handle to
+/// the same server; dropping the last handle stops it (listener and connections close), as
+/// [`TestServer::stop`] does.
+#[derive(Clone)]
+pub struct TestServer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for TestServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestServer")
+            .field("addr", &self.inner.addr)
+            .field("tls", &self.inner.tls.is_some())
+            .finish()
+    }
+}
+
+impl TestServer {
+    /// Starts a standalone server on `options.host:options.port` (port 0: ephemeral).
+    ///
+    /// # Errors
+    /// Binding or TLS configuration failures.
+    pub async fn start(options: ServerOptions) -> Result<Self, Error> {
+        let listener = bind(&options.host, options.port).await?;
+        let users = Arc::new(Users::default());
+        for (u, p) in &options.users {
+            users.add("admin", u, p);
+        }
+        let node = Arc::new(Node::new(
+            options,
+            Arc::new(Store::new()),
+            users,
+            Arc::new(Topology::standalone()),
+            0,
+        ));
+        Self::launch(node, listener).await
+    }
+
+    pub(crate) async fn launch(node: Arc<Node>, listener: TcpListener) -> Result<Self, Error> {
+        let addr = listener.local_addr()?;
+        *node.address.lock() = format!("{}:{}", addr.ip(), addr.port());
+        let tls = node
+            .opts
+            .tls
+            .as_ref()
+            .map(crate::tls::acceptor)
+            .transpose()?;
+        let server = Self {
+            inner: Arc::new(Inner {
+                node,
+                addr,
+                tls,
+                running: tokio::sync::Mutex::new(None),
+                accepted: Arc::new(AtomicU64::new(0)),
+                stopped: Mutex::new(false),
+            }),
+        };
+        server.spawn(listener).await;
+        Ok(server)
+    }
+
+    async fn spawn(&self, listener: TcpListener) {
+        let (tx, rx) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(
+            listener,
+            self.inner.node.clone(),
+            self.inner.tls.clone(),
+            rx,
+            self.inner.accepted.clone(),
+        ));
+        *self.inner.running.lock().await = Some(Running { shutdown: tx, task });
+        *self.inner.stopped.lock() = false;
+    }
+
+    /// The bound socket address.
+    pub fn address(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// `HOST:PORT`, as the server names itself in hello.
+    pub fn host_port(&self) -> String {
+        format!("{}:{}", self.inner.addr.ip(), self.inner.addr.port())
+    }
+
+    /// A connection string for this server: `mongodb://HOST:PORT/?directConnection=true`
+    /// (plus `&tls=true` when it listens with TLS).
+    pub fn uri(&self) -> String {
+        let tls = if self.inner.tls.is_some() {
+            "&tls=true"
+        } else {
+            ""
+        };
+        format!("mongodb://{}/?directConnection=true{tls}", self.host_port())
+    }
+
+    /// The document store (shared by all members of a replica set), for seeding and checking.
+    pub fn store(&self) -> Arc<Store> {
+        self.inner.node.store.clone()
+    }
+
+    /// Number of TCP connections accepted so far (across restarts).
+    pub fn connections_accepted(&self) -> u64 {
+        self.inner.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Runs one command synchronously, as a connection would (fail points included), without
+    /// the network. Useful for unit tests and for seeding.
+    pub fn handle(&self, db: &str, cmd: Document, conn: &mut ConnState) -> Document {
+        self.inner.node.handle(db, cmd, conn)
+    }
+
+    /// A new connection state for [`TestServer::handle`].
+    pub fn new_conn_state(&self) -> ConnState {
+        ConnState::new(self.inner.node.next_connection_id())
+    }
+
+    /// Configures a fail point as `configureFailPoint` would (the same document).
+    ///
+    /// # Errors
+    /// The server's error reply (as a document) when the document is invalid.
+    pub fn configure_fail_point(&self, cmd: Document) -> Result<(), Document> {
+        self.inner
+            .node
+            .fail_points
+            .configure(&cmd)
+            .map(|_| ())
+            .map_err(|e| e.to_doc())
+    }
+
+    /// Turns off every fail point.
+    pub fn clear_fail_points(&self) {
+        self.inner.node.fail_points.clear();
+    }
+
+    /// Delays the next reply to a command other than hello / isMaster by `delay`.
+    pub fn delay_next_reply(&self, delay: Duration) {
+        self.inner.node.reply_faults.push(ReplyFault::Delay(delay));
+    }
+
+    /// Drops the next reply to a command other than hello / isMaster: the command runs, then
+    /// the server hangs up on that connection instead of replying.
+    pub fn drop_next_reply(&self) {
+        self.inner.node.reply_faults.push(ReplyFault::Drop);
+    }
+
+    /// Whether the server is currently stopped.
+    pub fn is_stopped(&self) -> bool {
+        *self.inner.stopped.lock()
+    }
+
+    /// Stops listening and closes every connection. Idempotent.
+    pub async fn stop(&self) {
+        let running = self.inner.running.lock().await.take();
+        if let Some(r) = running {
+            let _ = r.shutdown.send(true);
+            let _ = r.task.await;
+        }
+        *self.inner.stopped.lock() = true;
+        self.inner
+            .node
+            .topology
+            .set_running(self.inner.node.member, false);
+    }
+
+    /// Starts again on the same port after [`TestServer::stop`], as a new process (new
+    /// topologyVersion.processId, no cursors). Data and users are kept.
+    ///
+    /// # Errors
+    /// When the port cannot be bound again.
+    pub async fn restart(&self) -> Result<(), Error> {
+        self.stop().await;
+        self.inner.node.reset_process();
+        let mut last = None;
+        for _ in 0..50 {
+            match TcpListener::bind(self.inner.addr).await {
+                Ok(l) => {
+                    self.spawn(l).await;
+                    self.inner
+                        .node
+                        .topology
+                        .set_running(self.inner.node.member, true);
+                    return Ok(());
+                }
+                Err(e) => {
+                    last = Some(e);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+        Err(Error::Io(last.unwrap_or_else(|| {
+            std::io::Error::other("could not bind the port again")
+        })))
+    }
+
+    pub(crate) fn node(&self) -> &Arc<Node> {
+        &self.inner.node
+    }
+}
+
+pub(crate) async fn bind(host: &str, port: u16) -> Result<TcpListener, Error> {
+    Ok(TcpListener::bind((host, port)).await?)
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    node: Arc<Node>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut shutdown: watch::Receiver<bool>,
+    accepted: Arc<AtomicU64>,
+) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            res = listener.accept() => {
+                let (stream, peer) = match res {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    }
+                };
+                accepted.fetch_add(1, Ordering::Relaxed);
+                let _ = stream.set_nodelay(true);
+                let node = node.clone();
+                let tls = tls.clone();
+                let rx = shutdown.clone();
+                conns.spawn(async move {
+                    tracing::trace!(%peer, "connection accepted");
+                    serve_socket(stream, tls, node, rx).await;
+                });
+                while conns.try_join_next().is_some() {}
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    conns.abort_all();
+    while conns.join_next().await.is_some() {}
+}
+
+async fn serve_socket(
+    stream: TcpStream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    node: Arc<Node>,
+    shutdown: watch::Receiver<bool>,
+) {
+    match tls {
+        None => serve(stream, node, shutdown).await,
+        Some(acceptor) => {
+            let accepted =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
+            match accepted {
+                Ok(Ok(s)) => serve(s, node, shutdown).await,
+                Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!("TLS handshake timed out"),
+            }
+        }
+    }
+}
+
+/// What a request carried, copied out of the reader's buffer.
+struct Request {
+    id: i32,
+    legacy: bool,
+    db: String,
+    cmd: Document,
+    flags: MsgFlags,
+    compressor: Option<Compressor>,
+    secondary_ok: bool,
+}
+
+enum Outcome {
+    Reply(Document),
+    Close,
+}
+
+fn to_request(
+    decoded: mongo_wire::Decoded<'_>,
+    compressor: Option<Compressor>,
+) -> Result<Request, String> {
+    let id = decoded.header.request_id;
+    match decoded.message {
+        MessageRef::Msg(m) => {
+            let mut cmd = Document::try_from(m.body).map_err(|e| e.to_string())?;
+            for seq in &m.sequences {
+                let docs = seq
+                    .documents()
+                    .map(|d| Document::try_from(d).map(Bson::Document))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| e.to_string())?;
+                cmd.insert(seq.identifier.to_string(), docs);
+            }
+            let db = cmd.get_str("$db").unwrap_or("").to_string();
+            Ok(Request {
+                id,
+                legacy: false,
+                db,
+                cmd,
+                flags: m.flags,
+                compressor,
+                secondary_ok: false,
+            })
+        }
+        MessageRef::Query(q) => {
+            let full = q.full_collection_name.as_ref();
+            let (db, coll) = full.split_once('.').unwrap_or((full, ""));
+            if coll != "$cmd" {
+                return Err(format!("OP_QUERY on {full} is not supported (only $cmd)"));
+            }
+            let mut cmd = Document::try_from(q.query.as_ref()).map_err(|e| e.to_string())?;
+            if let Ok(inner) = cmd.get_document("$query") {
+                let mut inner = inner.clone();
+                if let Some(rp) = cmd.get("$readPreference") {
+                    inner.insert("$readPreference", rp.clone());
+                }
+                cmd = inner;
+            }
+            Ok(Request {
+                id,
+                legacy: true,
+                db: db.to_string(),
+                cmd,
+                flags: MsgFlags::empty(),
+                compressor,
+                secondary_ok: q.flags.contains(QueryFlags::SECONDARY_OK),
+            })
+        }
+        _ => Err("opcode not supported by the testkit (legacy opcodes were removed in 6.0)".into()),
+    }
+}
+
+fn is_hello(name: &str) -> bool {
+    matches!(name, "hello" | "isMaster" | "ismaster")
+}
+
+fn await_time(node: &Node, cmd: &Document) -> Option<(Document, Duration)> {
+    let tv = cmd.get_document("topologyVersion").ok()?.clone();
+    let ms = match cmd.get("maxAwaitTimeMS")? {
+        Bson::Int32(v) => i64::from(*v),
+        Bson::Int64(v) => *v,
+        #[allow(clippy::cast_possible_truncation)]
+        Bson::Double(v) => *v as i64,
+        _ => return None,
+    };
+    let ms = u64::try_from(ms).ok()?;
+    Some((tv, Duration::from_millis(ms).min(node.opts.max_await_time)))
+}
+
+/// Runs one command with everything the network adds: awaitable hello, fail-point blocking
+/// and hang-ups, test reply faults.
+async fn run(
+    node: &Node,
+    req: &Request,
+    cmd: Document,
+    conn: &mut ConnState,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Outcome {
+    let name = cmd.keys().next().cloned().unwrap_or_default();
+    if is_hello(&name) {
+        if let Some((tv, wait)) = await_time(node, &cmd) {
+            let mut rx = node.topology.subscribe();
+            if node.should_await(&tv) {
+                tokio::select! {
+                    _ = rx.changed() => {}
+                    () = tokio::time::sleep(wait) => {}
+                    _ = shutdown.changed() => return Outcome::Close,
+                }
+            }
+        }
+    }
+    let action = node.fail_action(&cmd, conn);
+    if let Some(d) = action.block {
+        tokio::select! {
+            () = tokio::time::sleep(d) => {}
+            _ = shutdown.changed() => return Outcome::Close,
+        }
+    }
+    if action.close {
+        return Outcome::Close;
+    }
+    let mut reply = match action.error {
+        Some(err) => err,
+        None => {
+            conn.legacy_secondary_ok = req.secondary_ok;
+            let mut r = node.execute(&req.db, cmd, conn);
+            conn.legacy_secondary_ok = false;
+            if let Some(wce) = action.write_concern_error {
+                r.insert("writeConcernError", wce);
+                if let Some(labels) = node.fail_points.labels_for_wce() {
+                    r.insert("errorLabels", labels);
+                }
+            }
+            r
+        }
+    };
+    match node.reply_faults.take(&name) {
+        Some(ReplyFault::Drop) => return Outcome::Close,
+        Some(ReplyFault::Delay(d)) => {
+            tokio::select! {
+                () = tokio::time::sleep(d) => {}
+                _ = shutdown.changed() => return Outcome::Close,
+            }
+        }
+        None => {}
+    }
+    if req.legacy && reply.get("ok").is_some_and(|v| !crate::query::truthy(v)) {
+        // OP_REPLY command errors keep the same shape; nothing to add.
+        reply.remove("$db");
+    }
+    Outcome::Reply(reply)
+}
+
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    node: Arc<Node>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let max = node.opts.max_message_size;
+    let mut reader = MessageReader::new(max);
+    let mut writer = MessageWriter::new();
+    let mut conn = ConnState::new(node.next_connection_id());
+    loop {
+        let req = tokio::select! {
+            r = reader.read_frame(&mut stream) => {
+                let frame = r.and_then(|bytes| Frame::new(bytes.to_vec(), max));
+                match frame {
+                    Ok(frame) => match frame.decode() {
+                        Ok(decoded) => to_request(decoded, frame.compressor()),
+                        Err(e) => Err(e.to_string()),
+                    },
+                    Err(e) => {
+                        tracing::debug!(error = %e, "closing connection after read error");
+                        return;
+                    }
+                }
+            }
+            _ = shutdown.changed() => return,
+        };
+        let req = match req {
+            Ok(r) => r,
+            Err(msg) => {
+                tracing::debug!(%msg, "closing connection after unsupported message");
+                return;
+            }
+        };
+        if !req.legacy && req.db.is_empty() {
+            let err = CommandError::new(
+                40571,
+                "Location40571",
+                "OP_MSG requests require a $db argument",
+            )
+            .to_doc();
+            if write_reply(&mut stream, &mut writer, &req, err, MsgFlags::empty())
+                .await
+                .is_err()
+            {
+                return;
+            }
+            continue;
+        }
+        let name = req.cmd.keys().next().cloned().unwrap_or_default();
+        let client_more_to_come = req.flags.contains(MsgFlags::MORE_TO_COME);
+        let exhaust = !req.legacy
+            && req.flags.contains(MsgFlags::EXHAUST_ALLOWED)
+            && is_hello(&name)
+            && await_time(&node, &req.cmd).is_some();
+        let outcome = run(&node, &req, req.cmd.clone(), &mut conn, &mut shutdown).await;
+        let Outcome::Reply(reply) = outcome else {
+            return;
+        };
+        if client_more_to_come {
+            continue;
+        }
+        if !exhaust {
+            if write_reply(&mut stream, &mut writer, &req, reply, MsgFlags::empty())
+                .await
+                .is_err()
+            {
+                return;
+            }
+            continue;
+        }
+        // Streaming hello: keep answering with moreToCome, each reply awaiting the next change.
+        let mut reply = reply;
+        let mut response_to = req.id;
+        loop {
+            let ok = reply.get("ok").is_some_and(crate::query::truthy);
+            let flags = if ok {
+                MsgFlags::MORE_TO_COME
+            } else {
+                MsgFlags::empty()
+            };
+            match write_reply_to(
+                &mut stream,
+                &mut writer,
+                &req,
+                response_to,
+                reply.clone(),
+                flags,
+            )
+            .await
+            {
+                Ok(id) => response_to = id,
+                Err(_) => return,
+            }
+            if !ok {
+                break;
+            }
+            let mut next = req.cmd.clone();
+            if let Some(tv) = reply.get_document("topologyVersion").ok().cloned() {
+                next.insert("topologyVersion", tv);
+            }
+            next.remove("client");
+            next.remove("speculativeAuthenticate");
+            next.remove("saslSupportedMechs");
+            match run(&node, &req, next, &mut conn, &mut shutdown).await {
+                Outcome::Reply(r) => reply = r,
+                Outcome::Close => return,
+            }
+        }
+    }
+}
+
+async fn write_reply<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    writer: &mut MessageWriter,
+    req: &Request,
+    reply: Document,
+    flags: MsgFlags,
+) -> Result<i32, ()> {
+    write_reply_to(stream, writer, req, req.id, reply, flags).await
+}
+
+async fn write_reply_to<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    writer: &mut MessageWriter,
+    req: &Request,
+    response_to: i32,
+    reply: Document,
+    flags: MsgFlags,
+) -> Result<i32, ()> {
+    let raw = match RawDocumentBuf::try_from(&reply) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "reply could not be encoded");
+            return Err(());
+        }
+    };
+    let name = req
+        .cmd
+        .keys()
+        .next()
+        .map(String::as_str)
+        .unwrap_or_default();
+    let compressor = req.compressor.filter(|_| is_compressible(name));
+    let id = next_request_id();
+    let res = if req.legacy {
+        let msg = OpReply::new(vec![Cow::Owned(raw)]);
+        writer
+            .write_message(stream, &msg, id, response_to, compressor)
+            .await
+    } else {
+        let msg = OpMsg::new(raw).with_flags(flags);
+        writer
+            .write_message(stream, &msg, id, response_to, compressor)
+            .await
+    };
+    match res {
+        Ok(()) => Ok(id),
+        Err(e) => {
+            tracing::debug!(error = %e, "write failed");
+            Err(())
+        }
+    }
+}

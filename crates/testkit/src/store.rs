@@ -1,0 +1,258 @@
+//! The in-memory document store shared by the members of a deployment.
+
+use std::collections::{BTreeMap, HashSet};
+
+use bson::{Bson, Document, doc, oid::ObjectId};
+use parking_lot::Mutex;
+
+use crate::error::{CmdResult, CommandError, codes};
+use crate::query;
+
+/// One collection: documents in insertion order plus an `_id` index.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Collection {
+    pub(crate) docs: Vec<Document>,
+    ids: HashSet<Vec<u8>>,
+    pub(crate) indexes: Vec<Document>,
+}
+
+/// A canonical key for `_id` values: numbers that are equal map to the same key.
+fn id_key(id: &Bson) -> Vec<u8> {
+    let norm = match id {
+        Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) => {
+            let f = query::as_f64(id).unwrap_or(f64::NAN);
+            if f.fract() == 0.0 && f.abs() < 9.0e15 {
+                #[allow(clippy::cast_possible_truncation)]
+                Bson::Int64(f as i64)
+            } else {
+                Bson::Double(f)
+            }
+        }
+        other => other.clone(),
+    };
+    doc! { "": norm }.to_vec().unwrap_or_default()
+}
+
+impl Collection {
+    fn new(ns: &str) -> Self {
+        Self {
+            docs: Vec::new(),
+            ids: HashSet::new(),
+            indexes: vec![doc! { "v": 2, "key": { "_id": 1 }, "name": "_id_", "ns": ns }],
+        }
+    }
+
+    /// Inserts one document; a missing `_id` gets an ObjectId (placed first).
+    pub(crate) fn insert(&mut self, ns: &str, mut d: Document) -> CmdResult<Bson> {
+        let id = match d.get("_id") {
+            Some(Bson::Array(_)) => {
+                return Err(CommandError::new(
+                    53,
+                    "InvalidIdField",
+                    "The '_id' value cannot be of type array",
+                ));
+            }
+            Some(id) => id.clone(),
+            None => {
+                let id = Bson::ObjectId(ObjectId::new());
+                let mut with_id = doc! { "_id": id.clone() };
+                with_id.extend(std::mem::take(&mut d));
+                d = with_id;
+                id
+            }
+        };
+        let key = id_key(&id);
+        if self.ids.contains(&key) {
+            return Err(duplicate_key(ns, &id));
+        }
+        self.ids.insert(key);
+        self.docs.push(d);
+        Ok(id)
+    }
+
+    /// Replaces the document at `idx` (its `_id` cannot change).
+    pub(crate) fn replace_at(&mut self, idx: usize, d: Document) {
+        if let Some(slot) = self.docs.get_mut(idx) {
+            *slot = d;
+        }
+    }
+
+    /// Removes the documents at the given (ascending) positions.
+    pub(crate) fn remove_positions(&mut self, positions: &[usize]) {
+        let set: HashSet<usize> = positions.iter().copied().collect();
+        let mut i = 0usize;
+        let ids = &mut self.ids;
+        self.docs.retain(|d| {
+            let keep = !set.contains(&i);
+            i += 1;
+            if !keep {
+                if let Some(id) = d.get("_id") {
+                    ids.remove(&id_key(id));
+                }
+            }
+            keep
+        });
+    }
+
+    /// Positions of matching documents.
+    pub(crate) fn matching(&self, filter: &Document) -> CmdResult<Vec<usize>> {
+        let mut out = Vec::new();
+        for (i, d) in self.docs.iter().enumerate() {
+            if query::matches(d, filter)? {
+                out.push(i);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn duplicate_key(ns: &str, id: &Bson) -> CommandError {
+    CommandError::new(
+        codes::DUPLICATE_KEY,
+        "DuplicateKey",
+        format!("E11000 duplicate key error collection: {ns} index: _id_ dup key: {{ _id: {id} }}"),
+    )
+}
+
+/// Databases → collections. Cloned handles share the data (one store per deployment).
+#[derive(Debug, Default)]
+pub struct Store {
+    dbs: Mutex<BTreeMap<String, BTreeMap<String, Collection>>>,
+}
+
+impl Store {
+    /// Creates an empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs `f` on a collection, creating it (and its database) when `create` is set.
+    pub(crate) fn with_coll<R>(
+        &self,
+        db: &str,
+        coll: &str,
+        create: bool,
+        f: impl FnOnce(Option<&mut Collection>) -> R,
+    ) -> R {
+        let mut dbs = self.dbs.lock();
+        if create {
+            let ns = format!("{db}.{coll}");
+            let c = dbs
+                .entry(db.to_string())
+                .or_default()
+                .entry(coll.to_string())
+                .or_insert_with(|| Collection::new(&ns));
+            f(Some(c))
+        } else {
+            f(dbs.get_mut(db).and_then(|d| d.get_mut(coll)))
+        }
+    }
+
+    /// A snapshot of a collection's documents (empty when it does not exist).
+    pub fn documents(&self, db: &str, coll: &str) -> Vec<Document> {
+        self.with_coll(db, coll, false, |c| {
+            c.map(|c| c.docs.clone()).unwrap_or_default()
+        })
+    }
+
+    /// Inserts documents directly (test seeding); returns the `_id`s. Stops at the first
+    /// duplicate `_id` and reports it as an error message.
+    pub fn insert_many(
+        &self,
+        db: &str,
+        coll: &str,
+        docs: impl IntoIterator<Item = Document>,
+    ) -> Result<Vec<Bson>, String> {
+        let ns = format!("{db}.{coll}");
+        self.with_coll(db, coll, true, |c| {
+            let mut ids = Vec::new();
+            if let Some(c) = c {
+                for d in docs {
+                    ids.push(c.insert(&ns, d).map_err(|e| e.errmsg)?);
+                }
+            }
+            Ok(ids)
+        })
+    }
+
+    /// Creates a collection; error 48 when it exists.
+    pub(crate) fn create(&self, db: &str, coll: &str) -> CmdResult<()> {
+        let mut dbs = self.dbs.lock();
+        let d = dbs.entry(db.to_string()).or_default();
+        if d.contains_key(coll) {
+            return Err(CommandError::new(
+                codes::NAMESPACE_EXISTS,
+                "NamespaceExists",
+                format!("Collection {db}.{coll} already exists."),
+            ));
+        }
+        d.insert(coll.to_string(), Collection::new(&format!("{db}.{coll}")));
+        Ok(())
+    }
+
+    /// Drops a collection; returns the number of indexes it had, or `None`.
+    pub(crate) fn drop_collection(&self, db: &str, coll: &str) -> Option<usize> {
+        let mut dbs = self.dbs.lock();
+        let d = dbs.get_mut(db)?;
+        let c = d.remove(coll)?;
+        if d.is_empty() {
+            dbs.remove(db);
+        }
+        Some(c.indexes.len())
+    }
+
+    /// Drops a database; returns whether it existed.
+    pub(crate) fn drop_database(&self, db: &str) -> bool {
+        self.dbs.lock().remove(db).is_some()
+    }
+
+    /// Database names with their approximate sizes.
+    pub(crate) fn database_sizes(&self) -> Vec<(String, i64)> {
+        self.dbs
+            .lock()
+            .iter()
+            .map(|(name, colls)| {
+                let size: usize = colls
+                    .values()
+                    .flat_map(|c| c.docs.iter())
+                    .map(|d| d.to_vec().map(|v| v.len()).unwrap_or(0))
+                    .sum();
+                (name.clone(), i64::try_from(size).unwrap_or(i64::MAX))
+            })
+            .collect()
+    }
+
+    /// Collection names of a database.
+    pub(crate) fn collection_names(&self, db: &str) -> Vec<String> {
+        self.dbs
+            .lock()
+            .get(db)
+            .map(|d| d.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Removes every database.
+    pub fn clear(&self) {
+        self.dbs.lock().clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_ids_are_detected_across_numeric_types() {
+        let s = Store::new();
+        s.insert_many("db", "c", [doc! { "_id": 1 }]).unwrap();
+        let err = s.insert_many("db", "c", [doc! { "_id": 1.0 }]).unwrap_err();
+        assert!(err.contains("E11000"), "{err}");
+        let ids = s.insert_many("db", "c", [doc! { "x": 1 }]).unwrap();
+        assert!(matches!(ids[0], Bson::ObjectId(_)));
+        let docs = s.documents("db", "c");
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].keys().next().map(String::as_str), Some("_id"));
+        s.with_coll("db", "c", false, |c| c.unwrap().remove_positions(&[0]));
+        s.insert_many("db", "c", [doc! { "_id": 1_i64 }]).unwrap();
+    }
+}

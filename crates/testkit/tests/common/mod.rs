@@ -1,0 +1,210 @@
+//! A minimal client written directly on mongo-wire, for the integration tests.
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use bson::{Bson, Document, RawDocumentBuf, doc, spec::BinarySubtype};
+use hmac::{Hmac, Mac};
+use mongo_wire::{
+    Compressor, Frame, MessageReader, MessageRef, MessageWriter, MsgFlags, OpMsg, OpQuery,
+};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+pub struct Client {
+    pub stream: Box<dyn Stream>,
+    reader: MessageReader,
+    writer: MessageWriter,
+    next_id: i32,
+    pub compressor: Option<Compressor>,
+    /// The compressor of the last reply (None when it was not OP_COMPRESSED).
+    pub last_reply_compressor: Option<Compressor>,
+    pub last_flags: MsgFlags,
+    pub last_response_to: i32,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Self {
+        let s = TcpStream::connect(addr).await.expect("connect");
+        s.set_nodelay(true).unwrap();
+        Self::over(Box::new(s))
+    }
+
+    pub fn over(stream: Box<dyn Stream>) -> Self {
+        Self {
+            stream,
+            reader: MessageReader::default(),
+            writer: MessageWriter::new(),
+            next_id: 1,
+            compressor: None,
+            last_reply_compressor: None,
+            last_flags: MsgFlags::empty(),
+            last_response_to: 0,
+        }
+    }
+
+    pub async fn send(&mut self, msg: &OpMsg) -> std::io::Result<i32> {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.writer
+            .write_message(&mut self.stream, msg, id, 0, self.compressor)
+            .await
+            .map_err(std::io::Error::other)?;
+        Ok(id)
+    }
+
+    /// Reads one reply (OP_MSG or OP_REPLY).
+    pub async fn receive(&mut self) -> std::io::Result<Document> {
+        let bytes = self
+            .reader
+            .read_frame(&mut self.stream)
+            .await
+            .map_err(std::io::Error::other)?
+            .to_vec();
+        let frame = Frame::new(bytes, 48_000_000).map_err(std::io::Error::other)?;
+        self.last_reply_compressor = frame.compressor();
+        let decoded = frame.decode().map_err(std::io::Error::other)?;
+        self.last_response_to = decoded.header.response_to;
+        match decoded.message {
+            MessageRef::Msg(m) => {
+                self.last_flags = m.flags;
+                Ok(Document::try_from(m.body).map_err(std::io::Error::other)?)
+            }
+            MessageRef::Reply(r) => {
+                self.last_flags = MsgFlags::empty();
+                let d = r
+                    .documents
+                    .first()
+                    .ok_or_else(|| std::io::Error::other("empty reply"))?;
+                Ok(Document::try_from(d.as_ref()).map_err(std::io::Error::other)?)
+            }
+            _ => Err(std::io::Error::other("unexpected opcode")),
+        }
+    }
+
+    pub async fn try_command(&mut self, db: &str, mut cmd: Document) -> std::io::Result<Document> {
+        cmd.insert("$db", db);
+        let msg = OpMsg::new(RawDocumentBuf::try_from(&cmd).unwrap());
+        self.send(&msg).await?;
+        self.receive().await
+    }
+
+    pub async fn command(&mut self, db: &str, cmd: Document) -> Document {
+        self.try_command(db, cmd).await.expect("command I/O")
+    }
+
+    pub async fn legacy_hello(&mut self) -> Document {
+        let q = OpQuery::command(
+            "admin",
+            RawDocumentBuf::try_from(&doc! { "isMaster": 1, "helloOk": true }).unwrap(),
+        );
+        self.next_id += 1;
+        let id = self.next_id;
+        self.writer
+            .write_message(&mut self.stream, &q, id, 0, None)
+            .await
+            .unwrap();
+        self.receive().await.unwrap()
+    }
+
+    /// SCRAM-SHA-256 (sha1 = false) or SCRAM-SHA-1 conversation; returns the final reply.
+    pub async fn scram(&mut self, user: &str, password: &str, sha1: bool) -> Document {
+        let mech = if sha1 { "SCRAM-SHA-1" } else { "SCRAM-SHA-256" };
+        let bare = format!("n={user},r=ClientNonce0123456789");
+        let r = self
+            .command(
+                "admin",
+                doc! { "saslStart": 1, "mechanism": mech, "payload": bin(format!("n,,{bare}").into_bytes()), "options": { "skipEmptyExchange": true } },
+            )
+            .await;
+        if r.get_f64("ok").unwrap_or(0.0) != 1.0 {
+            return r;
+        }
+        let conv = r.get_i32("conversationId").unwrap();
+        let server_first =
+            String::from_utf8(r.get_binary_generic("payload").unwrap().clone()).unwrap();
+        let mut parts = server_first.split(',');
+        let nonce = parts
+            .next()
+            .unwrap()
+            .strip_prefix("r=")
+            .unwrap()
+            .to_string();
+        let salt = B64
+            .decode(parts.next().unwrap().strip_prefix("s=").unwrap())
+            .unwrap();
+        let iters: u32 = parts
+            .next()
+            .unwrap()
+            .strip_prefix("i=")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth = format!("{bare},{server_first},{without_proof}");
+        let proof = if sha1 {
+            let pw = hex(&md5::Md5::digest(
+                format!("{user}:mongo:{password}").as_bytes(),
+            ));
+            let mut salted = [0u8; 20];
+            pbkdf2::pbkdf2_hmac::<sha1::Sha1>(pw.as_bytes(), &salt, iters, &mut salted);
+            let ck = hmac1(&salted, b"Client Key");
+            let stored = sha1::Sha1::digest(&ck).to_vec();
+            xor(&ck, &hmac1(&stored, auth.as_bytes()))
+        } else {
+            let mut salted = [0u8; 32];
+            pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), &salt, iters, &mut salted);
+            let ck = hmac256(&salted, b"Client Key");
+            let stored = Sha256::digest(&ck).to_vec();
+            xor(&ck, &hmac256(&stored, auth.as_bytes()))
+        };
+        let fin = format!("{without_proof},p={}", B64.encode(proof));
+        self.command(
+            "admin",
+            doc! { "saslContinue": 1, "conversationId": conv, "payload": bin(fin.into_bytes()) },
+        )
+        .await
+    }
+}
+
+fn bin(bytes: Vec<u8>) -> Bson {
+    Bson::Binary(bson::Binary {
+        subtype: BinarySubtype::Generic,
+        bytes,
+    })
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn xor(a: &[u8], b: &[u8]) -> Vec<u8> {
+    a.iter().zip(b).map(|(x, y)| x ^ y).collect()
+}
+
+fn hmac1(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut m = <Hmac<sha1::Sha1> as Mac>::new_from_slice(key).unwrap();
+    m.update(data);
+    m.finalize().into_bytes().to_vec()
+}
+
+fn hmac256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
+    m.update(data);
+    m.finalize().into_bytes().to_vec()
+}
+
+pub fn ok(d: &Document) -> bool {
+    matches!(d.get("ok"), Some(Bson::Double(v)) if *v == 1.0)
+        || matches!(d.get("ok"), Some(Bson::Int32(1)))
+}
+
+pub fn code(d: &Document) -> i32 {
+    d.get_i32("code").unwrap_or(0)
+}

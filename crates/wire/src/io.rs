@@ -1,0 +1,155 @@
+//! Async reading and writing of whole messages over tokio's `AsyncRead` / `AsyncWrite`
+//! (feature `tokio`). Both halves keep their buffers between messages.
+//!
+//! Cancellation: dropping a read or write future part-way leaves the stream in the middle of a
+//! message; the connection must then be closed, never reused.
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::compress::{Compressor, OpCompressedRef};
+use crate::error::Result;
+use crate::header::{HEADER_LEN, Header, OpCode};
+use crate::limits::DEFAULT_MAX_MESSAGE_SIZE_BYTES;
+use crate::message::{Decoded, Encode, decode_message, encode_message};
+
+/// Reads whole messages, reusing its buffers.
+#[derive(Debug, Clone)]
+pub struct MessageReader {
+    buf: Vec<u8>,
+    inflated: Vec<u8>,
+    max_message_size: usize,
+    last_compressor: Option<Compressor>,
+}
+
+impl Default for MessageReader {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_MESSAGE_SIZE_BYTES)
+    }
+}
+
+impl MessageReader {
+    /// A reader enforcing `max_message_size` (maxMessageSizeBytes).
+    #[must_use]
+    pub fn new(max_message_size: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            inflated: Vec::new(),
+            max_message_size,
+            last_compressor: None,
+        }
+    }
+
+    /// Changes the maximum message size.
+    pub fn set_max_message_size(&mut self, max_message_size: usize) {
+        self.max_message_size = max_message_size;
+    }
+
+    /// The compressor of the last message read, if it was OP_COMPRESSED.
+    #[must_use]
+    pub fn last_compressor(&self) -> Option<Compressor> {
+        self.last_compressor
+    }
+
+    /// Reads one whole frame as it is on the wire (possibly OP_COMPRESSED). The header is
+    /// validated (length, opcode) before the body buffer is sized.
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] (EOF included) and header errors.
+    pub async fn read_frame<R: AsyncRead + Unpin + ?Sized>(
+        &mut self,
+        reader: &mut R,
+    ) -> Result<&[u8]> {
+        let mut head = [0u8; HEADER_LEN];
+        reader.read_exact(&mut head).await?;
+        let header = Header::parse(&head, self.max_message_size)?;
+        self.buf.clear();
+        self.buf.extend_from_slice(&head);
+        self.buf.resize(header.len(), 0);
+        if let Some(body) = self.buf.get_mut(HEADER_LEN..) {
+            reader.read_exact(body).await?;
+        }
+        Ok(&self.buf)
+    }
+
+    /// Reads and decodes one message, decompressing OP_COMPRESSED transparently (bounded by the
+    /// maximum message size). The result borrows the reader's buffers.
+    ///
+    /// # Errors
+    /// I/O, framing, decompression and decoding errors.
+    pub async fn read_message<R: AsyncRead + Unpin + ?Sized>(
+        &mut self,
+        reader: &mut R,
+    ) -> Result<Decoded<'_>> {
+        self.read_frame(reader).await?;
+        let op = Header::parse(&self.buf, self.max_message_size)?.op_code;
+        if op == OpCode::Compressed {
+            let compressed = OpCompressedRef::decode(&self.buf)?;
+            compressed.decompress_into(self.max_message_size, &mut self.inflated)?;
+            self.last_compressor = Some(compressed.compressor);
+            decode_message(&self.inflated)
+        } else {
+            self.last_compressor = None;
+            decode_message(&self.buf)
+        }
+    }
+}
+
+/// Writes whole messages, reusing its buffers.
+#[derive(Debug, Clone, Default)]
+pub struct MessageWriter {
+    buf: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+impl MessageWriter {
+    /// A writer with empty buffers.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Encodes `message` (compressed with `compressor` when given and the command allows it,
+    /// see [`crate::encode_message`]), writes it and flushes.
+    ///
+    /// # Errors
+    /// Encoding, compression and I/O errors.
+    pub async fn write_message<W: AsyncWrite + Unpin + ?Sized, M: Encode + ?Sized>(
+        &mut self,
+        writer: &mut W,
+        message: &M,
+        request_id: i32,
+        response_to: i32,
+        compressor: Option<Compressor>,
+    ) -> Result<()> {
+        self.buf.clear();
+        encode_message(
+            message,
+            request_id,
+            response_to,
+            compressor,
+            &mut self.scratch,
+            &mut self.buf,
+        )?;
+        self.write_bytes(writer).await
+    }
+
+    /// Writes already encoded bytes (for example several messages) and flushes.
+    ///
+    /// # Errors
+    /// I/O errors.
+    pub async fn write_raw<W: AsyncWrite + Unpin + ?Sized>(
+        &mut self,
+        writer: &mut W,
+        bytes: &[u8],
+    ) -> Result<()> {
+        writer.write_all(bytes).await?;
+        writer.flush().await?;
+        Ok(())
+    }
+
+    async fn write_bytes<W: AsyncWrite + Unpin + ?Sized>(&mut self, writer: &mut W) -> Result<()> {
+        writer.write_all(&self.buf).await?;
+        writer.flush().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,79 @@
+//! The async `MessageReader` / `MessageWriter` over an in-memory duplex pipe.
+
+use bson::rawdoc;
+use mongo_wire::{Compressor, Error, MessageReader, MessageRef, MessageWriter, OpMsg, OpQuery};
+use tokio::io::AsyncWriteExt;
+
+#[tokio::test]
+async fn write_then_read_messages_reusing_buffers() {
+    let (mut client, mut server) = tokio::io::duplex(1 << 16);
+    let mut writer = MessageWriter::new();
+    let mut reader = MessageReader::default();
+    let compressor = [Compressor::ZLIB, Compressor::Snappy, Compressor::Zstd]
+        .into_iter()
+        .find(|c| c.is_enabled())
+        .unwrap_or(Compressor::Noop);
+
+    for i in 0..3 {
+        let msg = OpMsg::new(rawdoc! {"find": "c", "$db": "d", "i": i})
+            .with_sequence("documents", vec![rawdoc! {"x": "y".repeat(200)}]);
+        writer
+            .write_message(&mut client, &msg, i, 0, Some(compressor))
+            .await
+            .unwrap();
+        let got = reader.read_message(&mut server).await.unwrap();
+        assert_eq!(got.header.request_id, i);
+        let MessageRef::Msg(m) = got.message else {
+            panic!("not OP_MSG")
+        };
+        assert_eq!(m.body.get_i32("i").unwrap(), i);
+        assert_eq!(m.sequence("documents").unwrap().len(), 1);
+        assert_eq!(
+            reader.last_compressor().map(Compressor::id),
+            Some(compressor.id())
+        );
+    }
+
+    // hello is never compressed, even when a compressor is negotiated
+    let hello = OpMsg::new(rawdoc! {"hello": 1, "$db": "admin"});
+    writer
+        .write_message(&mut client, &hello, 9, 0, Some(compressor))
+        .await
+        .unwrap();
+    let raw = reader.read_frame(&mut server).await.unwrap();
+    assert_eq!(raw[12..16], 2013_i32.to_le_bytes());
+    // legacy hello in OP_QUERY, any case
+    let legacy = OpQuery::command("admin", rawdoc! {"ISMASTER": 1});
+    writer
+        .write_message(&mut client, &legacy, 10, 0, Some(compressor))
+        .await
+        .unwrap();
+    let got = reader.read_message(&mut server).await.unwrap();
+    assert!(matches!(got.message, MessageRef::Query(_)));
+    assert_eq!(reader.last_compressor(), None);
+}
+
+#[tokio::test]
+async fn read_errors_are_typed() {
+    let (mut client, mut server) = tokio::io::duplex(1024);
+    let mut reader = MessageReader::new(1000);
+    // a header declaring more than the maximum is refused before the body is read
+    client.write_all(&5000_i32.to_le_bytes()).await.unwrap();
+    client.write_all(&[0; 8]).await.unwrap();
+    client.write_all(&2013_i32.to_le_bytes()).await.unwrap();
+    assert!(matches!(
+        reader.read_message(&mut server).await,
+        Err(Error::InvalidLength { .. })
+    ));
+    // EOF in the middle of a message
+    let mut buf = Vec::new();
+    OpMsg::new(rawdoc! {"ping": 1})
+        .encode(1, 0, &mut buf)
+        .unwrap();
+    let (mut client, mut server) = tokio::io::duplex(1024);
+    client.write_all(&buf[..buf.len() - 3]).await.unwrap();
+    drop(client);
+    let err = reader.read_message(&mut server).await.unwrap_err();
+    assert!(matches!(err, Error::Io(ref e) if e.kind() == std::io::ErrorKind::UnexpectedEof));
+    assert!(!err.is_protocol_violation());
+}
