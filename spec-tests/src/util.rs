@@ -33,8 +33,8 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
 
 /// Reads and parses a JSON file, with the file named in the error.
 pub fn load_json(path: &Path) -> Result<Value, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| format!("cannot parse {}: {e}", path.display()))
 }
 

@@ -1,6 +1,8 @@
 //! Cost of publishing a CMAP event with 0, 1 and 8 listeners. With no listener the event is
 //! not built, so emitting is a length check.
 
+#![allow(missing_docs)] // criterion_group! generates undocumented items
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
