@@ -22,6 +22,7 @@
 
 mod error;
 mod failpoint;
+mod legacy;
 mod node;
 mod options;
 mod query;

@@ -75,6 +75,10 @@ pub struct ConnState {
     sasl: Option<(i32, ScramServer, bool)>,
     next_conversation: i32,
     pub(crate) legacy_secondary_ok: bool,
+    /// What `getLastError` reports: the outcome of the last legacy write.
+    pub(crate) last_error: Option<Document>,
+    /// The TLS client certificate's subject (RFC 2253), when one was presented.
+    pub(crate) peer_subject: Option<String>,
 }
 
 impl ConnState {
@@ -89,6 +93,8 @@ impl ConnState {
             sasl: None,
             next_conversation: 1,
             legacy_secondary_ok: false,
+            last_error: None,
+            peer_subject: None,
         }
     }
 
@@ -380,6 +386,10 @@ impl Node {
                 "AuthenticationFailed",
                 "the testkit supports SCRAM-SHA-1 and SCRAM-SHA-256 only",
             )),
+            "getLastError" | "getlasterror" => Ok(ok(conn
+                .last_error
+                .clone()
+                .unwrap_or_else(|| doc! { "n": 0, "err": Bson::Null }))),
             "logout" => {
                 conn.authenticated.retain(|(d, _)| d != db);
                 Ok(ok(Document::new()))

@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 
 use crate::error::{CommandError, Error};
 use crate::failpoint::ReplyFault;
+use crate::legacy::LegacyKind;
 use crate::node::{ConnState, Node};
 use crate::options::ServerOptions;
 use crate::scram::Users;
@@ -315,6 +316,9 @@ struct Request {
     flags: MsgFlags,
     compressor: Option<Compressor>,
     secondary_ok: bool,
+    /// Set for OP_INSERT / OP_UPDATE / OP_DELETE: run as a command, record the outcome for
+    /// getLastError, never reply.
+    legacy_write: Option<LegacyKind>,
 }
 
 enum Outcome {
@@ -347,6 +351,7 @@ fn to_request(
                 flags: m.flags,
                 compressor,
                 secondary_ok: false,
+                legacy_write: None,
             })
         }
         MessageRef::Query(q) => {
@@ -371,9 +376,22 @@ fn to_request(
                 flags: MsgFlags::empty(),
                 compressor,
                 secondary_ok: q.flags.contains(QueryFlags::SECONDARY_OK),
+                legacy_write: None,
             })
         }
-        _ => Err("opcode not supported by the testkit (legacy opcodes were removed in 6.0)".into()),
+        other => match crate::legacy::translate(&other)? {
+            Some((db, cmd, kind)) => Ok(Request {
+                id,
+                legacy: true,
+                db,
+                cmd,
+                flags: MsgFlags::empty(),
+                compressor,
+                secondary_ok: false,
+                legacy_write: Some(kind),
+            }),
+            None => Err("opcode not supported by the testkit (OP_GET_MORE, OP_KILL_CURSORS and replies are not requests it serves)".into()),
+        },
     }
 }
 
@@ -516,6 +534,11 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         let Outcome::Reply(reply) = outcome else {
             return;
         };
+        if let Some(kind) = req.legacy_write {
+            // Legacy writes are never answered; getLastError reports their outcome.
+            conn.last_error = Some(crate::legacy::last_error(kind, &reply));
+            continue;
+        }
         if client_more_to_come {
             continue;
         }
