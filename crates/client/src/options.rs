@@ -755,6 +755,9 @@ impl fmt::Debug for ProxyOptions {
 }
 
 /// An authentication mechanism named by `authMechanism` (auth spec).
+///
+/// The client-side name of [`mongo_auth::AuthMechanism`], which owns the spec's names and
+/// rules; convert with [`From`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum AuthMechanism {
@@ -774,6 +777,20 @@ pub enum AuthMechanism {
     MongoDbOidc,
 }
 
+impl From<AuthMechanism> for mongo_auth::AuthMechanism {
+    fn from(m: AuthMechanism) -> Self {
+        match m {
+            AuthMechanism::ScramSha1 => mongo_auth::AuthMechanism::ScramSha1,
+            AuthMechanism::ScramSha256 => mongo_auth::AuthMechanism::ScramSha256,
+            AuthMechanism::Plain => mongo_auth::AuthMechanism::Plain,
+            AuthMechanism::Gssapi => mongo_auth::AuthMechanism::Gssapi,
+            AuthMechanism::MongoDbX509 => mongo_auth::AuthMechanism::MongoDbX509,
+            AuthMechanism::MongoDbAws => mongo_auth::AuthMechanism::MongoDbAws,
+            AuthMechanism::MongoDbOidc => mongo_auth::AuthMechanism::MongoDbOidc,
+        }
+    }
+}
+
 impl AuthMechanism {
     /// Every mechanism.
     pub const ALL: [AuthMechanism; 7] = [
@@ -788,15 +805,7 @@ impl AuthMechanism {
 
     /// The mechanism's name as the server and the connection string spell it.
     pub fn name(self) -> &'static str {
-        match self {
-            AuthMechanism::ScramSha1 => "SCRAM-SHA-1",
-            AuthMechanism::ScramSha256 => "SCRAM-SHA-256",
-            AuthMechanism::Plain => "PLAIN",
-            AuthMechanism::Gssapi => "GSSAPI",
-            AuthMechanism::MongoDbX509 => "MONGODB-X509",
-            AuthMechanism::MongoDbAws => "MONGODB-AWS",
-            AuthMechanism::MongoDbOidc => "MONGODB-OIDC",
-        }
+        mongo_auth::AuthMechanism::from(self).as_str()
     }
 
     /// Parses a mechanism name, ignoring ASCII case.
@@ -804,21 +813,6 @@ impl AuthMechanism {
         AuthMechanism::ALL
             .into_iter()
             .find(|m| m.name().eq_ignore_ascii_case(name))
-    }
-
-    /// The mechanism properties a connection string may set for this mechanism, in their
-    /// canonical spelling.
-    pub fn allowed_properties(self) -> &'static [&'static str] {
-        match self {
-            AuthMechanism::Gssapi => &[
-                "SERVICE_NAME",
-                "CANONICALIZE_HOST_NAME",
-                "SERVICE_REALM",
-                "SERVICE_HOST",
-            ],
-            AuthMechanism::MongoDbOidc => &["ENVIRONMENT", "TOKEN_RESOURCE"],
-            _ => &[],
-        }
     }
 }
 
@@ -831,8 +825,9 @@ impl fmt::Display for AuthMechanism {
 /// A credential as configured by the connection string or by code, with the auth spec's
 /// defaults applied (source, GSSAPI `SERVICE_NAME`). `Debug` never prints the password.
 ///
-/// This is the client crate's own type; the client bridges it to `mongo-auth`'s credential
-/// when it authenticates connections.
+/// The spec's rules (default sources, which mechanisms need or forbid a username, password or
+/// properties) are `mongo-auth`'s: [`Credential::resolve`] and [`Credential::validate`] build a
+/// [`mongo_auth::Credential`] and read its results back.
 #[derive(Clone, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Credential {
@@ -860,127 +855,58 @@ impl Credential {
         database: Option<&str>,
         mechanism_properties: Option<Document>,
     ) -> Result<Credential, UriError> {
-        let source = match (auth_source, mechanism) {
-            (Some(s), _) => s,
-            (None, None | Some(AuthMechanism::ScramSha1 | AuthMechanism::ScramSha256)) => {
-                database.unwrap_or("admin").to_owned()
-            }
-            (None, Some(AuthMechanism::Plain)) => database.unwrap_or("$external").to_owned(),
-            (None, Some(_)) => "$external".to_owned(),
-        };
-        let mut props = mechanism_properties.filter(|d| !d.is_empty());
-        if mechanism == Some(AuthMechanism::Gssapi) {
-            let doc = props.get_or_insert_with(Document::new);
-            if !doc.contains_key("SERVICE_NAME") {
-                doc.insert("SERVICE_NAME", "mongodb");
-            }
-        }
-        let cred = Credential {
+        let auth = build_auth_credential(
+            mongo_auth::Credential::builder()
+                .source_opt(auth_source)
+                .uri_database(database.map(str::to_owned)),
+            username.clone(),
+            password.clone(),
+            mechanism,
+            mechanism_properties,
+        )?;
+        Ok(Credential {
             username,
             password,
-            source: Some(source),
+            source: Some(auth.source().to_owned()),
             mechanism,
-            mechanism_properties: props,
-        };
-        cred.validate()?;
-        Ok(cred)
+            mechanism_properties: auth.mechanism_properties().cloned(),
+        })
     }
 
     /// The auth spec's per-mechanism rules on which fields must, may and must not be set.
     pub fn validate(&self) -> Result<(), UriError> {
-        let err = |msg: String| Err(UriError::InvalidCredential(msg));
-        let name = self.mechanism.map_or("the default mechanism", |m| m.name());
-        let has_user = self.username.as_deref().is_some_and(|u| !u.is_empty());
-        let external = self.source.as_deref() == Some("$external");
-        let props = self.mechanism_properties.as_ref();
-        let prop = |key: &str| props.and_then(|p| p.get_str(key).ok());
-        if let Some(props) = props {
-            let allowed = self.mechanism.map_or(&[][..], |m| m.allowed_properties());
-            if let Some(k) = props.keys().find(|k| !allowed.contains(&k.as_str())) {
-                return err(format!("{name} does not accept mechanism property {k}"));
-            }
-        }
-        if self.source.as_deref() == Some("") {
-            return err("the auth source cannot be empty".to_owned());
-        }
-        match self.mechanism {
-            None | Some(AuthMechanism::ScramSha1 | AuthMechanism::ScramSha256) => {
-                if !has_user {
-                    return err(format!("{name} requires a username"));
-                }
-                if self.mechanism.is_some() && self.password.is_none() {
-                    return err(format!("{name} requires a password"));
-                }
-            }
-            Some(AuthMechanism::Plain) => {
-                if !has_user || self.password.is_none() {
-                    return err("PLAIN requires a username and a password".to_owned());
-                }
-            }
-            Some(AuthMechanism::Gssapi) => {
-                if !has_user {
-                    return err("GSSAPI requires a username".to_owned());
-                }
-                if !external {
-                    return err("GSSAPI requires the auth source $external".to_owned());
-                }
-                if let Some(v) = prop("CANONICALIZE_HOST_NAME")
-                    && !["none", "forward", "forwardAndReverse", "true", "false"].contains(&v)
-                {
-                    return err(format!("invalid CANONICALIZE_HOST_NAME value '{v}'"));
-                }
-            }
-            Some(AuthMechanism::MongoDbX509) => {
-                if self.password.is_some() {
-                    return err("MONGODB-X509 does not accept a password".to_owned());
-                }
-                if !external {
-                    return err("MONGODB-X509 requires the auth source $external".to_owned());
-                }
-            }
-            Some(AuthMechanism::MongoDbAws) => {
-                if self.username.is_some() || self.password.is_some() {
-                    return err(
-                        "MONGODB-AWS takes its credentials from the environment, not the \
-                         connection string"
-                            .to_owned(),
-                    );
-                }
-                if !external {
-                    return err("MONGODB-AWS requires the auth source $external".to_owned());
-                }
-            }
-            Some(AuthMechanism::MongoDbOidc) => {
-                if self.password.is_some() {
-                    return err("MONGODB-OIDC does not accept a password".to_owned());
-                }
-                if !external {
-                    return err("MONGODB-OIDC requires the auth source $external".to_owned());
-                }
-                let Some(env) = prop("ENVIRONMENT") else {
-                    return err(
-                        "MONGODB-OIDC in a connection string requires the ENVIRONMENT property"
-                            .to_owned(),
-                    );
-                };
-                let token = prop("TOKEN_RESOURCE").is_some();
-                match env {
-                    "azure" | "gcp" if !token => {
-                        return err(format!("ENVIRONMENT:{env} requires TOKEN_RESOURCE"));
-                    }
-                    "test" | "k8s" if token => {
-                        return err(format!("ENVIRONMENT:{env} does not accept TOKEN_RESOURCE"));
-                    }
-                    "test" | "gcp" | "k8s" if self.username.is_some() => {
-                        return err(format!("ENVIRONMENT:{env} does not accept a username"));
-                    }
-                    "test" | "azure" | "gcp" | "k8s" => {}
-                    other => return err(format!("unknown OIDC ENVIRONMENT '{other}'")),
-                }
-            }
-        }
-        Ok(())
+        self.to_auth_credential().map(drop)
     }
+
+    /// The `mongo-auth` credential for these settings (validated; a missing source gets the
+    /// mechanism's default).
+    pub fn to_auth_credential(&self) -> Result<mongo_auth::Credential, UriError> {
+        build_auth_credential(
+            mongo_auth::Credential::builder().source_opt(self.source.clone()),
+            self.username.clone(),
+            self.password.clone(),
+            self.mechanism,
+            self.mechanism_properties.clone(),
+        )
+    }
+}
+
+/// Finishes `builder` with the credential's parts; an [`mongo_auth::AuthError`] becomes
+/// [`UriError::InvalidCredential`].
+fn build_auth_credential(
+    builder: mongo_auth::CredentialBuilder,
+    username: Option<String>,
+    password: Option<String>,
+    mechanism: Option<AuthMechanism>,
+    mechanism_properties: Option<Document>,
+) -> Result<mongo_auth::Credential, UriError> {
+    builder
+        .username_opt(username)
+        .password_opt(password)
+        .mechanism(mechanism.map(Into::into))
+        .mechanism_properties(mechanism_properties)
+        .build()
+        .map_err(|e| UriError::InvalidCredential(e.to_string()))
 }
 
 impl fmt::Debug for Credential {
@@ -1086,6 +1012,65 @@ mod tests {
                 .unwrap(),
             "mongodb"
         );
+    }
+
+    #[test]
+    fn credential_rules_come_from_mongo_auth() {
+        let invalid = |r: Result<Credential, UriError>| {
+            assert!(matches!(r, Err(UriError::InvalidCredential(_))), "{r:?}");
+        };
+        invalid(Credential::resolve(None, None, None, None, None, None));
+        invalid(Credential::resolve(
+            Some("u".into()),
+            Some("p".into()),
+            Some(AuthMechanism::MongoDbX509),
+            None,
+            None,
+            None,
+        ));
+        invalid(Credential::resolve(
+            Some("u".into()),
+            None,
+            Some(AuthMechanism::Gssapi),
+            Some("db".into()),
+            None,
+            None,
+        ));
+        let oidc = |env: &str| {
+            Credential::resolve(
+                None,
+                None,
+                Some(AuthMechanism::MongoDbOidc),
+                None,
+                None,
+                Some(bson::doc! { "ENVIRONMENT": env }),
+            )
+        };
+        assert_eq!(oidc("k8s").unwrap().source.as_deref(), Some("$external"));
+        invalid(oidc("azure"));
+        invalid(oidc("nowhere"));
+
+        // Built from code without a source: validation applies the mechanism's default.
+        let c = Credential {
+            username: Some("u".into()),
+            password: Some("p".into()),
+            mechanism: Some(AuthMechanism::Plain),
+            ..Credential::default()
+        };
+        let auth = c.to_auth_credential().unwrap();
+        assert_eq!(auth.source(), "$external");
+        assert_eq!(auth.mechanism(), Some(mongo_auth::AuthMechanism::Plain));
+        let no_password = Credential {
+            password: None,
+            ..c
+        };
+        assert!(matches!(
+            no_password.validate(),
+            Err(UriError::InvalidCredential(_))
+        ));
+        for m in AuthMechanism::ALL {
+            assert_eq!(AuthMechanism::from_name(&m.name().to_lowercase()), Some(m));
+        }
     }
 
     #[test]

@@ -15,6 +15,9 @@
 //! - [`Monitor`] is the polling / streaming monitor state machine; with the `tokio` feature,
 //!   [`driver`] runs it over a [`driver::MonitorTransport`] the client implements.
 //!
+//! - [`log`] writes the logging spec's `topology` and `serverSelection` messages through
+//!   `tracing` (targets `mongo::topology`, `mongo::server_selection`).
+//!
 //! Wire versions: this driver supports wire versions [`MIN_SUPPORTED_WIRE_VERSION`] (8,
 //! MongoDB 4.2) to [`MAX_SUPPORTED_WIRE_VERSION`] (25, MongoDB 8.0).
 
@@ -23,6 +26,7 @@ use std::time::Duration;
 mod description;
 mod error;
 mod handling;
+pub mod log;
 mod monitor;
 mod rtt;
 mod selection;

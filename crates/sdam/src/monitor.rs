@@ -7,7 +7,8 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use bson::{Document, doc};
+use bson::oid::ObjectId;
+use bson::{Bson, Document, doc};
 use mongo_events::sdam::{
     HeartbeatEvent, ServerHeartbeatFailedEvent, ServerHeartbeatStartedEvent,
     ServerHeartbeatSucceededEvent,
@@ -47,6 +48,8 @@ pub struct MonitorConfig {
     pub faas: bool,
     /// Whether a server API version is set (then `hello` is used from the start).
     pub server_api: bool,
+    /// The topology's id, for the `topologyId` of heartbeat log messages.
+    pub topology_id: Option<ObjectId>,
 }
 
 impl MonitorConfig {
@@ -59,6 +62,7 @@ impl MonitorConfig {
             mode: ServerMonitoringMode::Auto,
             faas: false,
             server_api: false,
+            topology_id: None,
         }
     }
 
@@ -211,6 +215,8 @@ pub struct Monitor {
     last_check_end: Option<Instant>,
     stopped: bool,
     events: VecDeque<HeartbeatEvent>,
+    driver_connection_id: Option<u32>,
+    server_connection_id: Option<i64>,
 }
 
 impl Monitor {
@@ -230,6 +236,8 @@ impl Monitor {
             last_check_end: None,
             stopped: false,
             events: VecDeque::new(),
+            driver_connection_id: None,
+            server_connection_id: None,
         }
     }
 
@@ -270,6 +278,11 @@ impl Monitor {
             }
         }
         let heartbeat = self.config.heartbeat_frequency;
+        if self.conn == Conn::None {
+            // A new monitoring connection: neither side's id is known yet.
+            self.driver_connection_id = None;
+            self.server_connection_id = None;
+        }
         let (action, awaited, handshake) = match self.conn {
             Conn::None => (
                 MonitorAction::Connect {
@@ -320,11 +333,10 @@ impl Monitor {
             handshake,
         });
         self.next_check = None;
-        self.events
-            .push_back(HeartbeatEvent::Started(ServerHeartbeatStartedEvent {
-                address: self.config.address.clone(),
-                awaited,
-            }));
+        self.push_event(HeartbeatEvent::Started(ServerHeartbeatStartedEvent {
+            address: self.config.address.clone(),
+            awaited,
+        }));
         action
     }
 
@@ -377,13 +389,17 @@ impl Monitor {
             now,
         );
         description.min_round_trip_time = Some(self.rtt.min());
-        self.events
-            .push_back(HeartbeatEvent::Succeeded(ServerHeartbeatSucceededEvent {
-                address: self.config.address.clone(),
-                awaited: flight.awaited,
-                duration,
-                reply,
-            }));
+        self.server_connection_id = match reply.get("connectionId") {
+            Some(Bson::Int32(v)) => Some(i64::from(*v)),
+            Some(Bson::Int64(v)) => Some(*v),
+            _ => self.server_connection_id,
+        };
+        self.push_event(HeartbeatEvent::Succeeded(ServerHeartbeatSucceededEvent {
+            address: self.config.address.clone(),
+            awaited: flight.awaited,
+            duration,
+            reply,
+        }));
         let supports_streaming = description.is_known() && description.topology_version.is_some();
         self.last_check_end = Some(now);
         self.next_check = if (self.streaming && supports_streaming) || more_to_come {
@@ -415,13 +431,12 @@ impl Monitor {
         self.conn = Conn::None;
         self.rtt.reset();
         self.hello_ok = self.config.server_api;
-        self.events
-            .push_back(HeartbeatEvent::Failed(ServerHeartbeatFailedEvent {
-                address: self.config.address.clone(),
-                awaited: flight.awaited,
-                duration,
-                failure: EventError::new(error.clone()),
-            }));
+        self.push_event(HeartbeatEvent::Failed(ServerHeartbeatFailedEvent {
+            address: self.config.address.clone(),
+            awaited: flight.awaited,
+            duration,
+            failure: EventError::new(error.clone()),
+        }));
         let was_known = self.previous.is_known();
         let network = matches!(
             error.kind,
@@ -481,6 +496,25 @@ impl Monitor {
     /// Whether [`stop`](Self::stop) was called.
     pub fn is_stopped(&self) -> bool {
         self.stopped
+    }
+
+    /// Sets the driver-generated id of the current monitoring connection (after a
+    /// [`MonitorAction::Connect`] succeeded), for the `driverConnectionId` of heartbeat log
+    /// messages. The server's id (`serverConnectionId`) is read from the hello replies.
+    pub fn set_driver_connection_id(&mut self, id: Option<u32>) {
+        self.driver_connection_id = id;
+    }
+
+    fn push_event(&mut self, event: HeartbeatEvent) {
+        crate::log::heartbeat_event(
+            &event,
+            crate::log::HeartbeatContext {
+                topology_id: self.config.topology_id,
+                driver_connection_id: self.driver_connection_id,
+                server_connection_id: self.server_connection_id,
+            },
+        );
+        self.events.push_back(event);
     }
 
     /// The next heartbeat event.

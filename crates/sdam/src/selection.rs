@@ -2,6 +2,7 @@
 //! type, deprioritized servers, the latency window and the two-random-choices pick.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::{Duration, Instant};
 
 use mongo_events::sdam::ReadMode;
@@ -93,6 +94,42 @@ impl ReadPreference {
     }
 }
 
+/// The selector as log messages show it: `ReadPreference { mode: secondaryPreferred,
+/// tagSets: [{dc: "ny"}], maxStalenessSeconds: 90 }`, every component present.
+impl fmt::Display for ReadPreference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = match self.mode {
+            ReadMode::Primary => "primary",
+            ReadMode::PrimaryPreferred => "primaryPreferred",
+            ReadMode::Secondary => "secondary",
+            ReadMode::SecondaryPreferred => "secondaryPreferred",
+            ReadMode::Nearest => "nearest",
+        };
+        write!(f, "ReadPreference {{ mode: {mode}")?;
+        if !self.tag_sets.is_empty() {
+            f.write_str(", tagSets: [")?;
+            for (i, set) in self.tag_sets.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                f.write_str("{")?;
+                for (j, (k, v)) in set.iter().enumerate() {
+                    if j > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k}: {v:?}")?;
+                }
+                f.write_str("}")?;
+            }
+            f.write_str("]")?;
+        }
+        if let Some(ms) = self.max_staleness {
+            write!(f, ", maxStalenessSeconds: {}", ms.as_secs())?;
+        }
+        f.write_str(" }")
+    }
+}
+
 /// What a server is wanted for.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Operation<'a> {
@@ -100,6 +137,17 @@ pub enum Operation<'a> {
     Read(&'a ReadPreference),
     /// A write.
     Write,
+}
+
+/// The selector as log messages show it: the read preference, or `Write` (primary or
+/// any writable server).
+impl fmt::Display for Operation<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Operation::Read(pref) => pref.fmt(f),
+            Operation::Write => f.write_str("Write"),
+        }
+    }
 }
 
 fn instant_minus_ms(a: Option<Instant>, b: Option<Instant>) -> f64 {

@@ -664,6 +664,8 @@ impl Topology {
     }
 
     /// Stops building events (when nobody listens), which saves a snapshot per update.
+    /// Log messages (target `mongo::topology`) are still written when a subscriber enables
+    /// them.
     pub fn set_record_events(&mut self, record: bool) {
         self.record_events = record;
         if !record {
@@ -686,8 +688,9 @@ impl Topology {
     /// ServerClosed for added and removed servers, and a TopologyDescriptionChanged event when
     /// the topology changed.
     pub fn apply(&mut self, sd: ServerDescription) -> TopologyUpdate {
-        if !self.record_events {
-            // Nobody listens: no snapshots, so the cost stays linear in the set's size.
+        if !self.record_events && !crate::log::topology_enabled() {
+            // Nobody listens and nobody logs: no snapshots, so the cost stays linear in the
+            // set's size.
             let mut update = self.description.apply(sd);
             update.changed = !update.ignored;
             return update;
@@ -785,12 +788,14 @@ impl Topology {
     }
 
     fn push_server(&mut self, e: ServerEvent) {
+        crate::log::server_event(&e);
         if self.record_events {
             self.events.push_back(SdamEvent::Server(e));
         }
     }
 
     fn push_topology(&mut self, e: TopologyEvent) {
+        crate::log::topology_event(&e);
         if self.record_events {
             self.events.push_back(SdamEvent::Topology(e));
         }

@@ -121,7 +121,10 @@ mod tests {
 
     #[test]
     fn update_outcomes() {
-        let d = last_error(LegacyKind::Update, &doc! { "n": 2, "nModified": 2, "ok": 1.0 });
+        let d = last_error(
+            LegacyKind::Update,
+            &doc! { "n": 2, "nModified": 2, "ok": 1.0 },
+        );
         assert_eq!(
             d,
             doc! { "n": 2, "err": Bson::Null, "updatedExisting": true }

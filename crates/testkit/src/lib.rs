@@ -4,7 +4,11 @@
 //! OP_QUERY handshakes (through `mongo-wire`); it has SCRAM-SHA-1/256 authentication, an
 //! in-memory document store with a small query engine, cursors, the `failCommand` fail point,
 //! TLS (rustls), compression (zlib, snappy, zstd) and replica sets ([`ReplicaSet::start`])
-//! with awaitable and streaming (exhaust) hello.
+//! with awaitable and streaming (exhaust) hello. It also takes the legacy write opcodes
+//! (OP_INSERT / OP_UPDATE / OP_DELETE, unanswered, their outcome kept for `getLastError`),
+//! MONGODB-X509 authentication from a verified TLS client certificate (also speculative), and a
+//! load-balancer mode ([`ServerOptions::with_load_balancer`]) in which hello reports a
+//! `serviceId` like a mongos behind a load balancer.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), mongo_testkit::Error> {

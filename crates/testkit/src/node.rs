@@ -137,6 +137,8 @@ pub(crate) struct Node {
     pub(crate) fail_points: FailPoints,
     pub(crate) reply_faults: ReplyFaults,
     process_id: Mutex<ObjectId>,
+    /// The `serviceId` reported in load-balanced mode (new on each restart).
+    service_id: Mutex<ObjectId>,
     cursors: Mutex<HashMap<i64, Cursor>>,
     next_conn_id: AtomicI64,
     pub(crate) address: Mutex<String>,
@@ -264,6 +266,7 @@ impl Node {
             fail_points: FailPoints::default(),
             reply_faults: ReplyFaults::default(),
             process_id: Mutex::new(ObjectId::new()),
+            service_id: Mutex::new(ObjectId::new()),
             cursors: Mutex::new(HashMap::new()),
             next_conn_id: AtomicI64::new(1),
             address: Mutex::new(String::new()),
@@ -278,6 +281,7 @@ impl Node {
     /// Called on restart: a new process id, no cursors.
     pub(crate) fn reset_process(&self) {
         *self.process_id.lock() = ObjectId::new();
+        *self.service_id.lock() = ObjectId::new();
         self.cursors.lock().clear();
     }
 
@@ -381,11 +385,7 @@ impl Node {
             }
             "saslStart" => self.sasl_start(db, cmd, conn),
             "saslContinue" => self.sasl_continue(cmd, conn),
-            "authenticate" => Err(CommandError::new(
-                codes::AUTHENTICATION_FAILED,
-                "AuthenticationFailed",
-                "the testkit supports SCRAM-SHA-1 and SCRAM-SHA-256 only",
-            )),
+            "authenticate" => self.authenticate(db, cmd, conn),
             "getLastError" | "getlasterror" => Ok(ok(conn
                 .last_error
                 .clone()
@@ -580,6 +580,12 @@ impl Node {
                 },
             );
         }
+        if self.opts.load_balancer {
+            r.insert("msg", "isdbgrid");
+            if cmd.get("loadBalanced").is_some_and(query::truthy) {
+                r.insert("serviceId", *self.service_id.lock());
+            }
+        }
         r.insert("maxBsonObjectSize", MAX_BSON_OBJECT_SIZE);
         r.insert(
             "maxMessageSizeBytes",
@@ -618,7 +624,12 @@ impl Node {
             let db = spec.get_str("db").unwrap_or("admin").to_string();
             // A failed speculative attempt is not an error: the reply just omits the field
             // and the client falls back to a full conversation.
-            if let Ok(reply) = self.sasl_start(&db, spec, conn) {
+            let attempt = if spec.contains_key("authenticate") {
+                self.authenticate(&db, spec, conn)
+            } else {
+                self.sasl_start(&db, spec, conn)
+            };
+            if let Ok(reply) = attempt {
                 let mut reply = reply;
                 reply.remove("ok");
                 r.insert("speculativeAuthenticate", reply);
@@ -626,6 +637,41 @@ impl Node {
         }
         conn.handshake_done = true;
         Ok(ok(r))
+    }
+
+    /// `authenticate` with MONGODB-X509 on `$external`: the user is the subject of the TLS
+    /// client certificate (verified against the listener's client CA during the handshake).
+    /// Any verified certificate is accepted; no `$external` user needs to exist.
+    fn authenticate(&self, db: &str, cmd: &Document, conn: &mut ConnState) -> CmdResult<Document> {
+        let fail = |msg: &str| {
+            CommandError::new(codes::AUTHENTICATION_FAILED, "AuthenticationFailed", msg)
+        };
+        let mechanism = cmd.get_str("mechanism").unwrap_or("");
+        if mechanism != "MONGODB-X509" {
+            return Err(fail(
+                "the testkit's authenticate command supports MONGODB-X509 only",
+            ));
+        }
+        if db != "$external" {
+            return Err(fail(
+                "X.509 authentication must always use the $external database",
+            ));
+        }
+        let Some(subject) = conn.peer_subject.clone() else {
+            return Err(fail("No verified subject name available from client"));
+        };
+        if let Ok(user) = cmd.get_str("user") {
+            if user != subject {
+                return Err(fail(
+                    "There is no x.509 client certificate matching the user",
+                ));
+            }
+        }
+        let entry = ("$external".to_string(), subject.clone());
+        if !conn.authenticated.contains(&entry) {
+            conn.authenticated.push(entry);
+        }
+        Ok(ok(doc! { "dbname": "$external", "user": subject }))
     }
 
     fn sasl_start(&self, db: &str, cmd: &Document, conn: &mut ConnState) -> CmdResult<Document> {

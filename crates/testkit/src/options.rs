@@ -55,6 +55,9 @@ pub struct ServerOptions {
     pub version: String,
     /// Default `maxAwaitTimeMS` cap for awaitable hello (a request's own value wins when smaller).
     pub max_await_time: Duration,
+    /// Behave as a mongos behind a load balancer: hello says `msg: "isdbgrid"` and, to a
+    /// client that sends `loadBalanced: true`, reports a `serviceId`.
+    pub load_balancer: bool,
 }
 
 impl Default for ServerOptions {
@@ -69,6 +72,7 @@ impl Default for ServerOptions {
             max_wire_version: 21,
             version: "7.0.0".to_string(),
             max_await_time: Duration::from_secs(60),
+            load_balancer: false,
         }
     }
 }
@@ -111,6 +115,12 @@ impl ServerOptions {
     /// Sets maxMessageSizeBytes.
     pub fn with_max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
+        self
+    }
+
+    /// Acts as a mongos behind a load balancer (see [`ServerOptions::load_balancer`]).
+    pub fn with_load_balancer(mut self) -> Self {
+        self.load_balancer = true;
         self
     }
 

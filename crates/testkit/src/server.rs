@@ -294,12 +294,20 @@ async fn serve_socket(
     shutdown: watch::Receiver<bool>,
 ) {
     match tls {
-        None => serve(stream, node, shutdown).await,
+        None => serve(stream, node, shutdown, None).await,
         Some(acceptor) => {
             let accepted =
                 tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
             match accepted {
-                Ok(Ok(s)) => serve(s, node, shutdown).await,
+                Ok(Ok(s)) => {
+                    let subject = s
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .and_then(|c| crate::tls::subject_rfc2253(c.as_ref()));
+                    serve(s, node, shutdown, subject).await;
+                }
                 Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!("TLS handshake timed out"),
             }
@@ -480,11 +488,13 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     node: Arc<Node>,
     mut shutdown: watch::Receiver<bool>,
+    peer_subject: Option<String>,
 ) {
     let max = node.opts.max_message_size;
     let mut reader = MessageReader::new(max);
     let mut writer = MessageWriter::new();
     let mut conn = ConnState::new(node.next_connection_id());
+    conn.peer_subject = peer_subject;
     loop {
         let req = tokio::select! {
             r = reader.read_frame(&mut stream) => {

@@ -132,6 +132,13 @@ pub(crate) struct Op {
     pub(crate) acknowledged: bool,
 }
 
+impl Op {
+    /// The command's name (its first key), for log messages.
+    fn name(&self) -> &str {
+        self.cmd.keys().next().map_or("command", String::as_str)
+    }
+}
+
 pub(crate) struct Executed {
     pub(crate) reply: Document,
     pub(crate) address: ServerAddress,
@@ -451,12 +458,24 @@ impl Client {
     /// # Errors
     /// Server selection and check-out errors.
     pub async fn start_request(&self) -> Result<Request> {
-        let server = self.inner.topology.select_server(None, &[]).await?;
+        let server = self
+            .inner
+            .topology
+            .select_server(None, &[], "startRequest", None)
+            .await?;
         let conn = self.inner.topology.checkout(server).await?;
         Ok(Request {
             client: self.clone(),
             conn: Some(conn),
         })
+    }
+
+    /// Clears the pool of `address` as SDAM error handling would, optionally interrupting
+    /// the operations in progress on its connections (`interruptInUseConnections`). For
+    /// tests; returns false when the server is not part of the topology.
+    #[doc(hidden)]
+    pub fn clear_pool_for_test(&self, address: &ServerAddress, interrupt: bool) -> bool {
+        self.inner.topology.clear_pool(address, interrupt)
     }
 
     /// Stops the monitors and closes the pools. Operations in progress fail; new ones get
@@ -606,7 +625,9 @@ impl Client {
         let conn: &mut PooledConn = match pin {
             Some(c) => c,
             None => {
-                let server = topology.select_server(read_pref, deprioritized).await;
+                let server = topology
+                    .select_server(read_pref, deprioritized, op.name(), Some(operation_id))
+                    .await;
                 let server = match server {
                     Ok(s) => s,
                     Err(mut e) => {
@@ -667,19 +688,38 @@ impl Client {
                 }
             }
         }
-        let result = match &op.sequence {
-            Some((id, docs)) => {
-                conn.write_command_with(
-                    &op.db,
-                    cmd,
-                    id,
-                    docs.clone(),
-                    op.acknowledged,
-                    Some(operation_id),
-                )
-                .await
+        let result = if conn.is_interrupted() {
+            Err(conn.interrupt())
+        } else {
+            // Race the I/O against an interrupting pool clear (CMAP's
+            // interruptInUseConnections): `biased` polls the I/O first, so the watch costs
+            // nothing unless the command has to wait on the network.
+            let (c, watch) = conn.split_for_io();
+            let io = async {
+                match &op.sequence {
+                    Some((id, docs)) => {
+                        c.write_command_with(
+                            &op.db,
+                            cmd,
+                            id,
+                            docs.clone(),
+                            op.acknowledged,
+                            Some(operation_id),
+                        )
+                        .await
+                    }
+                    None => c.command_with(&op.db, cmd, Some(operation_id)).await,
+                }
+            };
+            let outcome = tokio::select! {
+                biased;
+                r = io => Some(r),
+                () = watch.interrupted() => None,
+            };
+            match outcome {
+                Some(r) => r,
+                None => Err(conn.interrupt()),
             }
-            None => conn.command_with(&op.db, cmd, Some(operation_id)).await,
         };
         let result = result.and_then(|reply| match Error::from_write_reply(&reply) {
             Some(e) if op.kind == OpKind::Write => Err(e.with_address(conn.address())),

@@ -210,6 +210,19 @@ pub struct Connection {
     state: State,
     info: ConnectionInfo,
     established_at: Instant,
+    /// The monitored command whose started event was published and whose outcome was not
+    /// (set only while a monitored command is in flight).
+    in_flight: Option<InFlight>,
+}
+
+/// What a command-failed event needs for a command abandoned in flight.
+struct InFlight {
+    name: String,
+    db: String,
+    request_id: i32,
+    operation_id: Option<i64>,
+    sensitive: bool,
+    started: Instant,
 }
 
 impl std::fmt::Debug for Connection {
@@ -292,6 +305,7 @@ impl Connection {
             state: State::Ready,
             info,
             established_at: Instant::now(),
+            in_flight: None,
         };
         let address = conn.address.clone();
         conn.handshake()
@@ -723,6 +737,7 @@ impl Connection {
         };
         let duration = started.elapsed();
         if monitored {
+            self.in_flight = None;
             let info = CommandInfo {
                 name: &name,
                 db,
@@ -745,7 +760,7 @@ impl Connection {
     }
 
     fn emit_started(
-        &self,
+        &mut self,
         name: &str,
         db: &str,
         request_id: i32,
@@ -763,6 +778,33 @@ impl Connection {
             sensitive,
         };
         self.monitor.started(&info, shown);
+        self.in_flight = Some(InFlight {
+            name: name.to_owned(),
+            db: db.to_owned(),
+            request_id,
+            operation_id: params.operation_id,
+            sensitive,
+            started: Instant::now(),
+        });
+    }
+
+    /// Publishes the failed event of a monitored command abandoned in flight (its future was
+    /// dropped, as when an interrupting pool clear stops it), so that every started event
+    /// has an outcome.
+    pub(crate) fn fail_in_flight(&mut self, error: &Error) {
+        let Some(f) = self.in_flight.take() else {
+            return;
+        };
+        let info = CommandInfo {
+            name: &f.name,
+            db: &f.db,
+            request_id: f.request_id,
+            operation_id: f.operation_id,
+            connection: &self.info,
+            service_id: self.hello.service_id,
+            sensitive: f.sensitive,
+        };
+        self.monitor.failed(&info, error, None, f.started.elapsed());
     }
 
     /// A monitoring hello: OP_MSG (with `exhaustAllowed` when asked) once the server speaks

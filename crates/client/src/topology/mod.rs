@@ -5,7 +5,7 @@
 mod monitor;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -13,6 +13,7 @@ use mongo_events::sdam::{ServerEvent, TopologyEvent};
 use mongo_events::{EventError, Generation, Listeners, ServerAddress, ServiceId, TopologyType};
 use mongo_pool::{Establish, Pool, PoolOptions, PoolStats, PooledConnection};
 use mongo_sdam::driver::MonitorHandle;
+use mongo_sdam::log as sdam_log;
 use mongo_sdam::{
     ApplicationError, CheckOutcome, Operation, ReadPreference, SdamEvent, ServerDescription,
     TopologyConfig, TopologyDescription, TopologyUpdate,
@@ -81,6 +82,66 @@ impl std::ops::DerefMut for PooledConn {
     }
 }
 
+impl PooledConn {
+    /// Splits the checked-out connection into the connection itself (for the command's I/O)
+    /// and a watch that resolves when an interrupting clear covers it, so that the two can
+    /// be raced in a `select!`.
+    pub(crate) fn split_for_io(&mut self) -> (&mut Connection, InterruptWatch<'_>) {
+        let watch = InterruptWatch {
+            server: &self.server,
+            generation: self.inner.generation(),
+        };
+        (&mut self.inner, watch)
+    }
+
+    /// Whether a clear with `interruptInUseConnections` interrupted this connection (one
+    /// atomic load unless an interrupting clear happened since the check-out).
+    pub(crate) fn is_interrupted(&self) -> bool {
+        self.inner.is_interrupted()
+    }
+
+    /// Fails the connection after an interruption: it is closed (not returned to its pool)
+    /// and the operation gets the pool's retryable `PoolClearedError` for interrupted
+    /// connections.
+    pub(crate) fn interrupt(&mut self) -> Error {
+        let pool_error = self.inner.interrupted_error();
+        let error = Error::from(pool_error).with_address(&self.server.address);
+        self.inner.fail_in_flight(&error);
+        self.inner.close();
+        self.inner.mark_errored_with(EventError::new(error.clone()));
+        error
+    }
+}
+
+/// Resolves when a clear with `interruptInUseConnections` covers one checked-out connection
+/// (see [`PooledConn::split_for_io`]).
+pub(crate) struct InterruptWatch<'a> {
+    server: &'a Server,
+    generation: Generation,
+}
+
+impl InterruptWatch<'_> {
+    /// Resolves once the connection is interrupted; never resolves otherwise. Only polled
+    /// while the command's I/O is pending, so the hot path pays nothing for it.
+    pub(crate) async fn interrupted(&self) {
+        if self.server.load_balanced {
+            // Per-service generations are the pool's own: load-balanced connections are
+            // only checked (exactly) before the I/O starts. SDAM never interrupts in this
+            // mode (there are no monitors).
+            return std::future::pending().await;
+        }
+        loop {
+            let notified = self.server.interrupt_notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.generation.0 < self.server.interrupt_below.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
 impl Drop for PooledConn {
     fn drop(&mut self) {
         if !self.inner.is_reusable() && !self.inner.is_errored() {
@@ -96,12 +157,33 @@ pub(crate) struct Server {
     pub(crate) pool: Pool<Establisher>,
     monitor: Mutex<Option<MonitorHandle>>,
     operations: AtomicU64,
+    load_balanced: bool,
+    /// Connections of a pool generation below this were interrupted by a clear with
+    /// `interruptInUseConnections` (mirrors the pool's own record, readable without a
+    /// checked-out connection).
+    interrupt_below: AtomicU32,
+    /// Woken by every interrupting clear.
+    interrupt_notify: Notify,
 }
 
 impl Server {
     fn request_check(&self) {
         if let Some(m) = &*self.monitor.lock() {
             m.request_check();
+        }
+    }
+
+    /// Clears the pool; with `interrupt`, operations in progress on connections of the
+    /// generations cleared fail promptly with a retryable error.
+    fn clear(&self, service_id: Option<ServiceId>, interrupt: bool, cause: Option<EventError>) {
+        let before = self.pool.generation();
+        self.pool.clear_with_cause(service_id, interrupt, cause);
+        if interrupt {
+            if service_id.is_none() && !self.load_balanced {
+                self.interrupt_below
+                    .fetch_max(before.0.saturating_add(1), Ordering::AcqRel);
+            }
+            self.interrupt_notify.notify_waiters();
         }
     }
 
@@ -135,6 +217,9 @@ pub(crate) struct Inner {
     changed: Notify,
     settings: TopologySettings,
     closed: AtomicBool,
+    /// The SDAM topology's id, readable without the state lock (monitors are spawned while
+    /// it is held).
+    pub(crate) topology_id: bson::oid::ObjectId,
 }
 
 /// The shared topology of a client.
@@ -162,7 +247,9 @@ impl Topology {
         sdam.set_record_events(
             settings.listeners.has_server() || settings.listeners.has_topology(),
         );
+        let topology_id = sdam.id();
         let inner = Arc::new(Inner {
+            topology_id,
             state: Mutex::new(State {
                 sdam,
                 servers: HashMap::new(),
@@ -213,17 +300,33 @@ impl Topology {
 
     /// Selects a server for `operation` within serverSelectionTimeoutMS, requesting
     /// immediate checks and waiting for topology changes while none is suitable.
+    ///
+    /// Writes the server selection log messages (target `mongo::server_selection`) for
+    /// `operation_name` and `operation_id`.
     pub(crate) async fn select_server(
         &self,
         read_preference: Option<&ReadPreference>,
         deprioritized: &[ServerAddress],
+        operation_name: &str,
+        operation_id: Option<i64>,
     ) -> Result<Arc<Server>> {
         let timeout = self.inner.settings.server_selection_timeout;
-        let deadline = tokio::time::Instant::now() + timeout;
+        let start = tokio::time::Instant::now();
+        let deadline = start + timeout;
         let operation = match read_preference {
             Some(rp) => Operation::Read(rp),
             None => Operation::Write,
         };
+        {
+            let st = self.inner.state.lock();
+            sdam_log::selection_started(
+                operation_name,
+                operation_id,
+                &operation,
+                st.sdam.description(),
+            );
+        }
+        let mut logged_waiting = false;
         loop {
             if self.inner.closed.load(Ordering::SeqCst) {
                 return Err(Error::new(ErrorKind::Shutdown));
@@ -246,26 +349,63 @@ impl Topology {
                         },
                         &mut |n| rng.random_range(0..n.max(1)),
                     )
-                    .map_err(|e| Error::new(ErrorKind::ServerSelection(e.to_string())))?;
+                    .map_err(|e| {
+                        let error = Error::new(ErrorKind::ServerSelection(e.to_string()));
+                        sdam_log::selection_failed(
+                            operation_name,
+                            operation_id,
+                            &operation,
+                            desc,
+                            &error,
+                        );
+                        error
+                    })?;
                 if let Some(sd) = picked {
                     if let Some(server) = st.servers.get(&sd.address) {
                         server.operations.fetch_add(1, Ordering::Relaxed);
+                        sdam_log::selection_succeeded(
+                            operation_name,
+                            operation_id,
+                            &operation,
+                            desc,
+                            &server.address,
+                        );
                         return Ok(server.clone());
                     }
                 }
                 for s in st.servers.values() {
                     s.request_check();
                 }
+                if !logged_waiting {
+                    logged_waiting = true;
+                    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    sdam_log::selection_waiting(
+                        operation_name,
+                        operation_id,
+                        &operation,
+                        desc,
+                        Some(u64::try_from(remaining.as_millis()).unwrap_or(u64::MAX)),
+                    );
+                }
                 describe(desc)
             };
             if tokio::time::Instant::now() >= deadline {
-                return Err(Error::new(ErrorKind::ServerSelection(format!(
+                let error = Error::new(ErrorKind::ServerSelection(format!(
                     "no suitable server for {} within {timeout:?}; topology: {description}",
                     match operation {
                         Operation::Read(rp) => format!("a read ({:?})", rp.mode),
                         Operation::Write => "a write".to_owned(),
                     }
-                ))));
+                )));
+                let st = self.inner.state.lock();
+                sdam_log::selection_failed(
+                    operation_name,
+                    operation_id,
+                    &operation,
+                    st.sdam.description(),
+                    &error,
+                );
+                return Err(error);
             }
             let _ = tokio::time::timeout_at(deadline, notified).await;
         }
@@ -375,6 +515,21 @@ impl Topology {
         self.checkout(server).await
     }
 
+    /// Clears the pool of `address` (optionally interrupting in-use connections); false if
+    /// the server is not part of the topology.
+    pub(crate) fn clear_pool(&self, address: &ServerAddress, interrupt: bool) -> bool {
+        let st = self.inner.state.lock();
+        let Some(server) = st.servers.get(address) else {
+            return false;
+        };
+        server.clear(
+            None,
+            interrupt,
+            Some(EventError::msg("pool cleared by request")),
+        );
+        true
+    }
+
     pub(crate) fn is_load_balanced(&self) -> bool {
         self.inner.settings.config.load_balanced
     }
@@ -423,6 +578,9 @@ impl Inner {
             pool,
             monitor: Mutex::new(None),
             operations: AtomicU64::new(0),
+            load_balanced: settings.config.load_balanced,
+            interrupt_below: AtomicU32::new(0),
+            interrupt_notify: Notify::new(),
         });
         if settings.config.load_balanced {
             server.pool.ready();
@@ -444,7 +602,7 @@ impl Inner {
             let update = st.sdam.apply(outcome.description);
             if let Some(clear) = outcome.clear_pool {
                 if let Some(s) = st.servers.get(&address) {
-                    s.pool.clear_with_cause(
+                    s.clear(
                         clear.service_id,
                         clear.interrupt_in_use,
                         Some(EventError::msg("server check failed")),
@@ -530,7 +688,7 @@ impl Inner {
                 return;
             }
             if let Some(clear) = decision.clear_pool {
-                server.pool.clear_with_cause(
+                server.clear(
                     clear.service_id,
                     clear.interrupt_in_use,
                     Some(EventError::new(error.clone())),

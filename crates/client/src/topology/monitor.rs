@@ -73,6 +73,7 @@ impl MonitorTransport for Transport {
 pub(crate) fn spawn(inner: &Arc<Inner>, address: ServerAddress) -> MonitorHandle {
     let settings = super::settings_of(inner);
     let mut config = MonitorConfig::new(address);
+    config.topology_id = Some(inner.topology_id);
     config.heartbeat_frequency = settings.config.heartbeat_frequency;
     config.connect_timeout = settings.monitor_connection.connect_timeout;
     config.mode = settings.monitoring_mode;

@@ -99,6 +99,23 @@ impl Client {
         self.try_command(db, cmd).await.expect("command I/O")
     }
 
+    /// Sends any message (a legacy write, say) without waiting for a reply.
+    pub async fn send_any<M: mongo_wire::Encode + ?Sized>(&mut self, msg: &M) {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.writer
+            .write_message(&mut self.stream, msg, id, 0, None)
+            .await
+            .unwrap();
+    }
+
+    /// A command over OP_QUERY on `db.$cmd`.
+    pub async fn legacy_command(&mut self, db: &str, cmd: Document) -> Document {
+        let q = OpQuery::command(db, RawDocumentBuf::try_from(&cmd).unwrap());
+        self.send_any(&q).await;
+        self.receive().await.unwrap()
+    }
+
     pub async fn legacy_hello(&mut self) -> Document {
         let q = OpQuery::command(
             "admin",
