@@ -489,10 +489,20 @@ mod tests {
     }
 
     /// Runs `f` with a capturing subscriber at `level` and returns what was logged.
+    /// Captures the records `f` writes. Captures run one at a time: tracing caches each
+    /// callsite's interest across threads, so a capture at INFO running beside one at DEBUG
+    /// could otherwise mark a DEBUG callsite "never" for both.
     fn capture(level: LevelFilter, f: impl FnOnce()) -> Vec<Record> {
+        static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _serial = ONE_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let cap = Capture::default();
         let subscriber = Registry::default().with(cap.clone().with_filter(level));
-        tracing::subscriber::with_default(subscriber, f);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::callsite::rebuild_interest_cache();
+            f();
+        });
         cap.0.lock().unwrap().clone()
     }
 
