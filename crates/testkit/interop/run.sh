@@ -26,7 +26,9 @@ trap cleanup EXIT INT TERM
 if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
 fi
-"$VENV/bin/pip" install -q --disable-pip-version-check "pymongo==4.20.0"
+# python-snappy and backports.zstd let PyMongo use the snappy and zstd compressors.
+"$VENV/bin/pip" install -q --disable-pip-version-check "pymongo==4.20.0" \
+  "python-snappy==0.7.3" "backports.zstd==1.8.0"
 
 (cd "$ROOT" && cargo build -q -p mongo-testkit --bin mongo-testkit-server)
 BIN="$TARGET/debug/mongo-testkit-server"

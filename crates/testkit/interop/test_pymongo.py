@@ -66,12 +66,30 @@ class Handshake(unittest.TestCase):
             self.assertEqual(ctx.exception.code, 59)
             self.assertEqual(ctx.exception.details["codeName"], "CommandNotFound")
 
-    def test_compression_zlib(self):
-        with app_client(compressors="zlib") as c:
+    def _compressed_round_trip(self, compressor, context_name):
+        with app_client(compressors=compressor) as c:
             c.test.comp.drop()
             c.test.comp.insert_many([{"i": i, "pad": "x" * 200} for i in range(50)])
             self.assertEqual(c.test.comp.count_documents({}), 50)
             self.assertEqual(len(list(c.test.comp.find().batch_size(7))), 50)
+            # PyMongo compresses only when the handshake negotiated the compressor: look at
+            # the compression context of its pooled connections (internal, but the only place
+            # PyMongo records the outcome of the negotiation).
+            contexts = {
+                type(conn.compression_context).__name__
+                for server in c._topology._servers.values()
+                for conn in server.pool.conns
+            }
+            self.assertEqual(contexts, {context_name})
+
+    def test_compression_zlib(self):
+        self._compressed_round_trip("zlib", "ZlibContext")
+
+    def test_compression_snappy(self):
+        self._compressed_round_trip("snappy", "SnappyContext")
+
+    def test_compression_zstd(self):
+        self._compressed_round_trip("zstd", "ZstdContext")
 
 
 class Auth(unittest.TestCase):
