@@ -6,7 +6,7 @@ use std::path::Path;
 use mongo_client::ConnectionString;
 use serde_json::{Map, Value};
 
-use crate::util::{json_files, load_json, matches};
+use crate::util::{for_each_case, matches, suite_files};
 use crate::{Context, Outcome, Suite};
 
 /// Cases that contradict the current auth spec and another case of the same file. The
@@ -20,38 +20,15 @@ const CONTRADICTED: [&str; 2] = [
 
 /// Runs the official auth connection string tests and the project's own.
 pub(crate) fn run(ctx: &Context, out: &mut Outcome) -> bool {
-    let mut files = Vec::new();
-    if let Some(dir) = ctx.official_dir("auth/tests/legacy") {
-        files.extend(json_files(ctx, &dir));
-    }
-    files.extend(json_files(ctx, &ctx.own_dir(Suite::Auth)));
-    for file in files {
+    for file in suite_files(ctx, "auth/tests/legacy", Suite::Auth) {
         run_file(ctx, out, &file);
     }
     true
 }
 
 fn run_file(ctx: &Context, out: &mut Outcome, file: &Path) {
-    let json = match load_json(file) {
-        Ok(j) => j,
-        Err(e) => {
-            out.fail(file, "(file)", e);
-            return;
-        }
-    };
-    let Some(tests) = json.get("tests").and_then(Value::as_array) else {
-        out.fail(file, "(file)", "no `tests` array");
-        return;
-    };
     let official = ctx.official.as_ref().is_some_and(|o| file.starts_with(o));
-    for case in tests {
-        let description = case
-            .get("description")
-            .and_then(Value::as_str)
-            .unwrap_or("(no description)");
-        if !ctx.wants_test(description) {
-            continue;
-        }
+    for_each_case(ctx, out, file, |out, description, case| {
         if official && CONTRADICTED.contains(&description) {
             out.skip(
                 file,
@@ -60,10 +37,10 @@ fn run_file(ctx: &Context, out: &mut Outcome, file: &Path) {
                  the URI) and this file's own case 'should throw an exception if username and \
                  password provided (MONGODB-AWS)'",
             );
-            continue;
+            return;
         }
         out.record(file, description, run_case(case));
-    }
+    });
 }
 
 fn run_case(case: &Value) -> Result<(), String> {

@@ -11,17 +11,12 @@ use std::path::Path;
 use mongo_client::uri::{ConnectionString, HostKind};
 use serde_json::{Map, Value};
 
-use crate::util::{json_files, load_json, matches};
+use crate::util::{for_each_case, matches, suite_files};
 use crate::{Context, Outcome, Suite};
 
 /// Runs the official connection string tests and the project's own.
 pub(crate) fn run(ctx: &Context, out: &mut Outcome) -> bool {
-    let mut files = Vec::new();
-    if let Some(dir) = ctx.official_dir("connection-string/tests") {
-        files.extend(json_files(ctx, &dir));
-    }
-    files.extend(json_files(ctx, &ctx.own_dir(Suite::ConnectionString)));
-    for file in files {
+    for file in suite_files(ctx, "connection-string/tests", Suite::ConnectionString) {
         run_file(ctx, out, &file);
     }
     true
@@ -29,27 +24,9 @@ pub(crate) fn run(ctx: &Context, out: &mut Outcome) -> bool {
 
 /// Runs every case of one file in the connection string format.
 pub(crate) fn run_file(ctx: &Context, out: &mut Outcome, file: &Path) {
-    let json = match load_json(file) {
-        Ok(j) => j,
-        Err(e) => {
-            out.fail(file, "(file)", e);
-            return;
-        }
-    };
-    let Some(tests) = json.get("tests").and_then(Value::as_array) else {
-        out.fail(file, "(file)", "no `tests` array");
-        return;
-    };
-    for case in tests {
-        let description = case
-            .get("description")
-            .and_then(Value::as_str)
-            .unwrap_or("(no description)");
-        if !ctx.wants_test(description) {
-            continue;
-        }
+    for_each_case(ctx, out, file, |out, description, case| {
         out.record(file, description, run_case(case));
-    }
+    });
 }
 
 /// Checks one case; the error names the first field that did not match.

@@ -7,17 +7,12 @@ use std::time::Duration;
 use mongo_client::options::{Acknowledgment, ClientOptions};
 use serde_json::{Map, Value, json};
 
-use crate::util::json_files;
+use crate::util::suite_files;
 use crate::{Context, Outcome, Suite};
 
 /// Runs the official URI options tests and the project's own.
 pub(crate) fn run(ctx: &Context, out: &mut Outcome) -> bool {
-    let mut files = Vec::new();
-    if let Some(dir) = ctx.official_dir("uri-options/tests") {
-        files.extend(json_files(ctx, &dir));
-    }
-    files.extend(json_files(ctx, &ctx.own_dir(Suite::UriOptions)));
-    for file in files {
+    for file in suite_files(ctx, "uri-options/tests", Suite::UriOptions) {
         crate::connection_string::run_file(ctx, out, &file);
     }
     true

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::Context;
+use crate::{Context, Outcome, Suite};
 
 /// Every `.json` file under `dir` (recursively), sorted, that passes the `SPEC_FILE` filter.
 /// A missing folder yields no files.
@@ -27,6 +27,48 @@ fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
             collect(&path, files);
         } else if path.extension().is_some_and(|e| e == "json") {
             files.push(path);
+        }
+    }
+}
+
+/// A suite's files: the official ones under `official_rel` (relative to `source/`, when the
+/// official tests were given), then the project's own.
+pub fn suite_files(ctx: &Context, official_rel: &str, suite: Suite) -> Vec<PathBuf> {
+    let mut files = ctx
+        .official_dir(official_rel)
+        .map(|dir| json_files(ctx, &dir))
+        .unwrap_or_default();
+    files.extend(json_files(ctx, &ctx.own_dir(suite)));
+    files
+}
+
+/// Calls `run_case(out, description, case)` for every case of a file in the
+/// `{"tests": [{"description": ..}, ..]}` format whose description passes the test filter.
+/// A file that cannot be loaded or has no `tests` array is recorded as one failure.
+pub fn for_each_case(
+    ctx: &Context,
+    out: &mut Outcome,
+    file: &Path,
+    mut run_case: impl FnMut(&mut Outcome, &str, &Value),
+) {
+    let json = match load_json(file) {
+        Ok(j) => j,
+        Err(e) => {
+            out.fail(file, "(file)", e);
+            return;
+        }
+    };
+    let Some(tests) = json.get("tests").and_then(Value::as_array) else {
+        out.fail(file, "(file)", "no `tests` array");
+        return;
+    };
+    for case in tests {
+        let description = case
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or("(no description)");
+        if ctx.wants_test(description) {
+            run_case(out, description, case);
         }
     }
 }

@@ -38,24 +38,29 @@ impl std::fmt::Debug for Cursor {
 
 type Batch = (i64, Bson, String, VecDeque<Document>);
 
-fn parse_batch(reply: &Document, key: &str) -> Result<Batch> {
-    let cursor = reply
-        .get_document("cursor")
-        .map_err(|_| Error::invalid_reply("reply has no cursor document"))?;
-    let id_bson = cursor.get("id").cloned().unwrap_or(Bson::Null);
+/// Takes the cursor id, namespace and batch (`key`) out of a cursor reply, moving the
+/// documents rather than copying them.
+fn parse_batch(mut reply: Document, key: &str) -> Result<Batch> {
+    let Some(Bson::Document(mut cursor)) = reply.remove("cursor") else {
+        return Err(Error::invalid_reply("reply has no cursor document"));
+    };
+    let id_bson = cursor.remove("id").unwrap_or(Bson::Null);
     let id = id_bson
         .as_i64_lossy()
         .ok_or_else(|| Error::invalid_reply("cursor has no id"))?;
-    let ns = cursor.get_str("ns").unwrap_or_default().to_owned();
-    let batch = match cursor.get_array(key) {
-        Ok(a) => a
-            .iter()
+    let ns = match cursor.remove("ns") {
+        Some(Bson::String(ns)) => ns,
+        _ => String::new(),
+    };
+    let batch = match cursor.remove(key) {
+        Some(Bson::Array(a)) => a
+            .into_iter()
             .map(|d| match d {
-                Bson::Document(d) => Ok(d.clone()),
+                Bson::Document(d) => Ok(d),
                 _ => Err(Error::invalid_reply("a batch entry is not a document")),
             })
             .collect::<Result<VecDeque<_>>>()?,
-        Err(_) => VecDeque::new(),
+        _ => VecDeque::new(),
     };
     Ok((id, id_bson, ns, batch))
 }
@@ -65,7 +70,7 @@ impl Cursor {
         client: Client,
         db: &str,
         coll: &str,
-        reply: &Document,
+        reply: Document,
         address: ServerAddress,
         pinned: Option<PooledConn>,
         batch_size: Option<i32>,
@@ -155,7 +160,7 @@ impl Cursor {
         };
         match result {
             Ok(executed) => {
-                let (id, id_bson, _, batch) = parse_batch(&executed.reply, "nextBatch")?;
+                let (id, id_bson, _, batch) = parse_batch(executed.reply, "nextBatch")?;
                 self.id = id;
                 self.id_bson = id_bson;
                 self.buffer = batch;

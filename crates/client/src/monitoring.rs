@@ -68,6 +68,28 @@ pub(crate) struct CommandInfo<'a> {
     pub(crate) sensitive: bool,
 }
 
+/// Writes one command log message (target `mongo::command`) with the fields every command
+/// message has, then `extra` fields, then the message text.
+macro_rules! log_command {
+    ($info:expr, $msg:literal, $($extra:tt)*) => {{
+        let info: &CommandInfo<'_> = $info;
+        let c = info.connection;
+        tracing::debug!(target: "mongo::command",
+            commandName = info.name, databaseName = info.db, requestId = info.request_id,
+            operationId = info.operation_id, driverConnectionId = c.driver_connection_id.0,
+            serverHost = %c.address.host(), serverPort = c.address.port(),
+            serverConnectionId = c.server_connection_id,
+            serviceId = info.service_id.map(|s| s.to_string()),
+            $($extra)*
+            $msg);
+    }};
+}
+
+/// `doc`, or an empty document for a sensitive command.
+fn redacted<'a>(info: &CommandInfo<'_>, doc: &'a Document, empty: &'a Document) -> &'a Document {
+    if info.sensitive { empty } else { doc }
+}
+
 impl CommandMonitor {
     pub(crate) fn wants_anything(&self) -> bool {
         self.listeners.has_command() || log_enabled()
@@ -78,28 +100,15 @@ impl CommandMonitor {
     }
 
     pub(crate) fn started(&self, info: &CommandInfo<'_>, command: &Document) {
-        let redacted = || {
-            if info.sensitive {
-                Document::new()
-            } else {
-                command.clone()
-            }
-        };
+        let empty = Document::new();
+        let shown = redacted(info, command, &empty);
         if log_enabled() {
-            let shown = truncate_document(&redacted(), self.max_document_length);
-            let c = info.connection;
-            tracing::debug!(target: "mongo::command",
-                commandName = info.name, databaseName = info.db, requestId = info.request_id,
-                operationId = info.operation_id, driverConnectionId = c.driver_connection_id.0,
-                serverHost = %c.address.host(), serverPort = c.address.port(),
-                serverConnectionId = c.server_connection_id,
-                serviceId = info.service_id.map(|s| s.to_string()),
-                command = shown.as_str(),
-                "Command started");
+            let text = truncate_document(shown, self.max_document_length);
+            log_command!(info, "Command started", command = text.as_str(),);
         }
         self.listeners.emit_command(|| {
             CommandEvent::Started(CommandStartedEvent {
-                command: redacted(),
+                command: shown.clone(),
                 database_name: info.db.to_owned(),
                 command_name: info.name.to_owned(),
                 request_id: info.request_id,
@@ -111,30 +120,21 @@ impl CommandMonitor {
     }
 
     pub(crate) fn succeeded(&self, info: &CommandInfo<'_>, reply: &Document, duration: Duration) {
-        let redacted = || {
-            if info.sensitive {
-                Document::new()
-            } else {
-                reply.clone()
-            }
-        };
+        let empty = Document::new();
+        let shown = redacted(info, reply, &empty);
         if log_enabled() {
-            let shown = truncate_document(&redacted(), self.max_document_length);
-            let c = info.connection;
-            tracing::debug!(target: "mongo::command",
-                commandName = info.name, databaseName = info.db, requestId = info.request_id,
-                operationId = info.operation_id, driverConnectionId = c.driver_connection_id.0,
-                serverHost = %c.address.host(), serverPort = c.address.port(),
-                serverConnectionId = c.server_connection_id,
-                serviceId = info.service_id.map(|s| s.to_string()),
+            let text = truncate_document(shown, self.max_document_length);
+            log_command!(
+                info,
+                "Command succeeded",
                 durationMS = duration.as_secs_f64() * 1000.0,
-                reply = shown.as_str(),
-                "Command succeeded");
+                reply = text.as_str(),
+            );
         }
         self.listeners.emit_command(|| {
             CommandEvent::Succeeded(CommandSucceededEvent {
                 duration,
-                reply: redacted(),
+                reply: shown.clone(),
                 command_name: info.name.to_owned(),
                 database_name: info.db.to_owned(),
                 request_id: info.request_id,
@@ -152,41 +152,31 @@ impl CommandMonitor {
         reply: Option<&Document>,
         duration: Duration,
     ) {
-        let failure = if info.sensitive {
-            EventError::msg("")
-        } else {
-            EventError::new(error.clone())
-        };
         if log_enabled() {
-            let c = info.connection;
-            let shown = if info.sensitive {
+            let text = if info.sensitive {
                 String::new()
             } else {
                 error.to_string()
             };
-            tracing::debug!(target: "mongo::command",
-                commandName = info.name, databaseName = info.db, requestId = info.request_id,
-                operationId = info.operation_id, driverConnectionId = c.driver_connection_id.0,
-                serverHost = %c.address.host(), serverPort = c.address.port(),
-                serverConnectionId = c.server_connection_id,
-                serviceId = info.service_id.map(|s| s.to_string()),
+            log_command!(
+                info,
+                "Command failed",
                 durationMS = duration.as_secs_f64() * 1000.0,
-                failure = shown.as_str(),
-                "Command failed");
+                failure = text.as_str(),
+            );
         }
         self.listeners.emit_command(|| {
+            let empty = Document::new();
             CommandEvent::Failed(CommandFailedEvent {
                 duration,
                 command_name: info.name.to_owned(),
                 database_name: info.db.to_owned(),
-                failure,
-                reply: reply.map(|r| {
-                    if info.sensitive {
-                        Document::new()
-                    } else {
-                        r.clone()
-                    }
-                }),
+                failure: if info.sensitive {
+                    EventError::msg("")
+                } else {
+                    EventError::new(error.clone())
+                },
+                reply: reply.map(|r| redacted(info, r, &empty).clone()),
                 request_id: info.request_id,
                 operation_id: info.operation_id,
                 connection: info.connection.clone(),

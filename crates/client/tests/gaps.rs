@@ -330,3 +330,15 @@ async fn load_balanced_connection_requires_a_service_id() {
     };
     assert!(format!("{err}").contains("serviceId"), "{err}");
 }
+
+#[tokio::test]
+async fn huge_timeouts_do_not_overflow_deadlines() {
+    let server = TestServer::start(ServerOptions::default()).await.unwrap();
+    let mut options = ClientOptions::parse(&server.uri()).unwrap();
+    options.server_selection_timeout = Some(Duration::MAX);
+    let client = Client::with_options(options).await.unwrap();
+    assert!(client.wait_for_discovery(Duration::MAX).await);
+    let pong = client.run_command("admin", doc! {"ping": 1}).await.unwrap();
+    assert!(pong.get("ok").is_some(), "{pong:?}");
+    client.shutdown().await;
+}

@@ -28,6 +28,23 @@ async fn connect(uri: &str) -> Client {
     Client::with_options(options).await.expect("client")
 }
 
+/// A client for the server named by `var` after the common CRUD round trip on `coll_name`;
+/// `None` (skip) when `var` is not set.
+async fn connect_and_roundtrip(var: &str, coll_name: &str) -> Option<Client> {
+    let client = connect(&uri(var)?).await;
+    crud_roundtrip(&client, coll_name).await;
+    Some(client)
+}
+
+/// An unknown command fails with a server error code.
+async fn assert_unknown_command_fails(client: &Client) {
+    let err = client
+        .run_command("admin", doc! {"noSuchCommandAtAll": 1})
+        .await
+        .unwrap_err();
+    assert!(err.code().is_some(), "{err:?}");
+}
+
 /// The operations every server must get right.
 async fn crud_roundtrip(client: &Client, coll_name: &str) {
     client
@@ -66,11 +83,9 @@ async fn crud_roundtrip(client: &Client, coll_name: &str) {
 
 #[tokio::test]
 async fn nx_27017() {
-    let Some(uri) = uri("MONGO_INTEROP_NX") else {
+    let Some(client) = connect_and_roundtrip("MONGO_INTEROP_NX", "nx").await else {
         return;
     };
-    let client = connect(&uri).await;
-    crud_roundtrip(&client, "nx").await;
 
     // Expected deviation (nx-27017): unknown commands answer ok:1 instead of an error.
     let r = client
@@ -103,38 +118,26 @@ async fn nx_27017() {
 
 #[tokio::test]
 async fn briskdb() {
-    let Some(uri) = uri("MONGO_INTEROP_BRISK") else {
+    let Some(client) = connect_and_roundtrip("MONGO_INTEROP_BRISK", "brisk").await else {
         return;
     };
-    let client = connect(&uri).await;
     // briskdb reports maxWireVersion 8: the oldest this driver supports; OP_MSG is used.
-    crud_roundtrip(&client, "brisk").await;
     // Expected deviation (briskdb): at most 8 connections per listener; the pool stays well
     // under that in this sequential test.
     let total: usize = client.pool_stats().iter().map(|s| s.stats.total).sum();
     assert!(total <= 8, "{total}");
-    let err = client
-        .run_command("admin", doc! {"noSuchCommandAtAll": 1})
-        .await
-        .unwrap_err();
-    assert!(err.code().is_some(), "{err:?}");
+    assert_unknown_command_fails(&client).await;
     client.shutdown().await;
 }
 
 #[tokio::test]
 async fn mongoeco() {
-    let Some(uri) = uri("MONGO_INTEROP_ECO") else {
-        return;
-    };
     // mongoeco only has SCRAM-SHA-256 (its hello lacks saslSupportedMechs, so the mechanism
     // is named in the URI that run.sh exports).
-    let client = connect(&uri).await;
-    crud_roundtrip(&client, "eco").await;
+    let Some(client) = connect_and_roundtrip("MONGO_INTEROP_ECO", "eco").await else {
+        return;
+    };
     // Expected deviation (mongoeco): codeName is "Location<code>" rather than the real name.
-    let err = client
-        .run_command("admin", doc! {"noSuchCommandAtAll": 1})
-        .await
-        .unwrap_err();
-    assert!(err.code().is_some(), "{err:?}");
+    assert_unknown_command_fails(&client).await;
     client.shutdown().await;
 }

@@ -437,18 +437,16 @@ impl<C> PoolCore<C> {
         t
     }
 
-    #[inline]
-    fn events_wanted(&self) -> bool {
-        self.emit_events || log::enabled()
-    }
-
+    /// Builds and queues (or logs) an event, only when a listener or the log wants it; the
+    /// log filter is asked once.
     #[inline]
     fn emit(&mut self, make: impl FnOnce(ServerAddress) -> CmapEvent) {
-        if !self.events_wanted() {
+        let logging = log::enabled();
+        if !self.emit_events && !logging {
             return;
         }
         let event = make(self.address.clone());
-        if log::enabled() {
+        if logging {
             log::log_event(&event);
         }
         if self.emit_events {
@@ -684,7 +682,9 @@ impl<C> PoolCore<C> {
             }
             self.deliver(c.waiter, c.started, conn, meta, now);
         } else {
-            if self.max_idle.is_some() || self.max_lifetime.is_some() {
+            // The idle expiry follows the oldest available connection, so it only moves when
+            // the pool had none; a lifetime expiry may come before every other one.
+            if (self.max_idle.is_some() && self.idle.is_empty()) || self.max_lifetime.is_some() {
                 self.timeout_dirty = true;
             }
             self.idle.push_back(Idle {
@@ -772,35 +772,21 @@ impl<C> PoolCore<C> {
             }
         }
         if self.queue.is_empty() {
-            if let Some(idle) = self.idle.pop_back() {
-                if self.perished(&idle.meta, Some(idle.since), now).is_none() {
-                    self.in_use += 1;
-                    let id = idle.meta.id;
-                    self.emit(|address| {
-                        CmapEvent::ConnectionCheckedOut(ConnectionCheckedOutEvent {
-                            address,
-                            connection_id: id,
-                            duration: Duration::ZERO,
-                        })
-                    });
-                    return CheckoutStart::Ready(CheckedOut {
-                        conn: idle.conn,
-                        meta: idle.meta,
-                    });
-                }
-                self.idle.push_back(idle);
-                if let Some((conn, meta)) = self.pop_usable_idle(now) {
-                    self.in_use += 1;
-                    self.emit(|address| {
-                        CmapEvent::ConnectionCheckedOut(ConnectionCheckedOutEvent {
-                            address,
-                            connection_id: meta.id,
-                            duration: Duration::ZERO,
-                        })
-                    });
+            let available = self.idle.len();
+            if let Some((conn, meta)) = self.pop_usable_idle(now) {
+                self.in_use += 1;
+                self.emit(|address| {
+                    CmapEvent::ConnectionCheckedOut(ConnectionCheckedOutEvent {
+                        address,
+                        connection_id: meta.id,
+                        duration: Duration::ZERO,
+                    })
+                });
+                if self.idle.len() + 1 < available {
+                    // Perished connections were closed on the way: refill to minPoolSize.
                     self.populate(now);
-                    return CheckoutStart::Ready(CheckedOut { conn, meta });
                 }
+                return CheckoutStart::Ready(CheckedOut { conn, meta });
             }
         }
         let id = self.new_waiter();

@@ -111,6 +111,22 @@ struct State<C> {
     tasks: IdMap<AbortHandle>,
     armed: Option<Instant>,
     delivering: bool,
+    /// The buffer events are delivered from, kept between deliveries.
+    event_buf: Vec<CmapEvent>,
+}
+
+impl<C> State<C> {
+    /// Takes the queued events for delivery outside the lock, unless none are queued or
+    /// another task is delivering (it delivers these too, in order).
+    fn take_events(&mut self) -> Option<Vec<CmapEvent>> {
+        if self.delivering || !self.core.has_events() {
+            return None;
+        }
+        let mut batch = std::mem::take(&mut self.event_buf);
+        batch.extend(std::iter::from_fn(|| self.core.poll_event()));
+        self.delivering = true;
+        Some(batch)
+    }
 }
 
 struct Shared<E: Establish> {
@@ -140,7 +156,7 @@ struct Effects<C> {
     wakers: Vec<Waker>,
     closes: Vec<C>,
     notify_bg: bool,
-    events: bool,
+    events: Option<Vec<CmapEvent>>,
     interrupted: bool,
 }
 
@@ -150,7 +166,7 @@ impl<C> Effects<C> {
             wakers: Vec::new(),
             closes: Vec::new(),
             notify_bg: false,
-            events: false,
+            events: None,
             interrupted: false,
         }
     }
@@ -242,7 +258,7 @@ impl<E: Establish> Shared<E> {
             self.interrupt_epoch.store(epoch, Ordering::Release);
             fx.interrupted = true;
         }
-        fx.events = state.core.has_events();
+        fx.events = state.take_events();
         drop(st);
         for w in fx.wakers {
             w.wake();
@@ -254,34 +270,35 @@ impl<E: Establish> Shared<E> {
         if fx.interrupted {
             self.interrupt_notify.notify_waiters();
         }
-        if fx.events {
-            self.flush_events();
+        if let Some(batch) = fx.events {
+            self.deliver_events(batch);
         }
     }
 
     /// Delivers queued events in order; one task delivers at a time.
     fn flush_events(&self) {
+        let batch = self.lock().take_events();
+        if let Some(batch) = batch {
+            self.deliver_events(batch);
+        }
+    }
+
+    /// Delivers `batch` (taken with [`State::take_events`]) outside the lock, then the events
+    /// queued meanwhile; gives the buffer back for the next delivery.
+    fn deliver_events(&self, mut batch: Vec<CmapEvent>) {
         loop {
-            let batch: Vec<CmapEvent> = {
-                let mut st = self.lock();
-                if st.delivering {
-                    return;
-                }
-                let batch: Vec<CmapEvent> = std::iter::from_fn(|| st.core.poll_event()).collect();
-                if batch.is_empty() {
-                    return;
-                }
-                st.delivering = true;
-                batch
-            };
             for e in &batch {
                 self.listeners.deliver_pool(e);
             }
+            batch.clear();
             let mut st = self.lock();
             st.delivering = false;
             if !st.core.has_events() {
+                st.event_buf = batch;
                 return;
             }
+            batch.extend(std::iter::from_fn(|| st.core.poll_event()));
+            st.delivering = true;
         }
     }
 
@@ -302,10 +319,10 @@ impl<E: Establish> Shared<E> {
             Err(e) => {
                 let overloaded = self.establisher.is_overload_signal(&e);
                 let error = EventError::new(e);
-                let unclaimed = self.lock().core.is_unclaimed(id);
-                if unclaimed {
-                    let handler = self.error_handler.read().clone();
-                    if let Some(handler) = handler {
+                let handler = self.error_handler.read().clone();
+                if let Some(handler) = handler {
+                    let unclaimed = self.lock().core.is_unclaimed(id);
+                    if unclaimed {
                         handler(&PoolError::Establish {
                             address: self.address.clone(),
                             source: error.clone(),
@@ -423,6 +440,7 @@ impl<E: Establish> Pool<E> {
                 tasks: IdMap::default(),
                 armed: None,
                 delivering: false,
+                event_buf: Vec::new(),
             }),
             establisher,
             listeners,
@@ -555,9 +573,10 @@ impl<E: Establish> Future for Checkout<'_, E> {
             }));
         }
         let shared = self.shared;
-        let mut st = shared.lock();
         let Some(waiter) = self.waiter else {
+            // Read the clock before taking the lock, not while holding it.
             let now = shared.hot_now();
+            let mut st = shared.lock();
             return match st.core.handle_checkout_request(now) {
                 CheckoutStart::Ready(conn) => {
                     shared.after(st);
@@ -583,6 +602,7 @@ impl<E: Establish> Future for Checkout<'_, E> {
                 }
             };
         };
+        let mut st = shared.lock();
         let Some(slot) = st.slots.get_mut(&waiter) else {
             drop(st);
             self.done = true;
@@ -635,7 +655,6 @@ impl<E: Establish> Drop for Checkout<'_, E> {
 /// connection back in (or closes it, if marked errored, perished or the pool is closed).
 pub struct PooledConnection<E: Establish> {
     inner: Option<CheckedOut<E::Conn>>,
-    meta: ConnectionMeta,
     shared: Arc<Shared<E>>,
     errored: Option<Option<EventError>>,
     epoch: u64,
@@ -645,7 +664,6 @@ impl<E: Establish> PooledConnection<E> {
     fn new(shared: Arc<Shared<E>>, conn: CheckedOut<E::Conn>) -> Self {
         let epoch = shared.interrupt_epoch.load(Ordering::Acquire);
         PooledConnection {
-            meta: *conn.meta(),
             inner: Some(conn),
             shared,
             errored: None,
@@ -653,8 +671,15 @@ impl<E: Establish> PooledConnection<E> {
         }
     }
 
-    fn meta(&self) -> ConnectionMeta {
-        self.meta
+    fn checked_out(&self) -> &CheckedOut<E::Conn> {
+        match &self.inner {
+            Some(c) => c,
+            None => unreachable!("PooledConnection used after drop"),
+        }
+    }
+
+    fn meta(&self) -> &ConnectionMeta {
+        self.checked_out().meta()
     }
 
     /// The connection's id.
@@ -699,8 +724,7 @@ impl<E: Establish> PooledConnection<E> {
         if self.shared.interrupt_epoch.load(Ordering::Acquire) == self.epoch {
             return false;
         }
-        let meta = self.meta();
-        self.shared.lock().core.is_interrupted(&meta)
+        self.shared.lock().core.is_interrupted(self.meta())
     }
 
     /// Resolves when the connection is interrupted (use it in a `select!` beside the
@@ -728,10 +752,7 @@ impl<E: Establish> PooledConnection<E> {
 impl<E: Establish> std::ops::Deref for PooledConnection<E> {
     type Target = E::Conn;
     fn deref(&self) -> &E::Conn {
-        match &self.inner {
-            Some(c) => c.conn(),
-            None => unreachable!("PooledConnection used after drop"),
-        }
+        self.checked_out().conn()
     }
 }
 

@@ -186,15 +186,17 @@ where
     let mut conn: Option<T::Conn> = None;
     let mut rtt_started = false;
     loop {
+        // Listen for cancel / stop before reading the state: a stop that lands after this
+        // point wakes the select below, one before it is seen by the checks.
+        let cancelled = shared.cancel.notified();
+        tokio::pin!(cancelled);
+        cancelled.as_mut().enable();
+        let epoch = shared.cancel_epoch.load(Ordering::SeqCst);
         if shared.stopped.load(Ordering::SeqCst) {
             break;
         }
         let action = shared.lock().poll_action(now_std());
         deliver(&shared, &listeners);
-        let epoch = shared.cancel_epoch.load(Ordering::SeqCst);
-        let cancelled = shared.cancel.notified();
-        tokio::pin!(cancelled);
-        cancelled.as_mut().enable();
         let result: Result<HelloReply, CheckError> = match action {
             MonitorAction::Stopped => break,
             MonitorAction::Wait { until } => {
@@ -272,30 +274,48 @@ async fn run_rtt<T: MonitorTransport>(
         exhaust_allowed: false,
         timeout,
     };
-    while !shared.stopped.load(Ordering::SeqCst) {
+    loop {
+        // As in `run`: enabled before the stop check, so a stop cannot slip in between.
+        let cancelled = shared.cancel.notified();
+        tokio::pin!(cancelled);
+        cancelled.as_mut().enable();
+        if shared.stopped.load(Ordering::SeqCst) {
+            break;
+        }
         let start = now_std();
-        let sample = match conn.as_mut() {
-            None => match with_timeout(timeout, transport.connect(&address)).await {
-                Ok((c, _)) => {
-                    conn = Some(c);
-                    Some(now_std().saturating_duration_since(start))
-                }
-                Err(_) => None,
-            },
-            Some(c) => match with_timeout(timeout, transport.send(c, &request)).await {
-                Ok(_) => Some(now_std().saturating_duration_since(start)),
-                Err(_) => {
-                    conn = None;
-                    None
-                }
-            },
+        let measure = async {
+            match conn.as_mut() {
+                None => match with_timeout(timeout, transport.connect(&address)).await {
+                    Ok((c, _)) => {
+                        conn = Some(c);
+                        Some(now_std().saturating_duration_since(start))
+                    }
+                    Err(_) => None,
+                },
+                Some(c) => match with_timeout(timeout, transport.send(c, &request)).await {
+                    Ok(_) => Some(now_std().saturating_duration_since(start)),
+                    Err(_) => {
+                        conn = None;
+                        None
+                    }
+                },
+            }
+        };
+        // A server that never answers (no connect timeout) must not keep this task and its
+        // connection alive after a cancel or a stop.
+        let sample = tokio::select! {
+            s = measure => s,
+            _ = &mut cancelled => {
+                conn = None;
+                continue;
+            }
         };
         if let Some(s) = sample {
             shared.lock().add_rtt_sample(s);
         }
         tokio::select! {
             _ = tokio::time::sleep(heartbeat) => {}
-            _ = shared.cancel.notified() => {}
+            _ = &mut cancelled => {}
         }
     }
 }
@@ -379,5 +399,49 @@ mod tests {
         assert!(seen.contains(&(ServerType::Unknown, true)), "{seen:?}");
         assert!(transport.connects.load(Ordering::SeqCst) >= 2);
         assert!(heartbeats.load(Ordering::SeqCst) >= seen.len());
+    }
+
+    /// Answers the first handshake (with a topologyVersion, so the monitor streams and starts
+    /// its RTT task), then never answers anything again.
+    struct Silent {
+        connects: AtomicUsize,
+    }
+
+    impl MonitorTransport for Silent {
+        type Conn = ();
+        async fn connect(&self, _a: &ServerAddress) -> Result<((), Document), CheckError> {
+            if self.connects.fetch_add(1, Ordering::SeqCst) > 0 {
+                std::future::pending::<()>().await;
+            }
+            Ok((
+                (),
+                doc! {"ok": 1, "helloOk": true, "isWritablePrimary": true, "maxWireVersion": 21,
+                "topologyVersion": {"processId": bson::oid::ObjectId::new(), "counter": 0_i64}},
+            ))
+        }
+        async fn send(&self, _c: &mut (), _r: &HelloRequest) -> Result<HelloReply, CheckError> {
+            std::future::pending().await
+        }
+        async fn read_next(&self, _c: &mut ()) -> Result<HelloReply, CheckError> {
+            std::future::pending().await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stop_ends_both_tasks_even_when_the_server_never_answers() {
+        let transport = Arc::new(Silent {
+            connects: AtomicUsize::new(0),
+        });
+        let mut config = MonitorConfig::new(ServerAddress::parse("a:1").unwrap());
+        config.connect_timeout = None;
+        config.heartbeat_frequency = Duration::from_millis(500);
+        let handle = spawn_monitor(config, transport.clone(), |_| {}, Listeners::new());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The monitor waits on its awaited hello and the RTT task on its connect.
+        assert_eq!(transport.connects.load(Ordering::SeqCst), 2);
+        assert_eq!(Arc::strong_count(&transport), 3);
+        handle.stop();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(Arc::strong_count(&transport), 1);
     }
 }

@@ -277,6 +277,23 @@ pub(crate) struct HeartbeatContext {
     pub(crate) server_connection_id: Option<i64>,
 }
 
+/// Writes one heartbeat message: the fields every heartbeat message has, then `$rest`.
+macro_rules! heartbeat_debug {
+    ($event:expr, $ctx:expr, $topology_id:expr, $($rest:tt)+) => {{
+        let (host, port) = host_port(&$event.address);
+        tracing::debug!(
+            target: TOPOLOGY_TARGET,
+            topologyId = $topology_id,
+            serverHost = host,
+            serverPort = port,
+            driverConnectionId = $ctx.driver_connection_id,
+            serverConnectionId = $ctx.server_connection_id,
+            awaited = $event.awaited,
+            $($rest)+
+        )
+    }};
+}
+
 /// Logs the message matching a heartbeat event.
 pub(crate) fn heartbeat_event(event: &HeartbeatEvent, ctx: HeartbeatContext) {
     if !topology_enabled() {
@@ -285,49 +302,44 @@ pub(crate) fn heartbeat_event(event: &HeartbeatEvent, ctx: HeartbeatContext) {
     let topology_id = ctx.topology_id.map(|id| id.to_hex());
     match event {
         HeartbeatEvent::Started(e) => {
-            let (host, port) = host_port(&e.address);
-            tracing::debug!(
-                target: TOPOLOGY_TARGET,
-                topologyId = topology_id,
-                serverHost = host,
-                serverPort = port,
-                driverConnectionId = ctx.driver_connection_id,
-                serverConnectionId = ctx.server_connection_id,
-                awaited = e.awaited,
-                "Server heartbeat started"
-            );
+            heartbeat_debug!(e, ctx, topology_id, "Server heartbeat started");
         }
-        HeartbeatEvent::Succeeded(e) => {
-            let (host, port) = host_port(&e.address);
-            tracing::debug!(
-                target: TOPOLOGY_TARGET,
-                topologyId = topology_id,
-                serverHost = host,
-                serverPort = port,
-                driverConnectionId = ctx.driver_connection_id,
-                serverConnectionId = ctx.server_connection_id,
-                awaited = e.awaited,
-                durationMS = millis(e.duration),
-                reply = document_json(&e.reply),
-                "Server heartbeat succeeded"
-            );
-        }
-        HeartbeatEvent::Failed(e) => {
-            let (host, port) = host_port(&e.address);
-            tracing::debug!(
-                target: TOPOLOGY_TARGET,
-                topologyId = topology_id,
-                serverHost = host,
-                serverPort = port,
-                driverConnectionId = ctx.driver_connection_id,
-                serverConnectionId = ctx.server_connection_id,
-                awaited = e.awaited,
-                durationMS = millis(e.duration),
-                failure = truncate(e.failure.to_string(), max_document_length()),
-                "Server heartbeat failed"
-            );
-        }
+        HeartbeatEvent::Succeeded(e) => heartbeat_debug!(
+            e,
+            ctx,
+            topology_id,
+            durationMS = millis(e.duration),
+            reply = document_json(&e.reply),
+            "Server heartbeat succeeded"
+        ),
+        HeartbeatEvent::Failed(e) => heartbeat_debug!(
+            e,
+            ctx,
+            topology_id,
+            durationMS = millis(e.duration),
+            failure = truncate(e.failure.to_string(), max_document_length()),
+            "Server heartbeat failed"
+        ),
     }
+}
+
+/// Writes one server selection message at `$level` when the subscriber wants it: the fields
+/// every selection message has, then `$rest`. The topology is formatted only then.
+macro_rules! selection_event {
+    ($level:expr, $operation:expr, $operation_id:expr, $selector:expr, $topology:expr,
+     $($rest:tt)+) => {
+        if tracing::enabled!(target: SERVER_SELECTION_TARGET, $level) {
+            tracing::event!(
+                target: SERVER_SELECTION_TARGET,
+                $level,
+                selector = %$selector,
+                operation = $operation,
+                operationId = $operation_id,
+                topologyDescription = topology_text(&$topology.to_info()),
+                $($rest)+
+            );
+        }
+    };
 }
 
 /// Logs "Server selection started" (`DEBUG`, target `mongo::server_selection`).
@@ -340,15 +352,12 @@ pub fn selection_started(
     selector: &dyn Display,
     topology: &TopologyDescription,
 ) {
-    if !tracing::enabled!(target: SERVER_SELECTION_TARGET, Level::DEBUG) {
-        return;
-    }
-    tracing::debug!(
-        target: SERVER_SELECTION_TARGET,
-        selector = %selector,
-        operation = operation,
-        operationId = operation_id,
-        topologyDescription = topology_text(&topology.to_info()),
+    selection_event!(
+        Level::DEBUG,
+        operation,
+        operation_id,
+        selector,
+        topology,
         "Server selection started"
     );
 }
@@ -363,15 +372,12 @@ pub fn selection_waiting(
     topology: &TopologyDescription,
     remaining_time_ms: Option<u64>,
 ) {
-    if !tracing::enabled!(target: SERVER_SELECTION_TARGET, Level::INFO) {
-        return;
-    }
-    tracing::info!(
-        target: SERVER_SELECTION_TARGET,
-        selector = %selector,
-        operation = operation,
-        operationId = operation_id,
-        topologyDescription = topology_text(&topology.to_info()),
+    selection_event!(
+        Level::INFO,
+        operation,
+        operation_id,
+        selector,
+        topology,
         remainingTimeMS = remaining_time_ms,
         "Waiting for suitable server to become available"
     );
@@ -386,18 +392,14 @@ pub fn selection_succeeded(
     topology: &TopologyDescription,
     server: &ServerAddress,
 ) {
-    if !tracing::enabled!(target: SERVER_SELECTION_TARGET, Level::DEBUG) {
-        return;
-    }
-    let (host, port) = host_port(server);
-    tracing::debug!(
-        target: SERVER_SELECTION_TARGET,
-        selector = %selector,
-        operation = operation,
-        operationId = operation_id,
-        topologyDescription = topology_text(&topology.to_info()),
-        serverHost = host,
-        serverPort = port,
+    selection_event!(
+        Level::DEBUG,
+        operation,
+        operation_id,
+        selector,
+        topology,
+        serverHost = host_port(server).0,
+        serverPort = host_port(server).1,
         "Server selection succeeded"
     );
 }
@@ -411,15 +413,12 @@ pub fn selection_failed(
     topology: &TopologyDescription,
     failure: &dyn Display,
 ) {
-    if !tracing::enabled!(target: SERVER_SELECTION_TARGET, Level::DEBUG) {
-        return;
-    }
-    tracing::debug!(
-        target: SERVER_SELECTION_TARGET,
-        selector = %selector,
-        operation = operation,
-        operationId = operation_id,
-        topologyDescription = topology_text(&topology.to_info()),
+    selection_event!(
+        Level::DEBUG,
+        operation,
+        operation_id,
+        selector,
+        topology,
         failure = truncate(failure.to_string(), max_document_length()),
         "Server selection failed"
     );

@@ -293,7 +293,10 @@ impl Monitor {
             ),
             Conn::Streaming => (
                 MonitorAction::ReadNext {
-                    timeout: self.config.connect_timeout.map(|t| t + heartbeat),
+                    timeout: self
+                        .config
+                        .connect_timeout
+                        .map(|t| t.saturating_add(heartbeat)),
                 },
                 true,
                 false,
@@ -309,7 +312,10 @@ impl Monitor {
                             command,
                             awaited: true,
                             exhaust_allowed: true,
-                            timeout: self.config.connect_timeout.map(|t| t + heartbeat),
+                            timeout: self
+                                .config
+                                .connect_timeout
+                                .map(|t| t.saturating_add(heartbeat)),
                         }),
                         true,
                         false,

@@ -501,7 +501,9 @@ impl TopologyDescription {
             .cloned()
             .collect();
         for address in gone {
-            self.remove(&address, update);
+            // Not a member, so not among `update.added`: skip `remove`'s scan of it, which
+            // would make a large reconfiguration quadratic.
+            self.drop_server(&address, update);
         }
         self.check_if_has_primary();
     }
@@ -540,8 +542,15 @@ impl TopologyDescription {
 
     /// The spec's `remove`.
     pub fn remove(&mut self, address: &ServerAddress, update: &mut TopologyUpdate) {
-        if self.servers.remove(address).is_some() {
+        if self.servers.contains_key(address) {
             update.added.retain(|a| a != address);
+        }
+        self.drop_server(address, update);
+    }
+
+    /// [`remove`](Self::remove) for a server known not to be among `update.added`.
+    fn drop_server(&mut self, address: &ServerAddress, update: &mut TopologyUpdate) {
+        if self.servers.remove(address).is_some() {
             update.removed.push(address.clone());
             if self.servers.is_empty() {
                 tracing::warn!(target: "mongo::topology", "the last server was removed from the topology");
@@ -799,5 +808,37 @@ impl Topology {
         if self.record_events {
             self.events.push_back(SdamEvent::Topology(e));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+    use std::time::Instant;
+
+    #[test]
+    fn a_primary_replacing_a_large_member_list_adds_and_removes_each_once() {
+        let n = 3000;
+        let old: Vec<ServerAddress> = (0..n)
+            .map(|i| ServerAddress::parse(&format!("old{i}:27017")).unwrap())
+            .collect();
+        let mut topology = Topology::new(&TopologyConfig::new(old.clone())).unwrap();
+        topology.set_record_events(false);
+        let primary = old[0].clone();
+        let mut hosts: Vec<String> = (0..n).map(|i| format!("new{i}:27017")).collect();
+        hosts.push(primary.to_string());
+        let reply = doc! {"ok": 1, "isWritablePrimary": true, "setName": "rs",
+        "maxWireVersion": 21, "hosts": hosts};
+        let sd = ServerDescription::from_hello(primary.clone(), &reply, None, Instant::now());
+        let update = topology.apply(sd);
+        assert_eq!(update.added.len(), n);
+        assert_eq!(update.removed.len(), n - 1);
+        assert!(!update.removed.contains(&primary));
+        assert_eq!(topology.description().servers().len(), n + 1);
+        assert_eq!(
+            topology.description().topology_type(),
+            TopologyType::ReplicaSetWithPrimary
+        );
     }
 }

@@ -2,12 +2,8 @@
 
 use std::collections::HashMap;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
-use hmac::{Hmac, Mac};
+use mongo_auth::scram::primitives::{self, ScramHash};
 use parking_lot::Mutex;
-use sha1::Sha1;
-use sha2::{Digest, Sha256};
 
 /// Iteration count the server advertises for SCRAM-SHA-1 (mongod's default).
 const SHA1_ITERATIONS: u32 = 10_000;
@@ -30,45 +26,28 @@ impl Mechanism {
         }
     }
 
-    fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
+    /// The hash function of the mechanism.
+    fn hash(self) -> ScramHash {
         match self {
-            Self::Sha1 => {
-                // HMAC takes keys of any length; an empty result would only fail verification.
-                let Ok(mut m) = <Hmac<Sha1> as Mac>::new_from_slice(key) else {
-                    return Vec::new();
-                };
-                m.update(data);
-                m.finalize().into_bytes().to_vec()
-            }
-            Self::Sha256 => {
-                let Ok(mut m) = <Hmac<Sha256> as Mac>::new_from_slice(key) else {
-                    return Vec::new();
-                };
-                m.update(data);
-                m.finalize().into_bytes().to_vec()
-            }
+            Self::Sha1 => ScramHash::Sha1,
+            Self::Sha256 => ScramHash::Sha256,
         }
     }
 
-    fn hash(self, data: &[u8]) -> Vec<u8> {
+    /// The iteration count the server advertises.
+    fn iterations(self) -> u32 {
         match self {
-            Self::Sha1 => Sha1::digest(data).to_vec(),
-            Self::Sha256 => Sha256::digest(data).to_vec(),
+            Self::Sha1 => SHA1_ITERATIONS,
+            Self::Sha256 => SHA256_ITERATIONS,
         }
     }
 
-    fn salted_password(self, password: &str, salt: &[u8], iterations: u32) -> Vec<u8> {
+    /// The password as the mechanism feeds it to `Hi`: MongoDB's MD5 digest for SCRAM-SHA-1,
+    /// SASLprep'ed for SCRAM-SHA-256 (`None` if SASLprep refuses it).
+    fn prepare_password(self, user: &str, password: &str) -> Option<String> {
         match self {
-            Self::Sha1 => {
-                let mut out = [0u8; 20];
-                pbkdf2::pbkdf2_hmac::<Sha1>(password.as_bytes(), salt, iterations, &mut out);
-                out.to_vec()
-            }
-            Self::Sha256 => {
-                let mut out = [0u8; 32];
-                pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), salt, iterations, &mut out);
-                out.to_vec()
-            }
+            Self::Sha1 => Some(primitives::mongo_password_digest(user, password)),
+            Self::Sha256 => primitives::saslprep(password).ok(),
         }
     }
 }
@@ -84,36 +63,22 @@ struct StoredCredential {
 
 impl StoredCredential {
     fn derive(mech: Mechanism, user: &str, password: &str) -> Option<Self> {
-        let prepared = match mech {
-            Mechanism::Sha1 => {
-                let digest = md5::Md5::digest(format!("{user}:mongo:{password}").as_bytes());
-                hex(&digest)
-            }
-            Mechanism::Sha256 => stringprep::saslprep(password).ok()?.into_owned(),
-        };
-        let (salt_len, iterations) = match mech {
-            Mechanism::Sha1 => (16, SHA1_ITERATIONS),
-            Mechanism::Sha256 => (28, SHA256_ITERATIONS),
+        let prepared = mech.prepare_password(user, password)?;
+        let salt_len = match mech {
+            Mechanism::Sha1 => 16,
+            Mechanism::Sha256 => 28,
         };
         let salt: Vec<u8> = (0..salt_len).map(|_| rand::random::<u8>()).collect();
-        let salted = mech.salted_password(&prepared, &salt, iterations);
-        let client_key = mech.hmac(&salted, b"Client Key");
+        let iterations = mech.iterations();
+        let hash = mech.hash();
+        let salted = primitives::hi(hash, prepared.as_bytes(), &salt, iterations);
         Some(Self {
-            stored_key: mech.hash(&client_key),
-            server_key: mech.hmac(&salted, b"Server Key"),
+            stored_key: primitives::stored_key(hash, &primitives::client_key(hash, &salted)),
+            server_key: primitives::server_key(hash, &salted),
             salt,
             iterations,
         })
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }
 
 /// One user: its password and lazily derived per-mechanism credentials.
@@ -260,21 +225,18 @@ impl ScramServer {
             return Err(ScramFailure::Protocol("empty client nonce".into()));
         }
         let random: Vec<u8> = (0..24).map(|_| rand::random::<u8>()).collect();
-        let nonce = format!("{client_nonce}{}", B64.encode(random));
+        let nonce = format!("{client_nonce}{}", primitives::b64_encode(&random));
         let cred = users.credential(db, &user, mech);
         // An unknown user still gets a plausible server-first message and fails at the proof,
         // as mongod does, so that user names cannot be probed.
         let (salt, iterations) = match &cred {
             Some(c) => (c.salt.clone(), c.iterations),
-            None => (
-                vec![0u8; 16],
-                match mech {
-                    Mechanism::Sha1 => SHA1_ITERATIONS,
-                    Mechanism::Sha256 => SHA256_ITERATIONS,
-                },
-            ),
+            None => (vec![0u8; 16], mech.iterations()),
         };
-        let server_first = format!("r={nonce},s={},i={iterations}", B64.encode(salt));
+        let server_first = format!(
+            "r={nonce},s={},i={iterations}",
+            primitives::b64_encode(&salt)
+        );
         let step = Step {
             payload: server_first.clone().into_bytes(),
             done: false,
@@ -333,40 +295,38 @@ impl ScramServer {
                 let mut parts = without_proof.split(',');
                 let cbind = attr(parts.next(), 'c')?;
                 let nonce = attr(parts.next(), 'r')?;
-                if cbind != B64.encode(self.gs2_header.as_bytes()) {
+                if cbind != primitives::b64_encode(self.gs2_header.as_bytes()) {
                     return Err(ScramFailure::Protocol("channel binding mismatch".into()));
                 }
                 if nonce != self.nonce {
                     return Err(ScramFailure::Protocol("nonce mismatch".into()));
                 }
-                let proof = B64
-                    .decode(proof_part)
-                    .map_err(|_| ScramFailure::Protocol("proof is not base64".into()))?;
+                let proof = primitives::b64_decode(proof_part)
+                    .ok_or_else(|| ScramFailure::Protocol("proof is not base64".into()))?;
                 let cred = self.cred.as_ref().ok_or(ScramFailure::AuthFailed)?;
                 let auth_message = format!(
                     "{},{},{}",
                     self.client_first_bare, self.server_first, without_proof
                 );
-                let client_signature = self.mech.hmac(&cred.stored_key, auth_message.as_bytes());
-                if proof.len() != client_signature.len() {
+                let hash = self.mech.hash();
+                if !primitives::verify_client_proof(
+                    hash,
+                    &cred.stored_key,
+                    auth_message.as_bytes(),
+                    &proof,
+                ) {
                     return Err(ScramFailure::AuthFailed);
                 }
-                let client_key: Vec<u8> = proof
-                    .iter()
-                    .zip(client_signature.iter())
-                    .map(|(a, b)| a ^ b)
-                    .collect();
-                if self.mech.hash(&client_key) != cred.stored_key {
-                    return Err(ScramFailure::AuthFailed);
-                }
-                let server_signature = self.mech.hmac(&cred.server_key, auth_message.as_bytes());
+                let server_signature =
+                    primitives::server_signature(hash, &cred.server_key, auth_message.as_bytes());
                 self.state = if skip_empty_exchange {
                     State::Done
                 } else {
                     State::SentFinal
                 };
                 Ok(Step {
-                    payload: format!("v={}", B64.encode(server_signature)).into_bytes(),
+                    payload: format!("v={}", primitives::b64_encode(&server_signature))
+                        .into_bytes(),
                     done: skip_empty_exchange,
                 })
             }
@@ -398,9 +358,8 @@ mod tests {
     ) -> (String, Vec<u8>) {
         let mut fields = server_first.split(',');
         let nonce = fields.next().unwrap().strip_prefix("r=").unwrap();
-        let salt = B64
-            .decode(fields.next().unwrap().strip_prefix("s=").unwrap())
-            .unwrap();
+        let salt =
+            primitives::b64_decode(fields.next().unwrap().strip_prefix("s=").unwrap()).unwrap();
         let iters: u32 = fields
             .next()
             .unwrap()
@@ -408,22 +367,24 @@ mod tests {
             .unwrap()
             .parse()
             .unwrap();
+        // SASLprep is the identity on the ASCII passwords used here.
         let prepared = match mech {
-            Mechanism::Sha1 => hex(&md5::Md5::digest(
-                format!("{user}:mongo:{password}").as_bytes(),
-            )),
+            Mechanism::Sha1 => primitives::mongo_password_digest(user, password),
             Mechanism::Sha256 => password.to_string(),
         };
-        let salted = mech.salted_password(&prepared, &salt, iters);
-        let client_key = mech.hmac(&salted, b"Client Key");
-        let stored = mech.hash(&client_key);
+        let hash = mech.hash();
+        let salted = primitives::hi(hash, prepared.as_bytes(), &salt, iters);
+        let client_key = primitives::client_key(hash, &salted);
         let without_proof = format!("c=biws,r={nonce}");
         let auth = format!("{client_first_bare},{server_first},{without_proof}");
-        let sig = mech.hmac(&stored, auth.as_bytes());
-        let proof: Vec<u8> = client_key.iter().zip(sig).map(|(a, b)| a ^ b).collect();
-        let server_sig = mech.hmac(&mech.hmac(&salted, b"Server Key"), auth.as_bytes());
+        let proof = primitives::client_proof(hash, &client_key, auth.as_bytes());
+        let server_sig = primitives::server_signature(
+            hash,
+            &primitives::server_key(hash, &salted),
+            auth.as_bytes(),
+        );
         (
-            format!("{without_proof},p={}", B64.encode(proof)),
+            format!("{without_proof},p={}", primitives::b64_encode(&proof)),
             server_sig,
         )
     }
@@ -440,7 +401,7 @@ mod tests {
         let step = conv.step(fin.as_bytes(), skip)?;
         assert_eq!(
             step.payload,
-            format!("v={}", B64.encode(expected_sig)).into_bytes()
+            format!("v={}", primitives::b64_encode(&expected_sig)).into_bytes()
         );
         assert_eq!(step.done, skip);
         if !skip {

@@ -9,7 +9,8 @@
 use std::hint::black_box;
 
 use bson::{RawDocumentBuf, rawdoc};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
 use mongo_wire::{
     Compressor, MessageRef, OpCompressedRef, OpMsg, decode_message, encode_compressed,
 };
@@ -39,25 +40,36 @@ fn memcpy(c: &mut Criterion, group: &str, bytes: &[u8]) {
     g.finish();
 }
 
+/// Encodes `msg` once, benchmarks a memcpy of those bytes and then `encode` in `group`; returns
+/// the bytes and the still open group for the caller's decode benchmark.
+fn memcpy_and_encode<'c>(
+    c: &'c mut Criterion,
+    group: &str,
+    msg: &OpMsg,
+) -> (Vec<u8>, BenchmarkGroup<'c, WallTime>) {
+    let mut bytes = Vec::new();
+    msg.encode(1, 0, &mut bytes).unwrap();
+    memcpy(c, group, &bytes);
+    let mut g = c.benchmark_group(group);
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    let mut buf = Vec::with_capacity(bytes.len());
+    g.bench_function("encode", |b| {
+        b.iter(|| {
+            buf.clear();
+            black_box(msg).encode(1, 0, &mut buf).unwrap();
+            black_box(&buf);
+        })
+    });
+    (bytes, g)
+}
+
 fn command(c: &mut Criterion) {
     let msg = OpMsg::new(rawdoc! {
         "find": "coll",
         "filter": { "name": "benchmark", "payload": "q".repeat(900) },
         "$db": "test",
     });
-    let mut bytes = Vec::new();
-    msg.encode(1, 0, &mut bytes).unwrap();
-    memcpy(c, "command_1kb", &bytes);
-    let mut g = c.benchmark_group("command_1kb");
-    g.throughput(Throughput::Bytes(bytes.len() as u64));
-    let mut buf = Vec::with_capacity(bytes.len());
-    g.bench_function("encode", |b| {
-        b.iter(|| {
-            buf.clear();
-            black_box(&msg).encode(1, 0, &mut buf).unwrap();
-            black_box(&buf);
-        })
-    });
+    let (bytes, mut g) = memcpy_and_encode(c, "command_1kb", &msg);
     g.bench_function("decode", |b| {
         b.iter(|| {
             let d = decode_message(black_box(&bytes)).unwrap();
@@ -71,19 +83,7 @@ fn insert(c: &mut Criterion) {
     let docs: Vec<_> = (0..1000).map(doc_1kb).collect();
     let msg = OpMsg::new(rawdoc! {"insert": "coll", "$db": "test", "ordered": true})
         .with_sequence("documents", docs);
-    let mut bytes = Vec::new();
-    msg.encode(1, 0, &mut bytes).unwrap();
-    memcpy(c, "insert_1000x1kb", &bytes);
-    let mut g = c.benchmark_group("insert_1000x1kb");
-    g.throughput(Throughput::Bytes(bytes.len() as u64));
-    let mut buf = Vec::with_capacity(bytes.len());
-    g.bench_function("encode", |b| {
-        b.iter(|| {
-            buf.clear();
-            black_box(&msg).encode(1, 0, &mut buf).unwrap();
-            black_box(&buf);
-        })
-    });
+    let (bytes, mut g) = memcpy_and_encode(c, "insert_1000x1kb", &msg);
     g.bench_function("decode", |b| {
         b.iter(|| {
             let d = decode_message(black_box(&bytes)).unwrap();

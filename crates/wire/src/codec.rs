@@ -183,6 +183,23 @@ pub(crate) fn finish_message(
     Ok(())
 }
 
+/// Appends a whole message of opcode `op_code`: reserves the header, lets `body` write the
+/// body, then fills the header in. On any error the partial message is removed from `buf`.
+pub(crate) fn encode_with(
+    buf: &mut Vec<u8>,
+    request_id: i32,
+    response_to: i32,
+    op_code: OpCode,
+    body: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+) -> Result<()> {
+    let start = begin_message(buf);
+    if let Err(e) = body(buf) {
+        buf.truncate(start);
+        return Err(e);
+    }
+    finish_message(buf, start, 0, request_id, response_to, op_code)
+}
+
 /// Declares a `u32` bit-flag newtype with named constants.
 macro_rules! flags {
     (

@@ -59,6 +59,15 @@ impl MessageReader {
         &mut self,
         reader: &mut R,
     ) -> Result<&[u8]> {
+        self.fill_frame(reader).await?;
+        Ok(&self.buf)
+    }
+
+    /// Reads one whole frame into `buf` and returns its (validated) header.
+    async fn fill_frame<R: AsyncRead + Unpin + ?Sized>(
+        &mut self,
+        reader: &mut R,
+    ) -> Result<Header> {
         let mut head = [0u8; HEADER_LEN];
         reader.read_exact(&mut head).await?;
         let header = Header::parse(&head, self.max_message_size)?;
@@ -68,7 +77,7 @@ impl MessageReader {
         if let Some(body) = self.buf.get_mut(HEADER_LEN..) {
             reader.read_exact(body).await?;
         }
-        Ok(&self.buf)
+        Ok(header)
     }
 
     /// Reads and decodes one message, decompressing OP_COMPRESSED transparently (bounded by the
@@ -80,9 +89,8 @@ impl MessageReader {
         &mut self,
         reader: &mut R,
     ) -> Result<Decoded<'_>> {
-        self.read_frame(reader).await?;
-        let op = Header::parse(&self.buf, self.max_message_size)?.op_code;
-        if op == OpCode::Compressed {
+        let header = self.fill_frame(reader).await?;
+        if header.op_code == OpCode::Compressed {
             let compressed = OpCompressedRef::decode(&self.buf)?;
             compressed.decompress_into(self.max_message_size, &mut self.inflated)?;
             self.last_compressor = Some(compressed.compressor);

@@ -9,9 +9,7 @@ use std::borrow::Cow;
 
 use bson::{RawDocument, RawDocumentBuf};
 
-use crate::codec::{
-    Reader, begin_message, finish_message, flags, put_cstr, put_i32, put_i64, split_frame,
-};
+use crate::codec::{Reader, encode_with, flags, put_cstr, put_i32, put_i64, put_u32, split_frame};
 use crate::error::{Error, Result};
 use crate::header::OpCode;
 
@@ -73,14 +71,6 @@ flags! {
         /// Bit 0: SingleRemove.
         const SINGLE_REMOVE = 1;
     }
-}
-
-fn to_u32(v: i32) -> u32 {
-    u32::from_le_bytes(v.to_le_bytes())
-}
-
-fn to_i32(v: u32) -> i32 {
-    i32::from_le_bytes(v.to_le_bytes())
 }
 
 fn owned_doc(d: Cow<'_, RawDocument>) -> Cow<'static, RawDocument> {
@@ -154,9 +144,8 @@ impl<'a> OpQuery<'a> {
     /// # Errors
     /// [`Error::InteriorNul`] or [`Error::MessageTooLarge`].
     pub fn encode(&self, request_id: i32, response_to: i32, buf: &mut Vec<u8>) -> Result<()> {
-        let start = begin_message(buf);
-        let r = (|| {
-            put_i32(buf, to_i32(self.flags.bits()));
+        encode_with(buf, request_id, response_to, OpCode::Query, |buf| {
+            put_u32(buf, self.flags.bits());
             put_cstr(buf, &self.full_collection_name, "fullCollectionName")?;
             put_i32(buf, self.number_to_skip);
             put_i32(buf, self.number_to_return);
@@ -165,8 +154,7 @@ impl<'a> OpQuery<'a> {
                 buf.extend_from_slice(p.as_bytes());
             }
             Ok(())
-        })();
-        end(buf, start, r, request_id, response_to, OpCode::Query)
+        })
     }
 
     /// Decodes a whole OP_QUERY frame.
@@ -180,7 +168,7 @@ impl<'a> OpQuery<'a> {
 
     pub(crate) fn decode_body(body: &'a [u8]) -> Result<Self> {
         let mut r = Reader::new(body);
-        let flags = QueryFlags::from_bits(to_u32(r.i32("flags")?));
+        let flags = QueryFlags::from_bits(r.u32("flags")?);
         let full_collection_name = Cow::Borrowed(r.cstr("fullCollectionName")?);
         let number_to_skip = r.i32("numberToSkip")?;
         let number_to_return = r.i32("numberToReturn")?;
@@ -245,9 +233,8 @@ impl<'a> OpReply<'a> {
     /// # Errors
     /// [`Error::MessageTooLarge`].
     pub fn encode(&self, request_id: i32, response_to: i32, buf: &mut Vec<u8>) -> Result<()> {
-        let start = begin_message(buf);
-        let r = (|| {
-            put_i32(buf, to_i32(self.flags.bits()));
+        encode_with(buf, request_id, response_to, OpCode::Reply, |buf| {
+            put_u32(buf, self.flags.bits());
             put_i64(buf, self.cursor_id);
             put_i32(buf, self.starting_from);
             put_i32(buf, count_i32(self.documents.len())?);
@@ -255,8 +242,7 @@ impl<'a> OpReply<'a> {
                 buf.extend_from_slice(d.as_bytes());
             }
             Ok(())
-        })();
-        end(buf, start, r, request_id, response_to, OpCode::Reply)
+        })
     }
 
     /// Decodes a whole OP_REPLY frame.
@@ -270,7 +256,7 @@ impl<'a> OpReply<'a> {
 
     pub(crate) fn decode_body(body: &'a [u8]) -> Result<Self> {
         let mut r = Reader::new(body);
-        let flags = ReplyFlags::from_bits(to_u32(r.i32("responseFlags")?));
+        let flags = ReplyFlags::from_bits(r.u32("responseFlags")?);
         let cursor_id = r.i64("cursorID")?;
         let starting_from = r.i32("startingFrom")?;
         let number_returned = r.i32("numberReturned")?;
@@ -323,16 +309,14 @@ impl<'a> OpInsert<'a> {
     /// # Errors
     /// [`Error::InteriorNul`], [`Error::MessageTooLarge`].
     pub fn encode(&self, request_id: i32, response_to: i32, buf: &mut Vec<u8>) -> Result<()> {
-        let start = begin_message(buf);
-        let r = (|| {
-            put_i32(buf, to_i32(self.flags.bits()));
+        encode_with(buf, request_id, response_to, OpCode::Insert, |buf| {
+            put_u32(buf, self.flags.bits());
             put_cstr(buf, &self.full_collection_name, "fullCollectionName")?;
             for d in &self.documents {
                 buf.extend_from_slice(d.as_bytes());
             }
             Ok(())
-        })();
-        end(buf, start, r, request_id, response_to, OpCode::Insert)
+        })
     }
 
     /// Decodes a whole OP_INSERT frame.
@@ -346,7 +330,7 @@ impl<'a> OpInsert<'a> {
 
     pub(crate) fn decode_body(body: &'a [u8]) -> Result<Self> {
         let mut r = Reader::new(body);
-        let flags = InsertFlags::from_bits(to_u32(r.i32("flags")?));
+        let flags = InsertFlags::from_bits(r.u32("flags")?);
         let full_collection_name = Cow::Borrowed(r.cstr("fullCollectionName")?);
         let mut documents = Vec::new();
         while r.remaining() > 0 {
@@ -392,16 +376,14 @@ impl<'a> OpUpdate<'a> {
     /// # Errors
     /// [`Error::InteriorNul`], [`Error::MessageTooLarge`].
     pub fn encode(&self, request_id: i32, response_to: i32, buf: &mut Vec<u8>) -> Result<()> {
-        let start = begin_message(buf);
-        let r = (|| {
+        encode_with(buf, request_id, response_to, OpCode::Update, |buf| {
             put_i32(buf, 0);
             put_cstr(buf, &self.full_collection_name, "fullCollectionName")?;
-            put_i32(buf, to_i32(self.flags.bits()));
+            put_u32(buf, self.flags.bits());
             buf.extend_from_slice(self.selector.as_bytes());
             buf.extend_from_slice(self.update.as_bytes());
             Ok(())
-        })();
-        end(buf, start, r, request_id, response_to, OpCode::Update)
+        })
     }
 
     /// Decodes a whole OP_UPDATE frame.
@@ -417,7 +399,7 @@ impl<'a> OpUpdate<'a> {
         let mut r = Reader::new(body);
         r.i32("ZERO")?;
         let full_collection_name = Cow::Borrowed(r.cstr("fullCollectionName")?);
-        let flags = UpdateFlags::from_bits(to_u32(r.i32("flags")?));
+        let flags = UpdateFlags::from_bits(r.u32("flags")?);
         let selector = Cow::Borrowed(r.document("selector")?);
         let update = Cow::Borrowed(r.document("update")?);
         r.finish()?;
@@ -458,15 +440,13 @@ impl<'a> OpDelete<'a> {
     /// # Errors
     /// [`Error::InteriorNul`], [`Error::MessageTooLarge`].
     pub fn encode(&self, request_id: i32, response_to: i32, buf: &mut Vec<u8>) -> Result<()> {
-        let start = begin_message(buf);
-        let r = (|| {
+        encode_with(buf, request_id, response_to, OpCode::Delete, |buf| {
             put_i32(buf, 0);
             put_cstr(buf, &self.full_collection_name, "fullCollectionName")?;
-            put_i32(buf, to_i32(self.flags.bits()));
+            put_u32(buf, self.flags.bits());
             buf.extend_from_slice(self.selector.as_bytes());
             Ok(())
-        })();
-        end(buf, start, r, request_id, response_to, OpCode::Delete)
+        })
     }
 
     /// Decodes a whole OP_DELETE frame.
@@ -482,7 +462,7 @@ impl<'a> OpDelete<'a> {
         let mut r = Reader::new(body);
         r.i32("ZERO")?;
         let full_collection_name = Cow::Borrowed(r.cstr("fullCollectionName")?);
-        let flags = DeleteFlags::from_bits(to_u32(r.i32("flags")?));
+        let flags = DeleteFlags::from_bits(r.u32("flags")?);
         let selector = Cow::Borrowed(r.document("selector")?);
         r.finish()?;
         Ok(Self {
@@ -520,15 +500,13 @@ impl<'a> OpGetMore<'a> {
     /// # Errors
     /// [`Error::InteriorNul`].
     pub fn encode(&self, request_id: i32, response_to: i32, buf: &mut Vec<u8>) -> Result<()> {
-        let start = begin_message(buf);
-        let r = (|| {
+        encode_with(buf, request_id, response_to, OpCode::GetMore, |buf| {
             put_i32(buf, 0);
             put_cstr(buf, &self.full_collection_name, "fullCollectionName")?;
             put_i32(buf, self.number_to_return);
             put_i64(buf, self.cursor_id);
             Ok(())
-        })();
-        end(buf, start, r, request_id, response_to, OpCode::GetMore)
+        })
     }
 
     /// Decodes a whole OP_GET_MORE frame.
@@ -578,16 +556,14 @@ impl OpKillCursors {
     /// # Errors
     /// [`Error::MessageTooLarge`].
     pub fn encode(&self, request_id: i32, response_to: i32, buf: &mut Vec<u8>) -> Result<()> {
-        let start = begin_message(buf);
-        let r = (|| {
+        encode_with(buf, request_id, response_to, OpCode::KillCursors, |buf| {
             put_i32(buf, 0);
             put_i32(buf, count_i32(self.cursor_ids.len())?);
             for id in &self.cursor_ids {
                 put_i64(buf, *id);
             }
             Ok(())
-        })();
-        end(buf, start, r, request_id, response_to, OpCode::KillCursors)
+        })
     }
 
     /// Decodes a whole OP_KILL_CURSORS frame.
@@ -623,19 +599,4 @@ fn count_i32(n: usize) -> Result<i32> {
         size: n,
         max: crate::codec::MAX_I32_LEN,
     })
-}
-
-fn end(
-    buf: &mut Vec<u8>,
-    start: usize,
-    r: Result<()>,
-    request_id: i32,
-    response_to: i32,
-    op: OpCode,
-) -> Result<()> {
-    if let Err(e) = r {
-        buf.truncate(start);
-        return Err(e);
-    }
-    finish_message(buf, start, 0, request_id, response_to, op)
 }

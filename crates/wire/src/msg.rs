@@ -1,5 +1,6 @@
 //! OP_MSG: flag bits, the kind-0 body, kind-1 document sequences and the CRC-32C checksum.
 
+use std::collections::HashSet;
 use std::ops::Range;
 
 use bson::{RawDocument, RawDocumentBuf};
@@ -402,6 +403,8 @@ impl<'a> OpMsgRef<'a> {
         let mut reader = Reader::new(sections);
         let mut body = None;
         let mut sequences: Vec<DocumentSequenceRef<'a>> = Vec::new();
+        // A set, not a scan of `sequences`: a peer can send millions of tiny sections.
+        let mut identifiers: HashSet<&'a str> = HashSet::new();
         while reader.remaining() > 0 {
             match reader.u8("section kind")? {
                 0 => {
@@ -412,7 +415,7 @@ impl<'a> OpMsgRef<'a> {
                 }
                 1 => {
                     let seq = decode_sequence(&mut reader)?;
-                    if sequences.iter().any(|s| s.identifier == seq.identifier) {
+                    if !identifiers.insert(seq.identifier) {
                         return Err(Error::DuplicateSequence(seq.identifier.to_owned()));
                     }
                     sequences.push(seq);

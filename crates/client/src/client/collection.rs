@@ -203,9 +203,15 @@ impl Collection {
         }
         // Batches of at most 100,000 documents (maxWriteBatchSize); the server splits no
         // further, and documents over maxBsonObjectSize are refused before sending.
-        for chunk in docs.chunks(mongo_wire::limits::DEFAULT_MAX_WRITE_BATCH_SIZE) {
+        // The documents move into their batches rather than being copied.
+        let mut rest = docs;
+        while !rest.is_empty() {
+            let tail = rest.split_off(
+                rest.len()
+                    .min(mongo_wire::limits::DEFAULT_MAX_WRITE_BATCH_SIZE),
+            );
             let cmd = doc! { "insert": self.name.clone(), "ordered": true };
-            let op = self.write_op(cmd, "documents", chunk.to_vec());
+            let op = self.write_op(cmd, "documents", std::mem::replace(&mut rest, tail));
             self.client.execute(&op, None, false).await?;
         }
         Ok(InsertManyResult { inserted_ids: ids })
@@ -235,7 +241,12 @@ impl Collection {
             .cloned();
         let n = count(&reply, "n");
         Ok(UpdateResult {
-            matched_count: if upserted_id.is_some() { n - 1 } else { n },
+            // `n` comes from the server: no overflow on odd values.
+            matched_count: if upserted_id.is_some() {
+                n.saturating_sub(1)
+            } else {
+                n
+            },
             modified_count: count(&reply, "nModified"),
             upserted_id,
         })
@@ -307,7 +318,7 @@ impl Collection {
             self.client.clone(),
             &self.db,
             &self.name,
-            &executed.reply,
+            executed.reply,
             executed.address,
             executed.conn,
             batch_size,

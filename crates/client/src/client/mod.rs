@@ -3,6 +3,7 @@
 
 mod collection;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -163,25 +164,6 @@ fn wire_compressor(c: Compressor, zlib_level: Option<i32>) -> Option<mongo_wire:
     .filter(|c| c.is_enabled())
 }
 
-fn auth_credential(c: &crate::options::Credential) -> Result<mongo_auth::Credential> {
-    let mechanism = match c.mechanism {
-        None => None,
-        Some(m) => Some(
-            mongo_auth::AuthMechanism::ALL
-                .into_iter()
-                .find(|a| a.as_str() == m.name())
-                .ok_or_else(|| Error::invalid_argument(format!("unknown mechanism {m}")))?,
-        ),
-    };
-    Ok(mongo_auth::Credential::builder()
-        .username_opt(c.username.clone())
-        .password_opt(c.password.clone())
-        .source_opt(c.source.clone())
-        .mechanism(mechanism)
-        .mechanism_properties(c.mechanism_properties.clone())
-        .build()?)
-}
-
 pub(crate) fn read_preference(rp: &crate::options::ReadPreference) -> SdamReadPreference {
     let mode = match rp.mode {
         ReadPreferenceMode::Primary => ReadMode::Primary,
@@ -306,8 +288,16 @@ impl Client {
         pool.max_connecting = o.max_connecting;
         pool.wait_queue_timeout = o.wait_queue_timeout;
         pool.load_balanced = load_balanced;
+        // connectTimeoutMS bounds the whole establishment (TCP, TLS, hello, auth), through the
+        // pool's establishment timeout: a server that accepts and never answers hello must not
+        // hold a maxConnecting slot forever. 0 means no limit, as for the socket connect.
+        pool.connect_timeout = Some(o.connect_timeout.unwrap_or(Duration::from_secs(10)));
 
-        let credential = o.credential.as_ref().map(auth_credential).transpose()?;
+        let credential = o
+            .credential
+            .as_ref()
+            .map(crate::options::Credential::to_auth_credential)
+            .transpose()?;
         let tls = if o.tls_enabled() {
             Some(crate::conn::tls::client_config(&o.tls)?)
         } else {
@@ -500,14 +490,15 @@ impl Client {
         if !self.inner.retry_writes {
             return false;
         }
-        let d = self.inner.topology.description();
-        matches!(
-            d.topology_type(),
-            TopologyType::ReplicaSetWithPrimary
-                | TopologyType::Sharded
-                | TopologyType::LoadBalanced
-        ) && (d.logical_session_timeout_minutes().is_some()
-            || d.topology_type() == TopologyType::LoadBalanced)
+        self.inner.topology.with_description(|d| {
+            matches!(
+                d.topology_type(),
+                TopologyType::ReplicaSetWithPrimary
+                    | TopologyType::Sharded
+                    | TopologyType::LoadBalanced
+            ) && (d.logical_session_timeout_minutes().is_some()
+                || d.topology_type() == TopologyType::LoadBalanced)
+        })
     }
 
     fn take_session(&self) -> Document {
@@ -539,9 +530,11 @@ impl Client {
         pin: Option<&mut PooledConn>,
         keep_conn: bool,
     ) -> Result<Executed> {
-        let rp = self.inner.read_preference.clone();
-        let rp = if op.kind == OpKind::Read { rp } else { None };
-        self.execute_with(op, pin, keep_conn, rp.as_ref()).await
+        let rp = match op.kind {
+            OpKind::Read => self.inner.read_preference.as_ref(),
+            _ => None,
+        };
+        self.execute_with(op, pin, keep_conn, rp).await
     }
 
     /// Runs an operation: selects a server, checks out, runs, and retries once when the
@@ -559,9 +552,11 @@ impl Client {
             OpKind::Write => op.acknowledged && self.writes_retryable(),
             OpKind::Command => false,
         } && pin.is_none();
-        let mut op = op.clone();
+        // Only a retryable write changes the command (session and transaction number): other
+        // operations run the caller's `Op` as it is, without a copy.
         let mut lsid = None;
-        if retryable && op.kind == OpKind::Write {
+        let op: Cow<'_, Op> = if retryable && op.kind == OpKind::Write {
+            let mut op = op.clone();
             let s = self.take_session();
             op.cmd.insert("lsid", s.clone());
             op.cmd.insert(
@@ -569,7 +564,10 @@ impl Client {
                 self.inner.next_txn.fetch_add(1, Ordering::Relaxed),
             );
             lsid = Some(s);
-        }
+            Cow::Owned(op)
+        } else {
+            Cow::Borrowed(op)
+        };
         let read_pref = read_pref.filter(|rp| rp.mode != ReadMode::Primary);
         let first = self
             .attempt(&op, pin, keep_conn, read_pref, &[], operation_id)
@@ -661,22 +659,21 @@ impl Client {
         }
         let mut cmd = op.cmd.clone();
         if let Some(rp) = read_pref {
-            let description = topology.description();
-            let mongos = description.topology_type() == TopologyType::Sharded;
-            if mongos || conn.hello().is_mongos {
+            if conn.hello().is_mongos
+                || topology.with_description(|d| d.topology_type() == TopologyType::Sharded)
+            {
                 cmd.insert("$readPreference", read_pref_doc(rp));
             }
         } else if op.kind == OpKind::Read || op.kind == OpKind::Command {
             // Direct connections to a secondary need secondaryPreferred to read.
-            let d = topology.description();
-            if d.topology_type() == TopologyType::Single
-                && conn.hello().set_name.is_some()
+            if conn.hello().set_name.is_some()
                 && !conn
                     .hello()
                     .raw
                     .get_bool("isWritablePrimary")
                     .unwrap_or(false)
                 && !conn.hello().raw.get_bool("ismaster").unwrap_or(false)
+                && topology.with_description(|d| d.topology_type() == TopologyType::Single)
             {
                 cmd.insert("$readPreference", doc! {"mode": "primaryPreferred"});
             }
@@ -702,7 +699,7 @@ impl Client {
                             &op.db,
                             cmd,
                             id,
-                            docs.clone(),
+                            docs,
                             op.acknowledged,
                             Some(operation_id),
                         )
@@ -721,9 +718,13 @@ impl Client {
                 None => Err(conn.interrupt()),
             }
         };
-        let result = result.and_then(|reply| match Error::from_write_reply(&reply) {
-            Some(e) if op.kind == OpKind::Write => Err(e.with_address(conn.address())),
-            _ => Ok(reply),
+        // Only writes look for write errors in the reply.
+        let result = result.and_then(|reply| match op.kind {
+            OpKind::Write => match Error::from_write_reply(&reply) {
+                Some(e) => Err(e.with_address(conn.address())),
+                None => Ok(reply),
+            },
+            OpKind::Read | OpKind::Command => Ok(reply),
         });
         match result {
             Ok(reply) => Ok(Executed {

@@ -670,7 +670,7 @@ impl Connection {
         &mut self,
         db: &str,
         mut cmd: Document,
-        params: CommandParams,
+        mut params: CommandParams,
     ) -> Result<Document> {
         let name = command_name(&cmd);
         if let Some(api) = &self.options.server_api {
@@ -686,7 +686,7 @@ impl Connection {
         let request_id = next_request_id();
         let started = Instant::now();
         let result = if legacy {
-            let mut full = cmd.clone();
+            let mut full = cmd;
             for seq in &params.sequences {
                 let docs = seq
                     .documents
@@ -702,13 +702,13 @@ impl Connection {
         } else {
             cmd.insert("$db", db);
             let mut msg = OpMsg::new(to_raw(&cmd)?);
-            msg.sequences = params.sequences.clone();
+            msg.sequences = std::mem::take(&mut params.sequences);
             if params.unacknowledged {
                 msg.flags = MsgFlags::MORE_TO_COME;
             }
             if monitored {
-                let mut shown = cmd.clone();
-                for seq in &params.sequences {
+                let mut shown = cmd;
+                for seq in &msg.sequences {
                     let docs = seq
                         .documents
                         .iter()
@@ -861,6 +861,11 @@ impl Connection {
             ..CommandParams::default()
         };
         let reply = self.run_command(db, cmd, params).await?;
+        self.checked(reply)
+    }
+
+    /// `reply` when it says `ok: 1`, otherwise its command error.
+    fn checked(&self, reply: Document) -> Result<Document> {
         if is_ok(&reply) {
             Ok(reply)
         } else {
@@ -882,7 +887,7 @@ impl Connection {
         documents: Vec<Document>,
         acknowledged: bool,
     ) -> Result<Document> {
-        self.write_command_with(db, cmd, identifier, documents, acknowledged, None)
+        self.write_command_with(db, cmd, identifier, &documents, acknowledged, None)
             .await
     }
 
@@ -891,7 +896,7 @@ impl Connection {
         db: &str,
         cmd: Document,
         identifier: &str,
-        documents: Vec<Document>,
+        documents: &[Document],
         acknowledged: bool,
         operation_id: Option<i64>,
     ) -> Result<Document> {
@@ -916,11 +921,7 @@ impl Connection {
             unacknowledged: !acknowledged,
         };
         let reply = self.run_command(db, cmd, params).await?;
-        if is_ok(&reply) {
-            Ok(reply)
-        } else {
-            Err(Error::from_reply(&reply).with_address(&self.address))
-        }
+        self.checked(reply)
     }
 
     /// A legacy write (OP_INSERT / OP_UPDATE / OP_DELETE, for servers before 3.6) on

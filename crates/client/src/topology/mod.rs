@@ -281,6 +281,12 @@ impl Topology {
         self.inner.state.lock().sdam.description().clone()
     }
 
+    /// Runs `f` on the current description under the state lock, without copying it (for
+    /// the per-operation checks on the hot path). `f` must not call back into the topology.
+    pub(crate) fn with_description<R>(&self, f: impl FnOnce(&TopologyDescription) -> R) -> R {
+        f(self.inner.state.lock().sdam.description())
+    }
+
     pub(crate) fn pool_stats(&self) -> Vec<ServerPoolStats> {
         let servers: Vec<Arc<Server>> = self.inner.state.lock().servers.values().cloned().collect();
         let mut out: Vec<ServerPoolStats> = servers
@@ -312,31 +318,28 @@ impl Topology {
     ) -> Result<Arc<Server>> {
         let timeout = self.inner.settings.server_selection_timeout;
         let start = tokio::time::Instant::now();
-        let deadline = start + timeout;
+        let deadline = deadline_after(start, timeout);
         let operation = match read_preference {
             Some(rp) => Operation::Read(rp),
             None => Operation::Write,
         };
-        {
-            let st = self.inner.state.lock();
-            sdam_log::selection_started(
-                operation_name,
-                operation_id,
-                &operation,
-                st.sdam.description(),
-            );
-        }
+        let mut logged_started = false;
         let mut logged_waiting = false;
         loop {
-            if self.inner.closed.load(Ordering::SeqCst) {
-                return Err(Error::new(ErrorKind::Shutdown));
-            }
             let notified = self.inner.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             let description = {
+                // One lock for the started message and the first selection.
                 let st = self.inner.state.lock();
                 let desc = st.sdam.description();
+                if !logged_started {
+                    logged_started = true;
+                    sdam_log::selection_started(operation_name, operation_id, &operation, desc);
+                }
+                if self.inner.closed.load(Ordering::SeqCst) {
+                    return Err(Error::new(ErrorKind::Shutdown));
+                }
                 let mut rng = rand::rng();
                 let picked = desc
                     .select_server(
@@ -482,7 +485,7 @@ impl Topology {
         timeout: Duration,
         mut f: impl FnMut(&TopologyDescription) -> bool,
     ) -> bool {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = deadline_after(tokio::time::Instant::now(), timeout);
         loop {
             let notified = self.inner.changed.notified();
             tokio::pin!(notified);
@@ -727,6 +730,14 @@ impl Inner {
             }
         }
     }
+}
+
+/// `start + timeout`, capped far in the future: a huge timeout (serverSelectionTimeoutMS
+/// comes from the connection string) must not overflow `Instant`.
+fn deadline_after(start: tokio::time::Instant, timeout: Duration) -> tokio::time::Instant {
+    start
+        .checked_add(timeout)
+        .unwrap_or_else(|| start + Duration::from_secs(100 * 365 * 86_400))
 }
 
 fn this_closed(inner: &Inner) -> bool {

@@ -3,14 +3,11 @@
 
 use std::net::SocketAddr;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use bson::{Bson, Document, RawDocumentBuf, doc, spec::BinarySubtype};
-use hmac::{Hmac, Mac};
+use mongo_auth::scram::primitives::{self, ScramHash};
 use mongo_wire::{
     Compressor, Frame, MessageReader, MessageRef, MessageWriter, MsgFlags, OpMsg, OpQuery,
 };
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
@@ -153,9 +150,8 @@ impl Client {
             .strip_prefix("r=")
             .unwrap()
             .to_string();
-        let salt = B64
-            .decode(parts.next().unwrap().strip_prefix("s=").unwrap())
-            .unwrap();
+        let salt =
+            primitives::b64_decode(parts.next().unwrap().strip_prefix("s=").unwrap()).unwrap();
         let iters: u32 = parts
             .next()
             .unwrap()
@@ -165,23 +161,19 @@ impl Client {
             .unwrap();
         let without_proof = format!("c=biws,r={nonce}");
         let auth = format!("{bare},{server_first},{without_proof}");
-        let proof = if sha1 {
-            let pw = hex(&md5::Md5::digest(
-                format!("{user}:mongo:{password}").as_bytes(),
-            ));
-            let mut salted = [0u8; 20];
-            pbkdf2::pbkdf2_hmac::<sha1::Sha1>(pw.as_bytes(), &salt, iters, &mut salted);
-            let ck = hmac1(&salted, b"Client Key");
-            let stored = sha1::Sha1::digest(&ck).to_vec();
-            xor(&ck, &hmac1(&stored, auth.as_bytes()))
+        // SASLprep is the identity on the ASCII passwords the tests use.
+        let (hash, pw) = if sha1 {
+            (
+                ScramHash::Sha1,
+                primitives::mongo_password_digest(user, password),
+            )
         } else {
-            let mut salted = [0u8; 32];
-            pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), &salt, iters, &mut salted);
-            let ck = hmac256(&salted, b"Client Key");
-            let stored = Sha256::digest(&ck).to_vec();
-            xor(&ck, &hmac256(&stored, auth.as_bytes()))
+            (ScramHash::Sha256, password.to_string())
         };
-        let fin = format!("{without_proof},p={}", B64.encode(proof));
+        let salted = primitives::hi(hash, pw.as_bytes(), &salt, iters);
+        let ck = primitives::client_key(hash, &salted);
+        let proof = primitives::client_proof(hash, &ck, auth.as_bytes());
+        let fin = format!("{without_proof},p={}", primitives::b64_encode(&proof));
         self.command(
             "admin",
             doc! { "saslContinue": 1, "conversationId": conv, "payload": bin(fin.into_bytes()) },
@@ -195,26 +187,6 @@ fn bin(bytes: Vec<u8>) -> Bson {
         subtype: BinarySubtype::Generic,
         bytes,
     })
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn xor(a: &[u8], b: &[u8]) -> Vec<u8> {
-    a.iter().zip(b).map(|(x, y)| x ^ y).collect()
-}
-
-fn hmac1(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut m = <Hmac<sha1::Sha1> as Mac>::new_from_slice(key).unwrap();
-    m.update(data);
-    m.finalize().into_bytes().to_vec()
-}
-
-fn hmac256(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
-    m.update(data);
-    m.finalize().into_bytes().to_vec()
 }
 
 pub fn ok(d: &Document) -> bool {

@@ -171,6 +171,34 @@ fn op_msg_section_errors() {
     assert_eq!(buf, [9], "nothing appended on error");
 }
 
+/// A peer can send a huge number of tiny kind-1 sections: the duplicate-identifier check must
+/// stay linear (this frame took a quadratic scan of 5e9 comparisons before).
+#[test]
+fn op_msg_many_sequences_decode_and_duplicates_are_found() {
+    const N: usize = 100_000;
+    let mut sections = format!("00 {A1}");
+    for i in 0..N {
+        // kind 1, size 4 + 7, identifier "%06x\0", no documents
+        let ident: String = format!("{i:06x}")
+            .bytes()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        sections.push_str(&format!(" 01 0b000000 {ident}00"));
+    }
+    let frame = msg_with("00000000", &sections);
+    let m = OpMsgRef::decode(&frame).unwrap();
+    assert_eq!(m.sequences.len(), N);
+    assert_eq!(m.sequences[N - 1].identifier, format!("{:06x}", N - 1));
+    assert!(m.sequences.iter().all(|s| s.is_empty()));
+
+    // the same frame plus a repeat of the first identifier
+    sections.push_str(" 01 0b000000 30303030303000");
+    assert!(matches!(
+        OpMsgRef::decode(&msg_with("00000000", &sections)),
+        Err(Error::DuplicateSequence(ref s)) if s == "000000"
+    ));
+}
+
 #[test]
 fn decode_rejects_frame_length_mismatch() {
     let mut bytes = hex(&format!(
