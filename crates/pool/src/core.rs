@@ -44,9 +44,48 @@ pub enum PoolState {
     Closed,
 }
 
-/// A waiting check-out request.
+/// A waiting check-out request, as [`CheckoutStart::Waiting`] names it and the
+/// [`Action::Deliver`] / [`Action::FailWaiter`] that answer it repeat it.
+///
+/// Only the core makes these: it names its pool, so a caller cannot cancel another pool's
+/// request (or a request it never made) with [`PoolCore::cancel_waiter`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct WaiterId(pub u64);
+pub struct WaiterId {
+    pool: u64,
+    seq: u64,
+}
+
+impl WaiterId {
+    /// The request's number, unique within its pool (the driver's slot key).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn seq(self) -> u64 {
+        self.seq
+    }
+}
+
+/// A connection the core asked the driver to establish ([`Action::Establish`]): the ticket to
+/// hand back with [`PoolCore::handle_established`] or [`PoolCore::handle_establish_failed`].
+///
+/// It is neither `Clone` nor constructible outside the crate, so each establishment is reported
+/// once, by whoever the core asked, to the pool that asked.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "report the outcome with handle_established or handle_establish_failed"]
+pub struct Establishing {
+    id: ConnectionId,
+    generation: Generation,
+    pool_id: u64,
+}
+
+impl Establishing {
+    /// The new connection's id.
+    pub fn id(&self) -> ConnectionId {
+        self.id
+    }
+    /// The pool generation it belongs to.
+    pub fn generation(&self) -> Generation {
+        self.generation
+    }
+}
 
 /// What the pool knows about one of its connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,10 +139,17 @@ impl<C> CheckedOut<C> {
     pub fn meta(&self) -> &ConnectionMeta {
         &self.meta
     }
-    /// The connection, leaving the pool's bookkeeping behind (only for connections the core
-    /// refused).
-    pub fn into_conn(self) -> C {
+    /// The connection, leaving the pool's bookkeeping behind: only for connections the core
+    /// refused (calling it on a live check-out would leave it counted in use forever).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn into_conn(self) -> C {
         self.conn
+    }
+
+    /// The connection mutably and its metadata, borrowed together.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn parts_mut(&mut self) -> (&mut C, &ConnectionMeta) {
+        (&mut self.conn, &self.meta)
     }
 }
 
@@ -124,7 +170,8 @@ pub enum CheckoutStart<C> {
     Ready(CheckedOut<C>),
     /// The request waits; a later `Deliver` or `FailWaiter` action answers it.
     Waiting(WaiterId),
-    /// The request failed at once (pool closed or paused).
+    /// The request failed at once: the pool is closed or paused, or the request's deadline
+    /// had already passed and no connection was available (`WaitQueueTimeout`).
     Failed(PoolError),
 }
 
@@ -133,13 +180,11 @@ pub enum CheckoutStart<C> {
 #[must_use]
 #[non_exhaustive]
 pub enum Action<C> {
-    /// Start establishing connection `id` (in the background); report the outcome with
-    /// `handle_established` or `handle_establish_failed`.
+    /// Start establishing a connection (in the background); hand the ticket back with
+    /// [`PoolCore::handle_established`] or [`PoolCore::handle_establish_failed`].
     Establish {
-        /// The new connection's id.
-        id: ConnectionId,
-        /// The pool generation it belongs to.
-        generation: Generation,
+        /// Names the connection ([`Establishing::id`], [`Establishing::generation`]).
+        ticket: Establishing,
     },
     /// Abandon the establishment of `id` (connect timeout, interrupting clear, close); its
     /// `ConnectionClosed` event was already emitted and a late result is refused.
@@ -206,18 +251,34 @@ struct Pending {
     requester: Option<u64>,
 }
 
+/// A request in the FIFO queue.
 #[derive(Clone, Copy, Debug)]
 struct Waiter {
     id: u64,
     started: Instant,
+    /// When it fails while in the queue: the earlier of its wait-queue deadline and its own
+    /// deadline (tracked in `PoolCore::deadlines`).
     deadline: Option<Instant>,
+    /// The request's own deadline, which also bounds it once covered.
+    own_deadline: Option<Instant>,
 }
 
+/// A request waiting for a connection being established for it.
 #[derive(Clone, Copy, Debug)]
 struct Covered {
     waiter: u64,
     started: Instant,
     conn: ConnectionId,
+    /// The request's own deadline (tracked in `PoolCore::deadlines`); waitQueueTimeoutMS does
+    /// not apply once covered.
+    deadline: Option<Instant>,
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -233,8 +294,9 @@ struct ServiceEntry {
 /// the pool) or in use (checked out); `total` is their sum and never exceeds maxPoolSize;
 /// `pending` never exceeds maxConnecting. Waiting requests form a FIFO queue; a request at the
 /// head of the queue that gets a connection to establish (or claims one being established
-/// without an owner) leaves the queue and waits for that connection, without a wait-queue
-/// timeout (the connect timeout bounds it).
+/// without an owner) leaves the queue and waits for that connection ("covered"), without a
+/// wait-queue timeout (the connect timeout bounds it). A request's own deadline (see
+/// [`PoolCore::handle_checkout_request`]) bounds it in both states.
 #[derive(Debug)]
 pub struct PoolCore<C> {
     address: ServerAddress,
@@ -260,6 +322,8 @@ pub struct PoolCore<C> {
     pending: Vec<Pending>,
     in_use: usize,
     queue: VecDeque<Waiter>,
+    /// The deadlines of waiting requests, queued (`Waiter::deadline`) or covered
+    /// (`Covered::deadline`), with the request's number.
     deadlines: BTreeSet<(Instant, u64)>,
     covered: Vec<Covered>,
     actions: VecDeque<Action<C>>,
@@ -410,9 +474,9 @@ impl<C> PoolCore<C> {
         std::mem::take(&mut self.timeout_dirty)
     }
 
-    /// When [`PoolCore::handle_timeout`] must next be called: the earliest wait-queue deadline,
-    /// connect deadline, idle or lifetime expiry, scheduled background run (after a clear) or
-    /// population retry.
+    /// When [`PoolCore::handle_timeout`] must next be called: the earliest request deadline
+    /// (wait-queue timeout or the request's own), connect deadline, idle or lifetime expiry,
+    /// scheduled background run (after a clear) or population retry.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.state == PoolState::Closed {
             return None;
@@ -426,10 +490,14 @@ impl<C> PoolCore<C> {
         at(self.deadlines.first().map(|(d, _)| *d));
         at(self.pending.iter().filter_map(|p| p.deadline).min());
         if let Some(max) = self.max_idle {
-            at(self.idle.front().map(|i| i.since + max));
+            at(self.idle.front().and_then(|i| i.since.checked_add(max)));
         }
         if let Some(max) = self.max_lifetime {
-            at(self.idle.iter().map(|i| i.meta.created_at + max).min());
+            at(self
+                .idle
+                .iter()
+                .filter_map(|i| i.meta.created_at.checked_add(max))
+                .min());
         }
         if self.state == PoolState::Ready && self.total() < self.min_pool {
             at(self.populate_after);
@@ -516,7 +584,12 @@ impl<C> PoolCore<C> {
     /// Whether a checked-out connection was interrupted by a clear with
     /// `interruptInUseConnections` (its operation should fail with a retryable
     /// [`PoolError::Interrupted`]).
+    ///
+    /// Always `false` for another pool's connection.
     pub fn is_interrupted(&self, meta: &ConnectionMeta) -> bool {
+        if meta.pool_id != self.pool_id {
+            return false;
+        }
         if meta.pool_generation < self.interrupt_below {
             return true;
         }
@@ -575,9 +648,66 @@ impl<C> PoolCore<C> {
         });
     }
 
+    fn track_deadline(&mut self, deadline: Option<Instant>, waiter: u64) {
+        if let Some(d) = deadline {
+            self.deadlines.insert((d, waiter));
+            self.timeout_dirty = true;
+        }
+    }
+
+    fn untrack_deadline(&mut self, deadline: Option<Instant>, waiter: u64) {
+        if let Some(d) = deadline {
+            self.deadlines.remove(&(d, waiter));
+        }
+    }
+
+    /// A request leaves the queue (its queue deadline no longer applies).
     fn remove_deadline(&mut self, w: &Waiter) {
-        if let Some(d) = w.deadline {
-            self.deadlines.remove(&(d, w.id));
+        self.untrack_deadline(w.deadline, w.id);
+    }
+
+    /// Queues a request (at the back, or at the front to give it its place back).
+    fn enqueue(&mut self, w: Waiter, front: bool) {
+        self.track_deadline(w.deadline, w.id);
+        if front {
+            self.queue.push_front(w);
+        } else {
+            self.queue.push_back(w);
+        }
+    }
+
+    /// Removes the covered request at `pos` (and its deadline).
+    fn take_covered_at(&mut self, pos: usize) -> Covered {
+        let c = self.covered.remove(pos);
+        self.untrack_deadline(c.deadline, c.waiter);
+        c
+    }
+
+    /// Removes the covered request `waiter`, if it is covered (and its deadline).
+    fn take_covered(&mut self, waiter: Option<u64>) -> Option<Covered> {
+        let w = waiter?;
+        let pos = self.covered.iter().position(|c| c.waiter == w)?;
+        Some(self.take_covered_at(pos))
+    }
+
+    /// The pending connection `conn` loses its requester (it will go to the next request or
+    /// the pool).
+    fn release_pending(&mut self, conn: ConnectionId) {
+        if let Some(p) = self.pending.iter_mut().find(|p| p.id == conn) {
+            p.requester = None;
+        }
+    }
+
+    fn waiter_id(&self, seq: u64) -> WaiterId {
+        WaiterId {
+            pool: self.pool_id,
+            seq,
+        }
+    }
+
+    fn timeout_error(&self) -> PoolError {
+        PoolError::WaitQueueTimeout {
+            address: self.address.clone(),
         }
     }
 
@@ -594,7 +724,7 @@ impl<C> PoolCore<C> {
     fn create(&mut self, requester: Option<u64>, now: Instant) -> ConnectionId {
         let id = ConnectionId(self.next_conn_id);
         self.next_conn_id += 1;
-        let deadline = self.connect_timeout.map(|t| now + t);
+        let deadline = self.connect_timeout.and_then(|t| now.checked_add(t));
         if deadline.is_some() {
             self.timeout_dirty = true;
         }
@@ -612,8 +742,11 @@ impl<C> PoolCore<C> {
             })
         });
         self.actions.push_back(Action::Establish {
-            id,
-            generation: self.generation,
+            ticket: Establishing {
+                id,
+                generation: self.generation,
+                pool_id: self.pool_id,
+            },
         });
         id
     }
@@ -635,7 +768,7 @@ impl<C> PoolCore<C> {
             })
         });
         self.actions.push_back(Action::Deliver {
-            waiter: WaiterId(waiter),
+            waiter: self.waiter_id(waiter),
             conn: CheckedOut { conn, meta },
         });
     }
@@ -650,7 +783,7 @@ impl<C> PoolCore<C> {
     ) {
         self.emit_checkout_failed(reason, &error, started, now);
         self.actions.push_back(Action::FailWaiter {
-            waiter: WaiterId(waiter),
+            waiter: self.waiter_id(waiter),
             error,
         });
     }
@@ -676,10 +809,8 @@ impl<C> PoolCore<C> {
         } else if !self.covered.is_empty() {
             // A request waiting for a connection being established takes this one now; the
             // one being established loses its owner and will go into the pool.
-            let c = self.covered.remove(0);
-            if let Some(p) = self.pending.iter_mut().find(|p| p.id == c.conn) {
-                p.requester = None;
-            }
+            let c = self.take_covered_at(0);
+            self.release_pending(c.conn);
             self.deliver(c.waiter, c.started, conn, meta, now);
         } else {
             // The idle expiry follows the oldest available connection, so it only moves when
@@ -718,10 +849,12 @@ impl<C> PoolCore<C> {
             };
             self.queue.pop_front();
             self.remove_deadline(&head);
+            self.track_deadline(head.own_deadline, head.id);
             self.covered.push(Covered {
                 waiter: head.id,
                 started: head.started,
                 conn,
+                deadline: head.own_deadline,
             });
         }
         self.populate(now);
@@ -744,7 +877,21 @@ impl<C> PoolCore<C> {
 
     /// A check-out request. Emits `ConnectionCheckOutStarted`, then either checks out an
     /// available connection at once, fails (closed or paused pool), or queues the request.
-    pub fn handle_checkout_request(&mut self, now: Instant) -> CheckoutStart<C> {
+    ///
+    /// `deadline` is the request's own deadline (an operation timeout): the request fails with
+    /// [`PoolError::WaitQueueTimeout`] (`ConnectionCheckOutFailed` with reason `timeout`) at the
+    /// earlier of `deadline` and now + waitQueueTimeoutMS. waitQueueTimeoutMS bounds the
+    /// request only while it is in the queue, as CMAP says; `deadline` also bounds it while
+    /// it waits for a connection being established for it, which then stays for the pool
+    /// (like the connection of a cancelled request). A `deadline` at or before `now` fails the
+    /// request at once unless an available connection can be handed out at once; nothing is
+    /// established for it. Deadlines are enforced by [`PoolCore::handle_timeout`], which
+    /// [`PoolCore::poll_timeout`] schedules.
+    pub fn handle_checkout_request(
+        &mut self,
+        now: Instant,
+        deadline: Option<Instant>,
+    ) -> CheckoutStart<C> {
         self.emit(|address| {
             CmapEvent::ConnectionCheckOutStarted(ConnectionCheckOutStartedEvent { address })
         });
@@ -789,56 +936,66 @@ impl<C> PoolCore<C> {
                 return CheckoutStart::Ready(CheckedOut { conn, meta });
             }
         }
-        let id = self.new_waiter();
-        let deadline = self.wait_queue_timeout.map(|t| now + t);
-        if let Some(d) = deadline {
-            self.deadlines.insert((d, id));
-            self.timeout_dirty = true;
+        if deadline.is_some_and(|d| d <= now) {
+            let error = self.timeout_error();
+            self.emit_checkout_failed(ConnectionCheckOutFailedReason::Timeout, &error, now, now);
+            // Perished connections may have been closed on the way: refill to minPoolSize.
+            self.populate(now);
+            return CheckoutStart::Failed(error);
         }
-        self.queue.push_back(Waiter {
-            id,
-            started: now,
-            deadline,
-        });
+        let id = self.new_waiter();
+        let queue_deadline = self.wait_queue_timeout.and_then(|t| now.checked_add(t));
+        self.enqueue(
+            Waiter {
+                id,
+                started: now,
+                deadline: earliest(queue_deadline, deadline),
+                own_deadline: deadline,
+            },
+            false,
+        );
         self.maintain(now);
-        CheckoutStart::Waiting(WaiterId(id))
+        CheckoutStart::Waiting(self.waiter_id(id))
     }
 
     /// A waiting request was abandoned (its check-out future was dropped). It leaves the
     /// queue; a connection being established for it stays in the pool for the next request.
-    /// No event is emitted. Returns whether the request was still waiting.
+    /// No event is emitted. Returns whether the request was still waiting (`false` for a
+    /// request already answered, or another pool's).
     pub fn cancel_waiter(&mut self, waiter: WaiterId, now: Instant) -> bool {
-        if let Some(pos) = self.queue.iter().position(|w| w.id == waiter.0) {
+        if waiter.pool != self.pool_id {
+            return false;
+        }
+        if let Some(pos) = self.queue.iter().position(|w| w.id == waiter.seq) {
             if let Some(w) = self.queue.remove(pos) {
                 self.remove_deadline(&w);
             }
             return true;
         }
-        if let Some(pos) = self.covered.iter().position(|c| c.waiter == waiter.0) {
-            let c = self.covered.remove(pos);
-            if let Some(p) = self.pending.iter_mut().find(|p| p.id == c.conn) {
-                p.requester = None;
-            }
+        if let Some(c) = self.take_covered(Some(waiter.seq)) {
+            self.release_pending(c.conn);
             self.maintain(now);
             return true;
         }
         false
     }
 
-    /// Connection `id` finished establishing. `service_id` is the serviceId its handshake
-    /// reported (load-balanced mode). Emits `ConnectionReady`, then hands the connection to the
-    /// request waiting for it, to the oldest waiting request, or to the pool. Returns the
-    /// connection if the pool no longer expects it (its establishment was cancelled).
+    /// The connection of `ticket` finished establishing. `service_id` is the serviceId its
+    /// handshake reported (load-balanced mode). Emits `ConnectionReady`, then hands the
+    /// connection to the request waiting for it, to the oldest waiting request, or to the
+    /// pool. Returns the connection if the pool no longer expects it (its establishment was
+    /// cancelled, or the ticket is another pool's).
     pub fn handle_established(
         &mut self,
-        id: ConnectionId,
+        ticket: Establishing,
         conn: C,
         service_id: Option<ServiceId>,
         now: Instant,
     ) -> Result<(), C> {
-        let Some(pos) = self.pending.iter().position(|p| p.id == id) else {
+        let Some(pos) = self.pending_pos(&ticket) else {
             return Err(conn);
         };
+        let id = ticket.id;
         let p = self.pending.remove(pos);
         let mut generation = p.generation;
         let service_id = if self.load_balanced { service_id } else { None };
@@ -862,21 +1019,36 @@ impl<C> PoolCore<C> {
                 duration: now.saturating_duration_since(p.created_at),
             })
         });
-        let requester = p.requester.and_then(|w| {
-            let pos = self.covered.iter().position(|c| c.waiter == w)?;
-            Some(self.covered.remove(pos))
-        });
+        let requester = self.take_covered(p.requester);
         if self.state == PoolState::Closed {
             self.close_conn(conn, &meta, ConnectionClosedReason::PoolClosed, None);
         } else if let Some(reason) = self.perished(&meta, None, now) {
             self.close_conn(conn, &meta, reason, None);
-            if let Some(c) = requester {
-                // Give the request its place back at the head of the queue.
-                self.queue.push_front(Waiter {
-                    id: c.waiter,
-                    started: c.started,
-                    deadline: None,
-                });
+            match requester {
+                Some(c) if c.deadline.is_some_and(|d| d <= now) => {
+                    let error = self.timeout_error();
+                    self.fail_waiter(
+                        c.waiter,
+                        c.started,
+                        error,
+                        ConnectionCheckOutFailedReason::Timeout,
+                        now,
+                    );
+                }
+                Some(c) => {
+                    // Give the request its place back at the head of the queue (its
+                    // wait-queue timeout, spent, no longer applies; its own deadline does).
+                    self.enqueue(
+                        Waiter {
+                            id: c.waiter,
+                            started: c.started,
+                            deadline: c.deadline,
+                            own_deadline: c.deadline,
+                        },
+                        true,
+                    );
+                }
+                None => {}
             }
         } else if let Some(c) = requester {
             self.deliver(c.waiter, c.started, conn, meta, now);
@@ -887,29 +1059,36 @@ impl<C> PoolCore<C> {
         Ok(())
     }
 
-    /// Whether connection `id` is being established with no request waiting for it (a
-    /// minPoolSize connection, or one whose request was abandoned): its failure should go to
-    /// the background error handler (SDAM), as nobody else will see it.
-    pub fn is_unclaimed(&self, id: ConnectionId) -> bool {
-        self.pending
-            .iter()
-            .any(|p| p.id == id && p.requester.is_none())
+    fn pending_pos(&self, ticket: &Establishing) -> Option<usize> {
+        if ticket.pool_id != self.pool_id {
+            return None;
+        }
+        self.pending.iter().position(|p| p.id == ticket.id)
     }
 
-    /// Establishing connection `id` failed with `error`; `overloaded` says whether the error
-    /// may signal an overloaded server (network error or timeout during connect or `hello`),
-    /// which adds the `SystemOverloadedError` and `RetryableError` labels. Emits
+    /// Whether the connection of `ticket` is being established with no request waiting for it
+    /// (a minPoolSize connection, or one whose request was abandoned or timed out): its failure
+    /// should go to the background error handler (SDAM), as nobody else will see it.
+    pub fn is_unclaimed(&self, ticket: &Establishing) -> bool {
+        self.pending_pos(ticket)
+            .and_then(|pos| self.pending.get(pos))
+            .is_some_and(|p| p.requester.is_none())
+    }
+
+    /// Establishing the connection of `ticket` failed with `error`; `overloaded` says whether
+    /// the error may signal an overloaded server (network error or timeout during connect or
+    /// `hello`), which adds the `SystemOverloadedError` and `RetryableError` labels. Emits
     /// `ConnectionClosed` (reason `error`) and, if a request was waiting for this connection,
     /// `ConnectionCheckOutFailed` (reason `connectionError`). Returns whether the pool expected
     /// this connection.
     pub fn handle_establish_failed(
         &mut self,
-        id: ConnectionId,
+        ticket: Establishing,
         error: EventError,
         overloaded: bool,
         now: Instant,
     ) -> bool {
-        let Some(pos) = self.pending.iter().position(|p| p.id == id) else {
+        let Some(pos) = self.pending_pos(&ticket) else {
             return false;
         };
         let p = self.pending.remove(pos);
@@ -931,11 +1110,7 @@ impl<C> PoolCore<C> {
         now: Instant,
     ) {
         self.emit_closed(p.id, ConnectionClosedReason::Error, event_error);
-        let requester = p.requester.and_then(|w| {
-            let pos = self.covered.iter().position(|c| c.waiter == w)?;
-            Some(self.covered.remove(pos))
-        });
-        match requester {
+        match self.take_covered(p.requester) {
             Some(c) => self.fail_waiter(
                 c.waiter,
                 c.started,
@@ -944,7 +1119,7 @@ impl<C> PoolCore<C> {
                 now,
             ),
             None => {
-                self.populate_after = Some(now + POPULATE_BACKOFF);
+                self.populate_after = Some(now.checked_add(POPULATE_BACKOFF).unwrap_or(now));
                 self.timeout_dirty = true;
             }
         }
@@ -1082,11 +1257,7 @@ impl<C> PoolCore<C> {
             for p in std::mem::take(&mut self.pending) {
                 self.emit_closed(p.id, ConnectionClosedReason::Stale, None);
                 self.actions.push_back(Action::CancelEstablish { id: p.id });
-                let requester = p.requester.and_then(|w| {
-                    let pos = self.covered.iter().position(|c| c.waiter == w)?;
-                    Some(self.covered.remove(pos))
-                });
-                if let Some(c) = requester {
+                if let Some(c) = self.take_covered(p.requester) {
                     self.fail_waiter(
                         c.waiter,
                         c.started,
@@ -1112,9 +1283,7 @@ impl<C> PoolCore<C> {
     ) {
         let mut all: Vec<(u64, Instant)> = Vec::new();
         for c in std::mem::take(&mut self.covered) {
-            if let Some(p) = self.pending.iter_mut().find(|p| p.id == c.conn) {
-                p.requester = None;
-            }
+            self.release_pending(c.conn);
             all.push((c.waiter, c.started));
         }
         all.extend(self.queue.drain(..).map(|w| (w.id, w.started)));
@@ -1152,9 +1321,11 @@ impl<C> PoolCore<C> {
         self.populate_after = None;
     }
 
-    /// The background duties due at `now`: fail requests past their wait-queue deadline,
-    /// abandon establishments past the connect timeout, close perished available connections
-    /// (stale, idle, expired), and populate to minPoolSize.
+    /// The background duties due at `now`: fail requests past their deadline (wait-queue
+    /// timeout while queued, their own deadline while queued or covered; a covered request's
+    /// connection stays for the next request or the pool), abandon establishments past the
+    /// connect timeout, close perished available connections (stale, idle, expired), and
+    /// populate to minPoolSize.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.state == PoolState::Closed {
             return;
@@ -1164,19 +1335,24 @@ impl<C> PoolCore<C> {
                 break;
             }
             self.deadlines.pop_first();
-            if let Some(pos) = self.queue.iter().position(|w| w.id == id) {
-                if let Some(w) = self.queue.remove(pos) {
-                    let error = PoolError::WaitQueueTimeout {
-                        address: self.address.clone(),
-                    };
-                    self.fail_waiter(
-                        w.id,
-                        w.started,
-                        error,
-                        ConnectionCheckOutFailedReason::Timeout,
-                        now,
-                    );
-                }
+            let started = if let Some(pos) = self.queue.iter().position(|w| w.id == id) {
+                self.queue.remove(pos).map(|w| w.started)
+            } else if let Some(pos) = self.covered.iter().position(|c| c.waiter == id) {
+                let c = self.covered.remove(pos);
+                self.release_pending(c.conn);
+                Some(c.started)
+            } else {
+                None
+            };
+            if let Some(started) = started {
+                let error = self.timeout_error();
+                self.fail_waiter(
+                    id,
+                    started,
+                    error,
+                    ConnectionCheckOutFailedReason::Timeout,
+                    now,
+                );
             }
         }
         if let Some(after) = self.connect_timeout {

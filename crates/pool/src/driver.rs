@@ -27,8 +27,8 @@ use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 use crate::{
-    Action, CheckedOut, CheckoutStart, ConnectionMeta, PoolCore, PoolError, PoolOptions, PoolState,
-    PoolStats,
+    Action, CheckedOut, CheckoutStart, ConnectionMeta, Establishing, PoolCore, PoolError,
+    PoolOptions, PoolState, PoolStats, WaiterId,
 };
 
 /// Creates the pooled objects: opens and sets up a connection (for MongoDB: TCP, TLS, the
@@ -209,11 +209,12 @@ impl<E: Establish> Shared<E> {
         let state = &mut *st;
         while let Some(action) = state.core.poll_action() {
             match action {
-                Action::Establish { id, generation } => {
+                Action::Establish { ticket } => {
+                    let id = ticket.id();
                     let shared = Arc::clone(self);
                     let task = self
                         .runtime
-                        .spawn(async move { shared.establish(id, generation).await });
+                        .spawn(async move { shared.establish(ticket).await });
                     state.tasks.insert(id.0, task.abort_handle());
                 }
                 Action::CancelEstablish { id } => {
@@ -221,7 +222,7 @@ impl<E: Establish> Shared<E> {
                         task.abort();
                     }
                 }
-                Action::Deliver { waiter, conn } => match state.slots.get_mut(&waiter.0) {
+                Action::Deliver { waiter, conn } => match state.slots.get_mut(&waiter.seq()) {
                     Some(slot) => {
                         slot.result = Some(Ok(conn));
                         fx.wakers.extend(slot.waker.take());
@@ -236,7 +237,7 @@ impl<E: Establish> Shared<E> {
                     }
                 },
                 Action::FailWaiter { waiter, error } => {
-                    if let Some(slot) = state.slots.get_mut(&waiter.0) {
+                    if let Some(slot) = state.slots.get_mut(&waiter.seq()) {
                         slot.result = Some(Err(error));
                         fx.wakers.extend(slot.waker.take());
                     }
@@ -302,8 +303,9 @@ impl<E: Establish> Shared<E> {
         }
     }
 
-    async fn establish(self: Arc<Self>, id: ConnectionId, generation: Generation) {
-        let result = self.establisher.establish(id, generation).await;
+    async fn establish(self: Arc<Self>, ticket: Establishing) {
+        let id = ticket.id();
+        let result = self.establisher.establish(id, ticket.generation()).await;
         match result {
             Ok(conn) => {
                 let service_id = self.establisher.service_id(&conn);
@@ -311,7 +313,7 @@ impl<E: Establish> Shared<E> {
                 st.tasks.remove(&id.0);
                 let leftover = st
                     .core
-                    .handle_established(id, conn, service_id, clock())
+                    .handle_established(ticket, conn, service_id, clock())
                     .err();
                 self.after(st);
                 drop(leftover);
@@ -321,7 +323,7 @@ impl<E: Establish> Shared<E> {
                 let error = EventError::new(e);
                 let handler = self.error_handler.read().clone();
                 if let Some(handler) = handler {
-                    let unclaimed = self.lock().core.is_unclaimed(id);
+                    let unclaimed = self.lock().core.is_unclaimed(&ticket);
                     if unclaimed {
                         handler(&PoolError::Establish {
                             address: self.address.clone(),
@@ -333,7 +335,7 @@ impl<E: Establish> Shared<E> {
                 let mut st = self.lock();
                 st.tasks.remove(&id.0);
                 st.core
-                    .handle_establish_failed(id, error, overloaded, clock());
+                    .handle_establish_failed(ticket, error, overloaded, clock());
                 self.after(st);
             }
         }
@@ -486,11 +488,28 @@ impl<E: Establish> Pool<E> {
 
     /// Checks a connection out: an available one at once, else waits (FIFO) for one being
     /// returned or established, within waitQueueTimeoutMS. Cancellation-safe: dropping the
-    /// future at any point leaves the pool's counts right.
+    /// future at any point leaves the pool's counts right. The same as
+    /// [`Pool::checkout_until`]`(None)`.
     pub fn checkout(&self) -> Checkout<'_, E> {
+        self.checkout_until(None)
+    }
+
+    /// Checks a connection out like [`Pool::checkout`], failing with
+    /// [`PoolError::WaitQueueTimeout`] (event reason `timeout`) once `deadline` passes if no
+    /// connection was handed out by then, whether the request is still queued or waiting for
+    /// a connection being established for it (that connection then stays for the pool). The
+    /// earlier of `deadline` and waitQueueTimeoutMS applies while queued. A deadline already
+    /// past still gets an available connection if one can be handed out at once, else fails
+    /// at once without waiting.
+    ///
+    /// `deadline` is read against tokio's clock (`tokio::time::Instant::now().into_std()`),
+    /// which is the system's monotonic clock unless tokio's time is paused (tests).
+    pub fn checkout_until(&self, deadline: Option<Instant>) -> Checkout<'_, E> {
         Checkout {
             shared: &self.shared,
+            deadline,
             waiter: None,
+            epoch: 0,
             done: false,
         }
     }
@@ -547,17 +566,22 @@ impl<E: Establish> Pool<E> {
     }
 }
 
-/// The future of [`Pool::checkout`].
+/// The future of [`Pool::checkout`] and [`Pool::checkout_until`].
 #[must_use = "futures do nothing unless awaited"]
 pub struct Checkout<'a, E: Establish> {
     shared: &'a Arc<Shared<E>>,
-    waiter: Option<u64>,
+    deadline: Option<Instant>,
+    waiter: Option<WaiterId>,
+    /// The driver's interrupt epoch before the request reached the core: not later than the
+    /// epoch when the connection is handed out, so an interrupting clear in between is seen.
+    epoch: u64,
     done: bool,
 }
 
 impl<E: Establish> std::fmt::Debug for Checkout<'_, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Checkout")
+            .field("deadline", &self.deadline)
             .field("waiter", &self.waiter)
             .finish()
     }
@@ -574,14 +598,21 @@ impl<E: Establish> Future for Checkout<'_, E> {
         }
         let shared = self.shared;
         let Some(waiter) = self.waiter else {
-            // Read the clock before taking the lock, not while holding it.
-            let now = shared.hot_now();
+            // Read the clock before taking the lock, not while holding it; a deadline needs
+            // the real clock.
+            let now = if self.deadline.is_some() {
+                clock()
+            } else {
+                shared.hot_now()
+            };
+            let epoch = shared.interrupt_epoch.load(Ordering::Acquire);
+            self.epoch = epoch;
             let mut st = shared.lock();
-            return match st.core.handle_checkout_request(now) {
+            return match st.core.handle_checkout_request(now, self.deadline) {
                 CheckoutStart::Ready(conn) => {
                     shared.after(st);
                     self.done = true;
-                    Poll::Ready(Ok(PooledConnection::new(Arc::clone(shared), conn)))
+                    Poll::Ready(Ok(PooledConnection::new(Arc::clone(shared), conn, epoch)))
                 }
                 CheckoutStart::Failed(error) => {
                     shared.after(st);
@@ -590,20 +621,20 @@ impl<E: Establish> Future for Checkout<'_, E> {
                 }
                 CheckoutStart::Waiting(w) => {
                     st.slots.insert(
-                        w.0,
+                        w.seq(),
                         Slot {
                             result: None,
                             waker: Some(cx.waker().clone()),
                         },
                     );
-                    self.waiter = Some(w.0);
+                    self.waiter = Some(w);
                     shared.after(st);
                     Poll::Pending
                 }
             };
         };
         let mut st = shared.lock();
-        let Some(slot) = st.slots.get_mut(&waiter) else {
+        let Some(slot) = st.slots.get_mut(&waiter.seq()) else {
             drop(st);
             self.done = true;
             return Poll::Ready(Err(PoolError::PoolClosed {
@@ -612,10 +643,13 @@ impl<E: Establish> Future for Checkout<'_, E> {
         };
         match slot.result.take() {
             Some(result) => {
-                st.slots.remove(&waiter);
+                st.slots.remove(&waiter.seq());
                 drop(st);
                 self.done = true;
-                Poll::Ready(result.map(|conn| PooledConnection::new(Arc::clone(shared), conn)))
+                let epoch = self.epoch;
+                Poll::Ready(
+                    result.map(|conn| PooledConnection::new(Arc::clone(shared), conn, epoch)),
+                )
             }
             None => {
                 match &slot.waker {
@@ -634,7 +668,7 @@ impl<E: Establish> Drop for Checkout<'_, E> {
             return;
         };
         let mut st = self.shared.lock();
-        let Some(slot) = st.slots.remove(&waiter) else {
+        let Some(slot) = st.slots.remove(&waiter.seq()) else {
             return;
         };
         let now = clock();
@@ -642,7 +676,7 @@ impl<E: Establish> Drop for Checkout<'_, E> {
             Some(Ok(conn)) => st.core.handle_checkin(conn, now).err(),
             Some(Err(_)) => None,
             None => {
-                let _ = st.core.cancel_waiter(crate::WaiterId(waiter), now);
+                let _ = st.core.cancel_waiter(waiter, now);
                 None
             }
         };
@@ -661,8 +695,8 @@ pub struct PooledConnection<E: Establish> {
 }
 
 impl<E: Establish> PooledConnection<E> {
-    fn new(shared: Arc<Shared<E>>, conn: CheckedOut<E::Conn>) -> Self {
-        let epoch = shared.interrupt_epoch.load(Ordering::Acquire);
+    /// `epoch`: the driver's interrupt epoch loaded before the core handed `conn` out.
+    fn new(shared: Arc<Shared<E>>, conn: CheckedOut<E::Conn>, epoch: u64) -> Self {
         PooledConnection {
             inner: Some(conn),
             shared,
@@ -717,22 +751,133 @@ impl<E: Establish> PooledConnection<E> {
         self.errored.is_some()
     }
 
+    fn interruption(&self) -> Interruption<'_, E> {
+        Interruption {
+            shared: &self.shared,
+            meta: self.meta(),
+            epoch: self.epoch,
+        }
+    }
+
+    /// The connection, mutably, beside the [`Interruption`] watch of this check-out: the I/O
+    /// side races its reads and writes against an interrupting clear without a second borrow
+    /// of the guard.
+    ///
+    /// ```
+    /// use mongo_events::{ConnectionId, Generation, Listeners, ServerAddress};
+    /// use mongo_pool::{Establish, Pool, PoolError, PoolOptions};
+    ///
+    /// struct Numbers;
+    /// impl Establish for Numbers {
+    ///     type Conn = u64;
+    ///     type Error = std::io::Error;
+    ///     async fn establish(&self, id: ConnectionId, _g: Generation) -> Result<u64, std::io::Error> {
+    ///         Ok(id.0)
+    ///     }
+    /// }
+    ///
+    /// async fn command(conn: &mut u64) -> u64 {
+    ///     *conn += 1; // stands for a write and a read on the socket
+    ///     *conn
+    /// }
+    ///
+    /// # let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    /// # rt.block_on(async {
+    /// let pool = Pool::new(ServerAddress::default(), PoolOptions::default(), Numbers, Listeners::new())?;
+    /// pool.ready();
+    /// let mut guard = pool.checkout().await?;
+    /// let (conn, interruption) = guard.split();
+    /// let reply = tokio::select! {
+    ///     biased;
+    ///     reply = command(conn) => Ok(reply),
+    ///     () = interruption.wait() => Err(interruption.error()),
+    /// };
+    /// assert_eq!(reply?, 2);
+    /// # Ok::<(), PoolError>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn split(&mut self) -> (&mut E::Conn, Interruption<'_, E>) {
+        let Some(inner) = self.inner.as_mut() else {
+            unreachable!("PooledConnection used after drop")
+        };
+        let (conn, meta) = inner.parts_mut();
+        let interruption = Interruption {
+            shared: &self.shared,
+            meta,
+            epoch: self.epoch,
+        };
+        (conn, interruption)
+    }
+
     /// Whether a clear with `interruptInUseConnections` interrupted this connection: its
     /// operation should stop and fail with the retryable [`PoolError::Interrupted`]. Cheap
-    /// (one atomic load) unless an interrupting clear happened since the check-out.
+    /// (one atomic load) unless an interrupting clear happened since the check-out. The same
+    /// as [`Interruption::is_interrupted`].
+    pub fn is_interrupted(&self) -> bool {
+        self.interruption().is_interrupted()
+    }
+
+    /// Resolves when the connection is interrupted (use it in a `select!` beside the
+    /// operation's I/O, or use [`PooledConnection::split`] when the I/O needs the connection
+    /// mutably). Never resolves for a connection that is not interrupted. The same as
+    /// [`Interruption::wait`].
+    pub async fn interrupted(&self) {
+        self.interruption().wait().await;
+    }
+
+    /// The error to fail an interrupted operation with.
+    pub fn interrupted_error(&self) -> PoolError {
+        self.interruption().error()
+    }
+}
+
+/// Whether a checked-out connection was interrupted by a clear with
+/// `interruptInUseConnections` (CMAP), borrowed from its guard beside the connection itself
+/// (see [`PooledConnection::split`]). Load-balanced per-service clears interrupt only that
+/// service's connections.
+pub struct Interruption<'a, E: Establish> {
+    shared: &'a Shared<E>,
+    meta: &'a ConnectionMeta,
+    /// The driver's interrupt epoch when the connection was checked out (or earlier).
+    epoch: u64,
+}
+
+impl<E: Establish> Clone for Interruption<'_, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E: Establish> Copy for Interruption<'_, E> {}
+
+impl<E: Establish> std::fmt::Debug for Interruption<'_, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interruption")
+            .field("id", &self.meta.id())
+            .field("interrupted", &self.is_interrupted())
+            .finish()
+    }
+}
+
+impl<E: Establish> Interruption<'_, E> {
+    /// Whether the connection was interrupted: its operation should stop and fail with
+    /// [`Interruption::error`]. Cheap (one atomic load) unless an interrupting clear happened
+    /// since the check-out; then it asks the pool (one lock).
     pub fn is_interrupted(&self) -> bool {
         if self.shared.interrupt_epoch.load(Ordering::Acquire) == self.epoch {
             return false;
         }
-        self.shared.lock().core.is_interrupted(self.meta())
+        self.shared.lock().core.is_interrupted(self.meta)
     }
 
-    /// Resolves when the connection is interrupted (use it in a `select!` beside the
-    /// operation's I/O). Never resolves for a connection that is not interrupted.
-    pub async fn interrupted(&self) {
+    /// Resolves once the connection is interrupted (at once if it already is); never resolves
+    /// otherwise. A clear that lands between the check and the wait is not missed.
+    /// Cancellation-safe.
+    pub async fn wait(&self) {
         loop {
             let notified = self.shared.interrupt_notify.notified();
             tokio::pin!(notified);
+            // Register before checking, so that a clear after the check wakes us.
             notified.as_mut().enable();
             if self.is_interrupted() {
                 return;
@@ -741,8 +886,9 @@ impl<E: Establish> PooledConnection<E> {
         }
     }
 
-    /// The error to fail an interrupted operation with.
-    pub fn interrupted_error(&self) -> PoolError {
+    /// The error to fail an interrupted operation with (the retryable
+    /// [`PoolError::Interrupted`]).
+    pub fn error(&self) -> PoolError {
         PoolError::Interrupted {
             address: self.shared.address.clone(),
         }

@@ -23,12 +23,12 @@ mod options;
 pub mod driver;
 
 pub use crate::core::{
-    Action, CheckedOut, CheckoutStart, ConnectionMeta, POPULATE_BACKOFF, PoolCore, PoolState,
-    PoolStats, Rejected, WaiterId,
+    Action, CheckedOut, CheckoutStart, ConnectionMeta, Establishing, POPULATE_BACKOFF, PoolCore,
+    PoolState, PoolStats, Rejected, WaiterId,
 };
 pub use error::{PoolError, RETRYABLE_ERROR, SYSTEM_OVERLOADED_ERROR};
 pub use log::LOG_TARGET;
 pub use options::{DEFAULT_MAX_CONNECTING, DEFAULT_MAX_POOL_SIZE, PoolOptions};
 
 #[cfg(feature = "tokio")]
-pub use driver::{Checkout, Establish, Pool, PooledConnection, WeakPool};
+pub use driver::{Checkout, Establish, Interruption, Pool, PooledConnection, WeakPool};

@@ -1,5 +1,5 @@
-//! Seeded random simulation of thousands of schedules over `PoolCore`: random check-outs,
-//! abandoned requests, check-ins (healthy and errored), establishments that succeed, fail or
+//! Seeded random simulation of thousands of schedules over `PoolCore`: random check-outs
+//! (some with their own deadline, some already past), abandoned requests, check-ins (healthy and errored), establishments that succeed, fail or
 //! hang, clears (with and without interrupting, per service in load-balanced mode), ready,
 //! and time passing. After every step the invariants are checked:
 //!
@@ -13,8 +13,10 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use mongo_events::{ConnectionId, EventError, ServiceId};
-use mongo_pool::{Action, CheckedOut, CheckoutStart, PoolCore, PoolOptions, PoolState, WaiterId};
+use mongo_events::{EventError, ServiceId};
+use mongo_pool::{
+    Action, CheckedOut, CheckoutStart, Establishing, PoolCore, PoolOptions, PoolState, WaiterId,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -23,7 +25,7 @@ struct Model {
     now: Instant,
     waiting: HashSet<WaiterId>,
     in_use: Vec<CheckedOut<u64>>,
-    establishing: Vec<ConnectionId>,
+    establishing: Vec<Establishing>,
     max_pool: usize,
     max_connecting: usize,
     services: Vec<ServiceId>,
@@ -34,8 +36,8 @@ impl Model {
     fn drain(&mut self) {
         while let Some(a) = self.core.poll_action() {
             match a {
-                Action::Establish { id, .. } => self.establishing.push(id),
-                Action::CancelEstablish { id } => self.establishing.retain(|x| *x != id),
+                Action::Establish { ticket } => self.establishing.push(ticket),
+                Action::CancelEstablish { id } => self.establishing.retain(|t| t.id() != id),
                 Action::Deliver { waiter, conn } => {
                     assert!(
                         self.waiting.remove(&waiter),
@@ -107,25 +109,35 @@ impl Model {
             return;
         }
         let i = rng.random_range(0..self.establishing.len());
-        let id = self.establishing.swap_remove(i);
+        let ticket = self.establishing.swap_remove(i);
         if success {
             let service = if self.services.is_empty() {
                 None
             } else {
                 Some(self.services[rng.random_range(0..self.services.len())])
             };
-            let r = self.core.handle_established(id, id.0, service, self.now);
+            let n = ticket.id().0;
+            let r = self.core.handle_established(ticket, n, service, self.now);
             assert!(r.is_ok(), "established connection refused");
         } else {
             let overloaded = rng.random_bool(0.5);
             assert!(self.core.handle_establish_failed(
-                id,
+                ticket,
                 EventError::msg("boom"),
                 overloaded,
                 self.now
             ));
         }
         self.drain();
+    }
+}
+
+/// No deadline (half the time), one already past, or one up to 200 ms ahead.
+fn random_deadline(rng: &mut StdRng, now: Instant) -> Option<Instant> {
+    match rng.random_range(0..10) {
+        0..=4 => None,
+        5 => Some(now),
+        _ => Some(now + Duration::from_millis(rng.random_range(1..200))),
     }
 }
 
@@ -189,7 +201,10 @@ fn run_schedule(seed: u64, steps: usize) {
     m.drain();
     for step in 0..steps {
         match rng.random_range(0..100) {
-            0..=29 => match m.core.handle_checkout_request(m.now) {
+            0..=29 => match m
+                .core
+                .handle_checkout_request(m.now, random_deadline(&mut rng, m.now))
+            {
                 CheckoutStart::Ready(c) => m.in_use.push(c),
                 CheckoutStart::Waiting(w) => {
                     m.waiting.insert(w);
