@@ -5,6 +5,18 @@
 //! outputs are drained with [`PoolCore::poll_action`], [`PoolCore::poll_event`] and
 //! [`PoolCore::poll_timeout`]. Drain the actions after every input: they tell the driver what
 //! to establish, whom to hand a connection to, whom to fail and what to close.
+//!
+//! The values the core hands out cannot be forged or mixed up between pools: a
+//! [`WaiterId`] and an [`Establishing`] ticket can only come from the core and name their
+//! pool; a ticket is not `Clone`, so each establishment is reported exactly once; a
+//! [`CheckedOut`] connection goes back through [`PoolCore::handle_checkin`] (another pool
+//! refuses it with [`Rejected`]). What the type system cannot enforce is that every value
+//! handed out comes back: a dropped `CheckedOut` stays counted in use, and a dropped ticket
+//! stays pending until the connect timeout (if any) abandons it.
+//!
+//! Deadlines: waitQueueTimeoutMS bounds a request while it is in the FIFO queue; a request's
+//! own deadline (given to [`PoolCore::handle_checkout_request`], for client-side operation
+//! timeouts) bounds it both in the queue and while a connection is established for it.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -9,7 +9,13 @@
 //!
 //! Cancellation: dropping a check-out future at any await point removes its request; a
 //! connection being established for it stays in the pool for the next request; a connection
-//! handed to it but not yet taken goes back to the pool.
+//! handed to it but not yet taken goes back to the pool. [`Pool::checkout_until`] adds a
+//! deadline to a check-out (an operation timeout) with the same guarantees.
+//!
+//! Interruption (CMAP `interruptInUseConnections`): [`PooledConnection::split`] lends the
+//! connection mutably beside an [`Interruption`], whose `is_interrupted` is one atomic load
+//! unless an interrupting clear happened since the check-out, and whose `wait` resolves once
+//! the connection is interrupted (race it against the operation's I/O).
 
 use std::collections::HashMap;
 use std::future::Future;
