@@ -972,8 +972,10 @@ impl<C> PoolCore<C> {
 
     /// A waiting request was abandoned (its check-out future was dropped). It leaves the
     /// queue; a connection being established for it stays in the pool for the next request.
-    /// No event is emitted. Returns whether the request was still waiting (`false` for a
-    /// request already answered, or another pool's).
+    /// No event is emitted. Returns whether the request was still waiting: `false` for
+    /// another pool's request, or for one already answered, whose `Deliver` or `FailWaiter`
+    /// action is then queued or was drained (a delivered connection must still be checked
+    /// in).
     pub fn cancel_waiter(&mut self, waiter: WaiterId, now: Instant) -> bool {
         if waiter.pool != self.pool_id {
             return false;
