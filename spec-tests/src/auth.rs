@@ -64,15 +64,12 @@ fn run_case(case: &Value) -> Result<(), String> {
         (None | Some(Value::Null), Some(c)) => Err(format!("credential: expected none, got {c:?}")),
         (Some(_), None) => Err("credential: expected one, got none".to_owned()),
         (Some(Value::Object(e)), Some(c)) => {
-            let props = c
-                .mechanism_properties
-                .as_ref()
-                .map(crate::uri_options::doc_view);
+            let props = c.mechanism_properties().map(crate::uri_options::doc_view);
             let fields = [
-                ("username", c.username.clone().map(Value::from)),
-                ("password", c.password.clone().map(Value::from)),
-                ("source", c.source.clone().map(Value::from)),
-                ("mechanism", c.mechanism.map(|m| Value::from(m.name()))),
+                ("username", c.username().map(Value::from)),
+                ("password", c.password().map(Value::from)),
+                ("source", Some(Value::from(c.source()))),
+                ("mechanism", c.mechanism().map(|m| Value::from(m.as_str()))),
                 ("mechanism_properties", props),
             ];
             compare_fields(e, &fields)

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use mongo_client::uri::{ConnectionString, HostKind};
+use mongo_client::{ConnectionString, HostKind};
 use serde_json::{Map, Value};
 
 use crate::util::{for_each_case, matches, suite_files};
@@ -82,10 +82,7 @@ fn check_hosts(expected: &[Value], cs: &ConnectionString) -> Result<(), String> 
                 actual.host()
             ));
         }
-        let port = match actual {
-            mongo_client::HostAddr::Tcp { port, .. } => *port,
-            mongo_client::HostAddr::Unix(_) => None,
-        };
+        let port = actual.explicit_port();
         match e.get("port") {
             Some(Value::Null) | None => {}
             Some(p) => {

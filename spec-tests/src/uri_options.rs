@@ -47,11 +47,14 @@ pub(crate) fn options_view(o: &ClientOptions) -> Map<String, Value> {
     };
     put("appname", o.app_name.clone().map(Value::from));
     if let Some(c) = &o.credential {
-        put("authmechanism", c.mechanism.map(|m| Value::from(m.name())));
-        put("authsource", c.source.clone().map(Value::from));
+        put(
+            "authmechanism",
+            c.mechanism().map(|m| Value::from(m.as_str())),
+        );
+        put("authsource", Some(Value::from(c.source())));
         put(
             "authmechanismproperties",
-            c.mechanism_properties.as_ref().map(doc_view),
+            c.mechanism_properties().map(doc_view),
         );
     }
     put(

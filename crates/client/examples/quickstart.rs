@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bson::doc;
+use mongo_client::event::{EventRecorder, Listeners};
 use mongo_client::{Client, ClientOptions, FindOptions};
-use mongo_events::{EventRecorder, Listeners};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -103,10 +103,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn event_kind(e: &mongo_events::command::CommandEvent) -> &'static str {
+fn event_kind(e: &mongo_client::event::command::CommandEvent) -> &'static str {
     match e {
-        mongo_events::command::CommandEvent::Started(_) => "started",
-        mongo_events::command::CommandEvent::Succeeded(_) => "succeeded",
-        mongo_events::command::CommandEvent::Failed(_) => "failed",
+        mongo_client::event::command::CommandEvent::Started(_) => "started",
+        mongo_client::event::command::CommandEvent::Succeeded(_) => "succeeded",
+        mongo_client::event::command::CommandEvent::Failed(_) => "failed",
     }
 }

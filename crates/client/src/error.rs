@@ -10,6 +10,10 @@ use mongo_events::ServerAddress;
 
 use crate::uri::UriError;
 
+pub use mongo_auth::AuthError;
+pub use mongo_pool::{PoolError, RETRYABLE_ERROR, SYSTEM_OVERLOADED_ERROR};
+pub use mongo_wire::Error as WireError;
+
 /// The label a server (or the driver) puts on a write error that may be retried.
 pub const RETRYABLE_WRITE_ERROR: &str = "RetryableWriteError";
 /// The label of errors inside a transaction that may succeed if the transaction is retried.

@@ -1,32 +1,69 @@
 //! The client facade: connection strings, options, connections, the topology (one pool and one
-//! monitor per server), commands, cursors and command monitoring.
+//! monitor per server), operations run by one executor, cursors and command monitoring.
+//!
+//! Everything a user needs is reachable from this crate alone: the options and their value
+//! types (re-exported from the crates that own them), the monitoring events and listeners
+//! ([`event`], the `mongo-events` crate), the [`bson`] crate, and the error types the
+//! [`Error`] carries ([`error`]).
+//!
+//! ```no_run
+//! use mongo_client::bson::doc;
+//! use mongo_client::event::{EventRecorder, Listeners};
+//! use mongo_client::{Client, ClientOptions};
+//!
+//! # async fn run() -> mongo_client::Result<()> {
+//! let recorder = EventRecorder::shared();
+//! let mut listeners = Listeners::new();
+//! listeners.add_all(recorder.clone());
+//! let client = Client::builder()
+//!     .options(ClientOptions::parse("mongodb://localhost:27017/?appname=demo")?)
+//!     .listeners(listeners)
+//!     .build()
+//!     .await?;
+//! client.run_command("admin", doc! {"ping": 1}).await?;
+//! # Ok(())
+//! # }
+//! ```
 
+pub use bson;
+/// Monitoring: every event as data, listener traits, process-wide [`event::register`],
+/// per-client [`event::Listeners`], ready-made loggers and a recorder (the `mongo-events`
+/// crate).
+pub use mongo_events as event;
+
+pub mod error;
 pub mod options;
 pub mod uri;
 
-pub use options::{ClientOptions, ClientOptionsBuilder, Credential};
-pub use uri::{ConnectionString, HostAddr, UriError};
-
-pub mod error;
 pub use error::{Error, ErrorKind, Result};
+pub use options::{
+    Acknowledgment, AuthMechanism, ClientOptions, ClientOptionsBuilder, Compressor, Credential,
+    HostKind, ProxyOptions, ReadMode, ReadPreference, ServerAddress, ServerMonitoringMode, TagSet,
+    TlsOptions, WriteConcern,
+};
+pub use uri::{ConnectionString, UriError};
 
-#[cfg(feature = "tokio")]
-pub mod conn;
-#[cfg(feature = "tokio")]
-pub use conn::{Connection, ConnectionOptions, LegacyWrite, Reply, ServerApi};
+pub use mongo_events::{ConnectionId, ServerType, TopologyType};
+pub use mongo_pool::PoolStats;
+pub use mongo_sdam::{ServerDescription, TopologyDescription};
+
 pub mod monitoring;
-#[cfg(feature = "tokio")]
-pub mod topology;
-#[cfg(feature = "tokio")]
-pub use topology::{PooledConn, ServerPoolStats};
+pub(crate) mod operation;
+
 #[cfg(feature = "tokio")]
 mod client;
 #[cfg(feature = "tokio")]
-pub mod cursor;
+pub mod conn;
+#[cfg(feature = "tokio")]
+pub mod topology;
+
 #[cfg(feature = "tokio")]
 pub use client::{
-    Client, ClientBuilder, Collection, DEFAULT_SERVER_SELECTION_TIMEOUT, Database, DeleteResult,
-    FindOptions, InsertManyResult, InsertOneResult, Request, UpdateResult,
+    Client, ClientBuilder, Collection, Cursor, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_SERVER_SELECTION_TIMEOUT, Database, DeleteResult, FindOptions, InsertManyResult,
+    InsertOneResult, Request, UpdateResult,
 };
 #[cfg(feature = "tokio")]
-pub use cursor::Cursor;
+pub use conn::{Connection, ConnectionOptions, LegacyWrite, Reply, ServerApi};
+#[cfg(feature = "tokio")]
+pub use topology::{PooledConn, ServerPoolStats};

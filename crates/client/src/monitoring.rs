@@ -1,56 +1,26 @@
 //! Command monitoring: started / succeeded / failed events with redaction of sensitive
 //! commands, and the command log messages (target `mongo::command`, logging spec texts, long
-//! documents truncated).
+//! documents and failures truncated by [`mongo_events::log`], which every component shares).
 
 use std::time::Duration;
 
-use bson::{Bson, Document};
+use bson::Document;
 use mongo_events::command::{
     CommandEvent, CommandFailedEvent, CommandStartedEvent, CommandSucceededEvent, ConnectionInfo,
     is_sensitive,
 };
+use mongo_events::log::{display_truncated, document_json};
 use mongo_events::{EventError, Listeners, ServiceId};
 
 use crate::error::Error;
 
 /// The `tracing` target of command log messages.
-pub const LOG_TARGET: &str = "mongo::command";
+pub const LOG_TARGET: &str = mongo_events::log::COMMAND_TARGET;
 
-/// The default maximum length of a document in a log message (logging spec).
-pub const DEFAULT_MAX_DOCUMENT_LENGTH: usize = 1000;
-
-/// Where command events and log messages go.
-#[derive(Clone, Debug)]
+/// Where command events go (log messages go to `tracing`).
+#[derive(Clone, Debug, Default)]
 pub(crate) struct CommandMonitor {
     pub(crate) listeners: Listeners,
-    pub(crate) max_document_length: usize,
-}
-
-impl Default for CommandMonitor {
-    fn default() -> Self {
-        CommandMonitor {
-            listeners: Listeners::new(),
-            max_document_length: DEFAULT_MAX_DOCUMENT_LENGTH,
-        }
-    }
-}
-
-/// Relaxed extended JSON of `doc`, cut to `max` bytes (at a character boundary) with `...`
-/// appended when cut.
-pub fn truncate_document(doc: &Document, max: usize) -> String {
-    let json = Bson::Document(doc.clone())
-        .into_relaxed_extjson()
-        .to_string();
-    if json.len() <= max {
-        return json;
-    }
-    let mut end = max;
-    while end > 0 && !json.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut out = json.get(..end).unwrap_or_default().to_owned();
-    out.push_str("...");
-    out
 }
 
 fn log_enabled() -> bool {
@@ -103,7 +73,7 @@ impl CommandMonitor {
         let empty = Document::new();
         let shown = redacted(info, command, &empty);
         if log_enabled() {
-            let text = truncate_document(shown, self.max_document_length);
+            let text = document_json(shown);
             log_command!(info, "Command started", command = text.as_str(),);
         }
         self.listeners.emit_command(|| {
@@ -123,7 +93,7 @@ impl CommandMonitor {
         let empty = Document::new();
         let shown = redacted(info, reply, &empty);
         if log_enabled() {
-            let text = truncate_document(shown, self.max_document_length);
+            let text = document_json(shown);
             log_command!(
                 info,
                 "Command succeeded",
@@ -156,7 +126,7 @@ impl CommandMonitor {
             let text = if info.sensitive {
                 String::new()
             } else {
-                error.to_string()
+                display_truncated(error)
             };
             log_command!(
                 info,
@@ -183,21 +153,5 @@ impl CommandMonitor {
                 service_id: info.service_id,
             })
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use bson::doc;
-
-    #[test]
-    fn long_documents_are_truncated_at_a_char_boundary() {
-        let d = doc! { "s": "é".repeat(1000) };
-        let t = truncate_document(&d, 1000);
-        assert!(t.ends_with("..."));
-        assert!(t.len() <= 1003);
-        let short = truncate_document(&doc! {"ping": 1}, 1000);
-        assert_eq!(short, r#"{"ping":1}"#);
     }
 }

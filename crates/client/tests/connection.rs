@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use bson::doc;
 use mongo_client::conn::ConnectionOptions;
+use mongo_client::event::command::CommandEvent;
+use mongo_client::event::{ConnectionId, EventRecorder, Generation, Listeners, ServerAddress};
 use mongo_client::{Client, ClientOptions, Connection, ErrorKind};
-use mongo_events::command::CommandEvent;
-use mongo_events::{ConnectionId, EventRecorder, Generation, Listeners, ServerAddress};
 use mongo_testkit::{ReplicaSet, ServerOptions, TestServer, generate_test_certs};
 
 fn address(server: &TestServer) -> ServerAddress {
@@ -20,7 +20,7 @@ async fn connection_commands_write_command_and_check_auth() {
         .await
         .unwrap();
     let mut options = ConnectionOptions::default();
-    options.compressors = vec![mongo_wire::Compressor::Zstd];
+    options.compressors = vec![mongo_client::Compressor::Zstd];
     let mut conn = Connection::connect(
         address(&server),
         ConnectionId(1),
@@ -29,7 +29,7 @@ async fn connection_commands_write_command_and_check_auth() {
     )
     .await
     .unwrap();
-    assert_eq!(conn.compressor(), Some(mongo_wire::Compressor::Zstd));
+    assert_eq!(conn.compressor(), Some(mongo_client::Compressor::Zstd));
     assert!(conn.hello().max_wire_version >= 6);
     conn.command("admin", doc! {"ping": 1}).await.unwrap();
     // Not logged in yet: writes are refused.
@@ -47,7 +47,7 @@ async fn connection_commands_write_command_and_check_auth() {
     assert!(conn.is_reusable(), "a command error keeps the connection");
 
     // check_auth brings the connection up to date with the client's credentials.
-    let cred = mongo_auth::Credential::builder()
+    let cred = mongo_client::Credential::builder()
         .username("app")
         .password("pw")
         .build()
@@ -84,7 +84,7 @@ async fn wrong_password_fails_the_handshake() {
         .unwrap();
     let mut options = ConnectionOptions::default();
     options.credential = Some(
-        mongo_auth::Credential::builder()
+        mongo_client::Credential::builder()
             .username("app")
             .password("nope")
             .build()

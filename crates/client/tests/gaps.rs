@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use bson::{Bson, doc};
 use mongo_client::conn::{ConnectionOptions, LegacyWrite};
+use mongo_client::event::cmap::CmapEvent;
+use mongo_client::event::{ConnectionId, EventRecorder, Generation, Listeners, ServerAddress};
 use mongo_client::{Client, ClientOptions, Connection, ErrorKind, FindOptions};
-use mongo_events::cmap::CmapEvent;
-use mongo_events::{ConnectionId, EventRecorder, Generation, Listeners, ServerAddress};
 use mongo_testkit::{ServerOptions, TestCerts, TestServer, generate_test_certs};
 
 fn address(server: &TestServer) -> ServerAddress {

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bson::doc;
+use mongo_client::event::cmap::CmapEvent;
+use mongo_client::event::command::CommandEvent;
+use mongo_client::event::{EventRecorder, Listeners};
 use mongo_client::{Client, ClientOptions, ErrorKind, FindOptions};
-use mongo_events::cmap::CmapEvent;
-use mongo_events::command::CommandEvent;
-use mongo_events::{EventRecorder, Listeners};
 use mongo_testkit::{ReplicaSet, ServerOptions, TestServer};
 
-fn started(r: &EventRecorder) -> Vec<mongo_events::command::CommandStartedEvent> {
+fn started(r: &EventRecorder) -> Vec<mongo_client::event::command::CommandStartedEvent> {
     r.command_events()
         .into_iter()
         .filter_map(|e| match e {
@@ -331,7 +331,7 @@ async fn a_dropped_command_future_leaves_the_pool_consistent() {
     assert_eq!(stats.pending, 0, "{stats:?}");
     assert!(recorder.cmap_events().iter().any(|e| matches!(
         e,
-        CmapEvent::ConnectionClosed(c) if c.reason == mongo_events::cmap::ConnectionClosedReason::Error
+        CmapEvent::ConnectionClosed(c) if c.reason == mongo_client::event::cmap::ConnectionClosedReason::Error
     )));
     // And the pool still works.
     client.run_command("admin", doc! {"ping": 1}).await.unwrap();
@@ -376,7 +376,7 @@ async fn replica_set_discovery_and_failover() {
     let d = client.topology_description();
     assert_eq!(
         d.topology_type(),
-        mongo_events::TopologyType::ReplicaSetWithPrimary
+        mongo_client::event::TopologyType::ReplicaSetWithPrimary
     );
     assert_eq!(d.servers().count(), 3);
     assert_eq!(client.pool_stats().len(), 3);
@@ -404,7 +404,7 @@ async fn replica_set_discovery_and_failover() {
     let primary = client
         .topology_description()
         .servers()
-        .find(|s| s.server_type == mongo_events::ServerType::RsPrimary)
+        .find(|s| s.server_type == mongo_client::event::ServerType::RsPrimary)
         .map(|s| s.address.clone())
         .unwrap();
     let expected = rs.member(after).unwrap().host_port();
@@ -417,13 +417,13 @@ async fn replica_set_discovery_and_failover() {
 async fn a_request_pins_one_connection_and_global_listeners_are_included() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static GLOBAL_PINGS: AtomicUsize = AtomicUsize::new(0);
-    mongo_events::register(mongo_events::Listener::command(mongo_events::FnListener(
-        |e: &CommandEvent| {
+    mongo_client::event::register(mongo_client::event::Listener::command(
+        mongo_client::event::FnListener(|e: &CommandEvent| {
             if matches!(e, CommandEvent::Succeeded(s) if s.command_name == "buildInfo") {
                 GLOBAL_PINGS.fetch_add(1, Ordering::SeqCst);
             }
-        },
-    )));
+        }),
+    ));
     let server = TestServer::start(ServerOptions::default()).await.unwrap();
     let client = client_for(&server.uri(), None).await;
     let mut request = client.start_request().await.unwrap();

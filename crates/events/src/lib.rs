@@ -39,6 +39,7 @@ pub mod cmap;
 pub mod command;
 mod error;
 mod listener;
+pub mod log;
 pub mod loggers;
 mod recorder;
 pub mod sdam;
@@ -51,6 +52,6 @@ pub use listener::{
 };
 pub use recorder::{Event, EventRecorder};
 pub use types::{
-    AddressError, ConnectionId, DEFAULT_PORT, Generation, ServerAddress, ServerType, ServiceId,
-    TopologyType,
+    AddressError, ConnectionId, DEFAULT_PORT, Generation, HostKind, ServerAddress, ServerType,
+    ServiceId, TopologyType,
 };

@@ -67,6 +67,42 @@ pub enum ReadMode {
     Nearest,
 }
 
+impl ReadMode {
+    /// Every mode, in the order the server selection spec lists them.
+    pub const ALL: [ReadMode; 5] = [
+        ReadMode::Primary,
+        ReadMode::PrimaryPreferred,
+        ReadMode::Secondary,
+        ReadMode::SecondaryPreferred,
+        ReadMode::Nearest,
+    ];
+
+    /// The mode's name as the connection string and `$readPreference` spell it
+    /// (`"secondaryPreferred"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadMode::Primary => "primary",
+            ReadMode::PrimaryPreferred => "primaryPreferred",
+            ReadMode::Secondary => "secondary",
+            ReadMode::SecondaryPreferred => "secondaryPreferred",
+            ReadMode::Nearest => "nearest",
+        }
+    }
+
+    /// Parses a mode name, ignoring ASCII case (as the URI options spec allows).
+    pub fn from_name(name: &str) -> Option<ReadMode> {
+        ReadMode::ALL
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(name))
+    }
+}
+
+impl std::fmt::Display for ReadMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A topology description as events report it.
 #[derive(Clone, Debug, PartialEq, Default)]
 #[non_exhaustive]
@@ -310,5 +346,14 @@ mod tests {
         };
         assert!(topo.has_writable_server());
         assert!(topo.has_readable_server(None));
+    }
+
+    #[test]
+    fn read_mode_names_round_trip_ignoring_case() {
+        for m in ReadMode::ALL {
+            assert_eq!(ReadMode::from_name(m.name()), Some(m));
+            assert_eq!(ReadMode::from_name(&m.name().to_uppercase()), Some(m));
+        }
+        assert_eq!(ReadMode::from_name("primary_preferred"), None);
     }
 }

@@ -12,25 +12,49 @@ pub const DEFAULT_PORT: u16 = 27017;
 
 /// Where a server listens: a host and port, or a unix domain socket.
 ///
-/// Host names are kept lower-cased, as the SDAM specification compares them case-insensitively.
-/// IPv6 literals are kept without brackets and shown with them.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ServerAddress {
-    /// A TCP endpoint.
-    Tcp {
-        /// Host name or IP literal (IPv6 without brackets), lower-cased.
-        host: String,
-        /// TCP port.
-        port: u16,
-    },
-    /// A unix domain socket path (a path ending in `.sock`).
-    Unix {
-        /// The socket's path.
-        path: PathBuf,
-    },
+/// One type for every layer: the connection string's hosts, SDAM's server addresses, pool
+/// and event labels. Host names are kept lower-cased, as the SDAM specification compares them
+/// case-insensitively; IPv6 literals are kept without brackets and shown with them. A TCP
+/// address remembers whether its port was written (the connection string spec reports an
+/// absent port as absent) but compares, hashes and orders by the port in effect, so
+/// `a` and `a:27017` are the same server.
+///
+/// The representation is private, so an address is always normalised:
+///
+/// ```
+/// use mongo_events::{HostKind, ServerAddress};
+///
+/// let a = ServerAddress::parse("Example.COM").unwrap();
+/// assert_eq!(a, ServerAddress::tcp("example.com", 27017));
+/// assert_eq!((a.port(), a.explicit_port()), (Some(27017), None));
+/// let s = ServerAddress::parse("%2Ftmp%2Fmongodb-27017.sock").unwrap();
+/// assert_eq!(s.kind(), HostKind::Unix);
+/// assert_eq!(s.to_string(), "/tmp/mongodb-27017.sock");
+/// ```
+#[derive(Clone)]
+pub struct ServerAddress(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Tcp { host: String, port: Option<u16> },
+    Unix { path: PathBuf },
 }
 
-/// An address that could not be parsed.
+/// What kind of host a [`ServerAddress`] names (the connection string spec's host `type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HostKind {
+    /// An IPv4 address.
+    Ipv4,
+    /// An IPv6 literal (written in brackets).
+    IpLiteral,
+    /// A host name.
+    Hostname,
+    /// A UNIX domain socket.
+    Unix,
+}
+
+/// An address that could not be parsed. Messages name only the host part of the text: in a
+/// mistyped connection string the "port" may be a fragment of a password.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AddressError {
@@ -38,105 +62,245 @@ pub enum AddressError {
     Empty,
     /// An IPv6 literal was opened with `[` but not closed.
     UnclosedBracket(String),
-    /// The port was not a number from 1 to 65535.
+    /// The port was not a number from 1 to 65535; holds the host part only.
     InvalidPort(String),
-    /// A host name contained a character that cannot appear in one.
-    InvalidHost(String),
+    /// The host is malformed.
+    InvalidHost {
+        /// The host as written.
+        host: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for AddressError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AddressError::Empty => f.write_str("empty server address"),
-            AddressError::UnclosedBracket(s) => write!(f, "unclosed '[' in address {s:?}"),
-            AddressError::InvalidPort(s) => write!(f, "invalid port in address {s:?}"),
-            AddressError::InvalidHost(s) => write!(f, "invalid host in address {s:?}"),
+            AddressError::UnclosedBracket(s) => write!(f, "unclosed '[' in address '{s}'"),
+            AddressError::InvalidPort(host) => write!(
+                f,
+                "invalid port for host '{host}': the port must be a number from 1 to 65535"
+            ),
+            AddressError::InvalidHost { host, reason } => {
+                write!(f, "invalid host '{host}': {reason}")
+            }
         }
     }
 }
 
 impl std::error::Error for AddressError {}
 
+fn invalid_host(host: &str, reason: &'static str) -> AddressError {
+    AddressError::InvalidHost {
+        host: host.to_owned(),
+        reason,
+    }
+}
+
+/// Parses a port: ASCII digits only, 1 to 65535. The error names `host`, never the port text.
+fn parse_port(host: &str, port: &str) -> Result<u16, AddressError> {
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(AddressError::InvalidPort(host.to_owned()));
+    }
+    match port.parse::<u16>() {
+        Ok(0) | Err(_) => Err(AddressError::InvalidPort(host.to_owned())),
+        Ok(p) => Ok(p),
+    }
+}
+
+/// Characters a host name may hold besides ASCII alphanumerics and non-ASCII (IDN) text.
+fn is_host_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~') || !c.is_ascii()
+}
+
+/// Decodes `%XX` escapes; `None` when an escape is malformed or the result is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    if !s.contains('%') {
+        return Some(s.to_owned());
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 impl ServerAddress {
-    /// A TCP address; the host is lower-cased and IPv6 brackets are removed.
+    /// A TCP address with an explicit port; the host is lower-cased and IPv6 brackets are
+    /// removed.
     pub fn tcp(host: impl AsRef<str>, port: u16) -> Self {
+        ServerAddress::tcp_with(host, Some(port))
+    }
+
+    /// A TCP address whose port may be absent (then [`DEFAULT_PORT`] is in effect).
+    pub fn tcp_with(host: impl AsRef<str>, port: Option<u16>) -> Self {
         let host = host.as_ref();
         let host = host
             .strip_prefix('[')
             .and_then(|h| h.strip_suffix(']'))
             .unwrap_or(host);
-        ServerAddress::Tcp {
+        ServerAddress(Repr::Tcp {
             host: host.to_ascii_lowercase(),
             port,
-        }
+        })
     }
 
     /// A unix domain socket address.
     pub fn unix(path: impl Into<PathBuf>) -> Self {
-        ServerAddress::Unix { path: path.into() }
+        ServerAddress(Repr::Unix { path: path.into() })
     }
 
-    /// Parses `host`, `host:port`, `[v6]`, `[v6]:port` or a socket path ending in `.sock`.
+    /// Parses one host as a connection string writes it (and as servers report members):
+    /// `host`, `host:port`, `[v6]`, `[v6]:port`, or a unix socket path ending in `.sock`,
+    /// percent-encoded in a connection string (`%2Ftmp%2Fm.sock`) and plain elsewhere.
+    /// Host names may hold ASCII letters, digits, `-._~` and non-ASCII text; ports are 1 to
+    /// 65535. Never panics.
     pub fn parse(s: &str) -> Result<Self, AddressError> {
         if s.is_empty() {
             return Err(AddressError::Empty);
         }
-        if s.starts_with('/') || s.ends_with(".sock") {
-            return Ok(ServerAddress::unix(s));
-        }
-        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
-            let end = rest
-                .find(']')
-                .ok_or_else(|| AddressError::UnclosedBracket(s.to_string()))?;
-            let (host, after) = rest.split_at(end);
-            let after = &after[1..];
-            let port = match after.strip_prefix(':') {
-                Some(p) => Some(p),
-                None if after.is_empty() => None,
-                None => return Err(AddressError::InvalidHost(s.to_string())),
+        if let Some(rest) = s.strip_prefix('[') {
+            let Some((literal, after)) = rest.split_once(']') else {
+                return Err(AddressError::UnclosedBracket(s.to_owned()));
             };
-            (host, port)
-        } else {
-            match s.rsplit_once(':') {
-                Some((h, _)) if h.contains(':') => {
-                    // An IPv6 literal without brackets cannot carry a port.
-                    return Err(AddressError::InvalidHost(s.to_string()));
+            if literal.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(invalid_host(s, "not a valid IPv6 address"));
+            }
+            let port = match after {
+                "" => None,
+                _ => match after.strip_prefix(':') {
+                    Some(p) => Some(parse_port(&format!("[{literal}]"), p)?),
+                    None => return Err(invalid_host(s, "unexpected text after the IPv6 literal")),
+                },
+            };
+            return Ok(ServerAddress::tcp_with(literal, port));
+        }
+        let (host_part, port) = match s.split_once(':') {
+            None => (s, None),
+            Some((h, p)) => {
+                if p.contains(':') {
+                    return Err(invalid_host(
+                        h,
+                        "too many colons (IPv6 addresses must be in brackets)",
+                    ));
                 }
-                Some((h, p)) => (h, Some(p)),
-                None => (s, None),
+                (h, Some(parse_port(h, p)?))
             }
         };
-        if host.is_empty()
-            || host
-                .chars()
-                .any(|c| c.is_whitespace() || c == '/' || c == '@')
-        {
-            return Err(AddressError::InvalidHost(s.to_string()));
+        let host = percent_decode(host_part)
+            .ok_or_else(|| invalid_host(host_part, "invalid percent-encoding"))?;
+        if host.contains('/') {
+            if !host.ends_with(".sock") {
+                return Err(invalid_host(
+                    s,
+                    "a path must be a UNIX domain socket ending in .sock",
+                ));
+            }
+            if port.is_some() {
+                return Err(invalid_host(host_part, "a UNIX domain socket has no port"));
+            }
+            return Ok(ServerAddress::unix(host));
         }
-        let port = match port {
-            None => DEFAULT_PORT,
-            Some(p) => match p.parse::<u16>() {
-                Ok(n) if n > 0 && !p.starts_with('+') => n,
-                _ => return Err(AddressError::InvalidPort(s.to_string())),
-            },
-        };
-        Ok(ServerAddress::tcp(host, port))
+        if host.is_empty() {
+            return Err(invalid_host(s, "empty host"));
+        }
+        if !host.chars().all(is_host_char) {
+            return Err(invalid_host(host_part, "invalid character in host name"));
+        }
+        Ok(ServerAddress::tcp_with(&host, port))
     }
 
     /// The host, or the socket path for a unix socket.
     pub fn host(&self) -> std::borrow::Cow<'_, str> {
-        match self {
-            ServerAddress::Tcp { host, .. } => std::borrow::Cow::Borrowed(host),
-            ServerAddress::Unix { path } => path.to_string_lossy(),
+        match &self.0 {
+            Repr::Tcp { host, .. } => std::borrow::Cow::Borrowed(host),
+            Repr::Unix { path } => path.to_string_lossy(),
         }
     }
 
-    /// The port, if this is a TCP address.
+    /// The port in effect for a TCP address (the written one, else [`DEFAULT_PORT`]); `None`
+    /// for a unix socket.
     pub fn port(&self) -> Option<u16> {
-        match self {
-            ServerAddress::Tcp { port, .. } => Some(*port),
-            ServerAddress::Unix { .. } => None,
+        match &self.0 {
+            Repr::Tcp { port, .. } => Some(port.unwrap_or(DEFAULT_PORT)),
+            Repr::Unix { .. } => None,
         }
+    }
+
+    /// The port as written, if it was.
+    pub fn explicit_port(&self) -> Option<u16> {
+        match &self.0 {
+            Repr::Tcp { port, .. } => *port,
+            Repr::Unix { .. } => None,
+        }
+    }
+
+    /// The socket path, for a unix socket address.
+    pub fn unix_path(&self) -> Option<&std::path::Path> {
+        match &self.0 {
+            Repr::Tcp { .. } => None,
+            Repr::Unix { path } => Some(path),
+        }
+    }
+
+    /// What kind of host this is.
+    pub fn kind(&self) -> HostKind {
+        match &self.0 {
+            Repr::Unix { .. } => HostKind::Unix,
+            Repr::Tcp { host, .. } if host.parse::<std::net::Ipv4Addr>().is_ok() => HostKind::Ipv4,
+            Repr::Tcp { host, .. } if host.parse::<std::net::Ipv6Addr>().is_ok() => {
+                HostKind::IpLiteral
+            }
+            Repr::Tcp { .. } => HostKind::Hostname,
+        }
+    }
+
+    /// The identity the address compares by: (is unix, host or path, port in effect).
+    fn key(&self) -> (bool, std::borrow::Cow<'_, str>, u16) {
+        match &self.0 {
+            Repr::Tcp { host, port } => (
+                false,
+                std::borrow::Cow::Borrowed(host.as_str()),
+                port.unwrap_or(DEFAULT_PORT),
+            ),
+            Repr::Unix { path } => (true, path.to_string_lossy(), 0),
+        }
+    }
+}
+
+impl PartialEq for ServerAddress {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for ServerAddress {}
+
+impl std::hash::Hash for ServerAddress {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
+    }
+}
+
+impl PartialOrd for ServerAddress {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ServerAddress {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
     }
 }
 
@@ -147,12 +311,25 @@ impl Default for ServerAddress {
 }
 
 impl fmt::Display for ServerAddress {
+    /// `host:port` (the default port filled in), `[v6]:port`, or the socket path.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ServerAddress::Tcp { host, port } if host.contains(':') => write!(f, "[{host}]:{port}"),
-            ServerAddress::Tcp { host, port } => write!(f, "{host}:{port}"),
-            ServerAddress::Unix { path } => write!(f, "{}", path.display()),
+        match &self.0 {
+            Repr::Tcp { host, port } => {
+                let port = port.unwrap_or(DEFAULT_PORT);
+                if host.contains(':') {
+                    write!(f, "[{host}]:{port}")
+                } else {
+                    write!(f, "{host}:{port}")
+                }
+            }
+            Repr::Unix { path } => write!(f, "{}", path.display()),
         }
+    }
+}
+
+impl fmt::Debug for ServerAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ServerAddress({self})")
     }
 }
 
@@ -358,19 +535,48 @@ mod tests {
             ServerAddress::tcp("a", 1)
         );
         let v6 = ServerAddress::parse("[::1]:27018").unwrap();
-        assert_eq!(
-            v6,
-            ServerAddress::Tcp {
-                host: "::1".into(),
-                port: 27018
-            }
-        );
+        assert_eq!(v6.host(), "::1");
+        assert_eq!(v6.port(), Some(27018));
+        assert_eq!(v6.kind(), HostKind::IpLiteral);
         assert_eq!(v6.to_string(), "[::1]:27018");
         assert_eq!(ServerAddress::parse("[::1]").unwrap().port(), Some(27017));
+        assert_eq!(
+            ServerAddress::parse("[::1]").unwrap().to_string(),
+            "[::1]:27017"
+        );
         assert_eq!(
             ServerAddress::parse("/tmp/mongodb-27017.sock").unwrap(),
             ServerAddress::unix("/tmp/mongodb-27017.sock")
         );
+        let sock = ServerAddress::parse("%2Ftmp%2Fm.sock").unwrap();
+        assert_eq!(sock.kind(), HostKind::Unix);
+        assert_eq!(sock.unix_path(), Some(std::path::Path::new("/tmp/m.sock")));
+        assert_eq!(sock.port(), None);
+        assert_eq!(
+            ServerAddress::parse("127.0.0.1:27018").unwrap().kind(),
+            HostKind::Ipv4
+        );
+        // A host name that merely ends in .sock is a host name.
+        assert_eq!(
+            ServerAddress::parse("m.sock").unwrap().kind(),
+            HostKind::Hostname
+        );
+    }
+
+    #[test]
+    fn an_absent_port_is_remembered_but_compares_as_the_default() {
+        use std::collections::HashSet;
+        let bare = ServerAddress::parse("a").unwrap();
+        let full = ServerAddress::parse("a:27017").unwrap();
+        assert_eq!(bare.explicit_port(), None);
+        assert_eq!(full.explicit_port(), Some(27017));
+        assert_eq!(bare, full);
+        assert_eq!(bare.cmp(&full), std::cmp::Ordering::Equal);
+        let set: HashSet<ServerAddress> = [bare.clone(), full].into_iter().collect();
+        assert_eq!(set.len(), 1);
+        assert_eq!(bare.to_string(), "a:27017");
+        assert_ne!(bare, ServerAddress::tcp("a", 27018));
+        assert_ne!(ServerAddress::unix("a"), ServerAddress::tcp_with("a", None));
     }
 
     #[test]
@@ -380,26 +586,63 @@ mod tests {
             ServerAddress::parse("[::1"),
             Err(AddressError::UnclosedBracket(_))
         ));
-        assert!(matches!(
-            ServerAddress::parse("a:0"),
-            Err(AddressError::InvalidPort(_))
-        ));
-        assert!(matches!(
-            ServerAddress::parse("a:70000"),
-            Err(AddressError::InvalidPort(_))
-        ));
-        assert!(matches!(
-            ServerAddress::parse("a:x"),
-            Err(AddressError::InvalidPort(_))
-        ));
-        assert!(matches!(
-            ServerAddress::parse("::1"),
-            Err(AddressError::InvalidHost(_))
-        ));
-        assert!(matches!(
-            ServerAddress::parse("[::1]x"),
-            Err(AddressError::InvalidHost(_))
-        ));
+        for bad_port in ["a:0", "a:70000", "a:x", "a:", "a:-1", "a:+1"] {
+            assert!(
+                matches!(
+                    ServerAddress::parse(bad_port),
+                    Err(AddressError::InvalidPort(_))
+                ),
+                "{bad_port}"
+            );
+        }
+        for bad in [
+            "::1",
+            "h::1",
+            "[::1]x",
+            "[nope]",
+            "%2Ftmp%2Fnot-a-socket",
+            "%2Fa.sock:1",
+            "a b",
+            "%zz",
+            "a@b",
+        ] {
+            assert!(
+                matches!(
+                    ServerAddress::parse(bad),
+                    Err(AddressError::InvalidHost { .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn port_errors_never_show_the_port_text() {
+        // In `mongodb://u:sek/rit@h` the host list ends at '/', leaving `u:sek`.
+        let e = ServerAddress::parse("u:sek").unwrap_err();
+        assert!(!e.to_string().contains("sek"), "{e}");
+        assert!(e.to_string().contains("'u'"), "{e}");
+    }
+
+    #[test]
+    fn parse_never_panics_on_odd_input() {
+        for s in [
+            "[",
+            "]",
+            "[]",
+            ":",
+            "%",
+            "%2",
+            "[::1]:",
+            "\u{e9}:1",
+            "\u{e9}.com",
+        ] {
+            let _ = ServerAddress::parse(s);
+        }
+        assert_eq!(
+            ServerAddress::parse("\u{e9}.com").unwrap().kind(),
+            HostKind::Hostname
+        );
     }
 
     #[test]

@@ -1,13 +1,16 @@
 //! The CMAP log messages (logging specification, component `connection`), written through
-//! `tracing` at `DEBUG` level with target `mongo::connection`.
+//! `tracing` at `DEBUG` level with target `mongo::connection`; error texts are truncated by
+//! [`mongo_events::log`] like every component's documents.
 
 use std::time::Duration;
 
 use mongo_events::ServerAddress;
 use mongo_events::cmap::{CmapEvent, ConnectionCheckOutFailedReason, ConnectionClosedReason};
+use mongo_events::log::display_truncated;
 
-/// The `tracing` target of the pool's log messages.
-pub const LOG_TARGET: &str = "mongo::connection";
+/// The `tracing` target of the pool's log messages (the logging spec's `connection`
+/// component).
+pub const LOG_TARGET: &str = mongo_events::log::CONNECTION_TARGET;
 
 /// Whether the pool's log messages are wanted by the current subscriber.
 #[inline]
@@ -68,7 +71,7 @@ pub(crate) fn log_event(event: &CmapEvent) {
         }
         CmapEvent::ConnectionClosed(e) => {
             let error = match e.reason {
-                ConnectionClosedReason::Error => e.error.as_ref().map(ToString::to_string),
+                ConnectionClosedReason::Error => e.error.as_ref().map(display_truncated),
                 _ => None,
             };
             tracing::debug!(target: "mongo::connection", serverHost = host, serverPort = server_port,
@@ -82,7 +85,7 @@ pub(crate) fn log_event(event: &CmapEvent) {
         CmapEvent::ConnectionCheckOutFailed(e) => {
             let error = match e.reason {
                 ConnectionCheckOutFailedReason::ConnectionError => {
-                    e.error.as_ref().map(ToString::to_string)
+                    e.error.as_ref().map(display_truncated)
                 }
                 _ => None,
             };

@@ -4,10 +4,12 @@
 //! Everything here decides; the client acts. The core is sans-I/O:
 //!
 //! - [`ServerDescription::from_hello`] turns a hello reply into a description;
-//! - [`Topology::apply`] runs the spec's update rules ([`TopologyDescription`] has the
-//!   helpers named after the spec's pseudocode: `update_rs_from_primary`,
+//! - [`Topology::apply`] runs the spec's update rules and queues the server and topology
+//!   events ([`TopologyDescription::apply`] is the same without events). The rules are
+//!   crate-private helpers named after the spec's pseudocode (`update_rs_from_primary`,
 //!   `update_rs_without_primary`, `update_rs_with_primary_from_member`,
-//!   `check_if_has_primary`, ...) and queues the server and topology events;
+//!   `check_if_has_primary`, ...): a caller cannot run one rule alone and leave a description
+//!   no sequence of hello replies could produce;
 //! - [`Topology::handle_application_error`] returns an [`ErrorDecision`] (stale, mark Unknown,
 //!   clear the pool, check now, cancel the monitor's check);
 //! - [`TopologyDescription::select_server`] selects with a [`ReadPreference`], deprioritized

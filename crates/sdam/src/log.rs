@@ -11,151 +11,28 @@
 //! Every message carries the spec's text as the `message` field and the spec's keys
 //! (`topologyId`, `serverHost`, `durationMS`, ...) as structured fields; absent values are
 //! omitted. Nothing is formatted unless a subscriber enables the target and level: documents
-//! are turned into relaxed extended JSON (truncated to [`max_document_length`] bytes, on a
+//! are turned into relaxed extended JSON (truncated by [`mongo_events::log`], on a
 //! character boundary, with `...` appended) only then.
 
-use std::fmt::{self, Display, Write as _};
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::fmt::{self, Display};
 use std::time::Duration;
 
 use bson::oid::ObjectId;
-use bson::{Bson, Document};
 use mongo_events::ServerAddress;
 use mongo_events::sdam::{HeartbeatEvent, ServerEvent, ServerInfo, TopologyEvent, TopologyInfo};
 use tracing::Level;
 
 use crate::topology::TopologyDescription;
 
-/// The `tracing` target of the `topology` log component.
-pub const TOPOLOGY_TARGET: &str = "mongo::topology";
-/// The `tracing` target of the `serverSelection` log component.
-pub const SERVER_SELECTION_TARGET: &str = "mongo::server_selection";
-/// The default maximum length of a document in a log message.
-pub const DEFAULT_MAX_DOCUMENT_LENGTH: usize = 1000;
-/// The environment variable read when no length was set with [`set_max_document_length`].
-pub const MAX_DOCUMENT_LENGTH_ENV: &str = "MONGODB_LOG_MAX_DOCUMENT_LENGTH";
-
-/// `usize::MAX` means "not set programmatically".
-static MAX_DOCUMENT_LENGTH: AtomicUsize = AtomicUsize::new(usize::MAX);
-static ENV_MAX_DOCUMENT_LENGTH: OnceLock<usize> = OnceLock::new();
-
-/// Sets the maximum length (in bytes of UTF-8, rounded down to a character boundary) of
-/// documents in log messages, for the whole process; `None` returns to the environment
-/// variable [`MAX_DOCUMENT_LENGTH_ENV`] or the default of 1000. Programmatic configuration
-/// wins over the environment.
-pub fn set_max_document_length(length: Option<usize>) {
-    MAX_DOCUMENT_LENGTH.store(length.unwrap_or(usize::MAX), Ordering::Relaxed);
-}
-
-/// The maximum document length in effect: set with [`set_max_document_length`], else the
-/// environment variable when it holds a valid integer, else 1000.
-pub fn max_document_length() -> usize {
-    let set = MAX_DOCUMENT_LENGTH.load(Ordering::Relaxed);
-    if set != usize::MAX {
-        return set;
-    }
-    *ENV_MAX_DOCUMENT_LENGTH.get_or_init(|| {
-        std::env::var(MAX_DOCUMENT_LENGTH_ENV)
-            .ok()
-            .and_then(|v| v.trim().parse::<usize>().ok())
-            .unwrap_or(DEFAULT_MAX_DOCUMENT_LENGTH)
-    })
-}
-
-/// Truncates `text` to at most `max` bytes (rounded down to a character boundary) and appends
-/// `...` when anything was cut; the ellipsis does not count toward `max`.
-pub fn truncate(mut text: String, max: usize) -> String {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.truncate(end);
-    text.push_str("...");
-    text
-}
-
-/// A document as relaxed extended JSON (keys in the document's order), truncated to
-/// [`max_document_length`].
-pub fn document_json(document: &Document) -> String {
-    let max = max_document_length();
-    let mut out = String::new();
-    write_document(&mut out, document, max);
-    truncate(out, max)
-}
-
-/// Writes `document` as relaxed extended JSON, stopping early once `out` is longer than
-/// `limit` (the caller truncates anyway).
-fn write_document(out: &mut String, document: &Document, limit: usize) {
-    out.push('{');
-    for (i, (key, value)) in document.iter().enumerate() {
-        if out.len() > limit {
-            return;
-        }
-        if i > 0 {
-            out.push(',');
-        }
-        write_json_string(out, key);
-        out.push(':');
-        write_value(out, value, limit);
-    }
-    out.push('}');
-}
-
-fn write_value(out: &mut String, value: &Bson, limit: usize) {
-    match value {
-        Bson::Document(d) => write_document(out, d, limit),
-        Bson::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if out.len() > limit {
-                    return;
-                }
-                if i > 0 {
-                    out.push(',');
-                }
-                write_value(out, item, limit);
-            }
-            out.push(']');
-        }
-        Bson::String(s) => write_json_string(out, s),
-        other => out.push_str(&other.clone().into_relaxed_extjson().to_string()),
-    }
-}
-
-fn write_json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
+pub use mongo_events::log::{SERVER_SELECTION_TARGET, TOPOLOGY_TARGET};
+use mongo_events::log::{display_truncated, document_json};
 /// Whether `topology` messages at `DEBUG` are wanted by the current subscriber.
 pub(crate) fn topology_enabled() -> bool {
     tracing::enabled!(target: TOPOLOGY_TARGET, Level::DEBUG)
 }
 
 fn host_port(address: &ServerAddress) -> (String, Option<u16>) {
-    match address {
-        ServerAddress::Tcp { host, port } => (host.clone(), Some(*port)),
-        ServerAddress::Unix { path } => (path.display().to_string(), None),
-        #[allow(unreachable_patterns)]
-        other => (other.to_string(), None),
-    }
+    (address.host().into_owned(), address.port())
 }
 
 fn millis(d: Duration) -> f64 {
@@ -317,7 +194,7 @@ pub(crate) fn heartbeat_event(event: &HeartbeatEvent, ctx: HeartbeatContext) {
             ctx,
             topology_id,
             durationMS = millis(e.duration),
-            failure = truncate(e.failure.to_string(), max_document_length()),
+            failure = display_truncated(&e.failure),
             "Server heartbeat failed"
         ),
     }
@@ -419,7 +296,7 @@ pub fn selection_failed(
         operation_id,
         selector,
         topology,
-        failure = truncate(failure.to_string(), max_document_length()),
+        failure = display_truncated(failure),
         "Server selection failed"
     );
 }
@@ -511,26 +388,6 @@ mod tests {
 
     fn find<'a>(records: &'a [Record], message: &str) -> Vec<&'a Record> {
         records.iter().filter(|r| r.message() == message).collect()
-    }
-
-    #[test]
-    fn truncate_appends_ellipsis_on_a_char_boundary() {
-        assert_eq!(truncate("abc".to_string(), 3), "abc");
-        assert_eq!(truncate("abcd".to_string(), 3), "abc...");
-        // "é" is two bytes: cutting inside it rounds down.
-        assert_eq!(truncate("aé".to_string(), 2), "a...");
-        assert_eq!(truncate(String::new(), 0), "");
-    }
-
-    #[test]
-    fn documents_are_relaxed_extended_json_in_order() {
-        let oid = ObjectId::parse_str("0123456789abcdef01234567").unwrap();
-        let d = doc! {"z": 1, "a": "q\"\n", "n": [1_i64, 2.5, {"b": true}], "id": oid,
-        "nil": null};
-        assert_eq!(
-            document_json(&d),
-            r#"{"z":1,"a":"q\"\n","n":[1,2.5,{"b":true}],"id":{"$oid":"0123456789abcdef01234567"},"nil":null}"#
-        );
     }
 
     #[test]
@@ -630,7 +487,10 @@ mod tests {
         let reply = r.field("reply").unwrap();
         assert!(reply.starts_with("{\"ok\":1"), "{reply}");
         assert!(reply.ends_with("..."), "{reply}");
-        assert_eq!(reply.len(), DEFAULT_MAX_DOCUMENT_LENGTH + 3);
+        assert_eq!(
+            reply.len(),
+            mongo_events::log::DEFAULT_MAX_DOCUMENT_LENGTH + 3
+        );
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::rtt::RttEstimator;
 use crate::{DEFAULT_HEARTBEAT_FREQUENCY, MIN_HEARTBEAT_FREQUENCY};
 
 /// `serverMonitoringMode`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum ServerMonitoringMode {
     /// Stream unless running on a FaaS platform.
     #[default]
@@ -30,6 +30,31 @@ pub enum ServerMonitoringMode {
     Stream,
     /// Always poll.
     Poll,
+}
+
+impl ServerMonitoringMode {
+    /// Every mode.
+    pub const ALL: [ServerMonitoringMode; 3] = [
+        ServerMonitoringMode::Auto,
+        ServerMonitoringMode::Stream,
+        ServerMonitoringMode::Poll,
+    ];
+
+    /// The name the connection string uses (`serverMonitoringMode=stream`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerMonitoringMode::Auto => "auto",
+            ServerMonitoringMode::Stream => "stream",
+            ServerMonitoringMode::Poll => "poll",
+        }
+    }
+
+    /// Parses a mode name, exactly as the URI options spec spells it (case-sensitive).
+    pub fn from_name(name: &str) -> Option<ServerMonitoringMode> {
+        ServerMonitoringMode::ALL
+            .into_iter()
+            .find(|m| m.name() == name)
+    }
 }
 
 /// A monitor's settings.
@@ -634,5 +659,13 @@ mod tests {
         );
         m.stop();
         assert_eq!(m.poll_action(t1), MonitorAction::Stopped);
+    }
+
+    #[test]
+    fn monitoring_mode_names_round_trip() {
+        for mode in ServerMonitoringMode::ALL {
+            assert_eq!(ServerMonitoringMode::from_name(mode.name()), Some(mode));
+        }
+        assert_eq!(ServerMonitoringMode::from_name("Stream"), None);
     }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use bson::{Bson, Document, doc};
 use mongo_events::sdam::ReadMode;
 use mongo_events::{ServerAddress, ServerType, TopologyType};
 
@@ -57,7 +58,8 @@ impl ReadPreference {
     }
 
     /// Checks the rules that do not depend on the topology: mode primary takes no tags and
-    /// no max staleness.
+    /// no max staleness. (The smallest max staleness depends on the topology: see
+    /// [`validate_for`](Self::validate_for).)
     pub fn validate(&self) -> Result<(), SdamError> {
         if self.mode == ReadMode::Primary {
             if self.tag_sets.iter().any(|t| !t.is_empty()) {
@@ -94,18 +96,41 @@ impl ReadPreference {
     }
 }
 
+impl ReadPreference {
+    /// The `$readPreference` document sent to mongos and load balancers (server selection
+    /// spec, "Passing read preference to mongos"): `mode`, `tags` when any tag set is given,
+    /// `maxStalenessSeconds` when set.
+    pub fn to_document(&self) -> Document {
+        let mut d = doc! { "mode": self.mode.name() };
+        if !self.tag_sets.is_empty() {
+            let tags: Vec<Bson> = self
+                .tag_sets
+                .iter()
+                .map(|t| {
+                    Bson::Document(
+                        t.iter()
+                            .map(|(k, v)| (k.clone(), Bson::String(v.clone())))
+                            .collect(),
+                    )
+                })
+                .collect();
+            d.insert("tags", tags);
+        }
+        if let Some(s) = self.max_staleness {
+            d.insert(
+                "maxStalenessSeconds",
+                i64::try_from(s.as_secs()).unwrap_or(i64::MAX),
+            );
+        }
+        d
+    }
+}
+
 /// The selector as log messages show it: `ReadPreference { mode: secondaryPreferred,
 /// tagSets: [{dc: "ny"}], maxStalenessSeconds: 90 }`, every component present.
 impl fmt::Display for ReadPreference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mode = match self.mode {
-            ReadMode::Primary => "primary",
-            ReadMode::PrimaryPreferred => "primaryPreferred",
-            ReadMode::Secondary => "secondary",
-            ReadMode::SecondaryPreferred => "secondaryPreferred",
-            ReadMode::Nearest => "nearest",
-        };
-        write!(f, "ReadPreference {{ mode: {mode}")?;
+        write!(f, "ReadPreference {{ mode: {}", self.mode.name())?;
         if !self.tag_sets.is_empty() {
             f.write_str(", tagSets: [")?;
             for (i, set) in self.tag_sets.iter().enumerate() {
@@ -456,5 +481,35 @@ mod tests {
         );
         let mut none = |_n: usize| 0;
         assert!(pick_two_choices(&[], |_: &ServerAddress| 0, &mut none).is_none());
+    }
+
+    #[test]
+    fn read_preference_documents_and_validation() {
+        let rp = ReadPreference::new(ReadMode::SecondaryPreferred)
+            .with_tag_sets(vec![
+                [("dc".to_owned(), "ny".to_owned())].into_iter().collect(),
+                TagSet::new(),
+            ])
+            .with_max_staleness(Some(Duration::from_secs(120)));
+        assert_eq!(
+            rp.to_document(),
+            doc! {"mode": "secondaryPreferred", "tags": [{"dc": "ny"}, {}], "maxStalenessSeconds": 120_i64}
+        );
+        assert_eq!(
+            ReadPreference::new(ReadMode::Primary).to_document(),
+            doc! {"mode": "primary"}
+        );
+        assert!(rp.validate().is_ok());
+        let short = ReadPreference::new(ReadMode::Nearest)
+            .with_max_staleness(Some(Duration::from_secs(89)));
+        assert!(
+            short.validate().is_ok(),
+            "a replica set's rule, not a general one"
+        );
+        assert!(short.validate_for(Duration::from_secs(10)).is_err());
+        let primary_tags = ReadPreference::new(ReadMode::Primary).with_tag_sets(vec![
+            [("a".to_owned(), "b".to_owned())].into_iter().collect(),
+        ]);
+        assert!(primary_tags.validate().is_err());
     }
 }

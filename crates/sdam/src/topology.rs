@@ -368,7 +368,7 @@ impl TopologyDescription {
     }
 
     /// The spec's `updateUnknownWithStandalone`.
-    pub fn update_unknown_with_standalone(
+    pub(crate) fn update_unknown_with_standalone(
         &mut self,
         sd: &ServerDescription,
         update: &mut TopologyUpdate,
@@ -384,7 +384,7 @@ impl TopologyDescription {
     }
 
     /// The spec's `updateRSWithoutPrimary`.
-    pub fn update_rs_without_primary(
+    pub(crate) fn update_rs_without_primary(
         &mut self,
         sd: &ServerDescription,
         update: &mut TopologyUpdate,
@@ -414,7 +414,7 @@ impl TopologyDescription {
     }
 
     /// The spec's `updateRSWithPrimaryFromMember`.
-    pub fn update_rs_with_primary_from_member(
+    pub(crate) fn update_rs_with_primary_from_member(
         &mut self,
         sd: &ServerDescription,
         update: &mut TopologyUpdate,
@@ -441,7 +441,11 @@ impl TopologyDescription {
 
     /// The spec's `updateRSFromPrimary`, with the 6.0+ (electionId, setVersion) ordering and the
     /// older setVersion-first rules for servers below wire version 17.
-    pub fn update_rs_from_primary(&mut self, sd: &ServerDescription, update: &mut TopologyUpdate) {
+    pub(crate) fn update_rs_from_primary(
+        &mut self,
+        sd: &ServerDescription,
+        update: &mut TopologyUpdate,
+    ) {
         if !self.servers.contains_key(&sd.address) {
             return;
         }
@@ -532,7 +536,7 @@ impl TopologyDescription {
     }
 
     /// The spec's `checkIfHasPrimary`.
-    pub fn check_if_has_primary(&mut self) {
+    pub(crate) fn check_if_has_primary(&mut self) {
         self.topology_type = if self.has_primary() {
             TopologyType::ReplicaSetWithPrimary
         } else {
@@ -541,7 +545,7 @@ impl TopologyDescription {
     }
 
     /// The spec's `remove`.
-    pub fn remove(&mut self, address: &ServerAddress, update: &mut TopologyUpdate) {
+    pub(crate) fn remove(&mut self, address: &ServerAddress, update: &mut TopologyUpdate) {
         if self.servers.contains_key(address) {
             update.added.retain(|a| a != address);
         }

@@ -1,12 +1,17 @@
 //! Databases and collections: a small but real CRUD surface (insert, find, update, delete,
-//! count, aggregate) on top of [`Client::execute`].
+//! count, aggregate). Each call builds an operation (`crate::operation`) and hands it to the
+//! executor.
 
 use bson::oid::ObjectId;
-use bson::{Bson, Document, doc};
+use bson::{Bson, Document, RawDocumentBuf, doc};
 
-use super::{Client, Op, OpKind};
-use crate::cursor::Cursor;
-use crate::error::{BsonExt, Error, Result};
+use super::Client;
+use super::cursor::Cursor;
+use super::executor::Route;
+use crate::error::{Error, Result};
+use crate::operation::{
+    Aggregate, Delete, DropCollection, Find, FindSpec, Insert, Operation, Update, count,
+};
 
 /// A database handle.
 #[derive(Clone, Debug)]
@@ -129,15 +134,6 @@ pub struct DeleteResult {
     pub deleted_count: i64,
 }
 
-/// An int32 when the value fits (some servers reject int64 for small counts), else int64.
-fn compact_int(v: i64) -> Bson {
-    i32::try_from(v).map_or(Bson::Int64(v), Bson::Int32)
-}
-
-fn count(reply: &Document, key: &str) -> i64 {
-    reply.get(key).and_then(Bson::as_i64_lossy).unwrap_or(0)
-}
-
 impl Collection {
     /// The collection's name.
     pub fn name(&self) -> &str {
@@ -149,14 +145,10 @@ impl Collection {
         &self.db
     }
 
-    fn write_op(&self, cmd: Document, identifier: &str, docs: Vec<Document>) -> Op {
-        Op {
-            db: self.db.clone(),
-            cmd,
-            sequence: Some((identifier.to_owned(), docs)),
-            kind: OpKind::Write,
-            acknowledged: true,
-        }
+    /// Runs a write operation to completion.
+    async fn write<O: Operation>(&self, mut op: O) -> Result<O::Output> {
+        let ctx = self.client.context(Route::Select);
+        Ok(self.client.execute(&mut op, ctx).await?.output)
     }
 
     /// Inserts one document (an `_id` is generated when missing).
@@ -170,7 +162,9 @@ impl Collection {
         })
     }
 
-    /// Inserts documents in order, batched by the server's limits.
+    /// Inserts documents in order, in as many batches as the server's limits need
+    /// (maxWriteBatchSize documents and maxMessageSizeBytes per message); a document over
+    /// maxBsonObjectSize is refused before anything is sent.
     ///
     /// # Errors
     /// As [`insert_one`](Self::insert_one).
@@ -179,41 +173,28 @@ impl Collection {
         documents: impl IntoIterator<Item = Document>,
     ) -> Result<InsertManyResult> {
         let mut ids = Vec::new();
-        let docs: Vec<Document> = documents
-            .into_iter()
-            .map(|mut d| {
-                let id = match d.get("_id") {
-                    Some(id) => id.clone(),
-                    None => {
-                        let id = Bson::ObjectId(ObjectId::new());
-                        let mut with_id = doc! { "_id": id.clone() };
-                        with_id.extend(d);
-                        d = with_id;
-                        id
-                    }
-                };
-                ids.push(id);
-                d
-            })
-            .collect();
-        if docs.is_empty() {
+        let mut raw = Vec::new();
+        for mut d in documents {
+            let id = match d.get("_id") {
+                Some(id) => id.clone(),
+                None => {
+                    let id = Bson::ObjectId(ObjectId::new());
+                    let mut with_id = doc! { "_id": id.clone() };
+                    with_id.extend(d);
+                    d = with_id;
+                    id
+                }
+            };
+            ids.push(id);
+            raw.push(RawDocumentBuf::try_from(&d)?);
+        }
+        if raw.is_empty() {
             return Err(Error::invalid_argument(
                 "insert_many needs at least one document",
             ));
         }
-        // Batches of at most 100,000 documents (maxWriteBatchSize); the server splits no
-        // further, and documents over maxBsonObjectSize are refused before sending.
-        // The documents move into their batches rather than being copied.
-        let mut rest = docs;
-        while !rest.is_empty() {
-            let tail = rest.split_off(
-                rest.len()
-                    .min(mongo_wire::limits::DEFAULT_MAX_WRITE_BATCH_SIZE),
-            );
-            let cmd = doc! { "insert": self.name.clone(), "ordered": true };
-            let op = self.write_op(cmd, "documents", std::mem::replace(&mut rest, tail));
-            self.client.execute(&op, None, false).await?;
-        }
+        self.write(Insert::new(&self.db, &self.name, raw, true))
+            .await?;
         Ok(InsertManyResult { inserted_ids: ids })
     }
 
@@ -224,31 +205,15 @@ impl Collection {
         multi: bool,
         upsert: bool,
     ) -> Result<UpdateResult> {
-        let statement = doc! { "q": filter, "u": update, "multi": multi, "upsert": upsert };
-        let cmd = doc! { "update": self.name.clone(), "ordered": true };
-        let mut op = self.write_op(cmd, "updates", vec![statement]);
-        if multi {
-            // Multi-document updates are not retryable.
-            op.kind = OpKind::Command;
-        }
-        let reply = self.client.execute(&op, None, false).await?.reply;
-        let upserted_id = reply
-            .get_array("upserted")
-            .ok()
-            .and_then(|a| a.first())
-            .and_then(|u| u.as_document())
-            .and_then(|u| u.get("_id"))
-            .cloned();
-        let n = count(&reply, "n");
+        let out = self
+            .write(Update::new(
+                &self.db, &self.name, filter, update, multi, upsert,
+            ))
+            .await?;
         Ok(UpdateResult {
-            // `n` comes from the server: no overflow on odd values.
-            matched_count: if upserted_id.is_some() {
-                n.saturating_sub(1)
-            } else {
-                n
-            },
-            modified_count: count(&reply, "nModified"),
-            upserted_id,
+            matched_count: out.matched,
+            modified_count: out.modified,
+            upserted_id: out.upserted_id,
         })
     }
 
@@ -276,24 +241,15 @@ impl Collection {
         self.update(filter, update, true, false).await
     }
 
-    async fn delete(&self, filter: Document, limit: i32) -> Result<DeleteResult> {
-        let cmd = doc! { "delete": self.name.clone(), "ordered": true };
-        let mut op = self.write_op(cmd, "deletes", vec![doc! { "q": filter, "limit": limit }]);
-        if limit == 0 {
-            op.kind = OpKind::Command;
-        }
-        let reply = self.client.execute(&op, None, false).await?.reply;
-        Ok(DeleteResult {
-            deleted_count: count(&reply, "n"),
-        })
-    }
-
     /// Deletes the first document matching `filter`.
     ///
     /// # Errors
     /// Write, network and selection errors.
     pub async fn delete_one(&self, filter: Document) -> Result<DeleteResult> {
-        self.delete(filter, 1).await
+        let deleted_count = self
+            .write(Delete::new(&self.db, &self.name, filter, false))
+            .await?;
+        Ok(DeleteResult { deleted_count })
     }
 
     /// Deletes every document matching `filter` (not retried).
@@ -301,28 +257,10 @@ impl Collection {
     /// # Errors
     /// As [`delete_one`](Self::delete_one).
     pub async fn delete_many(&self, filter: Document) -> Result<DeleteResult> {
-        self.delete(filter, 0).await
-    }
-
-    async fn open_cursor(&self, cmd: Document, batch_size: Option<i32>) -> Result<Cursor> {
-        let op = Op {
-            db: self.db.clone(),
-            cmd,
-            sequence: None,
-            kind: OpKind::Read,
-            acknowledged: true,
-        };
-        let keep = self.client.topology().is_load_balanced();
-        let executed = self.client.execute(&op, None, keep).await?;
-        Cursor::new(
-            self.client.clone(),
-            &self.db,
-            &self.name,
-            executed.reply,
-            executed.address,
-            executed.conn,
-            batch_size,
-        )
+        let deleted_count = self
+            .write(Delete::new(&self.db, &self.name, filter, true))
+            .await?;
+        Ok(DeleteResult { deleted_count })
     }
 
     /// Finds the documents matching `filter`: a cursor that runs `getMore` as needed and
@@ -331,23 +269,17 @@ impl Collection {
     /// # Errors
     /// Network, selection and command errors of the first batch.
     pub async fn find(&self, filter: Document, options: FindOptions) -> Result<Cursor> {
-        let mut cmd = doc! { "find": self.name.clone(), "filter": filter };
-        if let Some(s) = options.sort {
-            cmd.insert("sort", s);
-        }
-        if let Some(p) = options.projection {
-            cmd.insert("projection", p);
-        }
-        if let Some(s) = options.skip {
-            cmd.insert("skip", compact_int(s));
-        }
-        if let Some(l) = options.limit {
-            cmd.insert("limit", compact_int(l));
-        }
-        if let Some(b) = options.batch_size {
-            cmd.insert("batchSize", b);
-        }
-        self.open_cursor(cmd, options.batch_size).await
+        let batch_size = options.batch_size;
+        let spec = FindSpec {
+            filter,
+            sort: options.sort,
+            projection: options.projection,
+            skip: options.skip,
+            limit: options.limit,
+            batch_size,
+        };
+        let mut op = Find::new(&self.db, &self.name, spec);
+        Cursor::open(&self.client, &mut op, &self.db, &self.name, batch_size).await
     }
 
     /// The first document matching `filter`.
@@ -370,14 +302,9 @@ impl Collection {
         pipeline: impl IntoIterator<Item = Document>,
         batch_size: Option<i32>,
     ) -> Result<Cursor> {
-        let stages: Vec<Bson> = pipeline.into_iter().map(Bson::Document).collect();
-        let mut cursor_opts = Document::new();
-        if let Some(b) = batch_size {
-            cursor_opts.insert("batchSize", b);
-        }
-        let cmd =
-            doc! { "aggregate": self.name.clone(), "pipeline": stages, "cursor": cursor_opts };
-        self.open_cursor(cmd, batch_size).await
+        let pipeline: Vec<Document> = pipeline.into_iter().collect();
+        let mut op = Aggregate::new(&self.db, &self.name, pipeline, batch_size);
+        Cursor::open(&self.client, &mut op, &self.db, &self.name, batch_size).await
     }
 
     /// Counts the documents matching `filter` (an aggregation with `$match` and `$group`,
@@ -402,14 +329,6 @@ impl Collection {
     /// # Errors
     /// Network, selection and command errors.
     pub async fn drop_collection(&self) -> Result<()> {
-        match self
-            .client
-            .run_command(&self.db, doc! { "drop": self.name.clone() })
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some(26) => Ok(()),
-            Err(e) => Err(e),
-        }
+        self.write(DropCollection::new(&self.db, &self.name)).await
     }
 }

@@ -4,30 +4,44 @@
 //!
 //! A network error (or a future dropped in the middle of a command) leaves the connection
 //! *broken*: it is closed and its pool never gets it back ([`Connection::is_reusable`]).
+//!
+//! The rooms: this file is the stream and its round trips (`send_message`,
+//! `receive_message`, one deadline per round trip) and the command path; `establish.rs` opens
+//! a connection (stream, handshake, authentication, `check_auth`); `handshake.rs` is the
+//! sans-I/O hello and client metadata; `legacy.rs` the pre-3.6 opcodes; `events.rs` the
+//! command-monitoring bookkeeping; `stream.rs` and `tls.rs` the bytes underneath.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the connection owns its clock: it times round trips for events and deadlines"
+)]
 
+mod establish;
+mod events;
 pub mod handshake;
+mod legacy;
 pub(crate) mod stream;
 pub(crate) mod tls;
 
-use std::borrow::Cow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use bson::{Bson, Document, RawDocumentBuf, doc};
-use mongo_auth::{Authenticator, CredentialSet, Step};
+use mongo_auth::CredentialSet;
 use mongo_events::command::ConnectionInfo;
 use mongo_events::{ConnectionId, Generation, Listeners, ServerAddress, ServiceId};
 use mongo_wire::{
-    Compressor, DeleteFlags, DocumentSequence, Encode, InsertFlags, MessageReader, MessageRef,
-    MessageWriter, MsgFlags, OpDelete, OpInsert, OpMsg, OpQuery, OpUpdate, UpdateFlags,
+    Compressor, DocumentSequence, Encode, MessageReader, MessageRef, MessageWriter, MsgFlags, OpMsg,
 };
 
 pub use handshake::{HelloReply, MAX_METADATA_SIZE, ServerApi, client_metadata};
+pub use legacy::LegacyWrite;
 
-use crate::error::{BsonExt, Error, ErrorKind, Result};
-use crate::monitoring::{CommandInfo, CommandMonitor, DEFAULT_MAX_DOCUMENT_LENGTH};
-use stream::{Stream, StreamConfig};
+use crate::error::{Error, Result};
+use crate::monitoring::{CommandInfo, CommandMonitor};
+use crate::operation::{self, ConnectionDescription, is_ok};
+use events::InFlight;
+use stream::Stream;
 
 static REQUEST_ID: AtomicI32 = AtomicI32::new(1);
 
@@ -43,6 +57,11 @@ pub fn next_request_id() -> i32 {
 
 /// The oldest wire version that speaks OP_MSG (MongoDB 3.6).
 pub const OP_MSG_WIRE_VERSION: i32 = 6;
+
+/// The clock of connections: tokio's, so that a paused test clock applies to them too.
+pub(crate) fn clock() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
 
 /// How connections are opened: everything a handshake needs, shared by a pool's connections.
 #[derive(Clone, Debug)]
@@ -66,8 +85,6 @@ pub struct ConnectionOptions {
     pub load_balanced: bool,
     /// Command listeners (with the process-wide ones already folded in).
     pub listeners: Listeners,
-    /// Longest document shown in a command log message.
-    pub max_document_length: usize,
     /// The `client` metadata document (already truncated to 512 bytes).
     pub metadata: Document,
 }
@@ -84,7 +101,6 @@ impl Default for ConnectionOptions {
             server_api: None,
             load_balanced: false,
             listeners: Listeners::new(),
-            max_document_length: DEFAULT_MAX_DOCUMENT_LENGTH,
             metadata: client_metadata(None, handshake::detect_env()),
         }
     }
@@ -150,37 +166,6 @@ impl Reply {
     }
 }
 
-/// One of the legacy write opcodes (servers before 3.6).
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub enum LegacyWrite {
-    /// OP_INSERT.
-    Insert {
-        /// The documents.
-        documents: Vec<Document>,
-        /// Keep inserting after a failed document.
-        continue_on_error: bool,
-    },
-    /// OP_UPDATE.
-    Update {
-        /// The selector.
-        selector: Document,
-        /// The update.
-        update: Document,
-        /// Insert when nothing matches.
-        upsert: bool,
-        /// Update every match.
-        multi: bool,
-    },
-    /// OP_DELETE.
-    Delete {
-        /// The selector.
-        selector: Document,
-        /// Remove one match only.
-        single: bool,
-    },
-}
-
 /// Per-command settings beyond the command document.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct CommandParams {
@@ -192,6 +177,9 @@ pub(crate) struct CommandParams {
     pub(crate) operation_id: Option<i64>,
     /// Do not wait for a reply (`moreToCome`, w:0 writes).
     pub(crate) unacknowledged: bool,
+    /// The operation's deadline: the round trip fails (and closes the connection) when it is
+    /// not done by then, or by socketTimeoutMS, whichever comes first.
+    pub(crate) deadline: Option<Instant>,
 }
 
 /// A connection to one server, after its handshake (and authentication).
@@ -202,6 +190,7 @@ pub struct Connection {
     reader: MessageReader,
     writer: MessageWriter,
     hello: HelloReply,
+    description: ConnectionDescription,
     compressor: Option<Compressor>,
     generation: Generation,
     auth: CredentialSet,
@@ -213,16 +202,6 @@ pub struct Connection {
     /// The monitored command whose started event was published and whose outcome was not
     /// (set only while a monitored command is in flight).
     in_flight: Option<InFlight>,
-}
-
-/// What a command-failed event needs for a command abandoned in flight.
-struct InFlight {
-    name: String,
-    db: String,
-    request_id: i32,
-    operation_id: Option<i64>,
-    sensitive: bool,
-    started: Instant,
 }
 
 impl std::fmt::Debug for Connection {
@@ -238,13 +217,6 @@ impl std::fmt::Debug for Connection {
     }
 }
 
-fn tls_config_of(options: &ConnectionOptions) -> StreamConfig {
-    StreamConfig {
-        connect_timeout: options.connect_timeout,
-        tls: options.tls.clone(),
-    }
-}
-
 fn to_raw(doc: &Document) -> Result<RawDocumentBuf> {
     RawDocumentBuf::try_from(doc).map_err(Error::from)
 }
@@ -253,200 +225,21 @@ fn to_doc(raw: &bson::RawDocument) -> Result<Document> {
     Document::try_from(raw).map_err(|e| Error::invalid_reply(format!("undecodable reply: {e}")))
 }
 
-fn is_ok(reply: &Document) -> bool {
-    reply.get("ok").and_then(|v| match v {
-        Bson::Boolean(b) => Some(i64::from(*b)),
-        other => other.as_i64_lossy(),
-    }) == Some(1)
-}
-
 fn command_name(cmd: &Document) -> String {
     cmd.keys().next().cloned().unwrap_or_default()
 }
 
+/// Why a round trip ran out of time, for its error message.
+fn timeout_error(socket_timeout: Option<Duration>, by_deadline: bool) -> Error {
+    let text = match (by_deadline, socket_timeout) {
+        (true, _) => "the operation's timeoutMS expired during the round trip".to_owned(),
+        (false, Some(d)) => format!("socket timeout after {d:?}"),
+        (false, None) => "socket timeout".to_owned(),
+    };
+    Error::io(std::io::Error::new(std::io::ErrorKind::TimedOut, text))
+}
+
 impl Connection {
-    /// Opens a connection to `address`: TCP (or unix socket), TLS when configured, then the
-    /// handshake (hello with metadata, compression negotiation, speculative authentication)
-    /// and authentication. `generation` is the pool generation it belongs to.
-    ///
-    /// # Errors
-    /// Network errors, TLS errors, a handshake the server refused, authentication errors,
-    /// and (load-balanced mode) a server that reports no `serviceId`.
-    pub async fn connect(
-        address: ServerAddress,
-        id: ConnectionId,
-        generation: Generation,
-        options: Arc<ConnectionOptions>,
-    ) -> Result<Connection> {
-        let stream = stream::connect(&address, &tls_config_of(&options))
-            .await
-            .map_err(|e| e.with_address(&address))?;
-        let info = ConnectionInfo {
-            address: address.clone(),
-            driver_connection_id: id,
-            server_connection_id: None,
-        };
-        let monitor = CommandMonitor {
-            listeners: options.listeners.clone(),
-            max_document_length: options.max_document_length,
-        };
-        let mut conn = Connection {
-            id,
-            address,
-            stream,
-            reader: MessageReader::default(),
-            writer: MessageWriter::new(),
-            hello: HelloReply::default(),
-            compressor: None,
-            generation,
-            auth: CredentialSet::new(),
-            options,
-            monitor,
-            state: State::Ready,
-            info,
-            established_at: Instant::now(),
-            in_flight: None,
-        };
-        let address = conn.address.clone();
-        conn.handshake()
-            .await
-            .map_err(|e| e.with_address(&address))?;
-        Ok(conn)
-    }
-
-    async fn handshake(&mut self) -> Result<()> {
-        let options = self.options.clone();
-        let use_hello = options.server_api.is_some() || options.load_balanced;
-        let names: Vec<&str> = options.compressors.iter().map(|c| c.name()).collect();
-        let mut hello = handshake::hello_command(
-            use_hello,
-            &options.metadata,
-            &names,
-            options.load_balanced,
-            options.server_api.as_ref(),
-        );
-        let mut speculative = None;
-        if let Some(cred) = &options.credential {
-            mongo_auth::negotiate::add_negotiation(&mut hello, cred);
-            if let Some(auth) = Authenticator::speculative(cred, &mongo_auth::generate_nonce())? {
-                if let Some(cmd) = auth.speculative_command() {
-                    hello.insert(mongo_auth::negotiate::SPECULATIVE_AUTHENTICATE, cmd);
-                    speculative = Some(auth);
-                }
-            }
-        }
-        let reply = if use_hello {
-            self.run_command("admin", hello, CommandParams::default())
-                .await?
-        } else {
-            self.legacy_command("admin", &hello).await?
-        };
-        if !is_ok(&reply) {
-            return Err(Error::from_reply(&reply));
-        }
-        let hello_reply = HelloReply::parse(reply);
-        if hello_reply.max_wire_version < OP_MSG_WIRE_VERSION && use_hello {
-            return Err(Error::new(ErrorKind::IncompatibleServer(
-                "the server does not support OP_MSG".into(),
-            )));
-        }
-        if options.load_balanced && hello_reply.service_id.is_none() {
-            return Err(Error::new(ErrorKind::IncompatibleServer(
-                "the driver is in load balancing mode, but the server did not report a serviceId"
-                    .into(),
-            )));
-        }
-        self.info.server_connection_id = hello_reply.server_connection_id;
-        self.reader
-            .set_max_message_size(hello_reply.max_message_size_bytes);
-        self.compressor = options
-            .compressors
-            .iter()
-            .find(|c| hello_reply.compression.iter().any(|s| s == c.name()))
-            .copied();
-        self.hello = hello_reply;
-
-        if let Some(cred) = &options.credential {
-            let spec_reply = self
-                .hello
-                .raw
-                .get_document(mongo_auth::negotiate::SPECULATIVE_AUTHENTICATE)
-                .ok()
-                .cloned();
-            match (speculative, spec_reply) {
-                (Some(mut auth), Some(first)) => {
-                    let step = auth.handle_speculative_reply(&first)?;
-                    self.converse(&mut auth, step).await?;
-                }
-                _ => {
-                    let mut auth = Authenticator::negotiated(
-                        cred,
-                        Some(&self.hello.raw),
-                        &mongo_auth::generate_nonce(),
-                    )?;
-                    let step = Step::Send(auth.start_command());
-                    self.converse(&mut auth, step).await?;
-                }
-            }
-            self.auth.mark_logged_in(cred);
-        }
-        Ok(())
-    }
-
-    /// Runs an authentication conversation from `step` to the end.
-    async fn converse(&mut self, auth: &mut Authenticator, mut step: Step) -> Result<()> {
-        let source = auth.source().to_owned();
-        while let Step::Send(cmd) = step {
-            let reply = self
-                .run_command(&source, cmd, CommandParams::default())
-                .await?;
-            if !is_ok(&reply) {
-                let e = Error::from_reply(&reply);
-                return Err(Error::new(ErrorKind::Auth(
-                    mongo_auth::AuthError::CommandFailed {
-                        code: e.code().unwrap_or(0),
-                        code_name: reply.get_str("codeName").ok().map(str::to_owned),
-                        message: reply.get_str("errmsg").unwrap_or_default().to_owned(),
-                    },
-                )));
-            }
-            step = auth.handle_reply(&reply)?;
-        }
-        Ok(())
-    }
-
-    /// Brings the connection's logins up to date with `credentials` (the client's credential
-    /// set): logs out of sources no longer wanted, authenticates the missing ones.
-    ///
-    /// # Errors
-    /// Network and authentication errors.
-    pub async fn check_auth(&mut self, credentials: &[mongo_auth::Credential]) -> Result<()> {
-        let plan = self.auth.plan(credentials);
-        if plan.is_empty() {
-            return Ok(());
-        }
-        for (source, cmd) in plan.logout_commands() {
-            let reply = self
-                .run_command(source, cmd, CommandParams::default())
-                .await?;
-            if !is_ok(&reply) {
-                return Err(Error::from_reply(&reply));
-            }
-            self.auth.mark_logged_out(source);
-        }
-        for cred in &plan.authenticate {
-            let mut auth = Authenticator::negotiated(
-                cred,
-                Some(&self.hello.raw),
-                &mongo_auth::generate_nonce(),
-            )?;
-            let step = Step::Send(auth.start_command());
-            self.converse(&mut auth, step).await?;
-            self.auth.mark_logged_in(cred);
-        }
-        Ok(())
-    }
-
     /// The driver's id for the connection.
     pub fn id(&self) -> ConnectionId {
         self.id
@@ -465,6 +258,11 @@ impl Connection {
     /// The handshake reply.
     pub fn hello(&self) -> &HelloReply {
         &self.hello
+    }
+
+    /// What operations may know of the connection (server type, limits, ...).
+    pub(crate) fn description(&self) -> &ConnectionDescription {
+        &self.description
     }
 
     /// The server's maxWireVersion.
@@ -602,17 +400,31 @@ impl Connection {
         }
     }
 
-    /// Sends `message` and reads its reply, within the socket timeout.
-    async fn round_trip<M: Encode + ?Sized>(&mut self, message: &M) -> Result<Reply> {
-        self.round_trip_with_id(message, next_request_id()).await
+    /// Sends `message` and reads its reply, within the socket timeout and `deadline`.
+    async fn round_trip<M: Encode + ?Sized>(
+        &mut self,
+        message: &M,
+        deadline: Option<Instant>,
+    ) -> Result<Reply> {
+        self.round_trip_with_id(message, next_request_id(), deadline)
+            .await
     }
 
     async fn round_trip_with_id<M: Encode + ?Sized>(
         &mut self,
         message: &M,
         request_id: i32,
+        deadline: Option<Instant>,
     ) -> Result<Reply> {
-        let timeout = self.options.socket_timeout.filter(|d| !d.is_zero());
+        let socket_timeout = self.options.socket_timeout.filter(|d| !d.is_zero());
+        let socket_deadline = socket_timeout.and_then(|d| clock().checked_add(d));
+        // The earlier of the two limits; remember which one it was for the message.
+        let (limit, by_deadline) = match (socket_deadline, deadline) {
+            (Some(s), Some(d)) if d < s => (Some(d), true),
+            (Some(s), _) => (Some(s), false),
+            (None, Some(d)) => (Some(d), true),
+            (None, None) => (None, false),
+        };
         let fut = async {
             self.send_with_id(message, request_id).await?;
             let reply = self.receive_message().await?;
@@ -628,40 +440,16 @@ impl Connection {
                 _ => Ok(reply),
             }
         };
-        match timeout {
+        match limit {
             None => fut.await,
-            Some(d) => match tokio::time::timeout(d, fut).await {
+            Some(at) => match tokio::time::timeout_at(at.into(), fut).await {
                 Ok(r) => r,
                 Err(_) => {
                     self.state = State::Broken;
-                    Err(Error::io(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!("socket timeout after {d:?}"),
-                    ))
-                    .with_address(&self.address))
+                    Err(timeout_error(socket_timeout, by_deadline).with_address(&self.address))
                 }
             },
         }
-    }
-
-    /// A command in OP_QUERY form (legacy handshake, servers before 3.6).
-    async fn legacy_command(&mut self, db: &str, cmd: &Document) -> Result<Document> {
-        self.legacy_command_with_id(db, cmd, next_request_id())
-            .await
-    }
-
-    async fn legacy_command_with_id(
-        &mut self,
-        db: &str,
-        cmd: &Document,
-        request_id: i32,
-    ) -> Result<Document> {
-        let raw = to_raw(cmd)?;
-        let query = OpQuery::command(db, Cow::Borrowed(raw.as_ref()));
-        let reply = self.round_trip_with_id(&query, request_id).await?;
-        reply
-            .into_body()
-            .ok_or_else(|| Error::invalid_reply("empty OP_REPLY to a command"))
     }
 
     /// Runs `cmd` on `db` and returns the reply, whatever its `ok`. Unmonitored unless
@@ -682,9 +470,10 @@ impl Connection {
         let sensitive = monitored && CommandMonitor::is_sensitive(&name, &cmd);
         let legacy =
             self.hello.max_wire_version < OP_MSG_WIRE_VERSION && self.hello.max_wire_version > 0;
+        let deadline = params.deadline;
 
         let request_id = next_request_id();
-        let started = Instant::now();
+        let started = clock();
         let result = if legacy {
             let mut full = cmd;
             for seq in &params.sequences {
@@ -698,7 +487,8 @@ impl Connection {
             if monitored {
                 self.emit_started(&name, db, request_id, &params, sensitive, &full);
             }
-            self.legacy_command_with_id(db, &full, request_id).await
+            self.legacy_command_with_id(db, &full, request_id, deadline)
+                .await
         } else {
             cmd.insert("$db", db);
             let mut msg = OpMsg::new(to_raw(&cmd)?);
@@ -727,7 +517,7 @@ impl Connection {
                     Err(e) => Err(e),
                 }
             } else {
-                self.round_trip_with_id(&msg, request_id)
+                self.round_trip_with_id(&msg, request_id, deadline)
                     .await
                     .and_then(|r| match r {
                         Reply::Msg { body, .. } => Ok(body),
@@ -735,7 +525,7 @@ impl Connection {
                     })
             }
         };
-        let duration = started.elapsed();
+        let duration = clock().saturating_duration_since(started);
         if monitored {
             self.in_flight = None;
             let info = CommandInfo {
@@ -759,52 +549,31 @@ impl Connection {
         result
     }
 
-    fn emit_started(
+    /// Runs an operation's command (its envelope already added) for the executor: monitored,
+    /// with the operation's id and deadline. Returns the reply whatever its `ok`; `{ok: 1}`
+    /// for an unacknowledged write.
+    pub(crate) async fn run_operation_command(
         &mut self,
-        name: &str,
-        db: &str,
-        request_id: i32,
-        params: &CommandParams,
-        sensitive: bool,
-        shown: &Document,
-    ) {
-        let info = CommandInfo {
-            name,
-            db,
-            request_id,
-            operation_id: params.operation_id,
-            connection: &self.info,
-            service_id: self.hello.service_id,
-            sensitive,
+        command: operation::Command,
+        operation_id: i64,
+        deadline: Option<Instant>,
+    ) -> Result<Document> {
+        let sequences = command
+            .sequence
+            .map(|s| DocumentSequence {
+                identifier: s.identifier.to_owned(),
+                documents: s.documents,
+            })
+            .into_iter()
+            .collect();
+        let params = CommandParams {
+            sequences,
+            monitored: true,
+            operation_id: Some(operation_id),
+            unacknowledged: !command.acknowledged,
+            deadline,
         };
-        self.monitor.started(&info, shown);
-        self.in_flight = Some(InFlight {
-            name: name.to_owned(),
-            db: db.to_owned(),
-            request_id,
-            operation_id: params.operation_id,
-            sensitive,
-            started: Instant::now(),
-        });
-    }
-
-    /// Publishes the failed event of a monitored command abandoned in flight (its future was
-    /// dropped, as when an interrupting pool clear stops it), so that every started event
-    /// has an outcome.
-    pub(crate) fn fail_in_flight(&mut self, error: &Error) {
-        let Some(f) = self.in_flight.take() else {
-            return;
-        };
-        let info = CommandInfo {
-            name: &f.name,
-            db: &f.db,
-            request_id: f.request_id,
-            operation_id: f.operation_id,
-            connection: &self.info,
-            service_id: self.hello.service_id,
-            sensitive: f.sensitive,
-        };
-        self.monitor.failed(&info, error, None, f.started.elapsed());
+        self.run_command(&command.db, command.body, params).await
     }
 
     /// A monitoring hello: OP_MSG (with `exhaustAllowed` when asked) once the server speaks
@@ -815,7 +584,7 @@ impl Connection {
         exhaust_allowed: bool,
     ) -> Result<(Document, bool)> {
         if self.hello.max_wire_version < OP_MSG_WIRE_VERSION {
-            let reply = self.legacy_command("admin", &cmd).await?;
+            let reply = self.legacy_command("admin", &cmd, None).await?;
             return Ok((reply, false));
         }
         cmd.insert("$db", "admin");
@@ -823,7 +592,7 @@ impl Connection {
         if exhaust_allowed {
             msg.flags = MsgFlags::EXHAUST_ALLOWED;
         }
-        match self.round_trip(&msg).await? {
+        match self.round_trip(&msg, None).await? {
             Reply::Msg {
                 body, more_to_come, ..
             } => Ok((body, more_to_come)),
@@ -846,18 +615,8 @@ impl Connection {
     /// # Errors
     /// Network errors (the connection is closed), invalid replies, and command errors.
     pub async fn command(&mut self, db: &str, cmd: Document) -> Result<Document> {
-        self.command_with(db, cmd, None).await
-    }
-
-    pub(crate) async fn command_with(
-        &mut self,
-        db: &str,
-        cmd: Document,
-        operation_id: Option<i64>,
-    ) -> Result<Document> {
         let params = CommandParams {
             monitored: true,
-            operation_id,
             ..CommandParams::default()
         };
         let reply = self.run_command(db, cmd, params).await?;
@@ -878,7 +637,8 @@ impl Connection {
     /// message is sent with `moreToCome` and no reply is read (`{ok: 1}` is returned).
     ///
     /// # Errors
-    /// As [`command`](Self::command); write errors are left in the reply for the caller.
+    /// As [`command`](Self::command), and a document over the server's maxBsonObjectSize;
+    /// write errors are left in the reply for the caller.
     pub async fn write_command(
         &mut self,
         db: &str,
@@ -886,19 +646,6 @@ impl Connection {
         identifier: &str,
         documents: Vec<Document>,
         acknowledged: bool,
-    ) -> Result<Document> {
-        self.write_command_with(db, cmd, identifier, &documents, acknowledged, None)
-            .await
-    }
-
-    pub(crate) async fn write_command_with(
-        &mut self,
-        db: &str,
-        cmd: Document,
-        identifier: &str,
-        documents: &[Document],
-        acknowledged: bool,
-        operation_id: Option<i64>,
     ) -> Result<Document> {
         let limits = self.hello.size_limits();
         let documents = documents.iter().map(to_raw).collect::<Result<Vec<_>>>()?;
@@ -917,95 +664,10 @@ impl Connection {
                 documents,
             }],
             monitored: true,
-            operation_id,
             unacknowledged: !acknowledged,
+            ..CommandParams::default()
         };
         let reply = self.run_command(db, cmd, params).await?;
         self.checked(reply)
-    }
-
-    /// A legacy write (OP_INSERT / OP_UPDATE / OP_DELETE, for servers before 3.6) on
-    /// `db.coll`, followed by `getLastError` with `get_last_error` options when given (its
-    /// reply is returned; an `err` in it becomes an error). Without it the write is
-    /// unacknowledged and `None` is returned.
-    ///
-    /// # Errors
-    /// Network errors, and the getLastError's error.
-    pub async fn legacy_write(
-        &mut self,
-        db: &str,
-        coll: &str,
-        op: LegacyWrite,
-        get_last_error: Option<Document>,
-    ) -> Result<Option<Document>> {
-        let ns = format!("{db}.{coll}");
-        let sent = match op {
-            LegacyWrite::Insert {
-                documents,
-                continue_on_error,
-            } => {
-                let raws = documents.iter().map(to_raw).collect::<Result<Vec<_>>>()?;
-                let mut flags = InsertFlags::empty();
-                flags.set(InsertFlags::CONTINUE_ON_ERROR, continue_on_error);
-                let msg = OpInsert {
-                    flags,
-                    full_collection_name: Cow::Borrowed(ns.as_str()),
-                    documents: raws.iter().map(|d| Cow::Borrowed(d.as_ref())).collect(),
-                };
-                self.send_message(&msg).await
-            }
-            LegacyWrite::Update {
-                selector,
-                update,
-                upsert,
-                multi,
-            } => {
-                let (s, u) = (to_raw(&selector)?, to_raw(&update)?);
-                let mut flags = UpdateFlags::empty();
-                flags.set(UpdateFlags::UPSERT, upsert);
-                flags.set(UpdateFlags::MULTI_UPDATE, multi);
-                let msg = OpUpdate {
-                    full_collection_name: Cow::Borrowed(ns.as_str()),
-                    flags,
-                    selector: Cow::Borrowed(s.as_ref()),
-                    update: Cow::Borrowed(u.as_ref()),
-                };
-                self.send_message(&msg).await
-            }
-            LegacyWrite::Delete { selector, single } => {
-                let s = to_raw(&selector)?;
-                let mut flags = DeleteFlags::empty();
-                flags.set(DeleteFlags::SINGLE_REMOVE, single);
-                let msg = OpDelete {
-                    full_collection_name: Cow::Borrowed(ns.as_str()),
-                    flags,
-                    selector: Cow::Borrowed(s.as_ref()),
-                };
-                self.send_message(&msg).await
-            }
-        };
-        sent?;
-        // Legacy writes have no reply: the connection is idle again.
-        self.state = State::Ready;
-        let Some(options) = get_last_error else {
-            return Ok(None);
-        };
-        let raw = to_raw(&options)?;
-        let gle = OpQuery::get_last_error(db, Some(raw.as_ref()));
-        let reply = self.round_trip(&gle).await?;
-        let doc = reply
-            .into_body()
-            .ok_or_else(|| Error::invalid_reply("empty getLastError reply"))?;
-        if !is_ok(&doc) {
-            return Err(Error::from_reply(&doc).with_address(&self.address));
-        }
-        match doc.get("err") {
-            Some(Bson::String(msg)) => {
-                let mut e = doc.clone();
-                e.insert("errmsg", msg.clone());
-                Err(Error::from_reply(&e).with_address(&self.address))
-            }
-            _ => Ok(Some(doc)),
-        }
     }
 }

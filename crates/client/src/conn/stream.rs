@@ -52,38 +52,41 @@ async fn with_timeout<T>(
 /// connect and the TLS handshake.
 pub(crate) async fn connect(address: &ServerAddress, config: &StreamConfig) -> Result<Stream> {
     let limit = config.connect_timeout;
-    match address {
-        ServerAddress::Tcp { host, port } => {
-            let tcp = with_timeout(limit, "connect", TcpStream::connect((host.as_str(), *port)))
-                .await
-                .map_err(Error::io)?;
-            tcp.set_nodelay(true).map_err(Error::io)?;
-            let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE_TIME);
-            // Keepalive is best effort: some platforms refuse some settings.
-            let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive);
-            match &config.tls {
-                None => Ok(Stream::Tcp(tcp)),
-                Some(tls) => {
-                    let name = super::tls::server_name(host)?;
-                    let connector = tokio_rustls::TlsConnector::from(tls.clone());
-                    let tls = with_timeout(limit, "TLS handshake", connector.connect(name, tcp))
-                        .await
-                        .map_err(Error::io)?;
-                    Ok(Stream::Tls(Box::new(tls)))
-                }
-            }
-        }
+    if let Some(path) = address.unix_path() {
         #[cfg(unix)]
-        ServerAddress::Unix { path } => {
+        {
             let s = with_timeout(limit, "connect", tokio::net::UnixStream::connect(path))
                 .await
                 .map_err(Error::io)?;
-            Ok(Stream::Unix(s))
+            return Ok(Stream::Unix(s));
         }
         #[cfg(not(unix))]
-        ServerAddress::Unix { .. } => Err(Error::invalid_argument(
-            "unix domain sockets are not supported on this platform",
-        )),
+        {
+            let _ = path;
+            return Err(Error::invalid_argument(
+                "unix domain sockets are not supported on this platform",
+            ));
+        }
+    }
+    let host = address.host();
+    let port = address.port().unwrap_or(mongo_events::DEFAULT_PORT);
+    let tcp = with_timeout(limit, "connect", TcpStream::connect((host.as_ref(), port)))
+        .await
+        .map_err(Error::io)?;
+    tcp.set_nodelay(true).map_err(Error::io)?;
+    let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE_TIME);
+    // Keepalive is best effort: some platforms refuse some settings.
+    let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive);
+    match &config.tls {
+        None => Ok(Stream::Tcp(tcp)),
+        Some(tls) => {
+            let name = super::tls::server_name(&host)?;
+            let connector = tokio_rustls::TlsConnector::from(tls.clone());
+            let tls = with_timeout(limit, "TLS handshake", connector.connect(name, tcp))
+                .await
+                .map_err(Error::io)?;
+            Ok(Stream::Tls(Box::new(tls)))
+        }
     }
 }
 

@@ -1,17 +1,23 @@
 //! The topology: one pool and one monitor per server (a pool of pools keyed by address),
 //! SDAM error handling wired to pool clears and immediate checks, and server selection with
-//! serverSelectionTimeoutMS.
+//! serverSelectionTimeoutMS and the operation's deadline.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the topology is I/O: it reads the clock for selection deadlines and draws the \
+              random numbers of the two-choices pick"
+)]
 
+#[cfg(test)]
+mod interrupt_tests;
 mod monitor;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use mongo_events::sdam::{ServerEvent, TopologyEvent};
 use mongo_events::{EventError, Generation, Listeners, ServerAddress, ServiceId, TopologyType};
-use mongo_pool::{Establish, Pool, PoolOptions, PoolStats, PooledConnection};
+use mongo_pool::{Establish, Interruption, Pool, PoolOptions, PoolStats, PooledConnection};
 use mongo_sdam::driver::MonitorHandle;
 use mongo_sdam::log as sdam_log;
 use mongo_sdam::{
@@ -84,14 +90,11 @@ impl std::ops::DerefMut for PooledConn {
 
 impl PooledConn {
     /// Splits the checked-out connection into the connection itself (for the command's I/O)
-    /// and a watch that resolves when an interrupting clear covers it, so that the two can
-    /// be raced in a `select!`.
-    pub(crate) fn split_for_io(&mut self) -> (&mut Connection, InterruptWatch<'_>) {
-        let watch = InterruptWatch {
-            server: &self.server,
-            generation: self.inner.generation(),
-        };
-        (&mut self.inner, watch)
+    /// and the pool's [`Interruption`] watch, which resolves when a clear with
+    /// `interruptInUseConnections` covers it, so that the two can be raced in a `select!`.
+    /// The pool's guard is the one source of truth about interruption.
+    pub(crate) fn split_for_io(&mut self) -> (&mut Connection, Interruption<'_, Establisher>) {
+        self.inner.split()
     }
 
     /// Whether a clear with `interruptInUseConnections` interrupted this connection (one
@@ -113,35 +116,6 @@ impl PooledConn {
     }
 }
 
-/// Resolves when a clear with `interruptInUseConnections` covers one checked-out connection
-/// (see [`PooledConn::split_for_io`]).
-pub(crate) struct InterruptWatch<'a> {
-    server: &'a Server,
-    generation: Generation,
-}
-
-impl InterruptWatch<'_> {
-    /// Resolves once the connection is interrupted; never resolves otherwise. Only polled
-    /// while the command's I/O is pending, so the hot path pays nothing for it.
-    pub(crate) async fn interrupted(&self) {
-        if self.server.load_balanced {
-            // Per-service generations are the pool's own: load-balanced connections are
-            // only checked (exactly) before the I/O starts. SDAM never interrupts in this
-            // mode (there are no monitors).
-            return std::future::pending().await;
-        }
-        loop {
-            let notified = self.server.interrupt_notify.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.generation.0 < self.server.interrupt_below.load(Ordering::Acquire) {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
-
 impl Drop for PooledConn {
     fn drop(&mut self) {
         if !self.inner.is_reusable() && !self.inner.is_errored() {
@@ -157,13 +131,6 @@ pub(crate) struct Server {
     pub(crate) pool: Pool<Establisher>,
     monitor: Mutex<Option<MonitorHandle>>,
     operations: AtomicU64,
-    load_balanced: bool,
-    /// Connections of a pool generation below this were interrupted by a clear with
-    /// `interruptInUseConnections` (mirrors the pool's own record, readable without a
-    /// checked-out connection).
-    interrupt_below: AtomicU32,
-    /// Woken by every interrupting clear.
-    interrupt_notify: Notify,
 }
 
 impl Server {
@@ -174,17 +141,10 @@ impl Server {
     }
 
     /// Clears the pool; with `interrupt`, operations in progress on connections of the
-    /// generations cleared fail promptly with a retryable error.
+    /// generations cleared fail promptly with a retryable error (the pool wakes their
+    /// [`Interruption`] watches).
     fn clear(&self, service_id: Option<ServiceId>, interrupt: bool, cause: Option<EventError>) {
-        let before = self.pool.generation();
         self.pool.clear_with_cause(service_id, interrupt, cause);
-        if interrupt {
-            if service_id.is_none() && !self.load_balanced {
-                self.interrupt_below
-                    .fetch_max(before.0.saturating_add(1), Ordering::AcqRel);
-            }
-            self.interrupt_notify.notify_waiters();
-        }
     }
 
     fn shutdown(&self) {
@@ -304,8 +264,9 @@ impl Topology {
         self.inner.state.lock().servers.get(address).cloned()
     }
 
-    /// Selects a server for `operation` within serverSelectionTimeoutMS, requesting
-    /// immediate checks and waiting for topology changes while none is suitable.
+    /// Selects a server for `operation` within serverSelectionTimeoutMS and the operation's
+    /// `op_deadline` (timeoutMS), whichever ends first, requesting immediate checks and
+    /// waiting for topology changes while none is suitable.
     ///
     /// Writes the server selection log messages (target `mongo::server_selection`) for
     /// `operation_name` and `operation_id`.
@@ -315,10 +276,15 @@ impl Topology {
         deprioritized: &[ServerAddress],
         operation_name: &str,
         operation_id: Option<i64>,
+        op_deadline: Option<Instant>,
     ) -> Result<Arc<Server>> {
         let timeout = self.inner.settings.server_selection_timeout;
         let start = tokio::time::Instant::now();
-        let deadline = deadline_after(start, timeout);
+        let selection_deadline = deadline_after(start, timeout);
+        let (deadline, by_op_deadline) = match op_deadline.map(tokio::time::Instant::from_std) {
+            Some(d) if d < selection_deadline => (d, true),
+            _ => (selection_deadline, false),
+        };
         let operation = match read_preference {
             Some(rp) => Operation::Read(rp),
             None => Operation::Write,
@@ -393,10 +359,15 @@ impl Topology {
                 describe(desc)
             };
             if tokio::time::Instant::now() >= deadline {
+                let within = if by_op_deadline {
+                    "before the operation's timeoutMS expired".to_owned()
+                } else {
+                    format!("within serverSelectionTimeoutMS ({timeout:?})")
+                };
                 let error = Error::new(ErrorKind::ServerSelection(format!(
-                    "no suitable server for {} within {timeout:?}; topology: {description}",
+                    "no suitable server for {} {within}; topology: {description}",
                     match operation {
-                        Operation::Read(rp) => format!("a read ({:?})", rp.mode),
+                        Operation::Read(rp) => format!("a read ({})", rp.mode),
                         Operation::Write => "a write".to_owned(),
                     }
                 )));
@@ -414,12 +385,17 @@ impl Topology {
         }
     }
 
-    /// Checks a connection out of `server`'s pool. Failures are handed to SDAM error
-    /// handling (establishment errors before the handshake completed).
-    pub(crate) async fn checkout(&self, server: Arc<Server>) -> Result<PooledConn> {
+    /// Checks a connection out of `server`'s pool, waiting at most until `deadline` (the
+    /// operation's; the pool's waitQueueTimeoutMS applies too). Failures are handed to SDAM
+    /// error handling (establishment errors before the handshake completed).
+    pub(crate) async fn checkout(
+        &self,
+        server: Arc<Server>,
+        deadline: Option<Instant>,
+    ) -> Result<PooledConn> {
         // `select_server` counted this operation; the guard (or this error path) uncounts it.
         let generation = server.pool.generation();
-        match server.pool.checkout().await {
+        match server.pool.checkout_until(deadline).await {
             Ok(inner) => Ok(PooledConn { inner, server }),
             Err(e) => {
                 server.operations.fetch_sub(1, Ordering::Relaxed);
@@ -506,20 +482,28 @@ impl Topology {
         }
     }
 
-    /// Checks a connection out of the pool of `address` (for getMore and killCursors, which
-    /// must go to the cursor's server).
-    pub(crate) async fn checkout_at(&self, address: &ServerAddress) -> Result<PooledConn> {
+    /// The server at `address`, counted as running one more operation (for getMore and
+    /// killCursors, which must go to the cursor's server); hand it to
+    /// [`checkout`](Self::checkout), which uncounts it.
+    pub(crate) fn server_at(&self, address: &ServerAddress) -> Result<Arc<Server>> {
         let server = self.server(address).ok_or_else(|| {
             Error::new(ErrorKind::ServerSelection(format!(
                 "server {address} is no longer part of the topology"
             )))
         })?;
         server.operations.fetch_add(1, Ordering::Relaxed);
-        self.checkout(server).await
+        Ok(server)
+    }
+
+    /// The type of the topology now.
+    pub(crate) fn topology_type(&self) -> TopologyType {
+        self.with_description(TopologyDescription::topology_type)
     }
 
     /// Clears the pool of `address` (optionally interrupting in-use connections); false if
-    /// the server is not part of the topology.
+    /// the server is not part of the topology. For the crate's tests: in operation, SDAM
+    /// error handling decides clears.
+    #[cfg(test)]
     pub(crate) fn clear_pool(&self, address: &ServerAddress, interrupt: bool) -> bool {
         let st = self.inner.state.lock();
         let Some(server) = st.servers.get(address) else {
@@ -581,9 +565,6 @@ impl Inner {
             pool,
             monitor: Mutex::new(None),
             operations: AtomicU64::new(0),
-            load_balanced: settings.config.load_balanced,
-            interrupt_below: AtomicU32::new(0),
-            interrupt_notify: Notify::new(),
         });
         if settings.config.load_balanced {
             server.pool.ready();
@@ -717,16 +698,11 @@ impl Inner {
             let mut st = self.state.lock();
             std::iter::from_fn(|| st.sdam.poll_event()).collect()
         };
+        // `mongo_sdam::Topology` wrote the log messages when it queued the events.
         for e in events {
             match e {
-                SdamEvent::Server(e) => {
-                    log_server_event(&e);
-                    self.settings.listeners.deliver_server(&e);
-                }
-                SdamEvent::Topology(e) => {
-                    log_topology_event(&e);
-                    self.settings.listeners.deliver_topology(&e);
-                }
+                SdamEvent::Server(e) => self.settings.listeners.deliver_server(&e),
+                SdamEvent::Topology(e) => self.settings.listeners.deliver_topology(&e),
             }
         }
     }
@@ -742,19 +718,6 @@ fn deadline_after(start: tokio::time::Instant, timeout: Duration) -> tokio::time
 
 fn this_closed(inner: &Inner) -> bool {
     inner.closed.load(Ordering::SeqCst)
-}
-
-fn log_server_event(e: &ServerEvent) {
-    if let ServerEvent::DescriptionChanged(c) = e {
-        tracing::debug!(target: "mongo::topology", serverHost = %c.address.host(),
-            serverPort = c.address.port(), "Server description changed");
-    }
-}
-
-fn log_topology_event(e: &TopologyEvent) {
-    if let TopologyEvent::DescriptionChanged(_) = e {
-        tracing::debug!(target: "mongo::topology", "Topology description changed");
-    }
 }
 
 pub(crate) fn weak(inner: &Arc<Inner>) -> Weak<Inner> {

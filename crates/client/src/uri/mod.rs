@@ -27,15 +27,14 @@
 
 use std::fmt;
 
+use mongo_events::{AddressError, ServerAddress};
+
 use crate::options::{ClientOptions, Credential};
 
-mod host;
 mod percent;
 #[cfg(test)]
 mod proptests;
 mod query;
-
-pub use host::{HostAddr, HostKind};
 
 /// Why a connection string (or a set of client options) was rejected.
 ///
@@ -80,6 +79,15 @@ pub enum UriError {
     /// Options that cannot be combined.
     #[error("conflicting options: {0}")]
     Conflict(String),
+    /// A valid option this client cannot honour (see
+    /// [`ClientOptions::check_supported`](crate::ClientOptions::check_supported)).
+    #[error("option '{option}' is not supported: {reason}")]
+    Unsupported {
+        /// The option's name, as the connection string spells it.
+        option: String,
+        /// Why, and what to do instead.
+        reason: String,
+    },
     /// The credential breaks the auth spec's rules for its mechanism.
     #[error("invalid credential: {0}")]
     InvalidCredential(String),
@@ -95,7 +103,7 @@ pub struct ConnectionString {
     /// `true` for `mongodb+srv://`. The SRV lookup is not performed by this crate.
     pub srv: bool,
     /// The hosts, in order.
-    pub hosts: Vec<HostAddr>,
+    pub hosts: Vec<ServerAddress>,
     /// The decoded user name, if the string had user information.
     pub username: Option<String>,
     /// The decoded password, if the user information had a `:`. Never printed by `Debug`.
@@ -219,7 +227,7 @@ impl ConnectionString {
         }
         let hosts = host_list
             .split(',')
-            .map(host::parse_host)
+            .map(|h| ServerAddress::parse(h).map_err(host_error))
             .collect::<Result<Vec<_>, _>>()?;
 
         let auth_database = match path.filter(|p| !p.is_empty()) {
@@ -250,14 +258,16 @@ impl ConnectionString {
             None => (None, None),
         };
         if username.is_some() || auth.mechanism.is_some() {
-            options.credential = Some(Credential::resolve(
-                username.clone(),
-                password.clone(),
-                auth.mechanism,
-                auth.source,
-                auth_database.as_deref(),
-                auth.properties,
-            )?);
+            let credential = Credential::builder()
+                .username_opt(username.clone())
+                .password_opt(password.clone())
+                .mechanism(auth.mechanism)
+                .source_opt(auth.source)
+                .uri_database(auth_database.clone())
+                .mechanism_properties(auth.properties)
+                .build()
+                .map_err(|e| UriError::InvalidCredential(e.to_string()))?;
+            options.credential = Some(credential);
         }
         options.validate()?;
 
@@ -273,6 +283,18 @@ impl ConnectionString {
     }
 }
 
+/// A host the connection string could not use, as a [`UriError`].
+fn host_error(e: AddressError) -> UriError {
+    let (host, reason) = match e {
+        AddressError::Empty => (String::new(), "empty host".to_owned()),
+        AddressError::UnclosedBracket(h) => (h, "unterminated IPv6 literal".to_owned()),
+        AddressError::InvalidPort(h) => (h, "the port must be between 1 and 65535".to_owned()),
+        AddressError::InvalidHost { host, reason } => (host, reason.to_owned()),
+        other => (String::new(), other.to_string()),
+    };
+    UriError::InvalidHost { host, reason }
+}
+
 impl std::str::FromStr for ConnectionString {
     type Err = UriError;
 
@@ -286,7 +308,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::options::{AuthMechanism, ReadPreferenceMode};
+    use crate::options::{AuthMechanism, HostKind, ReadMode};
 
     #[test]
     fn parses_every_part() {
@@ -303,20 +325,22 @@ mod tests {
         assert_eq!(
             cs.hosts,
             vec![
-                HostAddr::tcp("h1", None),
-                HostAddr::tcp("::1", Some(27018)),
-                HostAddr::Unix("/tmp/m.sock".into()),
+                ServerAddress::tcp_with("h1", None),
+                ServerAddress::tcp("::1", 27018),
+                ServerAddress::unix("/tmp/m.sock"),
             ]
         );
+        assert_eq!(cs.hosts[0].explicit_port(), None);
+        assert_eq!(cs.hosts[2].kind(), HostKind::Unix);
         let o = &cs.options;
         assert_eq!(o.replica_set.as_deref(), Some("rs"));
         assert_eq!(o.connect_timeout, Some(Duration::from_millis(100)));
         let rp = o.read_preference.as_ref().unwrap();
-        assert_eq!(rp.mode, ReadPreferenceMode::Secondary);
+        assert_eq!(rp.mode, ReadMode::Secondary);
         assert_eq!(rp.tag_sets.len(), 2);
         assert!(rp.tag_sets[1].is_empty());
         let cred = o.credential.as_ref().unwrap();
-        assert_eq!(cred.source.as_deref(), Some("my?db"));
+        assert_eq!(cred.source(), "my?db");
         assert!(cs.warnings.is_empty(), "{:?}", cs.warnings);
     }
 
@@ -373,8 +397,8 @@ mod tests {
     fn credential_rules() {
         let o = ClientOptions::parse("mongodb://localhost/?authMechanism=MONGODB-X509").unwrap();
         let c = o.credential.unwrap();
-        assert_eq!(c.mechanism, Some(AuthMechanism::MongoDbX509));
-        assert_eq!(c.source.as_deref(), Some("$external"));
+        assert_eq!(c.mechanism(), Some(AuthMechanism::MongoDbX509));
+        assert_eq!(c.source(), "$external");
         assert!(
             ClientOptions::parse("mongodb://localhost/?authSource=foo")
                 .unwrap()

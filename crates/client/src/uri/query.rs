@@ -12,7 +12,7 @@ use bson::Document;
 
 use super::{UriError, percent};
 use crate::options::{
-    Acknowledgment, AuthMechanism, ClientOptions, Compressor, ReadPreference, ReadPreferenceMode,
+    Acknowledgment, AuthMechanism, ClientOptions, Compressor, ReadMode, ReadPreference,
     ServerMonitoringMode, TagSet, WriteConcern,
 };
 
@@ -27,7 +27,7 @@ pub(crate) struct AuthOptions {
 /// Read preference parts, assembled after every option is seen.
 #[derive(Default)]
 struct ReadPrefParts {
-    mode: Option<ReadPreferenceMode>,
+    mode: Option<ReadMode>,
     tag_sets: Vec<TagSet>,
     max_staleness: Option<Duration>,
 }
@@ -228,11 +228,11 @@ pub(crate) fn apply_query(
     }
 
     if rp.mode.is_some() || !rp.tag_sets.is_empty() || rp.max_staleness.is_some() {
-        opts.read_preference = Some(ReadPreference {
-            mode: rp.mode.unwrap_or(ReadPreferenceMode::Primary),
-            tag_sets: rp.tag_sets,
-            max_staleness: rp.max_staleness,
-        });
+        opts.read_preference = Some(
+            ReadPreference::new(rp.mode.unwrap_or(ReadMode::Primary))
+                .with_tag_sets(rp.tag_sets)
+                .with_max_staleness(rp.max_staleness),
+        );
     }
     if wc != WriteConcern::default() {
         opts.write_concern = Some(wc);
@@ -278,9 +278,9 @@ fn apply_one(
 
     match key {
         "appname" => opts.app_name = Some(v.to_owned()),
-        "authmechanism" => match AuthMechanism::from_name(v) {
-            Some(m) => auth.mechanism = Some(m),
-            None => {
+        "authmechanism" => match v.parse::<AuthMechanism>() {
+            Ok(m) => auth.mechanism = Some(m),
+            Err(_) => {
                 return Err(UriError::InvalidOption {
                     option: pair.name.clone(),
                     reason: format!("unknown authentication mechanism '{v}'"),
@@ -313,10 +313,11 @@ fn apply_one(
         "compressors" => {
             let mut list = Vec::new();
             for name in v.split(',') {
-                match Compressor::from_name(name) {
-                    Some(c) if !list.contains(&c) => list.push(c),
-                    Some(_) => {}
-                    None => ctx.warn(format!("Unsupported compressor '{name}' ignored")),
+                // `noop` is an OP_COMPRESSED id for tests, not a compressor to offer.
+                match name.parse::<Compressor>() {
+                    Ok(c) if c != Compressor::Noop && !list.contains(&c) => list.push(c),
+                    Ok(c) if c != Compressor::Noop => {}
+                    _ => ctx.warn(format!("Unsupported compressor '{name}' ignored")),
                 }
             }
             opts.compressors = (!list.is_empty()).then_some(list);
@@ -359,7 +360,7 @@ fn apply_one(
         "replicaset" => opts.replica_set = Some(v.to_owned()),
         "readpreference" => set!(
             rp.mode,
-            ReadPreferenceMode::from_name(v),
+            ReadMode::from_name(v),
             "unknown read preference mode"
         ),
         "readpreferencetags" => {
@@ -543,7 +544,7 @@ mod tests {
         assert!(w.is_empty(), "{w:?}");
         assert_eq!(o.max_pool_size, Some(5));
         assert_eq!(o.connect_timeout, Some(Duration::from_millis(20)));
-        assert_eq!(o.read_preference.unwrap().mode, ReadPreferenceMode::Nearest);
+        assert_eq!(o.read_preference.unwrap().mode, ReadMode::Nearest);
         assert_eq!(o.write_concern.unwrap().w, Some(Acknowledgment::Majority));
     }
 

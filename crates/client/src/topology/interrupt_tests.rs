@@ -1,16 +1,20 @@
-//! CMAP's `interruptInUseConnections`: a pool clear that interrupts in-use connections makes
-//! the commands in flight on them fail promptly with a retryable error, and closes those
-//! connections; a clear without interruption lets them finish.
+//! Tests of CMAP's `interruptInUseConnections` through the whole client: a pool clear that
+//! interrupts in-use connections makes the commands in flight on them fail promptly with a
+//! retryable error, and closes those connections; a clear without interruption lets them
+//! finish. Unit tests because two of them clear the pool directly, a hook that is not public
+//! API (in operation, SDAM error handling decides clears, as the third test shows).
+#![allow(clippy::disallowed_methods, reason = "tests wait on the wall clock")]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bson::{Document, doc};
-use mongo_client::{Client, ClientOptions, Error, ErrorKind};
 use mongo_events::cmap::{CmapEvent, ConnectionClosedReason};
 use mongo_events::command::CommandEvent;
 use mongo_events::{ConnectionId, EventRecorder, Listeners};
 use mongo_testkit::{ServerOptions, TestServer};
+
+use crate::{Client, ClientOptions, Error, ErrorKind};
 
 /// How long the fail point holds the command: far longer than any bound the tests wait.
 const BLOCK_MS: i32 = 20_000;
@@ -65,7 +69,7 @@ fn assert_interrupted(error: &Error) {
     assert!(
         matches!(
             error.kind(),
-            ErrorKind::Pool(mongo_pool::PoolError::Interrupted { .. })
+            ErrorKind::Pool(crate::error::PoolError::Interrupted { .. })
         ),
         "{error:?}"
     );
@@ -73,7 +77,7 @@ fn assert_interrupted(error: &Error) {
         error.to_string().contains("interrupted"),
         "the message names the interruption: {error}"
     );
-    assert!(error.has_label(mongo_pool::RETRYABLE_ERROR), "{error:?}");
+    assert!(error.has_label(crate::error::RETRYABLE_ERROR), "{error:?}");
     assert!(error.is_retryable_read(), "{error:?}");
     assert!(error.is_retryable_write(), "{error:?}");
 }
@@ -132,7 +136,7 @@ async fn an_interrupting_clear_fails_the_command_in_flight_promptly() {
     assert_eq!(client.pool_stats()[0].stats.in_use, 1);
 
     let cleared_at = Instant::now();
-    assert!(client.clear_pool_for_test(&address, true));
+    assert!(client.inner.topology.clear_pool(&address, true));
     let result = tokio::time::timeout(PROMPT, running)
         .await
         .expect("the blocked command failed promptly")
@@ -174,7 +178,7 @@ async fn a_clear_without_interruption_lets_the_command_finish() {
         async move { client.run_command("admin", doc! {"ping": 1}).await }
     });
     let id = wait_for_started(&recorder, "ping", 1).await;
-    assert!(client.clear_pool_for_test(&address, false));
+    assert!(client.inner.topology.clear_pool(&address, false));
     let reply = tokio::time::timeout(PROMPT, running)
         .await
         .expect("the command finished")

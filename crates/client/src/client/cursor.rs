@@ -1,13 +1,20 @@
 //! [`Cursor`]: a batch from `find` / `aggregate`, then `getMore`s on the same server (on the
 //! same connection in load-balanced mode); killed (`killCursors`) when dropped unfinished.
+//! Every command goes through the executor as an operation.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a cursor dropped unfinished kills itself in a spawned task"
+)]
 
 use std::collections::VecDeque;
 
-use bson::{Bson, Document, doc};
+use bson::{Bson, Document};
 use mongo_events::ServerAddress;
 
-use crate::client::{Client, Op, OpKind};
-use crate::error::{BsonExt, Error, Result};
+use super::Client;
+use super::executor::Route;
+use crate::error::Result;
+use crate::operation::{CursorReply, GetMore, KillCursors, Operation};
 use crate::topology::PooledConn;
 
 /// A server-side cursor.
@@ -36,62 +43,29 @@ impl std::fmt::Debug for Cursor {
     }
 }
 
-type Batch = (i64, Bson, String, VecDeque<Document>);
-
-/// Takes the cursor id, namespace and batch (`key`) out of a cursor reply, moving the
-/// documents rather than copying them.
-fn parse_batch(mut reply: Document, key: &str) -> Result<Batch> {
-    let Some(Bson::Document(mut cursor)) = reply.remove("cursor") else {
-        return Err(Error::invalid_reply("reply has no cursor document"));
-    };
-    let id_bson = cursor.remove("id").unwrap_or(Bson::Null);
-    let id = id_bson
-        .as_i64_lossy()
-        .ok_or_else(|| Error::invalid_reply("cursor has no id"))?;
-    let ns = match cursor.remove("ns") {
-        Some(Bson::String(ns)) => ns,
-        _ => String::new(),
-    };
-    let batch = match cursor.remove(key) {
-        Some(Bson::Array(a)) => a
-            .into_iter()
-            .map(|d| match d {
-                Bson::Document(d) => Ok(d),
-                _ => Err(Error::invalid_reply("a batch entry is not a document")),
-            })
-            .collect::<Result<VecDeque<_>>>()?,
-        _ => VecDeque::new(),
-    };
-    Ok((id, id_bson, ns, batch))
-}
-
 impl Cursor {
-    pub(crate) fn new(
-        client: Client,
+    /// Runs a cursor-opening read (`find`, `aggregate`) and wraps its first batch.
+    pub(crate) async fn open<O: Operation<Output = CursorReply>>(
+        client: &Client,
+        op: &mut O,
         db: &str,
         coll: &str,
-        reply: Document,
-        address: ServerAddress,
-        pinned: Option<PooledConn>,
         batch_size: Option<i32>,
     ) -> Result<Cursor> {
-        let (id, id_bson, ns, buffer) = parse_batch(reply, "firstBatch")?;
-        let (db, coll) = match ns.split_once('.') {
-            Some((d, c)) if !d.is_empty() && !c.is_empty() => (d.to_owned(), c.to_owned()),
-            _ => (db.to_owned(), coll.to_owned()),
-        };
-        // A pinned connection is only kept while the cursor is open.
-        let pinned = if id == 0 { None } else { pinned };
+        let executed = client.execute(op, client.read_context()).await?;
+        let reply = executed.output;
+        let (db, coll) = reply.ns.unwrap_or_else(|| (db.to_owned(), coll.to_owned()));
         Ok(Cursor {
-            client,
+            client: client.clone(),
             db,
             coll,
-            id,
-            id_bson,
-            buffer,
+            id: reply.id,
+            id_bson: reply.id_bson,
+            buffer: reply.batch,
             batch_size,
-            address,
-            pinned,
+            address: executed.address.unwrap_or_default(),
+            // The executor keeps a connection only for an open cursor in load-balanced mode.
+            pinned: executed.pinned,
         })
     }
 
@@ -140,31 +114,18 @@ impl Cursor {
     }
 
     async fn get_more(&mut self) -> Result<()> {
-        let mut cmd = doc! { "getMore": self.id_bson.clone(), "collection": self.coll.clone() };
-        if let Some(b) = self.batch_size {
-            cmd.insert("batchSize", b);
-        }
-        let op = Op {
-            db: self.db.clone(),
-            cmd,
-            sequence: None,
-            kind: OpKind::Read,
-            acknowledged: true,
-        };
+        let mut op = GetMore::new(&self.db, &self.coll, self.id_bson.clone(), self.batch_size);
+        let ctx = self.client.context(Route::Server(self.address.clone()));
         let result = match self.pinned.as_mut() {
-            Some(conn) => self.client.execute(&op, Some(conn), false).await,
-            None => {
-                let mut conn = self.client.topology().checkout_at(&self.address).await?;
-                self.client.execute(&op, Some(&mut conn), false).await
-            }
+            Some(conn) => self.client.execute_pinned(&mut op, ctx, conn).await,
+            None => self.client.execute(&mut op, ctx).await.map(|e| e.output),
         };
         match result {
-            Ok(executed) => {
-                let (id, id_bson, _, batch) = parse_batch(executed.reply, "nextBatch")?;
-                self.id = id;
-                self.id_bson = id_bson;
-                self.buffer = batch;
-                if id == 0 {
+            Ok(reply) => {
+                self.id = reply.id;
+                self.id_bson = reply.id_bson;
+                self.buffer = reply.batch;
+                if self.id == 0 {
                     self.pinned = None;
                 }
                 Ok(())
@@ -190,23 +151,15 @@ impl Drop for Cursor {
             return;
         };
         let client = self.client.clone();
-        let (db, coll, id, address) = (
-            self.db.clone(),
-            self.coll.clone(),
-            self.id_bson.clone(),
-            self.address.clone(),
-        );
+        let mut op = KillCursors::new(&self.db, &self.coll, self.id_bson.clone());
+        let ctx = client.context(Route::Server(self.address.clone()));
         let pinned = self.pinned.take();
         runtime.spawn(async move {
-            let cmd = doc! { "killCursors": coll, "cursors": [id] };
-            let mut conn = match pinned {
-                Some(c) => c,
-                None => match client.topology().checkout_at(&address).await {
-                    Ok(c) => c,
-                    Err(_) => return,
-                },
+            // killCursors is best effort: a failure leaves the cursor to the server's timeout.
+            let _ = match pinned {
+                Some(mut conn) => client.execute_pinned(&mut op, ctx, &mut conn).await,
+                None => client.execute(&mut op, ctx).await.map(|e| e.output),
             };
-            let _ = conn.command(&db, cmd).await;
         });
     }
 }

@@ -1,0 +1,382 @@
+//! The executor: the one place that runs operations. It owns what every operation shares —
+//! server selection, connection check-out, authentication on checkout, the envelope
+//! (session fields, `$readPreference`, concerns), the operation's deadline, the race against
+//! an interrupting pool clear, command monitoring (through the connection), SDAM error
+//! handling, error labels, and retries — so that operations stay data
+//! ([`crate::operation`]).
+//!
+//! The path of one command, from the public call to the socket:
+//!
+//! ```text
+//! Collection::find ─► Client::execute(op, ctx) ─► attempt: select ─► check out ─► build
+//!   + envelope ─► Connection::run_operation_command ─► round trip (socket) ─► judge reply
+//! ```
+//!
+//! An [`OperationContext`] travels with each operation from the public call to the pool's
+//! check-out and the connection's socket I/O: its id (for events and logs), its deadline
+//! (`timeoutMS`; it bounds server selection, the check-out and every round trip), its read
+//! preference, where it must run, and the retry state (the servers a retry avoids).
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the executor reads the clock to start an operation's deadline"
+)]
+
+use std::time::{Duration, Instant};
+
+use bson::Document;
+use mongo_events::{ServerAddress, TopologyType};
+use mongo_sdam::{ReadMode, ReadPreference};
+
+use super::Client;
+use crate::error::{Error, NO_WRITES_PERFORMED, RETRYABLE_WRITE_ERROR, Result};
+use crate::operation::{Envelope, OpKind, Operation, Step, envelope, is_ok};
+use crate::topology::PooledConn;
+
+/// Where an operation must run.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Route {
+    /// On a server selected for it.
+    Select,
+    /// On this server (a cursor's getMore and killCursors).
+    Server(ServerAddress),
+}
+
+/// What one operation carries from the public call to the socket. Built once per operation;
+/// only the retry state changes between attempts.
+#[derive(Clone, Debug)]
+pub(crate) struct OperationContext {
+    /// The operation id in command events and log messages.
+    pub(crate) id: i64,
+    /// When the operation must be done (`timeoutMS`); bounds server selection, check-out and
+    /// each round trip.
+    pub(crate) deadline: Option<Instant>,
+    /// The read preference of a read (`None`: primary).
+    pub(crate) read_preference: Option<ReadPreference>,
+    /// Where it runs.
+    pub(crate) route: Route,
+    /// Retry state: the servers the next selection avoids (the one that just failed).
+    pub(crate) deprioritized: Vec<ServerAddress>,
+}
+
+/// What a finished operation hands back.
+#[derive(Debug)]
+pub(crate) struct Executed<T> {
+    /// The operation's output.
+    pub(crate) output: T,
+    /// The server that produced it (`None` when the output came from the operation's error
+    /// handling).
+    pub(crate) address: Option<ServerAddress>,
+    /// The connection, when the operation asked to keep it (load-balanced cursors).
+    pub(crate) pinned: Option<PooledConn>,
+}
+
+/// One attempt's result.
+struct Attempted<T> {
+    step: Step<T>,
+    address: ServerAddress,
+    conn: Option<PooledConn>,
+}
+
+impl Client {
+    /// A context for a new operation: a fresh id and the deadline of `timeoutMS`.
+    pub(crate) fn context(&self, route: Route) -> OperationContext {
+        let deadline = self
+            .inner
+            .options
+            .timeout
+            .filter(|t| !t.is_zero())
+            .and_then(|t| crate::conn::clock().checked_add(t));
+        OperationContext {
+            id: self.next_operation_id(),
+            deadline,
+            read_preference: None,
+            route,
+            deprioritized: Vec::new(),
+        }
+    }
+
+    /// A context for a read: the client's read preference applies.
+    pub(crate) fn read_context(&self) -> OperationContext {
+        let mut ctx = self.context(Route::Select);
+        ctx.read_preference = self.inner.read_preference.clone();
+        ctx
+    }
+
+    /// A context bounded by `limit` besides `timeoutMS` (for best-effort commands at
+    /// shutdown).
+    pub(crate) fn bounded_context(&self, limit: Duration) -> OperationContext {
+        let mut ctx = self.context(Route::Select);
+        let bound = crate::conn::clock().checked_add(limit);
+        ctx.deadline = match (ctx.deadline, bound) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        ctx
+    }
+
+    /// Runs `op` to completion: selection, check-out, the command (and the next ones of a
+    /// batched write), retries.
+    pub(crate) async fn execute<O: Operation>(
+        &self,
+        op: &mut O,
+        mut ctx: OperationContext,
+    ) -> Result<Executed<O::Output>> {
+        self.run(op, &mut ctx, None).await
+    }
+
+    /// Runs `op` on a pinned connection (a request, a load-balanced cursor): never retried
+    /// elsewhere.
+    pub(crate) async fn execute_pinned<O: Operation>(
+        &self,
+        op: &mut O,
+        mut ctx: OperationContext,
+        conn: &mut PooledConn,
+    ) -> Result<O::Output> {
+        self.run(op, &mut ctx, Some(conn)).await.map(|e| e.output)
+    }
+
+    /// Whether writes may be retried on this deployment: retryWrites on, sessions supported
+    /// and not a standalone, writes acknowledged.
+    fn writes_retryable(&self) -> bool {
+        let inner = &self.inner;
+        if !inner.retry_writes
+            || inner
+                .options
+                .write_concern
+                .as_ref()
+                .is_some_and(|wc| !wc.is_acknowledged())
+        {
+            return false;
+        }
+        inner.topology.with_description(|d| {
+            matches!(
+                d.topology_type(),
+                TopologyType::ReplicaSetWithPrimary
+                    | TopologyType::Sharded
+                    | TopologyType::LoadBalanced
+            ) && (d.logical_session_timeout_minutes().is_some()
+                || d.topology_type() == TopologyType::LoadBalanced)
+        })
+    }
+
+    async fn run<O: Operation>(
+        &self,
+        op: &mut O,
+        ctx: &mut OperationContext,
+        mut pinned: Option<&mut PooledConn>,
+    ) -> Result<Executed<O::Output>> {
+        let kind = op.kind();
+        let retryable = pinned.is_none()
+            && ctx.route == Route::Select
+            && op.is_retryable()
+            && match kind {
+                OpKind::Read => self.inner.retry_reads,
+                OpKind::Write => self.writes_retryable(),
+                OpKind::Command => false,
+            };
+        let session = (retryable && kind == OpKind::Write).then(|| self.inner.sessions.take());
+        let mut network_error = false;
+        let result = loop {
+            let txn = session
+                .as_ref()
+                .map(|s| (s, self.inner.sessions.next_txn_number()));
+            let first = self
+                .attempt(op, ctx, pinned.as_deref_mut(), kind, txn)
+                .await;
+            let outcome = match first {
+                Err(e) if retryable && qualifies_for_retry(kind, &e) => {
+                    network_error |= e.is_network_error();
+                    ctx.deprioritized = e.address().cloned().into_iter().collect();
+                    match self.attempt(op, ctx, None, kind, txn).await {
+                        Err(second) if second.has_label(NO_WRITES_PERFORMED) => Err(e),
+                        other => other,
+                    }
+                }
+                other => other,
+            };
+            match outcome {
+                Ok(Attempted {
+                    step: Step::More, ..
+                }) => {}
+                Ok(Attempted {
+                    step: Step::Done(output),
+                    address,
+                    conn,
+                }) => {
+                    break Ok(Executed {
+                        output,
+                        address: Some(address),
+                        pinned: conn,
+                    });
+                }
+                Err(e) => {
+                    network_error |= e.is_network_error();
+                    break op.handle_error(e).map(|output| Executed {
+                        output,
+                        address: None,
+                        pinned: None,
+                    });
+                }
+            }
+        };
+        if let Some(s) = session {
+            self.inner.sessions.give_back(s, network_error);
+        }
+        result
+    }
+
+    async fn attempt<O: Operation>(
+        &self,
+        op: &mut O,
+        ctx: &OperationContext,
+        pinned: Option<&mut PooledConn>,
+        kind: OpKind,
+        txn: Option<(&Document, i64)>,
+    ) -> Result<Attempted<O::Output>> {
+        let topology = &self.inner.topology;
+        let write = kind == OpKind::Write;
+        // Reads use their read preference; primary needs none in the envelope.
+        let read_preference = match kind {
+            OpKind::Write => None,
+            OpKind::Read | OpKind::Command => ctx
+                .read_preference
+                .as_ref()
+                .filter(|rp| rp.mode != ReadMode::Primary),
+        };
+        let mut owned = None;
+        let conn: &mut PooledConn = match pinned {
+            Some(c) => c,
+            None => {
+                let server = match &ctx.route {
+                    Route::Select => {
+                        topology
+                            .select_server(
+                                read_preference,
+                                &ctx.deprioritized,
+                                op.name(),
+                                Some(ctx.id),
+                                ctx.deadline,
+                            )
+                            .await
+                    }
+                    Route::Server(address) => topology.server_at(address),
+                }
+                .map_err(|mut e| {
+                    if write {
+                        e.add_label(NO_WRITES_PERFORMED);
+                    }
+                    e
+                })?;
+                match topology.checkout(server, ctx.deadline).await {
+                    Ok(c) => owned.insert(c),
+                    Err(mut e) => {
+                        if write {
+                            e.add_label(NO_WRITES_PERFORMED);
+                            if e.is_network_error() || e.is_pool_cleared() {
+                                e.add_label(RETRYABLE_WRITE_ERROR);
+                            }
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        if !self.inner.credentials.is_empty() {
+            if let Err(e) = conn.check_auth(&self.inner.credentials).await {
+                if e.is_network_error() {
+                    topology.handle_conn_error(conn, &e);
+                }
+                return Err(e);
+            }
+        }
+
+        let mut command = op.build(conn.description())?;
+        let env = Envelope {
+            read_preference,
+            write_concern: self
+                .inner
+                .write_concern
+                .as_ref()
+                .filter(|_| write && op.takes_write_concern()),
+            read_concern_level: self
+                .inner
+                .options
+                .read_concern_level
+                .as_deref()
+                .filter(|_| op.takes_read_concern()),
+            session: txn,
+        };
+        envelope(
+            &mut command,
+            kind,
+            &env,
+            conn.description(),
+            topology.topology_type(),
+        );
+
+        let result = if conn.is_interrupted() {
+            Err(conn.interrupt())
+        } else {
+            // Race the round trip against an interrupting pool clear (CMAP's
+            // interruptInUseConnections): `biased` polls the I/O first, so the watch costs
+            // nothing unless the command has to wait on the network.
+            let (c, interruption) = conn.split_for_io();
+            let io = c.run_operation_command(command, ctx.id, ctx.deadline);
+            let outcome = tokio::select! {
+                biased;
+                r = io => Some(r),
+                () = interruption.wait() => None,
+            };
+            match outcome {
+                Some(r) => r,
+                None => Err(conn.interrupt()),
+            }
+        };
+        // The reply's verdict: a command error (`ok` not 1), then, for writes, write errors
+        // and write concern errors.
+        let result = result.and_then(|reply| {
+            if !is_ok(&reply) {
+                return Err(Error::from_reply(&reply).with_address(conn.address()));
+            }
+            if write && let Some(e) = Error::from_write_reply(&reply) {
+                return Err(e.with_address(conn.address()));
+            }
+            Ok(reply)
+        });
+        match result {
+            Ok(reply) => {
+                let step = op.handle_reply(reply, conn.description())?;
+                let keep = match &step {
+                    Step::Done(output) => topology.is_load_balanced() && op.pins_connection(output),
+                    Step::More => false,
+                };
+                Ok(Attempted {
+                    step,
+                    address: conn.address().clone(),
+                    conn: if keep { owned } else { None },
+                })
+            }
+            Err(mut e) => {
+                if e.is_network_error() || e.is_state_change() {
+                    topology.handle_conn_error(conn, &e);
+                }
+                if write {
+                    let old_server = conn.max_wire_version() < 9;
+                    if e.is_network_error() || (old_server && e.has_retryable_code()) {
+                        e.add_label(RETRYABLE_WRITE_ERROR);
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Whether a failed attempt may be retried under the retryable reads / writes rules.
+fn qualifies_for_retry(kind: OpKind, error: &Error) -> bool {
+    match kind {
+        OpKind::Read => error.is_retryable_read(),
+        OpKind::Write => error.is_retryable_write(),
+        OpKind::Command => false,
+    }
+}

@@ -1,0 +1,237 @@
+//! Opening a connection: the stream (TCP or unix socket, TLS), the handshake (hello with
+//! client metadata, compression negotiation, speculative authentication) and the
+//! authentication conversations, and keeping a connection's logins up to date
+//! ([`Connection::check_auth`]).
+
+use std::sync::Arc;
+
+use mongo_auth::{Authenticator, CredentialSet, Step};
+use mongo_events::command::ConnectionInfo;
+use mongo_events::{ConnectionId, Generation, ServerAddress, ServerType};
+use mongo_sdam::ServerDescription;
+use mongo_wire::{MessageReader, MessageWriter, SizeLimits};
+
+use super::stream::{self, StreamConfig};
+use super::{
+    CommandParams, Connection, ConnectionOptions, HelloReply, OP_MSG_WIRE_VERSION, State, handshake,
+};
+use crate::error::{Error, ErrorKind, Result};
+use crate::monitoring::CommandMonitor;
+use crate::operation::{ConnectionDescription, is_ok};
+
+fn tls_config_of(options: &ConnectionOptions) -> StreamConfig {
+    StreamConfig {
+        connect_timeout: options.connect_timeout,
+        tls: options.tls.clone(),
+    }
+}
+
+impl Connection {
+    /// Opens a connection to `address`: TCP (or unix socket), TLS when configured, then the
+    /// handshake (hello with metadata, compression negotiation, speculative authentication)
+    /// and authentication. `generation` is the pool generation it belongs to.
+    ///
+    /// # Errors
+    /// Network errors, TLS errors, a handshake the server refused, authentication errors,
+    /// and (load-balanced mode) a server that reports no `serviceId`.
+    pub async fn connect(
+        address: ServerAddress,
+        id: ConnectionId,
+        generation: Generation,
+        options: Arc<ConnectionOptions>,
+    ) -> Result<Connection> {
+        let stream = stream::connect(&address, &tls_config_of(&options))
+            .await
+            .map_err(|e| e.with_address(&address))?;
+        let info = ConnectionInfo {
+            address: address.clone(),
+            driver_connection_id: id,
+            server_connection_id: None,
+        };
+        let monitor = CommandMonitor {
+            listeners: options.listeners.clone(),
+        };
+        let mut conn = Connection {
+            id,
+            address: address.clone(),
+            stream,
+            reader: MessageReader::default(),
+            writer: MessageWriter::new(),
+            hello: HelloReply::default(),
+            description: ConnectionDescription {
+                address: address.clone(),
+                server_type: ServerType::Unknown,
+                max_wire_version: 0,
+                limits: SizeLimits::default(),
+                service_id: None,
+                logical_session_timeout_minutes: None,
+            },
+            compressor: None,
+            generation,
+            auth: CredentialSet::new(),
+            options,
+            monitor,
+            state: State::Ready,
+            info,
+            established_at: super::clock(),
+            in_flight: None,
+        };
+        let address = conn.address.clone();
+        conn.handshake()
+            .await
+            .map_err(|e| e.with_address(&address))?;
+        Ok(conn)
+    }
+
+    async fn handshake(&mut self) -> Result<()> {
+        let options = self.options.clone();
+        let use_hello = options.server_api.is_some() || options.load_balanced;
+        let names: Vec<&str> = options.compressors.iter().map(|c| c.name()).collect();
+        let mut hello = handshake::hello_command(
+            use_hello,
+            &options.metadata,
+            &names,
+            options.load_balanced,
+            options.server_api.as_ref(),
+        );
+        let mut speculative = None;
+        if let Some(cred) = &options.credential {
+            mongo_auth::negotiate::add_negotiation(&mut hello, cred);
+            if let Some(auth) = Authenticator::speculative(cred, &mongo_auth::generate_nonce())? {
+                if let Some(cmd) = auth.speculative_command() {
+                    hello.insert(mongo_auth::negotiate::SPECULATIVE_AUTHENTICATE, cmd);
+                    speculative = Some(auth);
+                }
+            }
+        }
+        let reply = if use_hello {
+            self.run_command("admin", hello, CommandParams::default())
+                .await?
+        } else {
+            self.legacy_command("admin", &hello, None).await?
+        };
+        if !is_ok(&reply) {
+            return Err(Error::from_reply(&reply));
+        }
+        let hello_reply = HelloReply::parse(reply);
+        if hello_reply.max_wire_version < OP_MSG_WIRE_VERSION && use_hello {
+            return Err(Error::new(ErrorKind::IncompatibleServer(
+                "the server does not support OP_MSG".into(),
+            )));
+        }
+        if options.load_balanced && hello_reply.service_id.is_none() {
+            return Err(Error::new(ErrorKind::IncompatibleServer(
+                "the driver is in load balancing mode, but the server did not report a serviceId"
+                    .into(),
+            )));
+        }
+        self.info.server_connection_id = hello_reply.server_connection_id;
+        self.reader
+            .set_max_message_size(hello_reply.max_message_size_bytes);
+        self.compressor = options
+            .compressors
+            .iter()
+            .find(|c| hello_reply.compression.iter().any(|s| s == c.name()))
+            .copied();
+        // The server's type by SDAM's rules: one judge of what a hello reply means.
+        let judged = ServerDescription::from_hello(
+            self.address.clone(),
+            &hello_reply.raw,
+            None,
+            super::clock(),
+        );
+        self.description = ConnectionDescription {
+            address: self.address.clone(),
+            server_type: if options.load_balanced {
+                ServerType::LoadBalancer
+            } else {
+                judged.server_type
+            },
+            max_wire_version: hello_reply.max_wire_version,
+            limits: hello_reply.size_limits(),
+            service_id: hello_reply.service_id,
+            logical_session_timeout_minutes: judged.logical_session_timeout_minutes,
+        };
+        self.hello = hello_reply;
+
+        if let Some(cred) = &options.credential {
+            let spec_reply = self
+                .hello
+                .raw
+                .get_document(mongo_auth::negotiate::SPECULATIVE_AUTHENTICATE)
+                .ok()
+                .cloned();
+            match (speculative, spec_reply) {
+                (Some(mut auth), Some(first)) => {
+                    let step = auth.handle_speculative_reply(&first)?;
+                    self.converse(&mut auth, step).await?;
+                }
+                _ => {
+                    let mut auth = Authenticator::negotiated(
+                        cred,
+                        Some(&self.hello.raw),
+                        &mongo_auth::generate_nonce(),
+                    )?;
+                    let step = Step::Send(auth.start_command());
+                    self.converse(&mut auth, step).await?;
+                }
+            }
+            self.auth.mark_logged_in(cred);
+        }
+        Ok(())
+    }
+
+    /// Runs an authentication conversation from `step` to the end.
+    async fn converse(&mut self, auth: &mut Authenticator, mut step: Step) -> Result<()> {
+        let source = auth.source().to_owned();
+        while let Step::Send(cmd) = step {
+            let reply = self
+                .run_command(&source, cmd, CommandParams::default())
+                .await?;
+            if !is_ok(&reply) {
+                let e = Error::from_reply(&reply);
+                return Err(Error::new(ErrorKind::Auth(
+                    mongo_auth::AuthError::CommandFailed {
+                        code: e.code().unwrap_or(0),
+                        code_name: reply.get_str("codeName").ok().map(str::to_owned),
+                        message: reply.get_str("errmsg").unwrap_or_default().to_owned(),
+                    },
+                )));
+            }
+            step = auth.handle_reply(&reply)?;
+        }
+        Ok(())
+    }
+
+    /// Brings the connection's logins up to date with `credentials` (the client's credential
+    /// set): logs out of sources no longer wanted, authenticates the missing ones.
+    ///
+    /// # Errors
+    /// Network and authentication errors.
+    pub async fn check_auth(&mut self, credentials: &[mongo_auth::Credential]) -> Result<()> {
+        let plan = self.auth.plan(credentials);
+        if plan.is_empty() {
+            return Ok(());
+        }
+        for (source, cmd) in plan.logout_commands() {
+            let reply = self
+                .run_command(source, cmd, CommandParams::default())
+                .await?;
+            if !is_ok(&reply) {
+                return Err(Error::from_reply(&reply));
+            }
+            self.auth.mark_logged_out(source);
+        }
+        for cred in &plan.authenticate {
+            let mut auth = Authenticator::negotiated(
+                cred,
+                Some(&self.hello.raw),
+                &mongo_auth::generate_nonce(),
+            )?;
+            let step = Step::Send(auth.start_command());
+            self.converse(&mut auth, step).await?;
+            self.auth.mark_logged_in(cred);
+        }
+        Ok(())
+    }
+}

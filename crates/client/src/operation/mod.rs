@@ -1,0 +1,344 @@
+//! Operations as data: every command the client sends to run an operation (ping, CRUD,
+//! getMore, killCursors, endSessions, aggregate …) is a value that builds its command for the
+//! selected connection and parses its reply. Sans-I/O: nothing here touches a socket, a pool,
+//! a clock or a random number generator (`cargo xtask tidy` and clippy's `disallowed-methods`
+//! keep it so).
+//!
+//! An operation declares; the executor (`client::executor`) decides. An operation says what
+//! it is ([`OpKind`]: a read, a write or a plain command), whether it may be retried, whether
+//! it takes a read or write concern, and whether its output keeps the connection pinned; the
+//! executor selects the server, checks a connection out, adds the envelope (session fields,
+//! `$readPreference`, concerns: [`envelope`]), runs the round trip, judges errors and retries.
+//! An operation that needs more round trips (a batched insert) says so with [`Step::More`] and
+//! the executor sends what it builds next; an operation never holds a connection.
+//!
+//! Connection establishment (hello, authentication) and the monitors' hellos are not
+//! operations: they belong to the handshake (`conn::handshake`, `mongo-auth`) and to SDAM.
+
+mod command;
+mod cursor;
+mod write;
+
+use bson::{Bson, Document, RawDocumentBuf};
+use mongo_events::{ServerAddress, ServerType, ServiceId, TopologyType};
+use mongo_sdam::ReadPreference;
+use mongo_wire::SizeLimits;
+
+pub(crate) use command::{DropCollection, EndSessions, RunCommand};
+pub(crate) use cursor::{Aggregate, CursorReply, Find, FindSpec, GetMore, KillCursors};
+pub(crate) use write::{Delete, Insert, Update};
+
+use crate::error::{BsonExt, Error, Result};
+
+/// What kind of operation this is: decides the servers it may run on, its retry rules and
+/// which concerns the executor adds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OpKind {
+    /// A read: any server the read preference allows; retryable reads rules; read concern.
+    Read,
+    /// A write: the primary; retryable writes rules; write concern.
+    Write,
+    /// A command the user wrote: the primary unless a read preference is given; never
+    /// retried; no concern added.
+    Command,
+}
+
+/// The connection an operation's command goes to, as its handshake described it (the CMAP
+/// spec's connection description): what `build` and `handle_reply` may look at.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ConnectionDescription {
+    /// The server.
+    pub(crate) address: ServerAddress,
+    /// The server's type, judged from the handshake's hello reply by SDAM's rules.
+    pub(crate) server_type: ServerType,
+    /// The server's maxWireVersion.
+    pub(crate) max_wire_version: i32,
+    /// maxBsonObjectSize, maxMessageSizeBytes, maxWriteBatchSize.
+    pub(crate) limits: SizeLimits,
+    /// The load balancer's backend (load-balanced mode).
+    pub(crate) service_id: Option<ServiceId>,
+    /// logicalSessionTimeoutMinutes; `None`: the server has no sessions.
+    pub(crate) logical_session_timeout_minutes: Option<i64>,
+}
+
+/// One command to send: the body an operation built, before the executor's envelope.
+#[derive(Clone, Debug)]
+pub(crate) struct Command {
+    /// The database it runs on (`$db`).
+    pub(crate) db: String,
+    /// The body, without `$db`, session or concern fields.
+    pub(crate) body: Document,
+    /// An OP_MSG kind-1 document sequence (`documents`, `updates`, `deletes`).
+    pub(crate) sequence: Option<Sequence>,
+    /// False for an unacknowledged write: sent with `moreToCome`, no reply read.
+    pub(crate) acknowledged: bool,
+}
+
+/// The documents of a kind-1 section, already encoded.
+#[derive(Clone, Debug)]
+pub(crate) struct Sequence {
+    /// The command argument they belong to.
+    pub(crate) identifier: &'static str,
+    /// The documents.
+    pub(crate) documents: Vec<RawDocumentBuf>,
+}
+
+impl Command {
+    /// `body` on `db`, acknowledged, without a sequence.
+    pub(crate) fn new(db: impl Into<String>, body: Document) -> Self {
+        Command {
+            db: db.into(),
+            body,
+            sequence: None,
+            acknowledged: true,
+        }
+    }
+}
+
+/// What a reply means for the operation.
+#[derive(Debug)]
+pub(crate) enum Step<T> {
+    /// The operation is done.
+    Done(T),
+    /// More to send: the executor calls `build` again (the next batch of a write).
+    More,
+}
+
+/// An operation: builds commands and parses replies, with no I/O.
+pub(crate) trait Operation {
+    /// What the caller gets.
+    type Output;
+
+    /// A read, a write or a plain command.
+    fn kind(&self) -> OpKind;
+
+    /// The name used in server selection log messages (the command's name).
+    fn name(&self) -> &str;
+
+    /// Whether the retryable reads / writes rules may retry it (a read or write that the
+    /// specs list as retryable); the executor also checks the client options and the
+    /// deployment.
+    fn is_retryable(&self) -> bool {
+        false
+    }
+
+    /// Whether the command takes a `readConcern` (the executor adds the client's).
+    fn takes_read_concern(&self) -> bool {
+        false
+    }
+
+    /// Whether the command takes a `writeConcern` (the executor adds the client's unless the
+    /// command has one).
+    fn takes_write_concern(&self) -> bool {
+        false
+    }
+
+    /// Builds the next command for `conn`.
+    fn build(&mut self, conn: &ConnectionDescription) -> Result<Command>;
+
+    /// Parses the reply of a command that succeeded (`ok: 1`).
+    fn handle_reply(
+        &mut self,
+        reply: Document,
+        conn: &ConnectionDescription,
+    ) -> Result<Step<Self::Output>>;
+
+    /// The final error of the operation (after any retry): an operation may turn some into
+    /// output (dropping a collection that does not exist is not an error).
+    fn handle_error(&mut self, error: Error) -> Result<Self::Output> {
+        Err(error)
+    }
+
+    /// Whether the connection stays with the output (load-balanced mode pins the connection
+    /// of an open cursor).
+    fn pins_connection(&self, _output: &Self::Output) -> bool {
+        false
+    }
+}
+
+/// What the executor adds around an operation's command, decided before the round trip.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Envelope<'a> {
+    /// The read preference of a read (`None`: primary).
+    pub(crate) read_preference: Option<&'a ReadPreference>,
+    /// The client's write concern document, for writes that take one.
+    pub(crate) write_concern: Option<&'a Document>,
+    /// The client's read concern level, for reads that take one.
+    pub(crate) read_concern_level: Option<&'a str>,
+    /// The implicit session and transaction number of a retryable write.
+    pub(crate) session: Option<(&'a Document, i64)>,
+}
+
+/// Adds the envelope to `command` for `conn` in a topology of `topology_type`:
+///
+/// - `$readPreference` for a read with a non-primary read preference sent to a mongos (server
+///   selection spec, "passing read preference to mongos"), and `primaryPreferred` for a read
+///   or command sent over a direct connection to a replica-set member that is not the primary
+///   (so that a secondary answers);
+/// - `writeConcern` and `readConcern` where the operation takes them and the command has none;
+/// - `lsid` and `txnNumber` for a retryable write.
+pub(crate) fn envelope(
+    command: &mut Command,
+    kind: OpKind,
+    env: &Envelope<'_>,
+    conn: &ConnectionDescription,
+    topology_type: TopologyType,
+) {
+    let body = &mut command.body;
+    match env.read_preference {
+        Some(rp)
+            if conn.server_type == ServerType::Mongos || topology_type == TopologyType::Sharded =>
+        {
+            body.insert("$readPreference", rp.to_document());
+        }
+        Some(_) => {}
+        None => {
+            let secondary_member = matches!(
+                conn.server_type,
+                ServerType::RsSecondary | ServerType::RsArbiter | ServerType::RsOther
+            );
+            if kind != OpKind::Write && secondary_member && topology_type == TopologyType::Single {
+                body.insert("$readPreference", bson::doc! {"mode": "primaryPreferred"});
+            }
+        }
+    }
+    if let Some(wc) = env.write_concern
+        && !body.contains_key("writeConcern")
+    {
+        body.insert("writeConcern", wc.clone());
+    }
+    if let Some(level) = env.read_concern_level
+        && !body.contains_key("readConcern")
+    {
+        body.insert("readConcern", bson::doc! {"level": level});
+    }
+    if let Some((lsid, txn_number)) = env.session {
+        body.insert("lsid", lsid.clone());
+        body.insert("txnNumber", txn_number);
+    }
+}
+
+/// Whether a reply says `ok: 1` (int, double or bool).
+pub(crate) fn is_ok(reply: &Document) -> bool {
+    reply.get("ok").and_then(|v| match v {
+        Bson::Boolean(b) => Some(i64::from(*b)),
+        other => other.as_i64_lossy(),
+    }) == Some(1)
+}
+
+/// An integer field of a reply (int32, int64 or integral double), 0 when absent.
+pub(crate) fn count(reply: &Document, key: &str) -> i64 {
+    reply.get(key).and_then(Bson::as_i64_lossy).unwrap_or(0)
+}
+
+/// An int32 when the value fits (some servers reject int64 for small counts), else int64.
+pub(crate) fn compact_int(v: i64) -> Bson {
+    i32::try_from(v).map_or(Bson::Int64(v), Bson::Int32)
+}
+
+#[cfg(test)]
+mod tests {
+    use bson::doc;
+
+    use super::*;
+
+    fn conn(server_type: ServerType) -> ConnectionDescription {
+        ConnectionDescription {
+            address: ServerAddress::tcp("a", 1),
+            server_type,
+            max_wire_version: 21,
+            limits: SizeLimits::default(),
+            service_id: None,
+            logical_session_timeout_minutes: Some(30),
+        }
+    }
+
+    #[test]
+    fn read_preference_goes_to_mongos_only() {
+        let rp = ReadPreference::new(mongo_events::sdam::ReadMode::Secondary);
+        let env = Envelope {
+            read_preference: Some(&rp),
+            ..Envelope::default()
+        };
+        let mut c = Command::new("db", doc! {"find": "c"});
+        envelope(
+            &mut c,
+            OpKind::Read,
+            &env,
+            &conn(ServerType::Mongos),
+            TopologyType::Sharded,
+        );
+        assert_eq!(
+            c.body.get_document("$readPreference").unwrap(),
+            &doc! {"mode": "secondary"}
+        );
+        let mut c = Command::new("db", doc! {"find": "c"});
+        envelope(
+            &mut c,
+            OpKind::Read,
+            &env,
+            &conn(ServerType::RsSecondary),
+            TopologyType::ReplicaSetWithPrimary,
+        );
+        assert!(!c.body.contains_key("$readPreference"));
+    }
+
+    #[test]
+    fn a_direct_connection_to_a_secondary_reads_with_primary_preferred() {
+        for (kind, expected) in [
+            (OpKind::Read, true),
+            (OpKind::Command, true),
+            (OpKind::Write, false),
+        ] {
+            let mut c = Command::new("db", doc! {"count": "c"});
+            envelope(
+                &mut c,
+                kind,
+                &Envelope::default(),
+                &conn(ServerType::RsSecondary),
+                TopologyType::Single,
+            );
+            assert_eq!(c.body.contains_key("$readPreference"), expected, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn concerns_and_session_fields_are_added_unless_present() {
+        let wc = doc! {"w": "majority"};
+        let lsid = doc! {"id": 1};
+        let env = Envelope {
+            write_concern: Some(&wc),
+            read_concern_level: Some("local"),
+            session: Some((&lsid, 7)),
+            ..Envelope::default()
+        };
+        let mut c = Command::new("db", doc! {"insert": "c", "writeConcern": {"w": 1}});
+        envelope(
+            &mut c,
+            OpKind::Write,
+            &env,
+            &conn(ServerType::RsPrimary),
+            TopologyType::ReplicaSetWithPrimary,
+        );
+        assert_eq!(c.body.get_document("writeConcern").unwrap(), &doc! {"w": 1});
+        assert_eq!(
+            c.body.get_document("readConcern").unwrap(),
+            &doc! {"level": "local"}
+        );
+        assert_eq!(c.body.get_document("lsid").unwrap(), &lsid);
+        assert_eq!(c.body.get_i64("txnNumber").unwrap(), 7);
+    }
+
+    #[test]
+    fn ok_and_counts_accept_every_numeric_type() {
+        assert!(is_ok(&doc! {"ok": 1}));
+        assert!(is_ok(&doc! {"ok": 1.0}));
+        assert!(is_ok(&doc! {"ok": true}));
+        assert!(!is_ok(&doc! {"ok": 0}));
+        assert!(!is_ok(&doc! {}));
+        assert_eq!(count(&doc! {"n": 3.0}, "n"), 3);
+        assert_eq!(count(&doc! {}, "n"), 0);
+        assert_eq!(compact_int(5), Bson::Int32(5));
+        assert_eq!(compact_int(1 << 40), Bson::Int64(1 << 40));
+    }
+}
