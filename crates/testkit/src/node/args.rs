@@ -5,15 +5,18 @@ use bson::{Bson, Document};
 
 use crate::error::{CmdResult, CommandError};
 
+/// Marks a reply successful (`ok: 1.0`).
 pub(super) fn ok(mut d: Document) -> Document {
     d.insert("ok", 1.0);
     d
 }
 
+/// The command name: the first key of the command document.
 pub(super) fn name_of(cmd: &Document) -> &str {
     cmd.keys().next().map(String::as_str).unwrap_or_default()
 }
 
+/// A collection-name argument (a non-empty string), else InvalidNamespace.
 pub(super) fn coll_arg<'a>(cmd: &'a Document, name: &str) -> CmdResult<&'a str> {
     match cmd.get(name) {
         Some(Bson::String(s)) if !s.is_empty() => Ok(s),
@@ -25,6 +28,7 @@ pub(super) fn coll_arg<'a>(cmd: &'a Document, name: &str) -> CmdResult<&'a str> 
     }
 }
 
+/// An optional document argument (absent or null is `None`).
 pub(super) fn opt_doc<'a>(cmd: &'a Document, key: &str) -> CmdResult<Option<&'a Document>> {
     match cmd.get(key) {
         None | Some(Bson::Null) => Ok(None),
@@ -35,6 +39,7 @@ pub(super) fn opt_doc<'a>(cmd: &'a Document, key: &str) -> CmdResult<Option<&'a 
     }
 }
 
+/// An optional integral number (int, long or an integral double).
 pub(super) fn opt_count(cmd: &Document, key: &str) -> CmdResult<Option<i64>> {
     match cmd.get(key) {
         None | Some(Bson::Null) => Ok(None),
@@ -48,6 +53,7 @@ pub(super) fn opt_count(cmd: &Document, key: &str) -> CmdResult<Option<i64>> {
     }
 }
 
+/// An optional count that must not be negative (`skip`, `batchSize`).
 pub(super) fn non_negative(cmd: &Document, key: &str) -> CmdResult<Option<usize>> {
     match opt_count(cmd, key)? {
         None => Ok(None),
@@ -59,6 +65,7 @@ pub(super) fn non_negative(cmd: &Document, key: &str) -> CmdResult<Option<usize>
     }
 }
 
+/// A required array of documents (`documents`, `updates`, `deletes`, `indexes`).
 pub(super) fn array_of_docs<'a>(cmd: &'a Document, key: &str) -> CmdResult<Vec<&'a Document>> {
     match cmd.get(key) {
         Some(Bson::Array(a)) => a
