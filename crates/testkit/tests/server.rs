@@ -47,6 +47,37 @@ async fn hello_over_op_msg_and_legacy_op_query() {
 }
 
 #[tokio::test]
+async fn load_balancer_mode_reports_a_service_id() {
+    let server = TestServer::start(ServerOptions::default().with_load_balancer())
+        .await
+        .unwrap();
+    let mut c = Client::connect(server.address()).await;
+    let hello = c
+        .command("admin", doc! { "hello": 1, "loadBalanced": true })
+        .await;
+    assert_eq!(hello.get_str("msg").ok(), Some("isdbgrid"));
+    assert!(hello.get("setName").is_none());
+    let id = hello.get_object_id("serviceId").unwrap();
+    // Another connection to the same mongos: the same service.
+    let mut d = Client::connect(server.address()).await;
+    let again = d
+        .command("admin", doc! { "hello": 1, "loadBalanced": true })
+        .await;
+    assert_eq!(again.get_object_id("serviceId").ok(), Some(id));
+    // A client that did not ask for load balancing sees a plain mongos.
+    let mut e = Client::connect(server.address()).await;
+    let plain = e.command("admin", doc! { "hello": 1 }).await;
+    assert_eq!(plain.get("serviceId"), None::<&Bson>);
+    // A restart is a new process, hence a new service id.
+    server.restart().await.unwrap();
+    let mut f = Client::connect(server.address()).await;
+    let after = f
+        .command("admin", doc! { "hello": 1, "loadBalanced": true })
+        .await;
+    assert_ne!(after.get_object_id("serviceId").ok(), Some(id));
+}
+
+#[tokio::test]
 async fn compression_is_negotiated_in_client_order_and_used_both_ways() {
     let server = TestServer::start(ServerOptions::default().with_compressors(["zlib", "zstd"]))
         .await

@@ -1,10 +1,10 @@
-//! MONGODB-X509 authentication and load-balanced (mongos behind a load balancer) hello.
+//! MONGODB-X509 authentication from a TLS client certificate, also speculative in hello.
 
 mod common;
 
 use std::sync::Arc;
 
-use bson::{Bson, doc};
+use bson::doc;
 use common::{Client, code, ok};
 use mongo_testkit::{ServerOptions, TestCerts, TestServer, generate_test_certs};
 
@@ -90,35 +90,4 @@ async fn x509_authentication_uses_the_certificate_subject() {
     assert_eq!(sa.get_str("user").ok(), Some(TestCerts::CLIENT_SUBJECT));
     assert!(ok(&s.command("db", doc! { "find": "c" }).await));
     let _ = std::fs::remove_dir_all(&certs.dir);
-}
-
-#[tokio::test]
-async fn load_balancer_mode_reports_a_service_id() {
-    let server = TestServer::start(ServerOptions::default().with_load_balancer())
-        .await
-        .unwrap();
-    let mut c = Client::connect(server.address()).await;
-    let hello = c
-        .command("admin", doc! { "hello": 1, "loadBalanced": true })
-        .await;
-    assert_eq!(hello.get_str("msg").ok(), Some("isdbgrid"));
-    assert!(hello.get("setName").is_none());
-    let id = hello.get_object_id("serviceId").unwrap();
-    // Another connection to the same mongos: the same service.
-    let mut d = Client::connect(server.address()).await;
-    let again = d
-        .command("admin", doc! { "hello": 1, "loadBalanced": true })
-        .await;
-    assert_eq!(again.get_object_id("serviceId").ok(), Some(id));
-    // A client that did not ask for load balancing sees a plain mongos.
-    let mut e = Client::connect(server.address()).await;
-    let plain = e.command("admin", doc! { "hello": 1 }).await;
-    assert_eq!(plain.get("serviceId"), None::<&Bson>);
-    // A restart is a new process, hence a new service id.
-    server.restart().await.unwrap();
-    let mut f = Client::connect(server.address()).await;
-    let after = f
-        .command("admin", doc! { "hello": 1, "loadBalanced": true })
-        .await;
-    assert_ne!(after.get_object_id("serviceId").ok(), Some(id));
 }

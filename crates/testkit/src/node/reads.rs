@@ -1,0 +1,263 @@
+//! Reads and cursors: `find`, `getMore`, `killCursors`, `count`, `distinct` and `aggregate`,
+//! and the cursor table behind every command that returns a cursor (batches stop before
+//! 16 MiB).
+
+use std::collections::VecDeque;
+
+use bson::{Bson, Document, doc};
+
+use super::args::{coll_arg, non_negative, ok, opt_count, opt_doc};
+use super::{Cursor, MAX_BSON_OBJECT_SIZE, Node};
+use crate::error::{CmdResult, CommandError, codes};
+use crate::query;
+
+/// Default first-batch size of find and aggregate.
+const DEFAULT_BATCH: usize = 101;
+
+impl Node {
+    fn filtered(&self, db: &str, coll: &str, filter: &Document) -> CmdResult<Vec<Document>> {
+        self.store.with_coll(db, coll, false, |c| match c {
+            None => Ok(Vec::new()),
+            Some(c) => {
+                let mut out = Vec::new();
+                for d in &c.docs {
+                    if query::matches(d, filter)? {
+                        out.push(d.clone());
+                    }
+                }
+                Ok(out)
+            }
+        })
+    }
+
+    pub(super) fn find(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
+        let coll = coll_arg(cmd, "find")?;
+        let empty = Document::new();
+        let filter = opt_doc(cmd, "filter")?.unwrap_or(&empty);
+        let mut docs = self.filtered(db, coll, filter)?;
+        if let Some(sort) = opt_doc(cmd, "sort")? {
+            query::sort_docs(&mut docs, sort)?;
+        }
+        let skip = non_negative(cmd, "skip")?.unwrap_or(0);
+        let limit = opt_count(cmd, "limit")?;
+        let mut single = cmd.get("singleBatch").is_some_and(query::truthy);
+        let limit = match limit {
+            Some(l) if l < 0 => {
+                single = true;
+                usize::try_from(l.unsigned_abs()).ok()
+            }
+            Some(0) | None => None,
+            Some(l) => usize::try_from(l).ok(),
+        };
+        let mut docs: Vec<Document> = docs.into_iter().skip(skip).collect();
+        if let Some(l) = limit {
+            docs.truncate(l);
+        }
+        if let Some(p) = opt_doc(cmd, "projection")? {
+            docs = docs
+                .iter()
+                .map(|d| query::project(d, p))
+                .collect::<CmdResult<_>>()?;
+        }
+        let batch = non_negative(cmd, "batchSize")?.unwrap_or(DEFAULT_BATCH);
+        Ok(self.open_cursor(format!("{db}.{coll}"), docs, batch, single))
+    }
+
+    /// Builds a cursor reply; keeps the rest of `docs` as an open cursor when needed.
+    pub(super) fn open_cursor(
+        &self,
+        ns: String,
+        docs: Vec<Document>,
+        batch: usize,
+        single: bool,
+    ) -> Document {
+        let mut rest: VecDeque<Document> = docs.into();
+        let first = take_batch(&mut rest, batch);
+        let id = if rest.is_empty() || single {
+            0
+        } else {
+            let id = loop {
+                let id = rand::random::<i64>() & i64::MAX;
+                if id != 0 && !self.cursors.lock().contains_key(&id) {
+                    break id;
+                }
+            };
+            self.cursors.lock().insert(
+                id,
+                Cursor {
+                    ns: ns.clone(),
+                    docs: rest,
+                },
+            );
+            id
+        };
+        ok(doc! { "cursor": { "firstBatch": first, "id": id, "ns": ns } })
+    }
+
+    pub(super) fn get_more(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
+        let id = match cmd.get("getMore") {
+            Some(Bson::Int64(v)) => *v,
+            Some(Bson::Int32(v)) => i64::from(*v),
+            _ => {
+                return Err(CommandError::type_mismatch(
+                    "getMore cursor id must be a long",
+                ));
+            }
+        };
+        let coll = coll_arg(cmd, "collection")?;
+        let ns = format!("{db}.{coll}");
+        let batch = non_negative(cmd, "batchSize")?.unwrap_or(0);
+        let mut cursors = self.cursors.lock();
+        let Some(cursor) = cursors.get_mut(&id) else {
+            return Err(CommandError::new(
+                codes::CURSOR_NOT_FOUND,
+                "CursorNotFound",
+                format!("cursor id {id} not found"),
+            ));
+        };
+        if cursor.ns != ns {
+            return Err(CommandError::new(
+                codes::UNAUTHORIZED,
+                "Unauthorized",
+                format!(
+                    "Requested getMore on namespace '{ns}', but cursor belongs to a different namespace {}",
+                    cursor.ns
+                ),
+            ));
+        }
+        let next = take_batch(
+            &mut cursor.docs,
+            if batch == 0 { usize::MAX } else { batch },
+        );
+        let out_id = if cursor.docs.is_empty() {
+            cursors.remove(&id);
+            0
+        } else {
+            id
+        };
+        Ok(ok(
+            doc! { "cursor": { "nextBatch": next, "id": out_id, "ns": ns } },
+        ))
+    }
+
+    pub(super) fn kill_cursors(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
+        let coll = coll_arg(cmd, "killCursors")?;
+        let ns = format!("{db}.{coll}");
+        let Some(Bson::Array(ids)) = cmd.get("cursors") else {
+            return Err(CommandError::failed_to_parse(
+                "killCursors needs a 'cursors' array",
+            ));
+        };
+        let mut killed = Vec::new();
+        let mut not_found = Vec::new();
+        let mut cursors = self.cursors.lock();
+        for raw in ids {
+            let id = match raw {
+                Bson::Int64(v) => *v,
+                Bson::Int32(v) => i64::from(*v),
+                _ => return Err(CommandError::type_mismatch("cursor ids must be longs")),
+            };
+            if cursors.get(&id).is_some_and(|c| c.ns == ns) {
+                cursors.remove(&id);
+                killed.push(Bson::Int64(id));
+            } else {
+                not_found.push(Bson::Int64(id));
+            }
+        }
+        Ok(ok(doc! {
+            "cursorsKilled": killed,
+            "cursorsNotFound": not_found,
+            "cursorsAlive": [],
+            "cursorsUnknown": [],
+        }))
+    }
+
+    pub(super) fn count(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
+        let coll = coll_arg(cmd, "count")?;
+        let empty = Document::new();
+        let filter = opt_doc(cmd, "query")?.unwrap_or(&empty);
+        let mut n = self.filtered(db, coll, filter)?.len();
+        let skip = non_negative(cmd, "skip")?.unwrap_or(0);
+        n = n.saturating_sub(skip);
+        if let Some(l) = opt_count(cmd, "limit")? {
+            if l != 0 {
+                n = n.min(usize::try_from(l.unsigned_abs()).unwrap_or(usize::MAX));
+            }
+        }
+        Ok(ok(doc! { "n": i32::try_from(n).unwrap_or(i32::MAX) }))
+    }
+
+    pub(super) fn distinct(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
+        let coll = coll_arg(cmd, "distinct")?;
+        let key = cmd
+            .get_str("key")
+            .map_err(|_| CommandError::failed_to_parse("distinct needs a key"))?;
+        let empty = Document::new();
+        let filter = opt_doc(cmd, "query")?.unwrap_or(&empty);
+        let mut values: Vec<Bson> = Vec::new();
+        for d in self.filtered(db, coll, filter)? {
+            for v in query::lookup(&d, key) {
+                let items: Vec<&Bson> = match v {
+                    Bson::Array(a) => a.iter().collect(),
+                    other => vec![other],
+                };
+                for it in items {
+                    if !values.iter().any(|e| query::values_equal(e, it)) {
+                        values.push(it.clone());
+                    }
+                }
+            }
+        }
+        values.sort_by(query::compare);
+        Ok(ok(doc! { "values": values }))
+    }
+
+    pub(super) fn aggregate(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
+        let Some(Bson::Array(pipeline)) = cmd.get("pipeline") else {
+            return Err(CommandError::type_mismatch("'pipeline' must be an array"));
+        };
+        let (docs, ns) = match cmd.get("aggregate") {
+            Some(Bson::String(coll)) => (
+                self.filtered(db, coll, &Document::new())?,
+                format!("{db}.{coll}"),
+            ),
+            Some(Bson::Int32(1)) | Some(Bson::Int64(1)) => {
+                (Vec::new(), format!("{db}.$cmd.aggregate"))
+            }
+            _ => {
+                return Err(CommandError::type_mismatch(
+                    "aggregate needs a collection name or 1",
+                ));
+            }
+        };
+        let docs = query::run_pipeline(docs, pipeline)?;
+        let batch = match opt_doc(cmd, "cursor")? {
+            Some(c) => non_negative(c, "batchSize")?.unwrap_or(DEFAULT_BATCH),
+            None => {
+                return Err(CommandError::failed_to_parse(
+                    "The 'cursor' option is required, except for aggregate with the explain argument",
+                ));
+            }
+        };
+        Ok(self.open_cursor(ns, docs, batch, false))
+    }
+}
+
+/// Takes up to `n` documents, also stopping before the batch would pass 16 MiB.
+fn take_batch(docs: &mut VecDeque<Document>, n: usize) -> Vec<Bson> {
+    let mut out = Vec::new();
+    let mut size = 0usize;
+    let cap = usize::try_from(MAX_BSON_OBJECT_SIZE).unwrap_or(usize::MAX) - 16 * 1024;
+    while out.len() < n {
+        let Some(front) = docs.front() else { break };
+        let len = front.to_vec().map(|v| v.len()).unwrap_or(0);
+        if !out.is_empty() && size + len > cap {
+            break;
+        }
+        size += len;
+        if let Some(d) = docs.pop_front() {
+            out.push(Bson::Document(d));
+        }
+    }
+    out
+}

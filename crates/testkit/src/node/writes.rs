@@ -1,0 +1,308 @@
+//! Writes: `insert`, `update`, `delete`, `findAndModify`, and `getLastError` (which reports
+//! the outcome of the connection's last legacy write opcode), with their per-document write
+//! errors.
+
+use bson::{Bson, Document, doc};
+
+use super::args::{array_of_docs, coll_arg, name_of, ok, opt_count, opt_doc};
+use super::{ConnState, Node};
+use crate::error::{CmdResult, CommandError, codes};
+use crate::query;
+
+impl Node {
+    pub(super) fn insert(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
+        let coll = coll_arg(cmd, "insert")?;
+        let docs = array_of_docs(cmd, "documents")?;
+        let ordered = cmd.get("ordered").is_none_or(query::truthy);
+        let ns = format!("{db}.{coll}");
+        let (n, errors) = self.store.with_coll(db, coll, true, |c| {
+            let mut n = 0i32;
+            let mut errors = Vec::new();
+            if let Some(c) = c {
+                for (i, d) in docs.into_iter().enumerate() {
+                    match c.insert(&ns, d.clone()) {
+                        Ok(_) => n += 1,
+                        Err(e) => {
+                            errors.push(write_error(i, &e, d.get("_id")));
+                            if ordered {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            (n, errors)
+        });
+        let mut r = doc! { "n": n };
+        if !errors.is_empty() {
+            r.insert("writeErrors", errors);
+        }
+        Ok(ok(r))
+    }
+
+    pub(super) fn update(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
+        let coll = coll_arg(cmd, "update")?;
+        let updates = array_of_docs(cmd, "updates")?;
+        let ordered = cmd.get("ordered").is_none_or(query::truthy);
+        let ns = format!("{db}.{coll}");
+        let mut n = 0i64;
+        let mut modified = 0i64;
+        let mut upserted = Vec::new();
+        let mut errors = Vec::new();
+        for (i, u) in updates.into_iter().enumerate() {
+            match self.update_one_spec(db, coll, &ns, u) {
+                Ok(res) => {
+                    n += res.matched;
+                    modified += res.modified;
+                    if let Some(id) = res.upserted {
+                        n += 1;
+                        upserted.push(Bson::Document(
+                            doc! { "index": i32::try_from(i).unwrap_or(i32::MAX), "_id": id },
+                        ));
+                    }
+                }
+                Err(e) => {
+                    errors.push(write_error(i, &e, None));
+                    if ordered {
+                        break;
+                    }
+                }
+            }
+        }
+        let mut r = doc! { "n": i32::try_from(n).unwrap_or(i32::MAX), "nModified": i32::try_from(modified).unwrap_or(i32::MAX) };
+        if !upserted.is_empty() {
+            r.insert("upserted", upserted);
+        }
+        if !errors.is_empty() {
+            r.insert("writeErrors", errors);
+        }
+        Ok(ok(r))
+    }
+
+    fn update_one_spec(
+        &self,
+        db: &str,
+        coll: &str,
+        ns: &str,
+        spec: &Document,
+    ) -> CmdResult<UpdateResult> {
+        let empty = Document::new();
+        let filter = opt_doc(spec, "q")?.unwrap_or(&empty);
+        let multi = spec.get("multi").is_some_and(query::truthy);
+        let upsert = spec.get("upsert").is_some_and(query::truthy);
+        let update = match spec.get("u") {
+            Some(Bson::Document(d)) => d,
+            Some(Bson::Array(_)) => {
+                return Err(CommandError::failed_to_parse(
+                    "pipeline-style updates are not supported by the testkit",
+                ));
+            }
+            _ => return Err(CommandError::failed_to_parse("update needs 'u'")),
+        };
+        if multi && !query::is_operator_update(update) {
+            return Err(CommandError::failed_to_parse(
+                "multi update is not supported for replacement-style update",
+            ));
+        }
+        let sort = opt_doc(spec, "sort")?.cloned();
+        self.store.with_coll(db, coll, true, |c| {
+            let Some(c) = c else {
+                return Ok(UpdateResult::default());
+            };
+            let mut positions = c.matching(filter)?;
+            if let Some(sort) = sort.filter(|_| !multi && positions.len() > 1) {
+                let mut pairs: Vec<(usize, Document)> = positions
+                    .iter()
+                    .filter_map(|&p| c.docs.get(p).map(|d| (p, d.clone())))
+                    .collect();
+                let mut docs: Vec<Document> = pairs.iter().map(|(_, d)| d.clone()).collect();
+                query::sort_docs(&mut docs, &sort)?;
+                if let Some(first) = docs.first() {
+                    pairs.retain(|(_, d)| d == first);
+                }
+                positions = pairs.into_iter().map(|(p, _)| p).take(1).collect();
+            }
+            if !multi {
+                positions.truncate(1);
+            }
+            if positions.is_empty() {
+                if !upsert {
+                    return Ok(UpdateResult::default());
+                }
+                let mut d = query::upsert_seed(filter)?;
+                query::apply_update(&mut d, update, true)?;
+                let id = c.insert(ns, d)?;
+                return Ok(UpdateResult {
+                    upserted: Some(id),
+                    ..UpdateResult::default()
+                });
+            }
+            let mut res = UpdateResult::default();
+            for p in positions {
+                let Some(mut d) = c.docs.get(p).cloned() else {
+                    continue;
+                };
+                res.matched += 1;
+                if query::apply_update(&mut d, update, false)? {
+                    res.modified += 1;
+                    c.replace_at(p, d);
+                }
+            }
+            Ok(res)
+        })
+    }
+
+    pub(super) fn delete(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
+        let coll = coll_arg(cmd, "delete")?;
+        let deletes = array_of_docs(cmd, "deletes")?;
+        let ordered = cmd.get("ordered").is_none_or(query::truthy);
+        let mut n = 0usize;
+        let mut errors = Vec::new();
+        for (i, spec) in deletes.into_iter().enumerate() {
+            let res: CmdResult<usize> = (|| {
+                let empty = Document::new();
+                let filter = opt_doc(spec, "q")?.unwrap_or(&empty);
+                let limit = opt_count(spec, "limit")?.unwrap_or(0);
+                if limit != 0 && limit != 1 {
+                    return Err(CommandError::failed_to_parse(
+                        "The limit field in delete objects must be 0 or 1",
+                    ));
+                }
+                self.store.with_coll(db, coll, false, |c| {
+                    let Some(c) = c else { return Ok(0) };
+                    let mut pos = c.matching(filter)?;
+                    if limit == 1 {
+                        pos.truncate(1);
+                    }
+                    c.remove_positions(&pos);
+                    Ok(pos.len())
+                })
+            })();
+            match res {
+                Ok(k) => n += k,
+                Err(e) => {
+                    errors.push(write_error(i, &e, None));
+                    if ordered {
+                        break;
+                    }
+                }
+            }
+        }
+        let mut r = doc! { "n": i32::try_from(n).unwrap_or(i32::MAX) };
+        if !errors.is_empty() {
+            r.insert("writeErrors", errors);
+        }
+        Ok(ok(r))
+    }
+
+    pub(super) fn find_and_modify(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
+        let coll = coll_arg(cmd, name_of(cmd))?;
+        let ns = format!("{db}.{coll}");
+        let empty = Document::new();
+        let filter = opt_doc(cmd, "query")?.unwrap_or(&empty).clone();
+        let sort = opt_doc(cmd, "sort")?.cloned();
+        let remove = cmd.get("remove").is_some_and(query::truthy);
+        let want_new = cmd.get("new").is_some_and(query::truthy);
+        let upsert = cmd.get("upsert").is_some_and(query::truthy);
+        let fields = opt_doc(cmd, "fields")?.cloned();
+        let update = opt_doc(cmd, "update")?.cloned();
+        if !remove && update.is_none() {
+            return Err(CommandError::failed_to_parse(
+                "Either an update or remove=true must be specified",
+            ));
+        }
+        let (value, last_error) = self.store.with_coll(
+            db,
+            coll,
+            true,
+            |c| -> CmdResult<(Option<Document>, Document)> {
+                let Some(c) = c else {
+                    return Ok((None, Document::new()));
+                };
+                let positions = c.matching(&filter)?;
+                let mut candidates: Vec<(usize, Document)> = positions
+                    .iter()
+                    .filter_map(|&p| c.docs.get(p).map(|d| (p, d.clone())))
+                    .collect();
+                if let Some(sort) = &sort {
+                    let mut docs: Vec<Document> =
+                        candidates.iter().map(|(_, d)| d.clone()).collect();
+                    query::sort_docs(&mut docs, sort)?;
+                    if let Some(first) = docs.into_iter().next() {
+                        candidates.retain(|(_, d)| *d == first);
+                    }
+                }
+                let target = candidates.into_iter().next();
+                match (target, remove) {
+                    (Some((p, d)), true) => {
+                        c.remove_positions(&[p]);
+                        Ok((Some(d), doc! { "n": 1 }))
+                    }
+                    (None, true) => Ok((None, doc! { "n": 0 })),
+                    (Some((p, d)), false) => {
+                        let mut new = d.clone();
+                        let update = update
+                            .as_ref()
+                            .ok_or_else(|| CommandError::failed_to_parse("missing update"))?;
+                        query::apply_update(&mut new, update, false)?;
+                        c.replace_at(p, new.clone());
+                        Ok((
+                            Some(if want_new { new } else { d }),
+                            doc! { "n": 1, "updatedExisting": true },
+                        ))
+                    }
+                    (None, false) if upsert => {
+                        let update = update
+                            .as_ref()
+                            .ok_or_else(|| CommandError::failed_to_parse("missing update"))?;
+                        let mut d = query::upsert_seed(&filter)?;
+                        query::apply_update(&mut d, update, true)?;
+                        let id = c.insert(&ns, d.clone())?;
+                        let stored = c.docs.last().cloned().unwrap_or(d);
+                        Ok((
+                            if want_new { Some(stored) } else { None },
+                            doc! { "n": 1, "updatedExisting": false, "upserted": id },
+                        ))
+                    }
+                    (None, false) => Ok((None, doc! { "n": 0, "updatedExisting": false })),
+                }
+            },
+        )?;
+        let value = match (value, fields) {
+            (Some(v), Some(f)) => Bson::Document(query::project(&v, &f)?),
+            (Some(v), None) => Bson::Document(v),
+            (None, _) => Bson::Null,
+        };
+        Ok(ok(doc! { "lastErrorObject": last_error, "value": value }))
+    }
+}
+
+/// `getLastError`: the outcome of the last legacy write on this connection.
+pub(super) fn get_last_error(conn: &ConnState) -> Document {
+    ok(conn
+        .last_error
+        .clone()
+        .unwrap_or_else(|| doc! { "n": 0, "err": Bson::Null }))
+}
+
+#[derive(Debug, Default)]
+struct UpdateResult {
+    matched: i64,
+    modified: i64,
+    upserted: Option<Bson>,
+}
+
+fn write_error(index: usize, e: &CommandError, id: Option<&Bson>) -> Bson {
+    let mut d = doc! {
+        "index": i32::try_from(index).unwrap_or(i32::MAX),
+        "code": e.code,
+        "errmsg": e.errmsg.clone(),
+    };
+    if e.code == codes::DUPLICATE_KEY {
+        if let Some(id) = id {
+            d.insert("keyPattern", doc! { "_id": 1 });
+            d.insert("keyValue", doc! { "_id": id.clone() });
+        }
+    }
+    Bson::Document(d)
+}

@@ -1,0 +1,277 @@
+//! Query filters: whether a document matches a filter, with the logical operators (`$and`,
+//! `$or`, `$nor`) and the field operators (comparisons, `$in`, `$exists`, `$not`, `$size`,
+//! `$all`, `$elemMatch`, `$type`).
+
+use std::cmp::Ordering;
+
+use bson::{Bson, Document};
+
+use super::compare::{as_int, compare, truthy, type_rank, values_equal};
+use super::path::lookup;
+use crate::error::{CmdResult, CommandError};
+
+/// Candidates for comparison: each value, plus the elements of array values.
+fn candidates<'a>(values: &[&'a Bson]) -> Vec<&'a Bson> {
+    let mut out = Vec::new();
+    for v in values {
+        out.push(*v);
+        if let Bson::Array(a) = v {
+            out.extend(a.iter());
+        }
+    }
+    out
+}
+
+/// Whether `doc` matches the query `filter`.
+pub(crate) fn matches(doc: &Document, filter: &Document) -> CmdResult<bool> {
+    for (key, cond) in filter {
+        let ok = match key.as_str() {
+            "$and" => {
+                let mut all = true;
+                for f in filter_list(cond, "$and")? {
+                    if !matches(doc, f)? {
+                        all = false;
+                        break;
+                    }
+                }
+                all
+            }
+            "$or" => {
+                let mut any = false;
+                for f in filter_list(cond, "$or")? {
+                    if matches(doc, f)? {
+                        any = true;
+                        break;
+                    }
+                }
+                any
+            }
+            "$nor" => {
+                let mut any = false;
+                for f in filter_list(cond, "$nor")? {
+                    if matches(doc, f)? {
+                        any = true;
+                        break;
+                    }
+                }
+                !any
+            }
+            "$comment" => true,
+            k if k.starts_with('$') => {
+                return Err(CommandError::bad_value(format!(
+                    "unknown top level operator: {k}"
+                )));
+            }
+            path => field_matches(doc, path, cond)?,
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn filter_list<'a>(v: &'a Bson, op: &str) -> CmdResult<Vec<&'a Document>> {
+    let Bson::Array(arr) = v else {
+        return Err(CommandError::bad_value(format!("{op} must be an array")));
+    };
+    if arr.is_empty() {
+        return Err(CommandError::bad_value(format!(
+            "{op} argument must be a non-empty array"
+        )));
+    }
+    arr.iter()
+        .map(|e| {
+            e.as_document().ok_or_else(|| {
+                CommandError::bad_value(format!("{op} argument's entries must be objects"))
+            })
+        })
+        .collect()
+}
+
+pub(super) fn is_operator_doc(cond: &Bson) -> Option<&Document> {
+    match cond {
+        Bson::Document(d) if d.keys().next().is_some_and(|k| k.starts_with('$')) => Some(d),
+        _ => None,
+    }
+}
+
+fn field_matches(doc: &Document, path: &str, cond: &Bson) -> CmdResult<bool> {
+    let values = lookup(doc, path);
+    match is_operator_doc(cond) {
+        Some(ops) => {
+            for (op, arg) in ops {
+                if !operator_matches(&values, op, arg)? {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        }
+        None => Ok(eq_matches(&values, cond)),
+    }
+}
+
+fn eq_matches(values: &[&Bson], target: &Bson) -> bool {
+    if matches!(target, Bson::Null) && values.is_empty() {
+        return true;
+    }
+    candidates(values).iter().any(|c| values_equal(c, target))
+}
+
+pub(super) fn operator_matches(values: &[&Bson], op: &str, arg: &Bson) -> CmdResult<bool> {
+    let cmp_any = |pred: fn(Ordering) -> bool| {
+        candidates(values)
+            .iter()
+            .any(|c| type_rank(c) == type_rank(arg) && pred(compare(c, arg)))
+    };
+    Ok(match op {
+        "$eq" => eq_matches(values, arg),
+        "$ne" => !eq_matches(values, arg),
+        "$gt" => cmp_any(|o| o == Ordering::Greater),
+        "$gte" => cmp_any(|o| o != Ordering::Less),
+        "$lt" => cmp_any(|o| o == Ordering::Less),
+        "$lte" => cmp_any(|o| o != Ordering::Greater),
+        "$in" | "$nin" => {
+            let Bson::Array(list) = arg else {
+                return Err(CommandError::bad_value(format!("{op} needs an array")));
+            };
+            let found = list.iter().any(|t| eq_matches(values, t));
+            if op == "$in" { found } else { !found }
+        }
+        "$exists" => truthy(arg) != values.is_empty(),
+        "$not" => {
+            let Bson::Document(inner) = arg else {
+                return Err(CommandError::bad_value("$not needs a regex or a document"));
+            };
+            let mut all = true;
+            for (iop, iarg) in inner {
+                if !operator_matches(values, iop, iarg)? {
+                    all = false;
+                    break;
+                }
+            }
+            !all
+        }
+        "$size" => {
+            let want =
+                as_int(arg).ok_or_else(|| CommandError::bad_value("$size needs a number"))?;
+            values.iter().any(|v| match v {
+                Bson::Array(a) => i64::try_from(a.len()).is_ok_and(|n| n == want),
+                _ => false,
+            })
+        }
+        "$all" => {
+            let Bson::Array(list) = arg else {
+                return Err(CommandError::bad_value("$all needs an array"));
+            };
+            !list.is_empty() && list.iter().all(|t| eq_matches(values, t))
+        }
+        "$elemMatch" => {
+            let Bson::Document(inner) = arg else {
+                return Err(CommandError::bad_value("$elemMatch needs an Object"));
+            };
+            let mut any = false;
+            for v in values {
+                let Bson::Array(arr) = v else { continue };
+                for e in arr {
+                    let ok = if inner.keys().next().is_some_and(|k| k.starts_with('$')) {
+                        let mut all = true;
+                        for (iop, iarg) in inner {
+                            if !operator_matches(&[e], iop, iarg)? {
+                                all = false;
+                                break;
+                            }
+                        }
+                        all
+                    } else if let Bson::Document(ed) = e {
+                        matches(ed, inner)?
+                    } else {
+                        false
+                    };
+                    if ok {
+                        any = true;
+                        break;
+                    }
+                }
+                if any {
+                    break;
+                }
+            }
+            any
+        }
+        "$type" => {
+            let names: Vec<&Bson> = match arg {
+                Bson::Array(a) => a.iter().collect(),
+                other => vec![other],
+            };
+            candidates(values)
+                .iter()
+                .any(|c| names.iter().any(|n| type_matches(c, n)))
+        }
+        "$comment" => true,
+        other => {
+            return Err(CommandError::bad_value(format!(
+                "unknown operator: {other}"
+            )));
+        }
+    })
+}
+
+fn type_matches(v: &Bson, name: &Bson) -> bool {
+    let alias = match v {
+        Bson::Double(_) => ("double", 1),
+        Bson::String(_) => ("string", 2),
+        Bson::Document(_) => ("object", 3),
+        Bson::Array(_) => ("array", 4),
+        Bson::Binary(_) => ("binData", 5),
+        Bson::ObjectId(_) => ("objectId", 7),
+        Bson::Boolean(_) => ("bool", 8),
+        Bson::DateTime(_) => ("date", 9),
+        Bson::Null => ("null", 10),
+        Bson::Int32(_) => ("int", 16),
+        Bson::Int64(_) => ("long", 18),
+        Bson::Decimal128(_) => ("decimal", 19),
+        _ => ("other", -1),
+    };
+    match name {
+        Bson::String(s) if s == "number" => type_rank(v) == 2,
+        Bson::String(s) => s == alias.0,
+        n => as_int(n).is_some_and(|n| n == alias.1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::codes;
+    use bson::doc;
+    #[test]
+    fn comparison_operators_and_dotted_paths() {
+        let d =
+            doc! { "a": 5, "b": { "c": "x" }, "arr": [1, 2, 3], "subs": [{ "k": 1 }, { "k": 7 }] };
+        assert!(matches(&d, &doc! { "a": 5.0 }).unwrap());
+        assert!(matches(&d, &doc! { "a": { "$gt": 4, "$lte": 5 } }).unwrap());
+        assert!(!matches(&d, &doc! { "a": { "$gt": "4" } }).unwrap());
+        assert!(matches(&d, &doc! { "b.c": "x" }).unwrap());
+        assert!(matches(&d, &doc! { "arr": 2 }).unwrap());
+        assert!(matches(&d, &doc! { "subs.k": 7 }).unwrap());
+        assert!(matches(&d, &doc! { "missing": null }).unwrap());
+        assert!(matches(&d, &doc! { "missing": { "$exists": false } }).unwrap());
+        assert!(!matches(&d, &doc! { "a": { "$exists": false } }).unwrap());
+        assert!(matches(&d, &doc! { "a": { "$in": [1, 5] }, "arr": { "$nin": [9] } }).unwrap());
+        assert!(matches(&d, &doc! { "$or": [{ "a": 1 }, { "a": 5 }] }).unwrap());
+        assert!(!matches(&d, &doc! { "$and": [{ "a": 5 }, { "a": { "$ne": 5 } }] }).unwrap());
+        assert!(matches(&d, &doc! { "a": { "$not": { "$lt": 3 } } }).unwrap());
+        assert!(
+            matches(
+                &d,
+                &doc! { "subs": { "$elemMatch": { "k": { "$gt": 5 } } } }
+            )
+            .unwrap()
+        );
+        assert_eq!(
+            matches(&d, &doc! { "$where": "1" }).unwrap_err().code,
+            codes::BAD_VALUE
+        );
+    }
+}

@@ -1,0 +1,27 @@
+//! The query engine, all on `bson::Document`: what the commands in `node/` call to match,
+//! sort, project, update and aggregate documents. One file per concern:
+//!
+//! - `compare.rs`: the BSON comparison order, equality, numeric views, truthiness and sorting;
+//! - `path.rs`: reading, setting and removing values at dotted paths;
+//! - `filter.rs`: query filters (`$and`, `$gt`, `$in`, `$elemMatch`, `$type`, …);
+//! - `projection.rs`: find-style projections;
+//! - `expr.rs`: aggregation expressions (`"$path"`, `$literal`);
+//! - `update.rs`: update operators, replacements and the upsert seed;
+//! - `aggregate.rs`: the aggregation pipeline and its stages;
+//! - `group.rs`: the `$group` stage and its accumulators.
+
+mod aggregate;
+mod compare;
+mod expr;
+mod filter;
+mod group;
+mod path;
+mod projection;
+mod update;
+
+pub(crate) use aggregate::run_pipeline;
+pub(crate) use compare::{as_f64, compare, sort_docs, truthy, values_equal};
+pub(crate) use filter::matches;
+pub(crate) use path::lookup;
+pub(crate) use projection::project;
+pub(crate) use update::{apply_update, is_operator_update, upsert_seed};
