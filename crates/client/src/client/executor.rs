@@ -24,7 +24,7 @@
 use std::time::{Duration, Instant};
 
 use bson::Document;
-use mongo_events::{ServerAddress, TopologyType};
+use mongo_events::{ServerAddress, ServerType, TopologyType};
 use mongo_sdam::{ReadMode, ReadPreference};
 
 use super::Client;
@@ -135,28 +135,15 @@ impl Client {
         self.run(op, &mut ctx, Some(conn)).await.map(|e| e.output)
     }
 
-    /// Whether writes may be retried on this deployment: retryWrites on, sessions supported
-    /// and not a standalone, writes acknowledged.
-    fn writes_retryable(&self) -> bool {
-        let inner = &self.inner;
-        if !inner.retry_writes
-            || inner
+    /// Whether the client lets writes be retried: retryWrites on and writes acknowledged.
+    fn retry_writes_enabled(&self) -> bool {
+        self.inner.retry_writes
+            && self
+                .inner
                 .options
                 .write_concern
                 .as_ref()
-                .is_some_and(|wc| !wc.is_acknowledged())
-        {
-            return false;
-        }
-        inner.topology.with_description(|d| {
-            matches!(
-                d.topology_type(),
-                TopologyType::ReplicaSetWithPrimary
-                    | TopologyType::Sharded
-                    | TopologyType::LoadBalanced
-            ) && (d.logical_session_timeout_minutes().is_some()
-                || d.topology_type() == TopologyType::LoadBalanced)
-        })
+                .is_none_or(|wc| wc.is_acknowledged())
     }
 
     async fn run<O: Operation>(
@@ -166,33 +153,39 @@ impl Client {
         mut pinned: Option<&mut PooledConn>,
     ) -> Result<Executed<O::Output>> {
         let kind = op.kind();
-        let retryable = pinned.is_none()
+        let retry_allowed = pinned.is_none()
             && ctx.route == Route::Select
             && op.is_retryable()
             && match kind {
                 OpKind::Read => self.inner.retry_reads,
-                OpKind::Write => self.writes_retryable(),
+                OpKind::Write => self.retry_writes_enabled(),
                 OpKind::Command => false,
             };
-        let session = (retryable && kind == OpKind::Write).then(|| self.inner.sessions.take());
-        let mut network_error = false;
+        let mut write = RetryableWrite {
+            enabled: retry_allowed && kind == OpKind::Write,
+            lsid: None,
+            txn_number: None,
+            network_error: false,
+        };
         let result = loop {
-            let txn = session
-                .as_ref()
-                .map(|s| (s, self.inner.sessions.next_txn_number()));
+            // Each batch is its own retryable write: its own transaction number.
+            write.txn_number = None;
             let first = self
-                .attempt(op, ctx, pinned.as_deref_mut(), kind, txn)
+                .attempt(op, ctx, pinned.as_deref_mut(), kind, &mut write)
                 .await;
             let outcome = match first {
-                Err(e) if retryable && qualifies_for_retry(kind, &e) => {
-                    network_error |= e.is_network_error();
+                Err(failed) if retry_allowed && self.may_retry(kind, &failed, &write) => {
+                    let e = failed.error;
+                    write.network_error |= e.is_network_error();
                     ctx.deprioritized = e.address().cloned().into_iter().collect();
-                    match self.attempt(op, ctx, None, kind, txn).await {
-                        Err(second) if second.has_label(NO_WRITES_PERFORMED) => Err(e),
-                        other => other,
+                    match self.attempt(op, ctx, None, kind, &mut write).await {
+                        Err(second) if second.error.has_label(NO_WRITES_PERFORMED) => Err(e),
+                        Err(second) => Err(second.error),
+                        Ok(done) => Ok(done),
                     }
                 }
-                other => other,
+                Err(failed) => Err(failed.error),
+                Ok(done) => Ok(done),
             };
             match outcome {
                 Ok(Attempted {
@@ -210,7 +203,7 @@ impl Client {
                     });
                 }
                 Err(e) => {
-                    network_error |= e.is_network_error();
+                    write.network_error |= e.is_network_error();
                     break op.handle_error(e).map(|output| Executed {
                         output,
                         address: None,
@@ -219,10 +212,42 @@ impl Client {
                 }
             }
         };
-        if let Some(s) = session {
-            self.inner.sessions.give_back(s, network_error);
+        if let Some(lsid) = write.lsid {
+            self.inner.sessions.give_back(lsid, write.network_error);
         }
         result
+    }
+
+    /// Whether a failed first attempt may be retried: a read under the retryable reads
+    /// rules; a write whose server supports retryable writes (or that failed before a server
+    /// was known) under the retryable writes rules.
+    fn may_retry(&self, kind: OpKind, failed: &Failed, write: &RetryableWrite) -> bool {
+        match kind {
+            OpKind::Read => failed.error.is_retryable_read(),
+            OpKind::Write => {
+                let server_supports = match failed.server_supports_retry {
+                    Some(s) => s,
+                    // Failed during selection or check-out: judge by the deployment.
+                    None => self.deployment_supports_retryable_writes(),
+                };
+                write.enabled && server_supports && failed.error.is_retryable_write()
+            }
+            OpKind::Command => false,
+        }
+    }
+
+    /// Whether the deployment as known now supports retryable writes (sessions, not a
+    /// standalone).
+    fn deployment_supports_retryable_writes(&self) -> bool {
+        self.inner.topology.with_description(|d| {
+            matches!(
+                d.topology_type(),
+                TopologyType::ReplicaSetWithPrimary
+                    | TopologyType::Sharded
+                    | TopologyType::LoadBalanced
+            ) && (d.logical_session_timeout_minutes().is_some()
+                || d.topology_type() == TopologyType::LoadBalanced)
+        })
     }
 
     async fn attempt<O: Operation>(
@@ -231,10 +256,14 @@ impl Client {
         ctx: &OperationContext,
         pinned: Option<&mut PooledConn>,
         kind: OpKind,
-        txn: Option<(&Document, i64)>,
-    ) -> Result<Attempted<O::Output>> {
+        write_state: &mut RetryableWrite,
+    ) -> std::result::Result<Attempted<O::Output>, Failed> {
         let topology = &self.inner.topology;
         let write = kind == OpKind::Write;
+        let before_server = |error: Error| Failed {
+            error,
+            server_supports_retry: None,
+        };
         // Reads use their read preference; primary needs none in the envelope.
         let read_preference = match kind {
             OpKind::Write => None,
@@ -265,7 +294,7 @@ impl Client {
                     if write {
                         e.add_label(NO_WRITES_PERFORMED);
                     }
-                    e
+                    before_server(e)
                 })?;
                 match topology.checkout(server, ctx.deadline).await {
                     Ok(c) => owned.insert(c),
@@ -276,21 +305,42 @@ impl Client {
                                 e.add_label(RETRYABLE_WRITE_ERROR);
                             }
                         }
-                        return Err(e);
+                        return Err(before_server(e));
                     }
                 }
             }
+        };
+        // The retryable writes spec: a write is retryable when the selected server supports
+        // sessions and is not a standalone (or is behind a load balancer).
+        let desc = conn.description();
+        let server_supports_retry = write
+            && (desc.server_type == ServerType::LoadBalancer
+                || (desc.server_type != ServerType::Standalone
+                    && desc.logical_session_timeout_minutes.is_some()));
+        let failed = |error: Error| Failed {
+            error,
+            server_supports_retry: Some(server_supports_retry),
         };
         if !self.inner.credentials.is_empty() {
             if let Err(e) = conn.check_auth(&self.inner.credentials).await {
                 if e.is_network_error() {
                     topology.handle_conn_error(conn, &e);
                 }
-                return Err(e);
+                return Err(failed(e));
             }
         }
 
-        let mut command = op.build(conn.description())?;
+        let session = if write_state.enabled && server_supports_retry {
+            let sessions = &self.inner.sessions;
+            let lsid = write_state.lsid.get_or_insert_with(|| sessions.take());
+            let txn = *write_state
+                .txn_number
+                .get_or_insert_with(|| sessions.next_txn_number());
+            Some((&*lsid, txn))
+        } else {
+            None
+        };
+        let mut command = op.build(conn.description()).map_err(failed)?;
         let env = Envelope {
             read_preference,
             write_concern: self
@@ -304,7 +354,7 @@ impl Client {
                 .read_concern_level
                 .as_deref()
                 .filter(|_| op.takes_read_concern()),
-            session: txn,
+            session,
         };
         envelope(
             &mut command,
@@ -345,7 +395,7 @@ impl Client {
         });
         match result {
             Ok(reply) => {
-                let step = op.handle_reply(reply, conn.description())?;
+                let step = op.handle_reply(reply, conn.description()).map_err(failed)?;
                 let keep = match &step {
                     Step::Done(output) => topology.is_load_balanced() && op.pins_connection(output),
                     Step::More => false,
@@ -366,17 +416,25 @@ impl Client {
                         e.add_label(RETRYABLE_WRITE_ERROR);
                     }
                 }
-                Err(e)
+                Err(failed(e))
             }
         }
     }
 }
 
-/// Whether a failed attempt may be retried under the retryable reads / writes rules.
-fn qualifies_for_retry(kind: OpKind, error: &Error) -> bool {
-    match kind {
-        OpKind::Read => error.is_retryable_read(),
-        OpKind::Write => error.is_retryable_write(),
-        OpKind::Command => false,
-    }
+/// The retry state of a write: the implicit session it runs in (taken once, only if its
+/// server supports retryable writes) and the current batch's transaction number (kept for
+/// its retry).
+struct RetryableWrite {
+    enabled: bool,
+    lsid: Option<Document>,
+    txn_number: Option<i64>,
+    network_error: bool,
+}
+
+/// A failed attempt: its error, and whether the server it ran on supports retryable writes
+/// (`None`: it failed before a server was known).
+struct Failed {
+    error: Error,
+    server_supports_retry: Option<bool>,
 }

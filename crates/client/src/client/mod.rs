@@ -5,6 +5,8 @@
 mod collection;
 mod cursor;
 pub(crate) mod executor;
+#[cfg(test)]
+mod options_tests;
 mod session;
 
 use std::sync::Arc;

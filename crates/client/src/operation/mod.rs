@@ -171,10 +171,11 @@ pub(crate) struct Envelope<'a> {
 
 /// Adds the envelope to `command` for `conn` in a topology of `topology_type`:
 ///
-/// - `$readPreference` for a read with a non-primary read preference sent to a mongos (server
-///   selection spec, "passing read preference to mongos"), and `primaryPreferred` for a read
-///   or command sent over a direct connection to a replica-set member that is not the primary
-///   (so that a secondary answers);
+/// - `$readPreference` (server selection spec, "passing read preference to servers", OP_MSG):
+///   a non-primary read preference is always sent, except to a standalone in a Single
+///   topology; a primary one never, except that a read or command over a direct connection
+///   (Single) to anything but a standalone, mongos or load balancer gets `primaryPreferred`,
+///   so that a secondary answers;
 /// - `writeConcern` and `readConcern` where the operation takes them and the command has none;
 /// - `lsid` and `txnNumber` for a retryable write.
 pub(crate) fn envelope(
@@ -185,22 +186,26 @@ pub(crate) fn envelope(
     topology_type: TopologyType,
 ) {
     let body = &mut command.body;
+    let single = topology_type == TopologyType::Single;
     match env.read_preference {
-        Some(rp)
-            if conn.server_type == ServerType::Mongos || topology_type == TopologyType::Sharded =>
-        {
+        // A standalone in a Single topology never gets a read preference; everything else
+        // gets a non-primary one.
+        Some(_) if single && conn.server_type == ServerType::Standalone => {}
+        Some(rp) => {
             body.insert("$readPreference", rp.to_document());
         }
-        Some(_) => {}
-        None => {
-            let secondary_member = matches!(
+        // Primary (or none) over a direct connection to a replica-set member: primaryPreferred,
+        // so that whatever the member is, it answers.
+        None if single
+            && kind != OpKind::Write
+            && !matches!(
                 conn.server_type,
-                ServerType::RsSecondary | ServerType::RsArbiter | ServerType::RsOther
-            );
-            if kind != OpKind::Write && secondary_member && topology_type == TopologyType::Single {
-                body.insert("$readPreference", bson::doc! {"mode": "primaryPreferred"});
-            }
+                ServerType::Standalone | ServerType::Mongos | ServerType::LoadBalancer
+            ) =>
+        {
+            body.insert("$readPreference", bson::doc! {"mode": "primaryPreferred"});
         }
+        None => {}
     }
     if let Some(wc) = env.write_concern
         && !body.contains_key("writeConcern")
@@ -254,7 +259,7 @@ mod tests {
     }
 
     #[test]
-    fn read_preference_goes_to_mongos_only() {
+    fn a_non_primary_read_preference_goes_everywhere_but_to_a_single_standalone() {
         let rp = ReadPreference::new(mongo_events::sdam::ReadMode::Secondary);
         let env = Envelope {
             read_preference: Some(&rp),
@@ -280,11 +285,32 @@ mod tests {
             &conn(ServerType::RsSecondary),
             TopologyType::ReplicaSetWithPrimary,
         );
+        assert!(c.body.contains_key("$readPreference"));
+        let mut c = Command::new("db", doc! {"find": "c"});
+        envelope(
+            &mut c,
+            OpKind::Read,
+            &env,
+            &conn(ServerType::Standalone),
+            TopologyType::Single,
+        );
         assert!(!c.body.contains_key("$readPreference"));
     }
 
     #[test]
     fn a_direct_connection_to_a_secondary_reads_with_primary_preferred() {
+        let mut c = Command::new("db", doc! {"count": "c"});
+        envelope(
+            &mut c,
+            OpKind::Read,
+            &Envelope::default(),
+            &conn(ServerType::Standalone),
+            TopologyType::Single,
+        );
+        assert!(
+            !c.body.contains_key("$readPreference"),
+            "not to a standalone"
+        );
         for (kind, expected) in [
             (OpKind::Read, true),
             (OpKind::Command, true),

@@ -495,6 +495,12 @@ impl Topology {
         Ok(server)
     }
 
+    /// The options the pools' connections are opened with.
+    #[cfg(test)]
+    pub(crate) fn connection_options(&self) -> &ConnectionOptions {
+        &self.inner.settings.connection
+    }
+
     /// The type of the topology now.
     pub(crate) fn topology_type(&self) -> TopologyType {
         self.with_description(TopologyDescription::topology_type)
