@@ -1,6 +1,10 @@
 //! Runner for the server selection tests (`server-selection/tests/{server_selection,rtt,
 //! in_window}`), the max staleness tests (`max-staleness/tests`), and our own cases in those
 //! formats under `spec-tests/data/server-selection/`. The kind of a file is read from its keys.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the runner starts its virtual clock at an arbitrary instant and runs the pool driver's tasks"
+)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

@@ -1,4 +1,8 @@
 //! `Connection` on its own, TLS, and retryable writes, against the testkit server.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "integration tests and benchmarks own their clock and tasks"
+)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,9 @@
 //! Client features the testkit could not serve before: legacy write opcodes with
 //! getLastError, MONGODB-X509 authentication, and load-balanced mode.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "integration tests and benchmarks own their clock and tasks"
+)]
 
 use std::sync::Arc;
 use std::time::Duration;

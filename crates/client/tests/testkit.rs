@@ -1,5 +1,9 @@
 //! Integration tests against the in-process testkit server: single server, events, auth,
 //! compression, TLS, fail points, pool clears, cancellation, replica set failover.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "integration tests and benchmarks own their clock and tasks"
+)]
 
 use std::sync::Arc;
 use std::time::Duration;

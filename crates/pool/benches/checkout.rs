@@ -3,7 +3,10 @@
 //!
 //! Cells: uncontended (1 task) and tasks x pool size = 16x16, 32x16, 64x8, 256x16. Each
 //! criterion iteration is one check-out + check-in; the iterations are split across the tasks.
-
+#![allow(
+    clippy::disallowed_methods,
+    reason = "integration tests and benchmarks own their clock and tasks"
+)]
 #![allow(missing_docs)]
 
 use std::convert::Infallible;

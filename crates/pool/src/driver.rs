@@ -16,6 +16,10 @@
 //! connection mutably beside an [`Interruption`], whose `is_interrupted` is one atomic load
 //! unless an interrupting clear happened since the check-out, and whose `wait` resolves once
 //! the connection is interrupted (race it against the operation's I/O).
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the driver owns the clock and spawns the establishment and background tasks"
+)]
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -2,6 +2,10 @@
 //! deadlines and random cancellation (the check-out future dropped mid-wait, including while
 //! its connection is being established); afterwards every count is back to baseline. Then
 //! per-checkout deadlines and the interrupt watch of a checked-out connection.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "integration tests and benchmarks own their clock and tasks"
+)]
 #![cfg(feature = "tokio")]
 
 use std::time::Duration;

@@ -9,6 +9,10 @@
 //!   are available; more waiters than connections being established only when the pool
 //!   cannot create one);
 //! - at the end, once all work is done, counts return to baseline.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "integration tests and benchmarks own their clock and tasks"
+)]
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};

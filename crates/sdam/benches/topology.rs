@@ -1,6 +1,9 @@
 //! Applying a primary's hello reply and selecting a server, in replica sets of 3, 50 and 500
 //! members: both must cost time linear in the set's size.
-
+#![allow(
+    clippy::disallowed_methods,
+    reason = "integration tests and benchmarks own their clock and tasks"
+)]
 #![allow(missing_docs)]
 
 use std::hint::black_box;

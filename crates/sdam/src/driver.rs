@@ -9,6 +9,10 @@
 //!
 //! Every await point is cancellation safe: stopping drops the in-flight future and the
 //! connection with it.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the driver owns the clock, sleeps between checks and spawns the monitor tasks"
+)]
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

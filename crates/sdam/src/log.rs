@@ -302,6 +302,10 @@ pub fn selection_failed(
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "tests drive the cores from an arbitrary starting instant and wait on real time"
+)]
 mod tests {
     use super::*;
     use std::collections::BTreeMap;

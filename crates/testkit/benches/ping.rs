@@ -1,5 +1,9 @@
 //! Pings per second the testkit server sustains from 64 concurrent connections, each a
 //! minimal mongo-wire client loop (encode OP_MSG, write, read the reply frame, decode).
+#![allow(
+    clippy::disallowed_methods,
+    reason = "integration tests and benchmarks own their clock and tasks"
+)]
 
 use std::time::{Duration, Instant};
 

@@ -23,6 +23,10 @@
 //! Commands that run without authentication when users are configured: hello / isMaster,
 //! saslStart, saslContinue, authenticate, ping, buildInfo, logout and endSessions (as on
 //! mongod, where ping and buildInfo need no auth). Everything else gets code 13.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the testkit is a server: it owns its clock, its tasks and its randomness"
+)]
 
 mod error;
 mod failpoint;

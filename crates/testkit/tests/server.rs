@@ -1,4 +1,8 @@
 //! The testkit server driven by a minimal mongo-wire client over real sockets.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "integration tests and benchmarks own their clock and tasks"
+)]
 
 mod common;
 

@@ -29,7 +29,12 @@ pub use client::{ExpectServerFinal, ExpectServerFirst};
 pub use message::{ServerFinal, ServerFirst};
 pub use primitives::ScramHash;
 
-/// A fresh client nonce: 24 random bytes from the thread RNG, base64-encoded.
+/// A fresh client nonce: 24 random bytes from the thread RNG, base64-encoded. The helper the
+/// I/O side calls; the conversations themselves take their nonce as an input.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the one place mongo-auth draws randomness, for callers that have no RNG of their own"
+)]
 pub fn generate_nonce() -> String {
     let mut bytes = [0u8; 24];
     rand::rng().fill_bytes(&mut bytes);

@@ -1,3 +1,9 @@
+//! Unit tests of the pool core on a virtual clock: every CMAP rule, deadlines, and the
+//! misuse the core refuses.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests start the virtual clock at an arbitrary instant"
+)]
 use std::time::{Duration, Instant};
 
 use mongo_events::cmap::{CmapEvent, ConnectionCheckOutFailedReason, ConnectionClosedReason};
