@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bson::doc;
+use mongo_client::bson::doc;
 use mongo_client::event::{EventRecorder, Listeners};
 use mongo_client::{Client, ClientOptions, FindOptions};
 

@@ -148,7 +148,7 @@ impl Collection {
     /// Runs a write operation to completion.
     async fn write<O: Operation>(&self, mut op: O) -> Result<O::Output> {
         let ctx = self.client.context(Route::Select);
-        Ok(self.client.execute(&mut op, ctx).await?.output)
+        Ok(self.client.execute(&mut op, ctx, None).await?.output)
     }
 
     /// Inserts one document (an `_id` is generated when missing).
@@ -279,7 +279,17 @@ impl Collection {
             batch_size,
         };
         let mut op = Find::new(&self.db, &self.name, spec);
-        Cursor::open(&self.client, &mut op, &self.db, &self.name, batch_size).await
+        let executed = self
+            .client
+            .execute(&mut op, self.client.read_context(), None)
+            .await?;
+        Ok(Cursor::new(
+            &self.client,
+            executed,
+            &self.db,
+            &self.name,
+            batch_size,
+        ))
     }
 
     /// The first document matching `filter`.
@@ -304,7 +314,17 @@ impl Collection {
     ) -> Result<Cursor> {
         let pipeline: Vec<Document> = pipeline.into_iter().collect();
         let mut op = Aggregate::new(&self.db, &self.name, pipeline, batch_size);
-        Cursor::open(&self.client, &mut op, &self.db, &self.name, batch_size).await
+        let executed = self
+            .client
+            .execute(&mut op, self.client.read_context(), None)
+            .await?;
+        Ok(Cursor::new(
+            &self.client,
+            executed,
+            &self.db,
+            &self.name,
+            batch_size,
+        ))
     }
 
     /// Counts the documents matching `filter` (an aggregation with `$match` and `$group`,

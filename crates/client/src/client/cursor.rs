@@ -12,9 +12,9 @@ use bson::{Bson, Document};
 use mongo_events::ServerAddress;
 
 use super::Client;
-use super::executor::Route;
+use super::executor::{Executed, Route};
 use crate::error::Result;
-use crate::operation::{CursorReply, GetMore, KillCursors, Operation};
+use crate::operation::{CursorReply, GetMore, KillCursors};
 use crate::topology::PooledConn;
 
 /// A server-side cursor.
@@ -44,18 +44,17 @@ impl std::fmt::Debug for Cursor {
 }
 
 impl Cursor {
-    /// Runs a cursor-opening read (`find`, `aggregate`) and wraps its first batch.
-    pub(crate) async fn open<O: Operation<Output = CursorReply>>(
+    /// Wraps the first batch of a cursor-opening read (`find`, `aggregate`).
+    pub(crate) fn new(
         client: &Client,
-        op: &mut O,
+        executed: Executed<CursorReply>,
         db: &str,
         coll: &str,
         batch_size: Option<i32>,
-    ) -> Result<Cursor> {
-        let executed = client.execute(op, client.read_context()).await?;
+    ) -> Cursor {
         let reply = executed.output;
         let (db, coll) = reply.ns.unwrap_or_else(|| (db.to_owned(), coll.to_owned()));
-        Ok(Cursor {
+        Cursor {
             client: client.clone(),
             db,
             coll,
@@ -66,7 +65,7 @@ impl Cursor {
             address: executed.address.unwrap_or_default(),
             // The executor keeps a connection only for an open cursor in load-balanced mode.
             pinned: executed.pinned,
-        })
+        }
     }
 
     /// The server's cursor id (0 once exhausted).
@@ -116,10 +115,11 @@ impl Cursor {
     async fn get_more(&mut self) -> Result<()> {
         let mut op = GetMore::new(&self.db, &self.coll, self.id_bson.clone(), self.batch_size);
         let ctx = self.client.context(Route::Server(self.address.clone()));
-        let result = match self.pinned.as_mut() {
-            Some(conn) => self.client.execute_pinned(&mut op, ctx, conn).await,
-            None => self.client.execute(&mut op, ctx).await.map(|e| e.output),
-        };
+        let result = self
+            .client
+            .execute(&mut op, ctx, self.pinned.as_mut())
+            .await
+            .map(|e| e.output);
         match result {
             Ok(reply) => {
                 self.id = reply.id;
@@ -156,10 +156,8 @@ impl Drop for Cursor {
         let pinned = self.pinned.take();
         runtime.spawn(async move {
             // killCursors is best effort: a failure leaves the cursor to the server's timeout.
-            let _ = match pinned {
-                Some(mut conn) => client.execute_pinned(&mut op, ctx, &mut conn).await,
-                None => client.execute(&mut op, ctx).await.map(|e| e.output),
-            };
+            let mut pinned = pinned;
+            let _ = client.execute(&mut op, ctx, pinned.as_mut()).await;
         });
     }
 }

@@ -8,8 +8,8 @@
 //! The path of one command, from the public call to the socket:
 //!
 //! ```text
-//! Collection::find ─► Client::execute(op, ctx) ─► attempt: select ─► check out ─► build
-//!   + envelope ─► Connection::run_operation_command ─► round trip (socket) ─► judge reply
+//! Collection::find ─► Client::execute(op, ctx) ─► attempt: select, check out, build +
+//!   envelope ─► Connection::run_command ─► round_trip ─► send ─► socket ─► judge the reply
 //! ```
 //!
 //! An [`OperationContext`] travels with each operation from the public call to the pool's
@@ -28,6 +28,7 @@ use mongo_events::{ServerAddress, ServerType, TopologyType};
 use mongo_sdam::{ReadMode, ReadPreference};
 
 use super::Client;
+use crate::conn::CommandParams;
 use crate::error::{Error, NO_WRITES_PERFORMED, RETRYABLE_WRITE_ERROR, Result};
 use crate::operation::{Envelope, OpKind, Operation, Step, envelope, is_ok};
 use crate::topology::PooledConn;
@@ -114,27 +115,6 @@ impl Client {
         ctx
     }
 
-    /// Runs `op` to completion: selection, check-out, the command (and the next ones of a
-    /// batched write), retries.
-    pub(crate) async fn execute<O: Operation>(
-        &self,
-        op: &mut O,
-        mut ctx: OperationContext,
-    ) -> Result<Executed<O::Output>> {
-        self.run(op, &mut ctx, None).await
-    }
-
-    /// Runs `op` on a pinned connection (a request, a load-balanced cursor): never retried
-    /// elsewhere.
-    pub(crate) async fn execute_pinned<O: Operation>(
-        &self,
-        op: &mut O,
-        mut ctx: OperationContext,
-        conn: &mut PooledConn,
-    ) -> Result<O::Output> {
-        self.run(op, &mut ctx, Some(conn)).await.map(|e| e.output)
-    }
-
     /// Whether the client lets writes be retried: retryWrites on and writes acknowledged.
     fn retry_writes_enabled(&self) -> bool {
         self.inner.retry_writes
@@ -146,12 +126,16 @@ impl Client {
                 .is_none_or(|wc| wc.is_acknowledged())
     }
 
-    async fn run<O: Operation>(
+    /// Runs `op` to completion: selection, check-out, the command (and the next ones of a
+    /// batched write), retries. With a `pinned` connection (a request, a load-balanced
+    /// cursor) everything runs on it and nothing is retried elsewhere.
+    pub(crate) async fn execute<O: Operation>(
         &self,
         op: &mut O,
-        ctx: &mut OperationContext,
+        mut ctx: OperationContext,
         mut pinned: Option<&mut PooledConn>,
     ) -> Result<Executed<O::Output>> {
+        let ctx = &mut ctx;
         let kind = op.kind();
         let retry_allowed = pinned.is_none()
             && ctx.route == Route::Select
@@ -371,7 +355,13 @@ impl Client {
             // interruptInUseConnections): `biased` polls the I/O first, so the watch costs
             // nothing unless the command has to wait on the network.
             let (c, interruption) = conn.split_for_io();
-            let io = c.run_operation_command(command, ctx.id, ctx.deadline);
+            let params = CommandParams::for_operation(
+                command.sequence,
+                command.acknowledged,
+                ctx.id,
+                ctx.deadline,
+            );
+            let io = c.run_command(&command.db, command.body, params);
             let outcome = tokio::select! {
                 biased;
                 r = io => Some(r),

@@ -266,7 +266,7 @@ impl Client {
     pub async fn run_command(&self, db: &str, cmd: Document) -> Result<Document> {
         let mut op = RunCommand::new(db, cmd);
         Ok(self
-            .execute(&mut op, self.context(Route::Select))
+            .execute(&mut op, self.context(Route::Select), None)
             .await?
             .output)
     }
@@ -284,7 +284,7 @@ impl Client {
         let mut op = RunCommand::read(db, cmd);
         let mut ctx = self.context(Route::Select);
         ctx.read_preference = Some(read_preference.clone());
-        Ok(self.execute(&mut op, ctx).await?.output)
+        Ok(self.execute(&mut op, ctx, None).await?.output)
     }
 
     /// Pins one connection for a sequence of commands (the old pooling notes' "request"):
@@ -315,7 +315,7 @@ impl Client {
             let mut ctx = self.bounded_context(END_SESSIONS_LIMIT);
             ctx.read_preference = Some(ReadPreference::new(ReadMode::PrimaryPreferred));
             // The sessions spec: errors of endSessions are ignored.
-            let _ = self.execute(&mut op, ctx).await;
+            let _ = self.execute(&mut op, ctx, None).await;
         }
         self.inner.topology.shutdown();
         // Give pool tasks a moment to close their connections.
@@ -347,7 +347,11 @@ impl Request {
             .ok_or_else(|| Error::usage("the request's connection was closed"))?;
         let mut op = RunCommand::new(db, cmd);
         let ctx = self.client.context(Route::Select);
-        let r = self.client.execute_pinned(&mut op, ctx, conn).await;
+        let r = self
+            .client
+            .execute(&mut op, ctx, Some(conn))
+            .await
+            .map(|e| e.output);
         if conn.is_broken() {
             self.conn = None;
         }

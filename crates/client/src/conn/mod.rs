@@ -182,6 +182,31 @@ pub(crate) struct CommandParams {
     pub(crate) deadline: Option<Instant>,
 }
 
+impl CommandParams {
+    /// The settings of an operation's command for the executor: monitored, with the
+    /// operation's id and deadline, its document sequence, `moreToCome` when unacknowledged.
+    pub(crate) fn for_operation(
+        sequence: Option<operation::Sequence>,
+        acknowledged: bool,
+        operation_id: i64,
+        deadline: Option<Instant>,
+    ) -> Self {
+        CommandParams {
+            sequences: sequence
+                .map(|s| DocumentSequence {
+                    identifier: s.identifier.to_owned(),
+                    documents: s.documents,
+                })
+                .into_iter()
+                .collect(),
+            monitored: true,
+            operation_id: Some(operation_id),
+            unacknowledged: !acknowledged,
+            deadline,
+        }
+    }
+}
+
 /// A connection to one server, after its handshake (and authentication).
 pub struct Connection {
     id: ConnectionId,
@@ -547,33 +572,6 @@ impl Connection {
             }
         }
         result
-    }
-
-    /// Runs an operation's command (its envelope already added) for the executor: monitored,
-    /// with the operation's id and deadline. Returns the reply whatever its `ok`; `{ok: 1}`
-    /// for an unacknowledged write.
-    pub(crate) async fn run_operation_command(
-        &mut self,
-        command: operation::Command,
-        operation_id: i64,
-        deadline: Option<Instant>,
-    ) -> Result<Document> {
-        let sequences = command
-            .sequence
-            .map(|s| DocumentSequence {
-                identifier: s.identifier.to_owned(),
-                documents: s.documents,
-            })
-            .into_iter()
-            .collect();
-        let params = CommandParams {
-            sequences,
-            monitored: true,
-            operation_id: Some(operation_id),
-            unacknowledged: !command.acknowledged,
-            deadline,
-        };
-        self.run_command(&command.db, command.body, params).await
     }
 
     /// A monitoring hello: OP_MSG (with `exhaustAllowed` when asked) once the server speaks
