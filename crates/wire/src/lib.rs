@@ -64,7 +64,7 @@ pub mod limits;
 mod message;
 mod msg;
 
-#[doc(hidden)]
+#[cfg(feature = "__fuzzing")]
 pub mod fuzzing;
 
 pub use compress::{
