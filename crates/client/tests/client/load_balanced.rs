@@ -1,0 +1,83 @@
+//! Load-balanced mode through the client: a cursor pins its connection until exhausted, its
+//! getMores reuse it, and no monitor runs (no heartbeats).
+
+use std::time::Duration;
+
+use bson::doc;
+use mongo_client::FindOptions;
+use mongo_client::event::EventRecorder;
+use mongo_client::event::cmap::CmapEvent;
+use mongo_testkit::{ServerOptions, TestServer};
+
+use crate::common::client_for;
+
+#[tokio::test]
+async fn load_balanced_mode_pins_cursors_and_runs_no_monitor() {
+    let server = TestServer::start(ServerOptions::default().with_load_balancer())
+        .await
+        .unwrap();
+    let recorder = EventRecorder::shared();
+    let uri = format!(
+        "mongodb://{}/?loadBalanced=true&serverSelectionTimeoutMS=2000",
+        server.host_port()
+    );
+    let client = client_for(&uri, Some(recorder.clone())).await;
+    let coll = client.database("db").collection("c");
+    coll.insert_many((0..5).map(|i| doc! {"i": i}))
+        .await
+        .unwrap();
+    client.run_command("admin", doc! {"ping": 1}).await.unwrap();
+
+    let checked_out = |r: &EventRecorder| {
+        r.cmap_events()
+            .iter()
+            .filter(|e| matches!(e, CmapEvent::ConnectionCheckedOut(_)))
+            .count()
+    };
+    let checked_in = |r: &EventRecorder| {
+        r.cmap_events()
+            .iter()
+            .filter(|e| matches!(e, CmapEvent::ConnectionCheckedIn(_)))
+            .count()
+    };
+    let before = checked_out(&recorder);
+    let mut cursor = coll
+        .find(doc! {}, FindOptions::default().batch_size(2))
+        .await
+        .unwrap();
+    assert!(
+        cursor.is_pinned(),
+        "a load-balanced cursor pins its connection"
+    );
+    assert_eq!(
+        checked_out(&recorder),
+        checked_in(&recorder) + 1,
+        "the pinned connection is still out: {:?}",
+        recorder.cmap_names()
+    );
+    let mut seen = 0;
+    while let Some(_d) = cursor.try_next().await.unwrap() {
+        seen += 1;
+    }
+    assert_eq!(seen, 5);
+    assert!(!cursor.is_pinned(), "an exhausted cursor unpins");
+    drop(cursor);
+    // Give a possible asynchronous check-in a moment.
+    for _ in 0..50 {
+        if checked_out(&recorder) == checked_in(&recorder) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(checked_out(&recorder), checked_in(&recorder));
+    // The getMores went over the pinned connection: one check-out for the find, no more.
+    assert_eq!(checked_out(&recorder), before + 1);
+    let names = recorder.cmap_names();
+    assert!(names.contains(&"ConnectionReady"), "{names:?}");
+    // No monitoring in load-balanced mode: no heartbeats at all.
+    assert!(
+        recorder.heartbeat_events().is_empty(),
+        "{:?}",
+        recorder.heartbeat_events()
+    );
+}

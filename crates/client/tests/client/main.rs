@@ -1,0 +1,24 @@
+//! Integration tests of the client against the in-process testkit server, one module per
+//! behaviour. They reach everything through the `mongo_client` facade (plus `mongo_testkit`,
+//! the server), never through the lower workspace crates. One binary keeps link time down.
+//!
+//! Log messages have their own binary (`tests/log_messages.rs`) because they install a tracing
+//! subscriber; interop against independent servers lives in `tests/interop.rs`.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "integration tests wait on real time and spawn tasks"
+)]
+
+mod common;
+
+mod auth;
+mod compression;
+mod connection;
+mod crud;
+mod legacy_writes;
+mod load_balanced;
+mod monitoring;
+mod requests;
+mod retries;
+mod tls;
+mod topology;

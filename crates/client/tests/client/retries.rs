@@ -1,0 +1,146 @@
+//! Retries and failure recovery: a network error clears the pool and a read is retried; a
+//! state-change error marks the server Unknown and the client recovers; a retryable write is
+//! retried once with the same txnNumber and a non-retryable one is not; a command future
+//! dropped mid-flight closes its connection and leaves the pool consistent.
+
+use std::time::Duration;
+
+use bson::doc;
+use mongo_client::event::EventRecorder;
+use mongo_client::event::cmap::{CmapEvent, ConnectionClosedReason};
+use mongo_client::event::command::CommandEvent;
+use mongo_testkit::{ReplicaSet, ServerOptions, TestServer};
+
+use crate::common::client_for;
+
+#[tokio::test]
+async fn a_network_error_clears_the_pool_and_a_read_is_retried() {
+    let server = TestServer::start(ServerOptions::default()).await.unwrap();
+    let recorder = EventRecorder::shared();
+    // Streaming monitors wait up to heartbeatFrequencyMS for a topology change the test
+    // server never makes: keep it short.
+    let uri = format!("{}&heartbeatFrequencyMS=500", server.uri());
+    let client = client_for(&uri, Some(recorder.clone())).await;
+    let coll = client.database("db").collection("c");
+    coll.insert_one(doc! {"a": 1}).await.unwrap();
+
+    server
+        .configure_fail_point(doc! {
+            "configureFailPoint": "failCommand", "mode": {"times": 1},
+            "data": {"failCommands": ["find"], "closeConnection": true},
+        })
+        .unwrap();
+    // The find fails with a network error, the pool is cleared, the read is retried once.
+    let found = coll.find_one(doc! {"a": 1}).await.unwrap();
+    assert!(found.is_some());
+    let cmap = recorder.cmap_events();
+    assert!(
+        cmap.iter().any(|e| matches!(e, CmapEvent::PoolCleared(_))),
+        "pool cleared"
+    );
+    assert!(
+        cmap.iter()
+            .any(|e| matches!(e, CmapEvent::ConnectionClosed(_)))
+    );
+    let stats = client.pool_stats()[0].stats;
+    assert_eq!(stats.in_use, 0);
+
+    // A command error with a state change code marks the server Unknown and clears too.
+    server
+        .configure_fail_point(doc! {
+            "configureFailPoint": "failCommand", "mode": {"times": 1},
+            "data": {"failCommands": ["ping"], "errorCode": 91},
+        })
+        .unwrap();
+    let err = client
+        .run_command("admin", doc! {"ping": 1})
+        .await
+        .unwrap_err();
+    assert!(err.is_shutdown() && err.is_state_change());
+    // The client recovers.
+    assert!(client.wait_for_discovery(Duration::from_secs(5)).await);
+    client.run_command("admin", doc! {"ping": 1}).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_dropped_command_future_leaves_the_pool_consistent() {
+    let server = TestServer::start(ServerOptions::default()).await.unwrap();
+    let recorder = EventRecorder::shared();
+    let client = client_for(&server.uri(), Some(recorder.clone())).await;
+    client.run_command("admin", doc! {"ping": 1}).await.unwrap();
+    server
+        .configure_fail_point(doc! {
+            "configureFailPoint": "failCommand", "mode": {"times": 1},
+            "data": {"failCommands": ["ping"], "blockConnection": true, "blockTimeMS": 2000},
+        })
+        .unwrap();
+    let r = tokio::time::timeout(
+        Duration::from_millis(200),
+        client.run_command("admin", doc! {"ping": 1}),
+    )
+    .await;
+    assert!(r.is_err(), "the command was cancelled");
+    // The half-done connection was closed, not returned.
+    let stats = client.pool_stats()[0].stats;
+    assert_eq!(stats.in_use, 0, "{stats:?}");
+    assert_eq!(stats.pending, 0, "{stats:?}");
+    assert!(recorder.cmap_events().iter().any(|e| matches!(
+        e,
+        CmapEvent::ConnectionClosed(c) if c.reason == ConnectionClosedReason::Error
+    )));
+    // And the pool still works.
+    client.run_command("admin", doc! {"ping": 1}).await.unwrap();
+    let stats = client.pool_stats()[0].stats;
+    assert_eq!(stats.in_use, 0);
+    assert_eq!(stats.total, stats.available);
+}
+
+#[tokio::test]
+async fn retryable_write_is_retried_once_with_the_same_txn_number() {
+    let rs = ReplicaSet::start("rs1", 2).await.unwrap();
+    let recorder = EventRecorder::shared();
+    let uri = format!("{}&heartbeatFrequencyMS=500", rs.uri());
+    let client = client_for(&uri, Some(recorder.clone())).await;
+    let coll = client.database("db").collection("retry");
+    coll.insert_one(doc! {"warm": true}).await.unwrap();
+    let primary = rs.primary().unwrap();
+    primary
+        .configure_fail_point(doc! {
+            "configureFailPoint": "failCommand", "mode": {"times": 1},
+            "data": {"failCommands": ["insert"], "errorCode": 189,
+                     "errorLabels": ["RetryableWriteError"]},
+        })
+        .unwrap();
+    recorder.clear();
+    coll.insert_one(doc! {"x": 1}).await.unwrap();
+    let inserts: Vec<_> = recorder
+        .command_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            CommandEvent::Started(s) if s.command_name == "insert" => Some(s.command),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(inserts.len(), 2, "one retry");
+    assert_eq!(inserts[0].get("txnNumber"), inserts[1].get("txnNumber"));
+    assert!(inserts[0].contains_key("lsid"));
+
+    // A non-retryable error is not retried.
+    primary
+        .configure_fail_point(doc! {
+            "configureFailPoint": "failCommand", "mode": {"times": 1},
+            "data": {"failCommands": ["insert"], "errorCode": 2},
+        })
+        .unwrap();
+    recorder.clear();
+    let err = coll.insert_one(doc! {"x": 2}).await.unwrap_err();
+    assert_eq!(err.code(), Some(2));
+    let n = recorder
+        .command_events()
+        .iter()
+        .filter(|e| matches!(e, CommandEvent::Started(s) if s.command_name == "insert"))
+        .count();
+    assert_eq!(n, 1);
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    client.shutdown().await;
+}
