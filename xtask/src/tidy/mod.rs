@@ -50,7 +50,7 @@ pub(crate) fn run(root: &Path) -> ExitCode {
         println!("tidy: {file}: {problem}");
     }
     if problems.is_empty() {
-        println!("tidy: ok ({} files)", files.len());
+        println!("tidy: ok");
         ExitCode::SUCCESS
     } else {
         println!(
