@@ -2,6 +2,9 @@
 //!
 //! - `cargo xtask spec [--suite DIR] [SUITE...]` runs the JSON spec suites.
 //! - `cargo xtask bench [CRATE...]` runs the criterion benchmarks of the workspace.
+//! - `cargo xtask tidy` checks what rustc and clippy do not (see the `tidy` module).
+
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -11,21 +14,32 @@ use spec_tests::{Context, Outcome, Suite};
 const USAGE: &str = "\
 usage: cargo xtask spec [--suite DIR] [SUITE...]
        cargo xtask bench [CRATE...]
+       cargo xtask tidy
 
 spec runs the JSON spec suites. SUITE is one of: cmap, sdam, server-selection,
 connection-string, uri-options, auth (default: all). The official tests are read
 from DIR (the specifications' source/ folder), or from MONGO_SPECS_DIR; the
 project's own cases under spec-tests/data/<suite>/ always run. SPEC_FILE and
 SPEC_TEST keep only the files whose path, and the tests whose description,
-contain the given text.
+contain the given text. Each suite prints `SUITE: P/T official, P/T own` (with
+`(N failed, N skipped)` where not zero), then `total: N passed, N failed, N
+skipped`. A DIR holding none of the suites' official folders exits with 2; a
+suite whose official folder is missing from DIR fails.
 
-bench runs `cargo bench` for the named crates (default: every crate with benches).";
+bench runs `cargo bench` for the named crates (default: every crate with benches).
+
+tidy checks the workspace: a `//!` doc comment first in every .rs file, the crate
+graph against ARCHITECTURE.md, files of at most 800 lines (or a
+`// tidy: long-file: <reason>` line), the client's examples and tests using only
+mongo_client, and the forbidden-import table. It prints `tidy: <file>: <problem>`
+per problem, or `tidy: ok`.";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("spec") => spec(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("tidy") if args.len() == 1 => tidy::run(&workspace_root()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -79,6 +93,20 @@ fn spec(args: &[String]) -> ExitCode {
             eprintln!("the official spec folder {} does not exist", dir.display());
             return ExitCode::from(2);
         }
+        // A folder that holds none of the suites' official folders is the wrong folder: say so
+        // rather than run the project's own cases alone.
+        let holds_any = Suite::ALL
+            .iter()
+            .any(|s| s.official_dirs().len() > s.missing_official_dirs(dir).len());
+        if !holds_any {
+            eprintln!(
+                "{} holds none of the official suites' folders (for example {}): give the \
+                 specifications' source/ folder",
+                dir.display(),
+                Suite::Cmap.official_dirs()[0]
+            );
+            return ExitCode::from(2);
+        }
     }
     let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
     let ctx = Context {
@@ -102,7 +130,7 @@ fn spec(args: &[String]) -> ExitCode {
         for f in &out.failures {
             println!("FAIL {suite}: {f}");
         }
-        lines.push(out.summary(suite.name()));
+        lines.push(out.suite_line(suite.name()));
         for n in &out.notes {
             lines.push(format!("  note: {n}"));
         }

@@ -4,20 +4,190 @@
 //! - `MONGO_INTEROP_BRISK`: briskdb (wire versions 0-8, max 8 connections per listener);
 //! - `MONGO_INTEROP_ECO`: mongoeco (wire versions 0-20, SCRAM-SHA-256 user `app:secret`).
 //!
-//! Each test skips (and passes) when its variable is absent, so plain `cargo test` needs none
-//! of them. Known deviations of each server are asserted as such, with the server's name.
+//! A `harness = false` test target (libtest cannot skip at run time), so that a case without
+//! its server is counted as skipped, never as passed. For each case:
+//!
+//! - variable set: the case runs; any failure, including not reaching the server, fails it;
+//! - `MONGO_INTEROP_<NAME>_SKIP=<reason>` set instead: the server cannot be installed on this
+//!   machine (run.sh says why, e.g. no Python 3.13); the case is skipped with that reason;
+//! - otherwise (`MONGO_INTEROP_<NAME>_ERROR=<reason>` may say why): skipped on a developer
+//!   machine, FAILED under CI (`MONGO_CI=1`), where run.sh must have started the server.
+//!
+//! Prints one line per case and `interop: N passed, N failed, N skipped`, and exits non-zero
+//! on any failure. Known deviations of each server are asserted as such, with its name.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use bson::{Bson, doc};
 use mongo_client::{Client, ClientOptions, FindOptions};
 
-fn uri(var: &str) -> Option<String> {
-    match std::env::var(var) {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            eprintln!("{var} not set: skipping");
-            None
+/// Longest a case may take before it counts as failed (a hung server must not hang CI).
+const CASE_TIMEOUT: Duration = Duration::from_secs(120);
+
+type CaseFn = fn(String) -> Pin<Box<dyn Future<Output = ()>>>;
+
+/// One interop case: its name, the variable holding its server's URI, and its body.
+struct Case {
+    name: &'static str,
+    var: &'static str,
+    run: CaseFn,
+}
+
+const CASES: [Case; 3] = [
+    Case {
+        name: "nx_27017",
+        var: "MONGO_INTEROP_NX",
+        run: |uri| Box::pin(nx_27017(uri)),
+    },
+    Case {
+        name: "briskdb",
+        var: "MONGO_INTEROP_BRISK",
+        run: |uri| Box::pin(briskdb(uri)),
+    },
+    Case {
+        name: "mongoeco",
+        var: "MONGO_INTEROP_ECO",
+        run: |uri| Box::pin(mongoeco(uri)),
+    },
+];
+
+/// What happened to one case.
+enum Verdict {
+    Passed,
+    Failed(String),
+    Skipped(String),
+}
+
+fn env(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.is_empty())
+}
+
+/// The command line as `cargo test` passes it: name filters, `--skip NAME`, `--exact`,
+/// `--list`; other libtest flags are accepted and ignored.
+struct Args {
+    filters: Vec<String>,
+    skips: Vec<String>,
+    exact: bool,
+    list: bool,
+}
+
+impl Args {
+    fn parse() -> Args {
+        let mut args = Args {
+            filters: Vec::new(),
+            skips: Vec::new(),
+            exact: false,
+            list: false,
+        };
+        let mut it = std::env::args().skip(1);
+        while let Some(arg) = it.next() {
+            match arg.as_str() {
+                "--list" => args.list = true,
+                "--exact" => args.exact = true,
+                "--skip" => args.skips.extend(it.next()),
+                // libtest flags that take a value.
+                "--test-threads" | "--format" | "--color" | "--logfile" | "--shuffle-seed"
+                | "-Z" => {
+                    it.next();
+                }
+                a if a.starts_with('-') => {}
+                a => args.filters.push(a.to_string()),
+            }
+        }
+        args
+    }
+
+    fn matches(&self, pattern: &str, name: &str) -> bool {
+        if self.exact {
+            pattern == name
+        } else {
+            name.contains(pattern)
+        }
+    }
+
+    fn wants(&self, name: &str) -> bool {
+        (self.filters.is_empty() || self.filters.iter().any(|f| self.matches(f, name)))
+            && !self.skips.iter().any(|s| self.matches(s, name))
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.list {
+        for case in CASES.iter().filter(|c| args.wants(c.name)) {
+            println!("{}: test", case.name);
+        }
+        return ExitCode::SUCCESS;
+    }
+    let ci = std::env::var("MONGO_CI").is_ok_and(|v| v == "1");
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for case in CASES.iter().filter(|c| args.wants(c.name)) {
+        let verdict = run_case(case, ci);
+        match &verdict {
+            Verdict::Passed => {
+                passed += 1;
+                println!("interop: {} ... ok", case.name);
+            }
+            Verdict::Failed(why) => {
+                failed += 1;
+                println!("interop: {} ... FAILED: {why}", case.name);
+            }
+            Verdict::Skipped(why) => {
+                skipped += 1;
+                println!("interop: {} ... skipped: {why}", case.name);
+            }
+        }
+    }
+    println!("interop: {passed} passed, {failed} failed, {skipped} skipped");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run_case(case: &Case, ci: bool) -> Verdict {
+    let Some(uri) = env(case.var) else {
+        if let Some(reason) = env(&format!("{}_SKIP", case.var)) {
+            return Verdict::Skipped(format!("server not installable here: {reason}"));
+        }
+        let why = match env(&format!("{}_ERROR", case.var)) {
+            Some(error) => format!("{} not set: {error}", case.var),
+            None => format!("{} not set", case.var),
+        };
+        return if ci {
+            Verdict::Failed(format!(
+                "{why} (MONGO_CI=1: the server must be running; start it with interop/run.sh)"
+            ))
+        } else {
+            Verdict::Skipped(why)
+        };
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return Verdict::Failed(format!("cannot build a runtime: {e}")),
+    };
+    let body = (case.run)(uri);
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        runtime.block_on(async { tokio::time::timeout(CASE_TIMEOUT, body).await })
+    }));
+    match result {
+        Ok(Ok(())) => Verdict::Passed,
+        Ok(Err(_)) => Verdict::Failed(format!("did not finish within {CASE_TIMEOUT:?}")),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+                .unwrap_or_else(|| "panicked".to_string());
+            Verdict::Failed(message)
         }
     }
 }
@@ -28,12 +198,11 @@ async fn connect(uri: &str) -> Client {
     Client::with_options(options).await.expect("client")
 }
 
-/// A client for the server named by `var` after the common CRUD round trip on `coll_name`;
-/// `None` (skip) when `var` is not set.
-async fn connect_and_roundtrip(var: &str, coll_name: &str) -> Option<Client> {
-    let client = connect(&uri(var)?).await;
+/// A client for the server at `uri` after the common CRUD round trip on `coll_name`.
+async fn connect_and_roundtrip(uri: &str, coll_name: &str) -> Client {
+    let client = connect(uri).await;
     crud_roundtrip(&client, coll_name).await;
-    Some(client)
+    client
 }
 
 /// An unknown command fails with a server error code.
@@ -81,11 +250,8 @@ async fn crud_roundtrip(client: &Client, coll_name: &str) {
     assert!(stats.iter().all(|s| s.stats.in_use == 0), "{stats:?}");
 }
 
-#[tokio::test]
-async fn nx_27017() {
-    let Some(client) = connect_and_roundtrip("MONGO_INTEROP_NX", "nx").await else {
-        return;
-    };
+async fn nx_27017(uri: String) {
+    let client = connect_and_roundtrip(&uri, "nx").await;
 
     // Expected deviation (nx-27017): unknown commands answer ok:1 instead of an error.
     let r = client
@@ -116,11 +282,8 @@ async fn nx_27017() {
     client.shutdown().await;
 }
 
-#[tokio::test]
-async fn briskdb() {
-    let Some(client) = connect_and_roundtrip("MONGO_INTEROP_BRISK", "brisk").await else {
-        return;
-    };
+async fn briskdb(uri: String) {
+    let client = connect_and_roundtrip(&uri, "brisk").await;
     // briskdb reports maxWireVersion 8: the oldest this driver supports; OP_MSG is used.
     // Expected deviation (briskdb): at most 8 connections per listener; the pool stays well
     // under that in this sequential test.
@@ -130,13 +293,10 @@ async fn briskdb() {
     client.shutdown().await;
 }
 
-#[tokio::test]
-async fn mongoeco() {
+async fn mongoeco(uri: String) {
     // mongoeco only has SCRAM-SHA-256 (its hello lacks saslSupportedMechs, so the mechanism
     // is named in the URI that run.sh exports).
-    let Some(client) = connect_and_roundtrip("MONGO_INTEROP_ECO", "eco").await else {
-        return;
-    };
+    let client = connect_and_roundtrip(&uri, "eco").await;
     // Expected deviation (mongoeco): codeName is "Location<code>" rather than the real name.
     assert_unknown_command_fails(&client).await;
     client.shutdown().await;
