@@ -43,6 +43,11 @@ const END_SESSIONS_LIMIT: Duration = Duration::from_secs(1);
 
 /// Builds a [`Client`] from [`ClientOptions`] plus what a connection string cannot say:
 /// listeners and the Stable API version.
+///
+/// Log messages go through `tracing` (targets `mongo::command`, `mongo::connection`,
+/// `mongo::topology`, `mongo::server_selection`); like the subscriber, the longest document
+/// they show is process-wide: `MONGODB_LOG_MAX_DOCUMENT_LENGTH`, or
+/// [`event::log::set_max_document_length`](crate::event::log::set_max_document_length).
 #[derive(Debug, Clone, Default)]
 pub struct ClientBuilder {
     options: ClientOptions,
