@@ -22,7 +22,8 @@
 //! stats); `checkout` serves check-out requests, the FIFO queue and check-ins; `establish`
 //! creates connections and takes their outcomes back; `lifecycle` is ready, clear and close
 //! (with the generation rules a clear sets up); `timeout` is deadlines, expiry and the
-//! background run. This file holds the state they share and the output queues.
+//! background run; `tests` runs them on a virtual clock. This file holds the state they share
+//! and the output queues.
 
 mod checkout;
 mod establish;

@@ -16,11 +16,12 @@
 //! connection mutably beside an [`Interruption`], whose `is_interrupted` is one atomic load
 //! unless an interrupting clear happened since the check-out, and whose `wait` resolves once
 //! the connection is interrupted (race it against the operation's I/O).
-//!
-//! The files: `shared` is the state behind every handle (the core under its mutex, the
-//! check-out slots, the establishment tasks), how the core's actions are carried out and
-//! events delivered, and the background task; `pool` is the [`Pool`] handle; `checkout` the
-//! [`Checkout`] future; `guard` the [`PooledConnection`] guard and its [`Interruption`].
+
+// The files (not in the public docs): this one holds the `Establish` trait; `shared` is the
+// state behind every handle (the core under its mutex, the check-out slots, the establishment
+// tasks), how the core's actions are carried out and events delivered, and the background
+// task; `pool` is the `Pool` handle; `checkout` the `Checkout` future; `guard` the
+// `PooledConnection` guard and its `Interruption`.
 
 mod checkout;
 mod guard;
