@@ -41,6 +41,7 @@ mod error;
 mod listener;
 pub mod log;
 pub mod loggers;
+pub mod percent;
 mod recorder;
 pub mod sdam;
 mod types;

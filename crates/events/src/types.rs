@@ -114,27 +114,6 @@ fn is_host_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~') || !c.is_ascii()
 }
 
-/// Decodes `%XX` escapes; `None` when an escape is malformed or the result is not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    if !s.contains('%') {
-        return Some(s.to_owned());
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 impl ServerAddress {
     /// A TCP address with an explicit port; the host is lower-cased and IPv6 brackets are
     /// removed.
@@ -197,7 +176,7 @@ impl ServerAddress {
                 (h, Some(parse_port(h, p)?))
             }
         };
-        let host = percent_decode(host_part)
+        let host = crate::percent::decode(host_part)
             .ok_or_else(|| invalid_host(host_part, "invalid percent-encoding"))?;
         if host.contains('/') {
             if !host.ends_with(".sock") {

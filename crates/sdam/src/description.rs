@@ -152,6 +152,35 @@ fn same_set(a: &[ServerAddress], b: &[ServerAddress]) -> bool {
 }
 
 /// Reads a number (int32, int64 or a whole double) as i64.
+/// The server type a successful hello reply says (SDAM's rules: mongos, replica-set ghost,
+/// member roles, standalone), without building a whole [`ServerDescription`]. Connections
+/// use it to know what they are connected to; [`ServerDescription::from_hello`] uses it too.
+pub fn server_type_from_hello(reply: &Document) -> ServerType {
+    let primary_flag = match reply.get("isWritablePrimary") {
+        Some(v) => truthy(Some(v)),
+        None => truthy(reply.get("ismaster")),
+    };
+    if matches!(reply.get("msg"), Some(Bson::String(m)) if m == "isdbgrid") {
+        ServerType::Mongos
+    } else if truthy(reply.get("isreplicaset")) {
+        ServerType::RsGhost
+    } else if matches!(reply.get("setName"), Some(Bson::String(_))) {
+        if truthy(reply.get("hidden")) {
+            ServerType::RsOther
+        } else if primary_flag {
+            ServerType::RsPrimary
+        } else if truthy(reply.get("secondary")) {
+            ServerType::RsSecondary
+        } else if truthy(reply.get("arbiterOnly")) {
+            ServerType::RsArbiter
+        } else {
+            ServerType::RsOther
+        }
+    } else {
+        ServerType::Standalone
+    }
+}
+
 pub(crate) fn as_i64(value: &Bson) -> Option<i64> {
     match value {
         Bson::Int32(n) => Some(i64::from(*n)),
@@ -324,29 +353,7 @@ impl ServerDescription {
             };
             sd.op_time = last_write.get("opTime").cloned();
         }
-        let primary_flag = match reply.get("isWritablePrimary") {
-            Some(v) => truthy(Some(v)),
-            None => truthy(reply.get("ismaster")),
-        };
-        sd.server_type = if matches!(reply.get("msg"), Some(Bson::String(m)) if m == "isdbgrid") {
-            ServerType::Mongos
-        } else if truthy(reply.get("isreplicaset")) {
-            ServerType::RsGhost
-        } else if sd.set_name.is_some() {
-            if truthy(reply.get("hidden")) {
-                ServerType::RsOther
-            } else if primary_flag {
-                ServerType::RsPrimary
-            } else if truthy(reply.get("secondary")) {
-                ServerType::RsSecondary
-            } else if truthy(reply.get("arbiterOnly")) {
-                ServerType::RsArbiter
-            } else {
-                ServerType::RsOther
-            }
-        } else {
-            ServerType::Standalone
-        };
+        sd.server_type = server_type_from_hello(reply);
         sd
     }
 

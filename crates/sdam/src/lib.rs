@@ -37,7 +37,7 @@ mod topology;
 #[cfg(feature = "tokio")]
 pub mod driver;
 
-pub use description::{ServerDescription, TopologyVersion};
+pub use description::{ServerDescription, TopologyVersion, server_type_from_hello};
 pub use error::SdamError;
 pub use handling::{
     AppErrorKind, ApplicationError, ErrorDecision, NOT_WRITABLE_PRIMARY_CODES, PoolClear,

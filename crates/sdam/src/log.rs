@@ -309,7 +309,7 @@ pub fn selection_failed(
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
     use std::time::Instant;
 
     use bson::doc;
@@ -341,8 +341,13 @@ mod tests {
         }
     }
 
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<Record>>>);
+    /// The capture running now: its thread, its level and what it recorded.
+    type Active = Option<(std::thread::ThreadId, LevelFilter, Vec<Record>)>;
+
+    static ACTIVE: Mutex<Active> = Mutex::new(None);
+
+    /// The test binary's one subscriber: keeps the events of the running capture's thread.
+    struct Capture;
 
     struct Fields<'a>(&'a mut BTreeMap<String, String>);
 
@@ -358,9 +363,18 @@ mod tests {
 
     impl<S: tracing::Subscriber> Layer<S> for Capture {
         fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+            let mut active = ACTIVE
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Some((thread, level, records)) = active.as_mut() else {
+                return;
+            };
+            if *thread != std::thread::current().id() || *event.metadata().level() > *level {
+                return;
+            }
             let mut fields = BTreeMap::new();
             event.record(&mut Fields(&mut fields));
-            self.0.lock().unwrap().push(Record {
+            records.push(Record {
                 target: event.metadata().target().to_string(),
                 level: *event.metadata().level(),
                 fields,
@@ -368,22 +382,32 @@ mod tests {
         }
     }
 
-    /// Runs `f` with a capturing subscriber at `level` and returns what was logged.
-    /// Captures the records `f` writes. Captures run one at a time: tracing caches each
-    /// callsite's interest across threads, so a capture at INFO running beside one at DEBUG
-    /// could otherwise mark a DEBUG callsite "never" for both.
+    /// Runs `f` and returns what it logged at `level` or above on this thread. The capturing
+    /// subscriber is the test binary's global default, installed once: a scoped subscriber
+    /// raced with callsites that other tests' threads (the tokio monitors) registered at the
+    /// same time, and a callsite could stay "never" for the capture. Captures run one at a
+    /// time.
     fn capture(level: LevelFilter, f: impl FnOnce()) -> Vec<Record> {
+        static INSTALL: std::sync::Once = std::sync::Once::new();
         static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        INSTALL.call_once(|| {
+            let _ = tracing::subscriber::set_global_default(Registry::default().with(Capture));
+            tracing::callsite::rebuild_interest_cache();
+        });
         let _serial = ONE_AT_A_TIME
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let cap = Capture::default();
-        let subscriber = Registry::default().with(cap.clone().with_filter(level));
-        tracing::subscriber::with_default(subscriber, || {
-            tracing::callsite::rebuild_interest_cache();
-            f();
-        });
-        cap.0.lock().unwrap().clone()
+        *ACTIVE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((std::thread::current().id(), level, Vec::new()));
+        f();
+        ACTIVE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+            .map(|(_, _, records)| records)
+            .unwrap_or_default()
     }
 
     fn addr(s: &str) -> ServerAddress {

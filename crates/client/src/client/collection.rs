@@ -10,7 +10,7 @@ use super::cursor::Cursor;
 use super::executor::Route;
 use crate::error::{Error, Result};
 use crate::operation::{
-    Aggregate, Delete, DropCollection, Find, FindSpec, Insert, Operation, Update, count,
+    Delete, DropCollection, FindSpec, Insert, OpenCursor, Operation, Update, count,
 };
 
 /// A database handle.
@@ -143,6 +143,21 @@ impl Collection {
     /// The database's name.
     pub fn database_name(&self) -> &str {
         &self.db
+    }
+
+    /// Runs a cursor-opening read and wraps its first batch.
+    async fn open_cursor(&self, mut op: OpenCursor, batch_size: Option<i32>) -> Result<Cursor> {
+        let executed = self
+            .client
+            .execute(&mut op, self.client.read_context(), None)
+            .await?;
+        Ok(Cursor::new(
+            &self.client,
+            executed,
+            &self.db,
+            &self.name,
+            batch_size,
+        ))
     }
 
     /// Runs a write operation to completion.
@@ -278,18 +293,8 @@ impl Collection {
             limit: options.limit,
             batch_size,
         };
-        let mut op = Find::new(&self.db, &self.name, spec);
-        let executed = self
-            .client
-            .execute(&mut op, self.client.read_context(), None)
-            .await?;
-        Ok(Cursor::new(
-            &self.client,
-            executed,
-            &self.db,
-            &self.name,
-            batch_size,
-        ))
+        self.open_cursor(OpenCursor::find(&self.db, &self.name, spec), batch_size)
+            .await
     }
 
     /// The first document matching `filter`.
@@ -313,18 +318,8 @@ impl Collection {
         batch_size: Option<i32>,
     ) -> Result<Cursor> {
         let pipeline: Vec<Document> = pipeline.into_iter().collect();
-        let mut op = Aggregate::new(&self.db, &self.name, pipeline, batch_size);
-        let executed = self
-            .client
-            .execute(&mut op, self.client.read_context(), None)
-            .await?;
-        Ok(Cursor::new(
-            &self.client,
-            executed,
-            &self.db,
-            &self.name,
-            batch_size,
-        ))
+        let op = OpenCursor::aggregate(&self.db, &self.name, pipeline, batch_size);
+        self.open_cursor(op, batch_size).await
     }
 
     /// Counts the documents matching `filter` (an aggregation with `$match` and `$group`,

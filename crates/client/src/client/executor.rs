@@ -158,7 +158,7 @@ impl Client {
                 .attempt(op, ctx, pinned.as_deref_mut(), kind, &mut write)
                 .await;
             let outcome = match first {
-                Err(failed) if retry_allowed && self.may_retry(kind, &failed, &write) => {
+                Err(failed) if retry_allowed && self.may_retry(kind, &failed) => {
                     let e = failed.error;
                     write.network_error |= e.is_network_error();
                     ctx.deprioritized = e.address().cloned().into_iter().collect();
@@ -202,10 +202,10 @@ impl Client {
         result
     }
 
-    /// Whether a failed first attempt may be retried: a read under the retryable reads
-    /// rules; a write whose server supports retryable writes (or that failed before a server
-    /// was known) under the retryable writes rules.
-    fn may_retry(&self, kind: OpKind, failed: &Failed, write: &RetryableWrite) -> bool {
+    /// Whether a failed first attempt of an operation the client lets retry may be retried:
+    /// a read under the retryable reads rules; a write whose server supports retryable
+    /// writes (or that failed before a server was known) under the retryable writes rules.
+    fn may_retry(&self, kind: OpKind, failed: &Failed) -> bool {
         match kind {
             OpKind::Read => failed.error.is_retryable_read(),
             OpKind::Write => {
@@ -214,7 +214,7 @@ impl Client {
                     // Failed during selection or check-out: judge by the deployment.
                     None => self.deployment_supports_retryable_writes(),
                 };
-                write.enabled && server_supports && failed.error.is_retryable_write()
+                server_supports && failed.error.is_retryable_write()
             }
             OpKind::Command => false,
         }
@@ -257,21 +257,26 @@ impl Client {
                 .filter(|rp| rp.mode != ReadMode::Primary),
         };
         let mut owned = None;
+        // The topology type comes with a selection; only a pinned connection or a fixed
+        // server (getMore, killCursors) has to read it.
+        let mut topology_type = None;
         let conn: &mut PooledConn = match pinned {
             Some(c) => c,
             None => {
                 let server = match &ctx.route {
-                    Route::Select => {
-                        topology
-                            .select_server(
-                                read_preference,
-                                &ctx.deprioritized,
-                                op.name(),
-                                Some(ctx.id),
-                                ctx.deadline,
-                            )
-                            .await
-                    }
+                    Route::Select => topology
+                        .select_server(
+                            read_preference,
+                            &ctx.deprioritized,
+                            op.name(),
+                            Some(ctx.id),
+                            ctx.deadline,
+                        )
+                        .await
+                        .map(|selected| {
+                            topology_type = Some(selected.topology_type);
+                            selected.server
+                        }),
                     Route::Server(address) => topology.server_at(address),
                 }
                 .map_err(|mut e| {
@@ -340,13 +345,8 @@ impl Client {
                 .filter(|_| op.takes_read_concern()),
             session,
         };
-        envelope(
-            &mut command,
-            kind,
-            &env,
-            conn.description(),
-            topology.topology_type(),
-        );
+        let topology_type = topology_type.unwrap_or_else(|| topology.topology_type());
+        envelope(&mut command, kind, &env, conn.description(), topology_type);
 
         let result = if conn.is_interrupted() {
             Err(conn.interrupt())

@@ -300,10 +300,10 @@ impl Client {
     pub async fn start_request(&self) -> Result<Request> {
         let ctx = self.context(Route::Select);
         let topology = &self.inner.topology;
-        let server = topology
+        let selected = topology
             .select_server(None, &[], "startRequest", Some(ctx.id), ctx.deadline)
             .await?;
-        let conn = topology.checkout(server, ctx.deadline).await?;
+        let conn = topology.checkout(selected.server, ctx.deadline).await?;
         Ok(Request {
             client: self.clone(),
             conn: Some(conn),

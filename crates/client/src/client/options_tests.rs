@@ -124,60 +124,58 @@ async fn assert_refused(uri: &str, option: &str) {
 #[tokio::test]
 async fn refused_options_name_themselves() {
     let h = "mongodb://127.0.0.1:1";
-    assert_refused("mongodb+srv://cluster.example.com", "mongodb+srv").await;
-    assert_refused(
-        "mongodb+srv://cluster.example.com/?srvServiceName=custom&srvMaxHosts=2",
-        "mongodb+srv",
-    )
-    .await;
-    assert_refused(&format!("{h}/?proxyHost=localhost"), "proxyHost").await;
-    assert_refused(
-        &format!("{h}/?proxyHost=p&proxyPort=1080&proxyUsername=u&proxyPassword=p"),
-        "proxyHost",
-    )
-    .await;
-    assert_refused(
-        &format!("{h}/?serverSelectionTryOnce=true"),
-        "serverSelectionTryOnce",
-    )
-    .await;
-    assert_refused(&format!("{h}/?maxAdaptiveRetries=3"), "maxAdaptiveRetries").await;
-    assert_refused(
-        &format!("{h}/?enableOverloadRetargeting=true"),
-        "enableOverloadRetargeting",
-    )
-    .await;
-    assert_refused(
-        "mongodb://u@127.0.0.1:1/?authMechanism=GSSAPI",
-        "authMechanism",
-    )
-    .await;
-    assert_refused(&format!("{h}/?tlsCAFile=/tmp/ca.pem"), "tlsCAFile").await;
-    assert_refused(
-        &format!("{h}/?tlsAllowInvalidHostnames=true"),
-        "tlsAllowInvalidHostnames",
-    )
-    .await;
-    assert_refused(
-        &format!("{h}/?tls=true&tlsCertificateKeyFilePassword=secret"),
-        "tlsCertificateKeyFilePassword",
-    )
-    .await;
-    assert_refused(
-        &format!("{h}/?tls=true&tlsDisableOCSPEndpointCheck=false"),
-        "tlsDisableOCSPEndpointCheck",
-    )
-    .await;
-    assert_refused(
-        &format!("{h}/?tls=true&tlsDisableCertificateRevocationCheck=false"),
-        "tlsDisableCertificateRevocationCheck",
-    )
-    .await;
-    assert_refused(
-        &format!("{h}/?compressors=snappy&zlibCompressionLevel=5"),
-        "zlibCompressionLevel",
-    )
-    .await;
+    // (connection string, or the query to append to `h`; the option the error must name)
+    let cases = [
+        ("mongodb+srv://cluster.example.com", "mongodb+srv"),
+        (
+            "mongodb+srv://cluster.example.com/?srvServiceName=custom&srvMaxHosts=2",
+            "mongodb+srv",
+        ),
+        ("/?proxyHost=localhost", "proxyHost"),
+        (
+            "/?proxyHost=p&proxyPort=1080&proxyUsername=u&proxyPassword=p",
+            "proxyHost",
+        ),
+        ("/?serverSelectionTryOnce=true", "serverSelectionTryOnce"),
+        ("/?maxAdaptiveRetries=3", "maxAdaptiveRetries"),
+        (
+            "/?enableOverloadRetargeting=true",
+            "enableOverloadRetargeting",
+        ),
+        (
+            "mongodb://u@127.0.0.1:1/?authMechanism=GSSAPI",
+            "authMechanism",
+        ),
+        ("/?tlsCAFile=/tmp/ca.pem", "tlsCAFile"),
+        (
+            "/?tlsAllowInvalidHostnames=true",
+            "tlsAllowInvalidHostnames",
+        ),
+        (
+            "/?tls=true&tlsCertificateKeyFilePassword=secret",
+            "tlsCertificateKeyFilePassword",
+        ),
+        (
+            "/?tls=true&tlsDisableOCSPEndpointCheck=false",
+            "tlsDisableOCSPEndpointCheck",
+        ),
+        (
+            "/?tls=true&tlsDisableCertificateRevocationCheck=false",
+            "tlsDisableCertificateRevocationCheck",
+        ),
+        (
+            "/?compressors=snappy&zlibCompressionLevel=5",
+            "zlibCompressionLevel",
+        ),
+    ];
+    for (uri, option) in cases {
+        let uri = if uri.starts_with("mongodb") {
+            uri.to_owned()
+        } else {
+            format!("{h}{uri}")
+        };
+        assert_refused(&uri, option).await;
+    }
     // serverSelectionTryOnce=false is what this client does: accepted.
     let ok = Client::with_uri_str(&format!("{h}/?serverSelectionTryOnce=false"))
         .await

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use mongo_auth::{Authenticator, CredentialSet, Step};
 use mongo_events::command::ConnectionInfo;
 use mongo_events::{ConnectionId, Generation, ServerAddress, ServerType};
-use mongo_sdam::ServerDescription;
 use mongo_wire::{MessageReader, MessageWriter, SizeLimits};
 
 use super::stream::{self, StreamConfig};
@@ -133,24 +132,17 @@ impl Connection {
             .iter()
             .find(|c| hello_reply.compression.iter().any(|s| s == c.name()))
             .copied();
-        // The server's type by SDAM's rules: one judge of what a hello reply means.
-        let judged = ServerDescription::from_hello(
-            self.address.clone(),
-            &hello_reply.raw,
-            None,
-            super::clock(),
-        );
         self.description = ConnectionDescription {
             address: self.address.clone(),
             server_type: if options.load_balanced {
                 ServerType::LoadBalancer
             } else {
-                judged.server_type
+                hello_reply.server_type
             },
             max_wire_version: hello_reply.max_wire_version,
             limits: hello_reply.size_limits(),
             service_id: hello_reply.service_id,
-            logical_session_timeout_minutes: judged.logical_session_timeout_minutes,
+            logical_session_timeout_minutes: hello_reply.logical_session_timeout_minutes,
         };
         self.hello = hello_reply;
 

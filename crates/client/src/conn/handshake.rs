@@ -2,7 +2,7 @@
 //! limit, the hello command, and what a connection keeps from the reply. Sans-I/O.
 
 use bson::{Bson, Document, doc};
-use mongo_events::ServiceId;
+use mongo_events::{ServerType, ServiceId};
 
 use crate::error::BsonExt;
 
@@ -231,8 +231,10 @@ pub struct HelloReply {
     pub compression: Vec<String>,
     /// `helloOk`: the server understands `hello`.
     pub hello_ok: bool,
-    /// `msg: "isdbgrid"`: a mongos.
-    pub is_mongos: bool,
+    /// The server's type by SDAM's rules (`mongo_sdam::server_type_from_hello`).
+    pub server_type: ServerType,
+    /// `logicalSessionTimeoutMinutes`; `None`: the server has no sessions.
+    pub logical_session_timeout_minutes: Option<i64>,
     /// `setName`, for replica set members.
     pub set_name: Option<String>,
 }
@@ -277,7 +279,8 @@ impl HelloReply {
             service_id: raw.get_object_id("serviceId").ok().map(ServiceId),
             compression,
             hello_ok: raw.get_bool("helloOk").unwrap_or(false),
-            is_mongos: raw.get_str("msg").is_ok_and(|m| m == "isdbgrid"),
+            server_type: mongo_sdam::server_type_from_hello(&raw),
+            logical_session_timeout_minutes: int("logicalSessionTimeoutMinutes"),
             set_name: raw.get_str("setName").ok().map(str::to_owned),
             raw,
         }
@@ -405,6 +408,6 @@ mod tests {
         );
         assert_eq!(r.server_connection_id, Some(7));
         assert_eq!(r.compression, ["zstd"]);
-        assert!(r.hello_ok && r.is_mongos);
+        assert!(r.hello_ok && r.server_type == ServerType::Mongos);
     }
 }

@@ -39,7 +39,7 @@ pub use legacy::LegacyWrite;
 
 use crate::error::{Error, Result};
 use crate::monitoring::{CommandInfo, CommandMonitor};
-use crate::operation::{self, ConnectionDescription, is_ok};
+use crate::operation::{ConnectionDescription, is_ok};
 use events::InFlight;
 use stream::Stream;
 
@@ -186,19 +186,13 @@ impl CommandParams {
     /// The settings of an operation's command for the executor: monitored, with the
     /// operation's id and deadline, its document sequence, `moreToCome` when unacknowledged.
     pub(crate) fn for_operation(
-        sequence: Option<operation::Sequence>,
+        sequence: Option<DocumentSequence>,
         acknowledged: bool,
         operation_id: i64,
         deadline: Option<Instant>,
     ) -> Self {
         CommandParams {
-            sequences: sequence
-                .map(|s| DocumentSequence {
-                    identifier: s.identifier.to_owned(),
-                    documents: s.documents,
-                })
-                .into_iter()
-                .collect(),
+            sequences: sequence.into_iter().collect(),
             monitored: true,
             operation_id: Some(operation_id),
             unacknowledged: !acknowledged,

@@ -1,4 +1,4 @@
-//! Cursor commands: `find` and `aggregate` open a cursor, `getMore` reads the next batch,
+//! Cursor commands: `find` and `aggregate` open a cursor ([`OpenCursor`]), `getMore` reads the next batch,
 //! `killCursors` closes it; [`CursorReply`] is what their replies carry.
 
 use std::collections::VecDeque;
@@ -70,103 +70,71 @@ pub(crate) struct FindSpec {
     pub(crate) batch_size: Option<i32>,
 }
 
-/// `find`: opens a cursor (a retryable read).
+/// A read that opens a cursor (`find`, `aggregate` on a collection): a retryable read that
+/// takes a read concern and, in load-balanced mode, keeps its connection while the cursor is
+/// open. The command's body is built once, by its constructor, and resent as it is on a retry.
 #[derive(Debug)]
-pub(crate) struct Find {
+pub(crate) struct OpenCursor {
+    name: &'static str,
     db: String,
-    coll: String,
-    spec: FindSpec,
+    body: Document,
 }
 
-impl Find {
-    pub(crate) fn new(db: &str, coll: &str, spec: FindSpec) -> Self {
-        Find {
-            db: db.to_owned(),
-            coll: coll.to_owned(),
-            spec,
+impl OpenCursor {
+    /// `find` on `db.coll`.
+    pub(crate) fn find(db: &str, coll: &str, spec: FindSpec) -> Self {
+        let FindSpec {
+            filter,
+            sort,
+            projection,
+            skip,
+            limit,
+            batch_size,
+        } = spec;
+        let mut body = doc! { "find": coll, "filter": filter };
+        if let Some(sort) = sort {
+            body.insert("sort", sort);
         }
-    }
-}
-
-impl Operation for Find {
-    type Output = CursorReply;
-
-    fn kind(&self) -> OpKind {
-        OpKind::Read
-    }
-
-    fn name(&self) -> &str {
-        "find"
-    }
-
-    fn is_retryable(&self) -> bool {
-        true
-    }
-
-    fn takes_read_concern(&self) -> bool {
-        true
-    }
-
-    fn build(&mut self, _conn: &ConnectionDescription) -> Result<Command> {
-        let s = &self.spec;
-        let mut body = doc! { "find": self.coll.clone(), "filter": s.filter.clone() };
-        if let Some(sort) = &s.sort {
-            body.insert("sort", sort.clone());
+        if let Some(p) = projection {
+            body.insert("projection", p);
         }
-        if let Some(p) = &s.projection {
-            body.insert("projection", p.clone());
-        }
-        if let Some(skip) = s.skip {
+        if let Some(skip) = skip {
             body.insert("skip", compact_int(skip));
         }
-        if let Some(limit) = s.limit {
+        if let Some(limit) = limit {
             body.insert("limit", compact_int(limit));
         }
-        if let Some(b) = s.batch_size {
+        if let Some(b) = batch_size {
             body.insert("batchSize", b);
         }
-        Ok(Command::new(self.db.clone(), body))
+        OpenCursor {
+            name: "find",
+            db: db.to_owned(),
+            body,
+        }
     }
 
-    fn handle_reply(
-        &mut self,
-        reply: Document,
-        _: &ConnectionDescription,
-    ) -> Result<Step<CursorReply>> {
-        CursorReply::parse(reply, "firstBatch").map(Step::Done)
-    }
-
-    fn pins_connection(&self, output: &CursorReply) -> bool {
-        output.id != 0
-    }
-}
-
-/// `aggregate` on a collection: opens a cursor (a retryable read).
-#[derive(Debug)]
-pub(crate) struct Aggregate {
-    db: String,
-    coll: String,
-    pipeline: Vec<Document>,
-    batch_size: Option<i32>,
-}
-
-impl Aggregate {
-    pub(crate) fn new(
+    /// `aggregate` of `pipeline` on `db.coll`.
+    pub(crate) fn aggregate(
         db: &str,
         coll: &str,
         pipeline: Vec<Document>,
         batch_size: Option<i32>,
     ) -> Self {
-        Aggregate {
+        let stages: Vec<Bson> = pipeline.into_iter().map(Bson::Document).collect();
+        let mut cursor = Document::new();
+        if let Some(b) = batch_size {
+            cursor.insert("batchSize", b);
+        }
+        OpenCursor {
+            name: "aggregate",
             db: db.to_owned(),
-            coll: coll.to_owned(),
-            pipeline,
-            batch_size,
+            body: doc! { "aggregate": coll, "pipeline": stages, "cursor": cursor },
         }
     }
 }
 
-impl Operation for Aggregate {
+impl Operation for OpenCursor {
     type Output = CursorReply;
 
     fn kind(&self) -> OpKind {
@@ -174,7 +142,7 @@ impl Operation for Aggregate {
     }
 
     fn name(&self) -> &str {
-        "aggregate"
+        self.name
     }
 
     fn is_retryable(&self) -> bool {
@@ -186,15 +154,7 @@ impl Operation for Aggregate {
     }
 
     fn build(&mut self, _conn: &ConnectionDescription) -> Result<Command> {
-        let stages: Vec<Bson> = self.pipeline.iter().cloned().map(Bson::Document).collect();
-        let mut cursor = Document::new();
-        if let Some(b) = self.batch_size {
-            cursor.insert("batchSize", b);
-        }
-        Ok(Command::new(
-            self.db.clone(),
-            doc! { "aggregate": self.coll.clone(), "pipeline": stages, "cursor": cursor },
-        ))
+        Ok(Command::new(self.db.clone(), self.body.clone()))
     }
 
     fn handle_reply(
@@ -334,7 +294,7 @@ mod tests {
 
     #[test]
     fn only_open_cursors_pin_their_connection() {
-        let find = Find::new("db", "c", FindSpec::default());
+        let find = OpenCursor::find("db", "c", FindSpec::default());
         let open = CursorReply::parse(
             doc! {"cursor": {"id": 3_i64, "firstBatch": []}},
             "firstBatch",

@@ -19,13 +19,13 @@ mod command;
 mod cursor;
 mod write;
 
-use bson::{Bson, Document, RawDocumentBuf};
+use bson::{Bson, Document};
 use mongo_events::{ServerAddress, ServerType, ServiceId, TopologyType};
 use mongo_sdam::ReadPreference;
-use mongo_wire::SizeLimits;
+use mongo_wire::{DocumentSequence, SizeLimits};
 
 pub(crate) use command::{DropCollection, EndSessions, RunCommand};
-pub(crate) use cursor::{Aggregate, CursorReply, Find, FindSpec, GetMore, KillCursors};
+pub(crate) use cursor::{CursorReply, FindSpec, GetMore, KillCursors, OpenCursor};
 pub(crate) use write::{Delete, Insert, Update};
 
 use crate::error::{BsonExt, Error, Result};
@@ -69,18 +69,9 @@ pub(crate) struct Command {
     /// The body, without `$db`, session or concern fields.
     pub(crate) body: Document,
     /// An OP_MSG kind-1 document sequence (`documents`, `updates`, `deletes`).
-    pub(crate) sequence: Option<Sequence>,
+    pub(crate) sequence: Option<DocumentSequence>,
     /// False for an unacknowledged write: sent with `moreToCome`, no reply read.
     pub(crate) acknowledged: bool,
-}
-
-/// The documents of a kind-1 section, already encoded.
-#[derive(Clone, Debug)]
-pub(crate) struct Sequence {
-    /// The command argument they belong to.
-    pub(crate) identifier: &'static str,
-    /// The documents.
-    pub(crate) documents: Vec<RawDocumentBuf>,
 }
 
 impl Command {

@@ -4,7 +4,9 @@
 
 use bson::{Document, RawDocumentBuf, doc};
 
-use super::{Command, ConnectionDescription, OpKind, Operation, Sequence, Step, count};
+use mongo_wire::DocumentSequence;
+
+use super::{Command, ConnectionDescription, OpKind, Operation, Step, count};
 use crate::error::{Error, Result};
 
 /// Room left in every batch for what the executor adds to the body (`$db`, `lsid`,
@@ -82,8 +84,8 @@ impl Operation for Insert {
         let batch = rest.get(first).unwrap_or_default().to_vec();
         self.in_flight = batch.len();
         let mut command = Command::new(self.db.clone(), body);
-        command.sequence = Some(Sequence {
-            identifier: "documents",
+        command.sequence = Some(DocumentSequence {
+            identifier: "documents".to_owned(),
             documents: batch,
         });
         Ok(command)
@@ -160,8 +162,8 @@ impl Operation for Update {
             self.db.clone(),
             doc! { "update": self.coll.clone(), "ordered": true },
         );
-        command.sequence = Some(Sequence {
-            identifier: "updates",
+        command.sequence = Some(DocumentSequence {
+            identifier: "updates".to_owned(),
             documents: vec![RawDocumentBuf::try_from(&self.statement)?],
         });
         Ok(command)
@@ -239,8 +241,8 @@ impl Operation for Delete {
             self.db.clone(),
             doc! { "delete": self.coll.clone(), "ordered": true },
         );
-        command.sequence = Some(Sequence {
-            identifier: "deletes",
+        command.sequence = Some(DocumentSequence {
+            identifier: "deletes".to_owned(),
             documents: vec![RawDocumentBuf::try_from(&self.statement)?],
         });
         Ok(command)

@@ -188,6 +188,12 @@ pub(crate) struct Topology {
     inner: Arc<Inner>,
 }
 
+/// A server picked by [`Topology::select_server`], and the topology type it was picked in.
+pub(crate) struct Selected {
+    pub(crate) server: Arc<Server>,
+    pub(crate) topology_type: TopologyType,
+}
+
 /// Per-server pool counts.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -266,7 +272,9 @@ impl Topology {
 
     /// Selects a server for `operation` within serverSelectionTimeoutMS and the operation's
     /// `op_deadline` (timeoutMS), whichever ends first, requesting immediate checks and
-    /// waiting for topology changes while none is suitable.
+    /// waiting for topology changes while none is suitable. Returns the server with the
+    /// topology's type at that moment, read under the same lock, so that the command path
+    /// does not lock the topology a second time.
     ///
     /// Writes the server selection log messages (target `mongo::server_selection`) for
     /// `operation_name` and `operation_id`.
@@ -277,7 +285,7 @@ impl Topology {
         operation_name: &str,
         operation_id: Option<i64>,
         op_deadline: Option<Instant>,
-    ) -> Result<Arc<Server>> {
+    ) -> Result<Selected> {
         let timeout = self.inner.settings.server_selection_timeout;
         let start = tokio::time::Instant::now();
         let selection_deadline = deadline_after(start, timeout);
@@ -339,7 +347,10 @@ impl Topology {
                             desc,
                             &server.address,
                         );
-                        return Ok(server.clone());
+                        return Ok(Selected {
+                            server: server.clone(),
+                            topology_type: desc.topology_type(),
+                        });
                     }
                 }
                 for s in st.servers.values() {

@@ -1,74 +1,13 @@
-//! Percent-decoding (RFC 3986 section 2.1) for the parts of a connection string.
-//!
-//! `+` is NOT decoded to a space: the connection string spec asks for `%20`.
+//! The connection string's percent-decoding, with its errors: the decoder itself is
+//! [`mongo_events::percent`], which [`ServerAddress::parse`](crate::ServerAddress::parse) uses
+//! for hosts too.
+
+pub(crate) use mongo_events::percent::is_well_formed;
 
 use super::UriError;
-
-/// Whether every `%` in `input` starts a valid `%XX` escape.
-pub(crate) fn is_well_formed(input: &str) -> bool {
-    let bytes = input.as_bytes();
-    bytes.iter().enumerate().all(|(i, &b)| {
-        b != b'%'
-            || (bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
-                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
-    })
-}
 
 /// Decodes `%XX` escapes. Malformed escapes and results that are not UTF-8 are errors naming
 /// `component` (never the text itself, which may be a password).
 pub(crate) fn decode(input: &str, component: &'static str) -> Result<String, UriError> {
-    if !input.contains('%') {
-        return Ok(input.to_owned());
-    }
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hi = bytes.get(i + 1).copied().and_then(hex_value);
-            let lo = bytes.get(i + 2).copied().and_then(hex_value);
-            match (hi, lo) {
-                (Some(hi), Some(lo)) => {
-                    out.push((hi << 4) | lo);
-                    i += 3;
-                }
-                _ => return Err(UriError::InvalidPercentEncoding(component)),
-            }
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).map_err(|_| UriError::InvalidPercentEncoding(component))
-}
-
-fn hex_value(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decodes_escapes_and_keeps_plus() {
-        assert_eq!(decode("a%2Fb+c%3a", "x").unwrap(), "a/b+c:");
-        assert_eq!(decode("b%C3%BCcher", "x").unwrap(), "bücher");
-        assert_eq!(decode("plain", "x").unwrap(), "plain");
-    }
-
-    #[test]
-    fn rejects_malformed_escapes() {
-        for bad in ["%", "%2", "%zz", "a%2", "%20%", "%FF"] {
-            assert!(decode(bad, "x").is_err(), "{bad}");
-        }
-        assert!(!is_well_formed("user%w"));
-        assert!(!is_well_formed("user%20%"));
-        assert!(is_well_formed("user%20x"));
-    }
+    mongo_events::percent::decode(input).ok_or(UriError::InvalidPercentEncoding(component))
 }
