@@ -149,7 +149,11 @@ where
         cancel_epoch: AtomicU64::new(0),
         stopped: AtomicBool::new(false),
     });
-    tokio::spawn(run(shared.clone(), transport, on_check, listeners));
+    // The monitor logs inside the span it was started in (see the pool's background task).
+    tokio::spawn(tracing::Instrument::instrument(
+        run(shared.clone(), transport, on_check, listeners),
+        tracing::Span::current(),
+    ));
     MonitorHandle { shared }
 }
 
@@ -257,7 +261,10 @@ where
         let wants_rtt = shared.lock().wants_rtt_task();
         if wants_rtt && !rtt_started {
             rtt_started = true;
-            tokio::spawn(run_rtt(shared.clone(), transport.clone(), address.clone()));
+            tokio::spawn(tracing::Instrument::instrument(
+                run_rtt(shared.clone(), transport.clone(), address.clone()),
+                tracing::Span::current(),
+            ));
         }
     }
 }

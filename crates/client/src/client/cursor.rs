@@ -154,10 +154,12 @@ impl Drop for Cursor {
         let mut op = KillCursors::new(&self.db, &self.coll, self.id_bson.clone());
         let ctx = client.context(Route::Server(self.address.clone()));
         let pinned = self.pinned.take();
-        runtime.spawn(async move {
+        let span = client.inner.span.clone();
+        let kill = async move {
             // killCursors is best effort: a failure leaves the cursor to the server's timeout.
             let mut pinned = pinned;
             let _ = client.execute(&mut op, ctx, pinned.as_mut()).await;
-        });
+        };
+        runtime.spawn(tracing::Instrument::instrument(kill, span));
     }
 }

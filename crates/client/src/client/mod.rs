@@ -82,6 +82,11 @@ impl ClientBuilder {
     /// # Errors
     /// Invalid options, options this client cannot honour
     /// ([`ClientOptions::check_supported`]), TLS files that cannot be read.
+    ///
+    /// The client's background tasks (server monitors, pool maintenance, connection
+    /// establishment, cursor clean-up) run inside the `tracing` span current when it is built,
+    /// so that log messages can be told apart per client: build it inside a span of your own
+    /// (an instrumented future, see `tracing::Instrument`) to tag them.
     pub async fn build(self) -> Result<Client> {
         Client::open(self)
     }
@@ -96,6 +101,8 @@ pub(crate) struct ClientInner {
     pub(crate) retry_reads: bool,
     pub(crate) retry_writes: bool,
     pub(crate) sessions: ServerSessionPool,
+    /// The span the client was built in; its spawned tasks run inside it.
+    pub(crate) span: tracing::Span,
     next_operation_id: AtomicI64,
 }
 
@@ -211,6 +218,7 @@ impl Client {
                 credentials: o.credential.iter().cloned().collect(),
                 options: o,
                 sessions: ServerSessionPool::default(),
+                span: tracing::Span::current(),
                 next_operation_id: AtomicI64::new(1),
             }),
         })

@@ -100,7 +100,12 @@ impl<E: Establish> Pool<E> {
             base: clock(),
         });
         shared.flush_events();
-        runtime.spawn(background(Arc::downgrade(&shared), bg_notify));
+        // The background task logs inside the span the pool was created in, so that a caller can
+        // attribute its log messages (to one client of several, for example).
+        runtime.spawn(tracing::Instrument::instrument(
+            background(Arc::downgrade(&shared), bg_notify),
+            tracing::Span::current(),
+        ));
         Ok(Pool { shared })
     }
 

@@ -160,7 +160,10 @@ impl<E: Establish> Shared<E> {
                     let shared = Arc::clone(self);
                     let task = self
                         .runtime
-                        .spawn(async move { shared.establish(ticket).await });
+                        .spawn(tracing::Instrument::instrument(
+                            async move { shared.establish(ticket).await },
+                            tracing::Span::current(),
+                        ));
                     state.tasks.insert(id.0, task.abort_handle());
                 }
                 Action::CancelEstablish { id } => {
