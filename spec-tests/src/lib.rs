@@ -19,6 +19,7 @@ mod connection_string;
 mod sdam;
 mod server_selection;
 mod uri_options;
+pub mod unified;
 pub mod util;
 
 /// A test suite that `cargo xtask spec` can run.

@@ -13,6 +13,7 @@ use spec_tests::{Context, Outcome, Suite};
 
 const USAGE: &str = "\
 usage: cargo xtask spec [--suite DIR] [SUITE...]
+       cargo xtask spec [--suite DIR] unified [DIR...]
        cargo xtask bench [CRATE...]
        cargo xtask tidy
 
@@ -25,6 +26,13 @@ contain the given text. Each suite prints `SUITE: P/T official, P/T own` (with
 `(N failed, N skipped)` where not zero), then `total: N passed, N failed, N
 skipped`. A DIR holding none of the suites' official folders exits with 2; a
 suite whose official folder is missing from DIR fails.
+
+spec unified runs the unified-format files of each DIR (a folder under the
+specifications' source/, a prefix of one, or a path; default: every unified
+folder, then spec-tests/data/unified) against testkit deployments started
+in-process. It prints FAIL / UNSUPPORTED / SKIP / EXPECTED FAILURE lines naming
+file, test and reason, one `DIR: N passed, N failed, N skipped, unsupported: N`
+line per folder and a total; it exits non-zero when a test failed.
 
 bench runs `cargo bench` for the named crates (default: every crate with benches).
 
@@ -59,6 +67,9 @@ fn workspace_root() -> PathBuf {
 }
 
 fn spec(args: &[String]) -> ExitCode {
+    if args.iter().any(|a| a == "unified") {
+        return spec_unified(args);
+    }
     let mut official: Option<PathBuf> = std::env::var_os("MONGO_SPECS_DIR").map(PathBuf::from);
     let mut suites = Vec::new();
     let mut it = args.iter();
@@ -145,6 +156,64 @@ fn spec(args: &[String]) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// `cargo xtask spec [--suite DIR] unified [DIR...]`: the unified-format suites against testkit
+/// deployments; one line per folder, then the total; exits non-zero on any failure.
+fn spec_unified(args: &[String]) -> ExitCode {
+    let mut official: Option<PathBuf> = std::env::var_os("MONGO_SPECS_DIR").map(PathBuf::from);
+    let mut dirs = Vec::new();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--suite" => match it.next() {
+                Some(dir) => official = Some(PathBuf::from(dir)),
+                None => {
+                    eprintln!("--suite needs a folder\n\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
+            "unified" => {}
+            d => dirs.push(d.to_string()),
+        }
+    }
+    let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
+    let ctx = Context {
+        official,
+        own: workspace_root().join("spec-tests").join("data"),
+        file_filter: nonempty(std::env::var("SPEC_FILE").ok()),
+        test_filter: nonempty(std::env::var("SPEC_TEST").ok()),
+    };
+    if ctx.official.is_none() && dirs.is_empty() {
+        eprintln!("give the specifications' source/ folder (--suite DIR or MONGO_SPECS_DIR)");
+        return ExitCode::from(2);
+    }
+    let started = std::time::Instant::now();
+    let report = spec_tests::unified::run(&ctx, &dirs);
+    let mut lines = Vec::new();
+    let (mut p, mut f, mut s, mut u) = (0, 0, 0, 0);
+    for (name, dir) in report.dirs.values() {
+        for (file, test, result) in &dir.tests {
+            let file = file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            match result {
+                spec_tests::unified::TestResult::Failed(why) => println!("FAIL {name}/{file}: {test}: {why}"),
+                spec_tests::unified::TestResult::Unsupported(why) => println!("UNSUPPORTED {name}/{file}: {test}: {why}"),
+                spec_tests::unified::TestResult::Skipped(why) => println!("SKIP {name}/{file}: {test}: {why}"),
+                spec_tests::unified::TestResult::ExpectedFailure(why) => println!("EXPECTED FAILURE {name}/{file}: {test}: {why}"),
+                spec_tests::unified::TestResult::Passed => {}
+            }
+        }
+        lines.push(format!("{name}: {}", dir.line()));
+        p += dir.passed();
+        f += dir.failed();
+        s += dir.skipped();
+        u += dir.unsupported();
+    }
+    for l in lines {
+        println!("{l}");
+    }
+    println!("total: {p} passed, {f} failed, {s} skipped, unsupported: {u} ({:.0} s)", started.elapsed().as_secs_f64());
+    if f == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 fn bench(args: &[String]) -> ExitCode {

@@ -1,0 +1,416 @@
+//! The entity map: clients (with their event log and log store), databases, collections,
+//! cursors, BSON values, event lists, topology descriptions and threads.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bson::{Bson, Document};
+use mongo_client::{Client, ClientOptions, Collection, Cursor, Database, ServerApi, TopologyDescription};
+use parking_lot::Mutex;
+use tracing::Instrument;
+
+use super::deployment::Env;
+use super::events::{EventLog, Observe};
+use super::logs::{self, LogStore};
+use super::threads::ThreadEntity;
+use super::Fail;
+
+/// A client entity and what the runner keeps beside it.
+pub(crate) struct ClientEntity {
+    pub(crate) client: Client,
+    pub(crate) events: Arc<EventLog>,
+    pub(crate) logs: Arc<LogStore>,
+    pub(crate) tag: u64,
+    pub(crate) span: tracing::Span,
+}
+
+impl Drop for ClientEntity {
+    fn drop(&mut self) {
+        logs::unregister(self.tag);
+    }
+}
+
+/// A cursor entity (a find cursor or a command cursor).
+pub(crate) struct CursorEntity {
+    pub(crate) cursor: Option<Cursor>,
+}
+
+/// Anything the entity map holds.
+#[derive(Clone)]
+pub(crate) enum Entity {
+    Client(Arc<ClientEntity>),
+    Database(Database, Arc<ClientEntity>),
+    Collection(Collection, Arc<ClientEntity>),
+    Cursor(Arc<tokio::sync::Mutex<CursorEntity>>),
+    Bson(Bson),
+    Events(Arc<Mutex<Vec<Document>>>),
+    Topology(Box<TopologyDescription>),
+    Thread(Arc<ThreadEntity>),
+}
+
+impl Entity {
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Entity::Client(_) => "client",
+            Entity::Database(..) => "database",
+            Entity::Collection(..) => "collection",
+            Entity::Cursor(_) => "cursor",
+            Entity::Bson(_) => "BSON value",
+            Entity::Events(_) => "event list",
+            Entity::Topology(_) => "topology description",
+            Entity::Thread(_) => "thread",
+        }
+    }
+}
+
+/// The entity map of one test.
+#[derive(Clone, Default)]
+pub(crate) struct Entities(Arc<Mutex<HashMap<String, Entity>>>);
+
+macro_rules! getter {
+    ($fn:ident, $variant:ident, $ty:ty) => {
+        pub(crate) fn $fn(&self, name: &str) -> Result<$ty, Fail> {
+            match self.get(name)? {
+                Entity::$variant(x) => Ok(x),
+                other => Err(Fail::runner(format!(
+                    "entity {name} is a {}, not a {}",
+                    other.kind(),
+                    stringify!($variant)
+                ))),
+            }
+        }
+    };
+}
+
+impl Entities {
+    pub(crate) fn get(&self, name: &str) -> Result<Entity, Fail> {
+        self.0
+            .lock()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Fail::runner(format!("no entity named {name}")))
+    }
+
+    pub(crate) fn insert(&self, name: &str, e: Entity) -> Result<(), Fail> {
+        let mut map = self.0.lock();
+        if map.contains_key(name) {
+            return Err(Fail::runner(format!("entity {name} already exists")));
+        }
+        map.insert(name.to_string(), e);
+        Ok(())
+    }
+
+    pub(crate) fn all(&self) -> Vec<(String, Entity)> {
+        self.0.lock().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    pub(crate) fn clear(&self) {
+        self.0.lock().clear();
+    }
+
+    getter!(client, Client, Arc<ClientEntity>);
+
+    pub(crate) fn database(&self, name: &str) -> Result<(Database, Arc<ClientEntity>), Fail> {
+        match self.get(name)? {
+            Entity::Database(d, c) => Ok((d, c)),
+            other => Err(Fail::runner(format!("entity {name} is a {}, not a database", other.kind()))),
+        }
+    }
+    getter!(thread, Thread, Arc<ThreadEntity>);
+}
+
+impl super::matching::Lookup for Entities {
+    fn bson_entity(&self, name: &str) -> Result<Bson, String> {
+        match self.get(name).map_err(|f| f.to_string())? {
+            Entity::Bson(b) => Ok(b),
+            Entity::Events(list) => Ok(Bson::Array(list.lock().iter().cloned().map(Bson::Document).collect())),
+            other => Err(format!("entity {name} is a {}, not a BSON value", other.kind())),
+        }
+    }
+    fn session_lsid(&self, name: &str) -> Result<Document, String> {
+        Err(format!("session {name}: sessions are not supported yet (issue 14)"))
+    }
+}
+
+fn string_list(d: &Document, key: &str) -> Result<HashSet<String>, Fail> {
+    match d.get(key) {
+        None => Ok(HashSet::new()),
+        Some(Bson::Array(a)) => a
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| Fail::runner(format!("{key}: strings expected")))
+            })
+            .collect(),
+        Some(_) => Err(Fail::runner(format!("{key} must be an array"))),
+    }
+}
+
+fn uri_value(v: &Bson) -> Result<String, Fail> {
+    Ok(match v {
+        Bson::String(s) => s.clone(),
+        Bson::Boolean(b) => b.to_string(),
+        Bson::Int32(i) => i.to_string(),
+        Bson::Int64(i) => i.to_string(),
+        Bson::Double(d) => d.to_string(),
+        Bson::Document(d) => {
+            if d.contains_key("$$placeholder") {
+                return Err(Fail::unsupported("a $$placeholder URI option (no test environment values)"));
+            }
+            d.iter()
+                .map(|(k, v)| Ok(format!("{k}:{}", uri_value(v)?)))
+                .collect::<Result<Vec<_>, Fail>>()?
+                .join(",")
+        }
+        other => return Err(Fail::runner(format!("URI option value {other} cannot be written"))),
+    })
+}
+
+/// The deployment's URI with `uriOptions` applied (they override the URI's own options).
+pub(crate) fn apply_uri_options(base: &str, options: &Document) -> Result<String, Fail> {
+    let (head, query) = base.split_once('?').unwrap_or((base, ""));
+    let mut pairs: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    for (k, v) in options {
+        pairs.retain(|(have, _)| !have.eq_ignore_ascii_case(k));
+        match v {
+            Bson::Array(items) => {
+                for item in items {
+                    pairs.push((k.clone(), uri_value(item)?));
+                }
+            }
+            _ => pairs.push((k.clone(), uri_value(v)?)),
+        }
+    }
+    let mut head = head.to_string();
+    if !head.ends_with('/') && !head[head.find("://").map_or(0, |i| i + 3)..].contains('/') {
+        head.push('/');
+    }
+    if pairs.is_empty() {
+        return Ok(head);
+    }
+    let q: Vec<String> = pairs.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+    Ok(format!("{head}?{}", q.join("&")))
+}
+
+/// Creates a client entity.
+pub(crate) async fn create_client(
+    spec: &Document,
+    env: &Env,
+    entities: &Entities,
+) -> Result<(String, Arc<ClientEntity>), Fail> {
+    let id = spec
+        .get_str("id")
+        .map_err(|_| Fail::runner("client.id is required"))?
+        .to_string();
+    for key in spec.keys() {
+        match key.as_str() {
+            "id" | "uriOptions" | "useMultipleMongoses" | "observeEvents"
+            | "ignoreCommandMonitoringEvents" | "observeSensitiveCommands"
+            | "storeEventsAsEntities" | "observeLogMessages" | "serverApi"
+            | "awaitMinPoolSizeMS" => {}
+            "observeTracingMessages" => {
+                return Err(Fail::unsupported("observeTracingMessages (OpenTelemetry spans, issue 19)"));
+            }
+            "autoEncryptOpts" => {
+                return Err(Fail::unsupported("autoEncryptOpts (client-side encryption)"));
+            }
+            other => return Err(Fail::runner(format!("unknown client option {other}"))),
+        }
+    }
+    let multiple = spec.get_bool("useMultipleMongoses").ok();
+    let base = env.uri_for(multiple)?;
+    let uri = match spec.get_document("uriOptions") {
+        Ok(o) => apply_uri_options(&base, o)?,
+        Err(_) => base,
+    };
+
+    let mut stores = Vec::new();
+    if let Ok(list) = spec.get_array("storeEventsAsEntities") {
+        for s in list {
+            let s = s.as_document().ok_or_else(|| Fail::runner("storeEventsAsEntities: objects"))?;
+            let name = s.get_str("id").map_err(|_| Fail::runner("storeEventsAsEntities.id"))?;
+            let names = string_list(s, "events")?;
+            let list = Arc::new(Mutex::new(Vec::new()));
+            entities.insert(name, Entity::Events(list.clone()))?;
+            stores.push((list, names));
+        }
+    }
+    let observe = Observe {
+        names: string_list(spec, "observeEvents")?,
+        ignore_commands: string_list(spec, "ignoreCommandMonitoringEvents")?,
+        sensitive: spec.get_bool("observeSensitiveCommands").unwrap_or(false),
+        stores,
+    };
+    for n in &observe.names {
+        if super::events::Kind::of(n).is_none() {
+            return Err(Fail::unsupported(format!("observing {n}")));
+        }
+    }
+    let events = EventLog::new(observe);
+    let (tag, log_store) = logs::register(spec.get_document("observeLogMessages").ok())
+        .map_err(Fail::runner)?;
+    let span = logs::client_span(tag);
+
+    let options = ClientOptions::parse(&uri).map_err(|e| Fail::unsupported_or_runner(format!("client {id}: {uri}: {e}")))?;
+    let mut builder = Client::builder().options(options).listeners(events.listeners());
+    if let Ok(api) = spec.get_document("serverApi") {
+        let version = api.get_str("version").map_err(|_| Fail::runner("serverApi.version"))?;
+        if version != "1" {
+            return Err(Fail::runner(format!("serverApi version {version} is not supported by the driver")));
+        }
+        let mut a = ServerApi::v1();
+        a.strict = api.get_bool("strict").ok();
+        a.deprecation_errors = api.get_bool("deprecationErrors").ok();
+        builder = builder.server_api(a);
+    }
+    let client = builder
+        .build()
+        .instrument(span.clone())
+        .await
+        .map_err(|e| Fail::unsupported_or_runner(format!("client {id}: {e}")))?;
+    if let Ok(ms) = spec.get_i64("awaitMinPoolSizeMS").or_else(|_| spec.get_i32("awaitMinPoolSizeMS").map(i64::from)) {
+        await_min_pool(&client, Duration::from_millis(u64::try_from(ms).unwrap_or(0))).await?;
+        events.clear();
+    }
+    Ok((
+        id,
+        Arc::new(ClientEntity {
+            client,
+            events,
+            logs: log_store,
+            tag,
+            span,
+        }),
+    ))
+}
+
+async fn await_min_pool(client: &Client, limit: Duration) -> Result<(), Fail> {
+    let min = client.options().min_pool_size.unwrap_or(0) as usize;
+    if min == 0 {
+        return Ok(());
+    }
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let td = client.topology_description();
+        let data_bearing: Vec<_> = td
+            .servers()
+            .filter(|s| s.server_type.is_data_bearing())
+            .map(|s| s.address.clone())
+            .collect();
+        let stats = client.pool_stats();
+        let full = !data_bearing.is_empty()
+            && data_bearing.iter().all(|a| {
+                stats
+                    .iter()
+                    .any(|p| &p.address == a && p.stats.total - p.stats.pending >= min)
+            });
+        if full {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Fail::runner(format!(
+                "the pools did not reach minPoolSize {min} within {limit:?}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Creates every entity of a `createEntities` list.
+pub(crate) async fn create_entities(list: &[Document], env: &Env, entities: &Entities) -> Result<(), Fail> {
+    for e in list {
+        let (kind, spec) = e
+            .iter()
+            .next()
+            .ok_or_else(|| Fail::runner("an entity must have one key"))?;
+        let spec = spec
+            .as_document()
+            .ok_or_else(|| Fail::runner(format!("{kind}: an object expected")))?;
+        let id = spec
+            .get_str("id")
+            .map_err(|_| Fail::runner(format!("{kind}.id is required")))?;
+        match kind.as_str() {
+            "client" => {
+                let (id, c) = create_client(spec, env, entities).await?;
+                entities.insert(&id, Entity::Client(c))?;
+            }
+            "database" => {
+                let client = entities.client(spec.get_str("client").map_err(|_| Fail::runner("database.client"))?)?;
+                let name = spec.get_str("databaseName").map_err(|_| Fail::runner("databaseName"))?;
+                if let Ok(o) = spec.get_document("databaseOptions") {
+                    check_coll_options(o)?;
+                }
+                entities.insert(id, Entity::Database(client.client.database(name), client.clone()))?;
+            }
+            "collection" => {
+                let (db, client) = entities.database(spec.get_str("database").map_err(|_| Fail::runner("collection.database"))?)?;
+                let name = spec.get_str("collectionName").map_err(|_| Fail::runner("collectionName"))?;
+                if let Ok(o) = spec.get_document("collectionOptions") {
+                    check_coll_options(o)?;
+                }
+                entities.insert(id, Entity::Collection(db.collection(name), client))?;
+            }
+            "thread" => {
+                entities.insert(id, Entity::Thread(ThreadEntity::start()))?;
+            }
+            "session" => return Err(Fail::unsupported("session entities (explicit sessions, issue 14)")),
+            "bucket" => return Err(Fail::unsupported("bucket entities (GridFS, issue 22)")),
+            "clientEncryption" => return Err(Fail::unsupported("clientEncryption entities (client-side encryption)")),
+            other => return Err(Fail::runner(format!("unknown entity type {other}"))),
+        }
+    }
+    Ok(())
+}
+
+/// Database and collection options the handles cannot take yet.
+fn check_coll_options(o: &Document) -> Result<(), Fail> {
+    for k in o.keys() {
+        match k.as_str() {
+            "readConcern" | "readPreference" | "writeConcern" => {
+                return Err(Fail::unsupported(format!(
+                    "{k} on a database or collection handle (issue 13)"
+                )));
+            }
+            "timeoutMS" => return Err(Fail::unsupported("timeoutMS on a handle (issue 21)")),
+            other => return Err(Fail::runner(format!("unknown collection/database option {other}"))),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    #[test]
+    fn uri_options_override_and_append() {
+        let u = apply_uri_options(
+            "mongodb://127.0.0.1:1,127.0.0.1:2/?replicaSet=rs0&w=1",
+            &doc! {"w": "majority", "retryWrites": false, "heartbeatFrequencyMS": 500,
+                   "readPreferenceTags": ["a:1", "b:2"]},
+        )
+        .unwrap();
+        assert_eq!(
+            u,
+            "mongodb://127.0.0.1:1,127.0.0.1:2/?replicaSet=rs0&w=majority&retryWrites=false&heartbeatFrequencyMS=500&readPreferenceTags=a:1&readPreferenceTags=b:2"
+        );
+        assert_eq!(
+            apply_uri_options("mongodb://h:1", &doc! {"appname": "x"}).unwrap(),
+            "mongodb://h:1/?appname=x"
+        );
+        assert_eq!(
+            apply_uri_options("mongodb://h:1", &doc! {"authMechanismProperties": {"A": "b", "C": "d"}}).unwrap(),
+            "mongodb://h:1/?authMechanismProperties=A:b,C:d"
+        );
+    }
+}

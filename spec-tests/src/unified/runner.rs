@@ -1,0 +1,215 @@
+//! One test from setup to outcome: pick a deployment, reset it, write `initialData`, create
+//! the entities, run the operations, stop listening, check `expectEvents`,
+//! `expectLogMessages` and `outcome`, and clean up (fail points off, clients closed).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use bson::{Bson, Document, doc};
+
+use super::deployment::{Deployments, Env};
+use super::entities::{self, Entities, Entity};
+use super::file::{self, TestCase, TestFile};
+use super::{Fail, TestResult, events, logs, matching, ops};
+use crate::Context;
+
+/// Shared by the operations of one test (and its threads).
+#[derive(Clone)]
+pub(crate) struct State {
+    pub(crate) env: Arc<Env>,
+    pub(crate) entities: Entities,
+}
+
+/// Runs every test of a file: (description, result).
+pub(crate) async fn run_file(
+    path: &Path,
+    ctx: &Context,
+    deployments: &mut Deployments,
+) -> Vec<(String, TestResult)> {
+    let doc = match file::read_document(path) {
+        Ok(d) => d,
+        Err(e) => return vec![("(file)".into(), TestResult::Failed(e))],
+    };
+    let parsed = match file::parse(&doc) {
+        Ok(f) => f,
+        Err(e) => {
+            let names = file::test_descriptions(&doc);
+            if names.is_empty() {
+                return vec![("(file)".into(), TestResult::Failed(e))];
+            }
+            return names.into_iter().map(|n| (n, TestResult::Failed(e.clone()))).collect();
+        }
+    };
+    let mut out = Vec::new();
+    for test in &parsed.tests {
+        if !ctx.wants_test(&test.description) {
+            continue;
+        }
+        let r = run_test(&parsed, test, deployments).await;
+        out.push((test.description.clone(), r));
+    }
+    out
+}
+
+async fn run_test(f: &TestFile, test: &TestCase, deployments: &mut Deployments) -> TestResult {
+    if let Some(reason) = &test.skip_reason {
+        return TestResult::Skipped(format!("skipReason: {reason}"));
+    }
+    let env = match deployments.pick(&f.run_on, &test.run_on).await {
+        Ok(Some(env)) => env,
+        Ok(None) => {
+            return TestResult::Skipped(
+                "runOnRequirements: no testkit deployment meets them".into(),
+            );
+        }
+        Err(e) => return TestResult::Failed(e.to_string()),
+    };
+    env.deployment.reset();
+    let state = State {
+        env: env.clone(),
+        entities: Entities::default(),
+    };
+    let result = match tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        execute(f, test, &state),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(Fail::runner("the test did not finish within 60 s")),
+    };
+    cleanup(&state).await;
+    match result {
+        Ok(()) => TestResult::Passed,
+        Err(f) if f.unsupported => TestResult::Unsupported(f.message),
+        Err(f) => TestResult::Failed(f.message),
+    }
+}
+
+async fn execute(f: &TestFile, test: &TestCase, state: &State) -> Result<(), Fail> {
+    initial_data(&f.initial_data, &state.env)
+        .await
+        .map_err(|e| e.context("initialData"))?;
+    entities::create_entities(&f.create_entities, &state.env, &state.entities)
+        .await
+        .map_err(|e| e.context("createEntities"))?;
+    // Operations: the first failure ends them, but the listeners still stop below.
+    let mut result = Ok(());
+    for (i, op) in test.operations.iter().enumerate() {
+        if let Err(e) = ops::run_operation(state, op).await {
+            let name = op.get_str("name").unwrap_or("?");
+            result = Err(e.context(format!("operation {i} ({name})")));
+            break;
+        }
+    }
+    // Stop listening, then turn the fail points off.
+    for (_, e) in state.entities.all() {
+        if let Entity::Client(c) = e {
+            c.events.close();
+            c.logs.close();
+        }
+    }
+    state.env.deployment.clear_fail_points();
+    result?;
+    if let Some(expected) = &test.expect_events {
+        for spec in expected {
+            let client = state.entities.client(spec.get_str("client").map_err(|_| Fail::runner("expectEvents.client"))?)?;
+            events::expect_events(spec, &client.events.snapshot(), &state.entities)
+                .map_err(|e| Fail::runner(format!("expectEvents ({}): {e}", spec.get_str("client").unwrap_or("?"))))?;
+        }
+    }
+    if let Some(expected) = &test.expect_log_messages {
+        for spec in expected {
+            let client = state.entities.client(spec.get_str("client").map_err(|_| Fail::runner("expectLogMessages.client"))?)?;
+            logs::expect_messages(spec, &client.logs.snapshot(), &state.entities)
+                .map_err(|e| Fail::runner(format!("expectLogMessages ({}): {e}", spec.get_str("client").unwrap_or("?"))))?;
+        }
+    }
+    if let Some(outcome) = &test.outcome {
+        check_outcome(outcome, &state.env).await?;
+    }
+    Ok(())
+}
+
+async fn initial_data(data: &[Document], env: &Env) -> Result<(), Fail> {
+    let c = &env.internal;
+    for d in data {
+        let db = d.get_str("databaseName").map_err(|_| Fail::runner("databaseName"))?;
+        let coll = d.get_str("collectionName").map_err(|_| Fail::runner("collectionName"))?;
+        let majority = doc! {"w": "majority"};
+        for name in [coll.to_string(), format!("enxcol_.{coll}.esc"), format!("enxcol_.{coll}.ecoc")] {
+            match c.run_command(db, doc! {"drop": &name, "writeConcern": majority.clone()}).await {
+                Ok(_) => {}
+                Err(e) if e.code() == Some(26) => {}
+                Err(e) => return Err(Fail::runner(format!("drop {db}.{name}: {e}"))),
+            }
+        }
+        let docs = d.get_array("documents").map_err(|_| Fail::runner("documents"))?;
+        let mut create = doc! {"create": coll};
+        if let Ok(o) = d.get_document("createOptions") {
+            create.extend(o.clone());
+        }
+        if d.contains_key("createOptions") || docs.is_empty() {
+            create.insert("writeConcern", majority.clone());
+            c.run_command(db, create)
+                .await
+                .map_err(|e| Fail::runner(format!("create {db}.{coll}: {e}")))?;
+        }
+        if !docs.is_empty() {
+            c.run_command(db, doc! {"insert": coll, "documents": docs.clone(), "writeConcern": majority})
+                .await
+                .map_err(|e| Fail::runner(format!("insert into {db}.{coll}: {e}")))?;
+        }
+    }
+    Ok(())
+}
+
+async fn check_outcome(outcome: &[Document], env: &Env) -> Result<(), Fail> {
+    for d in outcome {
+        let db = d.get_str("databaseName").map_err(|_| Fail::runner("databaseName"))?;
+        let coll = d.get_str("collectionName").map_err(|_| Fail::runner("collectionName"))?;
+        let expected = d.get_array("documents").map_err(|_| Fail::runner("documents"))?;
+        let reply = env
+            .internal
+            .run_command(
+                db,
+                doc! {"find": coll, "sort": {"_id": 1}, "readConcern": {"level": "local"}, "batchSize": 100_000},
+            )
+            .await
+            .map_err(|e| Fail::runner(format!("outcome: find on {db}.{coll}: {e}")))?;
+        let actual = reply
+            .get_document("cursor")
+            .and_then(|c| c.get_array("firstBatch"))
+            .cloned()
+            .map_err(|_| Fail::runner(format!("outcome: find on {db}.{coll} gave no cursor: {reply}")))?;
+        if !matching::exact_eq(&Bson::Array(expected.clone()), &Bson::Array(actual.clone())) {
+            return Err(Fail::runner(format!(
+                "outcome {db}.{coll}: expected {}, found {}",
+                Bson::Array(expected.clone()),
+                Bson::Array(actual)
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn cleanup(state: &State) {
+    for (_, e) in state.entities.all() {
+        if let Entity::Thread(t) = &e {
+            let _ = t.wait().await;
+        }
+    }
+    for (_, e) in state.entities.all() {
+        if let Entity::Cursor(c) = &e {
+            c.lock().await.cursor.take();
+        }
+    }
+    for (_, e) in state.entities.all() {
+        if let Entity::Client(c) = &e {
+            let span = c.span.clone();
+            tracing::Instrument::instrument(c.client.shutdown(), span).await;
+        }
+    }
+    state.entities.clear();
+    state.env.deployment.clear_fail_points();
+}
