@@ -168,6 +168,31 @@ fn uri_value(v: &Bson) -> Result<String, Fail> {
     })
 }
 
+/// A URI with only its first seed and without `replicaSet` (for `directConnection=true`).
+pub(crate) fn single_seed(uri: &str) -> String {
+    let (scheme, rest) = uri.split_once("://").unwrap_or(("mongodb", uri));
+    let (hosts, tail) = match rest.find(['/', '?']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let (userinfo, hosts) = match hosts.rsplit_once('@') {
+        Some((u, h)) => (format!("{u}@"), h),
+        None => (String::new(), hosts),
+    };
+    let first = hosts.split(',').next().unwrap_or(hosts);
+    let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.to_ascii_lowercase().starts_with("replicaset="))
+        .collect();
+    let path = if path.is_empty() { "/" } else { path };
+    if kept.is_empty() {
+        format!("{scheme}://{userinfo}{first}{path}")
+    } else {
+        format!("{scheme}://{userinfo}{first}{path}?{}", kept.join("&"))
+    }
+}
+
 /// The deployment's URI with `uriOptions` applied (they override the URI's own options).
 pub(crate) fn apply_uri_options(base: &str, options: &Document) -> Result<String, Fail> {
     let (head, query) = base.split_once('?').unwrap_or((base, ""));
@@ -227,7 +252,13 @@ pub(crate) async fn create_client(
         }
     }
     let multiple = spec.get_bool("useMultipleMongoses").ok();
-    let base = env.uri_for(multiple)?;
+    let mut base = env.uri_for(multiple)?;
+    let direct = spec
+        .get_document("uriOptions")
+        .is_ok_and(|o| o.get_bool("directConnection") == Ok(true));
+    if direct {
+        base = single_seed(&base);
+    }
     let uri = match spec.get_document("uriOptions") {
         Ok(o) => apply_uri_options(&base, o)?,
         Err(_) => base,
@@ -391,6 +422,15 @@ fn check_coll_options(o: &Document) -> Result<(), Fail> {
 mod tests {
     use super::*;
     use bson::doc;
+
+    #[test]
+    fn direct_connections_get_one_seed_and_no_set_name() {
+        assert_eq!(
+            single_seed("mongodb://u:p@h1:1,h2:2/?replicaSet=rs0&w=1"),
+            "mongodb://u:p@h1:1/?w=1"
+        );
+        assert_eq!(single_seed("mongodb://h1:1,h2:2/?replicaSet=rs0"), "mongodb://h1:1/");
+    }
 
     #[test]
     fn uri_options_override_and_append() {

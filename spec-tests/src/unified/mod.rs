@@ -202,22 +202,16 @@ fn resolve_dirs(ctx: &Context, dirs: &[String]) -> Vec<(String, PathBuf)> {
     };
     for n in names {
         let p = Path::new(&n);
-        let path = if p.is_dir() {
-            p.to_path_buf()
-        } else if let Some(r) = &root {
-            // A folder name or a unique suffix of one of ours.
-            let direct = r.join(&n);
-            if direct.is_dir() {
-                direct
-            } else if let Some(d) = UNIFIED_DIRS.iter().find(|d| d.starts_with(&n)) {
-                r.join(d)
-            } else {
-                direct
+        let ours: Vec<&str> = UNIFIED_DIRS.iter().copied().filter(|d| d.starts_with(n.as_str())).collect();
+        match &root {
+            Some(r) if !ours.is_empty() => {
+                for d in ours {
+                    out.push((d.to_string(), r.join(d)));
+                }
             }
-        } else {
-            p.to_path_buf()
-        };
-        out.push((n, path));
+            Some(r) if r.join(&n).is_dir() => out.push((n.clone(), r.join(&n))),
+            _ => out.push((n.clone(), p.to_path_buf())),
+        }
     }
     let own = ctx.own.join("unified");
     if dirs.is_empty() && own.is_dir() {

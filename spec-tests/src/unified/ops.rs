@@ -263,7 +263,7 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
             if let Ok(s) = args.get_document("sort") {
                 o = o.sort(s.clone());
             }
-            let filter = args.get_document("filter").cloned().unwrap_or_default();
+            let filter = req_doc(name, args, "filter")?.clone();
             let cursor = coll.find(filter, o).await?;
             if name == "find" {
                 Ok(Value::Docs(cursor.collect_all().await?))
