@@ -399,3 +399,25 @@ async fn retargeting_moves_read_retries_to_other_members() {
     client.shutdown().await;
     rs.stop().await;
 }
+
+#[tokio::test]
+async fn a_pinned_connection_retries_on_itself() {
+    let server = TestServer::start(ServerOptions::default()).await.unwrap();
+    let (client, recorder) = open(&server.uri(), Recorded::new(0.0, false)).await;
+    let mut request = client.start_request().await.unwrap();
+    overload(&server, &["ping"], times(1), 462);
+    request
+        .run_command("admin", doc! {"ping": 1})
+        .await
+        .unwrap();
+    let connections: Vec<_> = started(&recorder)
+        .into_iter()
+        .filter(|s| s.command_name == "ping")
+        .map(|s| s.connection.driver_connection_id)
+        .collect();
+    assert_eq!(connections.len(), 2, "{connections:?}");
+    assert_eq!(Some(connections[0]), request.connection_id());
+    assert_eq!(connections[0], connections[1]);
+    drop(request);
+    client.shutdown().await;
+}
