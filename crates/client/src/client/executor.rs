@@ -285,8 +285,9 @@ impl Client {
     }
 
     /// Whether a failed attempt of an operation the client lets retry may be retried under
-    /// the retryable reads / writes rules: a read under the retryable reads rules; a write whose server supports retryable
-    /// writes (or that failed before a server was known) under the retryable writes rules.
+    /// the retryable reads / writes rules: a read under the retryable reads rules; a write
+    /// whose server supports retryable writes (or that failed before a server was known)
+    /// under the retryable writes rules.
     fn may_retry(&self, kind: OpKind, failed: &Failed) -> bool {
         match kind {
             OpKind::Read => failed.error.is_retryable_read(),
