@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bson::{Bson, Document};
 use mongo_events::ServerAddress;
@@ -108,6 +109,9 @@ pub struct CommandError {
     pub message: String,
     /// The reply's topologyVersion, when present (SDAM compares it).
     pub topology_version: Option<Document>,
+    /// The reply's `baseBackoffMS`, when positive: the base of the backoff before retrying an
+    /// overload error, in place of the client's 100 ms (client backpressure spec).
+    pub base_backoff: Option<Duration>,
 }
 
 impl fmt::Display for CommandError {
@@ -319,11 +323,13 @@ impl Error {
             Some(Bson::Document(d)) => Some(d.clone()),
             _ => None,
         };
+        let base_backoff = reply.get("baseBackoffMS").and_then(positive_millis);
         let mut error = Error::new(ErrorKind::Command(CommandError {
             code,
             code_name,
             message,
             topology_version,
+            base_backoff,
         }));
         error.labels = labels_of(reply);
         error
@@ -443,6 +449,28 @@ impl Error {
             || self.has_label(mongo_pool::RETRYABLE_ERROR)
     }
 
+    /// An overload error: the server (or the pool, for a connection it could not establish)
+    /// labelled it `SystemOverloadedError` (client backpressure spec).
+    pub fn is_overload_error(&self) -> bool {
+        self.has_label(mongo_pool::SYSTEM_OVERLOADED_ERROR)
+    }
+
+    /// A retryable overload error: labelled both `SystemOverloadedError` and
+    /// `RetryableError`. The client retries these for every command (client backpressure
+    /// spec), after a backoff, up to `maxAdaptiveRetries` times.
+    pub fn is_retryable_overload_error(&self) -> bool {
+        self.is_overload_error() && self.has_label(mongo_pool::RETRYABLE_ERROR)
+    }
+
+    /// The server's `baseBackoffMS` on a command error, when positive: the base the client's
+    /// backoff uses instead of its own before retrying an overload error.
+    pub fn base_backoff(&self) -> Option<Duration> {
+        match &*self.kind {
+            ErrorKind::Command(c) => c.base_backoff,
+            _ => None,
+        }
+    }
+
     /// Whether the code (command error or write concern error) is in the retryable list.
     pub(crate) fn has_retryable_code(&self) -> bool {
         self.sdam_code()
@@ -477,6 +505,22 @@ fn pool_source(p: &mongo_pool::PoolError) -> Option<&Error> {
     match p {
         mongo_pool::PoolError::Establish { source, .. } => source.downcast_ref::<Error>(),
         _ => None,
+    }
+}
+
+/// A positive number of milliseconds (int32, int64 or double) as a duration.
+fn positive_millis(b: &Bson) -> Option<Duration> {
+    let ms = match b {
+        Bson::Int32(v) => f64::from(*v),
+        #[allow(clippy::cast_precision_loss)]
+        Bson::Int64(v) => *v as f64,
+        Bson::Double(v) => *v,
+        _ => return None,
+    };
+    if ms.is_finite() && ms > 0.0 {
+        Duration::try_from_secs_f64(ms / 1000.0).ok()
+    } else {
+        None
     }
 }
 
@@ -631,5 +675,32 @@ mod tests {
         })
         .unwrap();
         assert!(e.is_shutdown() && e.is_retryable_write());
+    }
+
+    #[test]
+    fn overload_labels_and_base_backoff_ms() {
+        let e = Error::from_reply(&doc! {
+            "ok": 0, "code": 462, "errmsg": "rate exceeded", "baseBackoffMS": 50,
+            "errorLabels": ["SystemOverloadedError", "RetryableError"],
+        });
+        assert!(e.is_overload_error() && e.is_retryable_overload_error());
+        assert_eq!(e.base_backoff(), Some(Duration::from_millis(50)));
+        let only_overloaded = Error::from_reply(&doc! {
+            "ok": 0, "code": 462, "errorLabels": ["SystemOverloadedError"],
+        });
+        assert!(only_overloaded.is_overload_error());
+        assert!(!only_overloaded.is_retryable_overload_error());
+        assert_eq!(only_overloaded.base_backoff(), None);
+        for (value, expected) in [
+            (Bson::Int64(20), Some(Duration::from_millis(20))),
+            (Bson::Double(2.5), Some(Duration::from_micros(2500))),
+            (Bson::Int32(0), None),
+            (Bson::Int32(-5), None),
+            (Bson::Double(f64::NAN), None),
+            (Bson::String("50".into()), None),
+        ] {
+            let e = Error::from_reply(&doc! {"ok": 0, "code": 462, "baseBackoffMS": value.clone()});
+            assert_eq!(e.base_backoff(), expected, "{value:?}");
+        }
     }
 }

@@ -59,9 +59,9 @@ pub mod topology;
 
 #[cfg(feature = "tokio")]
 pub use client::{
-    Client, ClientBuilder, Collection, Cursor, DEFAULT_CONNECT_TIMEOUT,
+    Backoff, BackoffSleep, Client, ClientBuilder, Collection, Cursor, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_SERVER_SELECTION_TIMEOUT, Database, DeleteResult, FindOptions, InsertManyResult,
-    InsertOneResult, Request, UpdateResult,
+    InsertOneResult, RandomBackoff, Request, UpdateResult,
 };
 #[cfg(feature = "tokio")]
 pub use conn::{Connection, ConnectionOptions, LegacyWrite, Reply, ServerApi};

@@ -16,9 +16,18 @@
 //! check-out and the connection's socket I/O: its id (for events and logs), its deadline
 //! (`timeoutMS`; it bounds server selection, the check-out and every round trip), its read
 //! preference, where it must run, and the retry state (the servers a retry avoids).
+//!
+//! Retries: each command (each batch of a batched write) runs in a loop of attempts. After a
+//! failed attempt the executor gathers what the sans-I/O policy needs (`retry.rs`: whether the
+//! retryable reads / writes rules allow a retry, whether the error is a retryable overload
+//! error the client options let this operation retry, the error's `baseBackoffMS`, the
+//! topology type), asks it, and either stops with the error the propagation rules choose or
+//! deprioritizes the failed server, waits the backoff through the client's [`Backoff`]
+//! (the failed attempt's connection is back in its pool by then) and tries again.
 #![allow(
     clippy::disallowed_methods,
-    reason = "the executor reads the clock to start an operation's deadline"
+    reason = "the executor reads the clock to start an operation's deadline and to give the \
+              retry policy the time left"
 )]
 
 use std::time::{Duration, Instant};
@@ -27,9 +36,10 @@ use bson::Document;
 use mongo_events::{ServerAddress, ServerType, TopologyType};
 use mongo_sdam::{ReadMode, ReadPreference};
 
-use super::Client;
+use super::retry::{Decision, Errors, Failure, RetryState};
+use super::{Backoff, Client};
 use crate::conn::CommandParams;
-use crate::error::{Error, NO_WRITES_PERFORMED, RETRYABLE_WRITE_ERROR, Result};
+use crate::error::{Error, NO_WRITES_PERFORMED, RETRYABLE_ERROR, RETRYABLE_WRITE_ERROR, Result};
 use crate::operation::{Envelope, OpKind, Operation, Step, envelope, is_ok};
 use crate::topology::PooledConn;
 
@@ -55,7 +65,11 @@ pub(crate) struct OperationContext {
     pub(crate) read_preference: Option<ReadPreference>,
     /// Where it runs.
     pub(crate) route: Route,
-    /// Retry state: the servers the next selection avoids (the one that just failed).
+    /// The deadline is `timeoutMS`'s (client-side operation timeout): retries that follow no
+    /// overload error are bounded by it alone, not counted.
+    pub(crate) csot: bool,
+    /// Retry state: the servers the next selection avoids (those that failed attempts of the
+    /// current command, when the retry policy deprioritizes them).
     pub(crate) deprioritized: Vec<ServerAddress>,
 }
 
@@ -92,6 +106,7 @@ impl Client {
             deadline,
             read_preference: None,
             route,
+            csot: deadline.is_some(),
             deprioritized: Vec::new(),
         }
     }
@@ -128,7 +143,8 @@ impl Client {
 
     /// Runs `op` to completion: selection, check-out, the command (and the next ones of a
     /// batched write), retries. With a `pinned` connection (a request, a load-balanced
-    /// cursor) everything runs on it and nothing is retried elsewhere.
+    /// cursor) everything runs on it: the retryable reads / writes rules never retry, and an
+    /// overload error is retried on the same connection.
     pub(crate) async fn execute<O: Operation>(
         &self,
         op: &mut O,
@@ -137,16 +153,30 @@ impl Client {
     ) -> Result<Executed<O::Output>> {
         let ctx = &mut ctx;
         let kind = op.kind();
-        let retry_allowed = pinned.is_none()
-            && ctx.route == Route::Select
-            && op.is_retryable()
-            && match kind {
-                OpKind::Read => self.inner.retry_reads,
-                OpKind::Write => self.retry_writes_enabled(),
-                OpKind::Command => false,
-            };
+        let inner = &self.inner;
+        let run_command = op.is_run_command();
+        let plan = RetryPlan {
+            by_rules: pinned.is_none()
+                && ctx.route == Route::Select
+                && op.is_retryable()
+                && match kind {
+                    OpKind::Read => inner.retry_reads,
+                    OpKind::Write => self.retry_writes_enabled(),
+                    OpKind::Command => false,
+                },
+            // The backpressure spec's rule 2.4: a write needs retryWrites, a read retryReads,
+            // runCommand both.
+            on_overload: match kind {
+                _ if run_command => inner.retry_reads && inner.retry_writes,
+                OpKind::Read => inner.retry_reads,
+                OpKind::Write => inner.retry_writes,
+                OpKind::Command => inner.retry_reads && inner.retry_writes,
+            },
+            // Its rule 6: runCommand's errors are reported as a write's.
+            write_like: kind != OpKind::Read || run_command,
+        };
         let mut write = RetryableWrite {
-            enabled: retry_allowed && kind == OpKind::Write,
+            enabled: plan.by_rules && kind == OpKind::Write,
             lsid: None,
             txn_number: None,
             network_error: false,
@@ -154,23 +184,9 @@ impl Client {
         let result = loop {
             // Each batch is its own retryable write: its own transaction number.
             write.txn_number = None;
-            let first = self
-                .attempt(op, ctx, pinned.as_deref_mut(), kind, &mut write)
+            let outcome = self
+                .command_with_retries(op, ctx, pinned.as_deref_mut(), kind, &plan, &mut write)
                 .await;
-            let outcome = match first {
-                Err(failed) if retry_allowed && self.may_retry(kind, &failed) => {
-                    let e = failed.error;
-                    write.network_error |= e.is_network_error();
-                    ctx.deprioritized = e.address().cloned().into_iter().collect();
-                    match self.attempt(op, ctx, None, kind, &mut write).await {
-                        Err(second) if second.error.has_label(NO_WRITES_PERFORMED) => Err(e),
-                        Err(second) => Err(second.error),
-                        Ok(done) => Ok(done),
-                    }
-                }
-                Err(failed) => Err(failed.error),
-                Ok(done) => Ok(done),
-            };
             match outcome {
                 Ok(Attempted {
                     step: Step::More, ..
@@ -187,7 +203,6 @@ impl Client {
                     });
                 }
                 Err(e) => {
-                    write.network_error |= e.is_network_error();
                     break op.handle_error(e).map(|output| Executed {
                         output,
                         address: None,
@@ -202,9 +217,77 @@ impl Client {
         result
     }
 
-    /// Whether a failed first attempt of an operation the client lets retry may be retried:
-    /// a read under the retryable reads rules; a write whose server supports retryable
-    /// writes (or that failed before a server was known) under the retryable writes rules.
+    /// Runs the operation's next command to its reply, retrying failed attempts as the retry
+    /// policy (`retry.rs`) decides; the error is the one the propagation rules choose.
+    async fn command_with_retries<O: Operation>(
+        &self,
+        op: &mut O,
+        ctx: &mut OperationContext,
+        mut pinned: Option<&mut PooledConn>,
+        kind: OpKind,
+        plan: &RetryPlan,
+        write: &mut RetryableWrite,
+    ) -> Result<Attempted<O::Output>> {
+        let backoff: &dyn Backoff = &*self.inner.backoff;
+        let mut state = RetryState::new(self.inner.retry_policy, ctx.csot);
+        let mut errors = Errors::default();
+        ctx.deprioritized.clear();
+        loop {
+            let failed = match self
+                .attempt(op, ctx, pinned.as_deref_mut(), kind, write)
+                .await
+            {
+                Ok(done) => return Ok(done),
+                Err(failed) => failed,
+            };
+            let error = &failed.error;
+            write.network_error |= error.is_network_error();
+            let failure = Failure {
+                retryable_by_rules: plan.by_rules && self.may_retry(kind, &failed),
+                // A pinned connection must still be usable to run the command again.
+                overload_eligible: plan.on_overload
+                    && pinned.as_ref().is_none_or(|c| c.is_reusable()),
+                overloaded: error.is_overload_error(),
+                retryable_label: error.has_label(RETRYABLE_ERROR),
+                base_backoff: error.base_backoff(),
+                sharded: failed.sharded,
+            };
+            let remaining = ctx
+                .deadline
+                .map(|d| d.saturating_duration_since(crate::conn::clock()));
+            let decision = state.on_failure(&failure, || backoff.jitter(), remaining);
+            // Reads: an attempt that found no server does not replace the error before it.
+            // Writes: only an attempt that may have written does.
+            let counts = if plan.write_like {
+                failed.sent && !error.has_label(NO_WRITES_PERFORMED)
+            } else {
+                failed.address.is_some()
+            };
+            match decision {
+                Decision::Stop(_) => return Err(errors.finish(failed.error, counts)),
+                Decision::Retry {
+                    backoff: wait,
+                    deprioritize,
+                } => {
+                    if deprioritize
+                        && let Some(address) = &failed.address
+                        && !ctx.deprioritized.contains(address)
+                    {
+                        ctx.deprioritized.push(address.clone());
+                    }
+                    errors.record(failed.error, counts);
+                    if !wait.is_zero() {
+                        backoff.sleep(wait).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether a failed attempt of an operation the client lets retry may be retried under
+    /// the retryable reads / writes rules: a read under the retryable reads rules; a write
+    /// whose server supports retryable writes (or that failed before a server was known)
+    /// under the retryable writes rules.
     fn may_retry(&self, kind: OpKind, failed: &Failed) -> bool {
         match kind {
             OpKind::Read => failed.error.is_retryable_read(),
@@ -247,6 +330,9 @@ impl Client {
         let before_server = |error: Error| Failed {
             error,
             server_supports_retry: None,
+            address: None,
+            sent: false,
+            sharded: false,
         };
         // Reads use their read preference; primary needs none in the envelope.
         let read_preference = match kind {
@@ -285,6 +371,7 @@ impl Client {
                     }
                     before_server(e)
                 })?;
+                let address = server.address.clone();
                 match topology.checkout(server, ctx.deadline).await {
                     Ok(c) => owned.insert(c),
                     Err(mut e) => {
@@ -294,11 +381,17 @@ impl Client {
                                 e.add_label(RETRYABLE_WRITE_ERROR);
                             }
                         }
-                        return Err(before_server(e));
+                        return Err(Failed {
+                            address: Some(address),
+                            sharded: topology_type == Some(TopologyType::Sharded),
+                            ..before_server(e)
+                        });
                     }
                 }
             }
         };
+        let topology_type = topology_type.unwrap_or_else(|| topology.topology_type());
+        let address = conn.address().clone();
         // The retryable writes spec: a write is retryable when the selected server supports
         // sessions and is not a standalone (or is behind a load balancer).
         let desc = conn.description();
@@ -306,16 +399,19 @@ impl Client {
             && (desc.server_type == ServerType::LoadBalancer
                 || (desc.server_type != ServerType::Standalone
                     && desc.logical_session_timeout_minutes.is_some()));
-        let failed = |error: Error| Failed {
+        let failed = |error: Error, sent: bool| Failed {
             error,
             server_supports_retry: Some(server_supports_retry),
+            address: Some(address.clone()),
+            sent,
+            sharded: topology_type == TopologyType::Sharded,
         };
         if !self.inner.credentials.is_empty() {
             if let Err(e) = conn.check_auth(&self.inner.credentials).await {
                 if e.is_network_error() {
                     topology.handle_conn_error(conn, &e);
                 }
-                return Err(failed(e));
+                return Err(failed(e, false));
             }
         }
 
@@ -329,7 +425,7 @@ impl Client {
         } else {
             None
         };
-        let mut command = op.build(conn.description()).map_err(failed)?;
+        let mut command = op.build(conn.description()).map_err(|e| failed(e, false))?;
         let env = Envelope {
             read_preference,
             write_concern: self
@@ -345,10 +441,12 @@ impl Client {
                 .filter(|_| op.takes_read_concern()),
             session,
         };
-        let topology_type = topology_type.unwrap_or_else(|| topology.topology_type());
         envelope(&mut command, kind, &env, conn.description(), topology_type);
 
+        // False when an interrupting clear caught the connection before the command went out.
+        let mut sent = true;
         let result = if conn.is_interrupted() {
+            sent = false;
             Err(conn.interrupt())
         } else {
             // Race the round trip against an interrupting pool clear (CMAP's
@@ -385,14 +483,16 @@ impl Client {
         });
         match result {
             Ok(reply) => {
-                let step = op.handle_reply(reply, conn.description()).map_err(failed)?;
+                let step = op
+                    .handle_reply(reply, conn.description())
+                    .map_err(|e| failed(e, true))?;
                 let keep = match &step {
                     Step::Done(output) => topology.is_load_balanced() && op.pins_connection(output),
                     Step::More => false,
                 };
                 Ok(Attempted {
                     step,
-                    address: conn.address().clone(),
+                    address,
                     conn: if keep { owned } else { None },
                 })
             }
@@ -406,10 +506,22 @@ impl Client {
                         e.add_label(RETRYABLE_WRITE_ERROR);
                     }
                 }
-                Err(failed(e))
+                Err(failed(e, sent))
             }
         }
     }
+}
+
+/// What the retry loop may do for one operation, decided once from the operation and the
+/// client options.
+struct RetryPlan {
+    /// The retryable reads / writes rules may retry it (a retryable operation, selected
+    /// afresh, retryReads / retryWrites on).
+    by_rules: bool,
+    /// The overload policy may retry it (client backpressure spec, rule 2.4).
+    on_overload: bool,
+    /// Its errors are reported as a write's (writes and runCommand).
+    write_like: bool,
 }
 
 /// The retry state of a write: the implicit session it runs in (taken once, only if its
@@ -422,9 +534,17 @@ struct RetryableWrite {
     network_error: bool,
 }
 
-/// A failed attempt: its error, and whether the server it ran on supports retryable writes
-/// (`None`: it failed before a server was known).
+/// A failed attempt: its error, and what the retry policy and the error propagation rules
+/// need to know about where it failed.
 struct Failed {
     error: Error,
+    /// Whether the server it ran on supports retryable writes (`None`: it failed before a
+    /// server was known).
     server_supports_retry: Option<bool>,
+    /// The server it was selected for (`None`: server selection failed).
+    address: Option<ServerAddress>,
+    /// Whether the command may have reached the server.
+    sent: bool,
+    /// Whether it ran in a sharded deployment.
+    sharded: bool,
 }

@@ -2,11 +2,13 @@
 //! connections ("requests"), `shutdown`. Every command goes through the executor
 //! (`executor.rs`) as an operation value (`crate::operation`).
 
+mod backoff;
 mod collection;
 mod cursor;
 pub(crate) mod executor;
 #[cfg(test)]
 mod options_tests;
+mod retry;
 mod session;
 
 use std::sync::Arc;
@@ -18,12 +20,14 @@ use mongo_events::{Listeners, ServerAddress};
 use mongo_pool::PoolOptions;
 use mongo_sdam::{ReadMode, ReadPreference, TopologyConfig, TopologyDescription};
 
+pub use backoff::{Backoff, BackoffSleep, RandomBackoff};
 pub use collection::{
     Collection, Database, DeleteResult, FindOptions, InsertManyResult, InsertOneResult,
     UpdateResult,
 };
 pub use cursor::Cursor;
 use executor::Route;
+use retry::RetryPolicy;
 use session::ServerSessionPool;
 
 use crate::conn::{ConnectionOptions, ServerApi, client_metadata, handshake};
@@ -42,7 +46,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const END_SESSIONS_LIMIT: Duration = Duration::from_secs(1);
 
 /// Builds a [`Client`] from [`ClientOptions`] plus what a connection string cannot say:
-/// listeners and the Stable API version.
+/// listeners, the Stable API version and the backoff's randomness and timer.
 ///
 /// Log messages go through `tracing` (targets `mongo::command`, `mongo::connection`,
 /// `mongo::topology`, `mongo::server_selection`); like the subscriber, the longest document
@@ -53,6 +57,7 @@ pub struct ClientBuilder {
     options: ClientOptions,
     listeners: Listeners,
     server_api: Option<ServerApi>,
+    backoff: Option<Arc<dyn Backoff>>,
 }
 
 impl ClientBuilder {
@@ -74,6 +79,15 @@ impl ClientBuilder {
     #[must_use]
     pub fn server_api(mut self, api: ServerApi) -> Self {
         self.server_api = Some(api);
+        self
+    }
+
+    /// Where the backoff before retrying an overload error gets its jitter and how it waits
+    /// (default [`RandomBackoff`]: uniform jitter, tokio's timer). For tests and simulations:
+    /// pin the jitter, record the backoffs, or skip the waits.
+    #[must_use]
+    pub fn backoff(mut self, backoff: Arc<dyn Backoff>) -> Self {
+        self.backoff = Some(backoff);
         self
     }
 
@@ -100,6 +114,10 @@ pub(crate) struct ClientInner {
     pub(crate) write_concern: Option<Document>,
     pub(crate) retry_reads: bool,
     pub(crate) retry_writes: bool,
+    /// `maxAdaptiveRetries` and `enableOverloadRetargeting`.
+    pub(crate) retry_policy: RetryPolicy,
+    /// The jitter and the sleep of overload backoffs.
+    pub(crate) backoff: Arc<dyn Backoff>,
     pub(crate) sessions: ServerSessionPool,
     /// The span the client was built in; its spawned tasks run inside it.
     pub(crate) span: tracing::Span,
@@ -108,6 +126,14 @@ pub(crate) struct ClientInner {
 
 /// A MongoDB client: cheap to clone; every clone shares the topology (one pool and one
 /// monitor per server).
+///
+/// Every command an operation sends (reads, writes, `run_command`, a cursor's `getMore` …)
+/// is retried when the server answers that it is overloaded (an error labelled
+/// `SystemOverloadedError` and `RetryableError`), after an exponential backoff with jitter,
+/// at most `maxAdaptiveRetries` times (default 2), provided `retryReads` (reads) /
+/// `retryWrites` (writes) / both (`run_command`) are on; `enableOverloadRetargeting` sends
+/// such retries to another suitable server when there is one. Applications with their own
+/// retry loops around the client may want to shorten them accordingly.
 #[derive(Clone)]
 pub struct Client {
     pub(crate) inner: Arc<ClientInner>,
@@ -215,6 +241,13 @@ impl Client {
                 write_concern: o.write_concern.as_ref().and_then(|wc| wc.to_document()),
                 retry_reads: o.retry_reads.unwrap_or(true),
                 retry_writes: o.retry_writes.unwrap_or(true),
+                retry_policy: RetryPolicy {
+                    max_adaptive_retries: o
+                        .max_adaptive_retries
+                        .unwrap_or(retry::DEFAULT_MAX_ADAPTIVE_RETRIES),
+                    overload_retargeting: o.enable_overload_retargeting.unwrap_or(false),
+                },
+                backoff: b.backoff.unwrap_or_else(|| Arc::new(RandomBackoff)),
                 credentials: o.credential.iter().cloned().collect(),
                 options: o,
                 sessions: ServerSessionPool::default(),
@@ -271,8 +304,9 @@ impl Client {
         self.inner.topology.wait_for(timeout, f).await
     }
 
-    /// Runs a command on the primary (or the only server) and returns its reply. Commands are
-    /// not retried.
+    /// Runs a command on the primary (or the only server) and returns its reply. It is retried
+    /// only on overload errors, and only when both `retryReads` and `retryWrites` are on
+    /// (client backpressure spec).
     ///
     /// # Errors
     /// Server selection, network and command errors.
@@ -284,7 +318,8 @@ impl Client {
             .output)
     }
 
-    /// Runs a read command with a read preference (retried once on a retryable error).
+    /// Runs a read command with a read preference (retried once on a retryable error, and on
+    /// overload errors as [`run_command`](Self::run_command) is).
     ///
     /// # Errors
     /// As [`run_command`](Self::run_command).
@@ -349,7 +384,8 @@ pub struct Request {
 }
 
 impl Request {
-    /// Runs a command on the pinned connection (never retried elsewhere).
+    /// Runs a command on the pinned connection (never retried elsewhere; an overload error is
+    /// retried on the same connection, as [`Client::run_command`] would be).
     ///
     /// # Errors
     /// Network and command errors; after a network error the request is unusable.

@@ -12,13 +12,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bson::doc;
+use bson::{Bson, doc};
 use mongo_events::cmap::CmapEvent;
 use mongo_events::command::CommandEvent;
 use mongo_events::sdam::HeartbeatEvent;
-use mongo_events::{EventRecorder, Listeners, TopologyType};
+use mongo_events::{EventRecorder, Listeners, ServerType, TopologyType};
 use mongo_testkit::{ReplicaSet, ServerOptions, TestServer, generate_test_certs};
 
+use crate::client::{Backoff, BackoffSleep};
 use crate::options::{ClientOptions, Compressor, ReadMode, TlsOptions};
 use crate::uri::UriError;
 use crate::{Client, ErrorKind};
@@ -58,8 +59,8 @@ fn every_field_is_listed() {
         max_connecting: _,              // pool_options_reach_the_pools
         max_idle_time: _,               // pool_options_reach_the_pools
         wait_queue_timeout: _,          // pool_options_reach_the_pools
-        max_adaptive_retries: _,        // refused_options_name_themselves
-        enable_overload_retargeting: _, // refused_options_name_themselves
+        max_adaptive_retries: _,        // max_adaptive_retries_bounds_overload_retries
+        enable_overload_retargeting: _, // overload_retargeting_moves_the_retry
         tls: _,                         // tls_options, refused_options_name_themselves
         proxy: _,                       // refused_options_name_themselves
     } = ClientOptions::default();
@@ -137,11 +138,6 @@ async fn refused_options_name_themselves() {
             "proxyHost",
         ),
         ("/?serverSelectionTryOnce=true", "serverSelectionTryOnce"),
-        ("/?maxAdaptiveRetries=3", "maxAdaptiveRetries"),
-        (
-            "/?enableOverloadRetargeting=true",
-            "enableOverloadRetargeting",
-        ),
         (
             "mongodb://u@127.0.0.1:1/?authMechanism=GSSAPI",
             "authMechanism",
@@ -598,6 +594,103 @@ async fn retry_reads_and_retry_writes() {
         assert_eq!(result.is_ok(), retry, "retryReads={retry}: {result:?}");
         assert_eq!(started(&recorder, "find").len(), if retry { 2 } else { 1 });
         rs.primary().unwrap().clear_fail_points();
+        client.shutdown().await;
+    }
+    rs.stop().await;
+}
+
+/// A backoff with no jitter: overload retries do not wait.
+#[derive(Debug)]
+struct NoJitter;
+
+impl Backoff for NoJitter {
+    fn jitter(&self) -> f64 {
+        0.0
+    }
+    fn sleep(&self, _: Duration) -> BackoffSleep {
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// Makes `server` answer `command` with a retryable overload error (`mode` as the fail point
+/// takes it).
+fn overload(server: &TestServer, command: &str, mode: Bson) {
+    server
+        .configure_fail_point(doc! {
+            "configureFailPoint": "failCommand", "mode": mode,
+            "data": {"failCommands": [command], "errorCode": 462,
+                     "errorLabels": ["SystemOverloadedError", "RetryableError"]},
+        })
+        .unwrap();
+}
+
+#[tokio::test]
+async fn max_adaptive_retries_bounds_overload_retries() {
+    let server = TestServer::start(ServerOptions::default()).await.unwrap();
+    overload(&server, "find", Bson::from("alwaysOn"));
+    for (option, attempts) in [
+        ("", 3),
+        ("&maxAdaptiveRetries=1", 2),
+        ("&maxAdaptiveRetries=0", 1),
+    ] {
+        let (recorder, listeners) = recorded();
+        let client = Client::builder()
+            .options(ClientOptions::parse(&format!("{}{option}", server.uri())).unwrap())
+            .listeners(listeners)
+            .backoff(Arc::new(NoJitter))
+            .build()
+            .await
+            .unwrap();
+        let coll = client.database("db").collection("c");
+        let err = coll.find_one(doc! {}).await.unwrap_err();
+        assert!(err.is_retryable_overload_error(), "{option}: {err:?}");
+        assert_eq!(started(&recorder, "find").len(), attempts, "{option}");
+        client.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn overload_retargeting_moves_the_retry() {
+    let rs = ReplicaSet::start("retarget", 3).await.unwrap();
+    let primary = rs.primary().unwrap().host_port();
+    for retarget in [false, true] {
+        overload(rs.primary().unwrap(), "find", Bson::from(doc! {"times": 1}));
+        let (recorder, listeners) = recorded();
+        let uri = format!(
+            "{}&readPreference=primaryPreferred&heartbeatFrequencyMS=500\
+             &enableOverloadRetargeting={retarget}",
+            rs.uri()
+        );
+        let client = Client::builder()
+            .options(ClientOptions::parse(&uri).unwrap())
+            .listeners(listeners)
+            .backoff(Arc::new(NoJitter))
+            .build()
+            .await
+            .unwrap();
+        let secondaries = |d: &mongo_sdam::TopologyDescription| {
+            d.servers()
+                .filter(|s| s.server_type == ServerType::RsSecondary)
+                .count()
+                == 2
+        };
+        assert!(
+            client
+                .wait_for_topology(Duration::from_secs(10), secondaries)
+                .await
+        );
+        let coll = client.database("db").collection("c");
+        coll.find_one(doc! {}).await.unwrap();
+        let servers: Vec<String> = started(&recorder, "find")
+            .iter()
+            .map(|e| match e {
+                CommandEvent::Started(s) => s.connection.address.to_string(),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(servers.len(), 2, "{servers:?}");
+        assert_eq!(servers[0], primary);
+        assert_eq!(servers[1] != primary, retarget, "{servers:?}");
         client.shutdown().await;
     }
     rs.stop().await;

@@ -6,7 +6,8 @@ use super::{Command, ConnectionDescription, OpKind, Operation, Step};
 use crate::error::{Error, Result};
 
 /// A command the user wrote, run as it is (run command spec): on the primary unless run as a
-/// read with a read preference; never retried; no concern or session added.
+/// read with a read preference; retried only on overload errors (client backpressure spec),
+/// or once under the retryable reads rules when run as a read; no concern or session added.
 #[derive(Debug)]
 pub(crate) struct RunCommand {
     db: String,
@@ -50,6 +51,10 @@ impl Operation for RunCommand {
 
     fn is_retryable(&self) -> bool {
         self.kind == OpKind::Read
+    }
+
+    fn is_run_command(&self) -> bool {
+        true
     }
 
     fn build(&mut self, _conn: &ConnectionDescription) -> Result<Command> {

@@ -171,7 +171,8 @@ impl Operation for OpenCursor {
 }
 
 /// `getMore`: the next batch of an open cursor, on the cursor's server (or pinned
-/// connection). Not retried: a cursor lives on one server.
+/// connection). Not retryable under the retryable reads rules (a cursor lives on one
+/// server); the executor retries it there on overload errors (client backpressure spec).
 #[derive(Debug)]
 pub(crate) struct GetMore {
     db: String,

@@ -38,8 +38,8 @@ pub(crate) enum OpKind {
     Read,
     /// A write: the primary; retryable writes rules; write concern.
     Write,
-    /// A command the user wrote: the primary unless a read preference is given; never
-    /// retried; no concern added.
+    /// A command the user wrote: the primary unless a read preference is given; retried only
+    /// on overload errors (client backpressure spec); no concern added.
     Command,
 }
 
@@ -110,6 +110,13 @@ pub(crate) trait Operation {
     /// specs list as retryable); the executor also checks the client options and the
     /// deployment.
     fn is_retryable(&self) -> bool {
+        false
+    }
+
+    /// Whether this is a command the user wrote (run command spec): the client backpressure
+    /// spec retries it on an overload error only when both retryReads and retryWrites are on,
+    /// and reports its errors as a write's.
+    fn is_run_command(&self) -> bool {
         false
     }
 

@@ -111,11 +111,12 @@ pub struct ClientOptions {
     pub max_idle_time: Option<Duration>,
     /// `waitQueueTimeoutMS` (deprecated in favour of `timeoutMS`): checkout wait limit.
     pub wait_queue_timeout: Option<Duration>,
-    /// `maxAdaptiveRetries`: the most overload retries (client backpressure spec). Not
-    /// supported yet: a client refuses it.
+    /// `maxAdaptiveRetries`: the most retries of a command once an attempt failed with an
+    /// overload error (client backpressure spec; default 2, `0` turns overload retries off).
     pub max_adaptive_retries: Option<u32>,
-    /// `enableOverloadRetargeting` (client backpressure spec). Not supported yet: a client
-    /// refuses it.
+    /// `enableOverloadRetargeting`: a retry after an overload error avoids the server that
+    /// sent it when another one is suitable (client backpressure spec; default `false`, as it
+    /// can send `primaryPreferred` reads to secondaries).
     pub enable_overload_retargeting: Option<bool>,
     /// TLS options (`tls`/`ssl` and the `tls*` family).
     pub tls: TlsOptions,
@@ -313,8 +314,6 @@ impl ClientOptions {
     /// - `serverSelectionTryOnce=true` (a single-threaded mode the server selection spec
     ///   forbids multi-threaded drivers; `false` is honoured: selection retries until
     ///   serverSelectionTimeoutMS);
-    /// - `maxAdaptiveRetries`, `enableOverloadRetargeting` (the client backpressure retry
-    ///   policy is not implemented yet);
     /// - an `authMechanism` whose conversation `mongo-auth` does not have (GSSAPI,
     ///   MONGODB-AWS, MONGODB-OIDC);
     /// - `tls*` options while TLS is off (they would change nothing);
@@ -352,18 +351,6 @@ impl ClientOptions {
                 "serverSelectionTryOnce",
                 "it is a single-threaded drivers' mode; this client keeps selecting until \
                  serverSelectionTimeoutMS (leave it out or set it to false)",
-            );
-        }
-        if self.max_adaptive_retries.is_some() {
-            return refuse(
-                "maxAdaptiveRetries",
-                "the client backpressure retry policy is not implemented yet",
-            );
-        }
-        if self.enable_overload_retargeting.is_some() {
-            return refuse(
-                "enableOverloadRetargeting",
-                "the client backpressure retry policy is not implemented yet",
             );
         }
         if let Some(mechanism) = self.credential.as_ref().and_then(Credential::mechanism)

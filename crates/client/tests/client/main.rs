@@ -12,6 +12,7 @@
 mod common;
 
 mod auth;
+mod backpressure;
 mod compression;
 mod connection;
 mod crud;
