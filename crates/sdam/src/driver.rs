@@ -49,6 +49,12 @@ pub trait MonitorTransport: Send + Sync + 'static {
         address: &ServerAddress,
     ) -> impl Future<Output = Result<(Self::Conn, Document), CheckError>> + Send;
 
+    /// The driver's id for the next monitoring connection (its heartbeats are logged with
+    /// it); `None` (the default) logs them without one.
+    fn next_connection_id(&self) -> Option<u32> {
+        None
+    }
+
     /// Sends a hello (with the exhaustAllowed flag when `request.exhaust_allowed`) and reads
     /// its reply.
     fn send(
@@ -203,7 +209,15 @@ where
         if shared.stopped.load(Ordering::SeqCst) {
             break;
         }
-        let action = shared.lock().poll_action(now_std());
+        let action = {
+            let mut m = shared.lock();
+            if m.wants_connection_id() {
+                if let Some(id) = transport.next_connection_id() {
+                    m.set_next_connection_id(id);
+                }
+            }
+            m.poll_action(now_std())
+        };
         deliver(&shared, &listeners);
         let result: Result<HelloReply, CheckError> = match action {
             MonitorAction::Stopped => break,

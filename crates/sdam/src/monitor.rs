@@ -241,6 +241,8 @@ pub struct Monitor {
     stopped: bool,
     events: VecDeque<HeartbeatEvent>,
     driver_connection_id: Option<u32>,
+    /// The driver's id for the next monitoring connection, when the transport gives one.
+    next_driver_connection_id: Option<u32>,
     server_connection_id: Option<i64>,
 }
 
@@ -262,6 +264,7 @@ impl Monitor {
             stopped: false,
             events: VecDeque::new(),
             driver_connection_id: None,
+            next_driver_connection_id: None,
             server_connection_id: None,
         }
     }
@@ -304,8 +307,9 @@ impl Monitor {
         }
         let heartbeat = self.config.heartbeat_frequency;
         if self.conn == Conn::None {
-            // A new monitoring connection: neither side's id is known yet.
-            self.driver_connection_id = None;
+            // A new monitoring connection: the driver's id is the one the transport gave for
+            // it (if any); the server's is not known yet.
+            self.driver_connection_id = self.next_driver_connection_id.take();
             self.server_connection_id = None;
         }
         let (action, awaited, handshake) = match self.conn {
@@ -527,6 +531,18 @@ impl Monitor {
     /// Whether [`stop`](Self::stop) was called.
     pub fn is_stopped(&self) -> bool {
         self.stopped
+    }
+
+    /// Whether a new monitoring connection is due and no id was given for it yet (see
+    /// [`Monitor::set_next_connection_id`]).
+    pub fn wants_connection_id(&self) -> bool {
+        self.conn == Conn::None && self.next_driver_connection_id.is_none()
+    }
+
+    /// Gives the driver's id of the next monitoring connection, so that the heartbeat that
+    /// opens it is logged with it.
+    pub fn set_next_connection_id(&mut self, id: u32) {
+        self.next_driver_connection_id = Some(id);
     }
 
     /// Sets the driver-generated id of the current monitoring connection (after a

@@ -14,6 +14,9 @@ use crate::error::Error;
 
 pub(crate) struct Transport {
     options: Arc<ConnectionOptions>,
+    /// The id of the monitoring connection being opened (monitoring connections are counted
+    /// apart from the pool's).
+    next_id: std::sync::atomic::AtomicU32,
 }
 
 fn check_error(e: &Error) -> CheckError {
@@ -30,9 +33,10 @@ impl MonitorTransport for Transport {
     type Conn = Connection;
 
     async fn connect(&self, address: &ServerAddress) -> Result<(Connection, Document), CheckError> {
+        let id = self.next_id.load(std::sync::atomic::Ordering::SeqCst);
         let conn = Connection::connect(
             address.clone(),
-            ConnectionId(0),
+            ConnectionId(u64::from(id)),
             Generation(0),
             self.options.clone(),
         )
@@ -40,6 +44,10 @@ impl MonitorTransport for Transport {
         .map_err(|e| check_error(&e))?;
         let reply = conn.hello().raw.clone();
         Ok((conn, reply))
+    }
+
+    fn next_connection_id(&self) -> Option<u32> {
+        Some(self.next_id.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1)
     }
 
     async fn send(
@@ -81,6 +89,7 @@ pub(crate) fn spawn(inner: &Arc<Inner>, address: ServerAddress) -> MonitorHandle
     config.faas = crate::conn::handshake::detect_env().is_some_and(|e| e.get_str("name").is_ok());
     let transport = Arc::new(Transport {
         options: settings.monitor_connection.clone(),
+        next_id: std::sync::atomic::AtomicU32::new(0),
     });
     let weak = super::weak(inner);
     let listeners = settings.listeners.clone();
