@@ -336,9 +336,9 @@ async fn cursor_op(c: &tokio::sync::Mutex<CursorEntity>, name: &str, args: &Docu
         }
         "close" => {
             allow(name, args, &[])?;
-            guard.cursor.take();
-            // Give the killCursors task a moment to start, as a synchronous close would.
-            tokio::task::yield_now().await;
+            if let Some(c) = guard.cursor.take() {
+                c.close().await;
+            }
             Ok(Value::None)
         }
         other => Err(Fail::unsupported(format!("cursor.{other}")).into()),

@@ -142,6 +142,23 @@ impl Cursor {
     }
 }
 
+impl Cursor {
+    /// Closes the cursor now: kills it on the server (`killCursors`, best effort: an error
+    /// leaves it to the server's timeout) and returns its pinned connection, before
+    /// returning. Dropping a cursor does the same in the background.
+    pub async fn close(mut self) {
+        if self.id == 0 {
+            return;
+        }
+        let mut op = KillCursors::new(&self.db, &self.coll, self.id_bson.clone());
+        let ctx = self.client.context(Route::Server(self.address.clone()));
+        let mut pinned = self.pinned.take();
+        let _ = self.client.execute(&mut op, ctx, pinned.as_mut()).await;
+        // Dropped without a second kill.
+        self.id = 0;
+    }
+}
+
 impl Drop for Cursor {
     fn drop(&mut self) {
         if self.id == 0 {

@@ -327,6 +327,9 @@ impl Client {
     ) -> std::result::Result<Attempted<O::Output>, Failed> {
         let topology = &self.inner.topology;
         let write = kind == OpKind::Write;
+        // The RetryableWriteError label is the retryable writes spec's: only for a write that
+        // is retryable here (retryWrites on, an operation that supports it).
+        let retryable_write = write && write_state.enabled;
         let before_server = |error: Error| Failed {
             error,
             server_supports_retry: None,
@@ -377,7 +380,7 @@ impl Client {
                     Err(mut e) => {
                         if write {
                             e.add_label(NO_WRITES_PERFORMED);
-                            if e.is_network_error() || e.is_pool_cleared() {
+                            if retryable_write && (e.is_network_error() || e.is_pool_cleared()) {
                                 e.add_label(RETRYABLE_WRITE_ERROR);
                             }
                         }
@@ -500,7 +503,7 @@ impl Client {
                 if e.is_network_error() || e.is_state_change() {
                     topology.handle_conn_error(conn, &e);
                 }
-                if write {
+                if retryable_write {
                     let old_server = conn.max_wire_version() < 9;
                     if e.is_network_error() || (old_server && e.has_retryable_code()) {
                         e.add_label(RETRYABLE_WRITE_ERROR);
