@@ -255,7 +255,7 @@ pub(crate) async fn create_client(
     let mut base = env.uri_for(multiple)?;
     let direct = spec
         .get_document("uriOptions")
-        .is_ok_and(|o| o.get_bool("directConnection") == Ok(true));
+        .is_ok_and(|o| o.get_bool("directConnection").unwrap_or(false));
     if direct {
         base = single_seed(&base);
     }
