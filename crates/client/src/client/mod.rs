@@ -4,6 +4,7 @@
 
 mod collection;
 mod cursor;
+mod database;
 pub(crate) mod executor;
 #[cfg(test)]
 mod options_tests;
@@ -18,11 +19,9 @@ use mongo_events::{Listeners, ServerAddress};
 use mongo_pool::PoolOptions;
 use mongo_sdam::{ReadMode, ReadPreference, TopologyConfig, TopologyDescription};
 
-pub use collection::{
-    Collection, Database, DeleteResult, FindOptions, InsertManyResult, InsertOneResult,
-    UpdateResult,
-};
+pub use collection::Collection;
 pub use cursor::Cursor;
+pub use database::Database;
 use executor::Route;
 use session::ServerSessionPool;
 
