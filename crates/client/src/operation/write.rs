@@ -506,7 +506,7 @@ mod tests {
         };
         let c = op.build(&conn(limits)).unwrap();
         assert_eq!(c.body.get_document("let").unwrap(), &doc! {"v": 1});
-        assert_eq!(c.body.get_bool("ordered").unwrap(), false);
+        assert!(!c.body.get_bool("ordered").unwrap());
         let reply = doc! {"ok": 1, "n": 2, "nModified": 1, "upserted": [{"index": 1, "_id": "u"}]};
         assert!(matches!(
             op.handle_reply(reply, &conn(limits)).unwrap(),

@@ -12,9 +12,13 @@
 mod common;
 
 mod auth;
+mod bulk;
 mod compression;
 mod connection;
 mod crud;
+mod crud_admin;
+mod crud_reads;
+mod crud_writes;
 mod legacy_writes;
 mod load_balanced;
 mod monitoring;

@@ -287,7 +287,8 @@ impl Collection {
             .into_iter()
             .filter(|(i, _)| {
                 let i = i64::try_from(*i).unwrap_or(i64::MAX);
-                !failed.contains(&i) && !(ordered && first_failure.is_some_and(|f| i > f))
+                let after_stop = ordered && first_failure.is_some_and(|f| i > f);
+                !failed.contains(&i) && !after_stop
             })
             .collect();
         if failure.write_errors.is_empty() && failure.write_concern_error.is_none() {
