@@ -461,4 +461,110 @@ mod tests {
         assert!(find.pins_connection(&open));
         assert!(!find.pins_connection(&closed));
     }
+
+    fn conn(max_wire_version: i32) -> ConnectionDescription {
+        ConnectionDescription {
+            address: mongo_events::ServerAddress::tcp("a", 1),
+            server_type: mongo_events::ServerType::RsPrimary,
+            max_wire_version,
+            limits: mongo_wire::SizeLimits::default(),
+            service_id: None,
+            logical_session_timeout_minutes: Some(30),
+        }
+    }
+
+    #[test]
+    fn find_sends_every_option_under_the_server_names() {
+        let o: FindOptions = bson::deserialize_from_document(doc! {
+            "sort": {"a": 1}, "projection": {"b": 0}, "hint": "a_1", "skip": 2, "limit": 5,
+            "batchSize": 5, "comment": "c", "maxTimeMS": 10, "max": {"a": 9}, "min": {"a": 0},
+            "returnKey": true, "showRecordId": true, "cursorType": "tailableAwait",
+            "noCursorTimeout": true, "allowPartialResults": true, "collation": {"locale": "fr"},
+            "allowDiskUse": false, "let": {"v": 1}, "rawData": true,
+        })
+        .unwrap();
+        let mut op = OpenCursor::find("db", "c", doc! {"x": 1}, &o);
+        assert_eq!(
+            op.build(&conn(21)).unwrap().body,
+            doc! {
+                "find": "c", "filter": {"x": 1}, "sort": {"a": 1}, "projection": {"b": 0},
+                "hint": "a_1", "skip": 2, "limit": 5, "batchSize": 6, "comment": "c",
+                "maxTimeMS": 10, "max": {"a": 9}, "min": {"a": 0}, "returnKey": true,
+                "showRecordId": true, "tailable": true, "awaitData": true,
+                "noCursorTimeout": true, "allowPartialResults": true,
+                "collation": {"locale": "fr"}, "allowDiskUse": false, "let": {"v": 1},
+                "rawData": true,
+            }
+        );
+        assert_eq!(op.kind(), OpKind::Read);
+        assert!(op.is_retryable() && op.takes_read_concern() && !op.takes_write_concern());
+    }
+
+    #[test]
+    fn an_aggregate_that_writes_is_a_write() {
+        let o = AggregateOptions::default().batch_size(3);
+        let read = OpenCursor::aggregate("db", Bson::from("c"), vec![doc! {"$match": {}}], &o);
+        assert_eq!(read.kind(), OpKind::Read);
+        assert!(read.is_retryable() && !read.takes_write_concern());
+        assert_eq!(
+            read.body.get_document("cursor").unwrap(),
+            &doc! {"batchSize": 3}
+        );
+        for stage in [doc! {"$out": "o"}, doc! {"$merge": {"into": "o"}}] {
+            let w =
+                OpenCursor::aggregate("db", Bson::from("c"), vec![doc! {"$match": {}}, stage], &o);
+            assert_eq!(w.kind(), OpKind::Write);
+            assert!(!w.is_retryable() && w.takes_write_concern() && w.takes_read_concern());
+            assert_eq!(w.body.get_document("cursor").unwrap(), &doc! {});
+        }
+        let db = OpenCursor::aggregate("db", Bson::Int32(1), vec![], &AggregateOptions::default());
+        assert_eq!(db.body.get("aggregate"), Some(&Bson::Int32(1)));
+    }
+
+    #[test]
+    fn enumeration_cursors_take_no_read_concern_and_missing_indexes_are_empty() {
+        let lc = OpenCursor::list_collections(
+            "db",
+            Some(doc! {"name": "x"}),
+            &ListCollectionsOptions::default()
+                .name_only(true)
+                .batch_size(2),
+        );
+        assert!(lc.is_retryable() && !lc.takes_read_concern());
+        assert_eq!(
+            lc.body,
+            doc! {"listCollections": 1, "cursor": {"batchSize": 2}, "filter": {"name": "x"},
+            "nameOnly": true}
+        );
+        let mut li = OpenCursor::list_indexes("db", "c", &ListIndexesOptions::default());
+        assert!(li.is_retryable() && !li.takes_read_concern());
+        let missing = Error::from_reply(&doc! {"ok": 0, "code": 26, "errmsg": "ns does not exist"});
+        let empty = li.handle_error(missing).unwrap();
+        assert_eq!((empty.id, empty.batch.len()), (0, 0));
+        let other = Error::from_reply(&doc! {"ok": 0, "code": 13, "errmsg": "no"});
+        assert!(li.handle_error(other).is_err());
+        let mut find = OpenCursor::find("db", "c", doc! {}, &FindOptions::default());
+        let missing = Error::from_reply(&doc! {"ok": 0, "code": 26, "errmsg": "ns does not exist"});
+        assert!(find.handle_error(missing).is_err());
+        let cmd = OpenCursor::command("db", doc! {"find": "c"});
+        assert_eq!(cmd.kind(), OpKind::Command);
+        assert!(!cmd.is_retryable() && !cmd.takes_read_concern());
+        assert!(OpenCursor::command("db", doc! {}).build(&conn(21)).is_err());
+    }
+
+    #[test]
+    fn get_mores_carry_their_options_and_a_comment_from_4_4_on() {
+        let options = GetMoreOptions {
+            batch_size: Some(4),
+            max_time: Some(Duration::from_millis(250)),
+            comment: Some(Bson::from("c")),
+        };
+        let mut op = GetMore::new("db", "c", Bson::Int64(7), options);
+        assert_eq!(
+            op.build(&conn(9)).unwrap().body,
+            doc! {"getMore": 7_i64, "collection": "c", "batchSize": 4, "maxTimeMS": 250,
+            "comment": "c"}
+        );
+        assert!(!op.build(&conn(8)).unwrap().body.contains_key("comment"));
+    }
 }
