@@ -68,7 +68,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let coll = client.database("quickstart").collection("greetings");
     coll.drop_collection().await?;
     let inserted = coll
-        .insert_many((1..=5).map(|i| doc! {"n": i, "text": format!("hello #{i}")}))
+        .insert_many(
+            (1..=5).map(|i| doc! {"n": i, "text": format!("hello #{i}")}),
+            None,
+        )
         .await?;
     println!("inserted {} documents", inserted.inserted_ids.len());
     let mut cursor = coll
@@ -80,7 +83,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(d) = cursor.try_next().await? {
         println!("found: {d}");
     }
-    println!("count: {}", coll.count_documents(doc! {}).await?);
+    println!("count: {}", coll.count_documents(doc! {}, None).await?);
 
     for s in client.pool_stats() {
         println!(

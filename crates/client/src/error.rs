@@ -9,6 +9,8 @@ use std::time::Duration;
 use bson::{Bson, Document};
 use mongo_events::ServerAddress;
 
+use crate::crud::BulkWriteResult;
+use crate::operation::WriteCounts;
 use crate::uri::UriError;
 
 pub use mongo_auth::AuthError;
@@ -128,16 +130,22 @@ impl fmt::Display for CommandError {
     }
 }
 
-/// One entry of a reply's `writeErrors`.
+/// One entry of a reply's `writeErrors` (the CRUD specification's `WriteError`, and its
+/// `BulkWriteError` with the index).
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct WriteError {
-    /// Index of the failed operation in the batch.
+    /// Index of the failed write: in the caller's input for `insert_many` and `bulk_write`
+    /// (adjusted across the commands they send), 0 for a single write.
     pub index: i64,
     /// The error code.
     pub code: i32,
-    /// The error message.
+    /// `codeName`, when the server sent one.
+    pub code_name: Option<String>,
+    /// The error message (`errmsg`).
     pub message: String,
+    /// `errInfo`, as the server sent it (e.g. why a document failed validation).
+    pub details: Option<Document>,
 }
 
 /// A reply's `writeConcernError`.
@@ -148,18 +156,28 @@ pub struct WriteConcernError {
     pub code: i32,
     /// `codeName`.
     pub code_name: String,
-    /// The error message.
+    /// The error message (`errmsg`).
     pub message: String,
+    /// `errInfo`, as the server sent it.
+    pub details: Option<Document>,
+    /// The `errorLabels` inside the write concern error (also on the [`Error`]).
+    pub labels: Vec<String>,
 }
 
-/// Write errors and/or a write concern error from one write command.
+/// Write errors and/or a write concern error from a write: one command's, or, for
+/// `insert_many` and `bulk_write`, every command's (with the indexes of the caller's input).
 #[derive(Clone, Debug, PartialEq, Default)]
 #[non_exhaustive]
 pub struct WriteFailure {
     /// `writeErrors`.
     pub write_errors: Vec<WriteError>,
-    /// `writeConcernError`.
+    /// `writeConcernError` (the first one, when several commands had one).
     pub write_concern_error: Option<WriteConcernError>,
+    /// What `insert_many` or `bulk_write` did before (and besides) the errors: the writes
+    /// that succeeded.
+    pub partial_result: Option<BulkWriteResult>,
+    /// The counts of the reply that carried the errors (what its other statements did).
+    pub(crate) counts: WriteCounts,
 }
 
 impl fmt::Display for WriteFailure {
@@ -345,27 +363,53 @@ impl Error {
                     failure.write_errors.push(WriteError {
                         index: d.get("index").and_then(Bson::as_i64_lossy).unwrap_or(0),
                         code: d.get("code").and_then(as_i32).unwrap_or(0),
+                        code_name: d.get_str("codeName").ok().map(str::to_owned),
                         message: d.get_str("errmsg").unwrap_or_default().to_owned(),
+                        details: d.get_document("errInfo").ok().cloned(),
                     });
                 }
             }
         }
+        let wce_labels = reply
+            .get_document("writeConcernError")
+            .map(labels_of)
+            .unwrap_or_default();
         if let Ok(wce) = reply.get_document("writeConcernError") {
             failure.write_concern_error = Some(WriteConcernError {
                 code: wce.get("code").and_then(as_i32).unwrap_or(0),
                 code_name: wce.get_str("codeName").unwrap_or_default().to_owned(),
                 message: wce.get_str("errmsg").unwrap_or_default().to_owned(),
+                details: wce.get_document("errInfo").ok().cloned(),
+                labels: wce_labels.iter().cloned().collect(),
             });
         }
         if failure.write_errors.is_empty() && failure.write_concern_error.is_none() {
             return None;
         }
+        failure.counts = WriteCounts::from_reply(reply);
         let mut error = Error::new(ErrorKind::Write(failure));
         error.labels = labels_of(reply);
-        if let Ok(wce) = reply.get_document("writeConcernError") {
-            error.labels.extend(labels_of(wce));
-        }
+        error.labels.extend(wce_labels);
         Some(error)
+    }
+
+    /// A write failure gathered over several commands (`insert_many`, `bulk_write`), with the
+    /// labels of the errors it gathers.
+    pub(crate) fn from_write_failure(
+        failure: WriteFailure,
+        labels: impl IntoIterator<Item = String>,
+    ) -> Self {
+        let mut error = Error::new(ErrorKind::Write(failure));
+        error.labels = labels.into_iter().collect();
+        error
+    }
+
+    /// The write failure this error carries, if it is one.
+    pub fn write_failure(&self) -> Option<&WriteFailure> {
+        match &*self.kind {
+            ErrorKind::Write(w) => Some(w),
+            _ => None,
+        }
     }
 
     /// A network error: I/O (timeouts included) or a peer that sent garbage. The connection

@@ -31,11 +31,22 @@ pub use bson;
 /// crate).
 pub use mongo_events as event;
 
+pub mod crud;
 pub mod error;
 pub mod options;
 pub mod uri;
 
-pub use error::{Error, ErrorKind, Result};
+pub use crud::{
+    AggregateOptions, BulkWriteOptions, BulkWriteResult, CountOptions, CreateCollectionOptions,
+    CreateIndexOptions, CursorType, DeleteModel, DeleteOptions, DeleteResult, DistinctOptions,
+    DropIndexOptions, EstimatedDocumentCountOptions, FindOneAndDeleteOptions,
+    FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOneOptions, FindOptions, Hint,
+    IndexModel, IndexOptions, InsertManyOptions, InsertManyResult, InsertOneModel,
+    InsertOneOptions, InsertOneResult, ListCollectionsOptions, ListDatabasesOptions,
+    ListIndexesOptions, ReplaceOneModel, ReplaceOptions, ReturnDocument, RunCursorCommandOptions,
+    UpdateModel, UpdateModifications, UpdateOptions, UpdateResult, WriteModel,
+};
+pub use error::{Error, ErrorKind, Result, WriteConcernError, WriteError, WriteFailure};
 pub use options::{
     Acknowledgment, AuthMechanism, ClientOptions, ClientOptionsBuilder, Compressor, Credential,
     HostKind, ProxyOptions, ReadMode, ReadPreference, ServerAddress, ServerMonitoringMode, TagSet,
@@ -60,8 +71,7 @@ pub mod topology;
 #[cfg(feature = "tokio")]
 pub use client::{
     Backoff, BackoffSleep, Client, ClientBuilder, Collection, Cursor, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_SERVER_SELECTION_TIMEOUT, Database, DeleteResult, FindOptions, InsertManyResult,
-    InsertOneResult, RandomBackoff, Request, UpdateResult,
+    DEFAULT_SERVER_SELECTION_TIMEOUT, Database, RandomBackoff, Request,
 };
 #[cfg(feature = "tokio")]
 pub use conn::{Connection, ConnectionOptions, LegacyWrite, Reply, ServerApi};

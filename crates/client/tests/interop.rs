@@ -223,11 +223,17 @@ async fn crud_roundtrip(client: &Client, coll_name: &str) {
     let coll = client.database("interop").collection(coll_name);
     coll.drop_collection().await.expect("drop");
     let ids = coll
-        .insert_many((0..7).map(|i| doc! {"_id": i, "v": i * 10, "even": i % 2 == 0}))
+        .insert_many(
+            (0..7).map(|i| doc! {"_id": i, "v": i * 10, "even": i % 2 == 0}),
+            None,
+        )
         .await
         .expect("insert_many");
     assert_eq!(ids.inserted_ids.len(), 7);
-    let one = coll.find_one(doc! {"_id": 3}).await.expect("find_one");
+    let one = coll
+        .find_one(doc! {"_id": 3}, None)
+        .await
+        .expect("find_one");
     assert_eq!(one.and_then(|d| d.get("v").cloned()), Some(Bson::Int32(30)));
 
     // Batches of 2: the first batch and three getMores.
@@ -239,13 +245,16 @@ async fn crud_roundtrip(client: &Client, coll_name: &str) {
     assert_eq!(all.len(), 7);
 
     let u = coll
-        .update_one(doc! {"_id": 1}, doc! {"$set": {"v": 11}})
+        .update_one(doc! {"_id": 1}, doc! {"$set": {"v": 11}}, None)
         .await
         .expect("update");
     assert_eq!(u.matched_count, 1);
-    let d = coll.delete_many(doc! {"even": true}).await.expect("delete");
+    let d = coll
+        .delete_many(doc! {"even": true}, None)
+        .await
+        .expect("delete");
     assert_eq!(d.deleted_count, 4);
-    assert_eq!(coll.count_documents(doc! {}).await.expect("count"), 3);
+    assert_eq!(coll.count_documents(doc! {}, None).await.expect("count"), 3);
     let stats = client.pool_stats();
     assert!(stats.iter().all(|s| s.stats.in_use == 0), "{stats:?}");
 }
@@ -264,7 +273,7 @@ async fn nx_27017(uri: String) {
     // Expected deviation (nx-27017): integers sort as strings, so 10 sorts before 9.
     let coll = client.database("interop").collection("nx_sort");
     coll.drop_collection().await.unwrap();
-    coll.insert_many([doc! {"n": 9}, doc! {"n": 10}])
+    coll.insert_many([doc! {"n": 9}, doc! {"n": 10}], None)
         .await
         .unwrap();
     let sorted = coll

@@ -4,8 +4,15 @@
 
 use std::sync::Arc;
 
-use bson::{Bson, Document, doc};
-use mongo_client::{Cursor, FindOptions, ReadPreference};
+use bson::{Bson, Document};
+use mongo_client::{
+    AggregateOptions, BulkWriteOptions, CountOptions, CreateCollectionOptions, CreateIndexOptions,
+    Cursor, DeleteOptions, DistinctOptions, DropIndexOptions, EstimatedDocumentCountOptions,
+    FindOneAndDeleteOptions, FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOneOptions,
+    FindOptions, IndexModel, InsertManyOptions, InsertOneOptions, ListCollectionsOptions,
+    ListDatabasesOptions, ListIndexesOptions, ReadPreference, ReplaceOptions,
+    RunCursorCommandOptions, UpdateModifications, UpdateOptions, WriteModel,
+};
 use super::BoxFuture;
 use tracing::Instrument;
 
@@ -184,6 +191,18 @@ async fn client_op(client: &mongo_client::Client, name: &str, args: &Document) -
             client.shutdown().await;
             Ok(Value::None)
         }
+        "listDatabases" | "listDatabaseNames" => {
+            let filter = args.get_document("filter").ok().cloned();
+            let o: ListDatabasesOptions = options(name, args, &["filter"])?;
+            let dbs = client.list_databases(filter, o).await?;
+            if name == "listDatabases" {
+                Ok(Value::Docs(dbs))
+            } else {
+                Ok(Value::Bson(Bson::Array(
+                    dbs.iter().filter_map(|d| d.get_str("name").ok()).map(|n| Bson::String(n.into())).collect(),
+                )))
+            }
+        }
         "createChangeStream" | "watch" => Err(Fail::unsupported(format!("{name} (change streams, issue 22)")).into()),
         "clientBulkWrite" => Err(Fail::unsupported("clientBulkWrite (client-level bulk write, issue 13)").into()),
         "appendMetadata" => Err(Fail::unsupported("appendMetadata (handshake metadata after construction)").into()),
@@ -222,48 +241,109 @@ async fn database_op(
             };
             Ok(Value::Root(reply))
         }
+        "runCursorCommand" | "createCommandCursor" => {
+            let cmd = req_doc(name, args, "command")?.clone();
+            let o: RunCursorCommandOptions = options(name, args, &["command", "commandName"])?;
+            let cursor = db.run_cursor_command(cmd, o).await?;
+            if name == "runCursorCommand" {
+                Ok(Value::Docs(cursor.collect_all().await?))
+            } else {
+                Ok(Value::Cursor(cursor))
+            }
+        }
+        "aggregate" => {
+            let pipeline = pipeline(name, args)?;
+            let o: AggregateOptions = options(name, args, &["pipeline"])?;
+            Ok(Value::Docs(db.aggregate(pipeline, o).await?.collect_all().await?))
+        }
+        "createCollection" => {
+            let coll = req_str(name, args, "collection")?;
+            let o: CreateCollectionOptions = options(name, args, &["collection"])?;
+            db.create_collection(&coll, o).await?;
+            Ok(Value::None)
+        }
+        "dropCollection" => {
+            allow(name, args, &["collection"])?;
+            db.collection(&req_str(name, args, "collection")?).drop().await?;
+            Ok(Value::None)
+        }
+        "listCollections" => {
+            let filter = args.get_document("filter").ok().cloned();
+            let o: ListCollectionsOptions = options(name, args, &["filter"])?;
+            Ok(Value::Docs(db.list_collections(filter, o).await?.collect_all().await?))
+        }
+        "listCollectionNames" => {
+            allow(name, args, &["filter"])?;
+            let filter = args.get_document("filter").ok().cloned();
+            let names = db.list_collection_names(filter).await?;
+            Ok(Value::Bson(Bson::Array(names.into_iter().map(Bson::String).collect())))
+        }
         "createChangeStream" | "watch" => Err(Fail::unsupported(format!("{name} (change streams, issue 22)")).into()),
         other => Err(Fail::unsupported(format!("database.{other}")).into()),
     }
 }
 
+/// Options of type `T` from the arguments, without the positional `skip` keys. `session`,
+/// `timeoutMS` and an option `T` does not know make the test unsupported (named).
+fn options<T: serde::de::DeserializeOwned>(op: &str, args: &Document, skip: &[&str]) -> Result<T, Fail> {
+    let mut rest = args.clone();
+    for k in skip {
+        rest.remove(*k);
+    }
+    if rest.contains_key("session") {
+        return Err(Fail::unsupported(format!("{op} with a session (explicit sessions, issue 14)")));
+    }
+    if rest.contains_key("timeoutMS") || rest.contains_key("timeoutMode") {
+        return Err(Fail::unsupported(format!("{op} with timeoutMS (client-side operation timeouts, issue 21)")));
+    }
+    bson::deserialize_from_document(rest).map_err(|e| Fail::unsupported(format!("{op} options: {e}")))
+}
+
+fn req_str(op: &str, args: &Document, key: &str) -> Result<String, Fail> {
+    args.get_str(key)
+        .map(str::to_string)
+        .map_err(|_| Fail::runner(format!("{op}: {key} (a string) is required")))
+}
+
+fn pipeline(op: &str, args: &Document) -> Result<Vec<Document>, Fail> {
+    args.get_array("pipeline")
+        .map_err(|_| Fail::runner(format!("{op}: pipeline is required")))?
+        .iter()
+        .map(|d| d.as_document().cloned().ok_or_else(|| Fail::runner(format!("{op}: pipeline stages are documents"))))
+        .collect()
+}
+
+fn root<T: serde::Serialize>(r: &T) -> OpResult {
+    bson::serialize_to_document(r)
+        .map(Value::Root)
+        .map_err(|e| Fail::runner(format!("the result cannot be written as BSON: {e}")).into())
+}
+
+fn update_of(op: &str, args: &Document) -> Result<UpdateModifications, Fail> {
+    let u = args.get("update").cloned().ok_or_else(|| Fail::runner(format!("{op}: update is required")))?;
+    UpdateModifications::from_bson(u).map_err(|e| Fail::runner(format!("{op}: {e}")))
+}
+
 async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Document) -> OpResult {
     match name {
         "insertOne" => {
-            allow(name, args, &["document"])?;
-            let r = coll.insert_one(req_doc(name, args, "document")?.clone()).await?;
-            Ok(Value::Root(doc! {"insertedId": r.inserted_id}))
+            let d = req_doc(name, args, "document")?.clone();
+            let o: InsertOneOptions = options(name, args, &["document"])?;
+            root(&coll.insert_one(d, o).await?)
         }
         "insertMany" => {
-            allow(name, args, &["documents"])?;
             let docs: Vec<Document> = args
                 .get_array("documents")
                 .map_err(|_| Fail::runner("insertMany: documents"))?
                 .iter()
                 .filter_map(|d| d.as_document().cloned())
                 .collect();
-            let r = coll.insert_many(docs).await?;
-            let ids: Document = r
-                .inserted_ids
-                .into_iter()
-                .enumerate()
-                .map(|(i, id)| (i.to_string(), id))
-                .collect();
-            Ok(Value::Root(doc! {"insertedIds": ids}))
+            let o: InsertManyOptions = options(name, args, &["documents"])?;
+            root(&coll.insert_many(docs, o).await?)
         }
         "find" | "createFindCursor" => {
-            allow(name, args, &["filter", "limit", "batchSize", "sort"])?;
-            let mut o = FindOptions::default();
-            if let Some(n) = int(args, "batchSize") {
-                o = o.batch_size(i32::try_from(n).unwrap_or(i32::MAX));
-            }
-            if let Some(n) = int(args, "limit") {
-                o = o.limit(n);
-            }
-            if let Ok(s) = args.get_document("sort") {
-                o = o.sort(s.clone());
-            }
             let filter = req_doc(name, args, "filter")?.clone();
+            let o: FindOptions = options(name, args, &["filter"])?;
             let cursor = coll.find(filter, o).await?;
             if name == "find" {
                 Ok(Value::Docs(cursor.collect_all().await?))
@@ -271,48 +351,127 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
                 Ok(Value::Cursor(cursor))
             }
         }
-        "deleteOne" | "deleteMany" => {
-            allow(name, args, &["filter"])?;
+        "findOne" => {
             let filter = req_doc(name, args, "filter")?.clone();
+            let o: FindOneOptions = options(name, args, &["filter"])?;
+            Ok(match coll.find_one(filter, o).await? {
+                Some(d) => Value::Root(d),
+                None => Value::Bson(Bson::Null),
+            })
+        }
+        "deleteOne" | "deleteMany" => {
+            let filter = req_doc(name, args, "filter")?.clone();
+            let o: DeleteOptions = options(name, args, &["filter"])?;
             let r = if name == "deleteOne" {
-                coll.delete_one(filter).await?
+                coll.delete_one(filter, o).await?
             } else {
-                coll.delete_many(filter).await?
+                coll.delete_many(filter, o).await?
             };
-            Ok(Value::Root(doc! {"deletedCount": r.deleted_count}))
+            root(&r)
         }
         "updateOne" | "updateMany" => {
-            allow(name, args, &["filter", "update"])?;
             let filter = req_doc(name, args, "filter")?.clone();
-            let update = req_doc(name, args, "update")
-                .map_err(|_| Fail::unsupported(format!("{name} with a pipeline (issue 13)")))?
-                .clone();
+            let update = update_of(name, args)?;
+            let o: UpdateOptions = options(name, args, &["filter", "update"])?;
             let r = if name == "updateOne" {
-                coll.update_one(filter, update).await?
+                coll.update_one(filter, update, o).await?
             } else {
-                coll.update_many(filter, update).await?
+                coll.update_many(filter, update, o).await?
             };
-            let mut d = doc! {"matchedCount": r.matched_count, "modifiedCount": r.modified_count};
-            if let Some(id) = r.upserted_id {
-                d.insert("upsertedId", id);
-            }
-            Ok(Value::Root(d))
+            root(&r)
+        }
+        "replaceOne" => {
+            let filter = req_doc(name, args, "filter")?.clone();
+            let replacement = req_doc(name, args, "replacement")?.clone();
+            let o: ReplaceOptions = options(name, args, &["filter", "replacement"])?;
+            root(&coll.replace_one(filter, replacement, o).await?)
+        }
+        "findOneAndDelete" | "findOneAndReplace" | "findOneAndUpdate" => {
+            let filter = req_doc(name, args, "filter")?.clone();
+            let found = match name {
+                "findOneAndDelete" => {
+                    let o: FindOneAndDeleteOptions = options(name, args, &["filter"])?;
+                    coll.find_one_and_delete(filter, o).await?
+                }
+                "findOneAndReplace" => {
+                    let r = req_doc(name, args, "replacement")?.clone();
+                    let o: FindOneAndReplaceOptions = options(name, args, &["filter", "replacement"])?;
+                    coll.find_one_and_replace(filter, r, o).await?
+                }
+                _ => {
+                    let u = update_of(name, args)?;
+                    let o: FindOneAndUpdateOptions = options(name, args, &["filter", "update"])?;
+                    coll.find_one_and_update(filter, u, o).await?
+                }
+            };
+            Ok(match found {
+                Some(d) => Value::Root(d),
+                None => Value::Bson(Bson::Null),
+            })
         }
         "aggregate" => {
-            allow(name, args, &["pipeline"])?;
-            let pipeline: Vec<Document> = args
-                .get_array("pipeline")
-                .map_err(|_| Fail::runner("aggregate: pipeline"))?
-                .iter()
-                .filter_map(|d| d.as_document().cloned())
-                .collect();
-            let cursor = coll.aggregate(pipeline, None).await?;
-            Ok(Value::Docs(cursor.collect_all().await?))
+            let p = pipeline(name, args)?;
+            let o: AggregateOptions = options(name, args, &["pipeline"])?;
+            Ok(Value::Docs(coll.aggregate(p, o).await?.collect_all().await?))
         }
         "countDocuments" => {
-            allow(name, args, &["filter"])?;
-            let n = coll.count_documents(req_doc(name, args, "filter")?.clone()).await?;
-            Ok(Value::Bson(Bson::Int64(n)))
+            let filter = req_doc(name, args, "filter")?.clone();
+            let o: CountOptions = options(name, args, &["filter"])?;
+            Ok(Value::Bson(Bson::Int64(coll.count_documents(filter, o).await?)))
+        }
+        "estimatedDocumentCount" => {
+            let o: EstimatedDocumentCountOptions = options(name, args, &[])?;
+            Ok(Value::Bson(Bson::Int64(coll.estimated_document_count(o).await?)))
+        }
+        "distinct" => {
+            let field = req_str(name, args, "fieldName")?;
+            let filter = req_doc(name, args, "filter")?.clone();
+            let o: DistinctOptions = options(name, args, &["fieldName", "filter"])?;
+            Ok(Value::Bson(Bson::Array(coll.distinct(&field, filter, o).await?)))
+        }
+        "bulkWrite" => {
+            let models: Vec<WriteModel> = args
+                .get_array("requests")
+                .map_err(|_| Fail::runner("bulkWrite: requests is required"))?
+                .iter()
+                .map(|m| bson::deserialize_from_bson(m.clone()).map_err(|e| Fail::unsupported(format!("bulkWrite model {m}: {e}"))))
+                .collect::<Result<_, _>>()?;
+            let o: BulkWriteOptions = options(name, args, &["requests"])?;
+            root(&coll.bulk_write(models, o).await?)
+        }
+        "createIndex" => {
+            let o: CreateIndexOptions = options(name, args, &["keys", "name", "unique", "sparse", "expireAfterSeconds", "partialFilterExpression", "hidden", "collation", "background", "weights", "default_language", "language_override", "textIndexVersion", "2dsphereIndexVersion", "bits", "min", "max", "storageEngine", "wildcardProjection", "v"])?;
+            let mut model = args.clone();
+            for k in ["commitQuorum", "maxTimeMS", "comment"] {
+                model.remove(k);
+            }
+            let model: IndexModel = bson::deserialize_from_document(model).map_err(|e| Fail::unsupported(format!("createIndex: {e}")))?;
+            Ok(Value::Bson(Bson::String(coll.create_index(model, o).await?)))
+        }
+        "dropIndex" => {
+            let index = req_str(name, args, "name")?;
+            let o: DropIndexOptions = options(name, args, &["name"])?;
+            coll.drop_index(&index, o).await?;
+            Ok(Value::None)
+        }
+        "dropIndexes" => {
+            let o: DropIndexOptions = options(name, args, &[])?;
+            coll.drop_indexes(o).await?;
+            Ok(Value::None)
+        }
+        "listIndexes" => {
+            let o: ListIndexesOptions = options(name, args, &[])?;
+            Ok(Value::Docs(coll.list_indexes(o).await?.collect_all().await?))
+        }
+        "listIndexNames" => {
+            allow(name, args, &[])?;
+            let names = coll.list_index_names().await?;
+            Ok(Value::Bson(Bson::Array(names.into_iter().map(Bson::String).collect())))
+        }
+        "drop" => {
+            allow(name, args, &[])?;
+            coll.drop().await?;
+            Ok(Value::None)
         }
         "createChangeStream" | "watch" => Err(Fail::unsupported(format!("{name} (change streams, issue 22)")).into()),
         other => Err(Fail::unsupported(format!("collection.{other}")).into()),

@@ -1,5 +1,6 @@
-//! [`Cursor`]: a batch from `find` / `aggregate`, then `getMore`s on the same server (on the
-//! same connection in load-balanced mode); killed (`killCursors`) when dropped unfinished.
+//! [`Cursor`]: a batch from `find`, `aggregate`, `listCollections`, `listIndexes` or a cursor
+//! command, then `getMore`s on the same server (on the same connection in load-balanced
+//! mode); killed (`killCursors`) when dropped unfinished.
 //! Every command goes through the executor as an operation.
 #![allow(
     clippy::disallowed_methods,
@@ -14,7 +15,7 @@ use mongo_events::ServerAddress;
 use super::Client;
 use super::executor::{Executed, Route};
 use crate::error::Result;
-use crate::operation::{CursorReply, GetMore, KillCursors};
+use crate::operation::{CursorReply, GetMore, GetMoreOptions, KillCursors};
 use crate::topology::PooledConn;
 
 /// A server-side cursor.
@@ -26,7 +27,7 @@ pub struct Cursor {
     /// The id as the server sent it (some servers use int32 ids and want them back so).
     id_bson: Bson,
     buffer: VecDeque<Document>,
-    batch_size: Option<i32>,
+    get_more: GetMoreOptions,
     address: ServerAddress,
     pinned: Option<PooledConn>,
 }
@@ -44,13 +45,14 @@ impl std::fmt::Debug for Cursor {
 }
 
 impl Cursor {
-    /// Wraps the first batch of a cursor-opening read (`find`, `aggregate`).
+    /// Wraps the first batch of a cursor-opening command (`find`, `aggregate`,
+    /// `listCollections`, `listIndexes`, a cursor command); its getMores carry `get_more`.
     pub(crate) fn new(
         client: &Client,
         executed: Executed<CursorReply>,
         db: &str,
         coll: &str,
-        batch_size: Option<i32>,
+        get_more: GetMoreOptions,
     ) -> Cursor {
         let reply = executed.output;
         let (db, coll) = reply.ns.unwrap_or_else(|| (db.to_owned(), coll.to_owned()));
@@ -61,7 +63,7 @@ impl Cursor {
             id: reply.id,
             id_bson: reply.id_bson,
             buffer: reply.batch,
-            batch_size,
+            get_more,
             address: executed.address.unwrap_or_default(),
             // The executor keeps a connection only for an open cursor in load-balanced mode.
             pinned: executed.pinned,
@@ -113,7 +115,12 @@ impl Cursor {
     }
 
     async fn get_more(&mut self) -> Result<()> {
-        let mut op = GetMore::new(&self.db, &self.coll, self.id_bson.clone(), self.batch_size);
+        let mut op = GetMore::new(
+            &self.db,
+            &self.coll,
+            self.id_bson.clone(),
+            self.get_more.clone(),
+        );
         let ctx = self.client.context(Route::Server(self.address.clone()));
         let result = self
             .client

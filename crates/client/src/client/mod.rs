@@ -5,6 +5,7 @@
 mod backoff;
 mod collection;
 mod cursor;
+mod database;
 pub(crate) mod executor;
 #[cfg(test)]
 mod options_tests;
@@ -21,11 +22,9 @@ use mongo_pool::PoolOptions;
 use mongo_sdam::{ReadMode, ReadPreference, TopologyConfig, TopologyDescription};
 
 pub use backoff::{Backoff, BackoffSleep, RandomBackoff};
-pub use collection::{
-    Collection, Database, DeleteResult, FindOptions, InsertManyResult, InsertOneResult,
-    UpdateResult,
-};
+pub use collection::Collection;
 pub use cursor::Cursor;
+pub use database::Database;
 use executor::Route;
 use retry::RetryPolicy;
 use session::ServerSessionPool;

@@ -1,11 +1,17 @@
-//! Cursor commands: `find` and `aggregate` open a cursor ([`OpenCursor`]), `getMore` reads the next batch,
-//! `killCursors` closes it; [`CursorReply`] is what their replies carry.
+//! Cursor commands: `find`, `aggregate`, `listCollections`, `listIndexes` and a user's cursor
+//! command open a cursor ([`OpenCursor`]), `getMore` reads the next batch, `killCursors`
+//! closes it; [`CursorReply`] is what their replies carry.
 
 use std::collections::VecDeque;
+use std::time::Duration;
 
 use bson::{Bson, Document, doc};
 
 use super::{Command, ConnectionDescription, OpKind, Operation, Step, compact_int};
+use crate::crud::{
+    AggregateOptions, CursorType, FindOptions, Hint, ListCollectionsOptions, ListIndexesOptions,
+    millis_bson,
+};
 use crate::error::{BsonExt, Error, Result};
 
 /// A cursor reply's id, namespace and batch, the documents moved out of the reply.
@@ -59,78 +65,199 @@ impl CursorReply {
     }
 }
 
-/// The options of `find` this operation sends.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct FindSpec {
-    pub(crate) filter: Document,
-    pub(crate) sort: Option<Document>,
-    pub(crate) projection: Option<Document>,
-    pub(crate) skip: Option<i64>,
-    pub(crate) limit: Option<i64>,
+/// What a cursor's getMores carry besides the id: `batchSize`, `maxTimeMS` (a tailable
+/// await cursor's `maxAwaitTimeMS`, or runCursorCommand's getMore `maxTimeMS`) and `comment`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct GetMoreOptions {
     pub(crate) batch_size: Option<i32>,
+    pub(crate) max_time: Option<Duration>,
+    pub(crate) comment: Option<Bson>,
 }
 
-/// A read that opens a cursor (`find`, `aggregate` on a collection): a retryable read that
-/// takes a read concern and, in load-balanced mode, keeps its connection while the cursor is
-/// open. The command's body is built once, by its constructor, and resent as it is on a retry.
+/// Inserts `key: value` when there is a value.
+pub(crate) fn put(body: &mut Document, key: &str, value: Option<impl Into<Bson>>) {
+    if let Some(v) = value {
+        body.insert(key, v.into());
+    }
+}
+
+/// Inserts `key: true` when the flag is set (a false flag is the server's default).
+pub(crate) fn put_flag(body: &mut Document, key: &str, value: Option<bool>) {
+    if value == Some(true) {
+        body.insert(key, true);
+    }
+}
+
+/// Whether a pipeline ends in a write stage (`$out`, `$merge`).
+pub(crate) fn writes_output(pipeline: &[Document]) -> bool {
+    pipeline
+        .last()
+        .and_then(|s| s.keys().next())
+        .is_some_and(|k| k == "$out" || k == "$merge")
+}
+
+/// The server's code for "ns not found".
+const NAMESPACE_NOT_FOUND: i32 = 26;
+
+/// A command that opens a cursor: `find`, `aggregate` (on a collection or a database),
+/// `listCollections`, `listIndexes`, or a user's cursor command. The command's body is built
+/// once, by its constructor, and resent as it is on a retry. In load-balanced mode the
+/// connection stays with an open cursor.
 #[derive(Debug)]
 pub(crate) struct OpenCursor {
-    name: &'static str,
+    name: String,
     db: String,
     body: Document,
+    kind: OpKind,
+    retryable: bool,
+    read_concern: bool,
+    write_concern: bool,
+    /// A missing namespace is an empty result (`listIndexes`).
+    missing_is_empty: bool,
 }
 
 impl OpenCursor {
-    /// `find` on `db.coll`.
-    pub(crate) fn find(db: &str, coll: &str, spec: FindSpec) -> Self {
-        let FindSpec {
-            filter,
-            sort,
-            projection,
-            skip,
-            limit,
-            batch_size,
-        } = spec;
-        let mut body = doc! { "find": coll, "filter": filter };
-        if let Some(sort) = sort {
-            body.insert("sort", sort);
-        }
-        if let Some(p) = projection {
-            body.insert("projection", p);
-        }
-        if let Some(skip) = skip {
-            body.insert("skip", compact_int(skip));
-        }
-        if let Some(limit) = limit {
-            body.insert("limit", compact_int(limit));
-        }
-        if let Some(b) = batch_size {
-            body.insert("batchSize", b);
-        }
+    /// A retryable read that takes a read concern.
+    fn read(name: &str, db: &str, body: Document) -> Self {
         OpenCursor {
-            name: "find",
+            name: name.to_owned(),
             db: db.to_owned(),
             body,
+            kind: OpKind::Read,
+            retryable: true,
+            read_concern: true,
+            write_concern: false,
+            missing_is_empty: false,
         }
     }
 
-    /// `aggregate` of `pipeline` on `db.coll`.
+    /// `find` on `db.coll` with the CRUD specification's options: a negative `limit` asks
+    /// for a single batch; a `batchSize` equal to `limit` is sent as `limit + 1`, so that the
+    /// server closes the cursor.
+    pub(crate) fn find(db: &str, coll: &str, filter: Document, o: &FindOptions) -> Self {
+        let mut body = doc! { "find": coll, "filter": filter };
+        put(&mut body, "sort", o.sort.clone());
+        put(&mut body, "projection", o.projection.clone());
+        put(&mut body, "hint", o.hint.as_ref().map(Hint::to_bson));
+        put(&mut body, "skip", o.skip.map(compact_int));
+        let mut single_batch = false;
+        if let Some(limit) = o.limit.filter(|l| *l != 0) {
+            single_batch = limit < 0;
+            body.insert("limit", compact_int(limit.saturating_abs()));
+        }
+        let batch_size = match (o.batch_size, o.limit) {
+            (Some(b), Some(l)) if i64::from(b) == l => Some(b.saturating_add(1)),
+            (b, _) => b,
+        };
+        put(&mut body, "batchSize", batch_size);
+        if single_batch {
+            body.insert("singleBatch", true);
+        }
+        put(&mut body, "comment", o.comment.clone());
+        put(&mut body, "maxTimeMS", o.max_time.map(millis_bson));
+        put(&mut body, "max", o.max.clone());
+        put(&mut body, "min", o.min.clone());
+        put_flag(&mut body, "returnKey", o.return_key);
+        put_flag(&mut body, "showRecordId", o.show_record_id);
+        match o.cursor_type {
+            Some(CursorType::Tailable) => {
+                body.insert("tailable", true);
+            }
+            Some(CursorType::TailableAwait) => {
+                body.insert("tailable", true);
+                body.insert("awaitData", true);
+            }
+            Some(CursorType::NonTailable) | None => {}
+        }
+        put_flag(&mut body, "noCursorTimeout", o.no_cursor_timeout);
+        put_flag(&mut body, "allowPartialResults", o.allow_partial_results);
+        put(&mut body, "collation", o.collation.clone());
+        put(&mut body, "allowDiskUse", o.allow_disk_use);
+        put(&mut body, "let", o.let_vars.clone());
+        put_flag(&mut body, "rawData", o.raw_data);
+        OpenCursor::read("find", db, body)
+    }
+
+    /// `aggregate` of `pipeline` on `target` (a collection name, or 1 for a database-level
+    /// aggregation). A pipeline ending in `$out` or `$merge` is a write (CRUD specification,
+    /// "Aggregation Pipelines with Write Stages"): it runs on the primary, takes a write
+    /// concern, is not retried, and its cursor asks for no batch size.
     pub(crate) fn aggregate(
         db: &str,
-        coll: &str,
+        target: Bson,
         pipeline: Vec<Document>,
-        batch_size: Option<i32>,
+        o: &AggregateOptions,
     ) -> Self {
+        let write = writes_output(&pipeline);
         let stages: Vec<Bson> = pipeline.into_iter().map(Bson::Document).collect();
         let mut cursor = Document::new();
-        if let Some(b) = batch_size {
-            cursor.insert("batchSize", b);
+        if !write {
+            put(&mut cursor, "batchSize", o.batch_size);
         }
-        OpenCursor {
-            name: "aggregate",
-            db: db.to_owned(),
-            body: doc! { "aggregate": coll, "pipeline": stages, "cursor": cursor },
+        let mut body = doc! { "aggregate": target, "pipeline": stages, "cursor": cursor };
+        put(&mut body, "allowDiskUse", o.allow_disk_use);
+        put(
+            &mut body,
+            "bypassDocumentValidation",
+            o.bypass_document_validation,
+        );
+        put(&mut body, "collation", o.collation.clone());
+        put(&mut body, "maxTimeMS", o.max_time.map(millis_bson));
+        put(&mut body, "comment", o.comment.clone());
+        put(&mut body, "hint", o.hint.as_ref().map(Hint::to_bson));
+        put(&mut body, "let", o.let_vars.clone());
+        put_flag(&mut body, "rawData", o.raw_data);
+        let mut op = OpenCursor::read("aggregate", db, body);
+        if write {
+            op.kind = OpKind::Write;
+            op.retryable = false;
+            op.write_concern = true;
         }
+        op
+    }
+
+    /// `listCollections` on `db` (enumerate collections): a retryable read without a read
+    /// concern.
+    pub(crate) fn list_collections(
+        db: &str,
+        filter: Option<Document>,
+        o: &ListCollectionsOptions,
+    ) -> Self {
+        let mut cursor = Document::new();
+        put(&mut cursor, "batchSize", o.batch_size);
+        let mut body = doc! { "listCollections": 1, "cursor": cursor };
+        put(&mut body, "filter", filter);
+        put_flag(&mut body, "nameOnly", o.name_only);
+        put_flag(&mut body, "authorizedCollections", o.authorized_collections);
+        put(&mut body, "comment", o.comment.clone());
+        let mut op = OpenCursor::read("listCollections", db, body);
+        op.read_concern = false;
+        op
+    }
+
+    /// `listIndexes` on `db.coll`: a retryable read without a read concern; a collection
+    /// that does not exist has no indexes (an empty cursor, not an error).
+    pub(crate) fn list_indexes(db: &str, coll: &str, o: &ListIndexesOptions) -> Self {
+        let mut cursor = Document::new();
+        put(&mut cursor, "batchSize", o.batch_size);
+        let mut body = doc! { "listIndexes": coll, "cursor": cursor };
+        put(&mut body, "maxTimeMS", o.max_time.map(millis_bson));
+        put(&mut body, "comment", o.comment.clone());
+        let mut op = OpenCursor::read("listIndexes", db, body);
+        op.read_concern = false;
+        op.missing_is_empty = true;
+        op
+    }
+
+    /// A user's cursor command (run command specification, runCursorCommand): sent as it is,
+    /// never retried, no concern added.
+    pub(crate) fn command(db: &str, body: Document) -> Self {
+        let name = body.keys().next().cloned().unwrap_or_default();
+        let mut op = OpenCursor::read(&name, db, body);
+        op.kind = OpKind::Command;
+        op.retryable = false;
+        op.read_concern = false;
+        op
     }
 }
 
@@ -138,22 +265,29 @@ impl Operation for OpenCursor {
     type Output = CursorReply;
 
     fn kind(&self) -> OpKind {
-        OpKind::Read
+        self.kind
     }
 
     fn name(&self) -> &str {
-        self.name
+        &self.name
     }
 
     fn is_retryable(&self) -> bool {
-        true
+        self.retryable
     }
 
     fn takes_read_concern(&self) -> bool {
-        true
+        self.read_concern
+    }
+
+    fn takes_write_concern(&self) -> bool {
+        self.write_concern
     }
 
     fn build(&mut self, _conn: &ConnectionDescription) -> Result<Command> {
+        if self.body.is_empty() {
+            return Err(Error::invalid_argument("empty command"));
+        }
         Ok(Command::new(self.db.clone(), self.body.clone()))
     }
 
@@ -163,6 +297,18 @@ impl Operation for OpenCursor {
         _: &ConnectionDescription,
     ) -> Result<Step<CursorReply>> {
         CursorReply::parse(reply, "firstBatch").map(Step::Done)
+    }
+
+    fn handle_error(&mut self, error: Error) -> Result<CursorReply> {
+        if self.missing_is_empty && error.code() == Some(NAMESPACE_NOT_FOUND) {
+            return Ok(CursorReply {
+                id: 0,
+                id_bson: Bson::Int64(0),
+                ns: None,
+                batch: VecDeque::new(),
+            });
+        }
+        Err(error)
     }
 
     fn pins_connection(&self, output: &CursorReply) -> bool {
@@ -178,16 +324,16 @@ pub(crate) struct GetMore {
     db: String,
     coll: String,
     id: Bson,
-    batch_size: Option<i32>,
+    options: GetMoreOptions,
 }
 
 impl GetMore {
-    pub(crate) fn new(db: &str, coll: &str, id: Bson, batch_size: Option<i32>) -> Self {
+    pub(crate) fn new(db: &str, coll: &str, id: Bson, options: GetMoreOptions) -> Self {
         GetMore {
             db: db.to_owned(),
             coll: coll.to_owned(),
             id,
-            batch_size,
+            options,
         }
     }
 }
@@ -203,10 +349,17 @@ impl Operation for GetMore {
         "getMore"
     }
 
-    fn build(&mut self, _conn: &ConnectionDescription) -> Result<Command> {
+    fn build(&mut self, conn: &ConnectionDescription) -> Result<Command> {
         let mut body = doc! { "getMore": self.id.clone(), "collection": self.coll.clone() };
-        if let Some(b) = self.batch_size {
-            body.insert("batchSize", b);
+        put(&mut body, "batchSize", self.options.batch_size);
+        put(
+            &mut body,
+            "maxTimeMS",
+            self.options.max_time.map(millis_bson),
+        );
+        // getMore takes a comment from server 4.4 (wire version 9) on.
+        if conn.max_wire_version >= 9 {
+            put(&mut body, "comment", self.options.comment.clone());
         }
         Ok(Command::new(self.db.clone(), body))
     }
@@ -295,7 +448,7 @@ mod tests {
 
     #[test]
     fn only_open_cursors_pin_their_connection() {
-        let find = OpenCursor::find("db", "c", FindSpec::default());
+        let find = OpenCursor::find("db", "c", doc! {}, &FindOptions::default());
         let open = CursorReply::parse(
             doc! {"cursor": {"id": 3_i64, "firstBatch": []}},
             "firstBatch",
@@ -308,5 +461,111 @@ mod tests {
         .unwrap();
         assert!(find.pins_connection(&open));
         assert!(!find.pins_connection(&closed));
+    }
+
+    fn conn(max_wire_version: i32) -> ConnectionDescription {
+        ConnectionDescription {
+            address: mongo_events::ServerAddress::tcp("a", 1),
+            server_type: mongo_events::ServerType::RsPrimary,
+            max_wire_version,
+            limits: mongo_wire::SizeLimits::default(),
+            service_id: None,
+            logical_session_timeout_minutes: Some(30),
+        }
+    }
+
+    #[test]
+    fn find_sends_every_option_under_the_server_names() {
+        let o: FindOptions = bson::deserialize_from_document(doc! {
+            "sort": {"a": 1}, "projection": {"b": 0}, "hint": "a_1", "skip": 2, "limit": 5,
+            "batchSize": 5, "comment": "c", "maxTimeMS": 10, "max": {"a": 9}, "min": {"a": 0},
+            "returnKey": true, "showRecordId": true, "cursorType": "tailableAwait",
+            "noCursorTimeout": true, "allowPartialResults": true, "collation": {"locale": "fr"},
+            "allowDiskUse": false, "let": {"v": 1}, "rawData": true,
+        })
+        .unwrap();
+        let mut op = OpenCursor::find("db", "c", doc! {"x": 1}, &o);
+        assert_eq!(
+            op.build(&conn(21)).unwrap().body,
+            doc! {
+                "find": "c", "filter": {"x": 1}, "sort": {"a": 1}, "projection": {"b": 0},
+                "hint": "a_1", "skip": 2, "limit": 5, "batchSize": 6, "comment": "c",
+                "maxTimeMS": 10, "max": {"a": 9}, "min": {"a": 0}, "returnKey": true,
+                "showRecordId": true, "tailable": true, "awaitData": true,
+                "noCursorTimeout": true, "allowPartialResults": true,
+                "collation": {"locale": "fr"}, "allowDiskUse": false, "let": {"v": 1},
+                "rawData": true,
+            }
+        );
+        assert_eq!(op.kind(), OpKind::Read);
+        assert!(op.is_retryable() && op.takes_read_concern() && !op.takes_write_concern());
+    }
+
+    #[test]
+    fn an_aggregate_that_writes_is_a_write() {
+        let o = AggregateOptions::default().batch_size(3);
+        let read = OpenCursor::aggregate("db", Bson::from("c"), vec![doc! {"$match": {}}], &o);
+        assert_eq!(read.kind(), OpKind::Read);
+        assert!(read.is_retryable() && !read.takes_write_concern());
+        assert_eq!(
+            read.body.get_document("cursor").unwrap(),
+            &doc! {"batchSize": 3}
+        );
+        for stage in [doc! {"$out": "o"}, doc! {"$merge": {"into": "o"}}] {
+            let w =
+                OpenCursor::aggregate("db", Bson::from("c"), vec![doc! {"$match": {}}, stage], &o);
+            assert_eq!(w.kind(), OpKind::Write);
+            assert!(!w.is_retryable() && w.takes_write_concern() && w.takes_read_concern());
+            assert_eq!(w.body.get_document("cursor").unwrap(), &doc! {});
+        }
+        let db = OpenCursor::aggregate("db", Bson::Int32(1), vec![], &AggregateOptions::default());
+        assert_eq!(db.body.get("aggregate"), Some(&Bson::Int32(1)));
+    }
+
+    #[test]
+    fn enumeration_cursors_take_no_read_concern_and_missing_indexes_are_empty() {
+        let lc = OpenCursor::list_collections(
+            "db",
+            Some(doc! {"name": "x"}),
+            &ListCollectionsOptions::default()
+                .name_only(true)
+                .batch_size(2),
+        );
+        assert!(lc.is_retryable() && !lc.takes_read_concern());
+        assert_eq!(
+            lc.body,
+            doc! {"listCollections": 1, "cursor": {"batchSize": 2}, "filter": {"name": "x"},
+            "nameOnly": true}
+        );
+        let mut li = OpenCursor::list_indexes("db", "c", &ListIndexesOptions::default());
+        assert!(li.is_retryable() && !li.takes_read_concern());
+        let missing = Error::from_reply(&doc! {"ok": 0, "code": 26, "errmsg": "ns does not exist"});
+        let empty = li.handle_error(missing).unwrap();
+        assert_eq!((empty.id, empty.batch.len()), (0, 0));
+        let other = Error::from_reply(&doc! {"ok": 0, "code": 13, "errmsg": "no"});
+        assert!(li.handle_error(other).is_err());
+        let mut find = OpenCursor::find("db", "c", doc! {}, &FindOptions::default());
+        let missing = Error::from_reply(&doc! {"ok": 0, "code": 26, "errmsg": "ns does not exist"});
+        assert!(find.handle_error(missing).is_err());
+        let cmd = OpenCursor::command("db", doc! {"find": "c"});
+        assert_eq!(cmd.kind(), OpKind::Command);
+        assert!(!cmd.is_retryable() && !cmd.takes_read_concern());
+        assert!(OpenCursor::command("db", doc! {}).build(&conn(21)).is_err());
+    }
+
+    #[test]
+    fn get_mores_carry_their_options_and_a_comment_from_4_4_on() {
+        let options = GetMoreOptions {
+            batch_size: Some(4),
+            max_time: Some(Duration::from_millis(250)),
+            comment: Some(Bson::from("c")),
+        };
+        let mut op = GetMore::new("db", "c", Bson::Int64(7), options);
+        assert_eq!(
+            op.build(&conn(9)).unwrap().body,
+            doc! {"getMore": 7_i64, "collection": "c", "batchSize": 4, "maxTimeMS": 250,
+            "comment": "c"}
+        );
+        assert!(!op.build(&conn(8)).unwrap().body.contains_key("comment"));
     }
 }

@@ -15,8 +15,12 @@
 //! Connection establishment (hello, authentication) and the monitors' hellos are not
 //! operations: they belong to the handshake (`conn::handshake`, `mongo-auth`) and to SDAM.
 
+mod admin;
 mod command;
+mod count;
 mod cursor;
+mod find_and_modify;
+mod index;
 mod write;
 
 use bson::{Bson, Document};
@@ -24,9 +28,16 @@ use mongo_events::{ServerAddress, ServerType, ServiceId, TopologyType};
 use mongo_sdam::ReadPreference;
 use mongo_wire::{DocumentSequence, SizeLimits};
 
+pub(crate) use admin::{create_collection, drop_database, list_databases};
 pub(crate) use command::{DropCollection, EndSessions, RunCommand};
-pub(crate) use cursor::{CursorReply, FindSpec, GetMore, KillCursors, OpenCursor};
-pub(crate) use write::{Delete, Insert, Update};
+pub(crate) use count::{count_documents_pipeline, distinct, estimated_count};
+pub(crate) use cursor::{CursorReply, GetMore, GetMoreOptions, KillCursors, OpenCursor};
+pub(crate) use find_and_modify::FindAndModify;
+pub(crate) use index::{create_indexes, drop_indexes, index_names};
+pub(crate) use write::{
+    DeleteStatement, UpdateStatement, WriteBatches, WriteCounts, WriteKind, check_replacement,
+    check_update, with_id,
+};
 
 use crate::error::{BsonExt, Error, Result};
 

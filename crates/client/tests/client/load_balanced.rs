@@ -23,7 +23,7 @@ async fn load_balanced_mode_pins_cursors_and_runs_no_monitor() {
     );
     let client = client_for(&uri, Some(recorder.clone())).await;
     let coll = client.database("db").collection("c");
-    coll.insert_many((0..5).map(|i| doc! {"i": i}))
+    coll.insert_many((0..5).map(|i| doc! {"i": i}), None)
         .await
         .unwrap();
     client.run_command("admin", doc! {"ping": 1}).await.unwrap();

@@ -13,9 +13,13 @@ mod common;
 
 mod auth;
 mod backpressure;
+mod bulk;
 mod compression;
 mod connection;
 mod crud;
+mod crud_admin;
+mod crud_reads;
+mod crud_writes;
 mod legacy_writes;
 mod load_balanced;
 mod monitoring;

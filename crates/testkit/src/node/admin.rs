@@ -135,9 +135,21 @@ impl Node {
                 Some(Bson::String(s)) if s == "*" => {
                     c.indexes.retain(|i| i.get_str("name").ok() == Some("_id_"))
                 }
-                Some(Bson::String(s)) => c
-                    .indexes
-                    .retain(|i| i.get_str("name").ok() != Some(s.as_str())),
+                Some(Bson::String(s)) => {
+                    if !c
+                        .indexes
+                        .iter()
+                        .any(|i| i.get_str("name").ok() == Some(s.as_str()))
+                    {
+                        return Err(CommandError::new(
+                            27,
+                            "IndexNotFound",
+                            format!("index not found with name [{s}]"),
+                        ));
+                    }
+                    c.indexes
+                        .retain(|i| i.get_str("name").ok() != Some(s.as_str()));
+                }
                 _ => {}
             }
             Ok(n)

@@ -1,6 +1,6 @@
 //! Writes: `insert`, `update`, `delete`, `findAndModify`, and `getLastError` (which reports
 //! the outcome of the connection's last legacy write opcode), with their per-document write
-//! errors.
+//! errors, and the `arrayFilters` of updates (`$[identifier]` and `$[]` paths).
 
 use bson::{Bson, Document, doc};
 
@@ -105,6 +105,7 @@ impl Node {
             ));
         }
         let sort = opt_doc(spec, "sort")?.cloned();
+        let array_filters = opt_array_filters(spec)?;
         self.store.with_coll(db, coll, true, |c| {
             let Some(c) = c else {
                 return Ok(UpdateResult::default());
@@ -143,7 +144,8 @@ impl Node {
                     continue;
                 };
                 res.matched += 1;
-                if query::apply_update(&mut d, update, false)? {
+                let update = expand_array_filters(&d, update, &array_filters)?;
+                if query::apply_update(&mut d, &update, false)? {
                     res.modified += 1;
                     c.replace_at(p, d);
                 }
@@ -206,6 +208,7 @@ impl Node {
         let upsert = cmd.get("upsert").is_some_and(query::truthy);
         let fields = opt_doc(cmd, "fields")?.cloned();
         let update = opt_doc(cmd, "update")?.cloned();
+        let array_filters = opt_array_filters(cmd)?;
         if !remove && update.is_none() {
             return Err(CommandError::failed_to_parse(
                 "Either an update or remove=true must be specified",
@@ -244,7 +247,8 @@ impl Node {
                         let update = update
                             .as_ref()
                             .ok_or_else(|| CommandError::failed_to_parse("missing update"))?;
-                        query::apply_update(&mut new, update, false)?;
+                        let update = expand_array_filters(&d, update, &array_filters)?;
+                        query::apply_update(&mut new, &update, false)?;
                         c.replace_at(p, new.clone());
                         Ok((
                             Some(if want_new { new } else { d }),
@@ -305,4 +309,131 @@ fn write_error(index: usize, e: &CommandError, id: Option<&Bson>) -> Bson {
         }
     }
     Bson::Document(d)
+}
+
+/// The `arrayFilters` of an update statement or a findAndModify (absent: none).
+fn opt_array_filters(spec: &Document) -> CmdResult<Vec<Document>> {
+    match spec.get("arrayFilters") {
+        None | Some(Bson::Null) => Ok(Vec::new()),
+        Some(Bson::Array(a)) => a
+            .iter()
+            .map(|f| {
+                f.as_document().cloned().ok_or_else(|| {
+                    CommandError::type_mismatch("arrayFilters entries must be documents")
+                })
+            })
+            .collect(),
+        Some(_) => Err(CommandError::type_mismatch("arrayFilters must be an array")),
+    }
+}
+
+/// Rewrites the `$[identifier]` and `$[]` paths of an operator update into the concrete
+/// paths of `doc`'s array elements that the filters select (`a.$[e].x` → `a.0.x`, `a.2.x`).
+fn expand_array_filters(
+    doc: &Document,
+    update: &Document,
+    filters: &[Document],
+) -> CmdResult<Document> {
+    if !update.values().any(|f| {
+        f.as_document()
+            .is_some_and(|f| f.keys().any(|k| k.contains("$[")))
+    }) {
+        return Ok(update.clone());
+    }
+    let root = Bson::Document(doc.clone());
+    let mut out = Document::new();
+    for (op, fields) in update {
+        let Bson::Document(fields) = fields else {
+            out.insert(op.clone(), fields.clone());
+            continue;
+        };
+        let mut concrete = Document::new();
+        for (path, arg) in fields {
+            if path.contains("$[") {
+                let parts: Vec<&str> = path.split('.').collect();
+                for p in concrete_paths(&root, &parts, filters)? {
+                    concrete.insert(p, arg.clone());
+                }
+            } else {
+                concrete.insert(path.clone(), arg.clone());
+            }
+        }
+        out.insert(op.clone(), concrete);
+    }
+    Ok(out)
+}
+
+/// The concrete paths below `value` that `parts` (with `$[…]` segments) designate.
+fn concrete_paths(value: &Bson, parts: &[&str], filters: &[Document]) -> CmdResult<Vec<String>> {
+    let Some((first, rest)) = parts.split_first() else {
+        return Ok(vec![String::new()]);
+    };
+    let join = |head: String, tail: String| {
+        if tail.is_empty() {
+            head
+        } else {
+            format!("{head}.{tail}")
+        }
+    };
+    if let Some(id) = first.strip_prefix("$[").and_then(|s| s.strip_suffix(']')) {
+        let Bson::Array(items) = value else {
+            return Err(CommandError::bad_value(format!(
+                "cannot apply array updates to a non-array element at {first}"
+            )));
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            if id.is_empty() || element_selected(item, id, filters)? {
+                for tail in concrete_paths(item, rest, filters)? {
+                    out.push(join(i.to_string(), tail));
+                }
+            }
+        }
+        return Ok(out);
+    }
+    let child = match value {
+        Bson::Document(d) => d.get(*first),
+        Bson::Array(a) => first.parse::<usize>().ok().and_then(|i| a.get(i)),
+        _ => None,
+    };
+    match child {
+        Some(c) => Ok(concrete_paths(c, rest, filters)?
+            .into_iter()
+            .map(|t| join((*first).to_owned(), t))
+            .collect()),
+        // Nothing there: a plain path is created; no element to select below it.
+        None if parts.iter().any(|p| p.starts_with("$[")) => Ok(Vec::new()),
+        None => Ok(vec![parts.join(".")]),
+    }
+}
+
+/// Whether the array filter of `id` selects `item`.
+fn element_selected(item: &Bson, id: &str, filters: &[Document]) -> CmdResult<bool> {
+    let prefix = format!("{id}.");
+    let filter = filters
+        .iter()
+        .find(|f| f.keys().any(|k| k == id || k.starts_with(&prefix)))
+        .ok_or_else(|| {
+            CommandError::failed_to_parse(format!("No array filter found for identifier '{id}'"))
+        })?;
+    query::matches(&doc! { id: item.clone() }, filter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn array_filters_select_elements() {
+        let d = doc! { "a": [ { "x": 1 }, { "x": 5 }, { "x": 7 } ], "b": [1, 2] };
+        let u = doc! { "$set": { "a.$[e].y": true, "b.$[]": 0, "c": 1 } };
+        let out = expand_array_filters(&d, &u, &[doc! { "e.x": { "$gt": 2 } }]).unwrap();
+        assert_eq!(
+            out,
+            doc! { "$set": { "a.1.y": true, "a.2.y": true, "b.0": 0, "b.1": 0, "c": 1 } }
+        );
+        assert!(expand_array_filters(&d, &doc! { "$set": { "a.$[z]": 1 } }, &[]).is_err());
+        let plain = doc! { "$inc": { "n": 1 } };
+        assert_eq!(expand_array_filters(&d, &plain, &[]).unwrap(), plain);
+    }
 }

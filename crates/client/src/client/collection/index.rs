@@ -1,0 +1,107 @@
+//! Index management on a [`Collection`] (index management specification): create_index,
+//! create_indexes, drop_index, drop_indexes, list_indexes, list_index_names.
+
+use bson::Document;
+
+use super::Collection;
+use crate::client::cursor::Cursor;
+use crate::crud::{CreateIndexOptions, DropIndexOptions, IndexModel, ListIndexesOptions};
+use crate::error::{Error, Result};
+use crate::operation::{GetMoreOptions, OpenCursor, create_indexes, drop_indexes, index_names};
+
+impl Collection {
+    /// Creates one index; returns its name (given, or generated from the keys, e.g.
+    /// `a_1_b_-1`).
+    ///
+    /// # Errors
+    /// Write concern, command, network and selection errors.
+    pub async fn create_index(
+        &self,
+        model: IndexModel,
+        options: impl Into<Option<CreateIndexOptions>>,
+    ) -> Result<String> {
+        let mut names = self.create_indexes([model], options).await?;
+        names
+            .pop()
+            .ok_or_else(|| Error::invalid_reply("createIndexes named no index"))
+    }
+
+    /// Creates indexes in one `createIndexes` command; returns their names, in order.
+    ///
+    /// # Errors
+    /// No models (before anything is sent); as [`create_index`](Self::create_index).
+    pub async fn create_indexes(
+        &self,
+        models: impl IntoIterator<Item = IndexModel>,
+        options: impl Into<Option<CreateIndexOptions>>,
+    ) -> Result<Vec<String>> {
+        let models: Vec<IndexModel> = models.into_iter().collect();
+        let options = options.into().unwrap_or_default();
+        let (op, names) = create_indexes(&self.db, &self.name, &models, &options)?;
+        self.client.run_op(op).await?;
+        Ok(names)
+    }
+
+    /// Drops the index called `name`. `*` is refused: use
+    /// [`drop_indexes`](Self::drop_indexes).
+    ///
+    /// # Errors
+    /// `*` (before anything is sent); write concern, command (an index that does not
+    /// exist), network and selection errors.
+    pub async fn drop_index(
+        &self,
+        name: &str,
+        options: impl Into<Option<DropIndexOptions>>,
+    ) -> Result<()> {
+        if name == "*" {
+            return Err(Error::invalid_argument(
+                "drop_index(\"*\") would drop every index: use drop_indexes",
+            ));
+        }
+        let options = options.into().unwrap_or_default();
+        self.client
+            .run_op(drop_indexes(&self.db, &self.name, name, &options))
+            .await
+    }
+
+    /// Drops every index but `_id_`.
+    ///
+    /// # Errors
+    /// Write concern, command, network and selection errors.
+    pub async fn drop_indexes(&self, options: impl Into<Option<DropIndexOptions>>) -> Result<()> {
+        let options = options.into().unwrap_or_default();
+        self.client
+            .run_op(drop_indexes(&self.db, &self.name, "*", &options))
+            .await
+    }
+
+    /// The collection's indexes (a cursor over `listIndexes`; empty when the collection does
+    /// not exist).
+    ///
+    /// # Errors
+    /// Network, selection and command errors.
+    pub async fn list_indexes(
+        &self,
+        options: impl Into<Option<ListIndexesOptions>>,
+    ) -> Result<Cursor> {
+        let options = options.into().unwrap_or_default();
+        let get_more = GetMoreOptions {
+            batch_size: options.batch_size,
+            max_time: None,
+            comment: options.comment.clone(),
+        };
+        let op = OpenCursor::list_indexes(&self.db, &self.name, &options);
+        self.client
+            .open_cursor(op, &self.db, &self.name, get_more)
+            .await
+    }
+
+    /// The names of the collection's indexes.
+    ///
+    /// # Errors
+    /// As [`list_indexes`](Self::list_indexes); an entry without a name.
+    pub async fn list_index_names(&self) -> Result<Vec<String>> {
+        let indexes: Vec<Document> = self.list_indexes(None).await?.collect_all().await?;
+        index_names(&indexes)
+    }
+}

@@ -1,0 +1,258 @@
+//! [`Database`]: commands, cursor commands, database-level aggregation, collection creation
+//! and enumeration, `dropDatabase`; the client's database enumeration; and the helpers every
+//! handle uses to hand an operation to the executor.
+
+use bson::{Bson, Document};
+
+use super::Client;
+use super::collection::Collection;
+use super::cursor::Cursor;
+use super::executor::Route;
+use crate::crud::{
+    AggregateOptions, CreateCollectionOptions, ListCollectionsOptions, ListDatabasesOptions,
+    RunCursorCommandOptions,
+};
+use crate::error::{Error, Result};
+use crate::operation::{
+    GetMoreOptions, OpKind, OpenCursor, Operation, create_collection, drop_database, list_databases,
+};
+
+impl Client {
+    /// Runs `op` to completion with a fresh context: a read with the client's read
+    /// preference, anything else on the primary.
+    pub(crate) async fn run_op<O: Operation>(&self, mut op: O) -> Result<O::Output> {
+        self.run_op_mut(&mut op).await
+    }
+
+    /// As [`run_op`](Self::run_op), keeping the operation (a caller that goes on after a
+    /// failed batch).
+    pub(crate) async fn run_op_mut<O: Operation>(&self, op: &mut O) -> Result<O::Output> {
+        let ctx = match op.kind() {
+            OpKind::Read => self.read_context(),
+            OpKind::Write | OpKind::Command => self.context(Route::Select),
+        };
+        Ok(self.execute(op, ctx, None).await?.output)
+    }
+
+    /// Runs a cursor-opening operation and wraps its first batch; `db.coll` names the cursor
+    /// when the reply has no `ns`.
+    pub(crate) async fn open_cursor(
+        &self,
+        mut op: OpenCursor,
+        db: &str,
+        coll: &str,
+        get_more: GetMoreOptions,
+    ) -> Result<Cursor> {
+        let ctx = match op.kind() {
+            OpKind::Read => self.read_context(),
+            OpKind::Write | OpKind::Command => self.context(Route::Select),
+        };
+        let executed = self.execute(&mut op, ctx, None).await?;
+        Ok(Cursor::new(self, executed, db, coll, get_more))
+    }
+
+    /// The databases (`listDatabases` on admin): `name`, `sizeOnDisk`, `empty`, … of each
+    /// (only `name` with `nameOnly`).
+    ///
+    /// # Errors
+    /// Network, selection and command errors; a reply without a `databases` array.
+    pub async fn list_databases(
+        &self,
+        filter: impl Into<Option<Document>>,
+        options: impl Into<Option<ListDatabasesOptions>>,
+    ) -> Result<Vec<Document>> {
+        let options = options.into().unwrap_or_default();
+        self.run_op(list_databases(filter.into(), &options)).await
+    }
+
+    /// The databases' names (`listDatabases` with `nameOnly: true`).
+    ///
+    /// # Errors
+    /// As [`list_databases`](Self::list_databases).
+    pub async fn list_database_names(
+        &self,
+        filter: impl Into<Option<Document>>,
+        options: impl Into<Option<ListDatabasesOptions>>,
+    ) -> Result<Vec<String>> {
+        let options = options.into().unwrap_or_default().name_only(true);
+        names(self.list_databases(filter, options).await?)
+    }
+}
+
+/// The `name` of each entry.
+fn names(entries: Vec<Document>) -> Result<Vec<String>> {
+    entries
+        .into_iter()
+        .map(|mut d| match d.remove("name") {
+            Some(Bson::String(n)) => Ok(n),
+            _ => Err(Error::invalid_reply("an entry has no name")),
+        })
+        .collect()
+}
+
+/// A database handle: cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Database {
+    client: Client,
+    name: String,
+}
+
+impl Database {
+    pub(crate) fn new(client: Client, name: &str) -> Self {
+        Database {
+            client,
+            name: name.to_owned(),
+        }
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A collection handle.
+    pub fn collection(&self, name: &str) -> Collection {
+        Collection::new(self.client.clone(), &self.name, name)
+    }
+
+    /// Runs a command on this database (see [`Client::run_command`]).
+    ///
+    /// # Errors
+    /// As [`Client::run_command`].
+    pub async fn run_command(&self, cmd: Document) -> Result<Document> {
+        self.client.run_command(&self.name, cmd).await
+    }
+
+    /// Runs a command that opens a cursor (run command specification, runCursorCommand):
+    /// the command is sent as written, on the primary, never retried; the cursor's getMores
+    /// go to the same server with the options' `batchSize`, `maxTimeMS` and `comment`.
+    ///
+    /// # Errors
+    /// An empty command (before anything is sent), a reply without a cursor; network,
+    /// selection and command errors.
+    pub async fn run_cursor_command(
+        &self,
+        command: Document,
+        options: impl Into<Option<RunCursorCommandOptions>>,
+    ) -> Result<Cursor> {
+        let options = options.into().unwrap_or_default();
+        // The collection a getMore names when the reply has no `ns`: the command's target.
+        let coll = match command.iter().next() {
+            Some((_, Bson::String(c))) => c.clone(),
+            _ => "$cmd".to_owned(),
+        };
+        let get_more = GetMoreOptions {
+            batch_size: options.batch_size,
+            max_time: options.max_time,
+            comment: options.comment.clone(),
+        };
+        // `cursorType` needs nothing here: a tailable cursor's `try_next` keeps asking for
+        // more while its id is not 0, as any cursor's does.
+        let op = OpenCursor::command(&self.name, command);
+        self.client
+            .open_cursor(op, &self.name, &coll, get_more)
+            .await
+    }
+
+    /// Runs a database-level aggregation (`aggregate: 1`), for collection-less sources such
+    /// as `$currentOp`, `$listLocalSessions` or `$documents`.
+    ///
+    /// # Errors
+    /// Network, selection and command errors.
+    pub async fn aggregate(
+        &self,
+        pipeline: impl IntoIterator<Item = Document>,
+        options: impl Into<Option<AggregateOptions>>,
+    ) -> Result<Cursor> {
+        let options = options.into().unwrap_or_default();
+        let pipeline: Vec<Document> = pipeline.into_iter().collect();
+        let get_more = GetMoreOptions {
+            batch_size: options.batch_size,
+            max_time: options.max_await_time,
+            comment: options.comment.clone(),
+        };
+        let op = OpenCursor::aggregate(&self.name, Bson::Int32(1), pipeline, &options);
+        self.client
+            .open_cursor(op, &self.name, "$cmd.aggregate", get_more)
+            .await
+    }
+
+    /// Creates a collection (or a view, with `viewOn` and `pipeline`).
+    ///
+    /// # Errors
+    /// A collection that exists (`NamespaceExists`), write concern, command, network and
+    /// selection errors.
+    pub async fn create_collection(
+        &self,
+        name: &str,
+        options: impl Into<Option<CreateCollectionOptions>>,
+    ) -> Result<()> {
+        let options = options.into().unwrap_or_default();
+        self.client
+            .run_op(create_collection(&self.name, name, &options)?)
+            .await
+    }
+
+    /// Drops the database.
+    ///
+    /// # Errors
+    /// Write concern, command, network and selection errors.
+    pub async fn drop(&self) -> Result<()> {
+        self.client.run_op(drop_database(&self.name)).await
+    }
+
+    /// The collections (and views) matching `filter`: a cursor over `listCollections`.
+    ///
+    /// # Errors
+    /// Network, selection and command errors.
+    pub async fn list_collections(
+        &self,
+        filter: impl Into<Option<Document>>,
+        options: impl Into<Option<ListCollectionsOptions>>,
+    ) -> Result<Cursor> {
+        let options = options.into().unwrap_or_default();
+        let get_more = GetMoreOptions {
+            batch_size: options.batch_size,
+            max_time: None,
+            comment: options.comment.clone(),
+        };
+        let op = OpenCursor::list_collections(&self.name, filter.into(), &options);
+        self.client
+            .open_cursor(op, &self.name, "$cmd.listCollections", get_more)
+            .await
+    }
+
+    /// The names of the collections matching `filter` (`listCollections` with
+    /// `nameOnly: true`).
+    ///
+    /// # Errors
+    /// As [`list_collections`](Self::list_collections).
+    pub async fn list_collection_names(
+        &self,
+        filter: impl Into<Option<Document>>,
+    ) -> Result<Vec<String>> {
+        let options = ListCollectionsOptions::default().name_only(true);
+        let entries = self
+            .list_collections(filter, options)
+            .await?
+            .collect_all()
+            .await?;
+        names(entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bson::doc;
+
+    use super::*;
+
+    #[test]
+    fn names_need_a_string_name() {
+        assert_eq!(
+            names(vec![doc! {"name": "a"}, doc! {"name": "b", "type": "view"}]).unwrap(),
+            ["a", "b"]
+        );
+        assert!(names(vec![doc! {"name": 1}]).is_err());
+    }
+}
