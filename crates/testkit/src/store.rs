@@ -1,6 +1,6 @@
 //! The in-memory document store shared by the members of a deployment.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bson::{Bson, Document, doc, oid::ObjectId};
 use parking_lot::Mutex;
@@ -14,6 +14,8 @@ pub(crate) struct Collection {
     pub(crate) docs: Vec<Document>,
     ids: HashSet<Vec<u8>>,
     pub(crate) indexes: Vec<Document>,
+    /// The options given to `create` / `collMod` (reported by `listCollections`).
+    pub(crate) options: Document,
 }
 
 /// A canonical key for `_id` values: numbers that are equal map to the same key.
@@ -39,6 +41,7 @@ impl Collection {
             docs: Vec::new(),
             ids: HashSet::new(),
             indexes: vec![doc! { "v": 2, "key": { "_id": 1 }, "name": "_id_", "ns": ns }],
+            options: Document::new(),
         }
     }
 
@@ -114,10 +117,24 @@ fn duplicate_key(ns: &str, id: &Bson) -> CommandError {
     )
 }
 
-/// Databases → collections. Cloned handles share the data (one store per deployment).
+/// Databases → collections, plus the session table of retryable writes (which replicates
+/// with the data on a replica set). One store per deployment.
 #[derive(Debug, Default)]
 pub struct Store {
     dbs: Mutex<BTreeMap<String, BTreeMap<String, Collection>>>,
+    /// Per session (the encoded `lsid`): the latest txnNumber and the reply it got.
+    sessions: Mutex<HashMap<Vec<u8>, (i64, Document)>>,
+}
+
+/// What the session table says about a retryable write.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RetryableWrite {
+    /// Not seen: run it.
+    New,
+    /// Already executed: this was its reply.
+    Executed(Document),
+    /// A newer txnNumber was already used on the session.
+    TooOld(i64),
 }
 
 impl Store {
@@ -231,9 +248,28 @@ impl Store {
             .unwrap_or_default()
     }
 
-    /// Removes every database.
+    /// Removes every database and forgets every session.
     pub fn clear(&self) {
         self.dbs.lock().clear();
+        self.sessions.lock().clear();
+    }
+
+    /// Looks a retryable write up in the session table.
+    pub(crate) fn retryable_write(&self, lsid: &[u8], txn_number: i64) -> RetryableWrite {
+        match self.sessions.lock().get(lsid) {
+            Some((latest, _)) if *latest > txn_number => RetryableWrite::TooOld(*latest),
+            Some((latest, reply)) if *latest == txn_number => {
+                RetryableWrite::Executed(reply.clone())
+            }
+            _ => RetryableWrite::New,
+        }
+    }
+
+    /// Records the reply of an executed retryable write.
+    pub(crate) fn record_retryable_write(&self, lsid: &[u8], txn_number: i64, reply: Document) {
+        self.sessions
+            .lock()
+            .insert(lsid.to_vec(), (txn_number, reply));
     }
 }
 

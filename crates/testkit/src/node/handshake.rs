@@ -100,11 +100,11 @@ impl Node {
                 },
             );
         }
-        if self.opts.load_balancer {
+        if role == Role::Mongos {
             r.insert("msg", "isdbgrid");
-            if cmd.get("loadBalanced").is_some_and(query::truthy) {
-                r.insert("serviceId", *self.service_id.lock());
-            }
+        }
+        if self.opts.load_balancer && cmd.get("loadBalanced").is_some_and(query::truthy) {
+            r.insert("serviceId", *self.service_id.lock());
         }
         r.insert("maxBsonObjectSize", MAX_BSON_OBJECT_SIZE);
         r.insert(
