@@ -124,6 +124,8 @@ pub struct Store {
     dbs: Mutex<BTreeMap<String, BTreeMap<String, Collection>>>,
     /// Per session (the encoded `lsid`): the latest txnNumber and the reply it got.
     sessions: Mutex<HashMap<Vec<u8>, (i64, Document)>>,
+    /// The deployment's logical clock (`$clusterTime`, `operationTime`).
+    cluster_time: Mutex<(u32, u32)>,
 }
 
 /// What the session table says about a retryable write.
@@ -140,7 +142,9 @@ pub(crate) enum RetryableWrite {
 impl Store {
     /// Creates an empty store.
     pub fn new() -> Self {
-        Self::default()
+        let store = Self::default();
+        store.tick();
+        store
     }
 
     /// Runs `f` on a collection, creating it (and its database) when `create` is set.
@@ -252,6 +256,26 @@ impl Store {
     pub fn clear(&self) {
         self.dbs.lock().clear();
         self.sessions.lock().clear();
+    }
+
+    /// The current cluster time.
+    pub(crate) fn cluster_time(&self) -> bson::Timestamp {
+        let (time, increment) = *self.cluster_time.lock();
+        bson::Timestamp { time, increment }
+    }
+
+    /// Advances the cluster time (a write happened) and returns the new value: the wall
+    /// clock's second, with an increment that keeps it growing within a second.
+    pub(crate) fn tick(&self) -> bson::Timestamp {
+        let secs = u32::try_from(bson::DateTime::now().timestamp_millis() / 1000).unwrap_or(0);
+        let mut t = self.cluster_time.lock();
+        *t = if secs > t.0 {
+            (secs, 1)
+        } else {
+            (t.0, t.1.saturating_add(1))
+        };
+        let (time, increment) = *t;
+        bson::Timestamp { time, increment }
     }
 
     /// Looks a retryable write up in the session table.

@@ -307,3 +307,45 @@ async fn get_parameter_and_set_parameter() {
         .command("db", doc! { "find": "c", "apiVersion": "1" })
         .await));
 }
+
+#[tokio::test]
+async fn replica_sets_and_mongos_gossip_the_cluster_time() {
+    let cluster_time = |d: &bson::Document| {
+        d.get_document("$clusterTime")
+            .unwrap()
+            .get_timestamp("clusterTime")
+            .unwrap()
+    };
+    for kind in [
+        DeploymentKind::ReplicaSet { members: 1 },
+        DeploymentKind::Sharded { routers: 1 },
+    ] {
+        let d = Deployment::start(kind, ServerOptions::default())
+            .await
+            .unwrap();
+        let mut c = Client::connect(d.servers()[0].address()).await;
+        let before = c.command("db", doc! { "find": "c" }).await;
+        let t0 = cluster_time(&before);
+        assert_eq!(before.get_timestamp("operationTime").ok(), Some(t0));
+        let w = c
+            .command("db", doc! { "insert": "c", "documents": [{}] })
+            .await;
+        assert!(cluster_time(&w) > t0, "a write advances the cluster time");
+        assert_eq!(
+            w.get_timestamp("operationTime").ok(),
+            Some(cluster_time(&w))
+        );
+        let err = c.command("db", doc! { "nope": 1 }).await;
+        assert!(err.get_document("$clusterTime").is_ok());
+    }
+    let d = Deployment::start(DeploymentKind::Single, ServerOptions::default())
+        .await
+        .unwrap();
+    let mut c = Client::connect(d.servers()[0].address()).await;
+    assert!(
+        c.command("db", doc! { "find": "c" })
+            .await
+            .get("$clusterTime")
+            .is_none()
+    );
+}

@@ -86,10 +86,7 @@ impl Node {
             if role == Role::Primary {
                 r.insert("electionId", rs.election_id());
             }
-            let ts = bson::Timestamp {
-                time: u32::try_from(now().timestamp_millis() / 1000).unwrap_or(0),
-                increment: 1,
-            };
+            let ts = self.store.cluster_time();
             r.insert(
                 "lastWrite",
                 doc! {

@@ -274,6 +274,7 @@ impl Node {
                 let mut reply =
                     CommandError::new(code, crate::error::code_name(code), msg).to_doc();
                 self.finish_reply(&cmd, &mut reply, action.labels);
+                self.gossip_cluster_time(name_of(&cmd), &mut reply);
                 Executed {
                     reply,
                     close: false,
@@ -335,7 +336,34 @@ impl Node {
             }
         }
         self.finish_reply(&cmd, &mut reply, labels);
+        self.gossip_cluster_time(name, &mut reply);
         Executed { reply, close }
+    }
+
+    /// A replica-set member or a mongos gossips the cluster time: every reply carries
+    /// `$clusterTime` (with a dummy signature) and `operationTime`, which a write advances.
+    fn gossip_cluster_time(&self, name: &str, reply: &mut Document) {
+        if self.topology.role(self.member) == Role::Standalone {
+            return;
+        }
+        let wrote =
+            WRITE_COMMANDS.contains(&name) && reply.get("ok").is_some_and(crate::query::truthy);
+        let ts = if wrote {
+            self.store.tick()
+        } else {
+            self.store.cluster_time()
+        };
+        reply.insert(
+            "$clusterTime",
+            doc! {
+                "clusterTime": ts,
+                "signature": {
+                    "hash": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: vec![0; 20] },
+                    "keyId": 0_i64,
+                },
+            },
+        );
+        reply.insert("operationTime", ts);
     }
 
     /// Kills every open cursor (between tests, `killAllSessions`).
