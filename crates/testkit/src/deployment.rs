@@ -300,6 +300,9 @@ impl Deployment {
 
     /// Stops every node and balancer (idempotent).
     pub async fn stop(&self) {
+        for lb in [&self.lb_single, &self.lb_multi].into_iter().flatten() {
+            lb.stop().await;
+        }
         for s in &self.servers {
             s.stop().await;
         }

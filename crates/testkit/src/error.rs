@@ -55,11 +55,17 @@ impl CommandError {
     }
 
     pub(crate) fn to_doc(&self) -> Document {
+        // mongod names a code it has no name for `Location<code>`.
+        let code_name = if self.code_name.is_empty() {
+            format!("Location{}", self.code)
+        } else {
+            self.code_name.to_string()
+        };
         let mut d = doc! {
             "ok": 0.0,
             "errmsg": self.errmsg.clone(),
             "code": self.code,
-            "codeName": self.code_name,
+            "codeName": code_name,
         };
         if !self.labels.is_empty() {
             d.insert(

@@ -16,7 +16,8 @@ use crate::error::Error;
 #[derive(Debug)]
 pub(crate) struct LbProxy {
     addr: SocketAddr,
-    _shutdown: watch::Sender<bool>,
+    shutdown: watch::Sender<bool>,
+    task: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
     accepted: Arc<AtomicUsize>,
 }
 
@@ -32,10 +33,11 @@ impl LbProxy {
         let addr = listener.local_addr()?;
         let (tx, rx) = watch::channel(false);
         let accepted = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(accept_loop(listener, backends, rx, accepted.clone()));
+        let task = tokio::spawn(accept_loop(listener, backends, rx, accepted.clone()));
         Ok(Self {
             addr,
-            _shutdown: tx,
+            shutdown: tx,
+            task: parking_lot::Mutex::new(Some(task)),
             accepted,
         })
     }
@@ -43,6 +45,15 @@ impl LbProxy {
     /// `HOST:PORT` of the balancer.
     pub(crate) fn host_port(&self) -> String {
         format!("{}:{}", self.addr.ip(), self.addr.port())
+    }
+
+    /// Stops listening and closes every forwarded connection; returns once they are closed.
+    pub(crate) async fn stop(&self) {
+        let _ = self.shutdown.send(true);
+        let task = self.task.lock().take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 
     /// Connections accepted so far.

@@ -248,6 +248,8 @@ async fn load_balancer_forwards_and_routers_have_distinct_service_ids() {
     assert_eq!(code(&p), 91);
     assert_eq!(p.get_str("codeName").ok(), Some("ShutdownInProgress"));
     d.stop().await;
+    assert!(tokio::net::TcpStream::connect(single).await.is_err());
+    assert!(tokio::net::TcpStream::connect(multi).await.is_err());
 }
 
 #[tokio::test]

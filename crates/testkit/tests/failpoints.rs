@@ -171,6 +171,16 @@ async fn commands_the_suites_fail_are_reachable_by_the_fail_point() {
         assert_eq!(code(&r), 18, "{name}: {r}");
         assert_eq!(r.get_str("codeName").ok(), Some("AuthenticationFailed"));
     }
+    // A code mongod has no name for is named Location<code>.
+    server
+        .configure_fail_point(doc! {
+            "configureFailPoint": "failCommand", "mode": { "times": 1 },
+            "data": { "failCommands": ["ping"], "errorCode": 12345 },
+        })
+        .unwrap();
+    let mut c = Client::connect(server.address()).await;
+    let r = c.command("admin", doc! { "ping": 1 }).await;
+    assert_eq!(r.get_str("codeName").ok(), Some("Location12345"));
     // Without the fail point getnonce is gone, as on modern mongod.
     let mut c = Client::connect(server.address()).await;
     let r = c.command("admin", doc! { "getnonce": 1 }).await;
