@@ -8,7 +8,10 @@
 //! `hello`) run against a simulated establisher that applies the same fail point: a delay of
 //! `blockTimeMS` on the virtual clock, a network error for `closeConnection`, or a command
 //! error for `errorCode`. Background establishment errors go to a stand-in for SDAM's error
-//! handling, which clears the pool unless the error carries `SystemOverloadedError`.
+//! handling, which clears the pool unless the error carries `SystemOverloadedError`. They run a
+//! second time, reported as "<description> (testkit)", against a real server: the pool opens
+//! `mongo_client::Connection`s to a `mongo_testkit::TestServer` that has the file's fail point
+//! (see `cmap_testkit.rs`).
 //!
 //! Extensions used by our own cases (documented in `spec-tests/data/cmap/README.md`): pool
 //! options `maxLifetimeMS`, `connectTimeoutMS`, `loadBalanced`; top-level `serviceIds`
@@ -34,6 +37,9 @@ use tokio::sync::{Notify, mpsc};
 
 use crate::{Context, Outcome, Suite, util};
 
+#[path = "cmap_testkit.rs"]
+mod testkit;
+
 const DEFAULT_EVENT_TIMEOUT_MS: u64 = 10_000;
 
 /// Runs the official CMAP files (when given) and our own.
@@ -49,8 +55,10 @@ pub(crate) fn run(ctx: &Context, out: &mut Outcome) -> bool {
     }
     if integration > 0 {
         out.notes.push(format!(
-            "cmap: {integration} integration-style tests ran against a simulated establisher \
-             (fail points applied to the simulated handshake on a virtual clock), not a server"
+            "cmap: {integration} integration-style tests ran twice: against a simulated \
+             establisher (fail points applied to the simulated handshake on a virtual clock) \
+             and, as \"<description> (testkit)\", with real connections to a mongo-testkit \
+             server carrying the file's fail point, on the real clock"
         ));
     }
     true
@@ -72,7 +80,8 @@ fn run_file(ctx: &Context, file: &Path, out: &mut Outcome, integration: &mut usi
     if !ctx.wants_test(&description) {
         return;
     }
-    if test.get("style").and_then(Value::as_str) == Some("integration") {
+    let integration_style = test.get("style").and_then(Value::as_str) == Some("integration");
+    if integration_style {
         *integration += 1;
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -84,6 +93,10 @@ fn run_file(ctx: &Context, file: &Path, out: &mut Outcome, integration: &mut usi
         Err(e) => Err(format!("cannot build a runtime: {e}")),
     };
     out.record(file, &description, result);
+    if integration_style {
+        let result = testkit::run(&test);
+        out.record(file, &format!("{description} (testkit)"), result);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -341,12 +354,12 @@ fn error_json(e: &PoolError) -> Value {
 // ---------------------------------------------------------------------------------------------
 // Operations
 
-type Labels = Arc<Mutex<HashMap<String, PooledConnection<SimEstablisher>>>>;
+type Labels<E> = Arc<Mutex<HashMap<String, PooledConnection<E>>>>;
 
-struct Env {
-    pool: Pool<SimEstablisher>,
+struct Env<E: Establish> {
+    pool: Pool<E>,
     recorder: Arc<Recorder>,
-    labels: Labels,
+    labels: Labels<E>,
 }
 
 enum OpError {
@@ -362,7 +375,7 @@ fn str_field<'a>(op: &'a Value, key: &str) -> Result<&'a str, OpError> {
         .ok_or_else(|| OpError::Runner(format!("operation {op} lacks {key}")))
 }
 
-async fn run_op(env: &Env, op: &Value) -> Result<(), OpError> {
+async fn run_op<E: Establish>(env: &Env<E>, op: &Value) -> Result<(), OpError> {
     let name = str_field(op, "name")?;
     match name {
         "wait" => {
@@ -388,8 +401,7 @@ async fn run_op(env: &Env, op: &Value) -> Result<(), OpError> {
                 }
                 if tokio::time::timeout_at(deadline, notified).await.is_err() {
                     return Err(OpError::Runner(format!(
-                        "waitForEvent: saw {} of {target} {event} events within {timeout:?} \
-                         (virtual time)",
+                        "waitForEvent: saw {} of {target} {event} events within {timeout:?}",
                         env.recorder.count(event)
                     )));
                 }
@@ -472,15 +484,6 @@ struct Thread {
 }
 
 async fn run_test(test: &Value) -> Result<(), String> {
-    let recorder = Arc::new(Recorder::default());
-    let rec = Arc::clone(&recorder);
-    let listeners = Listeners::new().with(Listener::pool(FnListener(move |e: &CmapEvent| {
-        rec.events
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(event_json(e));
-        rec.notify.notify_waiters();
-    })));
     let service_ids = match test.get("serviceIds").and_then(Value::as_array) {
         Some(ids) => ids
             .iter()
@@ -492,13 +495,27 @@ async fn run_test(test: &Value) -> Result<(), String> {
         fail_point: Mutex::new(parse_fail_point(test)?),
         service_ids,
     };
-    let pool = Pool::new(
-        ServerAddress::tcp("localhost", 27017),
-        pool_options(test),
-        establisher,
-        listeners,
-    )
-    .map_err(|e| format!("cannot create the pool: {e}"))?;
+    run_with(test, ServerAddress::tcp("localhost", 27017), establisher).await
+}
+
+/// Runs a test's operations on a pool of `establisher`'s connections to `address` and checks
+/// the error and the events.
+async fn run_with<E: Establish>(
+    test: &Value,
+    address: ServerAddress,
+    establisher: E,
+) -> Result<(), String> {
+    let recorder = Arc::new(Recorder::default());
+    let rec = Arc::clone(&recorder);
+    let listeners = Listeners::new().with(Listener::pool(FnListener(move |e: &CmapEvent| {
+        rec.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(event_json(e));
+        rec.notify.notify_waiters();
+    })));
+    let pool = Pool::new(address, pool_options(test), establisher, listeners)
+        .map_err(|e| format!("cannot create the pool: {e}"))?;
     // Stand-in for SDAM's handling of background establishment errors: clear the pool unless
     // the error signals an overloaded server.
     let weak = pool.downgrade();

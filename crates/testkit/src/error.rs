@@ -55,11 +55,17 @@ impl CommandError {
     }
 
     pub(crate) fn to_doc(&self) -> Document {
+        // mongod names a code it has no name for `Location<code>`.
+        let code_name = if self.code_name.is_empty() {
+            format!("Location{}", self.code)
+        } else {
+            self.code_name.to_string()
+        };
         let mut d = doc! {
             "ok": 0.0,
             "errmsg": self.errmsg.clone(),
             "code": self.code,
-            "codeName": self.code_name,
+            "codeName": code_name,
         };
         if !self.labels.is_empty() {
             d.insert(
@@ -114,4 +120,121 @@ pub mod codes {
     pub const NOT_PRIMARY_NO_SECONDARY_OK: i32 = 13435;
     /// Unrecognized pipeline stage name.
     pub const UNRECOGNIZED_STAGE: i32 = 40324;
+}
+
+/// mongod's name of an error code (`codeName`), for the codes drivers and the spec tests use;
+/// `""` for others.
+pub(crate) fn code_name(code: i32) -> &'static str {
+    match code {
+        1 => "InternalError",
+        2 => "BadValue",
+        4 => "NoSuchKey",
+        6 => "HostUnreachable",
+        7 => "HostNotFound",
+        8 => "UnknownError",
+        9 => "FailedToParse",
+        11 => "UserNotFound",
+        13 => "Unauthorized",
+        14 => "TypeMismatch",
+        18 => "AuthenticationFailed",
+        20 => "IllegalOperation",
+        24 => "LockTimeout",
+        26 => "NamespaceNotFound",
+        43 => "CursorNotFound",
+        48 => "NamespaceExists",
+        50 => "MaxTimeMSExpired",
+        51 => "ManualInterventionRequired",
+        59 => "CommandNotFound",
+        63 => "OBSOLETE_StaleShardVersion",
+        64 => "WriteConcernTimeout",
+        72 => "InvalidOptions",
+        79 => "UnknownReplWriteConcern",
+        89 => "NetworkTimeout",
+        91 => "ShutdownInProgress",
+        95 => "NotSecondary",
+        100 => "UnsatisfiableWriteConcern",
+        112 => "WriteConflict",
+        133 => "FailedToSatisfyReadPreference",
+        134 => "ReadConcernMajorityNotAvailableYet",
+        150 => "StaleEpoch",
+        189 => "PrimarySteppedDown",
+        202 => "NetworkInterfaceExceededTimeLimit",
+        216 => "ElectionInProgress",
+        225 => "TransactionTooOld",
+        234 => "RetryChangeStream",
+        237 => "CursorKilled",
+        246 => "SnapshotUnavailable",
+        251 => "NoSuchTransaction",
+        262 => "ExceededTimeLimit",
+        266 => "FailPointSetFailed",
+        267 => "PreparedTransactionInProgress",
+        322 => "APIVersionError",
+        323 => "APIStrictError",
+        324 => "APIDeprecationError",
+        391 => "ReauthenticationRequired",
+        9001 => "SocketException",
+        10107 => "NotWritablePrimary",
+        11000 => "DuplicateKey",
+        11600 => "InterruptedAtShutdown",
+        11601 => "Interrupted",
+        11602 => "InterruptedDueToReplStateChange",
+        13388 => "StaleConfig",
+        13435 => "NotPrimaryNoSecondaryOk",
+        13436 => "NotPrimaryOrSecondary",
+        _ => "",
+    }
+}
+
+/// mongod's `RetriableError` category.
+pub(crate) fn is_retriable(code: i32) -> bool {
+    matches!(
+        code,
+        6 | 7
+            | 89
+            | 91
+            | 134
+            | 189
+            | 262
+            | 317
+            | 358
+            | 384
+            | 402
+            | 406
+            | 407
+            | 412
+            | 453
+            | 462
+            | 9001
+            | 10107
+            | 11600
+            | 11602
+            | 13435
+            | 13436
+            | 50915
+            | 91331
+    )
+}
+
+/// mongod's `NotPrimaryError` category: replies carry the node's topologyVersion.
+pub(crate) fn is_not_primary(code: i32) -> bool {
+    matches!(code, 189 | 10107 | 11602 | 13435 | 13436)
+}
+
+/// mongod's `transient transaction error` rule (without the sharding-only codes).
+pub(crate) fn is_transient_transaction_error(
+    code: i32,
+    has_wce: bool,
+    commit_or_abort: bool,
+) -> bool {
+    if matches!(code, 24 | 112 | 249 | 267 | 343) {
+        return true;
+    }
+    // Snapshot errors and NeedRetargettingError.
+    let mut transient = matches!(code, 150 | 239 | 246 | 250 | 272 | 13388);
+    if commit_or_abort {
+        transient |= code == 251 && !has_wce;
+    } else {
+        transient |= is_retriable(code) || code == 251;
+    }
+    transient
 }

@@ -10,6 +10,13 @@
 //! load-balancer mode ([`ServerOptions::with_load_balancer`]) in which hello reports a
 //! `serviceId` like a mongos behind a load balancer.
 //!
+//! [`Deployment::start`] builds any of the unified test format's topologies (single,
+//! replica set, sharded mongos routers sharing one store, load-balanced mongoses behind
+//! in-process TCP balancers) and gives a test runner the URIs, the nodes for targeted fail
+//! points, the data and a reset between tests. Fail points follow mongod's
+//! `configureFailPoint` (`failCommand`, `failGetMoreAfterCursorCheckout`,
+//! `onPrimaryTransactionalWrite`), including on the handshake and monitoring hellos.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), mongo_testkit::Error> {
 //! use mongo_testkit::{ReplicaSet, ServerOptions, TestServer};
@@ -28,8 +35,10 @@
     reason = "the testkit is a server: it owns its clock, its tasks and its randomness"
 )]
 
+mod deployment;
 mod error;
 mod failpoint;
+mod lb;
 mod legacy;
 mod node;
 mod options;
@@ -41,6 +50,7 @@ mod store;
 mod tls;
 mod topology;
 
+pub use deployment::{Deployment, DeploymentKind, REPLICA_SET_NAME};
 pub use error::{Error, codes};
 pub use node::{ConnState, MAX_BSON_OBJECT_SIZE, MAX_WRITE_BATCH_SIZE};
 pub use options::{ServerOptions, TlsFiles};

@@ -49,15 +49,19 @@ pub struct ServerOptions {
     pub compressors: Vec<String>,
     /// maxMessageSizeBytes, advertised and enforced by the frame reader (default 48,000,000).
     pub max_message_size: usize,
-    /// maxWireVersion advertised (default 21, MongoDB 7.0).
+    /// maxWireVersion advertised in hello (default 25, MongoDB 8.0).
     pub max_wire_version: i32,
-    /// Version string reported by buildInfo (default "7.0.0").
+    /// Version string reported by buildInfo and serverStatus (default "8.0.4").
     pub version: String,
     /// Default `maxAwaitTimeMS` cap for awaitable hello (a request's own value wins when smaller).
     pub max_await_time: Duration,
     /// Behave as a mongos behind a load balancer: hello says `msg: "isdbgrid"` and, to a
     /// client that sends `loadBalanced: true`, reports a `serviceId`.
     pub load_balancer: bool,
+    /// Server parameters set at startup (as `--setParameter name=value`): they override the
+    /// defaults `getParameter` reports (`enableTestCommands: true`, `requireApiVersion: false`,
+    /// `acceptApiVersion2: false`, ...) and `setParameter` can change them at run time.
+    pub parameters: bson::Document,
 }
 
 impl Default for ServerOptions {
@@ -69,10 +73,11 @@ impl Default for ServerOptions {
             tls: None,
             compressors: vec!["zlib".into(), "snappy".into(), "zstd".into()],
             max_message_size: 48_000_000,
-            max_wire_version: 21,
-            version: "7.0.0".to_string(),
+            max_wire_version: 25,
+            version: "8.0.4".to_string(),
             max_await_time: Duration::from_secs(60),
             load_balancer: false,
+            parameters: bson::Document::new(),
         }
     }
 }
@@ -121,6 +126,21 @@ impl ServerOptions {
     /// Acts as a mongos behind a load balancer (see [`ServerOptions::load_balancer`]).
     pub fn with_load_balancer(mut self) -> Self {
         self.load_balancer = true;
+        self
+    }
+
+    /// Reports this server version (buildInfo `version` / `versionArray`, serverStatus) and
+    /// this maxWireVersion in hello. Keep the two consistent (e.g. "7.0.0" with 21, "8.0.4"
+    /// with 25): drivers and test runners read both.
+    pub fn with_version(mut self, version: impl Into<String>, max_wire_version: i32) -> Self {
+        self.version = version.into();
+        self.max_wire_version = max_wire_version;
+        self
+    }
+
+    /// Sets a server parameter at startup (see [`ServerOptions::parameters`]).
+    pub fn with_parameter(mut self, name: impl Into<String>, value: impl Into<bson::Bson>) -> Self {
+        self.parameters.insert(name.into(), value.into());
         self
     }
 

@@ -148,7 +148,7 @@ impl ReplicaSet {
             .primary_index()
             .ok_or_else(|| Error::InvalidOptions("no primary".into()))?;
         self.topology
-            .step_down(p)
+            .step_down(p, std::time::Duration::ZERO)
             .map_err(|e| Error::InvalidOptions(e.errmsg))
     }
 
@@ -196,6 +196,11 @@ impl ReplicaSet {
         for m in &self.members {
             m.stop().await;
         }
+    }
+
+    /// Lifts every `replSetFreeze` / step-down freeze.
+    pub fn unfreeze_all(&self) {
+        self.topology.unfreeze_all();
     }
 
     /// Forces a topology change notification on every member (awaitable hellos answer now).

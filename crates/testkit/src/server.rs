@@ -74,11 +74,17 @@ impl TestServer {
         for (u, p) in &options.users {
             users.add("admin", u, p);
         }
+        // In load-balancer mode the server is a mongos (its own process, no replica set).
+        let topology = if options.load_balancer {
+            Topology::mongos()
+        } else {
+            Topology::standalone()
+        };
         let node = Arc::new(Node::new(
             options,
             Arc::new(Store::new()),
             users,
-            Arc::new(Topology::standalone()),
+            Arc::new(topology),
             0,
         ));
         Self::launch(node, listener).await
@@ -162,16 +168,20 @@ impl TestServer {
         ConnState::new(self.inner.node.next_connection_id())
     }
 
-    /// Configures a fail point as `configureFailPoint` would (the same document).
+    /// Configures a fail point as `configureFailPoint` would (the same document) and
+    /// returns the reply, `{count: <activations so far>, ok: 1}`.
     ///
     /// # Errors
     /// The server's error reply (as a document) when the document is invalid.
-    pub fn configure_fail_point(&self, cmd: Document) -> Result<(), Document> {
+    pub fn configure_fail_point(&self, cmd: Document) -> Result<Document, Document> {
+        self.run_configure_fail_point(&cmd)
+    }
+
+    pub(crate) fn run_configure_fail_point(&self, cmd: &Document) -> Result<Document, Document> {
         self.inner
             .node
             .fail_points
-            .configure(&cmd)
-            .map(|_| ())
+            .configure(cmd)
             .map_err(|e| e.to_doc())
     }
 
@@ -430,7 +440,16 @@ async fn run(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Outcome {
     let name = cmd.keys().next().cloned().unwrap_or_default();
-    if is_hello(&name) {
+    // As on mongod, failCommand is evaluated when the command starts, before an awaitable
+    // hello waits for a topology change.
+    let mut action = node.fail_action(&req.db, &cmd, conn);
+    if let Some(d) = action.block.take() {
+        tokio::select! {
+            () = tokio::time::sleep(d) => {}
+            _ = shutdown.changed() => return Outcome::Close,
+        }
+    }
+    if is_hello(&name) && !action.close && action.error.is_none() {
         if let Some((tv, wait)) = await_time(node, &cmd) {
             let mut rx = node.topology.subscribe();
             if node.should_await(&tv) {
@@ -442,31 +461,13 @@ async fn run(
             }
         }
     }
-    let action = node.fail_action(&cmd, conn);
-    if let Some(d) = action.block {
-        tokio::select! {
-            () = tokio::time::sleep(d) => {}
-            _ = shutdown.changed() => return Outcome::Close,
-        }
-    }
-    if action.close {
+    conn.legacy_secondary_ok = req.secondary_ok;
+    let done = node.respond(&req.db, cmd, conn, action);
+    conn.legacy_secondary_ok = false;
+    if done.close {
         return Outcome::Close;
     }
-    let mut reply = match action.error {
-        Some(err) => err,
-        None => {
-            conn.legacy_secondary_ok = req.secondary_ok;
-            let mut r = node.execute(&req.db, cmd, conn);
-            conn.legacy_secondary_ok = false;
-            if let Some(wce) = action.write_concern_error {
-                r.insert("writeConcernError", wce);
-                if let Some(labels) = node.fail_points.labels_for_wce() {
-                    r.insert("errorLabels", labels);
-                }
-            }
-            r
-        }
-    };
+    let mut reply = done.reply;
     match node.reply_faults.take(&name) {
         Some(ReplyFault::Drop) => return Outcome::Close,
         Some(ReplyFault::Delay(d)) => {

@@ -1,6 +1,6 @@
 //! The in-memory document store shared by the members of a deployment.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bson::{Bson, Document, doc, oid::ObjectId};
 use parking_lot::Mutex;
@@ -14,6 +14,8 @@ pub(crate) struct Collection {
     pub(crate) docs: Vec<Document>,
     ids: HashSet<Vec<u8>>,
     pub(crate) indexes: Vec<Document>,
+    /// The options given to `create` / `collMod` (reported by `listCollections`).
+    pub(crate) options: Document,
 }
 
 /// A canonical key for `_id` values: numbers that are equal map to the same key.
@@ -39,6 +41,7 @@ impl Collection {
             docs: Vec::new(),
             ids: HashSet::new(),
             indexes: vec![doc! { "v": 2, "key": { "_id": 1 }, "name": "_id_", "ns": ns }],
+            options: Document::new(),
         }
     }
 
@@ -114,16 +117,34 @@ fn duplicate_key(ns: &str, id: &Bson) -> CommandError {
     )
 }
 
-/// Databases → collections. Cloned handles share the data (one store per deployment).
+/// Databases → collections, plus the session table of retryable writes (which replicates
+/// with the data on a replica set). One store per deployment.
 #[derive(Debug, Default)]
 pub struct Store {
     dbs: Mutex<BTreeMap<String, BTreeMap<String, Collection>>>,
+    /// Per session (the encoded `lsid`): the latest txnNumber and the reply it got.
+    sessions: Mutex<HashMap<Vec<u8>, (i64, Document)>>,
+    /// The deployment's logical clock (`$clusterTime`, `operationTime`).
+    cluster_time: Mutex<(u32, u32)>,
+}
+
+/// What the session table says about a retryable write.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum RetryableWrite {
+    /// Not seen: run it.
+    New,
+    /// Already executed: this was its reply.
+    Executed(Document),
+    /// A newer txnNumber was already used on the session.
+    TooOld(i64),
 }
 
 impl Store {
     /// Creates an empty store.
     pub fn new() -> Self {
-        Self::default()
+        let store = Self::default();
+        store.tick();
+        store
     }
 
     /// Runs `f` on a collection, creating it (and its database) when `create` is set.
@@ -231,9 +252,48 @@ impl Store {
             .unwrap_or_default()
     }
 
-    /// Removes every database.
+    /// Removes every database and forgets every session.
     pub fn clear(&self) {
         self.dbs.lock().clear();
+        self.sessions.lock().clear();
+    }
+
+    /// The current cluster time.
+    pub(crate) fn cluster_time(&self) -> bson::Timestamp {
+        let (time, increment) = *self.cluster_time.lock();
+        bson::Timestamp { time, increment }
+    }
+
+    /// Advances the cluster time (a write happened) and returns the new value: the wall
+    /// clock's second, with an increment that keeps it growing within a second.
+    pub(crate) fn tick(&self) -> bson::Timestamp {
+        let secs = u32::try_from(bson::DateTime::now().timestamp_millis() / 1000).unwrap_or(0);
+        let mut t = self.cluster_time.lock();
+        *t = if secs > t.0 {
+            (secs, 1)
+        } else {
+            (t.0, t.1.saturating_add(1))
+        };
+        let (time, increment) = *t;
+        bson::Timestamp { time, increment }
+    }
+
+    /// Looks a retryable write up in the session table.
+    pub(crate) fn retryable_write(&self, lsid: &[u8], txn_number: i64) -> RetryableWrite {
+        match self.sessions.lock().get(lsid) {
+            Some((latest, _)) if *latest > txn_number => RetryableWrite::TooOld(*latest),
+            Some((latest, reply)) if *latest == txn_number => {
+                RetryableWrite::Executed(reply.clone())
+            }
+            _ => RetryableWrite::New,
+        }
+    }
+
+    /// Records the reply of an executed retryable write.
+    pub(crate) fn record_retryable_write(&self, lsid: &[u8], txn_number: i64, reply: Document) {
+        self.sessions
+            .lock()
+            .insert(lsid.to_vec(), (txn_number, reply));
     }
 }
 

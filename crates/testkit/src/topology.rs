@@ -1,4 +1,7 @@
-//! Deployment state shared by the members of a replica set (or owned by a standalone).
+//! Deployment state shared by the members of a replica set (or owned by a standalone or a
+//! mongos router).
+
+use std::time::{Duration, Instant};
 
 use bson::oid::ObjectId;
 use parking_lot::Mutex;
@@ -15,6 +18,9 @@ pub(crate) struct RsState {
     pub(crate) set_version: i32,
     pub(crate) term: i64,
     pub(crate) running: Vec<bool>,
+    /// Until when each member may not become primary (`replSetFreeze`, or the
+    /// `stepDownSecs` of a `replSetStepDown` it ran).
+    pub(crate) frozen_until: Vec<Option<Instant>>,
 }
 
 impl RsState {
@@ -31,6 +37,7 @@ impl RsState {
 #[derive(Debug)]
 pub(crate) struct Topology {
     rs: Option<Mutex<RsState>>,
+    mongos: bool,
     counter: watch::Sender<i64>,
 }
 
@@ -40,12 +47,24 @@ pub(crate) enum Role {
     Standalone,
     Primary,
     Secondary,
+    /// A mongos router (sharded cluster or load balanced).
+    Mongos,
 }
 
 impl Topology {
     pub(crate) fn standalone() -> Self {
         Self {
             rs: None,
+            mongos: false,
+            counter: watch::channel(0).0,
+        }
+    }
+
+    /// A mongos router: its own process, so its own topology counter.
+    pub(crate) fn mongos() -> Self {
+        Self {
+            rs: None,
+            mongos: true,
             counter: watch::channel(0).0,
         }
     }
@@ -60,7 +79,9 @@ impl Topology {
                 set_version: 1,
                 term: 1,
                 running: vec![true; n],
+                frozen_until: vec![None; n],
             })),
+            mongos: false,
             counter: watch::channel(0).0,
         }
     }
@@ -86,6 +107,7 @@ impl Topology {
 
     pub(crate) fn role(&self, member: usize) -> Role {
         match &self.rs {
+            None if self.mongos => Role::Mongos,
             None => Role::Standalone,
             Some(m) => {
                 if m.lock().primary == Some(member) {
@@ -114,9 +136,10 @@ impl Topology {
         Ok(())
     }
 
-    /// Steps `member` down if it is primary and hands the role to the next running member.
+    /// Steps `member` down if it is primary and hands the role to the next running member
+    /// that is not frozen; the old primary may not be elected again for `freeze`.
     /// Returns the new primary.
-    pub(crate) fn step_down(&self, member: usize) -> CmdResult<usize> {
+    pub(crate) fn step_down(&self, member: usize, freeze: Duration) -> CmdResult<usize> {
         let Some(m) = &self.rs else {
             return Err(not_rs());
         };
@@ -130,9 +153,18 @@ impl Topology {
                 ));
             }
             let n = st.hosts.len();
+            let now = Instant::now();
             let next = (1..n)
                 .map(|k| (member + k) % n)
-                .find(|&j| st.running.get(j).copied().unwrap_or(false))
+                .find(|&j| {
+                    st.running.get(j).copied().unwrap_or(false)
+                        && st
+                            .frozen_until
+                            .get(j)
+                            .copied()
+                            .flatten()
+                            .is_none_or(|t| t <= now)
+                })
                 .ok_or_else(|| {
                     CommandError::new(
                         262,
@@ -142,18 +174,58 @@ impl Topology {
                 })?;
             st.primary = Some(next);
             st.term += 1;
+            if let Some(slot) = st.frozen_until.get_mut(member) {
+                *slot = now.checked_add(freeze);
+            }
             next
         };
         self.bump();
         Ok(next)
     }
 
+    /// `replSetFreeze`: `member` (a secondary) may not become primary for `secs` seconds;
+    /// `0` unfreezes it.
+    pub(crate) fn freeze(&self, member: usize, secs: u64) -> CmdResult<()> {
+        let Some(m) = &self.rs else {
+            return Err(not_rs());
+        };
+        let mut st = m.lock();
+        if st.primary == Some(member) {
+            return Err(CommandError::new(
+                95,
+                "NotSecondary",
+                "cannot freeze node when primary or running for election. state: Primary",
+            ));
+        }
+        if let Some(slot) = st.frozen_until.get_mut(member) {
+            *slot = if secs == 0 {
+                None
+            } else {
+                Instant::now().checked_add(Duration::from_secs(secs))
+            };
+        }
+        Ok(())
+    }
+
+    /// Lifts every freeze (between tests).
+    pub(crate) fn unfreeze_all(&self) {
+        if let Some(m) = &self.rs {
+            m.lock().frozen_until.iter_mut().for_each(|f| *f = None);
+        }
+    }
+
     /// Marks a member running or stopped (bumps the counter so others re-announce).
     pub(crate) fn set_running(&self, member: usize, running: bool) {
         if let Some(m) = &self.rs {
-            if let Some(slot) = m.lock().running.get_mut(member) {
+            let mut st = m.lock();
+            if let Some(slot) = st.running.get_mut(member) {
                 *slot = running;
             }
+            // A freeze lives in the process's memory: a restart forgets it.
+            if let Some(slot) = st.frozen_until.get_mut(member) {
+                *slot = None;
+            }
+            drop(st);
             self.bump();
         }
     }

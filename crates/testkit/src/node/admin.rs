@@ -1,13 +1,18 @@
 //! Administration: databases, collections and indexes (`listDatabases`, `listCollections`,
-//! `listIndexes`, `createIndexes`, `dropIndexes`, `create`, `drop`, `dropDatabase`), the
-//! replica-set commands (`replSetStepDown`, `replSetGetStatus`), `serverStatus`,
-//! `getParameter`, `whatsmyuri` and the testing command `configureFailPoint`.
+//! `listIndexes`, `createIndexes`, `dropIndexes`, `create`, `collMod`, `drop`,
+//! `dropDatabase`), the replica-set commands (`replSetStepDown`, `replSetFreeze`,
+//! `replSetGetStatus`), the mongos commands (`shardCollection`, `enableSharding`),
+//! `serverStatus`, `getParameter` / `setParameter`, `whatsmyuri` and the testing command
+//! `configureFailPoint`.
+
+use std::time::Duration;
 
 use bson::{Bson, Document, doc};
 
 use super::Node;
-use super::args::{array_of_docs, coll_arg, non_negative, now, ok, opt_doc};
+use super::args::{array_of_docs, coll_arg, non_negative, now, ok, opt_count, opt_doc};
 use crate::error::{CmdResult, CommandError, codes};
+use crate::options::ServerOptions;
 use crate::query;
 
 impl Node {
@@ -53,9 +58,11 @@ impl Node {
                 doc! { "name": name, "type": "collection" }
             } else {
                 doc! {
-                    "name": name,
+                    "name": name.clone(),
                     "type": "collection",
-                    "options": {},
+                    "options": self.store.with_coll(db, &name, false, |c| {
+                        c.map(|c| c.options.clone()).unwrap_or_default()
+                    }),
                     "info": { "readOnly": false },
                     "idIndex": { "v": 2, "key": { "_id": 1 }, "name": "_id_" },
                 }
@@ -157,10 +164,48 @@ impl Node {
         Ok(ok(doc! { "nIndexesWas": i32::try_from(n).unwrap_or(0) }))
     }
 
-    /// `create`: an empty collection.
+    /// `create`: an empty collection; its options are kept for `listCollections`.
     pub(super) fn create_collection(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
         let coll = coll_arg(cmd, "create")?;
+        let options: Document = cmd
+            .iter()
+            .skip(1)
+            .filter(|(k, _)| !is_generic_argument(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         self.store.create(db, coll)?;
+        self.store.with_coll(db, coll, false, |c| {
+            if let Some(c) = c {
+                c.options = options;
+            }
+        });
+        Ok(ok(Document::new()))
+    }
+
+    /// `collMod`: accepted for an existing collection (options are merged, nothing enforced).
+    pub(super) fn coll_mod(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
+        let coll = coll_arg(cmd, "collMod")?;
+        let changes: Vec<(String, Bson)> = cmd
+            .iter()
+            .skip(1)
+            .filter(|(k, _)| !is_generic_argument(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        self.store
+            .with_coll(db, coll, false, |c| {
+                c.map(|c| {
+                    for (k, v) in changes {
+                        c.options.insert(k, v);
+                    }
+                })
+            })
+            .ok_or_else(|| {
+                CommandError::new(
+                    codes::NAMESPACE_NOT_FOUND,
+                    "NamespaceNotFound",
+                    format!("ns does not exist: {db}.{coll}"),
+                )
+            })?;
         Ok(ok(Document::new()))
     }
 
@@ -180,11 +225,62 @@ impl Node {
         ok(doc! { "dropped": db })
     }
 
-    /// `replSetStepDown`: another member becomes primary.
-    pub(super) fn repl_set_step_down(&self) -> CmdResult<Document> {
-        let new = self.topology.step_down(self.member)?;
+    /// `replSetStepDown: <stepDownSecs>`: another member becomes primary; this one may not
+    /// be elected again for `stepDownSecs` (default 60).
+    pub(super) fn repl_set_step_down(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
+        admin_only(db, "replSetStepDown")?;
+        let secs = match cmd.get("replSetStepDown") {
+            Some(Bson::Boolean(_)) | None => 60,
+            Some(_) => opt_count(cmd, "replSetStepDown")?.unwrap_or(60),
+        };
+        let catch_up = opt_count(cmd, "secondaryCatchUpPeriodSecs")?.unwrap_or(10);
+        if secs <= 0 {
+            return Err(CommandError::bad_value(
+                "stepdown period must be a positive integer",
+            ));
+        }
+        if catch_up > secs {
+            return Err(CommandError::bad_value(
+                "stepdown period must be longer than secondaryCatchUpPeriodSecs",
+            ));
+        }
+        let freeze = Duration::from_secs(u64::try_from(secs).unwrap_or(60));
+        let new = self.topology.step_down(self.member, freeze)?;
         tracing::debug!(old = self.member, new, "replSetStepDown");
         Ok(ok(Document::new()))
+    }
+
+    /// `replSetFreeze: <secs>`: this secondary may not become primary for `secs` (0 lifts it).
+    pub(super) fn repl_set_freeze(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
+        admin_only(db, "replSetFreeze")?;
+        let secs = opt_count(cmd, "replSetFreeze")?.unwrap_or(0);
+        self.topology
+            .freeze(self.member, u64::try_from(secs).unwrap_or(0))?;
+        let mut r = Document::new();
+        if secs == 0 {
+            r.insert("info", "unfreezing");
+        }
+        Ok(ok(r))
+    }
+
+    /// `shardCollection` / `enableSharding` on a mongos: accepted (data is not split).
+    pub(super) fn shard_collection(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
+        admin_only(db, super::args::name_of(cmd))?;
+        let ns = match cmd.iter().next() {
+            Some((_, Bson::String(ns))) => ns.clone(),
+            _ => return Err(CommandError::type_mismatch("expected a namespace")),
+        };
+        if super::args::name_of(cmd) == "enableSharding" {
+            return Ok(ok(Document::new()));
+        }
+        if !ns.contains('.') {
+            return Err(CommandError::new(
+                73,
+                "InvalidNamespace",
+                format!("Invalid namespace specified '{ns}'"),
+            ));
+        }
+        Ok(ok(doc! { "collectionsharded": ns }))
     }
 
     pub(super) fn repl_set_get_status(&self) -> CmdResult<Document> {
@@ -222,22 +318,138 @@ impl Node {
         })
     }
 
-    /// `configureFailPoint`, on the admin database only.
+    /// `configureFailPoint`, on the admin database only, when test commands are enabled.
     pub(super) fn configure_fail_point(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
-        if db != "admin" {
+        if !matches!(
+            self.parameter("enableTestCommands"),
+            Some(Bson::Boolean(true))
+        ) {
             return Err(CommandError::new(
-                codes::UNAUTHORIZED,
-                "Unauthorized",
-                "configureFailPoint may only be run against the admin database.",
+                codes::COMMAND_NOT_FOUND,
+                "CommandNotFound",
+                "no such command: 'configureFailPoint'",
             ));
         }
+        admin_only(db, "configureFailPoint")?;
         self.fail_points.configure(cmd)
+    }
+
+    /// `getParameter`: `{getParameter: 1, <name>: 1, ...}` or `{getParameter: "*"}`.
+    pub(super) fn get_parameter(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
+        admin_only(db, "getParameter")?;
+        let params = self.parameters.lock().clone();
+        let all = matches!(cmd.get("getParameter"), Some(Bson::String(s)) if s == "*")
+            || cmd
+                .get_document("getParameter")
+                .is_ok_and(|d| d.get("allParameters").is_some_and(query::truthy));
+        let mut out = Document::new();
+        for (k, v) in &params {
+            if all || (cmd.contains_key(k) && !is_generic_argument(k)) {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        if out.is_empty() {
+            return Err(CommandError::new(
+                codes::INVALID_OPTIONS,
+                "InvalidOptions",
+                "no option found to get",
+            ));
+        }
+        Ok(ok(out))
+    }
+
+    /// `setParameter: 1, <name>: <value>`: replies the previous value as `was`.
+    pub(super) fn set_parameter(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
+        admin_only(db, "setParameter")?;
+        let mut params = self.parameters.lock();
+        let mut was = None;
+        for (k, v) in cmd.iter().skip(1) {
+            if is_generic_argument(k) {
+                continue;
+            }
+            if k == "enableTestCommands" {
+                return Err(CommandError::bad_value(
+                    "not allowed to change [enableTestCommands] at runtime",
+                ));
+            }
+            let Some(old) = params.get(k).cloned() else {
+                return Err(CommandError::new(
+                    codes::INVALID_OPTIONS,
+                    "InvalidOptions",
+                    format!(
+                        "attempted to set unrecognized parameter [{k}], use help:true to see options"
+                    ),
+                ));
+            };
+            params.insert(k.clone(), v.clone());
+            was = Some(old);
+        }
+        match was {
+            Some(w) => Ok(ok(doc! { "was": w })),
+            None => Err(CommandError::new(
+                codes::INVALID_OPTIONS,
+                "InvalidOptions",
+                "no option found to set, use help:true to see options ",
+            )),
+        }
     }
 }
 
-/// `getParameter`: only the feature compatibility version.
-pub(super) fn get_parameter() -> Document {
-    ok(doc! { "featureCompatibilityVersion": { "version": "7.0" } })
+/// Commands mongod runs on the admin database only.
+fn admin_only(db: &str, name: &str) -> CmdResult<()> {
+    if db == "admin" {
+        Ok(())
+    } else {
+        Err(CommandError::new(
+            codes::UNAUTHORIZED,
+            "Unauthorized",
+            format!("{name} may only be run against the admin database."),
+        ))
+    }
+}
+
+/// Fields every command may carry that are not its own arguments.
+pub(super) fn is_generic_argument(key: &str) -> bool {
+    key.starts_with('$')
+        || matches!(
+            key,
+            "lsid"
+                | "txnNumber"
+                | "autocommit"
+                | "startTransaction"
+                | "writeConcern"
+                | "readConcern"
+                | "maxTimeMS"
+                | "apiVersion"
+                | "apiStrict"
+                | "apiDeprecationErrors"
+                | "comment"
+        )
+}
+
+/// The server parameters a node starts with: mongod's defaults for the ones drivers and the
+/// spec runners ask about, then the options' own.
+pub(super) fn initial_parameters(opts: &ServerOptions) -> Document {
+    let fcv: String = opts
+        .version
+        .split('.')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(".");
+    let mut params = doc! {
+        "featureCompatibilityVersion": { "version": fcv },
+        "enableTestCommands": true,
+        "requireApiVersion": false,
+        "acceptApiVersion2": false,
+        "authenticationMechanisms": ["MONGODB-X509", "SCRAM-SHA-1", "SCRAM-SHA-256"],
+        "transactionLifetimeLimitSeconds": 60,
+        "logicalSessionTimeoutMinutes": 30,
+        "maxBSONDepth": 200,
+    };
+    for (k, v) in &opts.parameters {
+        params.insert(k.clone(), v.clone());
+    }
+    params
 }
 
 /// `whatsmyuri`.

@@ -157,6 +157,22 @@ impl Node {
         Ok(ok(Document::new()))
     }
 
+    /// `updateUser`: a new password (other fields, such as roles, are accepted and ignored).
+    pub(super) fn update_user(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
+        let user = coll_arg(cmd, "updateUser")?;
+        if !self.users.exists(db, user) {
+            return Err(CommandError::new(
+                11,
+                "UserNotFound",
+                format!("Could not find user \"{user}\" for db \"{db}\""),
+            ));
+        }
+        if let Ok(pwd) = cmd.get_str("pwd") {
+            self.users.add(db, user, pwd);
+        }
+        Ok(ok(Document::new()))
+    }
+
     /// `dropUser`.
     pub(super) fn drop_user(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
         let user = coll_arg(cmd, "dropUser")?;

@@ -86,10 +86,7 @@ impl Node {
             if role == Role::Primary {
                 r.insert("electionId", rs.election_id());
             }
-            let ts = bson::Timestamp {
-                time: u32::try_from(now().timestamp_millis() / 1000).unwrap_or(0),
-                increment: 1,
-            };
+            let ts = self.store.cluster_time();
             r.insert(
                 "lastWrite",
                 doc! {
@@ -100,11 +97,11 @@ impl Node {
                 },
             );
         }
-        if self.opts.load_balancer {
+        if role == Role::Mongos {
             r.insert("msg", "isdbgrid");
-            if cmd.get("loadBalanced").is_some_and(query::truthy) {
-                r.insert("serviceId", *self.service_id.lock());
-            }
+        }
+        if self.opts.load_balancer && cmd.get("loadBalanced").is_some_and(query::truthy) {
+            r.insert("serviceId", *self.service_id.lock());
         }
         r.insert("maxBsonObjectSize", MAX_BSON_OBJECT_SIZE);
         r.insert(

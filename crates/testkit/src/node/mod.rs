@@ -7,20 +7,25 @@
 //! - `handshake.rs`: hello / isMaster (with compression negotiation and speculative
 //!   authentication) and buildInfo;
 //! - `auth.rs`: authenticate (X.509), saslStart, saslContinue, logout, connectionStatus,
-//!   createUser and dropUser;
+//!   createUser, updateUser and dropUser;
 //! - `writes.rs`: insert, update, delete, findAndModify and getLastError;
 //! - `reads.rs`: find, getMore, killCursors, count, distinct and aggregate, and the cursor
 //!   table they share;
 //! - `admin.rs`: listDatabases, listCollections, listIndexes, createIndexes, dropIndexes,
-//!   create, drop, dropDatabase, the replica-set commands, serverStatus, getParameter,
-//!   whatsmyuri and configureFailPoint;
+//!   create, collMod, drop, dropDatabase, the replica-set commands, shardCollection,
+//!   serverStatus, getParameter / setParameter, whatsmyuri and configureFailPoint;
+//! - `api.rs`: the stable API checks and mongod's API test commands;
+//! - `session.rs`: retryable writes, killSessions / killAllSessions, and the error labels and
+//!   topologyVersion mongod adds to error replies;
 //! - `args.rs`: argument parsing and reply helpers shared by all of them.
 
 mod admin;
+mod api;
 mod args;
 mod auth;
 mod handshake;
 mod reads;
+mod session;
 mod writes;
 
 use std::collections::{HashMap, VecDeque};
@@ -31,7 +36,7 @@ use bson::{Bson, Document, doc, oid::ObjectId};
 use parking_lot::Mutex;
 
 use crate::error::{CmdResult, CommandError, codes};
-use crate::failpoint::{FailAction, FailPoints, ReplyFaults};
+use crate::failpoint::{FailAction, FailPoints, ReplyFaults, Target};
 use crate::options::ServerOptions;
 use crate::scram::{ScramServer, Users};
 use crate::store::Store;
@@ -72,7 +77,9 @@ const WRITE_COMMANDS: &[&str] = &[
     "createIndexes",
     "dropIndexes",
     "createUser",
+    "updateUser",
     "dropUser",
+    "collMod",
 ];
 
 const READ_COMMANDS: &[&str] = &[
@@ -162,6 +169,17 @@ pub(crate) struct Node {
     cursors: Mutex<HashMap<i64, Cursor>>,
     next_conn_id: AtomicI64,
     pub(crate) address: Mutex<String>,
+    /// Server parameters (`getParameter` / `setParameter`).
+    parameters: Mutex<Document>,
+}
+
+/// A command's outcome as the connection sees it.
+#[derive(Debug)]
+pub(crate) struct Executed {
+    /// The reply (empty when `close` is set).
+    pub(crate) reply: Document,
+    /// Hang up instead of replying.
+    pub(crate) close: bool,
 }
 
 impl Node {
@@ -172,7 +190,9 @@ impl Node {
         topology: Arc<Topology>,
         member: usize,
     ) -> Self {
+        let parameters = admin::initial_parameters(&opts);
         Self {
+            parameters: Mutex::new(parameters),
             opts,
             store,
             users,
@@ -216,38 +236,144 @@ impl Node {
         pid == Some(*self.process_id.lock()) && counter == Some(self.topology.counter())
     }
 
-    /// Evaluates the fail points for a command (before it runs).
-    pub(crate) fn fail_action(&self, cmd: &Document, conn: &ConnState) -> FailAction {
-        self.fail_points.check(name_of(cmd), conn.app_name())
+    /// Evaluates `failCommand` for a command, before it runs.
+    pub(crate) fn fail_action(&self, db: &str, cmd: &Document, conn: &ConnState) -> FailAction {
+        let namespace = command_namespace(db, cmd);
+        // The handshake's own metadata counts (mongod reads it before failCommand runs, which
+        // is how a fail point on hello with an appName fails that client's handshake).
+        let app_name = conn.app_name().or_else(|| {
+            cmd.get_document("client")
+                .ok()
+                .and_then(|c| c.get_document("application").ok())
+                .and_then(|a| a.get_str("name").ok())
+        });
+        self.fail_points.check(&Target {
+            command: name_of(cmd),
+            app_name,
+            namespace: &namespace,
+        })
     }
 
-    /// Runs a command: fail point first (a close request becomes an error reply here, the
-    /// network layer hangs up instead), then the command itself.
-    pub(crate) fn handle(&self, db: &str, cmd: Document, conn: &mut ConnState) -> Document {
-        let action = self.fail_action(&cmd, conn);
+    /// Runs a command after its `failCommand` step (blocking is the caller's: the network
+    /// layer sleeps, [`Node::handle`] does not): hangs up, fails or executes it.
+    pub(crate) fn respond(
+        &self,
+        db: &str,
+        cmd: Document,
+        conn: &mut ConnState,
+        action: FailAction,
+    ) -> Executed {
         if action.close {
-            return CommandError::new(9001, "SocketException", "connection closed by failCommand")
+            return Executed {
+                reply: Document::new(),
+                close: true,
+            };
+        }
+        match action.error {
+            Some((code, msg)) => {
+                let mut reply =
+                    CommandError::new(code, crate::error::code_name(code), msg).to_doc();
+                self.finish_reply(&cmd, &mut reply, action.labels);
+                self.gossip_cluster_time(name_of(&cmd), &mut reply);
+                Executed {
+                    reply,
+                    close: false,
+                }
+            }
+            None => self.execute(db, cmd, conn),
+        }
+    }
+
+    /// Runs a command synchronously with its fail points (a hang-up becomes an error reply;
+    /// `blockConnection` does not sleep).
+    pub(crate) fn handle(&self, db: &str, cmd: Document, conn: &mut ConnState) -> Document {
+        let action = self.fail_action(db, &cmd, conn);
+        let done = self.respond(db, cmd, conn, action);
+        if done.close {
+            return CommandError::new(9001, "SocketException", "connection closed by the server")
                 .to_doc();
         }
-        if let Some(err) = action.error {
-            return err;
-        }
-        let mut reply = self.execute(db, cmd, conn);
-        if let Some(wce) = action.write_concern_error {
-            reply.insert("writeConcernError", wce);
-            if let Some(labels) = self.fail_points.labels_for_wce() {
-                reply.insert("errorLabels", labels);
-            }
-        }
-        reply
+        done.reply
     }
 
-    /// Runs a command without consulting fail points.
-    pub(crate) fn execute(&self, db: &str, cmd: Document, conn: &mut ConnState) -> Document {
-        match self.dispatch(db, &cmd, conn) {
+    /// Runs a command past `failCommand`'s first step: access and API checks, the
+    /// retryable-write bookkeeping, the command, a fail-point `writeConcernError`, and the
+    /// error labels and topologyVersion mongod adds to errors.
+    pub(crate) fn execute(&self, db: &str, cmd: Document, conn: &mut ConnState) -> Executed {
+        let name = name_of(&cmd);
+        let mut close = false;
+        // As on mongod, an unknown command is CommandNotFound before any access check.
+        let known = KNOWN_COMMANDS.contains(&name);
+        let result = (if known {
+            Ok(())
+        } else {
+            Err(command_not_found(name))
+        })
+        .and_then(|()| self.check_access(name, &cmd, conn))
+        .and_then(|()| self.check_api(name, &cmd))
+        .and_then(|()| match self.session_write(db, &cmd, conn)? {
+            Some((reply, hang_up)) => {
+                close = hang_up;
+                Ok(reply)
+            }
+            None => self.dispatch(db, &cmd, conn),
+        });
+        let mut reply = match result {
             Ok(d) => d,
             Err(e) => e.to_doc(),
+        };
+        let mut labels = None;
+        if takes_write_concern(name, &cmd) {
+            let namespace = command_namespace(db, &cmd);
+            let target = Target {
+                command: name,
+                app_name: conn.app_name(),
+                namespace: &namespace,
+            };
+            if let Some((wce, wce_labels)) = self.fail_points.write_concern_error(&target) {
+                reply.insert("writeConcernError", wce);
+                labels = wce_labels;
+            }
         }
+        self.finish_reply(&cmd, &mut reply, labels);
+        self.gossip_cluster_time(name, &mut reply);
+        Executed { reply, close }
+    }
+
+    /// A replica-set member or a mongos gossips the cluster time: every reply carries
+    /// `$clusterTime` (with a dummy signature) and `operationTime`, which a write advances.
+    fn gossip_cluster_time(&self, name: &str, reply: &mut Document) {
+        if self.topology.role(self.member) == Role::Standalone {
+            return;
+        }
+        let wrote =
+            WRITE_COMMANDS.contains(&name) && reply.get("ok").is_some_and(crate::query::truthy);
+        let ts = if wrote {
+            self.store.tick()
+        } else {
+            self.store.cluster_time()
+        };
+        reply.insert(
+            "$clusterTime",
+            doc! {
+                "clusterTime": ts,
+                "signature": {
+                    "hash": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: vec![0; 20] },
+                    "keyId": 0_i64,
+                },
+            },
+        );
+        reply.insert("operationTime", ts);
+    }
+
+    /// Kills every open cursor (between tests, `killAllSessions`).
+    pub(crate) fn kill_all_cursors(&self) {
+        self.cursors.lock().clear();
+    }
+
+    /// A server parameter's current value.
+    pub(crate) fn parameter(&self, name: &str) -> Option<Bson> {
+        self.parameters.lock().get(name).cloned()
     }
 
     fn check_access(&self, name: &str, cmd: &Document, conn: &ConnState) -> CmdResult<()> {
@@ -288,17 +414,30 @@ impl Node {
         Ok(())
     }
 
-    /// Checks access, then routes the command to the file of its family (see the module
-    /// documentation). A new command gets an arm here and its body in that file.
+    /// Routes the command to the file of its family (see the module documentation). A new
+    /// command gets an arm here and its body in that file.
     fn dispatch(&self, db: &str, cmd: &Document, conn: &mut ConnState) -> CmdResult<Document> {
         let name = name_of(cmd);
-        self.check_access(name, cmd, conn)?;
+        let mongos = self.topology.role(self.member) == Role::Mongos;
         match name {
+            // A mongos has no replica-set commands; a mongod has no sharding commands.
+            "replSetStepDown" | "replSetFreeze" | "replSetGetStatus" if mongos => {
+                Err(command_not_found(name))
+            }
+            "shardCollection" | "enableSharding" if !mongos => Err(command_not_found(name)),
             // Nothing to do: answered here.
             "ping" => Ok(ok(Document::new())),
-            "endSessions" | "killSessions" | "killAllSessions" | "refreshSessions" => {
-                Ok(ok(Document::new()))
+            "endSessions" | "refreshSessions" => Ok(ok(Document::new())),
+            // session.rs
+            "killSessions" | "killAllSessions" | "killAllSessionsByPattern" => {
+                Ok(self.kill_sessions())
             }
+            // api.rs
+            "testVersion2"
+            | "testVersion1And2"
+            | "testDeprecation"
+            | "testDeprecationInVersion2"
+            | "testRemoval" => self.api_test_command(name),
             // handshake.rs
             "hello" | "isMaster" | "ismaster" => self.hello(db, cmd, conn),
             "buildInfo" | "buildinfo" => Ok(self.build_info()),
@@ -309,6 +448,7 @@ impl Node {
             "logout" => Ok(auth::logout(db, conn)),
             "connectionStatus" => Ok(auth::connection_status(conn)),
             "createUser" => self.create_user(db, cmd),
+            "updateUser" => self.update_user(db, cmd),
             "dropUser" => self.drop_user(db, cmd),
             // writes.rs
             "insert" => self.insert(db, cmd),
@@ -330,20 +470,164 @@ impl Node {
             "createIndexes" => self.create_indexes(db, cmd),
             "dropIndexes" => self.drop_indexes(db, cmd),
             "create" => self.create_collection(db, cmd),
+            "collMod" => self.coll_mod(db, cmd),
             "drop" => self.drop_collection(db, cmd),
             "dropDatabase" => Ok(self.drop_database(db)),
-            "replSetStepDown" => self.repl_set_step_down(),
+            "replSetStepDown" => self.repl_set_step_down(db, cmd),
+            "replSetFreeze" => self.repl_set_freeze(db, cmd),
+            "shardCollection" | "enableSharding" => self.shard_collection(db, cmd),
             "replSetGetStatus" => self.repl_set_get_status(),
             "serverStatus" => Ok(self.server_status()),
-            "getParameter" => Ok(admin::get_parameter()),
+            "getParameter" => self.get_parameter(db, cmd),
+            "setParameter" => self.set_parameter(db, cmd),
             "whatsmyuri" => Ok(admin::whatsmyuri()),
             "configureFailPoint" => self.configure_fail_point(db, cmd),
             "" => Err(CommandError::failed_to_parse("empty command document")),
-            other => Err(CommandError::new(
-                codes::COMMAND_NOT_FOUND,
-                "CommandNotFound",
-                format!("no such command: '{other}'"),
-            )),
+            // Includes getnonce, which mongod removed in 4.0 (MONGODB-CR).
+            other => Err(command_not_found(other)),
+        }
+    }
+}
+
+/// Every command [`Node::dispatch`] has an arm for.
+const KNOWN_COMMANDS: &[&str] = &[
+    "ping",
+    "endSessions",
+    "refreshSessions",
+    "killSessions",
+    "killAllSessions",
+    "killAllSessionsByPattern",
+    "testVersion2",
+    "testVersion1And2",
+    "testDeprecation",
+    "testDeprecationInVersion2",
+    "testRemoval",
+    "hello",
+    "isMaster",
+    "ismaster",
+    "buildInfo",
+    "buildinfo",
+    "saslStart",
+    "saslContinue",
+    "authenticate",
+    "logout",
+    "connectionStatus",
+    "createUser",
+    "updateUser",
+    "dropUser",
+    "insert",
+    "update",
+    "delete",
+    "findAndModify",
+    "findandmodify",
+    "getLastError",
+    "getlasterror",
+    "find",
+    "getMore",
+    "killCursors",
+    "count",
+    "distinct",
+    "aggregate",
+    "listDatabases",
+    "listCollections",
+    "listIndexes",
+    "createIndexes",
+    "dropIndexes",
+    "create",
+    "collMod",
+    "drop",
+    "dropDatabase",
+    "replSetStepDown",
+    "replSetFreeze",
+    "replSetGetStatus",
+    "shardCollection",
+    "enableSharding",
+    "serverStatus",
+    "getParameter",
+    "setParameter",
+    "whatsmyuri",
+    "configureFailPoint",
+];
+
+fn command_not_found(name: &str) -> CommandError {
+    CommandError::new(
+        codes::COMMAND_NOT_FOUND,
+        "CommandNotFound",
+        format!("no such command: '{name}'"),
+    )
+}
+
+/// The namespace `failCommand`'s `namespace` matches: `db.collection` when the command's
+/// first value is a collection name, else `db`.
+fn command_namespace(db: &str, cmd: &Document) -> String {
+    match cmd.iter().next() {
+        Some((_, Bson::String(coll))) if !coll.is_empty() => format!("{db}.{coll}"),
+        _ => db.to_string(),
+    }
+}
+
+/// Whether a command takes a write concern (and so can get a fail point's
+/// `writeConcernError`).
+fn takes_write_concern(name: &str, cmd: &Document) -> bool {
+    if name == "aggregate" {
+        return matches!(cmd.get("pipeline"), Some(Bson::Array(p)) if p.iter().any(|s| {
+            s.as_document()
+                .is_some_and(|d| d.contains_key("$out") || d.contains_key("$merge"))
+        }));
+    }
+    WRITE_CONCERN_COMMANDS.contains(&name)
+}
+
+const WRITE_CONCERN_COMMANDS: &[&str] = &[
+    "insert",
+    "update",
+    "delete",
+    "findAndModify",
+    "findandmodify",
+    "bulkWrite",
+    "create",
+    "collMod",
+    "drop",
+    "dropDatabase",
+    "createIndexes",
+    "dropIndexes",
+    "renameCollection",
+    "createUser",
+    "updateUser",
+    "dropUser",
+    "commitTransaction",
+    "abortTransaction",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_known_command_has_an_arm() {
+        for topology in [Topology::standalone(), Topology::mongos()] {
+            let mongos = topology.role(0) == Role::Mongos;
+            let node = Node::new(
+                ServerOptions::default(),
+                Arc::new(Store::new()),
+                Arc::new(Users::default()),
+                Arc::new(topology),
+                0,
+            );
+            let mut conn = ConnState::new(1);
+            for name in KNOWN_COMMANDS {
+                let sharding = matches!(*name, "shardCollection" | "enableSharding");
+                let repl = name.starts_with("replSet");
+                if (sharding && !mongos) || (repl && mongos) {
+                    continue;
+                }
+                let mut cmd = Document::new();
+                cmd.insert(*name, 1);
+                let reply = node.execute("admin", cmd, &mut conn).reply;
+                assert_ne!(reply.get_i32("code").ok(), Some(59), "{name}: {reply}");
+            }
+            let reply = node.execute("admin", doc! { "nope": 1 }, &mut conn).reply;
+            assert_eq!(reply.get_i32("code").ok(), Some(59));
         }
     }
 }

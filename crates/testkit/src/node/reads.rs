@@ -125,6 +125,15 @@ impl Node {
                 ),
             ));
         }
+        if let Some(code) = self.fail_points.get_more_after_checkout(&ns) {
+            // As on mongod, an error after the cursor was checked out destroys the cursor.
+            cursors.remove(&id);
+            return Err(CommandError::new(
+                code,
+                crate::error::code_name(code),
+                "Hit the 'failGetMoreAfterCursorCheckout' failpoint",
+            ));
+        }
         let next = take_batch(
             &mut cursor.docs,
             if batch == 0 { usize::MAX } else { batch },

@@ -1,0 +1,73 @@
+//! The project's driver against every `Deployment` kind, through the URIs a test runner gets:
+//! CRUD, the topology it discovers, and a retried write deduplicated by the session table.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "integration tests own their clock and tasks"
+)]
+
+use bson::doc;
+use mongo_client::{Client, ClientOptions};
+use mongo_testkit::{Deployment, DeploymentKind, ServerOptions};
+
+async fn client(uri: &str) -> Client {
+    // Streaming monitors wait up to heartbeatFrequencyMS: keep it short.
+    let sep = if uri.contains('?') { '&' } else { '?' };
+    let uri = format!("{uri}{sep}heartbeatFrequencyMS=500&serverSelectionTimeoutMS=5000");
+    Client::builder()
+        .options(ClientOptions::parse(&uri).unwrap())
+        .build()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_driver_works_against_every_kind() {
+    for kind in [
+        DeploymentKind::Single,
+        DeploymentKind::ReplicaSet { members: 3 },
+        DeploymentKind::Sharded { routers: 2 },
+        DeploymentKind::LoadBalanced,
+    ] {
+        let d = Deployment::start(kind, ServerOptions::default())
+            .await
+            .unwrap();
+        for uri in [d.uri(), d.single_mongos_uri()] {
+            let c = client(&uri).await;
+            let coll = c.database("db").collection("c");
+            coll.insert_one(doc! { "k": d.topology_name() })
+                .await
+                .unwrap_or_else(|e| panic!("{kind:?} {uri}: {e}"));
+            let found = coll.find_one(doc! {}).await.unwrap();
+            assert!(found.is_some(), "{kind:?} {uri}");
+            d.reset();
+        }
+        d.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_retried_write_is_not_applied_twice() {
+    let d = Deployment::start(
+        DeploymentKind::ReplicaSet { members: 2 },
+        ServerOptions::default(),
+    )
+    .await
+    .unwrap();
+    let c = client(&d.uri()).await;
+    let coll = c.database("db").collection("c");
+    coll.insert_one(doc! { "_id": 0 }).await.unwrap();
+    d.configure_fail_point(doc! {
+        "configureFailPoint": "onPrimaryTransactionalWrite", "mode": { "times": 1 },
+    })
+    .unwrap();
+    // The first attempt commits and the connection is closed; the retry is answered from the
+    // session table instead of failing with a duplicate key.
+    coll.insert_one(doc! { "_id": 1 }).await.unwrap();
+    assert_eq!(d.store().documents("db", "c").len(), 2);
+    let off = d
+        .configure_fail_point(
+            doc! { "configureFailPoint": "onPrimaryTransactionalWrite", "mode": "off" },
+        )
+        .unwrap();
+    assert_eq!(off.get_i32("count").ok(), Some(1), "the fail point fired");
+}
