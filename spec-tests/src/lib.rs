@@ -18,8 +18,8 @@ mod cmap;
 mod connection_string;
 mod sdam;
 mod server_selection;
-mod uri_options;
 pub mod unified;
+mod uri_options;
 pub mod util;
 
 /// A test suite that `cargo xtask spec` can run.

@@ -194,12 +194,22 @@ fn spec_unified(args: &[String]) -> ExitCode {
     let (mut p, mut f, mut s, mut u) = (0, 0, 0, 0);
     for (name, dir) in report.dirs.values() {
         for (file, test, result) in &dir.tests {
-            let file = file.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            let file = file
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
             match result {
-                spec_tests::unified::TestResult::Failed(why) => println!("FAIL {name}/{file}: {test}: {why}"),
-                spec_tests::unified::TestResult::Unsupported(why) => println!("UNSUPPORTED {name}/{file}: {test}: {why}"),
-                spec_tests::unified::TestResult::Skipped(why) => println!("SKIP {name}/{file}: {test}: {why}"),
-                spec_tests::unified::TestResult::ExpectedFailure(why) => println!("EXPECTED FAILURE {name}/{file}: {test}: {why}"),
+                spec_tests::unified::TestResult::Failed(why) => {
+                    println!("FAIL {name}/{file}: {test}: {why}")
+                }
+                spec_tests::unified::TestResult::Unsupported(why) => {
+                    println!("UNSUPPORTED {name}/{file}: {test}: {why}")
+                }
+                spec_tests::unified::TestResult::Skipped(why) => {
+                    println!("SKIP {name}/{file}: {test}: {why}")
+                }
+                spec_tests::unified::TestResult::ExpectedFailure(why) => {
+                    println!("EXPECTED FAILURE {name}/{file}: {test}: {why}")
+                }
                 spec_tests::unified::TestResult::Passed => {}
             }
         }
@@ -212,8 +222,15 @@ fn spec_unified(args: &[String]) -> ExitCode {
     for l in lines {
         println!("{l}");
     }
-    println!("total: {p} passed, {f} failed, {s} skipped, unsupported: {u} ({:.0} s)", started.elapsed().as_secs_f64());
-    if f == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    println!(
+        "total: {p} passed, {f} failed, {s} skipped, unsupported: {u} ({:.0} s)",
+        started.elapsed().as_secs_f64()
+    );
+    if f == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn bench(args: &[String]) -> ExitCode {

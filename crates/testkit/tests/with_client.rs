@@ -34,10 +34,10 @@ async fn the_driver_works_against_every_kind() {
         for uri in [d.uri(), d.single_mongos_uri()] {
             let c = client(&uri).await;
             let coll = c.database("db").collection("c");
-            coll.insert_one(doc! { "k": d.topology_name() })
+            coll.insert_one(doc! { "k": d.topology_name() }, None)
                 .await
                 .unwrap_or_else(|e| panic!("{kind:?} {uri}: {e}"));
-            let found = coll.find_one(doc! {}).await.unwrap();
+            let found = coll.find_one(doc! {}, None).await.unwrap();
             assert!(found.is_some(), "{kind:?} {uri}");
             d.reset();
         }
@@ -55,14 +55,14 @@ async fn a_retried_write_is_not_applied_twice() {
     .unwrap();
     let c = client(&d.uri()).await;
     let coll = c.database("db").collection("c");
-    coll.insert_one(doc! { "_id": 0 }).await.unwrap();
+    coll.insert_one(doc! { "_id": 0 }, None).await.unwrap();
     d.configure_fail_point(doc! {
         "configureFailPoint": "onPrimaryTransactionalWrite", "mode": { "times": 1 },
     })
     .unwrap();
     // The first attempt commits and the connection is closed; the retry is answered from the
     // session table instead of failing with a duplicate key.
-    coll.insert_one(doc! { "_id": 1 }).await.unwrap();
+    coll.insert_one(doc! { "_id": 1 }, None).await.unwrap();
     assert_eq!(d.store().documents("db", "c").len(), 2);
     let off = d
         .configure_fail_point(

@@ -158,7 +158,11 @@ async fn start(kind: DeploymentKind, auth: bool) -> Result<Env, Fail> {
 
 fn with_credentials(auth: bool, uri: String) -> String {
     if auth {
-        uri.replacen("mongodb://", &format!("mongodb://{}:{}@", USER.0, USER.1), 1)
+        uri.replacen(
+            "mongodb://",
+            &format!("mongodb://{}:{}@", USER.0, USER.1),
+            1,
+        )
     } else {
         uri
     }

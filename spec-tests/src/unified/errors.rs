@@ -4,8 +4,8 @@
 use bson::{Bson, Document, doc};
 use mongo_client::{Error, ErrorKind};
 
-use super::matching::{self, Lookup};
 use super::Fail;
+use super::matching::{self, Lookup};
 
 /// Whether the error comes from the client rather than from a server reply.
 fn is_client_error(e: &Error) -> bool {
@@ -35,7 +35,8 @@ fn code_name(e: &Error) -> Option<String> {
 fn response(e: &Error) -> Option<Document> {
     match e.kind() {
         ErrorKind::Command(c) => {
-            let mut d = doc! {"ok": 0.0, "code": c.code, "codeName": &c.code_name, "errmsg": &c.message};
+            let mut d =
+                doc! {"ok": 0.0, "code": c.code, "codeName": &c.code_name, "errmsg": &c.message};
             let labels: Vec<Bson> = e.labels().map(|l| Bson::String(l.to_string())).collect();
             if !labels.is_empty() {
                 d.insert("errorLabels", labels);
@@ -51,7 +52,11 @@ fn response(e: &Error) -> Option<Document> {
 
 /// Checks one `expectError` against the driver's error.
 pub(crate) fn check(expected: &Document, e: &Error, lookup: &dyn Lookup) -> Result<(), Fail> {
-    let fail = |what: String| Err(Fail::runner(format!("expectError: {what}; the error was: {e}")));
+    let fail = |what: String| {
+        Err(Fail::runner(format!(
+            "expectError: {what}; the error was: {e}"
+        )))
+    };
     for (k, v) in expected {
         match k.as_str() {
             "isError" => {}
@@ -112,11 +117,15 @@ pub(crate) fn check(expected: &Document, e: &Error, lookup: &dyn Lookup) -> Resu
                     .and_then(matching::special)
                     .is_some_and(|(op, _)| op == "$$unsetOrMatches");
                 if !optional {
-                    return Err(Fail::unsupported("expectError.expectResult (a partial bulk write result, issue 13)"));
+                    return Err(Fail::unsupported(
+                        "expectError.expectResult (a partial bulk write result, issue 13)",
+                    ));
                 }
             }
             "writeErrors" | "writeConcernErrors" => {
-                return Err(Fail::unsupported(format!("expectError.{k} (client-level bulk write, issue 13)")));
+                return Err(Fail::unsupported(format!(
+                    "expectError.{k} (client-level bulk write, issue 13)"
+                )));
             }
             other => return Err(Fail::runner(format!("unknown expectError key {other}"))),
         }

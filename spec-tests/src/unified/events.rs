@@ -10,7 +10,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bson::{Bson, Document, doc};
 use mongo_client::event::cmap::CmapEvent;
 use mongo_client::event::command::CommandEvent;
-use mongo_client::event::sdam::{HeartbeatEvent, ServerEvent, ServerInfo, TopologyEvent, TopologyInfo};
+use mongo_client::event::sdam::{
+    HeartbeatEvent, ServerEvent, ServerInfo, TopologyEvent, TopologyInfo,
+};
 use mongo_client::event::{
     CommandListener, HeartbeatListener, Listener, Listeners, PoolListener, ServerListener,
     TopologyListener,
@@ -41,13 +43,18 @@ impl Kind {
     /// The monitor of an event name.
     pub(crate) fn of(name: &str) -> Option<Kind> {
         Some(match name {
-            "commandStartedEvent" | "commandSucceededEvent" | "commandFailedEvent" => {
-                Kind::Command
-            }
-            "poolCreatedEvent" | "poolReadyEvent" | "poolClearedEvent" | "poolClosedEvent"
-            | "connectionCreatedEvent" | "connectionReadyEvent" | "connectionClosedEvent"
-            | "connectionCheckOutStartedEvent" | "connectionCheckOutFailedEvent"
-            | "connectionCheckedOutEvent" | "connectionCheckedInEvent" => Kind::Cmap,
+            "commandStartedEvent" | "commandSucceededEvent" | "commandFailedEvent" => Kind::Command,
+            "poolCreatedEvent"
+            | "poolReadyEvent"
+            | "poolClearedEvent"
+            | "poolClosedEvent"
+            | "connectionCreatedEvent"
+            | "connectionReadyEvent"
+            | "connectionClosedEvent"
+            | "connectionCheckOutStartedEvent"
+            | "connectionCheckOutFailedEvent"
+            | "connectionCheckedOutEvent"
+            | "connectionCheckedInEvent" => Kind::Cmap,
             "serverDescriptionChangedEvent"
             | "serverHeartbeatStartedEvent"
             | "serverHeartbeatSucceededEvent"
@@ -68,6 +75,9 @@ pub(crate) struct Observed {
     pub(crate) body: Document,
 }
 
+/// An event list entity (`storeEventsAsEntities`).
+pub(crate) type EventList = Arc<Mutex<Vec<Document>>>;
+
 /// What a client entity asked to observe.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Observe {
@@ -75,7 +85,7 @@ pub(crate) struct Observe {
     pub(crate) ignore_commands: HashSet<String>,
     pub(crate) sensitive: bool,
     /// `storeEventsAsEntities`: (entity list, event names).
-    pub(crate) stores: Vec<(Arc<Mutex<Vec<Document>>>, HashSet<String>)>,
+    pub(crate) stores: Vec<(EventList, HashSet<String>)>,
 }
 
 /// The events of one client entity, filled by its listeners.
@@ -185,7 +195,11 @@ impl EventLog {
                     "commandName": &s.command_name,
                     "databaseName": &s.database_name,
                 };
-                ids(&mut b, s.service_id.map(|i| i.0), s.connection.server_connection_id);
+                ids(
+                    &mut b,
+                    s.service_id.map(|i| i.0),
+                    s.connection.server_connection_id,
+                );
                 ("commandStartedEvent", b)
             }
             CommandEvent::Succeeded(s) => {
@@ -194,7 +208,11 @@ impl EventLog {
                     "commandName": &s.command_name,
                     "databaseName": &s.database_name,
                 };
-                ids(&mut b, s.service_id.map(|i| i.0), s.connection.server_connection_id);
+                ids(
+                    &mut b,
+                    s.service_id.map(|i| i.0),
+                    s.connection.server_connection_id,
+                );
                 ("commandSucceededEvent", b)
             }
             CommandEvent::Failed(s) => {
@@ -203,7 +221,11 @@ impl EventLog {
                     "databaseName": &s.database_name,
                     "failure": s.failure.to_string(),
                 };
-                ids(&mut b, s.service_id.map(|i| i.0), s.connection.server_connection_id);
+                ids(
+                    &mut b,
+                    s.service_id.map(|i| i.0),
+                    s.connection.server_connection_id,
+                );
                 ("commandFailedEvent", b)
             }
         };
@@ -237,9 +259,10 @@ impl EventLog {
                 ("connectionClosedEvent", doc! {"reason": c.reason.name()})
             }
             CmapEvent::ConnectionCheckOutStarted(_) => ("connectionCheckOutStartedEvent", doc! {}),
-            CmapEvent::ConnectionCheckOutFailed(c) => {
-                ("connectionCheckOutFailedEvent", doc! {"reason": c.reason.name()})
-            }
+            CmapEvent::ConnectionCheckOutFailed(c) => (
+                "connectionCheckOutFailedEvent",
+                doc! {"reason": c.reason.name()},
+            ),
             CmapEvent::ConnectionCheckedOut(_) => ("connectionCheckedOutEvent", doc! {}),
             CmapEvent::ConnectionCheckedIn(_) => ("connectionCheckedInEvent", doc! {}),
         };
@@ -339,7 +362,10 @@ pub(crate) fn event_matches(
         .next()
         .ok_or("an expected event must have one key")?;
     if name != actual.name {
-        return Err(format!("expected {name}, got {} {}", actual.name, actual.body));
+        return Err(format!(
+            "expected {name}, got {} {}",
+            actual.name, actual.body
+        ));
     }
     let fields = fields
         .as_document()
@@ -352,7 +378,10 @@ pub(crate) fn event_matches(
                     _ => false,
                 };
                 if v.as_bool() != Some(has) {
-                    return Err(format!("{name}: hasServiceId {v}, but serviceId is {:?}", actual.body.get("serviceId")));
+                    return Err(format!(
+                        "{name}: hasServiceId {v}, but serviceId is {:?}",
+                        actual.body.get("serviceId")
+                    ));
                 }
             }
             "hasServerConnectionId" => {
@@ -362,7 +391,10 @@ pub(crate) fn event_matches(
                     .and_then(matching::as_f64)
                     .is_some_and(|n| n > 0.0);
                 if v.as_bool() != Some(has) {
-                    return Err(format!("{name}: hasServerConnectionId {v}, but it is {:?}", actual.body.get("serverConnectionId")));
+                    return Err(format!(
+                        "{name}: hasServerConnectionId {v}, but it is {:?}",
+                        actual.body.get("serverConnectionId")
+                    ));
                 }
             }
             "command" | "reply" | "previousDescription" | "newDescription" => {
@@ -387,11 +419,15 @@ pub(crate) fn expect_events(
         Ok(s) => Kind::from_name(s).ok_or_else(|| format!("unknown eventType {s}"))?,
         Err(_) => Kind::Command,
     };
-    let expected = spec.get_array("events").map_err(|_| "events must be an array")?;
+    let expected = spec
+        .get_array("events")
+        .map_err(|_| "events must be an array")?;
     let ignore_extra = spec.get_bool("ignoreExtraEvents").unwrap_or(false);
     let actual: Vec<&Observed> = observed.iter().filter(|o| o.kind == kind).collect();
     for (i, e) in expected.iter().enumerate() {
-        let e = e.as_document().ok_or("an expected event must be an object")?;
+        let e = e
+            .as_document()
+            .ok_or("an expected event must be an object")?;
         let Some(a) = actual.get(i) else {
             return Err(format!(
                 "event {i}: expected {e}, but only {} {kind:?} events were observed: {}",
@@ -399,7 +435,8 @@ pub(crate) fn expect_events(
                 list(&actual)
             ));
         };
-        event_matches(e, a, lookup).map_err(|m| format!("event {i}: {m}; observed: {}", list(&actual)))?;
+        event_matches(e, a, lookup)
+            .map_err(|m| format!("event {i}: {m}; observed: {}", list(&actual)))?;
     }
     if !ignore_extra && actual.len() > expected.len() {
         return Err(format!(
@@ -424,7 +461,11 @@ fn list(events: &[&Observed]) -> String {
 }
 
 /// How many observed events match `expected`.
-pub(crate) fn count_matching(expected: &Document, observed: &[Observed], lookup: &dyn Lookup) -> usize {
+pub(crate) fn count_matching(
+    expected: &Document,
+    observed: &[Observed],
+    lookup: &dyn Lookup,
+) -> usize {
     observed
         .iter()
         .filter(|o| event_matches(expected, o, lookup).is_ok())

@@ -172,8 +172,7 @@ pub(crate) fn requirement_met(req: &Document, facts: &ServerFacts) -> Result<boo
             "auth" => v.as_bool() == Some(facts.auth),
             "authMechanism" => {
                 // The testkit's deployments authenticate with SCRAM only.
-                facts.auth
-                    && matches!(v.as_str(), Some("SCRAM-SHA-1" | "SCRAM-SHA-256"))
+                facts.auth && matches!(v.as_str(), Some("SCRAM-SHA-1" | "SCRAM-SHA-256"))
             }
             // No client-side encryption (no libmongocrypt).
             "csfle" => v.as_bool() != Some(true),
@@ -181,8 +180,13 @@ pub(crate) fn requirement_met(req: &Document, facts: &ServerFacts) -> Result<boo
                 let want = v.as_document().ok_or("serverParameters: object")?;
                 want.iter().all(|(name, value)| {
                     facts.parameters.get(name).is_some_and(|have| {
-                        super::matching::matches(value, Some(have), false, &super::matching::NoEntities)
-                            .is_ok()
+                        super::matching::matches(
+                            value,
+                            Some(have),
+                            false,
+                            &super::matching::NoEntities,
+                        )
+                        .is_ok()
                     })
                 })
             }
@@ -240,7 +244,9 @@ mod tests {
         assert!(!requirement_met(&doc! {"topologies": ["single", "sharded"]}, &f).unwrap());
         assert!(requirement_met(&doc! {"topologies": ["replicaset"], "auth": false}, &f).unwrap());
         assert!(!requirement_met(&doc! {"auth": true}, &f).unwrap());
-        assert!(requirement_met(&doc! {"serverParameters": {"enableTestCommands": true}}, &f).unwrap());
+        assert!(
+            requirement_met(&doc! {"serverParameters": {"enableTestCommands": true}}, &f).unwrap()
+        );
         assert!(!requirement_met(&doc! {"serverParameters": {"other": true}}, &f).unwrap());
         assert!(requirement_met(&doc! {"bogus": 1}, &f).is_err());
         assert!(any_met(&[], &f).unwrap());

@@ -231,14 +231,23 @@ where
     }
 }
 
-fn message_matches(expected: &Document, actual: &Message, lookup: &dyn Lookup) -> Result<(), String> {
+fn message_matches(
+    expected: &Document,
+    actual: &Message,
+    lookup: &dyn Lookup,
+) -> Result<(), String> {
     let level = expected.get_str("level").map_err(|_| "level is required")?;
     if rank(level) != rank(actual.level) {
         return Err(format!("level: expected {level}, got {}", actual.level));
     }
-    let component = expected.get_str("component").map_err(|_| "component is required")?;
+    let component = expected
+        .get_str("component")
+        .map_err(|_| "component is required")?;
     if component != actual.component {
-        return Err(format!("component: expected {component}, got {}", actual.component));
+        return Err(format!(
+            "component: expected {component}, got {}",
+            actual.component
+        ));
     }
     if let Ok(redacted) = expected.get_bool("failureIsRedacted") {
         let failure = actual
@@ -247,22 +256,43 @@ fn message_matches(expected: &Document, actual: &Message, lookup: &dyn Lookup) -
             .ok_or("failureIsRedacted: the message has no failure")?;
         let text = failure.to_string();
         // A redacted failure keeps only the error's kind and code (no message, no reply).
-        let is_redacted = !text.contains("errmsg") && !text.to_ascii_lowercase().contains("message:");
+        let is_redacted =
+            !text.contains("errmsg") && !text.to_ascii_lowercase().contains("message:");
         if is_redacted != redacted {
-            return Err(format!("failureIsRedacted {redacted}, but the failure is {text}"));
+            return Err(format!(
+                "failureIsRedacted {redacted}, but the failure is {text}"
+            ));
         }
     }
-    let data = expected.get_document("data").map_err(|_| "data is required")?;
-    matching::matches(&Bson::Document(data.clone()), Some(&Bson::Document(actual.data.clone())), true, lookup)
+    let data = expected
+        .get_document("data")
+        .map_err(|_| "data is required")?;
+    matching::matches(
+        &Bson::Document(data.clone()),
+        Some(&Bson::Document(actual.data.clone())),
+        true,
+        lookup,
+    )
 }
 
 fn show(m: &Message) -> String {
-    format!("{} {} {}", m.level, m.component, m.data.get_str("message").unwrap_or("?"))
+    format!(
+        "{} {} {}",
+        m.level,
+        m.component,
+        m.data.get_str("message").unwrap_or("?")
+    )
 }
 
 /// `expectLogMessages` for one client.
-pub(crate) fn expect_messages(spec: &Document, observed: &[Message], lookup: &dyn Lookup) -> Result<(), String> {
-    let expected = spec.get_array("messages").map_err(|_| "messages must be an array")?;
+pub(crate) fn expect_messages(
+    spec: &Document,
+    observed: &[Message],
+    lookup: &dyn Lookup,
+) -> Result<(), String> {
+    let expected = spec
+        .get_array("messages")
+        .map_err(|_| "messages must be an array")?;
     let ignore: Vec<&Document> = match spec.get_array("ignoreMessages") {
         Ok(a) => a.iter().filter_map(Bson::as_document).collect(),
         Err(_) => Vec::new(),
@@ -272,9 +302,17 @@ pub(crate) fn expect_messages(spec: &Document, observed: &[Message], lookup: &dy
         .iter()
         .filter(|m| !ignore.iter().any(|i| message_matches(i, m, lookup).is_ok()))
         .collect();
-    let listing = || actual.iter().map(|m| show(m)).collect::<Vec<_>>().join("; ");
+    let listing = || {
+        actual
+            .iter()
+            .map(|m| show(m))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
     for (i, e) in expected.iter().enumerate() {
-        let e = e.as_document().ok_or("an expected message must be an object")?;
+        let e = e
+            .as_document()
+            .ok_or("an expected message must be an object")?;
         let Some(a) = actual.get(i) else {
             return Err(format!(
                 "message {i}: expected {e}, but only {} messages were observed: {}",

@@ -83,7 +83,10 @@ fn matches_at(
             }
             if !root {
                 if let Some(extra) = a.keys().find(|k| !e.contains_key(*k)) {
-                    return Err(format!("{at}: unexpected key `{extra}` in {}", show(actual)));
+                    return Err(format!(
+                        "{at}: unexpected key `{extra}` in {}",
+                        show(actual)
+                    ));
                 }
             }
             Ok(())
@@ -204,7 +207,9 @@ fn operator(
         }
         "$$type" => {
             let Some(a) = actual else {
-                return Err(format!("{at}: expected a value of type {arg}, got (absent)"));
+                return Err(format!(
+                    "{at}: expected a value of type {arg}, got (absent)"
+                ));
             };
             let ok = match arg {
                 Bson::String(s) => type_matches(s, a),
@@ -236,7 +241,11 @@ fn operator(
             let name = arg.as_str().ok_or("$$sessionLsid takes a session name")?;
             let lsid = lookup.session_lsid(name)?;
             match actual {
-                Some(Bson::Document(a)) if exact_eq(&Bson::Document(lsid.clone()), &Bson::Document(a.clone())) => Ok(()),
+                Some(Bson::Document(a))
+                    if exact_eq(&Bson::Document(lsid.clone()), &Bson::Document(a.clone())) =>
+                {
+                    Ok(())
+                }
                 _ => Err(format!(
                     "{at}: expected the lsid of {name} ({lsid}), got {}",
                     show(actual)

@@ -38,7 +38,8 @@ mod threads;
 use crate::Context;
 
 /// A boxed, sendable future (operations recurse through threads and `loop`).
-pub(crate) type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// The unified-format folders of the specifications (relative to `source/`), in run order.
 pub const UNIFIED_DIRS: &[&str] = &[
@@ -202,7 +203,11 @@ fn resolve_dirs(ctx: &Context, dirs: &[String]) -> Vec<(String, PathBuf)> {
     };
     for n in names {
         let p = Path::new(&n);
-        let ours: Vec<&str> = UNIFIED_DIRS.iter().copied().filter(|d| d.starts_with(n.as_str())).collect();
+        let ours: Vec<&str> = UNIFIED_DIRS
+            .iter()
+            .copied()
+            .filter(|d| d.starts_with(n.as_str()))
+            .collect();
         match &root {
             Some(r) if !ours.is_empty() => {
                 for d in ours {
@@ -232,7 +237,11 @@ pub fn run(ctx: &Context, dirs: &[String]) -> Report {
         Err(e) => {
             let mut report = Report::default();
             let mut d = DirReport::default();
-            d.tests.push((PathBuf::new(), "(runtime)".into(), TestResult::Failed(e.to_string())));
+            d.tests.push((
+                PathBuf::new(),
+                "(runtime)".into(),
+                TestResult::Failed(e.to_string()),
+            ));
             report.dirs.insert(0, ("(runner)".into(), d));
             return report;
         }
@@ -243,7 +252,11 @@ pub fn run(ctx: &Context, dirs: &[String]) -> Report {
         for (i, (name, path)) in resolve_dirs(ctx, dirs).into_iter().enumerate() {
             let mut dir = DirReport::default();
             if !path.is_dir() {
-                dir.tests.push((path.clone(), "(folder)".into(), TestResult::Failed("no such folder".into())));
+                dir.tests.push((
+                    path.clone(),
+                    "(folder)".into(),
+                    TestResult::Failed("no such folder".into()),
+                ));
             } else {
                 let expect_failure = path.ends_with(VALID_FAIL);
                 let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
@@ -253,7 +266,11 @@ pub fn run(ctx: &Context, dirs: &[String]) -> Report {
                 files.sort();
                 for f in files {
                     for (test, result) in runner::run_file(&f, ctx, &mut deployments).await {
-                        let result = if expect_failure { invert(result) } else { result };
+                        let result = if expect_failure {
+                            invert(result)
+                        } else {
+                            result
+                        };
                         dir.tests.push((f.clone(), test, result));
                     }
                 }
@@ -270,7 +287,9 @@ pub fn run(ctx: &Context, dirs: &[String]) -> Report {
 fn invert(r: TestResult) -> TestResult {
     match r {
         TestResult::Failed(why) | TestResult::Unsupported(why) => TestResult::ExpectedFailure(why),
-        TestResult::Passed => TestResult::Failed("this valid-fail test must fail, but it passed".into()),
+        TestResult::Passed => {
+            TestResult::Failed("this valid-fail test must fail, but it passed".into())
+        }
         other => other,
     }
 }

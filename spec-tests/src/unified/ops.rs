@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::BoxFuture;
 use bson::{Bson, Document};
 use mongo_client::{
     AggregateOptions, BulkWriteOptions, CountOptions, CreateCollectionOptions, CreateIndexOptions,
@@ -13,7 +14,6 @@ use mongo_client::{
     ListDatabasesOptions, ListIndexesOptions, ReadPreference, ReplaceOptions,
     RunCursorCommandOptions, UpdateModifications, UpdateOptions, WriteModel,
 };
-use super::BoxFuture;
 use tracing::Instrument;
 
 use super::entities::{CursorEntity, Entity};
@@ -31,7 +31,7 @@ pub(crate) enum Value {
     /// Documents of an iterated cursor, each matched as a root-level document.
     Docs(Vec<Document>),
     /// A cursor to keep as an entity.
-    Cursor(Cursor),
+    Cursor(Box<Cursor>),
 }
 
 /// How an operation ended.
@@ -67,7 +67,10 @@ const OPERATION_KEYS: [&str; 7] = [
 ];
 
 /// Runs one operation and checks what it returned.
-pub(crate) fn run_operation<'a>(state: &'a State, op: &'a Document) -> BoxFuture<'a, Result<(), Fail>> {
+pub(crate) fn run_operation<'a>(
+    state: &'a State,
+    op: &'a Document,
+) -> BoxFuture<'a, Result<(), Fail>> {
     Box::pin(run_operation_inner(state, op))
 }
 
@@ -75,8 +78,12 @@ async fn run_operation_inner(state: &State, op: &Document) -> Result<(), Fail> {
     if let Some(k) = op.keys().find(|k| !OPERATION_KEYS.contains(&k.as_str())) {
         return Err(Fail::runner(format!("unknown operation key {k}")));
     }
-    let name = op.get_str("name").map_err(|_| Fail::runner("operation.name"))?;
-    let object = op.get_str("object").map_err(|_| Fail::runner("operation.object"))?;
+    let name = op
+        .get_str("name")
+        .map_err(|_| Fail::runner("operation.name"))?;
+    let object = op
+        .get_str("object")
+        .map_err(|_| Fail::runner("operation.object"))?;
     let args = op.get_document("arguments").cloned().unwrap_or_default();
     if object == "testRunner" {
         return special::run(state, name, &args).await;
@@ -92,7 +99,9 @@ async fn run_operation_inner(state: &State, op: &Document) -> Result<(), Fail> {
     }
     if let Ok(expected) = op.get_document("expectError") {
         return match result {
-            Ok(_) => Err(Fail::runner(format!("expected an error ({expected}), but the operation succeeded"))),
+            Ok(_) => Err(Fail::runner(format!(
+                "expected an error ({expected}), but the operation succeeded"
+            ))),
             Err(e) => errors::check(expected, &e, &state.entities),
         };
     }
@@ -102,11 +111,19 @@ async fn run_operation_inner(state: &State, op: &Document) -> Result<(), Fail> {
     }
     if let Ok(save) = op.get_str("saveResultAsEntity") {
         let entity = match value {
-            Value::None => return Err(Fail::runner("saveResultAsEntity: the operation returned nothing")),
+            Value::None => {
+                return Err(Fail::runner(
+                    "saveResultAsEntity: the operation returned nothing",
+                ));
+            }
             Value::Bson(b) => Entity::Bson(b),
             Value::Root(d) => Entity::Bson(Bson::Document(d)),
-            Value::Docs(d) => Entity::Bson(Bson::Array(d.into_iter().map(Bson::Document).collect())),
-            Value::Cursor(c) => Entity::Cursor(Arc::new(tokio::sync::Mutex::new(CursorEntity { cursor: Some(c) }))),
+            Value::Docs(d) => {
+                Entity::Bson(Bson::Array(d.into_iter().map(Bson::Document).collect()))
+            }
+            Value::Cursor(c) => Entity::Cursor(Arc::new(tokio::sync::Mutex::new(CursorEntity {
+                cursor: Some(*c),
+            }))),
         };
         state.entities.insert(save, entity)?;
     }
@@ -117,19 +134,21 @@ fn check_result(expected: &Bson, value: &Value, lookup: &dyn matching::Lookup) -
     let r = match value {
         Value::None => matching::matches(expected, None, true, lookup),
         Value::Bson(b) => matching::matches(expected, Some(b), false, lookup),
-        Value::Root(d) => matching::matches(expected, Some(&Bson::Document(d.clone())), true, lookup),
+        Value::Root(d) => {
+            matching::matches(expected, Some(&Bson::Document(d.clone())), true, lookup)
+        }
         Value::Docs(docs) => match expected {
-            Bson::Array(e) if e.len() == docs.len() => e
-                .iter()
-                .zip(docs)
-                .enumerate()
-                .try_for_each(|(i, (e, a))| {
+            Bson::Array(e) if e.len() == docs.len() => {
+                e.iter().zip(docs).enumerate().try_for_each(|(i, (e, a))| {
                     matching::matches(e, Some(&Bson::Document(a.clone())), true, lookup)
                         .map_err(|m| format!("[{i}]: {m}"))
-                }),
+                })
+            }
             _ => matching::matches(
                 expected,
-                Some(&Bson::Array(docs.iter().cloned().map(Bson::Document).collect())),
+                Some(&Bson::Array(
+                    docs.iter().cloned().map(Bson::Document).collect(),
+                )),
                 false,
                 lookup,
             ),
@@ -143,10 +162,14 @@ fn check_result(expected: &Bson, value: &Value, lookup: &dyn matching::Lookup) -
 pub(crate) fn allow(op: &str, args: &Document, allowed: &[&str]) -> Result<(), Fail> {
     for k in args.keys() {
         if k == "session" {
-            return Err(Fail::unsupported(format!("{op} with a session (explicit sessions, issue 14)")));
+            return Err(Fail::unsupported(format!(
+                "{op} with a session (explicit sessions, issue 14)"
+            )));
         }
         if k == "timeoutMS" {
-            return Err(Fail::unsupported(format!("{op} with timeoutMS (client-side operation timeouts, issue 21)")));
+            return Err(Fail::unsupported(format!(
+                "{op} with timeoutMS (client-side operation timeouts, issue 21)"
+            )));
         }
         if !allowed.contains(&k.as_str()) {
             return Err(Fail::unsupported(format!("{op} with the argument {k}")));
@@ -160,10 +183,6 @@ fn req_doc<'a>(op: &str, args: &'a Document, key: &str) -> Result<&'a Document, 
         .map_err(|_| Fail::runner(format!("{op}: {key} (a document) is required")))
 }
 
-fn int(args: &Document, key: &str) -> Option<i64> {
-    args.get(key).and_then(matching::as_f64).map(|f| f as i64)
-}
-
 async fn entity_operation(state: &State, object: &str, name: &str, args: &Document) -> OpResult {
     let entity = state.entities.get(object)?;
     match entity {
@@ -173,7 +192,9 @@ async fn entity_operation(state: &State, object: &str, name: &str, args: &Docume
         }
         Entity::Database(db, c) => {
             let span = c.span.clone();
-            database_op(&db, &c.client, name, args).instrument(span).await
+            database_op(&db, &c.client, name, args)
+                .instrument(span)
+                .await
         }
         Entity::Collection(coll, c) => {
             let span = c.span.clone();
@@ -199,13 +220,22 @@ async fn client_op(client: &mongo_client::Client, name: &str, args: &Document) -
                 Ok(Value::Docs(dbs))
             } else {
                 Ok(Value::Bson(Bson::Array(
-                    dbs.iter().filter_map(|d| d.get_str("name").ok()).map(|n| Bson::String(n.into())).collect(),
+                    dbs.iter()
+                        .filter_map(|d| d.get_str("name").ok())
+                        .map(|n| Bson::String(n.into()))
+                        .collect(),
                 )))
             }
         }
-        "createChangeStream" | "watch" => Err(Fail::unsupported(format!("{name} (change streams, issue 22)")).into()),
-        "clientBulkWrite" => Err(Fail::unsupported("clientBulkWrite (client-level bulk write, issue 13)").into()),
-        "appendMetadata" => Err(Fail::unsupported("appendMetadata (handshake metadata after construction)").into()),
+        "createChangeStream" | "watch" => {
+            Err(Fail::unsupported(format!("{name} (change streams, issue 22)")).into())
+        }
+        "clientBulkWrite" => {
+            Err(Fail::unsupported("clientBulkWrite (client-level bulk write, issue 13)").into())
+        }
+        "appendMetadata" => {
+            Err(Fail::unsupported("appendMetadata (handshake metadata after construction)").into())
+        }
         other => Err(Fail::unsupported(format!("client.{other}")).into()),
     }
 }
@@ -213,7 +243,9 @@ async fn client_op(client: &mongo_client::Client, name: &str, args: &Document) -
 fn read_preference(args: &Document) -> Result<Option<ReadPreference>, Fail> {
     match args.get_document("readPreference") {
         Ok(rp) => {
-            let mode = rp.get_str("mode").map_err(|_| Fail::runner("readPreference.mode"))?;
+            let mode = rp
+                .get_str("mode")
+                .map_err(|_| Fail::runner("readPreference.mode"))?;
             let mode = mongo_client::ReadMode::from_name(mode)
                 .ok_or_else(|| Fail::runner(format!("unknown read preference mode {mode}")))?;
             if rp.len() > 1 {
@@ -248,13 +280,15 @@ async fn database_op(
             if name == "runCursorCommand" {
                 Ok(Value::Docs(cursor.collect_all().await?))
             } else {
-                Ok(Value::Cursor(cursor))
+                Ok(Value::Cursor(Box::new(cursor)))
             }
         }
         "aggregate" => {
             let pipeline = pipeline(name, args)?;
             let o: AggregateOptions = options(name, args, &["pipeline"])?;
-            Ok(Value::Docs(db.aggregate(pipeline, o).await?.collect_all().await?))
+            Ok(Value::Docs(
+                db.aggregate(pipeline, o).await?.collect_all().await?,
+            ))
         }
         "createCollection" => {
             let coll = req_str(name, args, "collection")?;
@@ -264,39 +298,56 @@ async fn database_op(
         }
         "dropCollection" => {
             allow(name, args, &["collection"])?;
-            db.collection(&req_str(name, args, "collection")?).drop().await?;
+            db.collection(&req_str(name, args, "collection")?)
+                .drop()
+                .await?;
             Ok(Value::None)
         }
         "listCollections" => {
             let filter = args.get_document("filter").ok().cloned();
             let o: ListCollectionsOptions = options(name, args, &["filter"])?;
-            Ok(Value::Docs(db.list_collections(filter, o).await?.collect_all().await?))
+            Ok(Value::Docs(
+                db.list_collections(filter, o).await?.collect_all().await?,
+            ))
         }
         "listCollectionNames" => {
             allow(name, args, &["filter"])?;
             let filter = args.get_document("filter").ok().cloned();
             let names = db.list_collection_names(filter).await?;
-            Ok(Value::Bson(Bson::Array(names.into_iter().map(Bson::String).collect())))
+            Ok(Value::Bson(Bson::Array(
+                names.into_iter().map(Bson::String).collect(),
+            )))
         }
-        "createChangeStream" | "watch" => Err(Fail::unsupported(format!("{name} (change streams, issue 22)")).into()),
+        "createChangeStream" | "watch" => {
+            Err(Fail::unsupported(format!("{name} (change streams, issue 22)")).into())
+        }
         other => Err(Fail::unsupported(format!("database.{other}")).into()),
     }
 }
 
 /// Options of type `T` from the arguments, without the positional `skip` keys. `session`,
 /// `timeoutMS` and an option `T` does not know make the test unsupported (named).
-fn options<T: serde::de::DeserializeOwned>(op: &str, args: &Document, skip: &[&str]) -> Result<T, Fail> {
+fn options<T: serde::de::DeserializeOwned>(
+    op: &str,
+    args: &Document,
+    skip: &[&str],
+) -> Result<T, Fail> {
     let mut rest = args.clone();
     for k in skip {
         rest.remove(*k);
     }
     if rest.contains_key("session") {
-        return Err(Fail::unsupported(format!("{op} with a session (explicit sessions, issue 14)")));
+        return Err(Fail::unsupported(format!(
+            "{op} with a session (explicit sessions, issue 14)"
+        )));
     }
     if rest.contains_key("timeoutMS") || rest.contains_key("timeoutMode") {
-        return Err(Fail::unsupported(format!("{op} with timeoutMS (client-side operation timeouts, issue 21)")));
+        return Err(Fail::unsupported(format!(
+            "{op} with timeoutMS (client-side operation timeouts, issue 21)"
+        )));
     }
-    bson::deserialize_from_document(rest).map_err(|e| Fail::unsupported(format!("{op} options: {e}")))
+    bson::deserialize_from_document(rest)
+        .map_err(|e| Fail::unsupported(format!("{op} options: {e}")))
 }
 
 fn req_str(op: &str, args: &Document, key: &str) -> Result<String, Fail> {
@@ -309,7 +360,11 @@ fn pipeline(op: &str, args: &Document) -> Result<Vec<Document>, Fail> {
     args.get_array("pipeline")
         .map_err(|_| Fail::runner(format!("{op}: pipeline is required")))?
         .iter()
-        .map(|d| d.as_document().cloned().ok_or_else(|| Fail::runner(format!("{op}: pipeline stages are documents"))))
+        .map(|d| {
+            d.as_document()
+                .cloned()
+                .ok_or_else(|| Fail::runner(format!("{op}: pipeline stages are documents")))
+        })
         .collect()
 }
 
@@ -320,7 +375,10 @@ fn root<T: serde::Serialize>(r: &T) -> OpResult {
 }
 
 fn update_of(op: &str, args: &Document) -> Result<UpdateModifications, Fail> {
-    let u = args.get("update").cloned().ok_or_else(|| Fail::runner(format!("{op}: update is required")))?;
+    let u = args
+        .get("update")
+        .cloned()
+        .ok_or_else(|| Fail::runner(format!("{op}: update is required")))?;
     UpdateModifications::from_bson(u).map_err(|e| Fail::runner(format!("{op}: {e}")))
 }
 
@@ -348,7 +406,7 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
             if name == "find" {
                 Ok(Value::Docs(cursor.collect_all().await?))
             } else {
-                Ok(Value::Cursor(cursor))
+                Ok(Value::Cursor(Box::new(cursor)))
             }
         }
         "findOne" => {
@@ -395,7 +453,8 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
                 }
                 "findOneAndReplace" => {
                     let r = req_doc(name, args, "replacement")?.clone();
-                    let o: FindOneAndReplaceOptions = options(name, args, &["filter", "replacement"])?;
+                    let o: FindOneAndReplaceOptions =
+                        options(name, args, &["filter", "replacement"])?;
                     coll.find_one_and_replace(filter, r, o).await?
                 }
                 _ => {
@@ -412,41 +471,80 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
         "aggregate" => {
             let p = pipeline(name, args)?;
             let o: AggregateOptions = options(name, args, &["pipeline"])?;
-            Ok(Value::Docs(coll.aggregate(p, o).await?.collect_all().await?))
+            Ok(Value::Docs(
+                coll.aggregate(p, o).await?.collect_all().await?,
+            ))
         }
         "countDocuments" => {
             let filter = req_doc(name, args, "filter")?.clone();
             let o: CountOptions = options(name, args, &["filter"])?;
-            Ok(Value::Bson(Bson::Int64(coll.count_documents(filter, o).await?)))
+            Ok(Value::Bson(Bson::Int64(
+                coll.count_documents(filter, o).await?,
+            )))
         }
         "estimatedDocumentCount" => {
             let o: EstimatedDocumentCountOptions = options(name, args, &[])?;
-            Ok(Value::Bson(Bson::Int64(coll.estimated_document_count(o).await?)))
+            Ok(Value::Bson(Bson::Int64(
+                coll.estimated_document_count(o).await?,
+            )))
         }
         "distinct" => {
             let field = req_str(name, args, "fieldName")?;
             let filter = req_doc(name, args, "filter")?.clone();
             let o: DistinctOptions = options(name, args, &["fieldName", "filter"])?;
-            Ok(Value::Bson(Bson::Array(coll.distinct(&field, filter, o).await?)))
+            Ok(Value::Bson(Bson::Array(
+                coll.distinct(&field, filter, o).await?,
+            )))
         }
         "bulkWrite" => {
             let models: Vec<WriteModel> = args
                 .get_array("requests")
                 .map_err(|_| Fail::runner("bulkWrite: requests is required"))?
                 .iter()
-                .map(|m| bson::deserialize_from_bson(m.clone()).map_err(|e| Fail::unsupported(format!("bulkWrite model {m}: {e}"))))
+                .map(|m| {
+                    bson::deserialize_from_bson(m.clone())
+                        .map_err(|e| Fail::unsupported(format!("bulkWrite model {m}: {e}")))
+                })
                 .collect::<Result<_, _>>()?;
             let o: BulkWriteOptions = options(name, args, &["requests"])?;
             root(&coll.bulk_write(models, o).await?)
         }
         "createIndex" => {
-            let o: CreateIndexOptions = options(name, args, &["keys", "name", "unique", "sparse", "expireAfterSeconds", "partialFilterExpression", "hidden", "collation", "background", "weights", "default_language", "language_override", "textIndexVersion", "2dsphereIndexVersion", "bits", "min", "max", "storageEngine", "wildcardProjection", "v"])?;
+            let o: CreateIndexOptions = options(
+                name,
+                args,
+                &[
+                    "keys",
+                    "name",
+                    "unique",
+                    "sparse",
+                    "expireAfterSeconds",
+                    "partialFilterExpression",
+                    "hidden",
+                    "collation",
+                    "background",
+                    "weights",
+                    "default_language",
+                    "language_override",
+                    "textIndexVersion",
+                    "2dsphereIndexVersion",
+                    "bits",
+                    "min",
+                    "max",
+                    "storageEngine",
+                    "wildcardProjection",
+                    "v",
+                ],
+            )?;
             let mut model = args.clone();
             for k in ["commitQuorum", "maxTimeMS", "comment"] {
                 model.remove(k);
             }
-            let model: IndexModel = bson::deserialize_from_document(model).map_err(|e| Fail::unsupported(format!("createIndex: {e}")))?;
-            Ok(Value::Bson(Bson::String(coll.create_index(model, o).await?)))
+            let model: IndexModel = bson::deserialize_from_document(model)
+                .map_err(|e| Fail::unsupported(format!("createIndex: {e}")))?;
+            Ok(Value::Bson(Bson::String(
+                coll.create_index(model, o).await?,
+            )))
         }
         "dropIndex" => {
             let index = req_str(name, args, "name")?;
@@ -461,19 +559,25 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
         }
         "listIndexes" => {
             let o: ListIndexesOptions = options(name, args, &[])?;
-            Ok(Value::Docs(coll.list_indexes(o).await?.collect_all().await?))
+            Ok(Value::Docs(
+                coll.list_indexes(o).await?.collect_all().await?,
+            ))
         }
         "listIndexNames" => {
             allow(name, args, &[])?;
             let names = coll.list_index_names().await?;
-            Ok(Value::Bson(Bson::Array(names.into_iter().map(Bson::String).collect())))
+            Ok(Value::Bson(Bson::Array(
+                names.into_iter().map(Bson::String).collect(),
+            )))
         }
         "drop" => {
             allow(name, args, &[])?;
             coll.drop().await?;
             Ok(Value::None)
         }
-        "createChangeStream" | "watch" => Err(Fail::unsupported(format!("{name} (change streams, issue 22)")).into()),
+        "createChangeStream" | "watch" => {
+            Err(Fail::unsupported(format!("{name} (change streams, issue 22)")).into())
+        }
         other => Err(Fail::unsupported(format!("collection.{other}")).into()),
     }
 }
@@ -490,7 +594,9 @@ async fn cursor_op(c: &tokio::sync::Mutex<CursorEntity>, name: &str, args: &Docu
             match cursor.try_next().await? {
                 Some(d) => Ok(Value::Root(d)),
                 None if name == "iterateOnce" => Ok(Value::None),
-                None => Err(Fail::runner("iterateUntilDocumentOrError: the cursor is exhausted").into()),
+                None => {
+                    Err(Fail::runner("iterateUntilDocumentOrError: the cursor is exhausted").into())
+                }
             }
         }
         "close" => {

@@ -37,7 +37,10 @@ pub(crate) async fn run_file(
             if names.is_empty() {
                 return vec![("(file)".into(), TestResult::Failed(e))];
             }
-            return names.into_iter().map(|n| (n, TestResult::Failed(e.clone()))).collect();
+            return names
+                .into_iter()
+                .map(|n| (n, TestResult::Failed(e.clone())))
+                .collect();
         }
     };
     let mut out = Vec::new();
@@ -69,15 +72,13 @@ async fn run_test(f: &TestFile, test: &TestCase, deployments: &mut Deployments) 
         env: env.clone(),
         entities: Entities::default(),
     };
-    let result = match tokio::time::timeout(
-        std::time::Duration::from_secs(60),
-        execute(f, test, &state),
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(_) => Err(Fail::runner("the test did not finish within 60 s")),
-    };
+    let result =
+        match tokio::time::timeout(std::time::Duration::from_secs(60), execute(f, test, &state))
+            .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(Fail::runner("the test did not finish within 60 s")),
+        };
     cleanup(&state).await;
     match result {
         Ok(()) => TestResult::Passed,
@@ -113,16 +114,32 @@ async fn execute(f: &TestFile, test: &TestCase, state: &State) -> Result<(), Fai
     result?;
     if let Some(expected) = &test.expect_events {
         for spec in expected {
-            let client = state.entities.client(spec.get_str("client").map_err(|_| Fail::runner("expectEvents.client"))?)?;
-            events::expect_events(spec, &client.events.snapshot(), &state.entities)
-                .map_err(|e| Fail::runner(format!("expectEvents ({}): {e}", spec.get_str("client").unwrap_or("?"))))?;
+            let client = state.entities.client(
+                spec.get_str("client")
+                    .map_err(|_| Fail::runner("expectEvents.client"))?,
+            )?;
+            events::expect_events(spec, &client.events.snapshot(), &state.entities).map_err(
+                |e| {
+                    Fail::runner(format!(
+                        "expectEvents ({}): {e}",
+                        spec.get_str("client").unwrap_or("?")
+                    ))
+                },
+            )?;
         }
     }
     if let Some(expected) = &test.expect_log_messages {
         for spec in expected {
-            let client = state.entities.client(spec.get_str("client").map_err(|_| Fail::runner("expectLogMessages.client"))?)?;
-            logs::expect_messages(spec, &client.logs.snapshot(), &state.entities)
-                .map_err(|e| Fail::runner(format!("expectLogMessages ({}): {e}", spec.get_str("client").unwrap_or("?"))))?;
+            let client = state.entities.client(
+                spec.get_str("client")
+                    .map_err(|_| Fail::runner("expectLogMessages.client"))?,
+            )?;
+            logs::expect_messages(spec, &client.logs.snapshot(), &state.entities).map_err(|e| {
+                Fail::runner(format!(
+                    "expectLogMessages ({}): {e}",
+                    spec.get_str("client").unwrap_or("?")
+                ))
+            })?;
         }
     }
     if let Some(outcome) = &test.outcome {
@@ -134,17 +151,30 @@ async fn execute(f: &TestFile, test: &TestCase, state: &State) -> Result<(), Fai
 async fn initial_data(data: &[Document], env: &Env) -> Result<(), Fail> {
     let c = &env.internal;
     for d in data {
-        let db = d.get_str("databaseName").map_err(|_| Fail::runner("databaseName"))?;
-        let coll = d.get_str("collectionName").map_err(|_| Fail::runner("collectionName"))?;
+        let db = d
+            .get_str("databaseName")
+            .map_err(|_| Fail::runner("databaseName"))?;
+        let coll = d
+            .get_str("collectionName")
+            .map_err(|_| Fail::runner("collectionName"))?;
         let majority = doc! {"w": "majority"};
-        for name in [coll.to_string(), format!("enxcol_.{coll}.esc"), format!("enxcol_.{coll}.ecoc")] {
-            match c.run_command(db, doc! {"drop": &name, "writeConcern": majority.clone()}).await {
+        for name in [
+            coll.to_string(),
+            format!("enxcol_.{coll}.esc"),
+            format!("enxcol_.{coll}.ecoc"),
+        ] {
+            match c
+                .run_command(db, doc! {"drop": &name, "writeConcern": majority.clone()})
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if e.code() == Some(26) => {}
                 Err(e) => return Err(Fail::runner(format!("drop {db}.{name}: {e}"))),
             }
         }
-        let docs = d.get_array("documents").map_err(|_| Fail::runner("documents"))?;
+        let docs = d
+            .get_array("documents")
+            .map_err(|_| Fail::runner("documents"))?;
         let mut create = doc! {"create": coll};
         if let Ok(o) = d.get_document("createOptions") {
             create.extend(o.clone());
@@ -156,9 +186,12 @@ async fn initial_data(data: &[Document], env: &Env) -> Result<(), Fail> {
                 .map_err(|e| Fail::runner(format!("create {db}.{coll}: {e}")))?;
         }
         if !docs.is_empty() {
-            c.run_command(db, doc! {"insert": coll, "documents": docs.clone(), "writeConcern": majority})
-                .await
-                .map_err(|e| Fail::runner(format!("insert into {db}.{coll}: {e}")))?;
+            c.run_command(
+                db,
+                doc! {"insert": coll, "documents": docs.clone(), "writeConcern": majority},
+            )
+            .await
+            .map_err(|e| Fail::runner(format!("insert into {db}.{coll}: {e}")))?;
         }
     }
     Ok(())
@@ -166,9 +199,15 @@ async fn initial_data(data: &[Document], env: &Env) -> Result<(), Fail> {
 
 async fn check_outcome(outcome: &[Document], env: &Env) -> Result<(), Fail> {
     for d in outcome {
-        let db = d.get_str("databaseName").map_err(|_| Fail::runner("databaseName"))?;
-        let coll = d.get_str("collectionName").map_err(|_| Fail::runner("collectionName"))?;
-        let expected = d.get_array("documents").map_err(|_| Fail::runner("documents"))?;
+        let db = d
+            .get_str("databaseName")
+            .map_err(|_| Fail::runner("databaseName"))?;
+        let coll = d
+            .get_str("collectionName")
+            .map_err(|_| Fail::runner("collectionName"))?;
+        let expected = d
+            .get_array("documents")
+            .map_err(|_| Fail::runner("documents"))?;
         let reply = env
             .internal
             .run_command(
@@ -181,7 +220,11 @@ async fn check_outcome(outcome: &[Document], env: &Env) -> Result<(), Fail> {
             .get_document("cursor")
             .and_then(|c| c.get_array("firstBatch"))
             .cloned()
-            .map_err(|_| Fail::runner(format!("outcome: find on {db}.{coll} gave no cursor: {reply}")))?;
+            .map_err(|_| {
+                Fail::runner(format!(
+                    "outcome: find on {db}.{coll} gave no cursor: {reply}"
+                ))
+            })?;
         if !matching::exact_eq(&Bson::Array(expected.clone()), &Bson::Array(actual.clone())) {
             return Err(Fail::runner(format!(
                 "outcome {db}.{coll}: expected {}, found {}",

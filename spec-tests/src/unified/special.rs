@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bson::{Bson, Document, doc};
 use super::BoxFuture;
+use bson::{Bson, Document, doc};
 use mongo_client::{ServerType, TopologyDescription};
 use tracing::Instrument;
 
@@ -22,12 +22,24 @@ fn arg_str<'a>(op: &str, args: &'a Document, key: &str) -> Result<&'a str, Fail>
 fn arg_int(op: &str, args: &Document, key: &str) -> Result<i64, Fail> {
     args.get(key)
         .and_then(super::matching::as_f64)
-        .map(|f| f as i64)
+        .filter(|f| f.is_finite())
+        .map(|f| {
+            #[allow(
+                clippy::cast_possible_truncation,
+                reason = "test-file counts and milliseconds are small integers"
+            )]
+            let n = f as i64;
+            n
+        })
         .ok_or_else(|| Fail::runner(format!("{op}: {key} (a number) is required")))
 }
 
 /// Runs one special operation.
-pub(crate) fn run<'a>(state: &'a State, name: &'a str, args: &'a Document) -> BoxFuture<'a, Result<(), Fail>> {
+pub(crate) fn run<'a>(
+    state: &'a State,
+    name: &'a str,
+    args: &'a Document,
+) -> BoxFuture<'a, Result<(), Fail>> {
     Box::pin(async move {
         match name {
             "failPoint" => {
@@ -55,15 +67,19 @@ pub(crate) fn run<'a>(state: &'a State, name: &'a str, args: &'a Document) -> Bo
                     .map_err(|_| Fail::runner(format!("{name}: event is required")))?;
                 let count = usize::try_from(arg_int(name, args, "count")?).unwrap_or(0);
                 if name == "assertEventCount" {
-                    let have = events::count_matching(event, &client.events.snapshot(), &state.entities);
+                    let have =
+                        events::count_matching(event, &client.events.snapshot(), &state.entities);
                     if have != count {
-                        return Err(Fail::runner(format!("{count} events matching {event} expected, {have} seen")));
+                        return Err(Fail::runner(format!(
+                            "{count} events matching {event} expected, {have} seen"
+                        )));
                     }
                     return Ok(());
                 }
                 let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
                 loop {
-                    let have = events::count_matching(event, &client.events.snapshot(), &state.entities);
+                    let have =
+                        events::count_matching(event, &client.events.snapshot(), &state.entities);
                     if have >= count {
                         return Ok(());
                     }
@@ -86,7 +102,10 @@ pub(crate) fn run<'a>(state: &'a State, name: &'a str, args: &'a Document) -> Bo
             }
             "waitForThread" => {
                 let thread = state.entities.thread(arg_str(name, args, "thread")?)?;
-                thread.wait().await.map_err(|e| e.context("the thread's operation"))
+                thread
+                    .wait()
+                    .await
+                    .map_err(|e| e.context("the thread's operation"))
             }
             "assertNumberConnectionsCheckedOut" => {
                 let client = state.entities.client(arg_str(name, args, "client")?)?;
@@ -95,20 +114,26 @@ pub(crate) fn run<'a>(state: &'a State, name: &'a str, args: &'a Document) -> Bo
                 // them a moment before counting.
                 let mut have = 0;
                 for _ in 0..50 {
-                    have = client.events.checked_out.load(std::sync::atomic::Ordering::SeqCst);
+                    have = client
+                        .events
+                        .checked_out
+                        .load(std::sync::atomic::Ordering::SeqCst);
                     if have == want {
                         return Ok(());
                     }
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
-                Err(Fail::runner(format!("{want} connections checked out expected, {have} are")))
+                Err(Fail::runner(format!(
+                    "{want} connections checked out expected, {have} are"
+                )))
             }
             "recordTopologyDescription" => {
                 let client = state.entities.client(arg_str(name, args, "client")?)?;
                 let id = arg_str(name, args, "id")?;
-                state
-                    .entities
-                    .insert(id, Entity::Topology(Box::new(client.client.topology_description())))
+                state.entities.insert(
+                    id,
+                    Entity::Topology(Box::new(client.client.topology_description())),
+                )
             }
             "assertTopologyType" => {
                 let td = topology(state, arg_str(name, args, "topologyDescription")?)?;
@@ -117,16 +142,20 @@ pub(crate) fn run<'a>(state: &'a State, name: &'a str, args: &'a Document) -> Bo
                 if have == want {
                     Ok(())
                 } else {
-                    Err(Fail::runner(format!("topology type {want} expected, it is {have}")))
+                    Err(Fail::runner(format!(
+                        "topology type {want} expected, it is {have}"
+                    )))
                 }
             }
             "waitForPrimaryChange" => {
                 let client = state.entities.client(arg_str(name, args, "client")?)?;
                 let prior = topology(state, arg_str(name, args, "priorTopologyDescription")?)?;
-                let timeout = args
-                    .get("timeoutMS")
-                    .and_then(super::matching::as_f64)
-                    .map_or(Duration::from_secs(10), |ms| Duration::from_millis(ms as u64));
+                let timeout = match args.get("timeoutMS") {
+                    Some(_) => Duration::from_millis(
+                        u64::try_from(arg_int(name, args, "timeoutMS")?).unwrap_or(0),
+                    ),
+                    None => Duration::from_secs(10),
+                };
                 let old = primary(&prior);
                 let changed = client
                     .client
@@ -139,7 +168,9 @@ pub(crate) fn run<'a>(state: &'a State, name: &'a str, args: &'a Document) -> Bo
                 if changed {
                     Ok(())
                 } else {
-                    Err(Fail::runner(format!("the primary did not change within {timeout:?}")))
+                    Err(Fail::runner(format!(
+                        "the primary did not change within {timeout:?}"
+                    )))
                 }
             }
             "wait" => {
@@ -166,7 +197,9 @@ pub(crate) fn run<'a>(state: &'a State, name: &'a str, args: &'a Document) -> Bo
                     .filter_map(|o| o.body.get_document("command").ok().cloned())
                     .collect();
                 let [.., a, b] = started.as_slice() else {
-                    return Err(Fail::runner(format!("{name}: fewer than two commands were observed")));
+                    return Err(Fail::runner(format!(
+                        "{name}: fewer than two commands were observed"
+                    )));
                 };
                 let (la, lb) = (a.get("lsid"), b.get("lsid"));
                 let same = la.is_some() && la == lb;
@@ -182,28 +215,48 @@ pub(crate) fn run<'a>(state: &'a State, name: &'a str, args: &'a Document) -> Bo
                 let reply = state
                     .env
                     .internal
-                    .run_command(db, doc! {"listCollections": 1, "filter": {"name": coll}, "nameOnly": true})
+                    .run_command(
+                        db,
+                        doc! {"listCollections": 1, "filter": {"name": coll}, "nameOnly": true},
+                    )
                     .await
                     .map_err(|e| Fail::runner(format!("listCollections: {e}")))?;
                 let exists = first_batch(&reply).is_some_and(|b| !b.is_empty());
-                expect_exists(name.ends_with("NotExists"), exists, &format!("collection {db}.{coll}"))
+                expect_exists(
+                    name.ends_with("NotExists"),
+                    exists,
+                    &format!("collection {db}.{coll}"),
+                )
             }
             "assertIndexExists" | "assertIndexNotExists" => {
                 let db = arg_str(name, args, "databaseName")?;
                 let coll = arg_str(name, args, "collectionName")?;
                 let index = arg_str(name, args, "indexName")?;
-                let reply = state.env.internal.run_command(db, doc! {"listIndexes": coll}).await;
+                let reply = state
+                    .env
+                    .internal
+                    .run_command(db, doc! {"listIndexes": coll})
+                    .await;
                 let exists = match reply {
                     Ok(r) => first_batch(&r).is_some_and(|b| {
-                        b.iter().any(|i| i.as_document().and_then(|d| d.get_str("name").ok()) == Some(index))
+                        b.iter().any(|i| {
+                            i.as_document().and_then(|d| d.get_str("name").ok()) == Some(index)
+                        })
                     }),
                     Err(e) if e.code() == Some(26) => false,
                     Err(e) => return Err(Fail::runner(format!("listIndexes: {e}"))),
                 };
-                expect_exists(name.ends_with("NotExists"), exists, &format!("index {index} on {db}.{coll}"))
+                expect_exists(
+                    name.ends_with("NotExists"),
+                    exists,
+                    &format!("index {index} on {db}.{coll}"),
+                )
             }
-            "assertSessionTransactionState" | "assertSessionPinned" | "assertSessionUnpinned"
-            | "assertSessionDirty" | "assertSessionNotDirty" => Err(Fail::unsupported(format!(
+            "assertSessionTransactionState"
+            | "assertSessionPinned"
+            | "assertSessionUnpinned"
+            | "assertSessionDirty"
+            | "assertSessionNotDirty" => Err(Fail::unsupported(format!(
                 "{name} (explicit sessions and transactions, issues 14 and 15)"
             ))),
             "loop" => run_loop(state, args).await,
@@ -221,13 +274,20 @@ fn expect_exists(negated: bool, exists: bool, what: &str) -> Result<(), Fail> {
 }
 
 fn first_batch(reply: &Document) -> Option<&Vec<Bson>> {
-    reply.get_document("cursor").ok()?.get_array("firstBatch").ok()
+    reply
+        .get_document("cursor")
+        .ok()?
+        .get_array("firstBatch")
+        .ok()
 }
 
 fn topology(state: &State, name: &str) -> Result<TopologyDescription, Fail> {
     match state.entities.get(name)? {
         Entity::Topology(t) => Ok(*t),
-        other => Err(Fail::runner(format!("{name} is a {}, not a topology description", other.kind()))),
+        other => Err(Fail::runner(format!(
+            "{name} is a {}, not a topology description",
+            other.kind()
+        ))),
     }
 }
 
@@ -290,10 +350,14 @@ async fn run_loop(state: &State, args: &Document) -> Result<(), Fail> {
         iterations += 1;
     }
     if let Some(id) = successes_id {
-        state.entities.insert(id, Entity::Bson(Bson::Int64(successes)))?;
+        state
+            .entities
+            .insert(id, Entity::Bson(Bson::Int64(successes)))?;
     }
     if let Some(id) = iterations_id {
-        state.entities.insert(id, Entity::Bson(Bson::Int64(iterations)))?;
+        state
+            .entities
+            .insert(id, Entity::Bson(Bson::Int64(iterations)))?;
     }
     Ok(())
 }

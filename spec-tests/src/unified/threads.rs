@@ -56,7 +56,9 @@ impl ThreadEntity {
         match tokio::time::timeout(Duration::from_secs(10), handle).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => Err(Fail::runner(format!("the thread panicked: {e}"))),
-            Err(_) => Err(Fail::runner("waitForThread: the thread did not finish within 10 s")),
+            Err(_) => Err(Fail::runner(
+                "waitForThread: the thread did not finish within 10 s",
+            )),
         }
     }
 }

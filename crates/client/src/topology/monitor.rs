@@ -47,7 +47,11 @@ impl MonitorTransport for Transport {
     }
 
     fn next_connection_id(&self) -> Option<u32> {
-        Some(self.next_id.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1)
+        Some(
+            self.next_id
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                + 1,
+        )
     }
 
     async fn send(

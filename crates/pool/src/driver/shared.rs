@@ -158,12 +158,10 @@ impl<E: Establish> Shared<E> {
                 Action::Establish { ticket } => {
                     let id = ticket.id();
                     let shared = Arc::clone(self);
-                    let task = self
-                        .runtime
-                        .spawn(tracing::Instrument::instrument(
-                            async move { shared.establish(ticket).await },
-                            tracing::Span::current(),
-                        ));
+                    let task = self.runtime.spawn(tracing::Instrument::instrument(
+                        async move { shared.establish(ticket).await },
+                        tracing::Span::current(),
+                    ));
                     state.tasks.insert(id.0, task.abort_handle());
                 }
                 Action::CancelEstablish { id } => {
