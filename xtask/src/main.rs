@@ -13,7 +13,7 @@ use spec_tests::{Context, Outcome, Suite};
 
 const USAGE: &str = "\
 usage: cargo xtask spec [--suite DIR] [SUITE...]
-       cargo xtask spec [--suite DIR] unified [DIR...]
+       cargo xtask spec [--suite DIR] unified [--min-passed N] [DIR...]
        cargo xtask bench [CRATE...]
        cargo xtask tidy
 
@@ -32,7 +32,9 @@ specifications' source/, a prefix of one, or a path; default: every unified
 folder, then spec-tests/data/unified) against testkit deployments started
 in-process. It prints FAIL / UNSUPPORTED / SKIP / EXPECTED FAILURE lines naming
 file, test and reason, one `DIR: N passed, N failed, N skipped, unsupported: N`
-line per folder and a total; it exits non-zero when a test failed.
+line per folder and a total; it exits non-zero when a test failed. With
+--min-passed N it reports instead (`unified (report): ...`) and fails only when
+fewer than N tests passed (CI's floor while known failures remain).
 
 bench runs `cargo bench` for the named crates (default: every crate with benches).
 
@@ -163,6 +165,7 @@ fn spec(args: &[String]) -> ExitCode {
 fn spec_unified(args: &[String]) -> ExitCode {
     let mut official: Option<PathBuf> = std::env::var_os("MONGO_SPECS_DIR").map(PathBuf::from);
     let mut dirs = Vec::new();
+    let mut min_passed: Option<usize> = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
@@ -174,6 +177,13 @@ fn spec_unified(args: &[String]) -> ExitCode {
                 }
             },
             "unified" => {}
+            "--min-passed" => match it.next().and_then(|n| n.parse::<usize>().ok()) {
+                Some(n) => min_passed = Some(n),
+                None => {
+                    eprintln!("--min-passed needs a number\n\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
             d => dirs.push(d.to_string()),
         }
     }
