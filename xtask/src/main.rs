@@ -232,14 +232,28 @@ fn spec_unified(args: &[String]) -> ExitCode {
     for l in lines {
         println!("{l}");
     }
-    println!(
-        "total: {p} passed, {f} failed, {s} skipped, unsupported: {u} ({:.0} s)",
-        started.elapsed().as_secs_f64()
-    );
-    if f == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    let secs = started.elapsed().as_secs_f64();
+    match min_passed {
+        // Report mode: the known failures are listed above; only a drop below the floor fails.
+        Some(floor) => {
+            println!(
+                "unified (report): {p} passed, {f} failing, {s} skipped, unsupported: {u} \
+                 ({secs:.0} s; floor {floor} passed)"
+            );
+            if p >= floor {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        None => {
+            println!("total: {p} passed, {f} failed, {s} skipped, unsupported: {u} ({secs:.0} s)");
+            if f == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
     }
 }
 
