@@ -9,7 +9,7 @@
 //! `blockTimeMS` on the virtual clock, a network error for `closeConnection`, or a command
 //! error for `errorCode`. Background establishment errors go to a stand-in for SDAM's error
 //! handling, which clears the pool unless the error carries `SystemOverloadedError`. They run a
-//! second time, reported as "<description> (testkit)", against a real server: the pool opens
+//! second time, reported as "`<description>` (testkit)", against a real server: the pool opens
 //! `mongo_client::Connection`s to a `mongo_testkit::TestServer` that has the file's fail point
 //! (see `cmap_testkit.rs`).
 //!
