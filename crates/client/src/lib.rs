@@ -70,8 +70,9 @@ pub mod topology;
 
 #[cfg(feature = "tokio")]
 pub use client::{
-    Backoff, BackoffSleep, Client, ClientBuilder, Collection, Cursor, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_SERVER_SELECTION_TIMEOUT, Database, RandomBackoff, Request,
+    Backoff, BackoffSleep, Client, ClientBuilder, Collection, CollectionOptions, Cursor,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_SERVER_SELECTION_TIMEOUT, Database, DatabaseOptions,
+    RandomBackoff, ReadConcern, Request,
 };
 #[cfg(feature = "tokio")]
 pub use conn::{Connection, ConnectionOptions, LegacyWrite, Reply, ServerApi};

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use bson::{Bson, Document};
 use mongo_client::{
-    Client, ClientOptions, Collection, Cursor, Database, ServerApi, TopologyDescription,
+    Acknowledgment, Client, ClientOptions, Collection, Cursor, Database, DatabaseOptions,
+    ReadConcern, ReadPreference, ServerApi, TopologyDescription, WriteConcern,
 };
 use parking_lot::Mutex;
 use tracing::Instrument;
@@ -49,6 +50,9 @@ pub(crate) enum Entity {
     Events(Arc<Mutex<Vec<Document>>>),
     Topology(Box<TopologyDescription>),
     Thread(Arc<ThreadEntity>),
+    /// An explicit session, kept as its description until the client has explicit sessions
+    /// (issue 14): creating one sends nothing, using one makes the test unsupported.
+    Session,
 }
 
 impl Entity {
@@ -62,6 +66,7 @@ impl Entity {
             Entity::Events(_) => "event list",
             Entity::Topology(_) => "topology description",
             Entity::Thread(_) => "thread",
+            Entity::Session => "session",
         }
     }
 }
@@ -144,7 +149,8 @@ impl super::matching::Lookup for Entities {
     }
     fn session_lsid(&self, name: &str) -> Result<Document, String> {
         Err(format!(
-            "session {name}: sessions are not supported yet (issue 14)"
+            "$$sessionLsid {name}: {}",
+            super::SESSIONS_UNSUPPORTED
         ))
     }
 }
@@ -436,13 +442,13 @@ pub(crate) async fn create_entities(
                 let name = spec
                     .get_str("databaseName")
                     .map_err(|_| Fail::runner("databaseName"))?;
-                if let Ok(o) = spec.get_document("databaseOptions") {
-                    check_coll_options(o)?;
-                }
-                entities.insert(
-                    id,
-                    Entity::Database(client.client.database(name), client.clone()),
-                )?;
+                let db = match spec.get_document("databaseOptions") {
+                    Ok(o) => client
+                        .client
+                        .database_with_options(name, handle_options(o)?),
+                    Err(_) => client.client.database(name),
+                };
+                entities.insert(id, Entity::Database(db, client.clone()))?;
             }
             "collection" => {
                 let (db, client) = entities.database(
@@ -452,19 +458,16 @@ pub(crate) async fn create_entities(
                 let name = spec
                     .get_str("collectionName")
                     .map_err(|_| Fail::runner("collectionName"))?;
-                if let Ok(o) = spec.get_document("collectionOptions") {
-                    check_coll_options(o)?;
-                }
-                entities.insert(id, Entity::Collection(db.collection(name), client))?;
+                let coll = match spec.get_document("collectionOptions") {
+                    Ok(o) => db.collection_with_options(name, handle_options(o)?),
+                    Err(_) => db.collection(name),
+                };
+                entities.insert(id, Entity::Collection(coll, client))?;
             }
             "thread" => {
                 entities.insert(id, Entity::Thread(ThreadEntity::start()))?;
             }
-            "session" => {
-                return Err(Fail::unsupported(
-                    "session entities (explicit sessions, issue 14)",
-                ));
-            }
+            "session" => entities.insert(id, Entity::Session)?,
             "bucket" => return Err(Fail::unsupported("bucket entities (GridFS, issue 22)")),
             "clientEncryption" => {
                 return Err(Fail::unsupported(
@@ -477,14 +480,24 @@ pub(crate) async fn create_entities(
     Ok(())
 }
 
-/// Database and collection options the handles cannot take yet.
-fn check_coll_options(o: &Document) -> Result<(), Fail> {
-    if let Some(k) = o.keys().next() {
+/// Database and collection options (`collectionOrDatabaseOptions`).
+fn handle_options(o: &Document) -> Result<DatabaseOptions, Fail> {
+    let mut out = DatabaseOptions::default();
+    for (k, v) in o {
         match k.as_str() {
-            "readConcern" | "readPreference" | "writeConcern" => {
-                return Err(Fail::unsupported(format!(
-                    "{k} on a database or collection handle (issue 13)"
-                )));
+            "readConcern" => {
+                let level = v
+                    .as_document()
+                    .and_then(|d| d.get_str("level").ok())
+                    .ok_or_else(|| Fail::runner(format!("readConcern {v}: a level is required")))?;
+                out = out.read_concern(ReadConcern::new(level));
+            }
+            "writeConcern" => out = out.write_concern(write_concern(v)?),
+            "readPreference" => {
+                let rp = v
+                    .as_document()
+                    .ok_or_else(|| Fail::runner("readPreference must be an object"))?;
+                out = out.read_preference(read_preference(rp)?);
             }
             "timeoutMS" => return Err(Fail::unsupported("timeoutMS on a handle (issue 21)")),
             other => {
@@ -494,7 +507,79 @@ fn check_coll_options(o: &Document) -> Result<(), Fail> {
             }
         }
     }
-    Ok(())
+    Ok(out)
+}
+
+fn whole_number(v: &Bson, what: &str) -> Result<u64, Fail> {
+    super::matching::as_f64(v)
+        .filter(|f| f.is_finite() && *f >= 0.0 && f.fract() == 0.0)
+        .and_then(|f| format!("{f:.0}").parse::<u64>().ok())
+        .ok_or_else(|| Fail::runner(format!("{what}: {v} is not a whole number")))
+}
+
+/// A `writeConcern` document of a test file.
+pub(crate) fn write_concern(v: &Bson) -> Result<WriteConcern, Fail> {
+    let d = v
+        .as_document()
+        .ok_or_else(|| Fail::runner("writeConcern must be an object"))?;
+    let mut wc = WriteConcern::default();
+    for (k, v) in d {
+        match (k.as_str(), v) {
+            ("w", Bson::String(s)) if s == "majority" => wc.w = Some(Acknowledgment::Majority),
+            ("w", Bson::String(s)) => wc.w = Some(Acknowledgment::Custom(s.clone())),
+            ("w", n) => {
+                let n = u32::try_from(whole_number(n, "w")?)
+                    .map_err(|_| Fail::runner(format!("w: {n}")))?;
+                wc.w = Some(Acknowledgment::Nodes(n));
+            }
+            ("j", Bson::Boolean(b)) => wc.journal = Some(*b),
+            ("wtimeout" | "wtimeoutMS", n) => {
+                wc.w_timeout = Some(Duration::from_millis(whole_number(n, "wtimeout")?));
+            }
+            (other, _) => return Err(Fail::runner(format!("unknown writeConcern field {other}"))),
+        }
+    }
+    Ok(wc)
+}
+
+/// A `readPreference` document of a test file.
+pub(crate) fn read_preference(d: &Document) -> Result<ReadPreference, Fail> {
+    let mode = d
+        .get_str("mode")
+        .map_err(|_| Fail::runner("readPreference.mode"))?;
+    let mode = mongo_client::ReadMode::from_name(mode)
+        .ok_or_else(|| Fail::runner(format!("unknown read preference mode {mode}")))?;
+    let mut rp = ReadPreference::new(mode);
+    for (k, v) in d {
+        match k.as_str() {
+            "mode" => {}
+            "maxStalenessSeconds" => {
+                let secs = whole_number(v, "maxStalenessSeconds")?;
+                rp = rp.with_max_staleness(Some(Duration::from_secs(secs)));
+            }
+            "tagSets" => {
+                let sets = v
+                    .as_array()
+                    .ok_or_else(|| Fail::runner("tagSets must be an array"))?
+                    .iter()
+                    .map(|s| {
+                        s.as_document()
+                            .map(|d| {
+                                d.iter()
+                                    .map(|(k, v)| {
+                                        (k.clone(), v.as_str().unwrap_or_default().to_string())
+                                    })
+                                    .collect()
+                            })
+                            .ok_or_else(|| Fail::runner("a tag set must be an object"))
+                    })
+                    .collect::<Result<Vec<_>, Fail>>()?;
+                rp = rp.with_tag_sets(sets);
+            }
+            other => return Err(Fail::unsupported(format!("readPreference option {other}"))),
+        }
+    }
+    Ok(rp)
 }
 
 #[cfg(test)]

@@ -201,6 +201,11 @@ async fn entity_operation(state: &State, object: &str, name: &str, args: &Docume
             collection_op(&coll, name, args).instrument(span).await
         }
         Entity::Cursor(c) => cursor_op(&c, name, args).await,
+        Entity::Session => Err(Fail::unsupported(format!(
+            "session.{name}: {}",
+            super::SESSIONS_UNSUPPORTED
+        ))
+        .into()),
         other => Err(Fail::runner(format!("{name} on a {}", other.kind())).into()),
     }
 }
@@ -242,17 +247,7 @@ async fn client_op(client: &mongo_client::Client, name: &str, args: &Document) -
 
 fn read_preference(args: &Document) -> Result<Option<ReadPreference>, Fail> {
     match args.get_document("readPreference") {
-        Ok(rp) => {
-            let mode = rp
-                .get_str("mode")
-                .map_err(|_| Fail::runner("readPreference.mode"))?;
-            let mode = mongo_client::ReadMode::from_name(mode)
-                .ok_or_else(|| Fail::runner(format!("unknown read preference mode {mode}")))?;
-            if rp.len() > 1 {
-                return Err(Fail::unsupported(format!("readPreference options {rp}")));
-            }
-            Ok(Some(ReadPreference::new(mode)))
-        }
+        Ok(rp) => super::entities::read_preference(rp).map(Some),
         Err(_) => Ok(None),
     }
 }

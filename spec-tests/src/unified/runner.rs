@@ -80,7 +80,7 @@ async fn run_test(f: &TestFile, test: &TestCase, deployments: &mut Deployments) 
             Err(_) => Err(Fail::runner("the test did not finish within 60 s")),
         };
     cleanup(&state).await;
-    match result {
+    match result.map_err(Fail::classify) {
         Ok(()) => TestResult::Passed,
         Err(f) if f.unsupported => TestResult::Unsupported(f.message),
         Err(f) => TestResult::Failed(f.message),

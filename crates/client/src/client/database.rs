@@ -8,6 +8,7 @@ use super::Client;
 use super::collection::Collection;
 use super::cursor::Cursor;
 use super::executor::Route;
+use super::handle::CollectionOptions;
 use crate::crud::{
     AggregateOptions, CreateCollectionOptions, ListCollectionsOptions, ListDatabasesOptions,
     RunCursorCommandOptions,
@@ -113,6 +114,11 @@ impl Database {
     /// A collection handle.
     pub fn collection(&self, name: &str) -> Collection {
         Collection::new(self.client.clone(), &self.name, name)
+    }
+
+    /// A collection handle whose operations use `options` over this database's.
+    pub fn collection_with_options(&self, name: &str, options: CollectionOptions) -> Collection {
+        Collection::new(self.client.with_handle(options), &self.name, name)
     }
 
     /// Runs a command on this database (see [`Client::run_command`]).

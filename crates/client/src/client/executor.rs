@@ -114,8 +114,41 @@ impl Client {
     /// A context for a read: the client's read preference applies.
     pub(crate) fn read_context(&self) -> OperationContext {
         let mut ctx = self.context(Route::Select);
-        ctx.read_preference = self.inner.read_preference.clone();
+        ctx.read_preference = self
+            .handle
+            .as_ref()
+            .and_then(|h| h.read_preference.clone())
+            .or_else(|| self.inner.read_preference.clone());
         ctx
+    }
+
+    /// The `writeConcern` document of this view: the handle's, else the client's.
+    fn write_concern_document(&self) -> Option<Document> {
+        match self.handle.as_ref().and_then(|h| h.write_concern.as_ref()) {
+            Some(wc) => wc.to_document(),
+            None => self.inner.write_concern.clone(),
+        }
+    }
+
+    /// The read concern level of this view: the handle's, else the client's.
+    fn read_concern_level(&self) -> Option<String> {
+        match self.handle.as_ref().and_then(|h| h.read_concern.as_ref()) {
+            Some(rc) => Some(rc.level.clone()),
+            None => self.inner.options.read_concern_level.clone(),
+        }
+    }
+
+    /// Whether this view's writes are acknowledged (`w` is not 0).
+    fn acknowledged(&self) -> bool {
+        match self.handle.as_ref().and_then(|h| h.write_concern.as_ref()) {
+            Some(wc) => wc.is_acknowledged(),
+            None => self
+                .inner
+                .options
+                .write_concern
+                .as_ref()
+                .is_none_or(|wc| wc.is_acknowledged()),
+        }
     }
 
     /// A context bounded by `limit` besides `timeoutMS` (for best-effort commands at
@@ -132,13 +165,7 @@ impl Client {
 
     /// Whether the client lets writes be retried: retryWrites on and writes acknowledged.
     fn retry_writes_enabled(&self) -> bool {
-        self.inner.retry_writes
-            && self
-                .inner
-                .options
-                .write_concern
-                .as_ref()
-                .is_none_or(|wc| wc.is_acknowledged())
+        self.inner.retry_writes && self.acknowledged()
     }
 
     /// Runs `op` to completion: selection, check-out, the command (and the next ones of a
@@ -429,17 +456,18 @@ impl Client {
             None
         };
         let mut command = op.build(conn.description()).map_err(|e| failed(e, false))?;
+        let write_concern = self.write_concern_document();
+        let read_concern_level = self.read_concern_level();
+        if write && op.takes_write_concern() && !self.acknowledged() {
+            // w: 0: sent with moreToCome, no reply read (OP_MSG spec).
+            command.acknowledged = false;
+        }
         let env = Envelope {
             read_preference,
-            write_concern: self
-                .inner
-                .write_concern
+            write_concern: write_concern
                 .as_ref()
                 .filter(|_| write && op.takes_write_concern()),
-            read_concern_level: self
-                .inner
-                .options
-                .read_concern_level
+            read_concern_level: read_concern_level
                 .as_deref()
                 .filter(|_| op.takes_read_concern()),
             session,

@@ -7,6 +7,7 @@ mod collection;
 mod cursor;
 mod database;
 pub(crate) mod executor;
+mod handle;
 #[cfg(test)]
 mod options_tests;
 mod retry;
@@ -26,6 +27,7 @@ pub use collection::Collection;
 pub use cursor::Cursor;
 pub use database::Database;
 use executor::Route;
+pub use handle::{CollectionOptions, DatabaseOptions, ReadConcern};
 use retry::RetryPolicy;
 use session::ServerSessionPool;
 
@@ -136,6 +138,9 @@ pub(crate) struct ClientInner {
 #[derive(Clone)]
 pub struct Client {
     pub(crate) inner: Arc<ClientInner>,
+    /// The options of the database or collection handle this view belongs to (`None` for the
+    /// client itself).
+    pub(crate) handle: handle::Handle,
 }
 
 impl std::fmt::Debug for Client {
@@ -234,6 +239,7 @@ impl Client {
             listeners,
         })?;
         Ok(Client {
+            handle: None,
             inner: Arc::new(ClientInner {
                 topology,
                 read_preference: o.read_preference.clone(),
@@ -264,6 +270,21 @@ impl Client {
     /// A database handle.
     pub fn database(&self, name: &str) -> Database {
         Database::new(self.clone(), name)
+    }
+
+    /// A database handle whose operations use `options` (read concern, write concern, read
+    /// preference) instead of the client's.
+    pub fn database_with_options(&self, name: &str, options: DatabaseOptions) -> Database {
+        Database::new(self.with_handle(options), name)
+    }
+
+    /// A view of this client with handle options over the current ones.
+    pub(crate) fn with_handle(&self, options: DatabaseOptions) -> Client {
+        let merged = options.over(self.handle.as_deref());
+        Client {
+            inner: self.inner.clone(),
+            handle: Some(Arc::new(merged)),
+        }
     }
 
     /// The connection string's default database, if it named one.

@@ -1,0 +1,77 @@
+//! Options of a database or collection handle: the read concern, write concern and read
+//! preference its operations use instead of the client's (the CRUD spec's "Database" and
+//! "Collection" options). A collection inherits what its database sets.
+
+use std::sync::Arc;
+
+use crate::options::{ReadPreference, WriteConcern};
+
+/// A read concern (`readConcern`): the level reads see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReadConcern {
+    /// `level`: `local`, `majority`, `available`, `linearizable` or `snapshot` (sent as given).
+    pub level: String,
+}
+
+impl ReadConcern {
+    /// A read concern of this level.
+    pub fn new(level: impl Into<String>) -> Self {
+        ReadConcern {
+            level: level.into(),
+        }
+    }
+}
+
+/// The options of a [`Database`](super::Database) handle, and of a
+/// [`Collection`](super::Collection) one ([`CollectionOptions`]): each unset field falls back
+/// to the database's, then to the client's.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct DatabaseOptions {
+    /// The read concern of its reads.
+    pub read_concern: Option<ReadConcern>,
+    /// The write concern of its writes.
+    pub write_concern: Option<WriteConcern>,
+    /// The read preference of its reads.
+    pub read_preference: Option<ReadPreference>,
+}
+
+/// The options of a collection handle (the same fields as a database's).
+pub type CollectionOptions = DatabaseOptions;
+
+impl DatabaseOptions {
+    /// Sets the read concern.
+    #[must_use]
+    pub fn read_concern(mut self, rc: ReadConcern) -> Self {
+        self.read_concern = Some(rc);
+        self
+    }
+
+    /// Sets the write concern.
+    #[must_use]
+    pub fn write_concern(mut self, wc: WriteConcern) -> Self {
+        self.write_concern = Some(wc);
+        self
+    }
+
+    /// Sets the read preference.
+    #[must_use]
+    pub fn read_preference(mut self, rp: ReadPreference) -> Self {
+        self.read_preference = Some(rp);
+        self
+    }
+
+    /// These options over `base`: each field set here wins.
+    pub(crate) fn over(&self, base: Option<&DatabaseOptions>) -> DatabaseOptions {
+        let base = base.cloned().unwrap_or_default();
+        DatabaseOptions {
+            read_concern: self.read_concern.clone().or(base.read_concern),
+            write_concern: self.write_concern.clone().or(base.write_concern),
+            read_preference: self.read_preference.clone().or(base.read_preference),
+        }
+    }
+}
+
+/// The handle options a client view carries (shared by the clones of one handle).
+pub(crate) type Handle = Option<Arc<DatabaseOptions>>;
