@@ -32,6 +32,8 @@ pub(crate) enum Value {
     Docs(Vec<Document>),
     /// A cursor to keep as an entity.
     Cursor(Box<Cursor>),
+    /// A collection handle (`createCollection` returns the collection).
+    Collection(Box<mongo_client::Collection>),
 }
 
 /// How an operation ended.
@@ -124,6 +126,18 @@ async fn run_operation_inner(state: &State, op: &Document) -> Result<(), Fail> {
             Value::Cursor(c) => Entity::Cursor(Arc::new(tokio::sync::Mutex::new(CursorEntity {
                 cursor: Some(*c),
             }))),
+            Value::Collection(coll) => {
+                let client = match state.entities.get(object)? {
+                    Entity::Database(_, c) => c,
+                    other => {
+                        return Err(Fail::runner(format!(
+                            "a collection returned by a {}",
+                            other.kind()
+                        )));
+                    }
+                };
+                Entity::Collection(*coll, client)
+            }
         };
         state.entities.insert(save, entity)?;
     }
@@ -154,6 +168,7 @@ fn check_result(expected: &Bson, value: &Value, lookup: &dyn matching::Lookup) -
             ),
         },
         Value::Cursor(_) => Err("a cursor cannot be compared with expectResult".into()),
+        Value::Collection(_) => Err("a collection cannot be compared with expectResult".into()),
     };
     r.map_err(|e| Fail::runner(format!("expectResult: {e}")))
 }
@@ -289,7 +304,7 @@ async fn database_op(
             let coll = req_str(name, args, "collection")?;
             let o: CreateCollectionOptions = options(name, args, &["collection"])?;
             db.create_collection(&coll, o).await?;
-            Ok(Value::None)
+            Ok(Value::Collection(Box::new(db.collection(&coll))))
         }
         "dropCollection" => {
             allow(name, args, &["collection"])?;

@@ -473,6 +473,12 @@ impl Client {
             session,
         };
         envelope(&mut command, kind, &env, conn.description(), topology_type);
+        // Gossip the highest cluster time seen (sessions spec); servers that keep one send it.
+        if let Some(ct) = self.inner.cluster_time.get()
+            && !command.body.contains_key("$clusterTime")
+        {
+            command.body.insert("$clusterTime", ct);
+        }
 
         // False when an interrupting clear caught the connection before the command went out.
         let mut sent = true;
@@ -504,6 +510,7 @@ impl Client {
         // The reply's verdict: a command error (`ok` not 1), then, for writes, write errors
         // and write concern errors.
         let result = result.and_then(|reply| {
+            self.inner.cluster_time.observe(&reply);
             if !is_ok(&reply) {
                 return Err(Error::from_reply(&reply).with_address(conn.address()));
             }

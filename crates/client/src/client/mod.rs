@@ -120,6 +120,8 @@ pub(crate) struct ClientInner {
     /// The jitter and the sleep of overload backoffs.
     pub(crate) backoff: Arc<dyn Backoff>,
     pub(crate) sessions: ServerSessionPool,
+    /// The highest `$clusterTime` seen (gossiped on every command).
+    pub(crate) cluster_time: session::ClusterClock,
     /// The span the client was built in; its spawned tasks run inside it.
     pub(crate) span: tracing::Span,
     next_operation_id: AtomicI64,
@@ -256,6 +258,7 @@ impl Client {
                 credentials: o.credential.iter().cloned().collect(),
                 options: o,
                 sessions: ServerSessionPool::default(),
+                cluster_time: session::ClusterClock::default(),
                 span: tracing::Span::current(),
                 next_operation_id: AtomicI64::new(1),
             }),

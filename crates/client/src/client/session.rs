@@ -92,3 +92,76 @@ mod tests {
         assert_eq!(bytes[6] & 0xf0, 0x40, "version 4");
     }
 }
+
+/// The highest `$clusterTime` the client has seen in a reply, sent with every command
+/// (the sessions spec's cluster time gossip).
+#[derive(Debug, Default)]
+pub(crate) struct ClusterClock(Mutex<Option<Document>>);
+
+impl ClusterClock {
+    /// Takes the reply's `$clusterTime` when it is newer than the one kept.
+    pub(crate) fn observe(&self, reply: &Document) {
+        let Ok(new) = reply.get_document("$clusterTime") else {
+            return;
+        };
+        let Ok(new_ts) = new.get_timestamp("clusterTime") else {
+            return;
+        };
+        let mut kept = self.0.lock();
+        let newer = match kept
+            .as_ref()
+            .and_then(|d| d.get_timestamp("clusterTime").ok())
+        {
+            Some(old) => (new_ts.time, new_ts.increment) > (old.time, old.increment),
+            None => true,
+        };
+        if newer {
+            *kept = Some(new.clone());
+        }
+    }
+
+    /// The highest cluster time seen.
+    pub(crate) fn get(&self) -> Option<Document> {
+        self.0.lock().clone()
+    }
+}
+
+#[cfg(test)]
+mod cluster_clock_tests {
+    use super::ClusterClock;
+    use bson::{Timestamp, doc};
+
+    #[test]
+    fn keeps_the_highest_cluster_time() {
+        let c = ClusterClock::default();
+        assert!(c.get().is_none());
+        let t = |time, increment| doc! {"$clusterTime": {"clusterTime": Timestamp { time, increment }, "signature": {}}};
+        c.observe(&t(5, 1));
+        c.observe(&t(4, 9));
+        assert_eq!(
+            c.get().unwrap().get_timestamp("clusterTime").unwrap(),
+            Timestamp {
+                time: 5,
+                increment: 1
+            }
+        );
+        c.observe(&t(5, 2));
+        assert_eq!(
+            c.get()
+                .unwrap()
+                .get_timestamp("clusterTime")
+                .unwrap()
+                .increment,
+            2
+        );
+        c.observe(&doc! {"ok": 1});
+        assert_eq!(
+            c.get()
+                .unwrap()
+                .get_timestamp("clusterTime")
+                .unwrap()
+                .increment,
+            2
+        );
+    }
+}
