@@ -75,6 +75,6 @@ pub use client::{
     RandomBackoff, ReadConcern, Request,
 };
 #[cfg(feature = "tokio")]
-pub use conn::{Connection, ConnectionOptions, LegacyWrite, Reply, ServerApi};
+pub use conn::{Connection, ConnectionOptions, DriverInfo, LegacyWrite, Reply, ServerApi};
 #[cfg(feature = "tokio")]
 pub use topology::{PooledConn, ServerPoolStats};

@@ -8,11 +8,12 @@ use super::BoxFuture;
 use bson::{Bson, Document};
 use mongo_client::{
     AggregateOptions, BulkWriteOptions, CountOptions, CreateCollectionOptions, CreateIndexOptions,
-    Cursor, DeleteOptions, DistinctOptions, DropIndexOptions, EstimatedDocumentCountOptions,
-    FindOneAndDeleteOptions, FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOneOptions,
-    FindOptions, IndexModel, InsertManyOptions, InsertOneOptions, ListCollectionsOptions,
-    ListDatabasesOptions, ListIndexesOptions, ReadPreference, ReplaceOptions,
-    RunCursorCommandOptions, UpdateModifications, UpdateOptions, WriteModel,
+    Cursor, DeleteOptions, DistinctOptions, DriverInfo, DropIndexOptions,
+    EstimatedDocumentCountOptions, FindOneAndDeleteOptions, FindOneAndReplaceOptions,
+    FindOneAndUpdateOptions, FindOneOptions, FindOptions, IndexModel, InsertManyOptions,
+    InsertOneOptions, ListCollectionsOptions, ListDatabasesOptions, ListIndexesOptions,
+    ReadPreference, ReplaceOptions, RunCursorCommandOptions, UpdateModifications, UpdateOptions,
+    WriteModel,
 };
 use tracing::Instrument;
 
@@ -254,7 +255,17 @@ async fn client_op(client: &mongo_client::Client, name: &str, args: &Document) -
             Err(Fail::unsupported("clientBulkWrite (client-level bulk write, issue 13)").into())
         }
         "appendMetadata" => {
-            Err(Fail::unsupported("appendMetadata (handshake metadata after construction)").into())
+            allow(name, args, &["driverInfoOptions"])?;
+            let d = req_doc(name, args, "driverInfoOptions")?;
+            let mut info = DriverInfo::new(d.get_str("name").unwrap_or_default());
+            if let Ok(v) = d.get_str("version") {
+                info = info.version(v);
+            }
+            if let Ok(p) = d.get_str("platform") {
+                info = info.platform(p);
+            }
+            client.append_metadata(info)?;
+            Ok(Value::None)
         }
         other => Err(Fail::unsupported(format!("client.{other}")).into()),
     }

@@ -9,6 +9,8 @@ mod database;
 pub(crate) mod executor;
 mod handle;
 #[cfg(test)]
+mod metadata_tests;
+#[cfg(test)]
 mod options_tests;
 mod retry;
 mod session;
@@ -31,7 +33,7 @@ pub use handle::{CollectionOptions, DatabaseOptions, ReadConcern};
 use retry::RetryPolicy;
 use session::ServerSessionPool;
 
-use crate::conn::{ConnectionOptions, ServerApi, client_metadata, handshake};
+use crate::conn::{ConnectionOptions, DriverInfo, ServerApi, client_metadata, handshake};
 use crate::error::{Error, Result};
 use crate::operation::{EndSessions, RunCommand};
 use crate::options::ClientOptions;
@@ -122,6 +124,8 @@ pub(crate) struct ClientInner {
     pub(crate) sessions: ServerSessionPool,
     /// The highest `$clusterTime` seen (gossiped on every command).
     pub(crate) cluster_time: session::ClusterClock,
+    /// Driver info appended so far (`append_metadata`), to append each only once.
+    driver_info: parking_lot::Mutex<Vec<DriverInfo>>,
     /// The span the client was built in; its spawned tasks run inside it.
     pub(crate) span: tracing::Span,
     next_operation_id: AtomicI64,
@@ -232,7 +236,7 @@ impl Client {
         let topology = Topology::open(TopologySettings {
             config,
             pool,
-            connection: Arc::new(conn),
+            connection: Arc::new(parking_lot::RwLock::new(Arc::new(conn))),
             monitor_connection: Arc::new(monitor_conn),
             monitoring_mode: o.server_monitoring_mode.unwrap_or_default(),
             server_selection_timeout: o
@@ -259,6 +263,7 @@ impl Client {
                 options: o,
                 sessions: ServerSessionPool::default(),
                 cluster_time: session::ClusterClock::default(),
+                driver_info: parking_lot::Mutex::new(Vec::new()),
                 span: tracing::Span::current(),
                 next_operation_id: AtomicI64::new(1),
             }),
@@ -279,6 +284,29 @@ impl Client {
     /// preference) instead of the client's.
     pub fn database_with_options(&self, name: &str, options: DatabaseOptions) -> Database {
         Database::new(self.with_handle(options), name)
+    }
+
+    /// Appends a wrapping library's driver info to the client metadata of connections opened
+    /// from now on (handshake spec, "Metadata updates after MongoClient initialization"):
+    /// open connections keep theirs, none is opened or closed for it, and the same info twice
+    /// is appended once.
+    ///
+    /// # Errors
+    /// A field containing `|`, the metadata delimiter.
+    pub fn append_metadata(&self, info: DriverInfo) -> Result<()> {
+        let info = info.normalized();
+        let mut appended = self.inner.driver_info.lock();
+        if appended.contains(&info) {
+            return Ok(());
+        }
+        let current = self.inner.topology.connection_options();
+        let metadata = handshake::append_driver_info(&current.metadata, &info)
+            .map_err(Error::invalid_argument)?;
+        let mut options = (*current).clone();
+        options.metadata = metadata;
+        self.inner.topology.set_connection_options(options);
+        appended.push(info);
+        Ok(())
     }
 
     /// A view of this client with handle options over the current ones.

@@ -260,7 +260,8 @@ async fn app_name_compressors_and_zlib_level() {
         conn.compressor(),
         Some(Compressor::zlib_with_level(7).unwrap())
     );
-    let metadata = &client.inner.topology.connection_options().metadata;
+    let options = client.inner.topology.connection_options();
+    let metadata = &options.metadata;
     assert_eq!(
         metadata
             .get_document("application")

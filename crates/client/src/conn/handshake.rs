@@ -171,6 +171,89 @@ pub fn client_metadata(app_name: Option<&str>, env: Option<Document>) -> Documen
     truncate_metadata(client)
 }
 
+/// What a library wrapping the driver adds to the client metadata (the handshake spec's
+/// `DriverInfoOptions`): each field set is appended to its metadata field after a `|`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DriverInfo {
+    /// The wrapping library's name (appended to `driver.name`).
+    pub name: String,
+    /// Its version (appended to `driver.version`).
+    pub version: Option<String>,
+    /// Its platform (appended to `platform`).
+    pub platform: Option<String>,
+}
+
+impl DriverInfo {
+    /// Driver info with a name only.
+    pub fn new(name: impl Into<String>) -> Self {
+        DriverInfo {
+            name: name.into(),
+            ..DriverInfo::default()
+        }
+    }
+
+    /// Sets the version.
+    #[must_use]
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// Sets the platform.
+    #[must_use]
+    pub fn platform(mut self, platform: impl Into<String>) -> Self {
+        self.platform = Some(platform.into());
+        self
+    }
+
+    /// The same info with empty strings as unset (the spec's equality).
+    pub(crate) fn normalized(&self) -> DriverInfo {
+        let some = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+        DriverInfo {
+            name: self.name.clone(),
+            version: some(&self.version),
+            platform: some(&self.platform),
+        }
+    }
+}
+
+/// `metadata` with `info` appended (`|`-delimited), truncated to [`MAX_METADATA_SIZE`].
+///
+/// # Errors
+/// A field that contains the delimiter `|`, as the handshake spec requires.
+pub fn append_driver_info(metadata: &Document, info: &DriverInfo) -> Result<Document, String> {
+    let info = info.normalized();
+    let fields = [
+        Some(&info.name),
+        info.version.as_ref(),
+        info.platform.as_ref(),
+    ];
+    if fields.iter().flatten().any(|f| f.contains('|')) {
+        return Err("driver info must not contain '|', the metadata delimiter".into());
+    }
+    let mut m = metadata.clone();
+    let append = |have: Option<&str>, add: &str| match have {
+        Some(h) if !h.is_empty() => format!("{h}|{add}"),
+        _ => add.to_owned(),
+    };
+    let mut driver = m.get_document("driver").cloned().unwrap_or_default();
+    if !info.name.is_empty() {
+        let name = append(driver.get_str("name").ok(), &info.name);
+        driver.insert("name", name);
+    }
+    if let Some(v) = &info.version {
+        let version = append(driver.get_str("version").ok(), v);
+        driver.insert("version", version);
+    }
+    m.insert("driver", driver);
+    if let Some(p) = &info.platform {
+        let platform = append(m.get_str("platform").ok(), p);
+        m.insert("platform", platform);
+    }
+    Ok(truncate_metadata(m))
+}
+
 fn keep_only(doc: &mut Document, key: &str) {
     let others: Vec<String> = doc.keys().filter(|k| *k != key).cloned().collect();
     for k in others {
@@ -387,6 +470,30 @@ mod tests {
         assert!(!t.contains_key("env"));
         assert_eq!(encoded_len(&t), MAX_METADATA_SIZE);
         assert!(t.get_str("platform").unwrap().len() < 2000);
+    }
+
+    #[test]
+    fn driver_info_is_appended_with_the_delimiter() {
+        let m = client_metadata(None, None);
+        let info = DriverInfo::new("framework")
+            .version("2.0")
+            .platform("Framework Platform");
+        let out = append_driver_info(&m, &info).unwrap();
+        let driver = out.get_document("driver").unwrap();
+        assert!(driver.get_str("name").unwrap().ends_with("|framework"));
+        assert!(driver.get_str("version").unwrap().ends_with("|2.0"));
+        assert!(
+            out.get_str("platform")
+                .unwrap()
+                .ends_with("|Framework Platform")
+        );
+        // Only the name: version and platform untouched.
+        let out = append_driver_info(&m, &DriverInfo::new("lib").version("")).unwrap();
+        assert_eq!(
+            out.get_document("driver").unwrap().get_str("version").ok(),
+            m.get_document("driver").unwrap().get_str("version").ok()
+        );
+        assert!(append_driver_info(&m, &DriverInfo::new("a|b")).is_err());
     }
 
     #[test]

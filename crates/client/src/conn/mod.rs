@@ -34,7 +34,9 @@ use mongo_wire::{
     Compressor, DocumentSequence, Encode, MessageReader, MessageRef, MessageWriter, MsgFlags, OpMsg,
 };
 
-pub use handshake::{HelloReply, MAX_METADATA_SIZE, ServerApi, client_metadata};
+pub use handshake::{
+    DriverInfo, HelloReply, MAX_METADATA_SIZE, ServerApi, append_driver_info, client_metadata,
+};
 pub use legacy::LegacyWrite;
 
 use crate::error::{Error, Result};

@@ -35,8 +35,13 @@ use crate::error::{Error, ErrorKind, Result};
 #[derive(Debug)]
 pub struct Establisher {
     address: ServerAddress,
-    options: Arc<ConnectionOptions>,
+    /// The topology's connection options, read afresh for each connection (so that
+    /// metadata appended after construction reaches new connections only).
+    options: SharedOptions,
 }
+
+/// Connection options that can be replaced while pools use them.
+pub(crate) type SharedOptions = Arc<parking_lot::RwLock<Arc<ConnectionOptions>>>;
 
 impl Establish for Establisher {
     type Conn = Connection;
@@ -47,7 +52,8 @@ impl Establish for Establisher {
         id: mongo_events::ConnectionId,
         generation: Generation,
     ) -> impl std::future::Future<Output = Result<Connection>> + Send {
-        Connection::connect(self.address.clone(), id, generation, self.options.clone())
+        let options = self.options.read().clone();
+        Connection::connect(self.address.clone(), id, generation, options)
     }
 
     fn service_id(&self, conn: &Connection) -> Option<ServiceId> {
@@ -165,7 +171,7 @@ struct State {
 pub(crate) struct TopologySettings {
     pub(crate) config: TopologyConfig,
     pub(crate) pool: PoolOptions,
-    pub(crate) connection: Arc<ConnectionOptions>,
+    pub(crate) connection: SharedOptions,
     pub(crate) monitor_connection: Arc<ConnectionOptions>,
     pub(crate) monitoring_mode: mongo_sdam::ServerMonitoringMode,
     pub(crate) server_selection_timeout: Duration,
@@ -507,9 +513,14 @@ impl Topology {
     }
 
     /// The options the pools' connections are opened with.
-    #[cfg(test)]
-    pub(crate) fn connection_options(&self) -> &ConnectionOptions {
-        &self.inner.settings.connection
+    pub(crate) fn connection_options(&self) -> Arc<ConnectionOptions> {
+        self.inner.settings.connection.read().clone()
+    }
+
+    /// Replaces the options new pool connections are opened with (connections already open
+    /// keep theirs).
+    pub(crate) fn set_connection_options(&self, options: ConnectionOptions) {
+        *self.inner.settings.connection.write() = Arc::new(options);
     }
 
     /// The type of the topology now.
