@@ -258,7 +258,7 @@ pub(crate) fn is_unacknowledged(command: &Command, client_wc: Option<&Document>)
     let wc = command.body.get_document("writeConcern").ok().or(client_wc);
     wc.is_some_and(|wc| {
         wc.get("w").and_then(Bson::as_i64_lossy) == Some(0)
-            && !wc.get("j").is_some_and(|j| j.as_bool() == Some(true))
+            && wc.get("j").is_none_or(|j| j.as_bool() != Some(true))
     })
 }
 
