@@ -24,6 +24,9 @@ pub const TRANSIENT_TRANSACTION_ERROR: &str = "TransientTransactionError";
 /// The label the driver adds when a retry attempt performed no write.
 pub const NO_WRITES_PERFORMED: &str = "NoWritesPerformed";
 
+/// What replaces the message of a sensitive command's server error in events and logs.
+pub(crate) const REDACTED: &str = "REDACTED";
+
 /// Codes the retryable reads and writes specifications list as retryable.
 pub const RETRYABLE_CODES: [i32; 12] = [
     11600, 11602, 10107, 13435, 13436, 189, 91, 7, 6, 89, 9001, 262,
@@ -241,6 +244,26 @@ impl Error {
             kind: Box::new(kind),
             labels: BTreeSet::new(),
             address: None,
+        }
+    }
+
+    /// The error as the command monitoring spec lets a sensitive command show it: a server's
+    /// reply keeps only its code, codeName and labels (the message reads `REDACTED`); an error
+    /// of the driver's own (network, protocol) is not the server's reply and stays whole.
+    pub(crate) fn redacted(&self) -> Error {
+        match &*self.kind {
+            ErrorKind::Command(c) => Error {
+                kind: Box::new(ErrorKind::Command(CommandError {
+                    code: c.code,
+                    code_name: c.code_name.clone(),
+                    message: REDACTED.to_owned(),
+                    topology_version: None,
+                    base_backoff: None,
+                })),
+                labels: self.labels.clone(),
+                address: self.address.clone(),
+            },
+            _ => self.clone(),
         }
     }
 

@@ -123,8 +123,10 @@ impl CommandMonitor {
         duration: Duration,
     ) {
         if log_enabled() {
+            // A sensitive command's server error is redacted; a network error is not the
+            // server's reply and is shown whole.
             let text = if info.sensitive {
-                String::new()
+                display_truncated(&error.redacted())
             } else {
                 display_truncated(error)
             };
@@ -142,7 +144,7 @@ impl CommandMonitor {
                 command_name: info.name.to_owned(),
                 database_name: info.db.to_owned(),
                 failure: if info.sensitive {
-                    EventError::msg("")
+                    EventError::new(error.redacted())
                 } else {
                     EventError::new(error.clone())
                 },

@@ -333,8 +333,19 @@ pub(crate) async fn create_client(
         logs::register(spec.get_document("observeLogMessages").ok()).map_err(Fail::runner)?;
     let span = logs::client_span(tag);
 
-    let options = ClientOptions::parse(&uri)
+    let parsed = mongo_client::ConnectionString::parse(&uri)
         .map_err(|e| Fail::unsupported_or_runner(format!("client {id}: {uri}: {e}")))?;
+    // A URI option the client does not know (the deprecated CMAP options waitQueueSize and
+    // waitQueueMultiple, which the CMAP spec forbids adding) is ignored with a warning, as the
+    // URI options spec says; a test that needs it cannot be run.
+    if let Some(w) = parsed
+        .warnings
+        .iter()
+        .find(|w| w.starts_with("Unsupported option"))
+    {
+        return Err(Fail::unsupported(format!("client {id}: {w}")));
+    }
+    let options: ClientOptions = parsed.options;
     let mut builder = Client::builder()
         .options(options)
         .listeners(events.listeners());

@@ -1,6 +1,8 @@
 //! [`Cursor`]: a batch from `find`, `aggregate`, `listCollections`, `listIndexes` or a cursor
 //! command, then `getMore`s on the same server (on the same connection in load-balanced
-//! mode); killed (`killCursors`) when dropped unfinished.
+//! mode); killed (`killCursors`) when dropped unfinished. Its getMores and killCursors run in
+//! the implicit session of the command that opened it, which goes back to the client's pool
+//! as soon as the cursor is exhausted, closed or dropped (sessions spec).
 //! Every command goes through the executor as an operation.
 #![allow(
     clippy::disallowed_methods,
@@ -13,7 +15,8 @@ use bson::{Bson, Document};
 use mongo_events::ServerAddress;
 
 use super::Client;
-use super::executor::{Executed, Route};
+use super::executor::{Executed, Route, SessionUse};
+use super::session::ServerSession;
 use crate::error::Result;
 use crate::operation::{CursorReply, GetMore, GetMoreOptions, KillCursors};
 use crate::topology::PooledConn;
@@ -30,6 +33,9 @@ pub struct Cursor {
     get_more: GetMoreOptions,
     address: ServerAddress,
     pinned: Option<PooledConn>,
+    /// The implicit session of the command that opened it (`None` when the server has no
+    /// sessions, or once given back).
+    session: Option<ServerSession>,
 }
 
 impl std::fmt::Debug for Cursor {
@@ -40,6 +46,7 @@ impl std::fmt::Debug for Cursor {
             .field("buffered", &self.buffer.len())
             .field("address", &self.address)
             .field("pinned", &self.pinned.is_some())
+            .field("session", &self.session.is_some())
             .finish()
     }
 }
@@ -67,6 +74,23 @@ impl Cursor {
             address: executed.address.unwrap_or_default(),
             // The executor keeps a connection only for an open cursor in load-balanced mode.
             pinned: executed.pinned,
+            session: executed.session,
+        }
+    }
+
+    /// A context for the cursor's next command: on its server, in its session.
+    fn command_context(&self) -> super::executor::OperationContext {
+        let mut ctx = self.client.context(Route::Server(self.address.clone()));
+        ctx.session = SessionUse::Cursor(self.session.as_ref().map(|s| s.id.clone()));
+        ctx
+    }
+
+    /// The cursor is done with the server: its pinned connection goes back to the pool and
+    /// its session to the client's session pool.
+    fn release(&mut self) {
+        self.pinned = None;
+        if let Some(session) = self.session.take() {
+            self.client.release_session(session);
         }
     }
 
@@ -95,7 +119,7 @@ impl Cursor {
                 return Ok(Some(d));
             }
             if self.id == 0 {
-                self.pinned = None;
+                self.release();
                 return Ok(None);
             }
             self.get_more().await?;
@@ -121,7 +145,10 @@ impl Cursor {
             self.id_bson.clone(),
             self.get_more.clone(),
         );
-        let ctx = self.client.context(Route::Server(self.address.clone()));
+        let ctx = self.command_context();
+        if let Some(session) = &mut self.session {
+            session.last_use = crate::conn::clock();
+        }
         let result = self
             .client
             .execute(&mut op, ctx, self.pinned.as_mut())
@@ -133,15 +160,19 @@ impl Cursor {
                 self.id_bson = reply.id_bson;
                 self.buffer = reply.batch;
                 if self.id == 0 {
-                    self.pinned = None;
+                    self.release();
                 }
                 Ok(())
             }
             Err(e) => {
                 if e.is_network_error() {
-                    // The cursor died with its connection.
+                    // The cursor died with its connection, and its session is dirty. A
+                    // pinned connection stays with the cursor until it is closed (load
+                    // balancers spec), which sends no killCursors.
                     self.id = 0;
-                    self.pinned = None;
+                    if let Some(session) = &mut self.session {
+                        session.dirty = true;
+                    }
                 }
                 Err(e)
             }
@@ -154,21 +185,22 @@ impl Cursor {
     /// leaves it to the server's timeout) and returns its pinned connection, before
     /// returning. Dropping a cursor does the same in the background.
     pub async fn close(mut self) {
-        if self.id == 0 {
-            return;
+        if self.id != 0 {
+            let mut op = KillCursors::new(&self.db, &self.coll, self.id_bson.clone());
+            let ctx = self.command_context();
+            let mut pinned = self.pinned.take();
+            let _ = self.client.execute(&mut op, ctx, pinned.as_mut()).await;
+            // Dropped without a second kill.
+            self.id = 0;
         }
-        let mut op = KillCursors::new(&self.db, &self.coll, self.id_bson.clone());
-        let ctx = self.client.context(Route::Server(self.address.clone()));
-        let mut pinned = self.pinned.take();
-        let _ = self.client.execute(&mut op, ctx, pinned.as_mut()).await;
-        // Dropped without a second kill.
-        self.id = 0;
+        self.release();
     }
 }
 
 impl Drop for Cursor {
     fn drop(&mut self) {
         if self.id == 0 {
+            self.release();
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -176,13 +208,18 @@ impl Drop for Cursor {
         };
         let client = self.client.clone();
         let mut op = KillCursors::new(&self.db, &self.coll, self.id_bson.clone());
-        let ctx = client.context(Route::Server(self.address.clone()));
+        let ctx = self.command_context();
         let pinned = self.pinned.take();
+        let session = self.session.take();
         let span = client.inner.span.clone();
         let kill = async move {
             // killCursors is best effort: a failure leaves the cursor to the server's timeout.
             let mut pinned = pinned;
             let _ = client.execute(&mut op, ctx, pinned.as_mut()).await;
+            drop(pinned);
+            if let Some(session) = session {
+                client.release_session(session);
+            }
         };
         runtime.spawn(tracing::Instrument::instrument(kill, span));
     }

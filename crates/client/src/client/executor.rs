@@ -37,10 +37,11 @@ use mongo_events::{ServerAddress, ServerType, TopologyType};
 use mongo_sdam::{ReadMode, ReadPreference};
 
 use super::retry::{Decision, Errors, Failure, RetryState};
+use super::session::ServerSession;
 use super::{Backoff, Client};
 use crate::conn::CommandParams;
 use crate::error::{Error, NO_WRITES_PERFORMED, RETRYABLE_ERROR, RETRYABLE_WRITE_ERROR, Result};
-use crate::operation::{Envelope, OpKind, Operation, Step, envelope, is_ok};
+use crate::operation::{Envelope, OpKind, Operation, Step, envelope, is_ok, is_unacknowledged};
 use crate::topology::PooledConn;
 
 /// Where an operation must run.
@@ -50,6 +51,18 @@ pub(crate) enum Route {
     Select,
     /// On this server (a cursor's getMore and killCursors).
     Server(ServerAddress),
+}
+
+/// The session an operation's commands carry (sessions spec).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum SessionUse {
+    /// An implicit session: taken from the client's pool once a connection to a server that
+    /// supports sessions is checked out, for an acknowledged command; given back when the
+    /// operation ends, or handed to the output that keeps it (an open cursor).
+    Implicit,
+    /// A cursor's session (`None`: the cursor has none): its getMores and killCursors carry
+    /// it; the cursor gives it back.
+    Cursor(Option<Document>),
 }
 
 /// What one operation carries from the public call to the socket. Built once per operation;
@@ -65,6 +78,8 @@ pub(crate) struct OperationContext {
     pub(crate) read_preference: Option<ReadPreference>,
     /// Where it runs.
     pub(crate) route: Route,
+    /// The session it runs in.
+    pub(crate) session: SessionUse,
     /// The deadline is `timeoutMS`'s (client-side operation timeout): retries that follow no
     /// overload error are bounded by it alone, not counted.
     pub(crate) csot: bool,
@@ -83,6 +98,8 @@ pub(crate) struct Executed<T> {
     pub(crate) address: Option<ServerAddress>,
     /// The connection, when the operation asked to keep it (load-balanced cursors).
     pub(crate) pinned: Option<PooledConn>,
+    /// The implicit session, when the output keeps it (an open cursor).
+    pub(crate) session: Option<ServerSession>,
 }
 
 /// One attempt's result.
@@ -106,6 +123,7 @@ impl Client {
             deadline,
             read_preference: None,
             route,
+            session: SessionUse::Implicit,
             csot: deadline.is_some(),
             deprioritized: Vec::new(),
         }
@@ -163,6 +181,28 @@ impl Client {
         ctx
     }
 
+    /// How long the deployment keeps an idle server session (its
+    /// logicalSessionTimeoutMinutes); `None` in load-balanced mode, where the pool does not
+    /// judge expiry, or while unknown.
+    pub(crate) fn session_timeout(&self) -> Option<Duration> {
+        let topology = &self.inner.topology;
+        if topology.is_load_balanced() {
+            return None;
+        }
+        topology
+            .with_description(|d| d.logical_session_timeout_minutes())
+            .and_then(|m| u64::try_from(m).ok())
+            .map(|m| Duration::from_secs(m.saturating_mul(60)))
+    }
+
+    /// Gives a session back to the client's pool.
+    pub(crate) fn release_session(&self, session: ServerSession) {
+        let now = crate::conn::clock();
+        self.inner
+            .sessions
+            .give_back(session, now, self.session_timeout());
+    }
+
     /// Whether the client lets writes be retried: retryWrites on and writes acknowledged.
     fn retry_writes_enabled(&self) -> bool {
         self.inner.retry_writes && self.acknowledged()
@@ -202,9 +242,9 @@ impl Client {
             // Its rule 6: runCommand's errors are reported as a write's.
             write_like: kind != OpKind::Read || run_command,
         };
-        let mut write = RetryableWrite {
-            enabled: plan.by_rules && kind == OpKind::Write,
-            lsid: None,
+        let mut write = SessionState {
+            retryable_write: plan.by_rules && kind == OpKind::Write,
+            implicit: None,
             txn_number: None,
             network_error: false,
         };
@@ -223,10 +263,20 @@ impl Client {
                     address,
                     conn,
                 }) => {
+                    // An open cursor keeps its implicit session for its getMores.
+                    let session = if op.keeps_session(&output) {
+                        write.implicit.take().map(|mut s| {
+                            s.dirty |= write.network_error;
+                            s
+                        })
+                    } else {
+                        None
+                    };
                     break Ok(Executed {
                         output,
                         address: Some(address),
                         pinned: conn,
+                        session,
                     });
                 }
                 Err(e) => {
@@ -234,12 +284,15 @@ impl Client {
                         output,
                         address: None,
                         pinned: None,
+                        session: None,
                     });
                 }
             }
         };
-        if let Some(lsid) = write.lsid {
-            self.inner.sessions.give_back(lsid, write.network_error);
+        // The sessions spec: a session used in a network error is dirty (never reused).
+        if let Some(mut session) = write.implicit.take() {
+            session.dirty |= write.network_error;
+            self.release_session(session);
         }
         result
     }
@@ -253,7 +306,7 @@ impl Client {
         mut pinned: Option<&mut PooledConn>,
         kind: OpKind,
         plan: &RetryPlan,
-        write: &mut RetryableWrite,
+        write: &mut SessionState,
     ) -> Result<Attempted<O::Output>> {
         let backoff: &dyn Backoff = &*self.inner.backoff;
         let mut state = RetryState::new(self.inner.retry_policy, ctx.csot);
@@ -350,13 +403,13 @@ impl Client {
         ctx: &OperationContext,
         pinned: Option<&mut PooledConn>,
         kind: OpKind,
-        write_state: &mut RetryableWrite,
+        write_state: &mut SessionState,
     ) -> std::result::Result<Attempted<O::Output>, Failed> {
         let topology = &self.inner.topology;
         let write = kind == OpKind::Write;
         // The RetryableWriteError label is the retryable writes spec's: only for a write that
         // is retryable here (retryWrites on, an operation that supports it).
-        let retryable_write = write && write_state.enabled;
+        let retryable_write = write && write_state.retryable_write;
         let before_server = |error: Error| Failed {
             error,
             server_supports_retry: None,
@@ -445,32 +498,62 @@ impl Client {
             }
         }
 
-        let session = if write_state.enabled && server_supports_retry {
+        let mut command = op.build(conn.description()).map_err(|e| failed(e, false))?;
+        // The sessions spec: an implicit session only once a connection to a server that
+        // supports sessions is checked out; never for an unacknowledged write, a command that
+        // names its own session, or a connection several users are logged in on.
+        // This view's write concern (the handle's, else the client's); w: 0 goes out with
+        // moreToCome and no reply is read (OP_MSG spec).
+        let view_wc = self.write_concern_document();
+        let client_wc = view_wc
+            .as_ref()
+            .filter(|_| write && op.takes_write_concern());
+        if client_wc.is_some() && !self.acknowledged() {
+            command.acknowledged = false;
+        }
+        let read_concern_level = self.read_concern_level();
+        let unacknowledged = is_unacknowledged(&command, client_wc);
+        let desc = conn.description();
+        let supports_sessions = desc.server_type == ServerType::LoadBalancer
+            || desc.logical_session_timeout_minutes.is_some();
+        let lsid = match &ctx.session {
+            SessionUse::Cursor(id) => id.as_ref(),
+            SessionUse::Implicit
+                if supports_sessions
+                    && !unacknowledged
+                    && op.takes_session()
+                    && self.inner.credentials.len() <= 1
+                    && !command.body.contains_key("lsid") =>
+            {
+                let now = crate::conn::clock();
+                let timeout = self.session_timeout();
+                let sessions = &self.inner.sessions;
+                let session = write_state
+                    .implicit
+                    .get_or_insert_with(|| sessions.take(now, timeout));
+                session.last_use = now;
+                Some(&session.id)
+            }
+            SessionUse::Implicit => None,
+        };
+        let txn_number = if write_state.retryable_write && server_supports_retry && lsid.is_some() {
             let sessions = &self.inner.sessions;
-            let lsid = write_state.lsid.get_or_insert_with(|| sessions.take());
-            let txn = *write_state
-                .txn_number
-                .get_or_insert_with(|| sessions.next_txn_number());
-            Some((&*lsid, txn))
+            Some(
+                *write_state
+                    .txn_number
+                    .get_or_insert_with(|| sessions.next_txn_number()),
+            )
         } else {
             None
         };
-        let mut command = op.build(conn.description()).map_err(|e| failed(e, false))?;
-        let write_concern = self.write_concern_document();
-        let read_concern_level = self.read_concern_level();
-        if write && op.takes_write_concern() && !self.acknowledged() {
-            // w: 0: sent with moreToCome, no reply read (OP_MSG spec).
-            command.acknowledged = false;
-        }
         let env = Envelope {
             read_preference,
-            write_concern: write_concern
-                .as_ref()
-                .filter(|_| write && op.takes_write_concern()),
+            write_concern: client_wc,
             read_concern_level: read_concern_level
                 .as_deref()
                 .filter(|_| op.takes_read_concern()),
-            session,
+            lsid,
+            txn_number,
         };
         envelope(&mut command, kind, &env, conn.description(), topology_type);
         // Gossip the highest cluster time seen (sessions spec); servers that keep one send it.
@@ -562,12 +645,13 @@ struct RetryPlan {
     write_like: bool,
 }
 
-/// The retry state of a write: the implicit session it runs in (taken once, only if its
-/// server supports retryable writes) and the current batch's transaction number (kept for
-/// its retry).
-struct RetryableWrite {
-    enabled: bool,
-    lsid: Option<Document>,
+/// The session state of an operation: its implicit session (taken at the first attempt on
+/// a server that supports sessions, kept across retries and batches), whether it is a
+/// retryable write and the current batch's transaction number (kept for its retry), and
+/// whether a network error made the session dirty.
+struct SessionState {
+    retryable_write: bool,
+    implicit: Option<ServerSession>,
     txn_number: Option<i64>,
     network_error: bool,
 }

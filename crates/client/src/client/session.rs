@@ -1,55 +1,88 @@
-//! The client's server sessions: the `lsid`s of the implicit sessions that retryable writes
-//! carry, kept in a LIFO pool and ended with `endSessions` at shutdown, and the transaction
-//! numbers they count with.
+//! The client's server sessions (sessions spec, "Server Session Pool"): the implicit session
+//! every operation runs in when its server supports sessions, a cursor's session kept for its
+//! getMores and killCursors, the LIFO pool that reuses them (discarding the dirty ones and
+//! those about to expire), `endSessions` at shutdown, and the transaction numbers of
+//! retryable writes. Time comes in as a parameter: the pool never reads the clock.
 #![allow(
     clippy::disallowed_methods,
     reason = "a new session id is a random (version 4) UUID"
 )]
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
 
 use bson::spec::BinarySubtype;
 use bson::{Binary, Document, doc};
 use parking_lot::Mutex;
 use rand::Rng;
 
-/// The most idle session ids kept for reuse.
-const MAX_POOLED: usize = 100;
+/// A server session: its id and when it was last sent to a server.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ServerSession {
+    /// The `lsid` document, `{id: UUID}`.
+    pub(crate) id: Document,
+    /// The last time the id was sent (or the session created).
+    pub(crate) last_use: Instant,
+    /// A network error happened while it was in use: it is not reused.
+    pub(crate) dirty: bool,
+}
 
-/// Idle server sessions, most recently used first out.
+impl ServerSession {
+    /// Whether the server will consider it stale within a minute (`timeout`: the
+    /// deployment's logicalSessionTimeoutMinutes; `None` never expires, as behind a load
+    /// balancer).
+    fn about_to_expire(&self, now: Instant, timeout: Option<Duration>) -> bool {
+        let Some(timeout) = timeout else {
+            return false;
+        };
+        let left = timeout.saturating_sub(now.saturating_duration_since(self.last_use));
+        left < Duration::from_secs(60)
+    }
+}
+
+/// Idle server sessions: the front holds the most recently returned (reused first), the back
+/// the least recently used (discarded first when about to expire).
 #[derive(Debug, Default)]
 pub(crate) struct ServerSessionPool {
-    idle: Mutex<Vec<Document>>,
+    idle: Mutex<VecDeque<ServerSession>>,
     next_txn_number: AtomicI64,
 }
 
 impl ServerSessionPool {
-    /// A session id: the most recently returned one, or a new one.
-    pub(crate) fn take(&self) -> Document {
-        if let Some(id) = self.idle.lock().pop() {
-            return id;
+    /// A session for an operation: the most recently returned one that has at least a minute
+    /// left, or a new one.
+    pub(crate) fn take(&self, now: Instant, timeout: Option<Duration>) -> ServerSession {
+        {
+            let mut idle = self.idle.lock();
+            while let Some(s) = idle.pop_front() {
+                if !s.about_to_expire(now, timeout) {
+                    return s;
+                }
+            }
         }
-        let mut bytes = [0u8; 16];
-        rand::rng().fill(&mut bytes);
-        // RFC 4122 version 4 bits.
-        if let Some(b) = bytes.get_mut(6) {
-            *b = (*b & 0x0f) | 0x40;
+        ServerSession {
+            id: new_session_id(),
+            last_use: now,
+            dirty: false,
         }
-        if let Some(b) = bytes.get_mut(8) {
-            *b = (*b & 0x3f) | 0x80;
-        }
-        doc! { "id": Binary { subtype: BinarySubtype::Uuid, bytes: bytes.to_vec() } }
     }
 
-    /// Gives a session id back for reuse; one used by a command that failed with a network
-    /// error is dropped instead (the server may still consider it in use).
-    pub(crate) fn give_back(&self, id: Document, network_error: bool) {
-        if network_error {
-            return;
-        }
+    /// Gives a session back: first the sessions at the back that are about to expire are
+    /// discarded, then the session itself is, when dirty or about to expire; otherwise it goes
+    /// to the front.
+    pub(crate) fn give_back(
+        &self,
+        session: ServerSession,
+        now: Instant,
+        timeout: Option<Duration>,
+    ) {
         let mut idle = self.idle.lock();
-        if idle.len() < MAX_POOLED {
-            idle.push(id);
+        while idle.back().is_some_and(|s| s.about_to_expire(now, timeout)) {
+            idle.pop_back();
+        }
+        if !session.dirty && !session.about_to_expire(now, timeout) {
+            idle.push_front(session);
         }
     }
 
@@ -61,28 +94,56 @@ impl ServerSessionPool {
     /// Every idle session id, for `endSessions`.
     pub(crate) fn drain(&self) -> Vec<Document> {
         std::mem::take(&mut *self.idle.lock())
+            .into_iter()
+            .map(|s| s.id)
+            .collect()
     }
+}
+
+/// A new session id: `{id: UUID v4}`, generated locally.
+fn new_session_id() -> Document {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill(&mut bytes);
+    // RFC 4122 version 4 bits.
+    if let Some(b) = bytes.get_mut(6) {
+        *b = (*b & 0x0f) | 0x40;
+    }
+    if let Some(b) = bytes.get_mut(8) {
+        *b = (*b & 0x3f) | 0x80;
+    }
+    doc! { "id": Binary { subtype: BinarySubtype::Uuid, bytes: bytes.to_vec() } }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const THIRTY_MINUTES: Option<Duration> = Some(Duration::from_secs(30 * 60));
+
     #[test]
-    fn sessions_are_reused_last_in_first_out_and_dropped_after_network_errors() {
+    fn sessions_are_reused_last_in_first_out_and_dirty_ones_are_dropped() {
         let pool = ServerSessionPool::default();
-        let a = pool.take();
-        let b = pool.take();
-        assert_ne!(a, b);
-        pool.give_back(a.clone(), false);
-        pool.give_back(b.clone(), false);
-        assert_eq!(pool.take(), b);
-        pool.give_back(b.clone(), true);
-        assert_eq!(pool.take(), a);
+        let now = Instant::now();
+        let a = pool.take(now, THIRTY_MINUTES);
+        let b = pool.take(now, THIRTY_MINUTES);
+        assert_ne!(a.id, b.id);
+        pool.give_back(a.clone(), now, THIRTY_MINUTES);
+        pool.give_back(b.clone(), now, THIRTY_MINUTES);
+        let again = pool.take(now, THIRTY_MINUTES);
+        assert_eq!(again.id, b.id);
+        pool.give_back(
+            ServerSession {
+                dirty: true,
+                ..again
+            },
+            now,
+            THIRTY_MINUTES,
+        );
+        assert_eq!(pool.take(now, THIRTY_MINUTES).id, a.id);
         assert_eq!(pool.drain(), Vec::<Document>::new());
         let n = pool.next_txn_number();
         assert_eq!(pool.next_txn_number(), n + 1);
-        let id = pool.take();
+        let id = pool.take(now, THIRTY_MINUTES).id;
         let Some(bson::Bson::Binary(uuid)) = id.get("id") else {
             panic!("{id}")
         };
@@ -90,6 +151,32 @@ mod tests {
         let bytes = &uuid.bytes;
         assert_eq!(bytes.len(), 16);
         assert_eq!(bytes[6] & 0xf0, 0x40, "version 4");
+    }
+
+    #[test]
+    fn sessions_with_less_than_a_minute_left_are_discarded() {
+        let pool = ServerSessionPool::default();
+        let start = Instant::now();
+        let old = pool.take(start, THIRTY_MINUTES);
+        let later = start + Duration::from_secs(29 * 60 + 1);
+        // Returned with less than a minute left: discarded.
+        pool.give_back(old.clone(), later, THIRTY_MINUTES);
+        assert_eq!(pool.drain().len(), 0);
+        // Pooled while fresh, then found about to expire on the next take: a new one.
+        pool.give_back(old.clone(), start, THIRTY_MINUTES);
+        let taken = pool.take(later, THIRTY_MINUTES);
+        assert_ne!(taken.id, old.id);
+        assert_eq!(taken.last_use, later);
+        // Returning a session prunes the expiring ones at the back first.
+        pool.give_back(old.clone(), start, THIRTY_MINUTES);
+        pool.give_back(taken.clone(), later, THIRTY_MINUTES);
+        assert_eq!(pool.drain(), vec![taken.id.clone()]);
+        // Without a timeout (load-balanced mode) nothing expires.
+        pool.give_back(old.clone(), later + Duration::from_secs(3600), None);
+        assert_eq!(
+            pool.take(later + Duration::from_secs(7200), None).id,
+            old.id
+        );
     }
 }
 

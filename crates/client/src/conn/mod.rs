@@ -482,8 +482,9 @@ impl Connection {
         mut params: CommandParams,
     ) -> Result<Document> {
         let name = command_name(&cmd);
+        // The versioned API spec: every command carries the declared API, getMore included.
         if let Some(api) = &self.options.server_api {
-            if name != "getMore" && !cmd.contains_key("apiVersion") {
+            if !cmd.contains_key("apiVersion") {
                 api.append_to(&mut cmd);
             }
         }

@@ -160,6 +160,10 @@ impl Operation for EndSessions {
         "endSessions"
     }
 
+    fn takes_session(&self) -> bool {
+        false
+    }
+
     fn build(&mut self, _conn: &ConnectionDescription) -> Result<Command> {
         let take = self.ids.len().min(END_SESSIONS_BATCH);
         let batch: Vec<Bson> = self.ids.drain(..take).map(Bson::Document).collect();

@@ -311,6 +311,10 @@ impl Operation for OpenCursor {
         Err(error)
     }
 
+    fn keeps_session(&self, output: &CursorReply) -> bool {
+        output.id != 0
+    }
+
     fn pins_connection(&self, output: &CursorReply) -> bool {
         output.id != 0
     }
@@ -459,8 +463,8 @@ mod tests {
             "firstBatch",
         )
         .unwrap();
-        assert!(find.pins_connection(&open));
-        assert!(!find.pins_connection(&closed));
+        assert!(find.pins_connection(&open) && find.keeps_session(&open));
+        assert!(!find.pins_connection(&closed) && !find.keeps_session(&closed));
     }
 
     fn conn(max_wire_version: i32) -> ConnectionDescription {

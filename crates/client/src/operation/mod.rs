@@ -158,6 +158,18 @@ pub(crate) trait Operation {
         Err(error)
     }
 
+    /// Whether the command runs in the operation's implicit session when the server supports
+    /// sessions (sessions spec: every command does, but `endSessions`).
+    fn takes_session(&self) -> bool {
+        true
+    }
+
+    /// Whether the implicit session stays with the output (an open cursor keeps it for its
+    /// getMores and killCursors).
+    fn keeps_session(&self, _output: &Self::Output) -> bool {
+        false
+    }
+
     /// Whether the connection stays with the output (load-balanced mode pins the connection
     /// of an open cursor).
     fn pins_connection(&self, _output: &Self::Output) -> bool {
@@ -174,8 +186,10 @@ pub(crate) struct Envelope<'a> {
     pub(crate) write_concern: Option<&'a Document>,
     /// The client's read concern level, for reads that take one.
     pub(crate) read_concern_level: Option<&'a str>,
-    /// The implicit session and transaction number of a retryable write.
-    pub(crate) session: Option<(&'a Document, i64)>,
+    /// The session id (`lsid`) the command runs in.
+    pub(crate) lsid: Option<&'a Document>,
+    /// The transaction number of a retryable write.
+    pub(crate) txn_number: Option<i64>,
 }
 
 /// Adds the envelope to `command` for `conn` in a topology of `topology_type`:
@@ -186,7 +200,7 @@ pub(crate) struct Envelope<'a> {
 ///   (Single) to anything but a standalone, mongos or load balancer gets `primaryPreferred`,
 ///   so that a secondary answers;
 /// - `writeConcern` and `readConcern` where the operation takes them and the command has none;
-/// - `lsid` and `txnNumber` for a retryable write.
+/// - `lsid` (the operation's session) and `txnNumber` (a retryable write).
 pub(crate) fn envelope(
     command: &mut Command,
     kind: OpKind,
@@ -226,10 +240,26 @@ pub(crate) fn envelope(
     {
         body.insert("readConcern", bson::doc! {"level": level});
     }
-    if let Some((lsid, txn_number)) = env.session {
+    if let Some(lsid) = env.lsid {
         body.insert("lsid", lsid.clone());
+    }
+    if let Some(txn_number) = env.txn_number {
         body.insert("txnNumber", txn_number);
     }
+}
+
+/// Whether `command` is an unacknowledged write: sent without waiting for a reply, or with
+/// a write concern of `w: 0` (its own, else `client_wc`, the one the envelope adds) and no
+/// journal acknowledgement.
+pub(crate) fn is_unacknowledged(command: &Command, client_wc: Option<&Document>) -> bool {
+    if !command.acknowledged {
+        return true;
+    }
+    let wc = command.body.get_document("writeConcern").ok().or(client_wc);
+    wc.is_some_and(|wc| {
+        wc.get("w").and_then(Bson::as_i64_lossy) == Some(0)
+            && wc.get("j").is_none_or(|j| j.as_bool() != Some(true))
+    })
 }
 
 /// Whether a reply says `ok: 1` (int, double or bool).
@@ -344,7 +374,8 @@ mod tests {
         let env = Envelope {
             write_concern: Some(&wc),
             read_concern_level: Some("local"),
-            session: Some((&lsid, 7)),
+            lsid: Some(&lsid),
+            txn_number: Some(7),
             ..Envelope::default()
         };
         let mut c = Command::new("db", doc! {"insert": "c", "writeConcern": {"w": 1}});
@@ -362,6 +393,20 @@ mod tests {
         );
         assert_eq!(c.body.get_document("lsid").unwrap(), &lsid);
         assert_eq!(c.body.get_i64("txnNumber").unwrap(), 7);
+    }
+
+    #[test]
+    fn w_zero_without_journal_is_unacknowledged() {
+        let w0 = doc! {"w": 0};
+        let c = Command::new("db", doc! {"insert": "c"});
+        assert!(!is_unacknowledged(&c, None));
+        assert!(is_unacknowledged(&c, Some(&w0)));
+        assert!(!is_unacknowledged(&c, Some(&doc! {"w": 0, "j": true})));
+        let own = Command::new("db", doc! {"insert": "c", "writeConcern": {"w": 1}});
+        assert!(!is_unacknowledged(&own, Some(&w0)));
+        let mut moretocome = Command::new("db", doc! {"insert": "c"});
+        moretocome.acknowledged = false;
+        assert!(is_unacknowledged(&moretocome, None));
     }
 
     #[test]

@@ -81,3 +81,62 @@ async fn load_balanced_mode_pins_cursors_and_runs_no_monitor() {
         recorder.heartbeat_events()
     );
 }
+
+#[tokio::test]
+async fn a_cursor_keeps_its_connection_after_a_network_error_until_closed() {
+    let server = TestServer::start(ServerOptions::default().with_load_balancer())
+        .await
+        .unwrap();
+    let recorder = EventRecorder::shared();
+    let uri = format!(
+        "mongodb://{}/?loadBalanced=true&serverSelectionTimeoutMS=2000",
+        server.host_port()
+    );
+    let client = client_for(&uri, Some(recorder.clone())).await;
+    let coll = client.database("db").collection("c");
+    coll.insert_many((0..5).map(|i| doc! {"i": i}), None)
+        .await
+        .unwrap();
+    client
+        .run_command(
+            "admin",
+            doc! {
+                "configureFailPoint": "failCommand", "mode": {"times": 1},
+                "data": {"failCommands": ["getMore"], "closeConnection": true},
+            },
+        )
+        .await
+        .unwrap();
+    let out = |r: &EventRecorder| {
+        r.cmap_events()
+            .iter()
+            .map(|e| match e {
+                CmapEvent::ConnectionCheckedOut(_) => 1,
+                CmapEvent::ConnectionCheckedIn(_) => -1,
+                _ => 0,
+            })
+            .sum::<i32>()
+    };
+    let mut cursor = coll
+        .find(doc! {}, FindOptions::default().batch_size(2))
+        .await
+        .unwrap();
+    assert_eq!(out(&recorder), 1);
+    cursor.try_next().await.unwrap();
+    cursor.try_next().await.unwrap();
+    let e = cursor.try_next().await.unwrap_err();
+    assert!(e.is_network_error(), "{e}");
+    // The load balancers spec: the connection stays pinned until the cursor is closed.
+    assert_eq!(out(&recorder), 1, "{:?}", recorder.cmap_names());
+    let started = crate::common::started_names(&recorder);
+    cursor.close().await;
+    assert_eq!(out(&recorder), 0, "{:?}", recorder.cmap_names());
+    // No killCursors on the dead connection; it is closed once checked in.
+    assert_eq!(crate::common::started_names(&recorder), started);
+    let names = recorder.cmap_names();
+    assert_eq!(
+        names[names.len() - 2..],
+        ["ConnectionCheckedIn", "ConnectionClosed"],
+        "{names:?}"
+    );
+}

@@ -25,5 +25,7 @@ mod load_balanced;
 mod monitoring;
 mod requests;
 mod retries;
+mod sessions;
+mod stable_api;
 mod tls;
 mod topology;

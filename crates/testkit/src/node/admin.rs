@@ -94,7 +94,12 @@ impl Node {
                     format!("ns does not exist: {db}.{coll}"),
                 )
             })?;
-        Ok(self.open_cursor(format!("{db}.{coll}"), indexes, usize::MAX, false))
+        let batch = opt_doc(cmd, "cursor")?
+            .map(|c| non_negative(c, "batchSize"))
+            .transpose()?
+            .flatten()
+            .unwrap_or(usize::MAX);
+        Ok(self.open_cursor(format!("{db}.{coll}"), indexes, batch, false))
     }
 
     pub(super) fn create_indexes(&self, db: &str, cmd: &Document) -> CmdResult<Document> {

@@ -1,0 +1,119 @@
+//! Implicit sessions (sessions spec): every operation on a server that supports sessions
+//! sends an `lsid`; a cursor's getMores and killCursors use the session of the command that
+//! opened it; the session goes back to the pool when the operation ends or the cursor is
+//! exhausted or closed (and is then reused, last in first out); unacknowledged writes carry
+//! none; `endSessions` at shutdown names the pooled sessions.
+
+use bson::{Document, doc};
+use mongo_client::event::EventRecorder;
+use mongo_client::{FindOptions, RunCursorCommandOptions};
+use mongo_testkit::{ServerOptions, TestServer};
+
+use crate::common::{client_for, started};
+
+/// The `lsid` of every started command named `name`, in order.
+fn lsids(r: &EventRecorder, name: &str) -> Vec<Option<Document>> {
+    started(r)
+        .into_iter()
+        .filter(|e| e.command_name == name)
+        .map(|e| e.command.get_document("lsid").ok().cloned())
+        .collect()
+}
+
+async fn seeded() -> (
+    TestServer,
+    mongo_client::Client,
+    std::sync::Arc<EventRecorder>,
+) {
+    let server = TestServer::start(ServerOptions::default()).await.unwrap();
+    let recorder = EventRecorder::shared();
+    let client = client_for(&server.uri(), Some(recorder.clone())).await;
+    client
+        .database("app")
+        .collection("items")
+        .insert_many((0..5).map(|i| doc! {"_id": i}), None)
+        .await
+        .unwrap();
+    (server, client, recorder)
+}
+
+#[tokio::test]
+async fn every_operation_sends_an_implicit_session_and_cursors_keep_theirs() {
+    let (_server, client, recorder) = seeded().await;
+    let db = client.database("app");
+    let coll = db.collection("items");
+    // The insert got one.
+    let insert = lsids(&recorder, "insert");
+    assert!(insert[0].is_some(), "{insert:?}");
+    // A find cursor's getMores use the find's session.
+    let docs = coll
+        .find(doc! {}, FindOptions::default().batch_size(2))
+        .await
+        .unwrap()
+        .collect_all()
+        .await
+        .unwrap();
+    assert_eq!(docs.len(), 5);
+    let find = lsids(&recorder, "find");
+    let get_mores = lsids(&recorder, "getMore");
+    assert_eq!(get_mores.len(), 2);
+    assert!(find[0].is_some());
+    assert!(get_mores.iter().all(|l| *l == find[0]), "{get_mores:?}");
+    // The exhausted cursor gave the session back: the next operation reuses it.
+    client.list_databases(None, None).await.unwrap();
+    assert_eq!(lsids(&recorder, "listDatabases"), [find[0].clone()]);
+    // runCursorCommand too, and a closed cursor's killCursors.
+    let mut cursor = db
+        .run_cursor_command(
+            doc! {"find": "items", "batchSize": 2},
+            RunCursorCommandOptions::default(),
+        )
+        .await
+        .unwrap();
+    cursor.try_next().await.unwrap();
+    cursor.close().await;
+    let opened = lsids(&recorder, "find");
+    let killed = lsids(&recorder, "killCursors");
+    assert_eq!(killed.len(), 1);
+    assert!(opened[1].is_some());
+    assert_eq!(killed[0], opened[1]);
+    // A user's command gets one too.
+    client.run_command("app", doc! {"ping": 1}).await.unwrap();
+    assert!(lsids(&recorder, "ping")[0].is_some());
+}
+
+#[tokio::test]
+async fn unacknowledged_writes_carry_no_session_and_shutdown_ends_the_pooled_ones() {
+    let server = TestServer::start(ServerOptions::default()).await.unwrap();
+    let recorder = EventRecorder::shared();
+    let uri = format!(
+        "{}{}w=0",
+        server.uri(),
+        if server.uri().contains('?') {
+            "&"
+        } else {
+            "/?"
+        }
+    );
+    let client = client_for(&uri, Some(recorder.clone())).await;
+    let coll = client.database("app").collection("items");
+    coll.insert_one(doc! {"_id": 1}, None).await.unwrap();
+    assert_eq!(lsids(&recorder, "insert"), [None]);
+    let n = coll.count_documents(doc! {}, None).await.unwrap();
+    assert!(n <= 1);
+    let used = lsids(&recorder, "aggregate");
+    assert!(used[0].is_some(), "{used:?}");
+    client.shutdown().await;
+    let ended: Vec<Document> = started(&recorder)
+        .into_iter()
+        .filter(|e| e.command_name == "endSessions")
+        .flat_map(|e| e.command.get_array("endSessions").unwrap().clone())
+        .filter_map(|b| b.as_document().cloned())
+        .collect();
+    assert_eq!(ended, [used[0].clone().unwrap()]);
+    assert_eq!(
+        lsids(&recorder, "endSessions"),
+        [None],
+        "endSessions takes no session"
+    );
+}
