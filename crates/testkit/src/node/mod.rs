@@ -31,6 +31,7 @@ mod writes;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use bson::{Bson, Document, doc, oid::ObjectId};
 use parking_lot::Mutex;
@@ -180,6 +181,9 @@ pub(crate) struct Executed {
     pub(crate) reply: Document,
     /// Hang up instead of replying.
     pub(crate) close: bool,
+    /// How long the command's `$where` bodies asked to sleep: the connection waits this long
+    /// before it replies (see `query/where_js.rs`).
+    pub(crate) busy: Duration,
 }
 
 impl Node {
@@ -267,6 +271,7 @@ impl Node {
             return Executed {
                 reply: Document::new(),
                 close: true,
+                busy: Duration::ZERO,
             };
         }
         match action.error {
@@ -278,6 +283,7 @@ impl Node {
                 Executed {
                     reply,
                     close: false,
+                    busy: Duration::ZERO,
                 }
             }
             None => self.execute(db, cmd, conn),
@@ -302,6 +308,8 @@ impl Node {
     pub(crate) fn execute(&self, db: &str, cmd: Document, conn: &mut ConnState) -> Executed {
         let name = name_of(&cmd);
         let mut close = false;
+        // Nothing left over from a command that failed half-way on this thread.
+        crate::query::take_js_time();
         // As on mongod, an unknown command is CommandNotFound before any access check.
         let known = KNOWN_COMMANDS.contains(&name);
         let result = (if known {
@@ -337,7 +345,11 @@ impl Node {
         }
         self.finish_reply(&cmd, &mut reply, labels);
         self.gossip_cluster_time(name, &mut reply);
-        Executed { reply, close }
+        Executed {
+            reply,
+            close,
+            busy: crate::query::take_js_time(),
+        }
     }
 
     /// A replica-set member or a mongos gossips the cluster time: every reply carries

@@ -15,7 +15,10 @@ use crate::query;
 const DEFAULT_BATCH: usize = 101;
 
 impl Node {
+    /// The documents of `db.coll` that match `filter` (checked first, as mongod parses a
+    /// filter before it reads).
     fn filtered(&self, db: &str, coll: &str, filter: &Document) -> CmdResult<Vec<Document>> {
+        query::check_filter(filter, query::FilterContext::Query)?;
         self.store.with_coll(db, coll, false, |c| match c {
             None => Ok(Vec::new()),
             Some(c) => {

@@ -88,6 +88,7 @@ impl Node {
     ) -> CmdResult<UpdateResult> {
         let empty = Document::new();
         let filter = opt_doc(spec, "q")?.unwrap_or(&empty);
+        query::check_filter(filter, query::FilterContext::Query)?;
         let multi = spec.get("multi").is_some_and(query::truthy);
         let upsert = spec.get("upsert").is_some_and(query::truthy);
         let update = match spec.get("u") {
@@ -164,6 +165,7 @@ impl Node {
             let res: CmdResult<usize> = (|| {
                 let empty = Document::new();
                 let filter = opt_doc(spec, "q")?.unwrap_or(&empty);
+                query::check_filter(filter, query::FilterContext::Query)?;
                 let limit = opt_count(spec, "limit")?.unwrap_or(0);
                 if limit != 0 && limit != 1 {
                     return Err(CommandError::failed_to_parse(
@@ -202,6 +204,7 @@ impl Node {
         let ns = format!("{db}.{coll}");
         let empty = Document::new();
         let filter = opt_doc(cmd, "query")?.unwrap_or(&empty).clone();
+        query::check_filter(&filter, query::FilterContext::Query)?;
         let sort = opt_doc(cmd, "sort")?.cloned();
         let remove = cmd.get("remove").is_some_and(query::truthy);
         let want_new = cmd.get("new").is_some_and(query::truthy);

@@ -9,6 +9,7 @@ use super::filter::matches;
 use super::group::group;
 use super::path::{get_path, remove_path, set_path};
 use super::projection::project;
+use super::validate::{FilterContext, check_filter};
 use crate::error::{CmdResult, CommandError, codes};
 
 /// Runs an aggregation pipeline over `docs`.
@@ -27,6 +28,7 @@ pub(crate) fn run_pipeline(mut docs: Vec<Document>, pipeline: &[Bson]) -> CmdRes
         docs = match name.as_str() {
             "$match" => {
                 let f = stage_doc(arg, name)?;
+                check_filter(f, FilterContext::NoWhere)?;
                 let mut out = Vec::new();
                 for d in docs {
                     if matches(&d, f)? {

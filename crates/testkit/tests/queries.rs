@@ -1,0 +1,138 @@
+//! The query language over real sockets, where mongod's documented behaviour matters to the
+//! specification tests: filters checked before any document is read (unknown operators),
+//! `$where`, find's `returnKey` / `showRecordId`, and the aggregation stages that read server
+//! state (`$collStats`, `$listLocalSessions`).
+#![allow(
+    clippy::disallowed_methods,
+    reason = "integration tests own their clock and tasks"
+)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bson::{Document, doc};
+use common::{Client, code, ok};
+use mongo_testkit::{ServerOptions, TestServer};
+
+async fn server() -> (TestServer, Client) {
+    let server = TestServer::start(ServerOptions::default()).await.unwrap();
+    let c = Client::connect(server.address()).await;
+    (server, c)
+}
+
+fn first_batch(reply: &Document) -> Vec<Document> {
+    reply
+        .get_document("cursor")
+        .and_then(|c| c.get_array("firstBatch"))
+        .map(|a| a.iter().filter_map(|d| d.as_document().cloned()).collect())
+        .unwrap_or_else(|_| panic!("no cursor in {reply}"))
+}
+
+#[tokio::test]
+async fn unknown_operators_fail_even_on_a_missing_collection() {
+    let (_server, mut c) = server().await;
+    for filter in [
+        doc! { "$unsupportedQueryOperator": 1 },
+        doc! { "x": { "$unknown": 1 } },
+        doc! { "$or": true },
+    ] {
+        let r = c
+            .command("db", doc! { "find": "nothing", "filter": filter.clone() })
+            .await;
+        assert_eq!(code(&r), 2, "{filter}: {r}");
+        assert_eq!(r.get_str("codeName").ok(), Some("BadValue"));
+        let r = c
+            .command("db", doc! { "count": "nothing", "query": filter.clone() })
+            .await;
+        assert_eq!(code(&r), 2, "{filter}: {r}");
+        let r = c
+            .command(
+                "db",
+                doc! { "delete": "nothing", "deletes": [{ "q": filter.clone(), "limit": 0 }] },
+            )
+            .await;
+        assert!(ok(&r), "{r}");
+        let errors = r.get_array("writeErrors").unwrap();
+        assert_eq!(
+            errors[0].as_document().unwrap().get_i32("code").ok(),
+            Some(2)
+        );
+        let r = c
+            .command(
+                "db",
+                doc! { "aggregate": "nothing", "pipeline": [{ "$match": filter.clone() }], "cursor": {} },
+            )
+            .await;
+        assert_eq!(code(&r), 2, "{filter}: {r}");
+    }
+    let r = c
+        .command(
+            "db",
+            doc! { "find": "nothing", "filter": { "$unsupportedQueryOperator": 1 } },
+        )
+        .await;
+    assert!(
+        r.get_str("errmsg")
+            .unwrap()
+            .starts_with("unknown top level operator: $unsupportedQueryOperator")
+    );
+}
+
+#[tokio::test]
+async fn where_sleeps_on_its_connection_only() {
+    let (server, mut c) = server().await;
+    c.command("db", doc! { "insert": "c", "documents": [{ "_id": 1 }] })
+        .await;
+    let addr = server.address();
+    let slow = tokio::spawn(async move {
+        let mut c = Client::connect(addr).await;
+        let start = Instant::now();
+        let r = c
+            .command(
+                "db",
+                doc! { "find": "c", "filter": { "$where": "sleep(400) || true" } },
+            )
+            .await;
+        (r, start.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The server keeps answering other connections meanwhile.
+    let start = Instant::now();
+    assert!(ok(&c.command("admin", doc! { "ping": 1 }).await));
+    assert!(start.elapsed() < Duration::from_millis(300));
+    let (r, took) = slow.await.unwrap();
+    assert_eq!(first_batch(&r), vec![doc! { "_id": 1 }]);
+    assert!(took >= Duration::from_millis(400), "{took:?}");
+    // An update with $where: the sleep, then the write.
+    let start = Instant::now();
+    let r = c
+        .command(
+            "db",
+            doc! { "update": "c", "updates": [{ "q": { "$where": "sleep(100) || true" }, "u": { "$set": { "a": "bar" } } }] },
+        )
+        .await;
+    assert_eq!(r.get_i32("nModified").ok(), Some(1), "{r}");
+    assert!(start.elapsed() >= Duration::from_millis(100));
+    // A false body matches nothing; a body the testkit cannot run is mongod's "no script
+    // engine" error; $where is refused inside $match.
+    let r = c
+        .command("db", doc! { "find": "c", "filter": { "$where": "false" } })
+        .await;
+    assert!(first_batch(&r).is_empty());
+    let r = c
+        .command(
+            "db",
+            doc! { "find": "c", "filter": { "$where": "this.a == 'bar'" } },
+        )
+        .await;
+    assert_eq!(code(&r), 6_108_304, "{r}");
+    assert_eq!(r.get_str("codeName").ok(), Some("Location6108304"));
+    let r = c
+        .command(
+            "db",
+            doc! { "aggregate": "c", "pipeline": [{ "$match": { "$where": "true" } }], "cursor": {} },
+        )
+        .await;
+    assert_eq!(code(&r), 2, "{r}");
+}
