@@ -136,3 +136,70 @@ async fn where_sleeps_on_its_connection_only() {
         .await;
     assert_eq!(code(&r), 2, "{r}");
 }
+
+#[tokio::test]
+async fn find_return_key_and_show_record_id() {
+    let (_server, mut c) = server().await;
+    c.command(
+        "db",
+        doc! { "insert": "c", "documents": [{ "_id": 1, "x": 11 }, { "_id": 2, "x": 22 }, { "_id": 3, "x": 33 }] },
+    )
+    .await;
+    c.command(
+        "db",
+        doc! { "delete": "c", "deletes": [{ "q": { "_id": 2 }, "limit": 1 }] },
+    )
+    .await;
+    c.command(
+        "db",
+        doc! { "insert": "c", "documents": [{ "_id": 4, "x": 44 }] },
+    )
+    .await;
+    // The _id index gives the sort: only its key comes back, without the record id.
+    let r = c
+        .command(
+            "db",
+            doc! { "find": "c", "filter": {}, "sort": { "_id": 1 }, "showRecordId": true, "returnKey": true },
+        )
+        .await;
+    assert_eq!(
+        first_batch(&r),
+        vec![doc! { "_id": 1 }, doc! { "_id": 3 }, doc! { "_id": 4 }]
+    );
+    // No index: a collection scan has no key.
+    let r = c
+        .command(
+            "db",
+            doc! { "find": "c", "filter": { "x": { "$gt": 20 } }, "returnKey": true },
+        )
+        .await;
+    assert_eq!(first_batch(&r), vec![doc! {}, doc! {}]);
+    // A created index on x: its key.
+    c.command(
+        "db",
+        doc! { "createIndexes": "c", "indexes": [{ "key": { "x": -1 }, "name": "x_-1" }] },
+    )
+    .await;
+    let r = c
+        .command(
+            "db",
+            doc! { "find": "c", "filter": { "x": { "$gt": 20 } }, "returnKey": true },
+        )
+        .await;
+    assert_eq!(first_batch(&r), vec![doc! { "x": 33 }, doc! { "x": 44 }]);
+    // showRecordId alone: insertion-order record ids, never reused, after the projection.
+    let r = c
+        .command(
+            "db",
+            doc! { "find": "c", "sort": { "x": -1 }, "projection": { "x": 0 }, "showRecordId": true },
+        )
+        .await;
+    assert_eq!(
+        first_batch(&r),
+        vec![
+            doc! { "_id": 4, "$recordId": 4_i64 },
+            doc! { "_id": 3, "$recordId": 3_i64 },
+            doc! { "_id": 1, "$recordId": 1_i64 },
+        ]
+    );
+}

@@ -9,7 +9,8 @@
 //! - `auth.rs`: authenticate (X.509), saslStart, saslContinue, logout, connectionStatus,
 //!   createUser, updateUser and dropUser;
 //! - `writes.rs`: insert, update, delete, findAndModify and getLastError;
-//! - `reads.rs`: find, getMore, killCursors, count, distinct and aggregate, and the cursor
+//! - `find.rs`: find (with returnKey and showRecordId);
+//! - `reads.rs`: getMore, killCursors, count, distinct and aggregate, and the cursor
 //!   table they share;
 //! - `admin.rs`: listDatabases, listCollections, listIndexes, createIndexes, dropIndexes,
 //!   create, collMod, drop, dropDatabase, the replica-set commands, shardCollection,
@@ -23,6 +24,7 @@ mod admin;
 mod api;
 mod args;
 mod auth;
+mod find;
 mod handshake;
 mod reads;
 mod session;
@@ -468,8 +470,9 @@ impl Node {
             "delete" => self.delete(db, cmd),
             "findAndModify" | "findandmodify" => self.find_and_modify(db, cmd),
             "getLastError" | "getlasterror" => Ok(writes::get_last_error(conn)),
-            // reads.rs
+            // find.rs
             "find" => self.find(db, cmd),
+            // reads.rs
             "getMore" => self.get_more(db, cmd),
             "killCursors" => self.kill_cursors(db, cmd),
             "count" => self.count(db, cmd),

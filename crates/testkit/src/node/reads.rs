@@ -1,4 +1,4 @@
-//! Reads and cursors: `find`, `getMore`, `killCursors`, `count`, `distinct` and `aggregate`
+//! Reads and cursors (`find` is in `find.rs`): `getMore`, `killCursors`, `count`, `distinct` and `aggregate`
 //! (with a `$documents` source and an `$out` stage), and the cursor table behind every
 //! command that returns a cursor (batches stop before 16 MiB).
 
@@ -12,12 +12,17 @@ use crate::error::{CmdResult, CommandError, codes};
 use crate::query;
 
 /// Default first-batch size of find and aggregate.
-const DEFAULT_BATCH: usize = 101;
+pub(super) const DEFAULT_BATCH: usize = 101;
 
 impl Node {
     /// The documents of `db.coll` that match `filter` (checked first, as mongod parses a
     /// filter before it reads).
-    fn filtered(&self, db: &str, coll: &str, filter: &Document) -> CmdResult<Vec<Document>> {
+    pub(super) fn filtered(
+        &self,
+        db: &str,
+        coll: &str,
+        filter: &Document,
+    ) -> CmdResult<Vec<Document>> {
         query::check_filter(filter, query::FilterContext::Query)?;
         self.store.with_coll(db, coll, false, |c| match c {
             None => Ok(Vec::new()),
@@ -31,39 +36,6 @@ impl Node {
                 Ok(out)
             }
         })
-    }
-
-    pub(super) fn find(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
-        let coll = coll_arg(cmd, "find")?;
-        let empty = Document::new();
-        let filter = opt_doc(cmd, "filter")?.unwrap_or(&empty);
-        let mut docs = self.filtered(db, coll, filter)?;
-        if let Some(sort) = opt_doc(cmd, "sort")? {
-            query::sort_docs(&mut docs, sort)?;
-        }
-        let skip = non_negative(cmd, "skip")?.unwrap_or(0);
-        let limit = opt_count(cmd, "limit")?;
-        let mut single = cmd.get("singleBatch").is_some_and(query::truthy);
-        let limit = match limit {
-            Some(l) if l < 0 => {
-                single = true;
-                usize::try_from(l.unsigned_abs()).ok()
-            }
-            Some(0) | None => None,
-            Some(l) => usize::try_from(l).ok(),
-        };
-        let mut docs: Vec<Document> = docs.into_iter().skip(skip).collect();
-        if let Some(l) = limit {
-            docs.truncate(l);
-        }
-        if let Some(p) = opt_doc(cmd, "projection")? {
-            docs = docs
-                .iter()
-                .map(|d| query::project(d, p))
-                .collect::<CmdResult<_>>()?;
-        }
-        let batch = non_negative(cmd, "batchSize")?.unwrap_or(DEFAULT_BATCH);
-        Ok(self.open_cursor(format!("{db}.{coll}"), docs, batch, single))
     }
 
     /// Builds a cursor reply; keeps the rest of `docs` as an open cursor when needed.
