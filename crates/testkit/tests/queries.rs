@@ -11,7 +11,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bson::{Document, doc};
+use bson::{Bson, Document, doc};
 use common::{Client, code, ok};
 use mongo_testkit::{ServerOptions, TestServer};
 
@@ -202,4 +202,106 @@ async fn find_return_key_and_show_record_id() {
             doc! { "_id": 1, "$recordId": 1_i64 },
         ]
     );
+}
+
+#[tokio::test]
+async fn coll_stats_reports_the_create_options() {
+    let (_server, mut c) = server().await;
+    let r = c
+        .command(
+            "db",
+            doc! { "create": "capped", "capped": true, "size": 4096 },
+        )
+        .await;
+    assert!(ok(&r), "{r}");
+    c.command(
+        "db",
+        doc! { "insert": "capped", "documents": [{ "_id": 1, "x": 11 }] },
+    )
+    .await;
+    let r = c
+        .command(
+            "db",
+            doc! { "aggregate": "capped", "pipeline": [
+                { "$collStats": { "storageStats": {}, "count": {} } },
+                { "$project": { "capped": "$storageStats.capped", "maxSize": "$storageStats.maxSize", "count": 1 } },
+            ], "cursor": {} },
+        )
+        .await;
+    assert_eq!(
+        first_batch(&r),
+        vec![doc! { "count": 1_i64, "capped": true, "maxSize": 4096 }],
+        "{r}"
+    );
+    // Not first, on {aggregate: 1}, a missing collection, a statistic the testkit lacks.
+    let r = c
+        .command(
+            "db",
+            doc! { "aggregate": "capped", "pipeline": [{ "$match": {} }, { "$collStats": {} }], "cursor": {} },
+        )
+        .await;
+    assert_eq!(code(&r), 40602, "{r}");
+    let r = c
+        .command(
+            "db",
+            doc! { "aggregate": 1, "pipeline": [{ "$collStats": {} }], "cursor": {} },
+        )
+        .await;
+    assert_eq!(code(&r), 73, "{r}");
+    let r = c
+        .command(
+            "db",
+            doc! { "aggregate": "missing", "pipeline": [{ "$collStats": { "storageStats": {} } }], "cursor": {} },
+        )
+        .await;
+    assert_eq!(code(&r), 26, "{r}");
+    let r = c
+        .command(
+            "db",
+            doc! { "aggregate": "capped", "pipeline": [{ "$collStats": { "latencyStats": {} } }], "cursor": {} },
+        )
+        .await;
+    assert_eq!(code(&r), 2, "{r}");
+}
+
+#[tokio::test]
+async fn list_local_sessions_sees_the_sessions_commands_carried() {
+    let (_server, mut c) = server().await;
+    let id = bson::Binary {
+        subtype: bson::spec::BinarySubtype::Uuid,
+        bytes: vec![7; 16],
+    };
+    let lsid = doc! { "id": Bson::Binary(id.clone()) };
+    let r = c
+        .command(
+            "admin",
+            doc! { "aggregate": 1, "pipeline": [{ "$listLocalSessions": {} }, { "$limit": 1 }], "cursor": {}, "lsid": lsid.clone() },
+        )
+        .await;
+    let batch = first_batch(&r);
+    assert_eq!(batch.len(), 1, "{r}");
+    let key = batch[0].get_document("_id").unwrap();
+    assert_eq!(key.get("id"), Some(&Bson::Binary(id)));
+    // The unauthenticated user's digest: SHA-256 of "".
+    assert_eq!(
+        key.get_binary_generic("uid").unwrap()[..4],
+        [0xe3, 0xb0, 0xc4, 0x42]
+    );
+    assert!(batch[0].get_datetime("lastUse").is_ok());
+    // Any database; endSessions forgets it.
+    c.command("db", doc! { "endSessions": [lsid] }).await;
+    let r = c
+        .command(
+            "db",
+            doc! { "aggregate": 1, "pipeline": [{ "$listLocalSessions": { "allUsers": true } }], "cursor": {} },
+        )
+        .await;
+    assert!(first_batch(&r).is_empty(), "{r}");
+    let r = c
+        .command(
+            "db",
+            doc! { "aggregate": "coll", "pipeline": [{ "$listLocalSessions": {} }], "cursor": {} },
+        )
+        .await;
+    assert_eq!(code(&r), 73, "{r}");
 }

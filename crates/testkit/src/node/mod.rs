@@ -10,8 +10,10 @@
 //!   createUser, updateUser and dropUser;
 //! - `writes.rs`: insert, update, delete, findAndModify and getLastError;
 //! - `find.rs`: find (with returnKey and showRecordId);
-//! - `reads.rs`: getMore, killCursors, count, distinct and aggregate, and the cursor
-//!   table they share;
+//! - `aggregate.rs`: aggregate, with the source stages that read server state (`$documents`,
+//!   `$collStats`, `$listLocalSessions`) and `$out`;
+//! - `reads.rs`: getMore, killCursors, count and distinct, and the cursor table;
+//! - `local_sessions.rs`: the logical session cache (`lsid`s seen, `endSessions`);
 //! - `admin.rs`: listDatabases, listCollections, listIndexes, createIndexes, dropIndexes,
 //!   create, collMod, drop, dropDatabase, the replica-set commands, shardCollection,
 //!   serverStatus, getParameter / setParameter, whatsmyuri and configureFailPoint;
@@ -21,11 +23,13 @@
 //! - `args.rs`: argument parsing and reply helpers shared by all of them.
 
 mod admin;
+mod aggregate;
 mod api;
 mod args;
 mod auth;
 mod find;
 mod handshake;
+mod local_sessions;
 mod reads;
 mod session;
 mod writes;
@@ -170,6 +174,8 @@ pub(crate) struct Node {
     /// The `serviceId` reported in load-balanced mode (new on each restart).
     service_id: Mutex<ObjectId>,
     cursors: Mutex<HashMap<i64, Cursor>>,
+    /// The logical session cache (`$listLocalSessions`).
+    local_sessions: local_sessions::LocalSessions,
     next_conn_id: AtomicI64,
     pub(crate) address: Mutex<String>,
     /// Server parameters (`getParameter` / `setParameter`).
@@ -209,6 +215,7 @@ impl Node {
             process_id: Mutex::new(ObjectId::new()),
             service_id: Mutex::new(ObjectId::new()),
             cursors: Mutex::new(HashMap::new()),
+            local_sessions: local_sessions::LocalSessions::default(),
             next_conn_id: AtomicI64::new(1),
             address: Mutex::new(String::new()),
         }
@@ -224,6 +231,7 @@ impl Node {
         *self.process_id.lock() = ObjectId::new();
         *self.service_id.lock() = ObjectId::new();
         self.cursors.lock().clear();
+        self.local_sessions.clear();
     }
 
     /// The current topologyVersion document.
@@ -321,6 +329,7 @@ impl Node {
         })
         .and_then(|()| self.check_access(name, &cmd, conn))
         .and_then(|()| self.check_api(name, &cmd))
+        .and_then(|()| self.local_sessions.vivify(&cmd, conn))
         .and_then(|()| match self.session_write(db, &cmd, conn)? {
             Some((reply, hang_up)) => {
                 close = hang_up;
@@ -441,7 +450,13 @@ impl Node {
             "shardCollection" | "enableSharding" if !mongos => Err(command_not_found(name)),
             // Nothing to do: answered here.
             "ping" => Ok(ok(Document::new())),
-            "endSessions" | "refreshSessions" => Ok(ok(Document::new())),
+            "endSessions" => {
+                if let Ok(ids) = cmd.get_array("endSessions") {
+                    self.local_sessions.end(ids);
+                }
+                Ok(ok(Document::new()))
+            }
+            "refreshSessions" => Ok(ok(Document::new())),
             // session.rs
             "killSessions" | "killAllSessions" | "killAllSessionsByPattern" => {
                 Ok(self.kill_sessions())
@@ -472,12 +487,13 @@ impl Node {
             "getLastError" | "getlasterror" => Ok(writes::get_last_error(conn)),
             // find.rs
             "find" => self.find(db, cmd),
+            // aggregate.rs
+            "aggregate" => self.aggregate(db, cmd, conn),
             // reads.rs
             "getMore" => self.get_more(db, cmd),
             "killCursors" => self.kill_cursors(db, cmd),
             "count" => self.count(db, cmd),
             "distinct" => self.distinct(db, cmd),
-            "aggregate" => self.aggregate(db, cmd),
             // admin.rs
             "listDatabases" => self.list_databases(db, cmd),
             "listCollections" => self.list_collections(db, cmd),

@@ -1,6 +1,6 @@
-//! Reads and cursors (`find` is in `find.rs`): `getMore`, `killCursors`, `count`, `distinct` and `aggregate`
-//! (with a `$documents` source and an `$out` stage), and the cursor table behind every
-//! command that returns a cursor (batches stop before 16 MiB).
+//! Reads and cursors (`find` is in `find.rs`, `aggregate` in `aggregate.rs`): `getMore`,
+//! `killCursors`, `count`, `distinct`, and the cursor table behind every command that returns
+//! a cursor (batches stop before 16 MiB).
 
 use std::collections::VecDeque;
 
@@ -194,78 +194,6 @@ impl Node {
         }
         values.sort_by(query::compare);
         Ok(ok(doc! { "values": values }))
-    }
-
-    pub(super) fn aggregate(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
-        let Some(Bson::Array(pipeline)) = cmd.get("pipeline") else {
-            return Err(CommandError::type_mismatch("'pipeline' must be an array"));
-        };
-        let mut stages: &[Bson] = pipeline;
-        let (docs, ns) = match cmd.get("aggregate") {
-            Some(Bson::String(coll)) => (
-                self.filtered(db, coll, &Document::new())?,
-                format!("{db}.{coll}"),
-            ),
-            Some(Bson::Int32(1)) | Some(Bson::Int64(1)) => {
-                // A collection-less source: `$documents` (the only one the testkit knows).
-                let source = match stages.first() {
-                    Some(Bson::Document(d)) => d.get_array("$documents").ok(),
-                    _ => None,
-                };
-                let docs = match source {
-                    Some(items) => {
-                        stages = stages.get(1..).unwrap_or_default();
-                        items
-                            .iter()
-                            .map(|d| {
-                                d.as_document().cloned().ok_or_else(|| {
-                                    CommandError::type_mismatch(
-                                        "$documents entries must be objects",
-                                    )
-                                })
-                            })
-                            .collect::<CmdResult<Vec<_>>>()?
-                    }
-                    None => Vec::new(),
-                };
-                (docs, format!("{db}.$cmd.aggregate"))
-            }
-            _ => {
-                return Err(CommandError::type_mismatch(
-                    "aggregate needs a collection name or 1",
-                ));
-            }
-        };
-        // A final `$out` (a collection name) replaces that collection with the results.
-        let out = match stages.last() {
-            Some(Bson::Document(d)) if d.contains_key("$out") => match d.get("$out") {
-                Some(Bson::String(target)) => Some(target.clone()),
-                _ => return Err(CommandError::bad_value("$out needs a collection name")),
-            },
-            _ => None,
-        };
-        if out.is_some() {
-            stages = stages
-                .get(..stages.len().saturating_sub(1))
-                .unwrap_or_default();
-        }
-        let docs = query::run_pipeline(docs, stages)?;
-        let batch = match opt_doc(cmd, "cursor")? {
-            Some(c) => non_negative(c, "batchSize")?.unwrap_or(DEFAULT_BATCH),
-            None => {
-                return Err(CommandError::failed_to_parse(
-                    "The 'cursor' option is required, except for aggregate with the explain argument",
-                ));
-            }
-        };
-        if let Some(target) = out {
-            self.store.drop_collection(db, &target);
-            self.store
-                .insert_many(db, &target, docs)
-                .map_err(|e| CommandError::new(codes::DUPLICATE_KEY, "DuplicateKey", e))?;
-            return Ok(self.open_cursor(ns, Vec::new(), batch, false));
-        }
-        Ok(self.open_cursor(ns, docs, batch, false))
     }
 }
 

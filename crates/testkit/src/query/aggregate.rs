@@ -131,6 +131,13 @@ pub(crate) fn run_pipeline(mut docs: Vec<Document>, pipeline: &[Bson]) -> CmdRes
                 out
             }
             "$group" => group(docs, stage_doc(arg, name)?)?,
+            "$documents" | "$collStats" | "$listLocalSessions" | "$listSessions" => {
+                return Err(CommandError::new(
+                    40602,
+                    "Location40602",
+                    format!("{name} is only valid as the first stage in a pipeline"),
+                ));
+            }
             other => {
                 return Err(CommandError::new(
                     codes::UNRECOGNIZED_STAGE,
