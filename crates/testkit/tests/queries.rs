@@ -305,3 +305,80 @@ async fn list_local_sessions_sees_the_sessions_commands_carried() {
         .await;
     assert_eq!(code(&r), 73, "{r}");
 }
+
+#[tokio::test]
+async fn update_pipelines_and_their_unknown_stages() {
+    let (_server, mut c) = server().await;
+    c.command(
+        "db",
+        doc! { "insert": "c", "documents": [{ "_id": 1, "x": 11 }] },
+    )
+    .await;
+    // An unknown stage fails the command (ok: 0), before any statement runs.
+    let r = c
+        .command(
+            "db",
+            doc! { "update": "c", "updates": [
+                { "q": { "_id": 1 }, "u": { "$set": { "y": 1 } } },
+                { "q": { "x": 1 }, "u": [{ "$invalidOperator": true }] },
+            ] },
+        )
+        .await;
+    assert_eq!(code(&r), 40324, "{r}");
+    let r = c.command("db", doc! { "find": "c" }).await;
+    assert_eq!(first_batch(&r), vec![doc! { "_id": 1, "x": 11 }]);
+    let r = c
+        .command(
+            "db",
+            doc! { "update": "c", "updates": [
+                { "q": { "_id": 1 }, "u": [{ "$set": { "y": "$x" } }, { "$unset": "x" }] },
+                { "q": { "_id": 2 }, "u": [{ "$replaceWith": { "z": 1 } }], "upsert": true },
+                { "q": { "_id": 1 }, "u": [{ "$match": {} }] },
+            ] },
+        )
+        .await;
+    assert_eq!(r.get_i32("nModified").ok(), Some(1), "{r}");
+    let errors = r.get_array("writeErrors").unwrap();
+    assert_eq!(
+        errors[0].as_document().unwrap().get_i32("code").ok(),
+        Some(72)
+    );
+    let r = c
+        .command("db", doc! { "find": "c", "sort": { "_id": 1 } })
+        .await;
+    assert_eq!(
+        first_batch(&r),
+        vec![doc! { "_id": 1, "y": 11 }, doc! { "_id": 2, "z": 1 }]
+    );
+}
+
+#[tokio::test]
+async fn list_indexes_honours_the_batch_size() {
+    let (_server, mut c) = server().await;
+    c.command(
+        "db",
+        doc! { "createIndexes": "c", "indexes": [
+            { "key": { "x": 1 }, "name": "x_1" },
+            { "key": { "y": 1 }, "name": "y_1" },
+        ] },
+    )
+    .await;
+    let r = c
+        .command(
+            "db",
+            doc! { "listIndexes": "c", "cursor": { "batchSize": 2 } },
+        )
+        .await;
+    assert_eq!(first_batch(&r).len(), 2, "{r}");
+    let id = r.get_document("cursor").unwrap().get_i64("id").unwrap();
+    assert_ne!(id, 0);
+    let more = c
+        .command("db", doc! { "getMore": id, "collection": "c" })
+        .await;
+    let next = more
+        .get_document("cursor")
+        .unwrap()
+        .get_array("nextBatch")
+        .unwrap();
+    assert_eq!(next.len(), 1, "{more}");
+}

@@ -9,6 +9,7 @@
 //! - `projection.rs`: find-style projections;
 //! - `expr.rs`: aggregation expressions (`"$path"`, `$literal`);
 //! - `update.rs`: update operators, replacements and the upsert seed;
+//! - `update_pipeline.rs`: pipeline-style updates;
 //! - `aggregate.rs`: the aggregation pipeline and its stages;
 //! - `group.rs`: the `$group` stage and its accumulators.
 
@@ -20,6 +21,7 @@ mod group;
 mod path;
 mod projection;
 mod update;
+mod update_pipeline;
 mod validate;
 mod where_js;
 
@@ -29,5 +31,6 @@ pub(crate) use filter::matches;
 pub(crate) use path::lookup;
 pub(crate) use projection::project;
 pub(crate) use update::{apply_update, is_operator_update, upsert_seed};
+pub(crate) use update_pipeline::{apply_pipeline_update, check_update_pipeline};
 pub(crate) use validate::{FilterContext, check_filter};
 pub(crate) use where_js::take_js_time;
