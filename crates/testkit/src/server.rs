@@ -467,6 +467,13 @@ async fn run(
     if done.close {
         return Outcome::Close;
     }
+    if !done.busy.is_zero() {
+        // `$where: "sleep(N) || true"`: the command takes that long on this connection.
+        tokio::select! {
+            () = tokio::time::sleep(done.busy) => {}
+            _ = shutdown.changed() => return Outcome::Close,
+        }
+    }
     let mut reply = done.reply;
     match node.reply_faults.take(&name) {
         Some(ReplyFault::Drop) => return Outcome::Close,

@@ -12,6 +12,10 @@ use crate::query;
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Collection {
     pub(crate) docs: Vec<Document>,
+    /// Each document's record id (`showRecordId`), parallel to `docs`: increasing from 1 in
+    /// insertion order, never reused, as a WiredTiger collection's.
+    record_ids: Vec<i64>,
+    last_record_id: i64,
     ids: HashSet<Vec<u8>>,
     pub(crate) indexes: Vec<Document>,
     /// The options given to `create` / `collMod` (reported by `listCollections`).
@@ -39,6 +43,8 @@ impl Collection {
     fn new(ns: &str) -> Self {
         Self {
             docs: Vec::new(),
+            record_ids: Vec::new(),
+            last_record_id: 0,
             ids: HashSet::new(),
             indexes: vec![doc! { "v": 2, "key": { "_id": 1 }, "name": "_id_", "ns": ns }],
             options: Document::new(),
@@ -70,6 +76,8 @@ impl Collection {
         }
         self.ids.insert(key);
         self.docs.push(d);
+        self.last_record_id += 1;
+        self.record_ids.push(self.last_record_id);
         Ok(id)
     }
 
@@ -84,6 +92,12 @@ impl Collection {
     pub(crate) fn remove_positions(&mut self, positions: &[usize]) {
         let set: HashSet<usize> = positions.iter().copied().collect();
         let mut i = 0usize;
+        self.record_ids.retain(|_| {
+            let keep = !set.contains(&i);
+            i += 1;
+            keep
+        });
+        let mut i = 0usize;
         let ids = &mut self.ids;
         self.docs.retain(|d| {
             let keep = !set.contains(&i);
@@ -95,6 +109,11 @@ impl Collection {
             }
             keep
         });
+    }
+
+    /// The record id of the document at `idx`.
+    pub(crate) fn record_id(&self, idx: usize) -> Option<i64> {
+        self.record_ids.get(idx).copied()
     }
 
     /// Positions of matching documents.

@@ -26,6 +26,9 @@ impl Node {
         }
         let name_only = cmd.get("nameOnly").is_some_and(query::truthy);
         let filter = opt_doc(cmd, "filter")?.cloned();
+        if let Some(f) = &filter {
+            query::check_filter(f, query::FilterContext::NoWhere)?;
+        }
         let mut total = 0i64;
         let mut out = Vec::new();
         for (name, size) in self.store.database_sizes() {
@@ -52,6 +55,9 @@ impl Node {
     pub(super) fn list_collections(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
         let name_only = cmd.get("nameOnly").is_some_and(query::truthy);
         let filter = opt_doc(cmd, "filter")?.cloned();
+        if let Some(f) = &filter {
+            query::check_filter(f, query::FilterContext::NoWhere)?;
+        }
         let mut out = Vec::new();
         for name in self.store.collection_names(db) {
             let entry = if name_only {

@@ -9,8 +9,11 @@
 //! - `auth.rs`: authenticate (X.509), saslStart, saslContinue, logout, connectionStatus,
 //!   createUser, updateUser and dropUser;
 //! - `writes.rs`: insert, update, delete, findAndModify and getLastError;
-//! - `reads.rs`: find, getMore, killCursors, count, distinct and aggregate, and the cursor
-//!   table they share;
+//! - `find.rs`: find (with returnKey and showRecordId);
+//! - `aggregate.rs`: aggregate, with the source stages that read server state (`$documents`,
+//!   `$collStats`, `$listLocalSessions`) and `$out`;
+//! - `reads.rs`: getMore, killCursors, count and distinct, and the cursor table;
+//! - `local_sessions.rs`: the logical session cache (`lsid`s seen, `endSessions`);
 //! - `admin.rs`: listDatabases, listCollections, listIndexes, createIndexes, dropIndexes,
 //!   create, collMod, drop, dropDatabase, the replica-set commands, shardCollection,
 //!   serverStatus, getParameter / setParameter, whatsmyuri and configureFailPoint;
@@ -20,10 +23,13 @@
 //! - `args.rs`: argument parsing and reply helpers shared by all of them.
 
 mod admin;
+mod aggregate;
 mod api;
 mod args;
 mod auth;
+mod find;
 mod handshake;
+mod local_sessions;
 mod reads;
 mod session;
 mod writes;
@@ -31,6 +37,7 @@ mod writes;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use bson::{Bson, Document, doc, oid::ObjectId};
 use parking_lot::Mutex;
@@ -167,6 +174,8 @@ pub(crate) struct Node {
     /// The `serviceId` reported in load-balanced mode (new on each restart).
     service_id: Mutex<ObjectId>,
     cursors: Mutex<HashMap<i64, Cursor>>,
+    /// The logical session cache (`$listLocalSessions`).
+    local_sessions: local_sessions::LocalSessions,
     next_conn_id: AtomicI64,
     pub(crate) address: Mutex<String>,
     /// Server parameters (`getParameter` / `setParameter`).
@@ -180,6 +189,9 @@ pub(crate) struct Executed {
     pub(crate) reply: Document,
     /// Hang up instead of replying.
     pub(crate) close: bool,
+    /// How long the command's `$where` bodies asked to sleep: the connection waits this long
+    /// before it replies (see `query/where_js.rs`).
+    pub(crate) busy: Duration,
 }
 
 impl Node {
@@ -203,6 +215,7 @@ impl Node {
             process_id: Mutex::new(ObjectId::new()),
             service_id: Mutex::new(ObjectId::new()),
             cursors: Mutex::new(HashMap::new()),
+            local_sessions: local_sessions::LocalSessions::default(),
             next_conn_id: AtomicI64::new(1),
             address: Mutex::new(String::new()),
         }
@@ -218,6 +231,7 @@ impl Node {
         *self.process_id.lock() = ObjectId::new();
         *self.service_id.lock() = ObjectId::new();
         self.cursors.lock().clear();
+        self.local_sessions.clear();
     }
 
     /// The current topologyVersion document.
@@ -267,6 +281,7 @@ impl Node {
             return Executed {
                 reply: Document::new(),
                 close: true,
+                busy: Duration::ZERO,
             };
         }
         match action.error {
@@ -278,6 +293,7 @@ impl Node {
                 Executed {
                     reply,
                     close: false,
+                    busy: Duration::ZERO,
                 }
             }
             None => self.execute(db, cmd, conn),
@@ -302,6 +318,8 @@ impl Node {
     pub(crate) fn execute(&self, db: &str, cmd: Document, conn: &mut ConnState) -> Executed {
         let name = name_of(&cmd);
         let mut close = false;
+        // Nothing left over from a command that failed half-way on this thread.
+        crate::query::take_js_time();
         // As on mongod, an unknown command is CommandNotFound before any access check.
         let known = KNOWN_COMMANDS.contains(&name);
         let result = (if known {
@@ -311,6 +329,7 @@ impl Node {
         })
         .and_then(|()| self.check_access(name, &cmd, conn))
         .and_then(|()| self.check_api(name, &cmd))
+        .and_then(|()| self.local_sessions.vivify(&cmd, conn))
         .and_then(|()| match self.session_write(db, &cmd, conn)? {
             Some((reply, hang_up)) => {
                 close = hang_up;
@@ -337,7 +356,11 @@ impl Node {
         }
         self.finish_reply(&cmd, &mut reply, labels);
         self.gossip_cluster_time(name, &mut reply);
-        Executed { reply, close }
+        Executed {
+            reply,
+            close,
+            busy: crate::query::take_js_time(),
+        }
     }
 
     /// A replica-set member or a mongos gossips the cluster time: every reply carries
@@ -427,7 +450,13 @@ impl Node {
             "shardCollection" | "enableSharding" if !mongos => Err(command_not_found(name)),
             // Nothing to do: answered here.
             "ping" => Ok(ok(Document::new())),
-            "endSessions" | "refreshSessions" => Ok(ok(Document::new())),
+            "endSessions" => {
+                if let Ok(ids) = cmd.get_array("endSessions") {
+                    self.local_sessions.end(ids);
+                }
+                Ok(ok(Document::new()))
+            }
+            "refreshSessions" => Ok(ok(Document::new())),
             // session.rs
             "killSessions" | "killAllSessions" | "killAllSessionsByPattern" => {
                 Ok(self.kill_sessions())
@@ -456,13 +485,15 @@ impl Node {
             "delete" => self.delete(db, cmd),
             "findAndModify" | "findandmodify" => self.find_and_modify(db, cmd),
             "getLastError" | "getlasterror" => Ok(writes::get_last_error(conn)),
-            // reads.rs
+            // find.rs
             "find" => self.find(db, cmd),
+            // aggregate.rs
+            "aggregate" => self.aggregate(db, cmd, conn),
+            // reads.rs
             "getMore" => self.get_more(db, cmd),
             "killCursors" => self.kill_cursors(db, cmd),
             "count" => self.count(db, cmd),
             "distinct" => self.distinct(db, cmd),
-            "aggregate" => self.aggregate(db, cmd),
             // admin.rs
             "listDatabases" => self.list_databases(db, cmd),
             "listCollections" => self.list_collections(db, cmd),

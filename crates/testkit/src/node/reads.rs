@@ -1,6 +1,6 @@
-//! Reads and cursors: `find`, `getMore`, `killCursors`, `count`, `distinct` and `aggregate`
-//! (with a `$documents` source and an `$out` stage), and the cursor table behind every
-//! command that returns a cursor (batches stop before 16 MiB).
+//! Reads and cursors (`find` is in `find.rs`, `aggregate` in `aggregate.rs`): `getMore`,
+//! `killCursors`, `count`, `distinct`, and the cursor table behind every command that returns
+//! a cursor (batches stop before 16 MiB).
 
 use std::collections::VecDeque;
 
@@ -12,10 +12,18 @@ use crate::error::{CmdResult, CommandError, codes};
 use crate::query;
 
 /// Default first-batch size of find and aggregate.
-const DEFAULT_BATCH: usize = 101;
+pub(super) const DEFAULT_BATCH: usize = 101;
 
 impl Node {
-    fn filtered(&self, db: &str, coll: &str, filter: &Document) -> CmdResult<Vec<Document>> {
+    /// The documents of `db.coll` that match `filter` (checked first, as mongod parses a
+    /// filter before it reads).
+    pub(super) fn filtered(
+        &self,
+        db: &str,
+        coll: &str,
+        filter: &Document,
+    ) -> CmdResult<Vec<Document>> {
+        query::check_filter(filter, query::FilterContext::Query)?;
         self.store.with_coll(db, coll, false, |c| match c {
             None => Ok(Vec::new()),
             Some(c) => {
@@ -28,39 +36,6 @@ impl Node {
                 Ok(out)
             }
         })
-    }
-
-    pub(super) fn find(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
-        let coll = coll_arg(cmd, "find")?;
-        let empty = Document::new();
-        let filter = opt_doc(cmd, "filter")?.unwrap_or(&empty);
-        let mut docs = self.filtered(db, coll, filter)?;
-        if let Some(sort) = opt_doc(cmd, "sort")? {
-            query::sort_docs(&mut docs, sort)?;
-        }
-        let skip = non_negative(cmd, "skip")?.unwrap_or(0);
-        let limit = opt_count(cmd, "limit")?;
-        let mut single = cmd.get("singleBatch").is_some_and(query::truthy);
-        let limit = match limit {
-            Some(l) if l < 0 => {
-                single = true;
-                usize::try_from(l.unsigned_abs()).ok()
-            }
-            Some(0) | None => None,
-            Some(l) => usize::try_from(l).ok(),
-        };
-        let mut docs: Vec<Document> = docs.into_iter().skip(skip).collect();
-        if let Some(l) = limit {
-            docs.truncate(l);
-        }
-        if let Some(p) = opt_doc(cmd, "projection")? {
-            docs = docs
-                .iter()
-                .map(|d| query::project(d, p))
-                .collect::<CmdResult<_>>()?;
-        }
-        let batch = non_negative(cmd, "batchSize")?.unwrap_or(DEFAULT_BATCH);
-        Ok(self.open_cursor(format!("{db}.{coll}"), docs, batch, single))
     }
 
     /// Builds a cursor reply; keeps the rest of `docs` as an open cursor when needed.
@@ -219,78 +194,6 @@ impl Node {
         }
         values.sort_by(query::compare);
         Ok(ok(doc! { "values": values }))
-    }
-
-    pub(super) fn aggregate(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
-        let Some(Bson::Array(pipeline)) = cmd.get("pipeline") else {
-            return Err(CommandError::type_mismatch("'pipeline' must be an array"));
-        };
-        let mut stages: &[Bson] = pipeline;
-        let (docs, ns) = match cmd.get("aggregate") {
-            Some(Bson::String(coll)) => (
-                self.filtered(db, coll, &Document::new())?,
-                format!("{db}.{coll}"),
-            ),
-            Some(Bson::Int32(1)) | Some(Bson::Int64(1)) => {
-                // A collection-less source: `$documents` (the only one the testkit knows).
-                let source = match stages.first() {
-                    Some(Bson::Document(d)) => d.get_array("$documents").ok(),
-                    _ => None,
-                };
-                let docs = match source {
-                    Some(items) => {
-                        stages = stages.get(1..).unwrap_or_default();
-                        items
-                            .iter()
-                            .map(|d| {
-                                d.as_document().cloned().ok_or_else(|| {
-                                    CommandError::type_mismatch(
-                                        "$documents entries must be objects",
-                                    )
-                                })
-                            })
-                            .collect::<CmdResult<Vec<_>>>()?
-                    }
-                    None => Vec::new(),
-                };
-                (docs, format!("{db}.$cmd.aggregate"))
-            }
-            _ => {
-                return Err(CommandError::type_mismatch(
-                    "aggregate needs a collection name or 1",
-                ));
-            }
-        };
-        // A final `$out` (a collection name) replaces that collection with the results.
-        let out = match stages.last() {
-            Some(Bson::Document(d)) if d.contains_key("$out") => match d.get("$out") {
-                Some(Bson::String(target)) => Some(target.clone()),
-                _ => return Err(CommandError::bad_value("$out needs a collection name")),
-            },
-            _ => None,
-        };
-        if out.is_some() {
-            stages = stages
-                .get(..stages.len().saturating_sub(1))
-                .unwrap_or_default();
-        }
-        let docs = query::run_pipeline(docs, stages)?;
-        let batch = match opt_doc(cmd, "cursor")? {
-            Some(c) => non_negative(c, "batchSize")?.unwrap_or(DEFAULT_BATCH),
-            None => {
-                return Err(CommandError::failed_to_parse(
-                    "The 'cursor' option is required, except for aggregate with the explain argument",
-                ));
-            }
-        };
-        if let Some(target) = out {
-            self.store.drop_collection(db, &target);
-            self.store
-                .insert_many(db, &target, docs)
-                .map_err(|e| CommandError::new(codes::DUPLICATE_KEY, "DuplicateKey", e))?;
-            return Ok(self.open_cursor(ns, Vec::new(), batch, false));
-        }
-        Ok(self.open_cursor(ns, docs, batch, false))
     }
 }
 

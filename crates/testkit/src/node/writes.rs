@@ -1,6 +1,7 @@
 //! Writes: `insert`, `update`, `delete`, `findAndModify`, and `getLastError` (which reports
 //! the outcome of the connection's last legacy write opcode), with their per-document write
-//! errors, and the `arrayFilters` of updates (`$[identifier]` and `$[]` paths).
+//! errors, and the `arrayFilters` of updates (`$[identifier]` and `$[]` paths). Pipeline
+//! updates run through `query/update_pipeline.rs`.
 
 use bson::{Bson, Document, doc};
 
@@ -49,6 +50,13 @@ impl Node {
         let mut modified = 0i64;
         let mut upserted = Vec::new();
         let mut errors = Vec::new();
+        // mongod parses every update pipeline before any statement runs: an unknown stage
+        // fails the command.
+        for u in &updates {
+            if let Some(Bson::Array(stages)) = u.get("u") {
+                query::check_update_pipeline(stages)?;
+            }
+        }
         for (i, u) in updates.into_iter().enumerate() {
             match self.update_one_spec(db, coll, &ns, u) {
                 Ok(res) => {
@@ -88,18 +96,15 @@ impl Node {
     ) -> CmdResult<UpdateResult> {
         let empty = Document::new();
         let filter = opt_doc(spec, "q")?.unwrap_or(&empty);
+        query::check_filter(filter, query::FilterContext::Query)?;
         let multi = spec.get("multi").is_some_and(query::truthy);
         let upsert = spec.get("upsert").is_some_and(query::truthy);
-        let update = match spec.get("u") {
-            Some(Bson::Document(d)) => d,
-            Some(Bson::Array(_)) => {
-                return Err(CommandError::failed_to_parse(
-                    "pipeline-style updates are not supported by the testkit",
-                ));
-            }
+        let (update, pipeline) = match spec.get("u") {
+            Some(Bson::Document(d)) => (d, None),
+            Some(Bson::Array(stages)) => (&empty, Some(stages.as_slice())),
             _ => return Err(CommandError::failed_to_parse("update needs 'u'")),
         };
-        if multi && !query::is_operator_update(update) {
+        if multi && pipeline.is_none() && !query::is_operator_update(update) {
             return Err(CommandError::failed_to_parse(
                 "multi update is not supported for replacement-style update",
             ));
@@ -131,7 +136,14 @@ impl Node {
                     return Ok(UpdateResult::default());
                 }
                 let mut d = query::upsert_seed(filter)?;
-                query::apply_update(&mut d, update, true)?;
+                match pipeline {
+                    Some(stages) => {
+                        query::apply_pipeline_update(&mut d, stages)?;
+                    }
+                    None => {
+                        query::apply_update(&mut d, update, true)?;
+                    }
+                }
                 let id = c.insert(ns, d)?;
                 return Ok(UpdateResult {
                     upserted: Some(id),
@@ -144,8 +156,14 @@ impl Node {
                     continue;
                 };
                 res.matched += 1;
-                let update = expand_array_filters(&d, update, &array_filters)?;
-                if query::apply_update(&mut d, &update, false)? {
+                let changed = match pipeline {
+                    Some(stages) => query::apply_pipeline_update(&mut d, stages)?,
+                    None => {
+                        let update = expand_array_filters(&d, update, &array_filters)?;
+                        query::apply_update(&mut d, &update, false)?
+                    }
+                };
+                if changed {
                     res.modified += 1;
                     c.replace_at(p, d);
                 }
@@ -164,6 +182,7 @@ impl Node {
             let res: CmdResult<usize> = (|| {
                 let empty = Document::new();
                 let filter = opt_doc(spec, "q")?.unwrap_or(&empty);
+                query::check_filter(filter, query::FilterContext::Query)?;
                 let limit = opt_count(spec, "limit")?.unwrap_or(0);
                 if limit != 0 && limit != 1 {
                     return Err(CommandError::failed_to_parse(
@@ -202,6 +221,7 @@ impl Node {
         let ns = format!("{db}.{coll}");
         let empty = Document::new();
         let filter = opt_doc(cmd, "query")?.unwrap_or(&empty).clone();
+        query::check_filter(&filter, query::FilterContext::Query)?;
         let sort = opt_doc(cmd, "sort")?.cloned();
         let remove = cmd.get("remove").is_some_and(query::truthy);
         let want_new = cmd.get("new").is_some_and(query::truthy);

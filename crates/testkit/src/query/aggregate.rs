@@ -1,5 +1,6 @@
 //! The aggregation pipeline: `$match`, `$sort`, `$limit`, `$skip`, `$project`, `$unset`,
-//! `$addFields` / `$set`, `$count`, `$unwind` and `$group` (in `group.rs`).
+//! `$addFields` / `$set`, `$replaceRoot` / `$replaceWith`, `$count`, `$unwind` and `$group`
+//! (in `group.rs`).
 
 use bson::{Bson, Document};
 
@@ -9,6 +10,7 @@ use super::filter::matches;
 use super::group::group;
 use super::path::{get_path, remove_path, set_path};
 use super::projection::project;
+use super::validate::{FilterContext, check_filter};
 use crate::error::{CmdResult, CommandError, codes};
 
 /// Runs an aggregation pipeline over `docs`.
@@ -27,6 +29,7 @@ pub(crate) fn run_pipeline(mut docs: Vec<Document>, pipeline: &[Bson]) -> CmdRes
         docs = match name.as_str() {
             "$match" => {
                 let f = stage_doc(arg, name)?;
+                check_filter(f, FilterContext::NoWhere)?;
                 let mut out = Vec::new();
                 for d in docs {
                     if matches(&d, f)? {
@@ -129,6 +132,43 @@ pub(crate) fn run_pipeline(mut docs: Vec<Document>, pipeline: &[Bson]) -> CmdRes
                 out
             }
             "$group" => group(docs, stage_doc(arg, name)?)?,
+            "$replaceRoot" | "$replaceWith" => {
+                let expr = if name == "$replaceRoot" {
+                    stage_doc(arg, name)?.get("newRoot").ok_or_else(|| {
+                        CommandError::new(
+                            40231,
+                            "Location40231",
+                            "no newRoot specified for the $replaceRoot stage",
+                        )
+                    })?
+                } else {
+                    arg
+                };
+                let mut out = Vec::with_capacity(docs.len());
+                for d in &docs {
+                    match eval_expr(d, expr) {
+                        Some(Bson::Document(root)) => out.push(root),
+                        other => {
+                            return Err(CommandError::new(
+                                40228,
+                                "Location40228",
+                                format!(
+                                    "'newRoot' expression must evaluate to an object, but resulting value was: {}",
+                                    other.map_or_else(|| "MISSING".to_string(), |v| v.to_string())
+                                ),
+                            ));
+                        }
+                    }
+                }
+                out
+            }
+            "$documents" | "$collStats" | "$listLocalSessions" | "$listSessions" => {
+                return Err(CommandError::new(
+                    40602,
+                    "Location40602",
+                    format!("{name} is only valid as the first stage in a pipeline"),
+                ));
+            }
             other => {
                 return Err(CommandError::new(
                     codes::UNRECOGNIZED_STAGE,

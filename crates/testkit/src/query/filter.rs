@@ -1,6 +1,7 @@
 //! Query filters: whether a document matches a filter, with the logical operators (`$and`,
 //! `$or`, `$nor`) and the field operators (comparisons, `$in`, `$exists`, `$not`, `$size`,
-//! `$all`, `$elemMatch`, `$type`).
+//! `$all`, `$elemMatch`, `$type`) and `$where` (`where_js.rs`). Commands check a filter
+//! with `validate.rs` before they evaluate it.
 
 use std::cmp::Ordering;
 
@@ -8,6 +9,8 @@ use bson::{Bson, Document};
 
 use super::compare::{as_int, compare, truthy, type_rank, values_equal};
 use super::path::lookup;
+use super::validate::filter_list;
+use super::where_js::eval_where;
 use crate::error::{CmdResult, CommandError};
 
 /// Candidates for comparison: each value, plus the elements of array values.
@@ -57,6 +60,7 @@ pub(crate) fn matches(doc: &Document, filter: &Document) -> CmdResult<bool> {
                 !any
             }
             "$comment" => true,
+            "$where" => eval_where(cond)?,
             k if k.starts_with('$') => {
                 return Err(CommandError::bad_value(format!(
                     "unknown top level operator: {k}"
@@ -69,24 +73,6 @@ pub(crate) fn matches(doc: &Document, filter: &Document) -> CmdResult<bool> {
         }
     }
     Ok(true)
-}
-
-fn filter_list<'a>(v: &'a Bson, op: &str) -> CmdResult<Vec<&'a Document>> {
-    let Bson::Array(arr) = v else {
-        return Err(CommandError::bad_value(format!("{op} must be an array")));
-    };
-    if arr.is_empty() {
-        return Err(CommandError::bad_value(format!(
-            "{op} argument must be a non-empty array"
-        )));
-    }
-    arr.iter()
-        .map(|e| {
-            e.as_document().ok_or_else(|| {
-                CommandError::bad_value(format!("{op} argument's entries must be objects"))
-            })
-        })
-        .collect()
 }
 
 pub(super) fn is_operator_doc(cond: &Bson) -> Option<&Document> {
@@ -270,8 +256,10 @@ mod tests {
             .unwrap()
         );
         assert_eq!(
-            matches(&d, &doc! { "$where": "1" }).unwrap_err().code,
+            matches(&d, &doc! { "$bogus": "1" }).unwrap_err().code,
             codes::BAD_VALUE
         );
+        assert!(matches(&d, &doc! { "$where": "sleep(0) || true" }).unwrap());
+        assert!(!matches(&d, &doc! { "$where": "false" }).unwrap());
     }
 }

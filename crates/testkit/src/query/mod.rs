@@ -4,9 +4,12 @@
 //! - `compare.rs`: the BSON comparison order, equality, numeric views, truthiness and sorting;
 //! - `path.rs`: reading, setting and removing values at dotted paths;
 //! - `filter.rs`: query filters (`$and`, `$gt`, `$in`, `$elemMatch`, `$type`, …);
+//! - `validate.rs`: the parse-time checks of a filter (unknown operators, bad arguments);
+//! - `where_js.rs`: `$where` without a JavaScript engine (`sleep(N) || true`);
 //! - `projection.rs`: find-style projections;
 //! - `expr.rs`: aggregation expressions (`"$path"`, `$literal`);
 //! - `update.rs`: update operators, replacements and the upsert seed;
+//! - `update_pipeline.rs`: pipeline-style updates;
 //! - `aggregate.rs`: the aggregation pipeline and its stages;
 //! - `group.rs`: the `$group` stage and its accumulators.
 
@@ -18,6 +21,9 @@ mod group;
 mod path;
 mod projection;
 mod update;
+mod update_pipeline;
+mod validate;
+mod where_js;
 
 pub(crate) use aggregate::run_pipeline;
 pub(crate) use compare::{as_f64, compare, sort_docs, truthy, values_equal};
@@ -25,3 +31,6 @@ pub(crate) use filter::matches;
 pub(crate) use path::lookup;
 pub(crate) use projection::project;
 pub(crate) use update::{apply_update, is_operator_update, upsert_seed};
+pub(crate) use update_pipeline::{apply_pipeline_update, check_update_pipeline};
+pub(crate) use validate::{FilterContext, check_filter};
+pub(crate) use where_js::take_js_time;
