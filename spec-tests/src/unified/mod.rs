@@ -244,6 +244,13 @@ fn resolve_dirs(ctx: &Context, dirs: &[String]) -> Vec<(String, PathBuf)> {
 /// Runs the unified files of `dirs` (every unified folder when empty).
 pub fn run(ctx: &Context, dirs: &[String]) -> Report {
     logs::install();
+    // A 3-member replica set's hello reply (mongod's or the testkit's) is about 1050
+    // characters of relaxed JSON, and the SDAM logging tests parse heartbeat replies from log
+    // messages: raise the 1000-character default unless the environment sets a length. The
+    // default's truncation is tested in crates/events.
+    if std::env::var_os(mongo_client::event::log::MAX_DOCUMENT_LENGTH_ENV).is_none() {
+        mongo_client::event::log::set_max_document_length(Some(4000));
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
