@@ -46,7 +46,7 @@ class Handshake(unittest.TestCase):
         with client() as c:
             reply = c.admin.command("hello")
             self.assertTrue(reply["isWritablePrimary"])
-            self.assertEqual(reply["maxWireVersion"], 21)
+            self.assertEqual(reply["maxWireVersion"], 25)
             self.assertEqual(reply["minWireVersion"], 0)
             self.assertEqual(reply["maxBsonObjectSize"], 16777216)
             self.assertEqual(reply["maxMessageSizeBytes"], 48000000)
@@ -57,7 +57,7 @@ class Handshake(unittest.TestCase):
     def test_ping_and_build_info_without_auth(self):
         with client() as c:
             self.assertEqual(c.admin.command("ping")["ok"], 1.0)
-            self.assertEqual(c.admin.command("buildInfo")["version"], "7.0.0")
+            self.assertEqual(c.admin.command("buildInfo")["version"], "8.0.4")
 
     def test_unknown_command(self):
         with app_client() as c:
