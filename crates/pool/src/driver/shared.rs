@@ -213,6 +213,13 @@ impl<E: Establish> Shared<E> {
         }
         fx.events = state.take_events();
         drop(st);
+        // Events first: a check-out woken here must not return (and its caller look at the
+        // events) before its `ConnectionCheckedOut` / `ConnectionCheckOutFailed` and the
+        // events before it are delivered. Its own flush cannot deliver them while this task
+        // holds the delivery turn.
+        if let Some(batch) = fx.events {
+            self.deliver_events(batch);
+        }
         for w in fx.wakers {
             w.wake();
         }
@@ -222,9 +229,6 @@ impl<E: Establish> Shared<E> {
         }
         if fx.interrupted {
             self.interrupt_notify.notify_waiters();
-        }
-        if let Some(batch) = fx.events {
-            self.deliver_events(batch);
         }
     }
 
