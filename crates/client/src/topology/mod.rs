@@ -195,6 +195,18 @@ pub(crate) struct Topology {
 pub(crate) struct Selected {
     pub(crate) server: Arc<Server>,
     pub(crate) topology_type: TopologyType,
+    /// Whether the server, as described when it was selected, supports retryable writes
+    /// (the retryable writes spec decides by the selected server, before the check-out,
+    /// whose failure may already have marked it Unknown).
+    pub(crate) supports_retryable_writes: bool,
+}
+
+/// Whether `sd` supports retryable writes: a load balancer, or a server with sessions that
+/// is not a standalone.
+fn supports_retryable_writes(sd: &ServerDescription) -> bool {
+    sd.server_type == mongo_events::ServerType::LoadBalancer
+        || (sd.server_type != mongo_events::ServerType::Standalone
+            && sd.logical_session_timeout_minutes.is_some())
 }
 
 /// Per-server pool counts.
@@ -353,6 +365,7 @@ impl Topology {
                         return Ok(Selected {
                             server: server.clone(),
                             topology_type: desc.topology_type(),
+                            supports_retryable_writes: supports_retryable_writes(sd),
                         });
                     }
                 }
