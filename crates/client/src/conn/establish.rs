@@ -283,3 +283,48 @@ impl Connection {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the test measures elapsed wall time and spawns a silent server"
+)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn connect_timeout_bounds_the_handshake_and_names_the_stage() {
+        // A listener that accepts and never answers: the hello hangs.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hold = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        let options = ConnectionOptions {
+            connect_timeout: Some(Duration::from_millis(200)),
+            ..ConnectionOptions::default()
+        };
+        let started_at = Instant::now();
+        let err = Connection::connect(
+            ServerAddress::parse(&format!("127.0.0.1:{port}")).unwrap(),
+            ConnectionId(1),
+            Generation(3),
+            Arc::new(options),
+        )
+        .await
+        .map(|_| ())
+        .unwrap_err();
+        assert!(started_at.elapsed() < Duration::from_secs(5), "{err:?}");
+        assert!(err.is_network_timeout(), "{err:?}");
+        assert_eq!(
+            err.establishing(),
+            Some((Establishing::Hello, Generation(3)))
+        );
+        hold.abort();
+    }
+}
