@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bson::{Bson, Document};
-use mongo_events::ServerAddress;
+use mongo_events::{Generation, ServerAddress, ServiceId};
 
 use crate::crud::BulkWriteResult;
 use crate::operation::WriteCounts;
@@ -45,6 +45,23 @@ pub struct Error {
     kind: Box<ErrorKind>,
     labels: BTreeSet<String>,
     address: Option<ServerAddress>,
+    establishing: Option<(Establishing, Generation)>,
+}
+
+/// Where opening a connection failed, which the pool's backpressure labels and SDAM's
+/// handshake-error rules depend on: the load balancers spec ignores errors up to the end of
+/// the `hello`, and only network errors up to then may signal an overloaded server; errors
+/// during authentication go through SDAM error handling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Establishing {
+    /// The stream (TCP, TLS) or the `hello` exchange.
+    Hello,
+    /// Authentication, after a completed `hello` (which reported `service_id` behind a load
+    /// balancer).
+    Auth {
+        /// The serviceId of the `hello` reply.
+        service_id: Option<ServiceId>,
+    },
 }
 
 /// What went wrong, grouped by cause.
@@ -244,6 +261,7 @@ impl Error {
             kind: Box::new(kind),
             labels: BTreeSet::new(),
             address: None,
+            establishing: None,
         }
     }
 
@@ -262,9 +280,27 @@ impl Error {
                 })),
                 labels: self.labels.clone(),
                 address: self.address.clone(),
+                establishing: self.establishing,
             },
             _ => self.clone(),
         }
+    }
+
+    /// Marks the error as one that happened while opening a connection of pool generation
+    /// `generation`, at `stage`.
+    pub(crate) fn while_establishing(
+        mut self,
+        stage: Establishing,
+        generation: Generation,
+    ) -> Self {
+        self.establishing = Some((stage, generation));
+        self
+    }
+
+    /// Where opening a connection failed, and the connection's pool generation, if this
+    /// error happened while opening one.
+    pub(crate) fn establishing(&self) -> Option<(Establishing, Generation)> {
+        self.establishing
     }
 
     /// What went wrong.
@@ -552,7 +588,22 @@ impl Error {
         if self.is_network_error() {
             return Some(mongo_sdam::AppErrorKind::Network);
         }
-        let (code, message) = self.sdam_code()?;
+        if let ErrorKind::Auth(mongo_auth::AuthError::CommandFailed { code, message, .. }) =
+            &*self.kind
+        {
+            // A command of the authentication conversation failed (a shutdown, say).
+            return Some(mongo_sdam::AppErrorKind::Command {
+                code: Some(*code),
+                message: message.clone(),
+                topology_version: None,
+            });
+        }
+        let Some((code, message)) = self.sdam_code() else {
+            // Any other error while opening a connection is a handshake error to SDAM.
+            return self.establishing.map(|_| mongo_sdam::AppErrorKind::Other {
+                message: self.to_string(),
+            });
+        };
         let topology_version = match &*self.kind {
             ErrorKind::Command(c) => c
                 .topology_version

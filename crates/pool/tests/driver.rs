@@ -375,3 +375,64 @@ async fn a_connection_delivered_before_an_interrupting_clear_is_interrupted() {
     assert_eq!(id, ConnectionId(1));
     assert!(interrupted);
 }
+
+/// Fails every establishment.
+struct Refused;
+
+impl Establish for Refused {
+    type Conn = u64;
+    type Error = std::io::Error;
+    async fn establish(&self, _id: ConnectionId, _g: Generation) -> Result<u64, std::io::Error> {
+        Err(std::io::Error::other("authentication failed"))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_establish_error_handler_sees_check_outs_errors_and_clears_first() {
+    use std::sync::{Arc, Mutex};
+
+    use mongo_events::cmap::CmapEvent;
+    use mongo_events::{FnListener, Listener};
+
+    let seen: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+    let sink = Arc::clone(&seen);
+    let listeners = Listeners::new().with(Listener::pool(FnListener(move |e: &CmapEvent| {
+        sink.lock().unwrap().push(e.name());
+    })));
+    let pool = Pool::new(
+        ServerAddress::default(),
+        PoolOptions::default(),
+        Refused,
+        listeners,
+    )
+    .unwrap();
+    let handled = Arc::new(Mutex::new(0));
+    let (count, weak) = (Arc::clone(&handled), pool.downgrade());
+    pool.on_establish_error(move |_| {
+        *count.lock().unwrap() += 1;
+        if let Some(p) = weak.upgrade() {
+            p.clear(None, false);
+        }
+    });
+    pool.ready();
+    let error = pool.checkout().await.map(|_| ()).unwrap_err();
+    assert!(
+        matches!(error, PoolError::Establish { .. }),
+        "the request fails with its establishment's error: {error}"
+    );
+    assert_eq!(*handled.lock().unwrap(), 1);
+    let events = seen.lock().unwrap().clone();
+    let from = events
+        .iter()
+        .position(|n| *n == "ConnectionCreated")
+        .unwrap();
+    assert_eq!(
+        events[from..],
+        [
+            "ConnectionCreated",
+            "ConnectionPoolCleared",
+            "ConnectionClosed",
+            "ConnectionCheckOutFailed"
+        ]
+    );
+}

@@ -60,6 +60,13 @@ pub enum AppErrorKind {
         /// The reply's topologyVersion.
         topology_version: Option<TopologyVersion>,
     },
+    /// Any other error while opening a connection (an authentication failure, a handshake
+    /// the driver refused): judged only when the handshake had not completed, as the spec's
+    /// "MongoDB Handshake errors".
+    Other {
+        /// What went wrong.
+        message: String,
+    },
 }
 
 /// An error an application operation hit on a server, with what SDAM needs to judge it.
@@ -143,6 +150,9 @@ impl ApplicationError {
                 Some(c) => format!("command error {c}: {message}"),
                 None => format!("command error: {message}"),
             },
+            AppErrorKind::Other { message } => {
+                format!("error while opening a connection: {message}")
+            }
         }
     }
 }
@@ -236,7 +246,8 @@ impl Topology {
             kind => {
                 let network = matches!(kind, AppErrorKind::Network | AppErrorKind::Timeout);
                 if !network && error.completed_handshake {
-                    // An ordinary command error: nothing for SDAM to do.
+                    // An ordinary command error (or another error after the handshake):
+                    // nothing for SDAM to do.
                     return decision;
                 }
                 if error.system_overloaded {
@@ -346,6 +357,42 @@ mod tests {
             t.description().topology_type(),
             TopologyType::ReplicaSetWithPrimary
         );
+    }
+
+    #[test]
+    fn handshake_errors_mark_unknown_and_clear_unless_overloaded() {
+        let auth_failed = AppErrorKind::Other {
+            message: "authentication failed".into(),
+        };
+        let mut t = primary_topology();
+        let mut err = ApplicationError::new(a(), auth_failed.clone(), Generation(0));
+        assert_eq!(
+            t.handle_application_error(&err, Generation(0)),
+            ErrorDecision::default(),
+            "after the handshake, not SDAM's business"
+        );
+        err.completed_handshake = false;
+        err.system_overloaded = true;
+        assert_eq!(
+            t.handle_application_error(&err, Generation(0)),
+            ErrorDecision::default()
+        );
+        err.system_overloaded = false;
+        let d = t.handle_application_error(&err, Generation(0));
+        assert!(d.marked_unknown && !d.request_immediate_check);
+        assert_eq!(
+            d.clear_pool,
+            Some(PoolClear {
+                service_id: None,
+                interrupt_in_use: false
+            })
+        );
+        // A network timeout during authentication too.
+        let mut t = primary_topology();
+        let mut err = ApplicationError::new(a(), AppErrorKind::Timeout, Generation(0));
+        err.completed_handshake = false;
+        let d = t.handle_application_error(&err, Generation(0));
+        assert!(d.marked_unknown && d.clear_pool.is_some());
     }
 
     #[test]

@@ -65,7 +65,7 @@ pub struct MonitorConfig {
     pub address: ServerAddress,
     /// `heartbeatFrequencyMS` (raised to 500 ms if lower).
     pub heartbeat_frequency: Duration,
-    /// `connectTimeoutMS`; `None` is no limit.
+    /// `connectTimeoutMS`; `None` (or zero, as `connectTimeoutMS=0`) is no limit.
     pub connect_timeout: Option<Duration>,
     /// `serverMonitoringMode`.
     pub mode: ServerMonitoringMode,
@@ -250,6 +250,9 @@ impl Monitor {
     /// A monitor that checks at once when first polled.
     pub fn new(mut config: MonitorConfig) -> Self {
         config.heartbeat_frequency = config.heartbeat_frequency.max(MIN_HEARTBEAT_FREQUENCY);
+        // connectTimeoutMS=0 means no timeout: it must not become "heartbeat + 0" for an
+        // awaited hello, nor an immediate timeout.
+        config.connect_timeout = config.connect_timeout.filter(|t| !t.is_zero());
         let previous = ServerDescription::new(config.address.clone());
         Monitor {
             streaming: config.streaming_enabled(),
@@ -679,6 +682,29 @@ mod tests {
         );
         m.stop();
         assert_eq!(m.poll_action(t1), MonitorAction::Stopped);
+    }
+
+    #[test]
+    fn zero_connect_timeout_is_no_limit_for_every_check() {
+        let mut c = MonitorConfig::new(ServerAddress::parse("a:27017").unwrap());
+        c.mode = ServerMonitoringMode::Stream;
+        c.connect_timeout = Some(Duration::ZERO);
+        let mut m = Monitor::new(c);
+        assert_eq!(m.config().connect_timeout, None);
+        let t0 = Instant::now();
+        assert_eq!(m.poll_action(t0), MonitorAction::Connect { timeout: None });
+        let tv = doc! {"processId": ObjectId::new(), "counter": 1_i64};
+        m.handle_reply(
+            t0,
+            doc! {"ok": 1, "helloOk": true, "topologyVersion": tv.clone()},
+            false,
+        );
+        match m.poll_action(t0) {
+            MonitorAction::Send(req) => assert!(req.awaited && req.timeout.is_none()),
+            other => panic!("{other:?}"),
+        }
+        m.handle_reply(t0, doc! {"ok": 1, "topologyVersion": tv}, true);
+        assert_eq!(m.poll_action(t0), MonitorAction::ReadNext { timeout: None });
     }
 
     #[test]

@@ -374,7 +374,8 @@ impl Client {
             OpKind::Write => {
                 let server_supports = match failed.server_supports_retry {
                     Some(s) => s,
-                    // Failed during selection or check-out: judge by the deployment.
+                    // Failed during selection (or check-out from a fixed server): judge by
+                    // the deployment.
                     None => self.deployment_supports_retryable_writes(),
                 };
                 server_supports && failed.error.is_retryable_write()
@@ -429,6 +430,8 @@ impl Client {
         // The topology type comes with a selection; only a pinned connection or a fixed
         // server (getMore, killCursors) has to read it.
         let mut topology_type = None;
+        // Whether the selected server supports retryable writes, as selected.
+        let mut selected_supports_retry = None;
         let conn: &mut PooledConn = match pinned {
             Some(c) => c,
             None => {
@@ -444,6 +447,7 @@ impl Client {
                         .await
                         .map(|selected| {
                             topology_type = Some(selected.topology_type);
+                            selected_supports_retry = Some(selected.supports_retryable_writes);
                             selected.server
                         }),
                     Route::Server(address) => topology.server_at(address),
@@ -467,6 +471,7 @@ impl Client {
                         return Err(Failed {
                             address: Some(address),
                             sharded: topology_type == Some(TopologyType::Sharded),
+                            server_supports_retry: selected_supports_retry,
                             ..before_server(e)
                         });
                     }
@@ -660,8 +665,8 @@ struct SessionState {
 /// need to know about where it failed.
 struct Failed {
     error: Error,
-    /// Whether the server it ran on supports retryable writes (`None`: it failed before a
-    /// server was known).
+    /// Whether the server it ran on (or was selected for) supports retryable writes
+    /// (`None`: it failed before a server was known).
     server_supports_retry: Option<bool>,
     /// The server it was selected for (`None`: server selection failed).
     address: Option<ServerAddress>,

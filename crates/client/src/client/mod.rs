@@ -206,10 +206,11 @@ impl Client {
         pool.max_connecting = o.max_connecting;
         pool.wait_queue_timeout = o.wait_queue_timeout;
         pool.load_balanced = load_balanced;
-        // connectTimeoutMS bounds the whole establishment (TCP, TLS, hello, auth), through the
-        // pool's establishment timeout: a server that accepts and never answers hello must not
-        // hold a maxConnecting slot forever. 0 means no limit, as for the socket connect.
-        pool.connect_timeout = Some(connect_timeout);
+        // connectTimeoutMS bounds the whole establishment (TCP, TLS, hello, auth): the
+        // connection enforces it (`Connection::connect`), so that a timeout is judged by the
+        // stage it cut short (SDAM handles one during authentication, the pool labels one up
+        // to the hello as an overload signal). The pool's own establishment timeout stays
+        // unset: it would race the connection's and could not tell the stages apart.
 
         let tls = if o.tls_enabled() {
             Some(crate::conn::tls::client_config(&o.tls)?)

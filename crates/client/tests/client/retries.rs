@@ -144,3 +144,45 @@ async fn retryable_write_is_retried_once_with_the_same_txn_number() {
     tokio::time::sleep(Duration::from_millis(10)).await;
     client.shutdown().await;
 }
+
+#[tokio::test]
+async fn writes_waiting_in_a_cleared_pool_are_retried() {
+    // The pool-cleared-error scenario: one connection, six inserts; the first one's network
+    // error marks the primary Unknown and clears the pool, failing the five waiting
+    // check-outs with PoolClearedError. Whether those writes may be retried is decided by the
+    // server they were selected for (a primary with sessions), not by the topology after the
+    // failure (no primary).
+    let rs = ReplicaSet::start("rsPoolCleared", 2).await.unwrap();
+    let recorder = EventRecorder::shared();
+    let uri = format!(
+        "{}&heartbeatFrequencyMS=500&maxPoolSize=1&appname=poolCleared",
+        rs.uri()
+    );
+    let client = client_for(&uri, Some(recorder.clone())).await;
+    let coll = client.database("db").collection("cleared");
+    coll.insert_one(doc! {"_id": 0}, None).await.unwrap();
+    rs.primary()
+        .unwrap()
+        .configure_fail_point(doc! {
+            "configureFailPoint": "failCommand", "mode": {"times": 1},
+            "data": {"failCommands": ["insert"], "blockConnection": true, "blockTimeMS": 100,
+                     "closeConnection": true, "appName": "poolCleared"},
+        })
+        .unwrap();
+    let tasks: Vec<_> = (1..=6)
+        .map(|i| {
+            let coll = coll.clone();
+            tokio::spawn(async move { coll.insert_one(doc! {"_id": i}, None).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let clears = recorder
+        .cmap_events()
+        .iter()
+        .filter(|e| matches!(e, CmapEvent::PoolCleared(_)))
+        .count();
+    assert_eq!(clears, 1);
+    client.shutdown().await;
+}

@@ -108,6 +108,22 @@ impl<C> PoolCore<C> {
             .is_some_and(|p| p.requester.is_none())
     }
 
+    /// Establishing the connection of `ticket` failed, and the driver is about to hand the
+    /// error to SDAM, which may clear the pool (the spec's order: `PoolCleared` before the
+    /// connection's `ConnectionClosed`). Until [`PoolCore::handle_establish_failed`] takes the
+    /// ticket back, a clear leaves the request waiting for this connection attached to it, so
+    /// that the request fails with the establishment's own error, not with the clear's
+    /// retryable `PoolCleared`. Returns whether the pool still expects the connection.
+    pub fn hold_failed_establishment(&mut self, ticket: &Establishing) -> bool {
+        let Some(pos) = self.pending_pos(ticket) else {
+            return false;
+        };
+        if let Some(p) = self.pending.get_mut(pos) {
+            p.failing = true;
+        }
+        true
+    }
+
     /// Establishing the connection of `ticket` failed with `error`; `overloaded` says whether
     /// the error may signal an overloaded server (network error or timeout during connect or
     /// `hello`), which adds the `SystemOverloadedError` and `RetryableError` labels. Emits
@@ -183,6 +199,7 @@ impl<C> PoolCore<C> {
             created_at: now,
             deadline,
             requester,
+            failing: false,
         });
         self.emit(|address| {
             CmapEvent::ConnectionCreated(ConnectionCreatedEvent {

@@ -114,13 +114,28 @@ impl<C> PoolCore<C> {
         now: Instant,
     ) {
         let mut all: Vec<(u64, Instant)> = Vec::new();
+        let mut held = Vec::new();
         for c in std::mem::take(&mut self.covered) {
+            if self.pending.iter().any(|p| p.id == c.conn && p.failing) {
+                // Its establishment failed: it fails with that error, not this one.
+                held.push(c);
+                continue;
+            }
             self.release_pending(c.conn);
             all.push((c.waiter, c.started));
         }
+        self.covered = held;
         all.extend(self.queue.drain(..).map(|w| (w.id, w.started)));
         all.sort_by_key(|(id, _)| *id);
+        let kept: Vec<(Option<Instant>, u64)> = self
+            .covered
+            .iter()
+            .map(|c| (c.deadline, c.waiter))
+            .collect();
         self.deadlines.clear();
+        for (deadline, waiter) in kept {
+            self.track_deadline(deadline, waiter);
+        }
         for (id, started) in all {
             self.fail_waiter(id, started, error.clone(), reason, now);
         }

@@ -65,6 +65,9 @@ struct Pending {
     created_at: Instant,
     deadline: Option<Instant>,
     requester: Option<u64>,
+    /// Its establishment failed and the driver is reporting the error (see
+    /// [`PoolCore::hold_failed_establishment`]): a clear leaves its request attached.
+    failing: bool,
 }
 
 /// A request in the FIFO queue.
@@ -228,6 +231,14 @@ impl<C> PoolCore<C> {
     /// The pool's generation.
     pub fn generation(&self) -> Generation {
         self.generation
+    }
+
+    /// The generation of `service_id`'s connections (load-balanced mode): bumped by each clear
+    /// of that service. Generation 0 for a service the pool has no connection to.
+    pub fn service_generation(&self, service_id: ServiceId) -> Generation {
+        self.services
+            .get(&service_id)
+            .map_or(Generation(0), |e| e.generation)
     }
 
     /// A number bumped by every clear that interrupts in-use connections (a cheap way for a

@@ -331,6 +331,62 @@ fn establishment_failure_labels_only_overload_errors() {
 }
 
 #[test]
+fn a_clear_while_a_failed_establishment_is_reported_keeps_its_request_for_that_error() {
+    let now = Instant::now();
+    let mut c = core(|_| {});
+    c.ready(now);
+    let _ = c.handle_checkout_request(now, None);
+    let _ = c.handle_checkout_request(now, None);
+    let mut t = tickets(&mut c).into_iter();
+    let (t1, t2) = (t.next().unwrap(), t.next().unwrap());
+    names(&mut c);
+    // The driver reports the first failure to SDAM, which clears the pool.
+    assert!(c.hold_failed_establishment(&t1));
+    c.clear(None, false, Some(EventError::msg("auth failed")), now);
+    c.handle_establish_failed(t1, EventError::msg("auth failed"), false, now);
+    assert_eq!(
+        names(&mut c),
+        [
+            "ConnectionPoolCleared",
+            "ConnectionCheckOutFailed",
+            "ConnectionClosed",
+            "ConnectionCheckOutFailed"
+        ]
+    );
+    let errors: Vec<PoolError> = actions(&mut c)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::FailWaiter { error, .. } => Some(error),
+            _ => None,
+        })
+        .collect();
+    // The other request fails with the clear; the held one with its own establishment's error.
+    assert!(matches!(errors[0], PoolError::PoolCleared { .. }));
+    assert!(
+        matches!(errors[1], PoolError::Establish { .. }),
+        "{errors:?}"
+    );
+    assert_deadlines_consistent(&c);
+    // The second connection, released by the clear, is no one's.
+    assert!(c.is_unclaimed(&t2));
+}
+
+#[test]
+fn service_generations_follow_their_clears() {
+    let mut c = core(|o| o.load_balanced = true);
+    let s = mongo_events::ServiceId(bson::oid::ObjectId::from_bytes([7; 12]));
+    assert_eq!(c.service_generation(s), Generation(0));
+    let now = Instant::now();
+    c.ready(now);
+    let _ = c.handle_checkout_request(now, None);
+    let t = tickets(&mut c).remove(0);
+    c.handle_established(t, 1, Some(s), now).unwrap();
+    c.clear(Some(s), false, None, now);
+    assert_eq!(c.service_generation(s), Generation(1));
+    assert_eq!(c.generation(), Generation(0));
+}
+
+#[test]
 fn foreign_checkin_is_rejected() {
     let now = Instant::now();
     let mut a = core(|_| {});

@@ -132,7 +132,17 @@ impl<E: Establish> Pool<E> {
     /// establishment task, before the connection's `ConnectionClosed` event, without the
     /// pool's lock held (it may call [`Pool::clear`]).
     pub fn on_background_error(&self, handler: impl Fn(&PoolError) + Send + Sync + 'static) {
-        *self.shared.error_handler.write() = Some(Arc::new(handler));
+        *self.shared.error_handler.write() = Some((Arc::new(handler), false));
+    }
+
+    /// Sets the handler for every establishment error, those of check-outs included (it
+    /// replaces a handler set by [`Pool::on_background_error`]). SDAM's error handling for
+    /// the handshake: the handler runs in the establishment task, without the pool's lock
+    /// held, before the connection's `ConnectionClosed` event and before the request waiting
+    /// for the connection fails; a clear it makes comes first in the events and leaves that
+    /// request to fail with the establishment's own error (not with `PoolCleared`).
+    pub fn on_establish_error(&self, handler: impl Fn(&PoolError) + Send + Sync + 'static) {
+        *self.shared.error_handler.write() = Some((Arc::new(handler), true));
     }
 
     /// Checks a connection out: an available one at once, else waits (FIFO) for one being
@@ -207,6 +217,12 @@ impl<E: Establish> Pool<E> {
     /// The pool's generation.
     pub fn generation(&self) -> Generation {
         self.shared.lock().core.generation()
+    }
+
+    /// The generation of `service_id`'s connections (load-balanced mode; see
+    /// [`PoolCore::service_generation`](crate::PoolCore::service_generation)).
+    pub fn service_generation(&self, service_id: ServiceId) -> Generation {
+        self.shared.lock().core.service_generation(service_id)
     }
 
     /// The pool's state.

@@ -43,8 +43,13 @@ impl std::hash::Hasher for IdHasher {
 
 pub(super) type IdMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<IdHasher>>;
 
-/// A background-error handler (see [`Pool::on_background_error`]).
+/// An establishment-error handler (see [`Pool::on_establish_error`] and
+/// [`Pool::on_background_error`]).
 pub(super) type ErrorHandler = Arc<dyn Fn(&PoolError) + Send + Sync>;
+
+/// The registered handler and whether it wants every establishment error (`true`) or only
+/// those nobody else sees (`false`).
+pub(super) type ErrorHandlerSlot = Option<(ErrorHandler, bool)>;
 
 pub(super) struct Slot<C> {
     pub(super) result: Option<Result<CheckedOut<C>, PoolError>>,
@@ -84,7 +89,7 @@ pub(super) struct Shared<E: Establish> {
     pub(super) bg_notify: Arc<Notify>,
     pub(super) interrupt_epoch: AtomicU64,
     pub(super) interrupt_notify: Notify,
-    pub(super) error_handler: RwLock<Option<ErrorHandler>>,
+    pub(super) error_handler: RwLock<ErrorHandlerSlot>,
     /// Whether the hot path may skip reading the clock (no listener, no time-based option).
     pub(super) clock_optional: bool,
     /// The instant used when the clock is not needed.
@@ -208,6 +213,13 @@ impl<E: Establish> Shared<E> {
         }
         fx.events = state.take_events();
         drop(st);
+        // Events first: a check-out woken here must not return (and its caller look at the
+        // events) before its `ConnectionCheckedOut` / `ConnectionCheckOutFailed` and the
+        // events before it are delivered. Its own flush cannot deliver them while this task
+        // holds the delivery turn.
+        if let Some(batch) = fx.events {
+            self.deliver_events(batch);
+        }
         for w in fx.wakers {
             w.wake();
         }
@@ -217,9 +229,6 @@ impl<E: Establish> Shared<E> {
         }
         if fx.interrupted {
             self.interrupt_notify.notify_waiters();
-        }
-        if let Some(batch) = fx.events {
-            self.deliver_events(batch);
         }
     }
 
@@ -269,9 +278,15 @@ impl<E: Establish> Shared<E> {
                 let overloaded = self.establisher.is_overload_signal(&e);
                 let error = EventError::new(e);
                 let handler = self.error_handler.read().clone();
-                if let Some(handler) = handler {
-                    let unclaimed = self.lock().core.is_unclaimed(&ticket);
-                    if unclaimed {
+                if let Some((handler, every)) = handler {
+                    let report = {
+                        let mut st = self.lock();
+                        let unclaimed = st.core.is_unclaimed(&ticket);
+                        // A clear the handler makes must not take the request away from
+                        // this error.
+                        st.core.hold_failed_establishment(&ticket) && (every || unclaimed)
+                    };
+                    if report {
                         handler(&PoolError::Establish {
                             address: self.address.clone(),
                             source: error.clone(),
