@@ -71,3 +71,67 @@ async fn a_retried_write_is_not_applied_twice() {
         .unwrap();
     assert_eq!(off.get_i32("count").ok(), Some(1), "the fail point fired");
 }
+
+#[tokio::test]
+async fn tailable_cursors_stay_open_and_see_later_inserts() {
+    let d = Deployment::start(DeploymentKind::Single, ServerOptions::default())
+        .await
+        .unwrap();
+    let c = client(&d.uri()).await;
+    let db = c.database("tail");
+    db.run_command(doc! {"create": "capped", "capped": true, "size": 4096})
+        .await
+        .unwrap();
+    db.run_command(doc! {"create": "plain"}).await.unwrap();
+    let coll = db.collection("capped");
+    coll.insert_one(doc! {"_id": 1}, None).await.unwrap();
+    let mut cursor = db
+        .run_cursor_command(
+            doc! {"find": "capped", "tailable": true, "batchSize": 5},
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(cursor.try_next_once().await.unwrap(), Some(doc! {"_id": 1}));
+    // Nothing new: an empty batch, and the cursor stays open.
+    assert_eq!(cursor.try_next_once().await.unwrap(), None);
+    assert_ne!(cursor.id(), 0);
+    coll.insert_one(doc! {"_id": 2}, None).await.unwrap();
+    assert_eq!(cursor.try_next_once().await.unwrap(), Some(doc! {"_id": 2}));
+    cursor.close().await;
+    // As on mongod, a tailable cursor needs a capped collection.
+    let err = db
+        .run_cursor_command(doc! {"find": "plain", "tailable": true}, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(2));
+}
+
+#[tokio::test]
+async fn check_metadata_consistency_is_a_mongos_cursor_command() {
+    let d = Deployment::start(
+        DeploymentKind::Sharded { routers: 2 },
+        ServerOptions::default(),
+    )
+    .await
+    .unwrap();
+    let c = client(&d.single_mongos_uri()).await;
+    let found = c
+        .database("db")
+        .run_cursor_command(doc! {"checkMetadataConsistency": 1}, None)
+        .await
+        .unwrap()
+        .collect_all()
+        .await
+        .unwrap();
+    assert!(found.is_empty());
+    let single = Deployment::start(DeploymentKind::Single, ServerOptions::default())
+        .await
+        .unwrap();
+    let c = client(&single.uri()).await;
+    let err = c
+        .run_command("db", doc! {"checkMetadataConsistency": 1})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(59));
+}

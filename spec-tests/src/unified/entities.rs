@@ -73,7 +73,13 @@ impl Entity {
 
 /// The entity map of one test.
 #[derive(Clone, Default)]
-pub(crate) struct Entities(Arc<Mutex<HashMap<String, Entity>>>);
+pub(crate) struct Entities {
+    pub(crate) map: Arc<Mutex<HashMap<String, Entity>>>,
+    /// The test configures fail points: clients that do not set heartbeatFrequencyMS get the
+    /// lowest allowed one (the format's "MAY specify a reduced value for
+    /// heartbeatFrequencyMS"), so that a streaming monitor meets the fail point soon.
+    pub(crate) fast_heartbeat: bool,
+}
 
 macro_rules! getter {
     ($fn:ident, $variant:ident, $ty:ty) => {
@@ -92,7 +98,7 @@ macro_rules! getter {
 
 impl Entities {
     pub(crate) fn get(&self, name: &str) -> Result<Entity, Fail> {
-        self.0
+        self.map
             .lock()
             .get(name)
             .cloned()
@@ -100,7 +106,7 @@ impl Entities {
     }
 
     pub(crate) fn insert(&self, name: &str, e: Entity) -> Result<(), Fail> {
-        let mut map = self.0.lock();
+        let mut map = self.map.lock();
         if map.contains_key(name) {
             return Err(Fail::runner(format!("entity {name} already exists")));
         }
@@ -109,7 +115,7 @@ impl Entities {
     }
 
     pub(crate) fn all(&self) -> Vec<(String, Entity)> {
-        self.0
+        self.map
             .lock()
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
@@ -117,7 +123,7 @@ impl Entities {
     }
 
     pub(crate) fn clear(&self) {
-        self.0.lock().clear();
+        self.map.lock().clear();
     }
 
     getter!(client, Client, Arc<ClientEntity>);
@@ -297,10 +303,15 @@ pub(crate) async fn create_client(
     if direct {
         base = single_seed(&base);
     }
-    let uri = match spec.get_document("uriOptions") {
-        Ok(o) => apply_uri_options(&base, o)?,
-        Err(_) => base,
-    };
+    let mut uri_options = spec.get_document("uriOptions").cloned().unwrap_or_default();
+    if entities.fast_heartbeat
+        && !uri_options
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("heartbeatFrequencyMS"))
+    {
+        uri_options.insert("heartbeatFrequencyMS", 500);
+    }
+    let uri = apply_uri_options(&base, &uri_options)?;
 
     let mut stores = Vec::new();
     if let Ok(list) = spec.get_array("storeEventsAsEntities") {
@@ -478,7 +489,14 @@ pub(crate) async fn create_entities(
             "thread" => {
                 entities.insert(id, Entity::Thread(ThreadEntity::start()))?;
             }
-            "session" => entities.insert(id, Entity::Session)?,
+            "session" => {
+                // Its client must exist even though the session itself is not opened yet.
+                entities.client(
+                    spec.get_str("client")
+                        .map_err(|_| Fail::runner("session.client is required"))?,
+                )?;
+                entities.insert(id, Entity::Session)?;
+            }
             "bucket" => return Err(Fail::unsupported("bucket entities (GridFS, issue 22)")),
             "clientEncryption" => {
                 return Err(Fail::unsupported(

@@ -606,7 +606,7 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
 async fn cursor_op(c: &tokio::sync::Mutex<CursorEntity>, name: &str, args: &Document) -> OpResult {
     let mut guard = c.lock().await;
     match name {
-        "iterateUntilDocumentOrError" | "iterateOnce" => {
+        "iterateUntilDocumentOrError" => {
             allow(name, args, &[])?;
             let cursor = guard
                 .cursor
@@ -614,11 +614,21 @@ async fn cursor_op(c: &tokio::sync::Mutex<CursorEntity>, name: &str, args: &Docu
                 .ok_or_else(|| Fail::runner(format!("{name} on a closed cursor")))?;
             match cursor.try_next().await? {
                 Some(d) => Ok(Value::Root(d)),
-                None if name == "iterateOnce" => Ok(Value::None),
                 None => {
                     Err(Fail::runner("iterateUntilDocumentOrError: the cursor is exhausted").into())
                 }
             }
+        }
+        "iterateOnce" => {
+            allow(name, args, &[])?;
+            let cursor = guard
+                .cursor
+                .as_mut()
+                .ok_or_else(|| Fail::runner(format!("{name} on a closed cursor")))?;
+            Ok(match cursor.try_next_once().await? {
+                Some(d) => Value::Root(d),
+                None => Value::None,
+            })
         }
         "close" => {
             allow(name, args, &[])?;

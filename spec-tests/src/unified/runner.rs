@@ -102,7 +102,10 @@ async fn run_test(
     env.deployment.reset();
     let state = State {
         env: env.clone(),
-        entities: Entities::default(),
+        entities: Entities {
+            fast_heartbeat: uses_fail_points(&test.operations),
+            ..Entities::default()
+        },
     };
     let result =
         match tokio::time::timeout(std::time::Duration::from_secs(60), execute(f, test, &state))
@@ -117,6 +120,24 @@ async fn run_test(
         Err(f) if f.unsupported => TestResult::Unsupported(f.message),
         Err(f) => TestResult::Failed(f.message),
     }
+}
+
+/// Whether the operations (threads and loops included) configure a fail point.
+fn uses_fail_points(ops: &[Document]) -> bool {
+    ops.iter().any(|op| {
+        matches!(op.get_str("name"), Ok("failPoint" | "targetedFailPoint"))
+            || op.get_document("arguments").is_ok_and(|a| {
+                a.get_document("operation")
+                    .is_ok_and(|inner| uses_fail_points(std::slice::from_ref(inner)))
+                    || a.get_array("operations").is_ok_and(|list| {
+                        let docs: Vec<Document> = list
+                            .iter()
+                            .filter_map(|d| d.as_document().cloned())
+                            .collect();
+                        uses_fail_points(&docs)
+                    })
+            })
+    })
 }
 
 async fn execute(f: &TestFile, test: &TestCase, state: &State) -> Result<(), Fail> {

@@ -109,6 +109,24 @@ impl Cursor {
         self.pinned.is_some()
     }
 
+    /// The next document without waiting beyond one `getMore`: a buffered one, else the first
+    /// of one `getMore`'s batch. `None` when that batch was empty (a tailable cursor with
+    /// nothing new: the cursor stays open, ask again later) or the cursor is exhausted.
+    ///
+    /// # Errors
+    /// Network and command errors of `getMore`.
+    pub async fn try_next_once(&mut self) -> Result<Option<Document>> {
+        if let Some(d) = self.buffer.pop_front() {
+            return Ok(Some(d));
+        }
+        if self.id == 0 {
+            self.release();
+            return Ok(None);
+        }
+        self.get_more().await?;
+        Ok(self.buffer.pop_front())
+    }
+
     /// The next document, running `getMore` when the batch is used up; `None` at the end.
     ///
     /// # Errors
@@ -129,13 +147,22 @@ impl Cursor {
     /// Every remaining document.
     ///
     /// # Errors
-    /// As [`try_next`](Self::try_next).
+    /// As [`try_next`](Self::try_next); a cursor still open on the server is killed before
+    /// the error is returned.
     pub async fn collect_all(mut self) -> Result<Vec<Document>> {
         let mut out = Vec::new();
-        while let Some(d) = self.try_next().await? {
-            out.push(d);
+        loop {
+            match self.try_next().await {
+                Ok(Some(d)) => out.push(d),
+                Ok(None) => return Ok(out),
+                Err(e) => {
+                    // Kill a cursor that outlived the error before returning it, so the
+                    // caller sees the killCursors done (dropping would do it later).
+                    self.close().await;
+                    return Err(e);
+                }
+            }
         }
-        Ok(out)
     }
 
     async fn get_more(&mut self) -> Result<()> {

@@ -1,7 +1,8 @@
 //! Administration: databases, collections and indexes (`listDatabases`, `listCollections`,
 //! `listIndexes`, `createIndexes`, `dropIndexes`, `create`, `collMod`, `drop`,
 //! `dropDatabase`), the replica-set commands (`replSetStepDown`, `replSetFreeze`,
-//! `replSetGetStatus`), the mongos commands (`shardCollection`, `enableSharding`),
+//! `replSetGetStatus`), the mongos commands (`shardCollection`, `enableSharding`,
+//! `checkMetadataConsistency`),
 //! `serverStatus`, `getParameter` / `setParameter`, `whatsmyuri` and the testing command
 //! `configureFailPoint`.
 
@@ -292,6 +293,14 @@ impl Node {
             ));
         }
         Ok(ok(doc! { "collectionsharded": ns }))
+    }
+
+    /// `checkMetadataConsistency` on a mongos (7.0+): a cursor over the inconsistencies found,
+    /// none here (one store, nothing split), in mongos's `db.$cmd.aggregate` namespace.
+    pub(super) fn check_metadata_consistency(&self, db: &str) -> Document {
+        ok(
+            doc! { "cursor": { "firstBatch": [], "id": 0_i64, "ns": format!("{db}.$cmd.aggregate") } },
+        )
     }
 
     pub(super) fn repl_set_get_status(&self) -> CmdResult<Document> {

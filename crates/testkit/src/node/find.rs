@@ -65,7 +65,22 @@ impl Node {
             }
         }
         let batch = non_negative(cmd, "batchSize")?.unwrap_or(DEFAULT_BATCH);
-        Ok(self.open_cursor(format!("{db}.{coll}"), docs, batch, single))
+        // mongod: tailable cursors need a capped collection (error 2 otherwise) and stay open
+        // at the end of the data.
+        let tail = if cmd.get("tailable").is_some_and(query::truthy) {
+            let capped = self.store.with_coll(db, coll, false, |c| {
+                c.map(|c| c.options.get("capped").is_some_and(query::truthy))
+            });
+            if capped != Some(true) {
+                return Err(crate::error::CommandError::bad_value(format!(
+                    "error processing query: ns={db}.{coll}: tailable cursor requested on non capped collection"
+                )));
+            }
+            Some((self.store.documents(db, coll).len(), filter.clone()))
+        } else {
+            None
+        };
+        Ok(self.open_cursor_with_tail(format!("{db}.{coll}"), docs, batch, single, tail))
     }
 
     /// Like `filtered`, each document carrying its record id under `$recordId`.

@@ -158,6 +158,10 @@ impl ConnState {
 struct Cursor {
     ns: String,
     docs: VecDeque<Document>,
+    /// A tailable cursor on a capped collection: how many of the collection's documents (in
+    /// insertion order) it has delivered; it stays open when it runs dry and a later getMore
+    /// returns what was inserted since.
+    tail: Option<(usize, Document)>,
 }
 
 /// A server member. Cheap to share; all state is behind locks.
@@ -447,7 +451,9 @@ impl Node {
             "replSetStepDown" | "replSetFreeze" | "replSetGetStatus" if mongos => {
                 Err(command_not_found(name))
             }
-            "shardCollection" | "enableSharding" if !mongos => Err(command_not_found(name)),
+            "shardCollection" | "enableSharding" | "checkMetadataConsistency" if !mongos => {
+                Err(command_not_found(name))
+            }
             // Nothing to do: answered here.
             "ping" => Ok(ok(Document::new())),
             "endSessions" => {
@@ -507,6 +513,7 @@ impl Node {
             "replSetStepDown" => self.repl_set_step_down(db, cmd),
             "replSetFreeze" => self.repl_set_freeze(db, cmd),
             "shardCollection" | "enableSharding" => self.shard_collection(db, cmd),
+            "checkMetadataConsistency" => Ok(self.check_metadata_consistency(db)),
             "replSetGetStatus" => self.repl_set_get_status(),
             "serverStatus" => Ok(self.server_status()),
             "getParameter" => self.get_parameter(db, cmd),
@@ -573,6 +580,7 @@ const KNOWN_COMMANDS: &[&str] = &[
     "replSetGetStatus",
     "shardCollection",
     "enableSharding",
+    "checkMetadataConsistency",
     "serverStatus",
     "getParameter",
     "setParameter",
@@ -647,7 +655,10 @@ mod tests {
             );
             let mut conn = ConnState::new(1);
             for name in KNOWN_COMMANDS {
-                let sharding = matches!(*name, "shardCollection" | "enableSharding");
+                let sharding = matches!(
+                    *name,
+                    "shardCollection" | "enableSharding" | "checkMetadataConsistency"
+                );
                 let repl = name.starts_with("replSet");
                 if (sharding && !mongos) || (repl && mongos) {
                     continue;

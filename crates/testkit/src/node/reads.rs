@@ -46,9 +46,22 @@ impl Node {
         batch: usize,
         single: bool,
     ) -> Document {
+        self.open_cursor_with_tail(ns, docs, batch, single, None)
+    }
+
+    /// As [`open_cursor`](Self::open_cursor); `tail` (the collection's document count at the
+    /// query, and the filter) keeps a tailable cursor open when it runs dry.
+    pub(super) fn open_cursor_with_tail(
+        &self,
+        ns: String,
+        docs: Vec<Document>,
+        batch: usize,
+        single: bool,
+        tail: Option<(usize, Document)>,
+    ) -> Document {
         let mut rest: VecDeque<Document> = docs.into();
         let first = take_batch(&mut rest, batch);
-        let id = if rest.is_empty() || single {
+        let id = if (rest.is_empty() && tail.is_none()) || single {
             0
         } else {
             let id = loop {
@@ -62,6 +75,7 @@ impl Node {
                 Cursor {
                     ns: ns.clone(),
                     docs: rest,
+                    tail,
                 },
             );
             id
@@ -109,11 +123,23 @@ impl Node {
                 "Hit the 'failGetMoreAfterCursorCheckout' failpoint",
             ));
         }
+        if cursor.docs.is_empty()
+            && let Some((seen, filter)) = cursor.tail.take()
+        {
+            // A tailable cursor: what was inserted (and matches) since it last looked.
+            let all = self.store.documents(db, &coll);
+            for d in all.iter().skip(seen) {
+                if query::matches(d, &filter)? {
+                    cursor.docs.push_back(d.clone());
+                }
+            }
+            cursor.tail = Some((all.len().max(seen), filter));
+        }
         let next = take_batch(
             &mut cursor.docs,
             if batch == 0 { usize::MAX } else { batch },
         );
-        let out_id = if cursor.docs.is_empty() {
+        let out_id = if cursor.docs.is_empty() && cursor.tail.is_none() {
             cursors.remove(&id);
             0
         } else {
