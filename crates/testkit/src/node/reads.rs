@@ -127,7 +127,7 @@ impl Node {
             && let Some((seen, filter)) = cursor.tail.take()
         {
             // A tailable cursor: what was inserted (and matches) since it last looked.
-            let all = self.store.documents(db, &coll);
+            let all = self.store.documents(db, coll);
             for d in all.iter().skip(seen) {
                 if query::matches(d, &filter)? {
                     cursor.docs.push_back(d.clone());
