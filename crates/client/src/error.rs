@@ -46,6 +46,9 @@ pub struct Error {
     labels: BTreeSet<String>,
     address: Option<ServerAddress>,
     establishing: Option<(Establishing, Generation)>,
+    /// What the driver adds about its own state when it failed (e.g. the load balancers spec's
+    /// connection counts of a wait-queue timeout), shown after the error.
+    detail: Option<std::sync::Arc<str>>,
 }
 
 /// Where opening a connection failed, which the pool's backpressure labels and SDAM's
@@ -230,6 +233,9 @@ impl fmt::Debug for Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&self.kind, f)?;
+        if let Some(d) = &self.detail {
+            write!(f, ". {d}")?;
+        }
         if let Some(a) = &self.address {
             write!(f, " (server {a})")?;
         }
@@ -262,6 +268,7 @@ impl Error {
             labels: BTreeSet::new(),
             address: None,
             establishing: None,
+            detail: None,
         }
     }
 
@@ -281,6 +288,7 @@ impl Error {
                 labels: self.labels.clone(),
                 address: self.address.clone(),
                 establishing: self.establishing,
+                detail: self.detail.clone(),
             },
             _ => self.clone(),
         }
@@ -294,6 +302,21 @@ impl Error {
         generation: Generation,
     ) -> Self {
         self.establishing = Some((stage, generation));
+        self
+    }
+
+    /// Whether a connection check-out timed out in the wait queue (CMAP's
+    /// `WaitQueueTimeoutError`).
+    pub fn is_wait_queue_timeout(&self) -> bool {
+        matches!(
+            &*self.kind,
+            ErrorKind::Pool(mongo_pool::PoolError::WaitQueueTimeout { .. })
+        )
+    }
+
+    /// Adds what the driver knows about its own state when it failed (shown after the error).
+    pub(crate) fn with_detail(mut self, detail: impl Into<std::sync::Arc<str>>) -> Self {
+        self.detail = Some(detail.into());
         self
     }
 

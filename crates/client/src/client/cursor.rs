@@ -10,6 +10,8 @@
 )]
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bson::{Bson, Document};
 use mongo_events::ServerAddress;
@@ -32,7 +34,7 @@ pub struct Cursor {
     buffer: VecDeque<Document>,
     get_more: GetMoreOptions,
     address: ServerAddress,
-    pinned: Option<PooledConn>,
+    pinned: Option<Pin>,
     /// The implicit session of the command that opened it (`None` when the server has no
     /// sessions, or once given back).
     session: Option<ServerSession>,
@@ -73,7 +75,9 @@ impl Cursor {
             get_more,
             address: executed.address.unwrap_or_default(),
             // The executor keeps a connection only for an open cursor in load-balanced mode.
-            pinned: executed.pinned,
+            pinned: executed
+                .pinned
+                .map(|conn| Pin::new(conn, &client.inner.cursor_pins)),
             session: executed.session,
         }
     }
@@ -178,7 +182,7 @@ impl Cursor {
         }
         let result = self
             .client
-            .execute(&mut op, ctx, self.pinned.as_mut())
+            .execute(&mut op, ctx, self.pinned.as_mut().map(|p| &mut p.conn))
             .await
             .map(|e| e.output);
         match result {
@@ -207,6 +211,28 @@ impl Cursor {
     }
 }
 
+/// A connection a cursor keeps pinned (load-balanced mode), counted while it is held.
+struct Pin {
+    conn: PooledConn,
+    count: Arc<AtomicUsize>,
+}
+
+impl Pin {
+    fn new(conn: PooledConn, count: &Arc<AtomicUsize>) -> Pin {
+        count.fetch_add(1, Ordering::Relaxed);
+        Pin {
+            conn,
+            count: count.clone(),
+        }
+    }
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Cursor {
     /// Closes the cursor now: kills it on the server (`killCursors`, best effort: an error
     /// leaves it to the server's timeout) and returns its pinned connection, before
@@ -216,7 +242,10 @@ impl Cursor {
             let mut op = KillCursors::new(&self.db, &self.coll, self.id_bson.clone());
             let ctx = self.command_context();
             let mut pinned = self.pinned.take();
-            let _ = self.client.execute(&mut op, ctx, pinned.as_mut()).await;
+            let _ = self
+                .client
+                .execute(&mut op, ctx, pinned.as_mut().map(|p| &mut p.conn))
+                .await;
             // Dropped without a second kill.
             self.id = 0;
         }
@@ -242,7 +271,9 @@ impl Drop for Cursor {
         let kill = async move {
             // killCursors is best effort: a failure leaves the cursor to the server's timeout.
             let mut pinned = pinned;
-            let _ = client.execute(&mut op, ctx, pinned.as_mut()).await;
+            let _ = client
+                .execute(&mut op, ctx, pinned.as_mut().map(|p| &mut p.conn))
+                .await;
             drop(pinned);
             if let Some(session) = session {
                 client.release_session(session);

@@ -384,6 +384,34 @@ impl Client {
         }
     }
 
+    /// The load balancers spec's wait-queue timeout message: how the pool's connections are
+    /// used (cursors, transactions, other operations).
+    fn load_balanced_pool_usage(&self, address: &ServerAddress) -> String {
+        let in_use = self
+            .inner
+            .topology
+            .pool_stats()
+            .into_iter()
+            .find(|p| &p.address == address)
+            .map_or(0, |p| p.stats.in_use);
+        let cursors = self
+            .inner
+            .cursor_pins
+            .load(std::sync::atomic::Ordering::Relaxed);
+        // No transactions yet (issue 15): none of the connections is pinned by one.
+        let transactions = 0;
+        format!(
+            "Timeout waiting for connection from the connection pool. maxPoolSize: {}, \
+             connections in use by cursors: {cursors}, connections in use by transactions: \
+             {transactions}, connections in use by other operations: {}",
+            self.inner
+                .options
+                .max_pool_size
+                .unwrap_or(mongo_pool::DEFAULT_MAX_POOL_SIZE),
+            in_use.saturating_sub(cursors + transactions)
+        )
+    }
+
     /// Whether the deployment as known now supports retryable writes (sessions, not a
     /// standalone).
     fn deployment_supports_retryable_writes(&self) -> bool {
@@ -462,6 +490,9 @@ impl Client {
                 match topology.checkout(server, ctx.deadline).await {
                     Ok(c) => owned.insert(c),
                     Err(mut e) => {
+                        if topology.is_load_balanced() && e.is_wait_queue_timeout() {
+                            e = e.with_detail(self.load_balanced_pool_usage(&address));
+                        }
                         if write {
                             e.add_label(NO_WRITES_PERFORMED);
                             if retryable_write && (e.is_network_error() || e.is_pool_cleared()) {

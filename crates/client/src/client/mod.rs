@@ -124,6 +124,9 @@ pub(crate) struct ClientInner {
     pub(crate) sessions: ServerSessionPool,
     /// The highest `$clusterTime` seen (gossiped on every command).
     pub(crate) cluster_time: session::ClusterClock,
+    /// Connections pinned by cursors now (load-balanced mode; the load balancers spec's
+    /// connection tracking, reported with wait-queue timeouts).
+    pub(crate) cursor_pins: Arc<std::sync::atomic::AtomicUsize>,
     /// Driver info appended so far (`append_metadata`), to append each only once.
     driver_info: parking_lot::Mutex<Vec<DriverInfo>>,
     /// The span the client was built in; its spawned tasks run inside it.
@@ -264,6 +267,7 @@ impl Client {
                 options: o,
                 sessions: ServerSessionPool::default(),
                 cluster_time: session::ClusterClock::default(),
+                cursor_pins: Arc::default(),
                 driver_info: parking_lot::Mutex::new(Vec::new()),
                 span: tracing::Span::current(),
                 next_operation_id: AtomicI64::new(1),
