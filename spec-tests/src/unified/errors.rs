@@ -111,15 +111,17 @@ pub(crate) fn check(expected: &Document, e: &Error, lookup: &dyn Lookup) -> Resu
                 }
             }
             "expectResult" => {
-                // A partial result (BulkWriteException.writeResult) is optional in the format.
-                let optional = v
-                    .as_document()
-                    .and_then(matching::special)
-                    .is_some_and(|(op, _)| op == "$$unsetOrMatches");
-                if !optional {
-                    return Err(Fail::unsupported(
-                        "expectError.expectResult (a partial bulk write result, issue 13)",
-                    ));
+                // The partial result a bulk write error carries (BulkWriteException.writeResult).
+                let partial = e
+                    .write_failure()
+                    .and_then(|w| w.partial_result.as_ref())
+                    .map(|r| {
+                        bson::serialize_to_bson(r)
+                            .map_err(|err| Fail::runner(format!("the partial result: {err}")))
+                    })
+                    .transpose()?;
+                if let Err(m) = matching::matches(v, partial.as_ref(), true, lookup) {
+                    return fail(format!("expectResult: {m}"));
                 }
             }
             "writeErrors" | "writeConcernErrors" => {
