@@ -135,3 +135,43 @@ async fn check_metadata_consistency_is_a_mongos_cursor_command() {
         .unwrap_err();
     assert_eq!(err.code(), Some(59));
 }
+
+#[tokio::test]
+async fn merge_stages_merge_into_their_target() {
+    let d = Deployment::start(DeploymentKind::Single, ServerOptions::default())
+        .await
+        .unwrap();
+    let c = client(&d.uri()).await;
+    let db = c.database("m");
+    db.collection("src")
+        .insert_many(vec![doc! {"_id": 1, "x": 1}, doc! {"_id": 2, "x": 2}], None)
+        .await
+        .unwrap();
+    db.collection("dst")
+        .insert_one(doc! {"_id": 1, "y": 9}, None)
+        .await
+        .unwrap();
+    let out = db
+        .collection("src")
+        .aggregate(vec![doc! {"$merge": {"into": "dst"}}], None)
+        .await
+        .unwrap()
+        .collect_all()
+        .await
+        .unwrap();
+    assert!(out.is_empty());
+    // The default: matched documents merged, unmatched inserted.
+    assert_eq!(
+        d.store().documents("m", "dst"),
+        vec![doc! {"_id": 1, "y": 9, "x": 1}, doc! {"_id": 2, "x": 2}]
+    );
+    let err = db
+        .collection("src")
+        .aggregate(
+            vec![doc! {"$merge": {"into": "dst", "whenMatched": "fail"}}],
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(11000));
+}

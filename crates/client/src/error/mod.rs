@@ -32,6 +32,10 @@ pub const RETRYABLE_CODES: [i32; 12] = [
     11600, 11602, 10107, 13435, 13436, 189, 91, 7, 6, 89, 9001, 262,
 ];
 
+/// ReadConcernMajorityNotAvailableYet: retryable for reads only (retryable reads spec, added
+/// 2023-11-30), not for writes.
+pub const READ_CONCERN_MAJORITY_NOT_AVAILABLE_YET: i32 = 134;
+
 /// A result with the facade's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -563,7 +567,8 @@ impl Error {
         self.is_network_error()
             || self.is_pool_cleared()
             || self.has_label(mongo_pool::RETRYABLE_ERROR)
-            || matches!(&*self.kind, ErrorKind::Command(c) if RETRYABLE_CODES.contains(&c.code))
+            || matches!(&*self.kind, ErrorKind::Command(c)
+                if RETRYABLE_CODES.contains(&c.code) || c.code == READ_CONCERN_MAJORITY_NOT_AVAILABLE_YET)
     }
 
     /// Whether a write may be retried (retryable writes spec): the `RetryableWriteError`

@@ -94,3 +94,12 @@ fn overload_labels_and_base_backoff_ms() {
         assert_eq!(e.base_backoff(), expected, "{value:?}");
     }
 }
+
+#[test]
+fn read_concern_majority_not_available_yet_is_retryable_for_reads_only() {
+    let e = Error::from_reply(
+        &doc! {"ok": 0, "code": 134, "codeName": "ReadConcernMajorityNotAvailableYet"},
+    );
+    assert!(e.is_retryable_read());
+    assert!(!e.is_retryable_write());
+}

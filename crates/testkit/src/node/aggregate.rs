@@ -1,6 +1,6 @@
 //! `aggregate`: the pipeline's source (a collection's documents, or a first stage that reads
 //! server state: `$documents`, `$collStats`, `$listLocalSessions`), the stages of
-//! `query/aggregate.rs`, and a final `$out`.
+//! `query/aggregate.rs`, and a final `$out` or `$merge`.
 
 use bson::{Bson, Document, doc};
 
@@ -59,7 +59,8 @@ impl Node {
                 ));
             }
         };
-        // A final `$out` (a collection name) replaces that collection with the results.
+        // A final `$out` (a collection name) replaces that collection with the results; a
+        // final `$merge` merges them into one.
         let out = match stages.last() {
             Some(Bson::Document(d)) if d.contains_key("$out") => match d.get("$out") {
                 Some(Bson::String(target)) => Some(target.clone()),
@@ -67,7 +68,14 @@ impl Node {
             },
             _ => None,
         };
-        if out.is_some() {
+        let merge = match stages.last() {
+            Some(Bson::Document(d)) => match d.get("$merge") {
+                Some(spec) => Some(MergeSpec::parse(db, spec)?),
+                None => None,
+            },
+            _ => None,
+        };
+        if out.is_some() || merge.is_some() {
             stages = stages
                 .get(..stages.len().saturating_sub(1))
                 .unwrap_or_default();
@@ -81,6 +89,10 @@ impl Node {
                 ));
             }
         };
+        if let Some(m) = merge {
+            self.merge_into(&m, docs)?;
+            return Ok(self.open_cursor(ns, Vec::new(), batch, false));
+        }
         if let Some(target) = out {
             self.store.drop_collection(db, &target);
             self.store
@@ -231,4 +243,125 @@ fn storage_stats(count: usize, size: usize, options: &Document, indexes: &[Docum
     d.insert("indexSizes", index_sizes);
     d.insert("scaleFactor", 1_i64);
     d
+}
+
+/// A `$merge` stage: the target and what to do with matched and unmatched documents (matched
+/// on `_id`, the default `on`; other `on` fields are refused).
+struct MergeSpec {
+    db: String,
+    coll: String,
+    when_matched: String,
+    when_not_matched: String,
+}
+
+impl MergeSpec {
+    fn parse(db: &str, spec: &Bson) -> CmdResult<MergeSpec> {
+        let mut m = MergeSpec {
+            db: db.to_owned(),
+            coll: String::new(),
+            when_matched: "merge".into(),
+            when_not_matched: "insert".into(),
+        };
+        match spec {
+            Bson::String(c) => m.coll = c.clone(),
+            Bson::Document(d) => {
+                for (k, v) in d {
+                    match (k.as_str(), v) {
+                        ("into", Bson::String(c)) => m.coll = c.clone(),
+                        ("into", Bson::Document(t)) => {
+                            if let Ok(d) = t.get_str("db") {
+                                m.db = d.to_owned();
+                            }
+                            m.coll = t.get_str("coll").unwrap_or_default().to_owned();
+                        }
+                        ("on", Bson::String(f)) if f == "_id" => {}
+                        ("on", other) => {
+                            return Err(CommandError::bad_value(format!(
+                                "$merge on {other}: the testkit matches on _id only"
+                            )));
+                        }
+                        ("whenMatched", Bson::String(w))
+                            if matches!(
+                                w.as_str(),
+                                "merge" | "replace" | "keepExisting" | "fail"
+                            ) =>
+                        {
+                            m.when_matched = w.clone();
+                        }
+                        ("whenNotMatched", Bson::String(w))
+                            if matches!(w.as_str(), "insert" | "discard" | "fail") =>
+                        {
+                            m.when_not_matched = w.clone();
+                        }
+                        (other, v) => {
+                            return Err(CommandError::bad_value(format!(
+                                "$merge: unsupported option {other}: {v}"
+                            )));
+                        }
+                    }
+                }
+            }
+            _ => {
+                return Err(CommandError::type_mismatch(
+                    "$merge needs a collection or an object",
+                ));
+            }
+        }
+        if m.coll.is_empty() {
+            return Err(CommandError::failed_to_parse(
+                "$merge needs a target collection ('into')",
+            ));
+        }
+        Ok(m)
+    }
+}
+
+impl Node {
+    /// Applies a `$merge` stage's results to its target collection.
+    fn merge_into(&self, m: &MergeSpec, docs: Vec<Document>) -> CmdResult<()> {
+        let ns = format!("{}.{}", m.db, m.coll);
+        self.store.with_coll(&m.db, &m.coll, true, |c| {
+            let Some(c) = c else { return Ok(()) };
+            for d in docs {
+                let id = d.get("_id").cloned();
+                let pos = id
+                    .as_ref()
+                    .and_then(|id| c.docs.iter().position(|e| e.get("_id") == Some(id)));
+                match (pos, m.when_matched.as_str(), m.when_not_matched.as_str()) {
+                    (Some(i), "merge", _) => {
+                        if let Some(existing) = c.docs.get_mut(i) {
+                            for (k, v) in d {
+                                existing.insert(k, v);
+                            }
+                        }
+                    }
+                    (Some(i), "replace", _) => {
+                        if let Some(existing) = c.docs.get_mut(i) {
+                            *existing = d;
+                        }
+                    }
+                    (Some(_), "keepExisting", _) => {}
+                    (Some(_), _, _) => {
+                        return Err(CommandError::new(
+                            codes::DUPLICATE_KEY,
+                            "DuplicateKey",
+                            format!("$merge failed: a document with the same _id exists in {ns}"),
+                        ));
+                    }
+                    (None, _, "insert") => {
+                        c.insert(&ns, d)?;
+                    }
+                    (None, _, "discard") => {}
+                    (None, _, _) => {
+                        return Err(CommandError::new(
+                            13113,
+                            "MergeStageNoMatchingDocument",
+                            "$merge could not find a matching document in the target collection",
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        })
+    }
 }
