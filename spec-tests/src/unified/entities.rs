@@ -345,7 +345,7 @@ pub(crate) async fn create_client(
     let span = logs::client_span(tag);
 
     let parsed = mongo_client::ConnectionString::parse(&uri)
-        .map_err(|e| Fail::unsupported_or_runner(format!("client {id}: {uri}: {e}")))?;
+        .map_err(|e| Fail::from_uri_error(format_args!("client {id}: {uri}"), &e))?;
     // A URI option the client does not know (the deprecated CMAP options waitQueueSize and
     // waitQueueMultiple, which the CMAP spec forbids adding) is ignored with a warning, as the
     // URI options spec says; a test that needs it cannot be run.
@@ -378,7 +378,10 @@ pub(crate) async fn create_client(
         .build()
         .instrument(span.clone())
         .await
-        .map_err(|e| Fail::unsupported_or_runner(format!("client {id}: {e}")))?;
+        .map_err(|e| match e.kind() {
+            mongo_client::ErrorKind::Uri(u) => Fail::from_uri_error(format_args!("client {id}"), u),
+            _ => Fail::runner(format!("client {id}: {e}")),
+        })?;
     if let Ok(ms) = spec
         .get_i64("awaitMinPoolSizeMS")
         .or_else(|_| spec.get_i32("awaitMinPoolSizeMS").map(i64::from))

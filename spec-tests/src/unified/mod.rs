@@ -99,9 +99,10 @@ impl Fail {
     }
 
     /// A client construction error: unsupported when the client refused an option it cannot
-    /// honour, a failure otherwise.
-    pub(crate) fn unsupported_or_runner(message: String) -> Fail {
-        if message.contains("not supported") {
+    /// honour (`UriError::Unsupported`), a failure otherwise.
+    pub(crate) fn from_uri_error(at: impl fmt::Display, e: &mongo_client::UriError) -> Fail {
+        let message = format!("{at}: {e}");
+        if matches!(e, mongo_client::UriError::Unsupported { .. }) {
             Fail::unsupported(message)
         } else {
             Fail::runner(message)

@@ -135,30 +135,38 @@ impl Client {
         ctx.read_preference = self
             .handle
             .as_ref()
-            .and_then(|h| h.read_preference.clone())
+            .and_then(|v| v.options.read_preference.clone())
             .or_else(|| self.inner.read_preference.clone());
         ctx
     }
 
     /// The `writeConcern` document of this view: the handle's, else the client's.
-    fn write_concern_document(&self) -> Option<Document> {
-        match self.handle.as_ref().and_then(|h| h.write_concern.as_ref()) {
-            Some(wc) => wc.to_document(),
-            None => self.inner.write_concern.clone(),
+    fn write_concern_document(&self) -> Option<&Document> {
+        match &self.handle {
+            Some(v) if v.options.write_concern.is_some() => v.write_concern_document.as_ref(),
+            _ => self.inner.write_concern.as_ref(),
         }
     }
 
     /// The read concern level of this view: the handle's, else the client's.
-    fn read_concern_level(&self) -> Option<String> {
-        match self.handle.as_ref().and_then(|h| h.read_concern.as_ref()) {
-            Some(rc) => Some(rc.level.clone()),
-            None => self.inner.options.read_concern_level.clone(),
+    fn read_concern_level(&self) -> Option<&str> {
+        match self
+            .handle
+            .as_ref()
+            .and_then(|v| v.options.read_concern.as_ref())
+        {
+            Some(rc) => Some(&rc.level),
+            None => self.inner.options.read_concern_level.as_deref(),
         }
     }
 
     /// Whether this view's writes are acknowledged (`w` is not 0).
     fn acknowledged(&self) -> bool {
-        match self.handle.as_ref().and_then(|h| h.write_concern.as_ref()) {
+        match self
+            .handle
+            .as_ref()
+            .and_then(|v| v.options.write_concern.as_ref())
+        {
             Some(wc) => wc.is_acknowledged(),
             None => self
                 .inner
@@ -540,9 +548,8 @@ impl Client {
         // names its own session, or a connection several users are logged in on.
         // This view's write concern (the handle's, else the client's); w: 0 goes out with
         // moreToCome and no reply is read (OP_MSG spec).
-        let view_wc = self.write_concern_document();
-        let client_wc = view_wc
-            .as_ref()
+        let client_wc = self
+            .write_concern_document()
             .filter(|_| write && op.takes_write_concern());
         if client_wc.is_some() && !self.acknowledged() {
             command.acknowledged = false;
@@ -585,9 +592,7 @@ impl Client {
         let env = Envelope {
             read_preference,
             write_concern: client_wc,
-            read_concern_level: read_concern_level
-                .as_deref()
-                .filter(|_| op.takes_read_concern()),
+            read_concern_level: read_concern_level.filter(|_| op.takes_read_concern()),
             lsid,
             txn_number,
         };

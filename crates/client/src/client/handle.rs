@@ -73,5 +73,25 @@ impl DatabaseOptions {
     }
 }
 
+/// The options a handle's view of the client carries, with the write concern document built
+/// once (the command path borrows it instead of building one per command).
+#[derive(Debug)]
+pub(crate) struct View {
+    pub(crate) options: DatabaseOptions,
+    pub(crate) write_concern_document: Option<bson::Document>,
+}
+
+impl View {
+    pub(crate) fn new(options: DatabaseOptions) -> View {
+        View {
+            write_concern_document: options
+                .write_concern
+                .as_ref()
+                .and_then(WriteConcern::to_document),
+            options,
+        }
+    }
+}
+
 /// The handle options a client view carries (shared by the clones of one handle).
-pub(crate) type Handle = Option<Arc<DatabaseOptions>>;
+pub(crate) type Handle = Option<Arc<View>>;

@@ -316,10 +316,10 @@ impl Client {
 
     /// A view of this client with handle options over the current ones.
     pub(crate) fn with_handle(&self, options: DatabaseOptions) -> Client {
-        let merged = options.over(self.handle.as_deref());
+        let merged = options.over(self.handle.as_deref().map(|v| &v.options));
         Client {
             inner: self.inner.clone(),
-            handle: Some(Arc::new(merged)),
+            handle: Some(Arc::new(handle::View::new(merged))),
         }
     }
 

@@ -28,6 +28,36 @@ struct Common {
     bypass_document_validation: Option<bool>,
 }
 
+/// The [`Common`] fields of any of the three options types (they share their names);
+/// `$bypass` is the `bypassDocumentValidation` the helper allows.
+macro_rules! common {
+    ($o:expr, $bypass:expr) => {
+        Common {
+            sort: $o.sort,
+            projection: $o.projection,
+            collation: $o.collation,
+            hint: $o.hint,
+            max_time: $o.max_time,
+            let_vars: $o.let_vars,
+            comment: $o.comment,
+            raw_data: $o.raw_data,
+            bypass_document_validation: $bypass,
+        }
+    };
+}
+
+/// The `update`, `new` and `upsert` fields of a replace or an update.
+fn change(update: Bson, return_document: Option<ReturnDocument>, upsert: Option<bool>) -> Document {
+    let mut change = doc! { "update": update };
+    put_flag(
+        &mut change,
+        "new",
+        Some(return_document == Some(ReturnDocument::After)),
+    );
+    put(&mut change, "upsert", upsert);
+    change
+}
+
 /// `findAndModify` on one collection, its body built once by a constructor.
 #[derive(Debug)]
 pub(crate) struct FindAndModify {
@@ -65,17 +95,7 @@ impl FindAndModify {
         filter: Document,
         o: FindOneAndDeleteOptions,
     ) -> Self {
-        let c = Common {
-            sort: o.sort,
-            projection: o.projection,
-            collation: o.collation,
-            hint: o.hint,
-            max_time: o.max_time,
-            let_vars: o.let_vars,
-            comment: o.comment,
-            raw_data: o.raw_data,
-            bypass_document_validation: None,
-        };
+        let c = common!(o, None);
         FindAndModify::new(db, coll, filter, doc! { "remove": true }, c)
     }
 
@@ -87,24 +107,9 @@ impl FindAndModify {
         replacement: Bson,
         o: FindOneAndReplaceOptions,
     ) -> Self {
-        let mut change = doc! { "update": replacement };
-        put_flag(
-            &mut change,
-            "new",
-            Some(o.return_document == Some(ReturnDocument::After)),
-        );
-        put(&mut change, "upsert", o.upsert);
-        let c = Common {
-            sort: o.sort,
-            projection: o.projection,
-            collation: o.collation,
-            hint: o.hint,
-            max_time: o.max_time,
-            let_vars: o.let_vars,
-            comment: o.comment,
-            raw_data: o.raw_data,
-            bypass_document_validation: o.bypass_document_validation,
-        };
+        let change = change(replacement, o.return_document, o.upsert);
+        let bypass = o.bypass_document_validation;
+        let c = common!(o, bypass);
         FindAndModify::new(db, coll, filter, change, c)
     }
 
@@ -116,30 +121,15 @@ impl FindAndModify {
         update: Bson,
         o: FindOneAndUpdateOptions,
     ) -> Self {
-        let mut change = doc! { "update": update };
-        put_flag(
-            &mut change,
-            "new",
-            Some(o.return_document == Some(ReturnDocument::After)),
-        );
-        put(&mut change, "upsert", o.upsert);
+        let mut change = change(update, o.return_document, o.upsert);
         put(
             &mut change,
             "arrayFilters",
             o.array_filters
                 .map(|f| f.into_iter().map(Bson::Document).collect::<Vec<_>>()),
         );
-        let c = Common {
-            sort: o.sort,
-            projection: o.projection,
-            collation: o.collation,
-            hint: o.hint,
-            max_time: o.max_time,
-            let_vars: o.let_vars,
-            comment: o.comment,
-            raw_data: o.raw_data,
-            bypass_document_validation: o.bypass_document_validation,
-        };
+        let bypass = o.bypass_document_validation;
+        let c = common!(o, bypass);
         FindAndModify::new(db, coll, filter, change, c)
     }
 }

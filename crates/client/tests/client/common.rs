@@ -1,5 +1,6 @@
 //! Helpers shared by the modules: a server's address, a bare `Connection` to it, a client
-//! with an event recorder, and the names of the commands a recorder saw.
+//! with an event recorder, a load-balanced server with five documents and a client on it, and
+//! the names of the commands a recorder saw.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use mongo_client::event::{EventRecorder, Generation, Listeners};
 use mongo_client::{
     Client, ClientOptions, Connection, ConnectionId, ConnectionOptions, ServerAddress,
 };
-use mongo_testkit::TestServer;
+use mongo_testkit::{ServerOptions, TestServer};
 
 /// The address a test server listens on.
 pub(crate) fn address(server: &TestServer) -> ServerAddress {
@@ -67,4 +68,28 @@ pub(crate) fn failed_names(r: &EventRecorder) -> Vec<String> {
             _ => None,
         })
         .collect()
+}
+
+/// A mongos in load-balancer mode holding five documents in `db.c`, a client on it that
+/// records its events, and the collection.
+pub(crate) async fn load_balanced_with_docs() -> (
+    TestServer,
+    Arc<EventRecorder>,
+    Client,
+    mongo_client::Collection,
+) {
+    let server = TestServer::start(ServerOptions::default().with_load_balancer())
+        .await
+        .unwrap();
+    let recorder = EventRecorder::shared();
+    let uri = format!(
+        "mongodb://{}/?loadBalanced=true&serverSelectionTimeoutMS=2000",
+        server.host_port()
+    );
+    let client = client_for(&uri, Some(recorder.clone())).await;
+    let coll = client.database("db").collection("c");
+    coll.insert_many((0..5).map(|i| bson::doc! {"i": i}), None)
+        .await
+        .unwrap();
+    (server, recorder, client, coll)
 }

@@ -12,7 +12,7 @@ use mongo_client::event::sdam::ServerEvent;
 use mongo_client::event::{EventRecorder, ServerType};
 use mongo_testkit::{ServerOptions, TestServer};
 
-use crate::common::client_for;
+use crate::common::{client_for, load_balanced_with_docs};
 
 /// The CMAP events from the first `ConnectionCreated` on, by name, without check-out starts.
 fn from_first_created(r: &EventRecorder) -> Vec<&'static str> {
@@ -202,19 +202,7 @@ async fn behind_a_load_balancer_hello_errors_are_ignored_and_auth_errors_clear_t
 
 #[tokio::test]
 async fn behind_a_load_balancer_an_error_of_a_cleared_service_generation_is_stale() {
-    let server = TestServer::start(ServerOptions::default().with_load_balancer())
-        .await
-        .unwrap();
-    let recorder = EventRecorder::shared();
-    let uri = format!(
-        "mongodb://{}/?loadBalanced=true&serverSelectionTimeoutMS=2000",
-        server.host_port()
-    );
-    let client = client_for(&uri, Some(recorder.clone())).await;
-    let coll = client.database("db").collection("c");
-    coll.insert_many((0..5).map(|i| doc! {"i": i}), None)
-        .await
-        .unwrap();
+    let (server, recorder, client, coll) = load_balanced_with_docs().await;
     // Two cursors pin two connections of the same service and generation.
     let mut first = coll
         .find(doc! {}, FindOptions::default().batch_size(2))

@@ -7,25 +7,12 @@ use bson::doc;
 use mongo_client::FindOptions;
 use mongo_client::event::EventRecorder;
 use mongo_client::event::cmap::CmapEvent;
-use mongo_testkit::{ServerOptions, TestServer};
 
-use crate::common::client_for;
+use crate::common::load_balanced_with_docs;
 
 #[tokio::test]
 async fn load_balanced_mode_pins_cursors_and_runs_no_monitor() {
-    let server = TestServer::start(ServerOptions::default().with_load_balancer())
-        .await
-        .unwrap();
-    let recorder = EventRecorder::shared();
-    let uri = format!(
-        "mongodb://{}/?loadBalanced=true&serverSelectionTimeoutMS=2000",
-        server.host_port()
-    );
-    let client = client_for(&uri, Some(recorder.clone())).await;
-    let coll = client.database("db").collection("c");
-    coll.insert_many((0..5).map(|i| doc! {"i": i}), None)
-        .await
-        .unwrap();
+    let (_server, recorder, client, coll) = load_balanced_with_docs().await;
     client.run_command("admin", doc! {"ping": 1}).await.unwrap();
 
     let checked_out = |r: &EventRecorder| {
@@ -84,19 +71,7 @@ async fn load_balanced_mode_pins_cursors_and_runs_no_monitor() {
 
 #[tokio::test]
 async fn a_cursor_keeps_its_connection_after_a_network_error_until_closed() {
-    let server = TestServer::start(ServerOptions::default().with_load_balancer())
-        .await
-        .unwrap();
-    let recorder = EventRecorder::shared();
-    let uri = format!(
-        "mongodb://{}/?loadBalanced=true&serverSelectionTimeoutMS=2000",
-        server.host_port()
-    );
-    let client = client_for(&uri, Some(recorder.clone())).await;
-    let coll = client.database("db").collection("c");
-    coll.insert_many((0..5).map(|i| doc! {"i": i}), None)
-        .await
-        .unwrap();
+    let (_server, recorder, client, coll) = load_balanced_with_docs().await;
     client
         .run_command(
             "admin",
