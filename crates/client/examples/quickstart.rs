@@ -1,5 +1,5 @@
-//! Quickstart: connect, print the discovered topology, run a few commands, show pool stats
-//! and some events.
+//! Quickstart: connect, print the discovered topology, run a few commands, write and read a
+//! typed collection, show pool stats and some events.
 //!
 //! ```text
 //! cargo run -p mongo-client --example quickstart                  # embedded test server
@@ -10,9 +10,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mongo_client::bson::doc;
+use mongo_client::bson::{Document, doc};
 use mongo_client::event::{EventRecorder, Listeners};
-use mongo_client::{Client, ClientOptions, FindOptions};
+use mongo_client::{Client, ClientOptions};
+use serde::{Deserialize, Serialize};
+
+/// The documents of the quickstart's collection, as a Rust type.
+#[derive(Debug, Serialize, Deserialize)]
+struct Greeting {
+    n: i32,
+    text: String,
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -65,25 +73,34 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pong = client.run_command("admin", doc! {"ping": 1}).await?;
     println!("ping: {pong}");
 
-    let coll = client.database("quickstart").collection("greetings");
-    coll.drop_collection().await?;
-    let inserted = coll
-        .insert_many(
-            (1..=5).map(|i| doc! {"n": i, "text": format!("hello #{i}")}),
-            None,
-        )
-        .await?;
+    // A typed collection: documents are encoded from and decoded into `Greeting`.
+    let coll = client
+        .database("quickstart")
+        .collection::<Greeting>("greetings");
+    coll.drop().await?;
+    let greetings = (1..=5).map(|n| Greeting {
+        n,
+        text: format!("hello #{n}"),
+    });
+    let inserted = coll.insert_many(greetings).await?;
     println!("inserted {} documents", inserted.inserted_ids.len());
+    // Options as setters on the action; the cursor runs getMores (batches of 2).
     let mut cursor = coll
-        .find(
-            doc! {"n": {"$gte": 2}},
-            FindOptions::default().batch_size(2).sort(doc! {"n": 1}),
-        )
+        .find(doc! {"n": {"$gte": 2}})
+        .sort(doc! {"n": 1})
+        .batch_size(2)
         .await?;
-    while let Some(d) = cursor.try_next().await? {
-        println!("found: {d}");
+    while let Some(greeting) = cursor.try_next().await? {
+        println!("found: {greeting:?}");
     }
-    println!("count: {}", coll.count_documents(doc! {}, None).await?);
+    coll.update_one(doc! {"n": 1}, doc! {"$set": {"text": "hi"}})
+        .await?;
+    // The same collection, untyped.
+    let raw = coll.clone_with_type::<Document>();
+    if let Some(d) = raw.find_one(doc! {"n": 1}).await? {
+        println!("as a document: {d}");
+    }
+    println!("count: {}", coll.count_documents(doc! {}).await?);
 
     for s in client.pool_stats() {
         println!(

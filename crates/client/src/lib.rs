@@ -69,6 +69,8 @@ pub mod conn;
 pub mod topology;
 
 #[cfg(feature = "tokio")]
+pub use client::action;
+#[cfg(feature = "tokio")]
 pub use client::{
     Backoff, BackoffSleep, Client, ClientBuilder, Collection, CollectionOptions, Cursor,
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_SERVER_SELECTION_TIMEOUT, Database, DatabaseOptions,

@@ -221,40 +221,32 @@ async fn crud_roundtrip(client: &Client, coll_name: &str) {
         .await
         .expect("ping");
     let coll = client.database("interop").collection(coll_name);
-    coll.drop_collection().await.expect("drop");
+    coll.drop().await.expect("drop");
     let ids = coll
-        .insert_many(
-            (0..7).map(|i| doc! {"_id": i, "v": i * 10, "even": i % 2 == 0}),
-            None,
-        )
+        .insert_many((0..7).map(|i| doc! {"_id": i, "v": i * 10, "even": i % 2 == 0}))
         .await
         .expect("insert_many");
     assert_eq!(ids.inserted_ids.len(), 7);
-    let one = coll
-        .find_one(doc! {"_id": 3}, None)
-        .await
-        .expect("find_one");
+    let one = coll.find_one(doc! {"_id": 3}).await.expect("find_one");
     assert_eq!(one.and_then(|d| d.get("v").cloned()), Some(Bson::Int32(30)));
 
     // Batches of 2: the first batch and three getMores.
     let cursor = coll
-        .find(doc! {}, FindOptions::default().batch_size(2))
+        .find(doc! {})
+        .with_options(FindOptions::default().batch_size(2))
         .await
         .expect("find");
     let all = cursor.collect_all().await.expect("getMore");
     assert_eq!(all.len(), 7);
 
     let u = coll
-        .update_one(doc! {"_id": 1}, doc! {"$set": {"v": 11}}, None)
+        .update_one(doc! {"_id": 1}, doc! {"$set": {"v": 11}})
         .await
         .expect("update");
     assert_eq!(u.matched_count, 1);
-    let d = coll
-        .delete_many(doc! {"even": true}, None)
-        .await
-        .expect("delete");
+    let d = coll.delete_many(doc! {"even": true}).await.expect("delete");
     assert_eq!(d.deleted_count, 4);
-    assert_eq!(coll.count_documents(doc! {}, None).await.expect("count"), 3);
+    assert_eq!(coll.count_documents(doc! {}).await.expect("count"), 3);
     let stats = client.pool_stats();
     assert!(stats.iter().all(|s| s.stats.in_use == 0), "{stats:?}");
 }
@@ -272,12 +264,13 @@ async fn nx_27017(uri: String) {
     }
     // Expected deviation (nx-27017): integers sort as strings, so 10 sorts before 9.
     let coll = client.database("interop").collection("nx_sort");
-    coll.drop_collection().await.unwrap();
-    coll.insert_many([doc! {"n": 9}, doc! {"n": 10}], None)
+    coll.drop().await.unwrap();
+    coll.insert_many([doc! {"n": 9}, doc! {"n": 10}])
         .await
         .unwrap();
     let sorted = coll
-        .find(doc! {}, FindOptions::default().sort(doc! {"n": 1}))
+        .find(doc! {})
+        .with_options(FindOptions::default().sort(doc! {"n": 1}))
         .await
         .unwrap()
         .collect_all()

@@ -59,7 +59,7 @@ async fn selection_and_command_messages_are_logged() {
     client
         .database("logs")
         .collection("c")
-        .insert_one(doc! {"x": 1}, None)
+        .insert_one(doc! {"x": 1})
         .await
         .unwrap();
 

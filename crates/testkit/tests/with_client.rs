@@ -34,10 +34,10 @@ async fn the_driver_works_against_every_kind() {
         for uri in [d.uri(), d.single_mongos_uri()] {
             let c = client(&uri).await;
             let coll = c.database("db").collection("c");
-            coll.insert_one(doc! { "k": d.topology_name() }, None)
+            coll.insert_one(doc! { "k": d.topology_name() })
                 .await
                 .unwrap_or_else(|e| panic!("{kind:?} {uri}: {e}"));
-            let found = coll.find_one(doc! {}, None).await.unwrap();
+            let found = coll.find_one(doc! {}).await.unwrap();
             assert!(found.is_some(), "{kind:?} {uri}");
             d.reset();
         }
@@ -55,14 +55,14 @@ async fn a_retried_write_is_not_applied_twice() {
     .unwrap();
     let c = client(&d.uri()).await;
     let coll = c.database("db").collection("c");
-    coll.insert_one(doc! { "_id": 0 }, None).await.unwrap();
+    coll.insert_one(doc! { "_id": 0 }).await.unwrap();
     d.configure_fail_point(doc! {
         "configureFailPoint": "onPrimaryTransactionalWrite", "mode": { "times": 1 },
     })
     .unwrap();
     // The first attempt commits and the connection is closed; the retry is answered from the
     // session table instead of failing with a duplicate key.
-    coll.insert_one(doc! { "_id": 1 }, None).await.unwrap();
+    coll.insert_one(doc! { "_id": 1 }).await.unwrap();
     assert_eq!(d.store().documents("db", "c").len(), 2);
     let off = d
         .configure_fail_point(
@@ -84,24 +84,21 @@ async fn tailable_cursors_stay_open_and_see_later_inserts() {
         .unwrap();
     db.run_command(doc! {"create": "plain"}).await.unwrap();
     let coll = db.collection("capped");
-    coll.insert_one(doc! {"_id": 1}, None).await.unwrap();
+    coll.insert_one(doc! {"_id": 1}).await.unwrap();
     let mut cursor = db
-        .run_cursor_command(
-            doc! {"find": "capped", "tailable": true, "batchSize": 5},
-            None,
-        )
+        .run_cursor_command(doc! {"find": "capped", "tailable": true, "batchSize": 5})
         .await
         .unwrap();
     assert_eq!(cursor.try_next_once().await.unwrap(), Some(doc! {"_id": 1}));
     // Nothing new: an empty batch, and the cursor stays open.
     assert_eq!(cursor.try_next_once().await.unwrap(), None);
     assert_ne!(cursor.id(), 0);
-    coll.insert_one(doc! {"_id": 2}, None).await.unwrap();
+    coll.insert_one(doc! {"_id": 2}).await.unwrap();
     assert_eq!(cursor.try_next_once().await.unwrap(), Some(doc! {"_id": 2}));
     cursor.close().await;
     // As on mongod, a tailable cursor needs a capped collection.
     let err = db
-        .run_cursor_command(doc! {"find": "plain", "tailable": true}, None)
+        .run_cursor_command(doc! {"find": "plain", "tailable": true})
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(2));
@@ -118,7 +115,7 @@ async fn check_metadata_consistency_is_a_mongos_cursor_command() {
     let c = client(&d.single_mongos_uri()).await;
     let found = c
         .database("db")
-        .run_cursor_command(doc! {"checkMetadataConsistency": 1}, None)
+        .run_cursor_command(doc! {"checkMetadataConsistency": 1})
         .await
         .unwrap()
         .collect_all()
@@ -144,16 +141,16 @@ async fn merge_stages_merge_into_their_target() {
     let c = client(&d.uri()).await;
     let db = c.database("m");
     db.collection("src")
-        .insert_many(vec![doc! {"_id": 1, "x": 1}, doc! {"_id": 2, "x": 2}], None)
+        .insert_many(vec![doc! {"_id": 1, "x": 1}, doc! {"_id": 2, "x": 2}])
         .await
         .unwrap();
     db.collection("dst")
-        .insert_one(doc! {"_id": 1, "y": 9}, None)
+        .insert_one(doc! {"_id": 1, "y": 9})
         .await
         .unwrap();
     let out = db
-        .collection("src")
-        .aggregate(vec![doc! {"$merge": {"into": "dst"}}], None)
+        .collection::<mongo_client::bson::Document>("src")
+        .aggregate(vec![doc! {"$merge": {"into": "dst"}}])
         .await
         .unwrap()
         .collect_all()
@@ -166,11 +163,10 @@ async fn merge_stages_merge_into_their_target() {
         vec![doc! {"_id": 1, "y": 9, "x": 1}, doc! {"_id": 2, "x": 2}]
     );
     let err = db
-        .collection("src")
-        .aggregate(
-            vec![doc! {"$merge": {"into": "dst", "whenMatched": "fail"}}],
-            None,
-        )
+        .collection::<mongo_client::bson::Document>("src")
+        .aggregate(vec![
+            doc! {"$merge": {"into": "dst", "whenMatched": "fail"}},
+        ])
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(11000));

@@ -236,7 +236,11 @@ async fn client_op(client: &mongo_client::Client, name: &str, args: &Document) -
         "listDatabases" | "listDatabaseNames" => {
             let filter = args.get_document("filter").ok().cloned();
             let o: ListDatabasesOptions = options(name, args, &["filter"])?;
-            let dbs = client.list_databases(filter, o).await?;
+            let dbs = client
+                .list_databases()
+                .filter(filter)
+                .with_options(o)
+                .await?;
             if name == "listDatabases" {
                 Ok(Value::Docs(dbs))
             } else {
@@ -297,7 +301,7 @@ async fn database_op(
         "runCursorCommand" | "createCommandCursor" => {
             let cmd = req_doc(name, args, "command")?.clone();
             let o: RunCursorCommandOptions = options(name, args, &["command", "commandName"])?;
-            let cursor = db.run_cursor_command(cmd, o).await?;
+            let cursor = db.run_cursor_command(cmd).with_options(o).await?;
             if name == "runCursorCommand" {
                 Ok(Value::Docs(cursor.collect_all().await?))
             } else {
@@ -308,18 +312,22 @@ async fn database_op(
             let pipeline = pipeline(name, args)?;
             let o: AggregateOptions = options(name, args, &["pipeline"])?;
             Ok(Value::Docs(
-                db.aggregate(pipeline, o).await?.collect_all().await?,
+                db.aggregate(pipeline)
+                    .with_options(o)
+                    .await?
+                    .collect_all()
+                    .await?,
             ))
         }
         "createCollection" => {
             let coll = req_str(name, args, "collection")?;
             let o: CreateCollectionOptions = options(name, args, &["collection"])?;
-            db.create_collection(&coll, o).await?;
+            db.create_collection(&coll).with_options(o).await?;
             Ok(Value::Collection(Box::new(db.collection(&coll))))
         }
         "dropCollection" => {
             allow(name, args, &["collection"])?;
-            db.collection(&req_str(name, args, "collection")?)
+            db.collection::<Document>(&req_str(name, args, "collection")?)
                 .drop()
                 .await?;
             Ok(Value::None)
@@ -328,13 +336,18 @@ async fn database_op(
             let filter = args.get_document("filter").ok().cloned();
             let o: ListCollectionsOptions = options(name, args, &["filter"])?;
             Ok(Value::Docs(
-                db.list_collections(filter, o).await?.collect_all().await?,
+                db.list_collections()
+                    .filter(filter)
+                    .with_options(o)
+                    .await?
+                    .collect_all()
+                    .await?,
             ))
         }
         "listCollectionNames" => {
             allow(name, args, &["filter"])?;
             let filter = args.get_document("filter").ok().cloned();
-            let names = db.list_collection_names(filter).await?;
+            let names = db.list_collection_names().filter(filter).await?;
             Ok(Value::Bson(Bson::Array(
                 names.into_iter().map(Bson::String).collect(),
             )))
@@ -408,7 +421,7 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
         "insertOne" => {
             let d = req_doc(name, args, "document")?.clone();
             let o: InsertOneOptions = options(name, args, &["document"])?;
-            root(&coll.insert_one(d, o).await?)
+            root(&coll.insert_one(d).with_options(o).await?)
         }
         "insertMany" => {
             let docs: Vec<Document> = args
@@ -418,12 +431,12 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
                 .filter_map(|d| d.as_document().cloned())
                 .collect();
             let o: InsertManyOptions = options(name, args, &["documents"])?;
-            root(&coll.insert_many(docs, o).await?)
+            root(&coll.insert_many(docs).with_options(o).await?)
         }
         "find" | "createFindCursor" => {
             let filter = req_doc(name, args, "filter")?.clone();
             let o: FindOptions = options(name, args, &["filter"])?;
-            let cursor = coll.find(filter, o).await?;
+            let cursor = coll.find(filter).with_options(o).await?;
             if name == "find" {
                 Ok(Value::Docs(cursor.collect_all().await?))
             } else {
@@ -433,7 +446,7 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
         "findOne" => {
             let filter = req_doc(name, args, "filter")?.clone();
             let o: FindOneOptions = options(name, args, &["filter"])?;
-            Ok(match coll.find_one(filter, o).await? {
+            Ok(match coll.find_one(filter).with_options(o).await? {
                 Some(d) => Value::Root(d),
                 None => Value::Bson(Bson::Null),
             })
@@ -442,9 +455,9 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
             let filter = req_doc(name, args, "filter")?.clone();
             let o: DeleteOptions = options(name, args, &["filter"])?;
             let r = if name == "deleteOne" {
-                coll.delete_one(filter, o).await?
+                coll.delete_one(filter).with_options(o).await?
             } else {
-                coll.delete_many(filter, o).await?
+                coll.delete_many(filter).with_options(o).await?
             };
             root(&r)
         }
@@ -453,9 +466,9 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
             let update = update_of(name, args)?;
             let o: UpdateOptions = options(name, args, &["filter", "update"])?;
             let r = if name == "updateOne" {
-                coll.update_one(filter, update, o).await?
+                coll.update_one(filter, update).with_options(o).await?
             } else {
-                coll.update_many(filter, update, o).await?
+                coll.update_many(filter, update).with_options(o).await?
             };
             root(&r)
         }
@@ -463,25 +476,30 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
             let filter = req_doc(name, args, "filter")?.clone();
             let replacement = req_doc(name, args, "replacement")?.clone();
             let o: ReplaceOptions = options(name, args, &["filter", "replacement"])?;
-            root(&coll.replace_one(filter, replacement, o).await?)
+            root(
+                &coll
+                    .replace_one(filter, replacement)
+                    .with_options(o)
+                    .await?,
+            )
         }
         "findOneAndDelete" | "findOneAndReplace" | "findOneAndUpdate" => {
             let filter = req_doc(name, args, "filter")?.clone();
             let found = match name {
                 "findOneAndDelete" => {
                     let o: FindOneAndDeleteOptions = options(name, args, &["filter"])?;
-                    coll.find_one_and_delete(filter, o).await?
+                    coll.find_one_and_delete(filter).with_options(o).await?
                 }
                 "findOneAndReplace" => {
                     let r = req_doc(name, args, "replacement")?.clone();
                     let o: FindOneAndReplaceOptions =
                         options(name, args, &["filter", "replacement"])?;
-                    coll.find_one_and_replace(filter, r, o).await?
+                    coll.find_one_and_replace(filter, r).with_options(o).await?
                 }
                 _ => {
                     let u = update_of(name, args)?;
                     let o: FindOneAndUpdateOptions = options(name, args, &["filter", "update"])?;
-                    coll.find_one_and_update(filter, u, o).await?
+                    coll.find_one_and_update(filter, u).with_options(o).await?
                 }
             };
             Ok(match found {
@@ -493,20 +511,26 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
             let p = pipeline(name, args)?;
             let o: AggregateOptions = options(name, args, &["pipeline"])?;
             Ok(Value::Docs(
-                coll.aggregate(p, o).await?.collect_all().await?,
+                coll.aggregate(p)
+                    .with_options(o)
+                    .await?
+                    .collect_all()
+                    .await?,
             ))
         }
         "countDocuments" => {
             let filter = req_doc(name, args, "filter")?.clone();
             let o: CountOptions = options(name, args, &["filter"])?;
+            let n = coll.count_documents(filter).with_options(o).await?;
             Ok(Value::Bson(Bson::Int64(
-                coll.count_documents(filter, o).await?,
+                i64::try_from(n).unwrap_or(i64::MAX),
             )))
         }
         "estimatedDocumentCount" => {
             let o: EstimatedDocumentCountOptions = options(name, args, &[])?;
+            let n = coll.estimated_document_count().with_options(o).await?;
             Ok(Value::Bson(Bson::Int64(
-                coll.estimated_document_count(o).await?,
+                i64::try_from(n).unwrap_or(i64::MAX),
             )))
         }
         "distinct" => {
@@ -514,7 +538,7 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
             let filter = req_doc(name, args, "filter")?.clone();
             let o: DistinctOptions = options(name, args, &["fieldName", "filter"])?;
             Ok(Value::Bson(Bson::Array(
-                coll.distinct(&field, filter, o).await?,
+                coll.distinct(&field, filter).with_options(o).await?,
             )))
         }
         "bulkWrite" => {
@@ -528,7 +552,7 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
                 })
                 .collect::<Result<_, _>>()?;
             let o: BulkWriteOptions = options(name, args, &["requests"])?;
-            root(&coll.bulk_write(models, o).await?)
+            root(&coll.bulk_write(models).with_options(o).await?)
         }
         "createIndex" => {
             let o: CreateIndexOptions = options(
@@ -564,24 +588,28 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
             let model: IndexModel = bson::deserialize_from_document(model)
                 .map_err(|e| Fail::unsupported(format!("createIndex: {e}")))?;
             Ok(Value::Bson(Bson::String(
-                coll.create_index(model, o).await?,
+                coll.create_index(model).with_options(o).await?,
             )))
         }
         "dropIndex" => {
             let index = req_str(name, args, "name")?;
             let o: DropIndexOptions = options(name, args, &["name"])?;
-            coll.drop_index(&index, o).await?;
+            coll.drop_index(&index).with_options(o).await?;
             Ok(Value::None)
         }
         "dropIndexes" => {
             let o: DropIndexOptions = options(name, args, &[])?;
-            coll.drop_indexes(o).await?;
+            coll.drop_indexes().with_options(o).await?;
             Ok(Value::None)
         }
         "listIndexes" => {
             let o: ListIndexesOptions = options(name, args, &[])?;
             Ok(Value::Docs(
-                coll.list_indexes(o).await?.collect_all().await?,
+                coll.list_indexes()
+                    .with_options(o)
+                    .await?
+                    .collect_all()
+                    .await?,
             ))
         }
         "listIndexNames" => {

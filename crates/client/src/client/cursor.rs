@@ -1,4 +1,4 @@
-//! [`Cursor`]: a batch from `find`, `aggregate`, `listCollections`, `listIndexes` or a cursor
+//! The core of a [`Cursor`](super::Cursor): a batch from `find`, `aggregate`, `listCollections`, `listIndexes` or a cursor
 //! command, then `getMore`s on the same server (on the same connection in load-balanced
 //! mode); killed (`killCursors`) when dropped unfinished. Its getMores and killCursors run in
 //! the implicit session of the command that opened it, which goes back to the client's pool
@@ -23,8 +23,9 @@ use crate::error::Result;
 use crate::operation::{CursorReply, GetMore, GetMoreOptions, KillCursors};
 use crate::topology::PooledConn;
 
-/// A server-side cursor.
-pub struct Cursor {
+/// A server-side cursor of documents: the untyped core of [`Cursor`](super::Cursor), which
+/// decodes them.
+pub(crate) struct CursorCore {
     client: Client,
     db: String,
     coll: String,
@@ -40,9 +41,9 @@ pub struct Cursor {
     session: Option<ServerSession>,
 }
 
-impl std::fmt::Debug for Cursor {
+impl std::fmt::Debug for CursorCore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cursor")
+        f.debug_struct("CursorCore")
             .field("ns", &format!("{}.{}", self.db, self.coll))
             .field("id", &self.id)
             .field("buffered", &self.buffer.len())
@@ -53,7 +54,7 @@ impl std::fmt::Debug for Cursor {
     }
 }
 
-impl Cursor {
+impl CursorCore {
     /// Wraps the first batch of a cursor-opening command (`find`, `aggregate`,
     /// `listCollections`, `listIndexes`, a cursor command); its getMores carry `get_more`.
     pub(crate) fn new(
@@ -62,10 +63,10 @@ impl Cursor {
         db: &str,
         coll: &str,
         get_more: GetMoreOptions,
-    ) -> Cursor {
+    ) -> CursorCore {
         let reply = executed.output;
         let (db, coll) = reply.ns.unwrap_or_else(|| (db.to_owned(), coll.to_owned()));
-        Cursor {
+        CursorCore {
             client: client.clone(),
             db,
             coll,
@@ -99,17 +100,17 @@ impl Cursor {
     }
 
     /// The server's cursor id (0 once exhausted).
-    pub fn id(&self) -> i64 {
+    pub(crate) fn id(&self) -> i64 {
         self.id
     }
 
     /// The server the cursor lives on.
-    pub fn address(&self) -> &ServerAddress {
+    pub(crate) fn address(&self) -> &ServerAddress {
         &self.address
     }
 
     /// Whether the cursor holds a pinned connection (load-balanced mode).
-    pub fn is_pinned(&self) -> bool {
+    pub(crate) fn is_pinned(&self) -> bool {
         self.pinned.is_some()
     }
 
@@ -119,7 +120,7 @@ impl Cursor {
     ///
     /// # Errors
     /// Network and command errors of `getMore`.
-    pub async fn try_next_once(&mut self) -> Result<Option<Document>> {
+    pub(crate) async fn try_next_once(&mut self) -> Result<Option<Document>> {
         if let Some(d) = self.buffer.pop_front() {
             return Ok(Some(d));
         }
@@ -135,7 +136,7 @@ impl Cursor {
     ///
     /// # Errors
     /// Network and command errors of `getMore`.
-    pub async fn try_next(&mut self) -> Result<Option<Document>> {
+    pub(crate) async fn try_next(&mut self) -> Result<Option<Document>> {
         loop {
             if let Some(d) = self.buffer.pop_front() {
                 return Ok(Some(d));
@@ -148,12 +149,34 @@ impl Cursor {
         }
     }
 
+    /// The buffered batch, or the next one from one `getMore` (possibly empty: a tailable
+    /// cursor with nothing new); `None` once exhausted.
+    ///
+    /// # Errors
+    /// Network and command errors of `getMore`.
+    pub(crate) async fn next_batch(&mut self) -> Result<Option<VecDeque<Document>>> {
+        if !self.buffer.is_empty() {
+            return Ok(Some(std::mem::take(&mut self.buffer)));
+        }
+        if self.id == 0 {
+            self.release();
+            return Ok(None);
+        }
+        self.get_more().await?;
+        Ok(Some(std::mem::take(&mut self.buffer)))
+    }
+
+    /// How many documents are buffered.
+    pub(crate) fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
     /// Every remaining document.
     ///
     /// # Errors
     /// As [`try_next`](Self::try_next); a cursor still open on the server is killed before
     /// the error is returned.
-    pub async fn collect_all(mut self) -> Result<Vec<Document>> {
+    pub(crate) async fn collect_all(mut self) -> Result<Vec<Document>> {
         let mut out = Vec::new();
         loop {
             match self.try_next().await {
@@ -169,7 +192,21 @@ impl Cursor {
         }
     }
 
-    async fn get_more(&mut self) -> Result<()> {
+    /// The next buffered document, without any I/O.
+    pub(crate) fn pop_buffered(&mut self) -> Option<Document> {
+        self.buffer.pop_front()
+    }
+
+    /// Whether the server has nothing more (id 0); gives the session back when so.
+    pub(crate) fn check_exhausted(&mut self) -> bool {
+        if self.id == 0 {
+            self.release();
+        }
+        self.id == 0
+    }
+
+    /// Runs one `getMore`, refilling the buffer.
+    pub(crate) async fn get_more(&mut self) -> Result<()> {
         let mut op = GetMore::new(
             &self.db,
             &self.coll,
@@ -233,11 +270,11 @@ impl Drop for Pin {
     }
 }
 
-impl Cursor {
+impl CursorCore {
     /// Closes the cursor now: kills it on the server (`killCursors`, best effort: an error
     /// leaves it to the server's timeout) and returns its pinned connection, before
     /// returning. Dropping a cursor does the same in the background.
-    pub async fn close(mut self) {
+    pub(crate) async fn close(mut self) {
         if self.id != 0 {
             let mut op = KillCursors::new(&self.db, &self.coll, self.id_bson.clone());
             let ctx = self.command_context();
@@ -253,7 +290,7 @@ impl Cursor {
     }
 }
 
-impl Drop for Cursor {
+impl Drop for CursorCore {
     fn drop(&mut self) {
         if self.id == 0 {
             self.release();

@@ -6,7 +6,7 @@ use bson::{Bson, Document};
 
 use super::Client;
 use super::collection::Collection;
-use super::cursor::Cursor;
+use super::cursor::CursorCore;
 use super::executor::Route;
 use super::handle::CollectionOptions;
 use crate::crud::{
@@ -43,13 +43,13 @@ impl Client {
         db: &str,
         coll: &str,
         get_more: GetMoreOptions,
-    ) -> Result<Cursor> {
+    ) -> Result<CursorCore> {
         let ctx = match op.kind() {
             OpKind::Read => self.read_context(),
             OpKind::Write | OpKind::Command => self.context(Route::Select),
         };
         let executed = self.execute(&mut op, ctx, None).await?;
-        Ok(Cursor::new(self, executed, db, coll, get_more))
+        Ok(CursorCore::new(self, executed, db, coll, get_more))
     }
 
     /// The databases (`listDatabases` on admin): `name`, `sizeOnDisk`, `empty`, … of each
@@ -57,26 +57,26 @@ impl Client {
     ///
     /// # Errors
     /// Network, selection and command errors; a reply without a `databases` array.
-    pub async fn list_databases(
+    pub(crate) async fn exec_list_databases(
         &self,
-        filter: impl Into<Option<Document>>,
-        options: impl Into<Option<ListDatabasesOptions>>,
+        filter: Option<Document>,
+        options: ListDatabasesOptions,
     ) -> Result<Vec<Document>> {
-        let options = options.into().unwrap_or_default();
-        self.run_op(list_databases(filter.into(), &options)).await
+        let options = options;
+        self.run_op(list_databases(filter, &options)).await
     }
 
     /// The databases' names (`listDatabases` with `nameOnly: true`).
     ///
     /// # Errors
     /// As [`list_databases`](Self::list_databases).
-    pub async fn list_database_names(
+    pub(crate) async fn exec_list_database_names(
         &self,
-        filter: impl Into<Option<Document>>,
-        options: impl Into<Option<ListDatabasesOptions>>,
+        filter: Option<Document>,
+        options: ListDatabasesOptions,
     ) -> Result<Vec<String>> {
-        let options = options.into().unwrap_or_default().name_only(true);
-        names(self.list_databases(filter, options).await?)
+        let options = options.name_only(true);
+        names(self.exec_list_databases(filter, options).await?)
     }
 }
 
@@ -106,18 +106,28 @@ impl Database {
         }
     }
 
+    /// The client (with this handle's options) its operations run on.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// The database's name.
     pub fn name(&self) -> &str {
         &self.name
     }
 
-    /// A collection handle.
-    pub fn collection(&self, name: &str) -> Collection {
+    /// A handle on the collection `name`, whose documents are `T` (`Document` for untyped
+    /// use: `db.collection::<Document>("c")`).
+    pub fn collection<T>(&self, name: &str) -> Collection<T> {
         Collection::new(self.client.clone(), &self.name, name)
     }
 
     /// A collection handle whose operations use `options` over this database's.
-    pub fn collection_with_options(&self, name: &str, options: CollectionOptions) -> Collection {
+    pub fn collection_with_options<T>(
+        &self,
+        name: &str,
+        options: CollectionOptions,
+    ) -> Collection<T> {
         Collection::new(self.client.with_handle(options), &self.name, name)
     }
 
@@ -125,7 +135,7 @@ impl Database {
     ///
     /// # Errors
     /// As [`Client::run_command`].
-    pub async fn run_command(&self, cmd: Document) -> Result<Document> {
+    pub(crate) async fn exec_run_command(&self, cmd: Document) -> Result<Document> {
         self.client.run_command(&self.name, cmd).await
     }
 
@@ -136,12 +146,12 @@ impl Database {
     /// # Errors
     /// An empty command (before anything is sent), a reply without a cursor; network,
     /// selection and command errors.
-    pub async fn run_cursor_command(
+    pub(crate) async fn exec_run_cursor_command(
         &self,
         command: Document,
-        options: impl Into<Option<RunCursorCommandOptions>>,
-    ) -> Result<Cursor> {
-        let options = options.into().unwrap_or_default();
+        options: RunCursorCommandOptions,
+    ) -> Result<CursorCore> {
+        let options = options;
         // The collection a getMore names when the reply has no `ns`: the command's target.
         let coll = match command.iter().next() {
             Some((_, Bson::String(c))) => c.clone(),
@@ -165,13 +175,12 @@ impl Database {
     ///
     /// # Errors
     /// Network, selection and command errors.
-    pub async fn aggregate(
+    pub(crate) async fn exec_aggregate(
         &self,
-        pipeline: impl IntoIterator<Item = Document>,
-        options: impl Into<Option<AggregateOptions>>,
-    ) -> Result<Cursor> {
-        let options = options.into().unwrap_or_default();
-        let pipeline: Vec<Document> = pipeline.into_iter().collect();
+        pipeline: Vec<Document>,
+        options: AggregateOptions,
+    ) -> Result<CursorCore> {
+        let options = options;
         let get_more = GetMoreOptions {
             batch_size: options.batch_size,
             max_time: options.max_await_time,
@@ -188,12 +197,12 @@ impl Database {
     /// # Errors
     /// A collection that exists (`NamespaceExists`), write concern, command, network and
     /// selection errors.
-    pub async fn create_collection(
+    pub(crate) async fn exec_create_collection(
         &self,
         name: &str,
-        options: impl Into<Option<CreateCollectionOptions>>,
+        options: CreateCollectionOptions,
     ) -> Result<()> {
-        let options = options.into().unwrap_or_default();
+        let options = options;
         self.client
             .run_op(create_collection(&self.name, name, &options)?)
             .await
@@ -203,7 +212,7 @@ impl Database {
     ///
     /// # Errors
     /// Write concern, command, network and selection errors.
-    pub async fn drop(&self) -> Result<()> {
+    pub(crate) async fn exec_drop(&self) -> Result<()> {
         self.client.run_op(drop_database(&self.name)).await
     }
 
@@ -211,18 +220,18 @@ impl Database {
     ///
     /// # Errors
     /// Network, selection and command errors.
-    pub async fn list_collections(
+    pub(crate) async fn exec_list_collections(
         &self,
-        filter: impl Into<Option<Document>>,
-        options: impl Into<Option<ListCollectionsOptions>>,
-    ) -> Result<Cursor> {
-        let options = options.into().unwrap_or_default();
+        filter: Option<Document>,
+        options: ListCollectionsOptions,
+    ) -> Result<CursorCore> {
+        let options = options;
         let get_more = GetMoreOptions {
             batch_size: options.batch_size,
             max_time: None,
             comment: options.comment.clone(),
         };
-        let op = OpenCursor::list_collections(&self.name, filter.into(), &options);
+        let op = OpenCursor::list_collections(&self.name, filter, &options);
         self.client
             .open_cursor(op, &self.name, "$cmd.listCollections", get_more)
             .await
@@ -233,13 +242,13 @@ impl Database {
     ///
     /// # Errors
     /// As [`list_collections`](Self::list_collections).
-    pub async fn list_collection_names(
+    pub(crate) async fn exec_list_collection_names(
         &self,
-        filter: impl Into<Option<Document>>,
+        filter: Option<Document>,
     ) -> Result<Vec<String>> {
         let options = ListCollectionsOptions::default().name_only(true);
         let entries = self
-            .list_collections(filter, options)
+            .exec_list_collections(filter, options)
             .await?
             .collect_all()
             .await?;

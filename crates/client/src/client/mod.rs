@@ -2,6 +2,7 @@
 //! connections ("requests"), `shutdown`. Every command goes through the executor
 //! (`executor.rs`) as an operation value (`crate::operation`).
 
+pub mod action;
 mod backoff;
 mod collection;
 mod cursor;
@@ -14,6 +15,7 @@ mod metadata_tests;
 mod options_tests;
 mod retry;
 mod session;
+mod stream;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -26,12 +28,12 @@ use mongo_sdam::{ReadMode, ReadPreference, TopologyConfig, TopologyDescription};
 
 pub use backoff::{Backoff, BackoffSleep, RandomBackoff};
 pub use collection::Collection;
-pub use cursor::Cursor;
 pub use database::Database;
 use executor::Route;
 pub use handle::{CollectionOptions, DatabaseOptions, ReadConcern};
 use retry::RetryPolicy;
 use session::ServerSessionPool;
+pub use stream::Cursor;
 
 use crate::conn::{ConnectionOptions, DriverInfo, ServerApi, client_metadata, handshake};
 use crate::error::{Error, Result};

@@ -489,8 +489,8 @@ async fn replica_set_options() {
     );
     reader
         .database("db")
-        .collection("c")
-        .find_one(doc! {}, None)
+        .collection::<bson::Document>("c")
+        .find_one(doc! {})
         .await
         .unwrap();
     let finds: Vec<_> = recorder
@@ -536,8 +536,8 @@ async fn concerns_are_sent() {
     );
     let client = client_with(&uri, listeners).await;
     let coll = client.database("db").collection("c");
-    coll.insert_one(doc! {"x": 1}, None).await.unwrap();
-    coll.find_one(doc! {}, None).await.unwrap();
+    coll.insert_one(doc! {"x": 1}).await.unwrap();
+    coll.find_one(doc! {}).await.unwrap();
     let insert = started(&recorder, "insert");
     assert_eq!(
         started_command(&insert[0])
@@ -571,7 +571,7 @@ async fn retry_reads_and_retry_writes() {
         );
         let client = client_with(&uri, listeners).await;
         let coll = client.database("db").collection("r");
-        coll.insert_one(doc! {"warm": 1}, None).await.unwrap();
+        coll.insert_one(doc! {"warm": 1}).await.unwrap();
         let insert = started(&recorder, "insert");
         assert_eq!(
             started_command(&insert[0]).contains_key("txnNumber"),
@@ -586,7 +586,7 @@ async fn retry_reads_and_retry_writes() {
             })
             .unwrap();
         recorder.clear();
-        let result = coll.find_one(doc! {}, None).await;
+        let result = coll.find_one(doc! {}).await;
         assert_eq!(result.is_ok(), retry, "retryReads={retry}: {result:?}");
         assert_eq!(started(&recorder, "find").len(), if retry { 2 } else { 1 });
         rs.primary().unwrap().clear_fail_points();
@@ -637,8 +637,8 @@ async fn max_adaptive_retries_bounds_overload_retries() {
             .build()
             .await
             .unwrap();
-        let coll = client.database("db").collection("c");
-        let err = coll.find_one(doc! {}, None).await.unwrap_err();
+        let coll = client.database("db").collection::<bson::Document>("c");
+        let err = coll.find_one(doc! {}).await.unwrap_err();
         assert!(err.is_retryable_overload_error(), "{option}: {err:?}");
         assert_eq!(started(&recorder, "find").len(), attempts, "{option}");
         client.shutdown().await;
@@ -675,8 +675,8 @@ async fn overload_retargeting_moves_the_retry() {
                 .wait_for_topology(Duration::from_secs(10), secondaries)
                 .await
         );
-        let coll = client.database("db").collection("c");
-        coll.find_one(doc! {}, None).await.unwrap();
+        let coll = client.database("db").collection::<bson::Document>("c");
+        coll.find_one(doc! {}).await.unwrap();
         let servers: Vec<String> = started(&recorder, "find")
             .iter()
             .map(|e| match e {

@@ -128,7 +128,7 @@ impl<'de> Deserialize<'de> for IndexModel {
 options_struct! {
     /// Options of `createIndexes`
     /// ([`Collection::create_index`](crate::Collection::create_index)).
-    pub struct CreateIndexOptions {
+    pub struct CreateIndexOptions for [<'a, T> crate::client::action::CreateIndex<'a, T>, <'a, T> crate::client::action::CreateIndexes<'a, T>] {
         /// `commitQuorum`: an integer or a string (`"majority"`, `"votingMembers"`).
         commit_quorum: Bson,
         /// `maxTimeMS`.
@@ -142,7 +142,7 @@ options_struct! {
 options_struct! {
     /// Options of `dropIndexes`
     /// ([`Collection::drop_index`](crate::Collection::drop_index)).
-    pub struct DropIndexOptions {
+    pub struct DropIndexOptions for [<'a, T> crate::client::action::DropIndex<'a, T>] {
         /// `maxTimeMS`.
         #[serde(rename = "maxTimeMS", default, deserialize_with = "super::millis")]
         max_time: Duration,
@@ -154,7 +154,7 @@ options_struct! {
 options_struct! {
     /// Options of `listIndexes`
     /// ([`Collection::list_indexes`](crate::Collection::list_indexes)).
-    pub struct ListIndexesOptions {
+    pub struct ListIndexesOptions for [<'a, T> crate::client::action::ListIndexes<'a, T>] {
         /// `cursor.batchSize` and the getMores' `batchSize`.
         batch_size: i32,
         /// `maxTimeMS`.
@@ -170,7 +170,7 @@ options_struct! {
     /// ([`Database::create_collection`](crate::Database::create_collection)). The field
     /// names are the server's.
     #[derive(serde::Serialize)]
-    pub struct CreateCollectionOptions {
+    pub struct CreateCollectionOptions for [<'a> crate::client::action::CreateCollection<'a>] {
         /// `capped`.
         capped: bool,
         /// `size`: the capped collection's size in bytes.
@@ -209,7 +209,7 @@ options_struct! {
 options_struct! {
     /// Options of `listCollections`
     /// ([`Database::list_collections`](crate::Database::list_collections)).
-    pub struct ListCollectionsOptions {
+    pub struct ListCollectionsOptions for [<'a> crate::client::action::ListCollections<'a>] {
         /// `cursor.batchSize` and the getMores' `batchSize`.
         batch_size: i32,
         /// `nameOnly`: only names and types (set by `list_collection_names`).
@@ -223,7 +223,7 @@ options_struct! {
 
 options_struct! {
     /// Options of `listDatabases` ([`Client::list_databases`](crate::Client::list_databases)).
-    pub struct ListDatabasesOptions {
+    pub struct ListDatabasesOptions for [<'a> crate::client::action::ListDatabases<'a>, <'a> crate::client::action::ListDatabaseNames<'a>] {
         /// `nameOnly`.
         name_only: bool,
         /// `authorizedDatabases`: only the databases the user may use.
@@ -238,7 +238,7 @@ options_struct! {
     /// [`Database::run_cursor_command`](crate::Database::run_cursor_command). `batchSize`,
     /// `maxTimeMS` and `comment` apply to the cursor's getMores only (the command is sent as
     /// written); `cursorType` says what the caller's command asked for.
-    pub struct RunCursorCommandOptions {
+    pub struct RunCursorCommandOptions for [<'a> crate::client::action::RunCursorCommand<'a>] {
         /// The getMores' `batchSize`.
         batch_size: i32,
         /// The getMores' `maxTimeMS`.

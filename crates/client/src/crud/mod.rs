@@ -25,10 +25,28 @@ use serde::{Deserialize, Deserializer};
 /// Declares an options struct: every field optional and public, `Default`, `Clone`, `Debug`,
 /// `PartialEq`, `Deserialize` with camelCase names and `deny_unknown_fields`,
 /// `#[non_exhaustive]`, and one builder-style setter per field (named like the field).
+///
+/// `pub struct XOptions for [<'a, T> Action<'a, T>, …] { … }` also gives each listed action
+/// (a struct with an `options: XOptions` field) the same setters, so that
+/// `coll.find(filter).sort(..).limit(..)` reads as the options do.
 macro_rules! options_struct {
     (
         $(#[$meta:meta])*
-        pub struct $name:ident {
+        pub struct $name:ident for [$(<$($g:lifetime),* $(, $t:ident)*> $action:ty),+ $(,)?] $body:tt
+    ) => {
+        options_struct!(@struct $(#[$meta])* $name $body);
+        $(
+            options_struct!(@setters [$($g),* $(, $t)*] $action, $body);
+        )+
+    };
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident { $($body:tt)* }
+    ) => {
+        options_struct!(@struct $(#[$meta])* $name { $($body)* });
+    };
+    (
+        @struct $(#[$meta:meta])* $name:ident {
             $(
                 $(#[$fmeta:meta])*
                 $field:ident : $ty:ty
@@ -53,6 +71,25 @@ macro_rules! options_struct {
                 #[must_use]
                 pub fn $field(mut self, value: impl Into<$ty>) -> Self {
                     self.$field = Some(value.into());
+                    self
+                }
+            )*
+        }
+    };
+    (
+        @setters [$($g:tt)*] $action:ty, {
+            $(
+                $(#[$fmeta:meta])*
+                $field:ident : $ty:ty
+            ),* $(,)?
+        }
+    ) => {
+        #[cfg(feature = "tokio")]
+        impl<$($g)*> $action {
+            $(
+                #[doc = concat!("Sets the `", stringify!($field), "` option.")]
+                pub fn $field(mut self, value: impl Into<$ty>) -> Self {
+                    self.options.$field = Some(value.into());
                     self
                 }
             )*

@@ -9,7 +9,7 @@ use super::{CursorType, Hint};
 
 options_struct! {
     /// Options of [`Collection::find`](crate::Collection::find).
-    pub struct FindOptions {
+    pub struct FindOptions for [<'a, T> crate::client::action::Find<'a, T>] {
         /// `allowDiskUse`: let blocking sorts spill to disk.
         allow_disk_use: bool,
         /// `allowPartialResults`: partial results from a sharded cluster with shards down.
@@ -61,7 +61,7 @@ options_struct! {
     /// Options of [`Collection::find_one`](crate::Collection::find_one): `find`'s, without
     /// those that make no sense for one document (`batchSize`, `cursorType`, `limit`,
     /// `noCursorTimeout`, `maxAwaitTimeMS`).
-    pub struct FindOneOptions {
+    pub struct FindOneOptions for [<'a, T> crate::client::action::FindOne<'a, T>] {
         /// `allowPartialResults`.
         allow_partial_results: bool,
         /// `collation`.
@@ -120,7 +120,7 @@ impl From<FindOneOptions> for FindOptions {
 options_struct! {
     /// Options of `aggregate` ([`Collection::aggregate`](crate::Collection::aggregate),
     /// [`Database::aggregate`](crate::Database::aggregate)).
-    pub struct AggregateOptions {
+    pub struct AggregateOptions for [<'a, T> crate::client::action::Aggregate<'a, T>] {
         /// `allowDiskUse`.
         allow_disk_use: bool,
         /// `cursor.batchSize` (not sent for a pipeline ending in `$out` / `$merge`).
@@ -149,7 +149,7 @@ options_struct! {
 
 options_struct! {
     /// Options of [`Collection::count_documents`](crate::Collection::count_documents).
-    pub struct CountOptions {
+    pub struct CountOptions for [<'a, T> crate::client::action::CountDocuments<'a, T>] {
         /// `collation`.
         collation: Document,
         /// `hint`.
@@ -171,7 +171,7 @@ options_struct! {
 options_struct! {
     /// Options of
     /// [`Collection::estimated_document_count`](crate::Collection::estimated_document_count).
-    pub struct EstimatedDocumentCountOptions {
+    pub struct EstimatedDocumentCountOptions for [<'a, T> crate::client::action::EstimatedDocumentCount<'a, T>] {
         /// `maxTimeMS`.
         #[serde(rename = "maxTimeMS", default, deserialize_with = "super::millis")]
         max_time: Duration,
@@ -184,7 +184,7 @@ options_struct! {
 
 options_struct! {
     /// Options of [`Collection::distinct`](crate::Collection::distinct).
-    pub struct DistinctOptions {
+    pub struct DistinctOptions for [<'a, T> crate::client::action::Distinct<'a, T>] {
         /// `collation`.
         collation: Document,
         /// `maxTimeMS`.

@@ -10,7 +10,7 @@ use super::{Hint, ReturnDocument, UpdateModifications};
 
 options_struct! {
     /// Options of [`Collection::insert_one`](crate::Collection::insert_one).
-    pub struct InsertOneOptions {
+    pub struct InsertOneOptions for [<'a, T> crate::client::action::InsertOne<'a, T>] {
         /// `bypassDocumentValidation`.
         bypass_document_validation: bool,
         /// `comment`.
@@ -22,7 +22,7 @@ options_struct! {
 
 options_struct! {
     /// Options of [`Collection::insert_many`](crate::Collection::insert_many).
-    pub struct InsertManyOptions {
+    pub struct InsertManyOptions for [<'a, T> crate::client::action::InsertMany<'a, T>] {
         /// `bypassDocumentValidation`.
         bypass_document_validation: bool,
         /// `ordered` (default true): stop at the first error.
@@ -37,7 +37,7 @@ options_struct! {
 options_struct! {
     /// Options of [`Collection::update_one`](crate::Collection::update_one) and
     /// [`Collection::update_many`](crate::Collection::update_many).
-    pub struct UpdateOptions {
+    pub struct UpdateOptions for [<'a, T> crate::client::action::Update<'a, T>] {
         /// `arrayFilters`: the filters of the `$[identifier]` positional operators.
         array_filters: Vec<Document>,
         /// `bypassDocumentValidation`.
@@ -62,7 +62,7 @@ options_struct! {
 
 options_struct! {
     /// Options of [`Collection::replace_one`](crate::Collection::replace_one).
-    pub struct ReplaceOptions {
+    pub struct ReplaceOptions for [<'a, T> crate::client::action::Replace<'a, T>] {
         /// `bypassDocumentValidation`.
         bypass_document_validation: bool,
         /// `collation`.
@@ -86,7 +86,7 @@ options_struct! {
 options_struct! {
     /// Options of [`Collection::delete_one`](crate::Collection::delete_one) and
     /// [`Collection::delete_many`](crate::Collection::delete_many).
-    pub struct DeleteOptions {
+    pub struct DeleteOptions for [<'a, T> crate::client::action::Delete<'a, T>] {
         /// `collation`.
         collation: Document,
         /// `hint`.
@@ -104,7 +104,7 @@ options_struct! {
 options_struct! {
     /// Options of
     /// [`Collection::find_one_and_delete`](crate::Collection::find_one_and_delete).
-    pub struct FindOneAndDeleteOptions {
+    pub struct FindOneAndDeleteOptions for [<'a, T> crate::client::action::FindOneAndDelete<'a, T>] {
         /// `collation`.
         collation: Document,
         /// `hint`.
@@ -129,7 +129,7 @@ options_struct! {
 options_struct! {
     /// Options of
     /// [`Collection::find_one_and_replace`](crate::Collection::find_one_and_replace).
-    pub struct FindOneAndReplaceOptions {
+    pub struct FindOneAndReplaceOptions for [<'a, T> crate::client::action::FindOneAndReplace<'a, T>] {
         /// `bypassDocumentValidation`.
         bypass_document_validation: bool,
         /// `collation`.
@@ -160,7 +160,7 @@ options_struct! {
 options_struct! {
     /// Options of
     /// [`Collection::find_one_and_update`](crate::Collection::find_one_and_update).
-    pub struct FindOneAndUpdateOptions {
+    pub struct FindOneAndUpdateOptions for [<'a, T> crate::client::action::FindOneAndUpdate<'a, T>] {
         /// `arrayFilters`.
         array_filters: Vec<Document>,
         /// `bypassDocumentValidation`.
@@ -192,7 +192,7 @@ options_struct! {
 
 options_struct! {
     /// Options of [`Collection::bulk_write`](crate::Collection::bulk_write).
-    pub struct BulkWriteOptions {
+    pub struct BulkWriteOptions for [<'a, T> crate::client::action::BulkWrite<'a, T>] {
         /// `ordered` (default true): stop at the first write error; unordered writes run every
         /// model and report every error.
         ordered: bool,

@@ -124,6 +124,10 @@ pub enum ErrorKind {
     /// A cursor was used after it was exhausted or killed, or a pinned connection was lost.
     #[error("{0}")]
     Usage(String),
+    /// A document from the server does not decode as the Rust type asked for (a typed
+    /// collection or cursor), or a value does not encode as BSON.
+    #[error("{0}")]
+    Deserialization(String),
 }
 
 /// A command error: the reply's code, codeName and errmsg.
@@ -401,6 +405,10 @@ impl Error {
 
     pub(crate) fn invalid_argument(msg: impl Into<String>) -> Self {
         Error::new(ErrorKind::InvalidArgument(msg.into()))
+    }
+
+    pub(crate) fn deserialization(msg: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Deserialization(msg.into()))
     }
 
     pub(crate) fn invalid_reply(msg: impl Into<String>) -> Self {

@@ -24,7 +24,7 @@ async fn authentication_succeeds_and_fails_cleanly() {
         );
         let client = client_for(&uri, None).await;
         let coll = client.database("db").collection("c");
-        coll.insert_one(doc! {"x": 1}, None).await.unwrap();
+        coll.insert_one(doc! {"x": 1}).await.unwrap();
         client.shutdown().await;
     }
     let uri = format!(
@@ -42,7 +42,7 @@ async fn authentication_succeeds_and_fails_cleanly() {
     let err = client
         .database("db")
         .collection("c")
-        .insert_one(doc! {"x": 1}, None)
+        .insert_one(doc! {"x": 1})
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(13), "{err:?}");
@@ -71,7 +71,7 @@ async fn x509_authentication_with_the_client_certificate() {
     client
         .database("db")
         .collection("c")
-        .insert_one(doc! {"a": 1}, None)
+        .insert_one(doc! {"a": 1})
         .await
         .unwrap();
     let status = client

@@ -116,10 +116,10 @@ async fn a_read_is_retried_with_backoff_until_it_succeeds() {
     let backoff = Recorded::new(1.0, false);
     let (client, recorder) = open(&server.uri(), backoff.clone()).await;
     let coll = client.database("db").collection("c");
-    coll.insert_one(doc! {"a": 1}, None).await.unwrap();
+    coll.insert_one(doc! {"a": 1}).await.unwrap();
     overload(&server, &["find"], times(2), 2);
     recorder.clear();
-    assert!(coll.find_one(doc! {"a": 1}, None).await.unwrap().is_some());
+    assert!(coll.find_one(doc! {"a": 1}).await.unwrap().is_some());
     assert_eq!(outcomes(&recorder, "find"), [false, false, true]);
     // jitter * min(10 s, 100 ms * 2^attempt), attempt counting from 1.
     assert_eq!(
@@ -145,14 +145,14 @@ async fn writes_the_retryable_writes_rules_skip_and_run_command_are_retried() {
     let server = TestServer::start(ServerOptions::default()).await.unwrap();
     let (client, recorder) = open(&server.uri(), Recorded::new(0.0, false)).await;
     let coll = client.database("db").collection("c");
-    coll.insert_many(vec![doc! {"a": 1}, doc! {"a": 1}], None)
+    coll.insert_many(vec![doc! {"a": 1}, doc! {"a": 1}])
         .await
         .unwrap();
     // updateMany is not a retryable write; an overload error retries it all the same.
     overload(&server, &["update"], times(1), 462);
     recorder.clear();
     let updated = coll
-        .update_many(doc! {"a": 1}, doc! {"$set": {"b": 2}}, None)
+        .update_many(doc! {"a": 1}, doc! {"$set": {"b": 2}})
         .await
         .unwrap();
     assert_eq!(updated.modified_count, 2);
@@ -185,8 +185,8 @@ async fn retry_reads_and_retry_writes_gate_overload_retries() {
         };
         overload(&server, &[command], times(1), 462);
         let first = match command {
-            "find" => coll.find_one(doc! {}, None).await.map(drop),
-            _ => coll.insert_one(doc! {"x": 1}, None).await.map(drop),
+            "find" => coll.find_one(doc! {}).await.map(drop),
+            _ => coll.insert_one(doc! {"x": 1}).await.map(drop),
         };
         assert!(first.is_err(), "{option}: {command} not retried");
         // runCommand needs both options.
@@ -195,8 +195,8 @@ async fn retry_reads_and_retry_writes_gate_overload_retries() {
         // The other kind still is retried.
         overload(&server, &[other], times(1), 462);
         let second = match other {
-            "find" => coll.find_one(doc! {}, None).await.map(drop),
-            _ => coll.insert_one(doc! {"x": 1}, None).await.map(drop),
+            "find" => coll.find_one(doc! {}).await.map(drop),
+            _ => coll.insert_one(doc! {"x": 1}).await.map(drop),
         };
         assert!(second.is_ok(), "{option}: {other} retried: {second:?}");
         let names = started_names(&recorder);
@@ -219,8 +219,8 @@ async fn attempts_are_bounded_by_max_adaptive_retries_and_the_last_error_is_retu
         let (client, recorder) = open(&uri, Recorded::new(0.0, false)).await;
         let err = client
             .database("db")
-            .collection("c")
-            .find_one(doc! {}, None)
+            .collection::<mongo_client::bson::Document>("c")
+            .find_one(doc! {})
             .await
             .unwrap_err();
         assert!(err.has_label("RetryableError") && err.has_label("SystemOverloadedError"));
@@ -236,14 +236,15 @@ async fn get_more_is_retried_on_its_server() {
     let server = TestServer::start(ServerOptions::default()).await.unwrap();
     let (client, recorder) = open(&server.uri(), Recorded::new(0.0, false)).await;
     let coll = client.database("db").collection("c");
-    coll.insert_many(vec![doc! {"a": 1}, doc! {"a": 2}, doc! {"a": 3}], None)
+    coll.insert_many(vec![doc! {"a": 1}, doc! {"a": 2}, doc! {"a": 3}])
         .await
         .unwrap();
     let options = FindOptions::default().batch_size(2).sort(doc! {"a": 1});
     overload(&server, &["getMore"], times(2), 2);
     recorder.clear();
     let all = coll
-        .find(doc! {}, options.clone())
+        .find(doc! {})
+        .with_options(options.clone())
         .await
         .unwrap()
         .collect_all()
@@ -255,7 +256,7 @@ async fn get_more_is_retried_on_its_server() {
     // Always overloaded: three getMores, then the error; the cursor is killed when dropped.
     overload(&server, &["getMore"], "alwaysOn", 2);
     recorder.clear();
-    let mut cursor = coll.find(doc! {}, options).await.unwrap();
+    let mut cursor = coll.find(doc! {}).with_options(options).await.unwrap();
     let mut seen = 0;
     let err = loop {
         match cursor.try_next().await {
@@ -292,7 +293,7 @@ async fn the_backoff_waits_between_attempts() {
         client.run_command("admin", doc! {"ping": 1}).await.unwrap();
         let coll = client.database("db").collection("c");
         let started_at = Instant::now();
-        assert!(coll.insert_one(doc! {"a": 1}, None).await.is_err());
+        assert!(coll.insert_one(doc! {"a": 1}).await.is_err());
         took.push(started_at.elapsed());
         client.shutdown().await;
     }
@@ -316,8 +317,8 @@ async fn a_deadline_too_close_for_the_next_backoff_ends_the_retries() {
     overload(&server, &["find"], "alwaysOn", 462);
     let err = client
         .database("db")
-        .collection("c")
-        .find_one(doc! {}, None)
+        .collection::<mongo_client::bson::Document>("c")
+        .find_one(doc! {})
         .await
         .unwrap_err();
     assert!(err.is_retryable_overload_error(), "{err:?}");
@@ -353,10 +354,12 @@ async fn retargeting_moves_read_retries_to_other_members() {
             .wait_for_topology(Duration::from_secs(10), both_known)
             .await
     );
-    let coll = client.database("db").collection("c");
+    let coll = client
+        .database("db")
+        .collection::<mongo_client::bson::Document>("c");
     // Secondary, the other secondary (the first is deprioritized), then the primary (both
     // are): three servers, the last one answers.
-    coll.find_one(doc! {}, None).await.unwrap();
+    coll.find_one(doc! {}).await.unwrap();
     let went = servers_of(&recorder, "find");
     let member = |i: usize| rs.member(i).unwrap().host_port();
     assert_eq!(went.len(), 3, "{went:?}");
@@ -381,8 +384,8 @@ async fn retargeting_moves_read_retries_to_other_members() {
     );
     let err = client
         .database("db")
-        .collection("c")
-        .find_one(doc! {}, None)
+        .collection::<mongo_client::bson::Document>("c")
+        .find_one(doc! {})
         .await
         .unwrap_err();
     let went = servers_of(&recorder, "find");

@@ -52,7 +52,7 @@ async fn an_ordered_bulk_write_runs_every_model_in_order() {
         {"deleteMany": {"filter": {"n": 13}}},
     ]))
     .unwrap();
-    let r = coll.bulk_write(models, None).await.unwrap();
+    let r = coll.bulk_write(models).await.unwrap();
     assert_eq!(
         (
             r.inserted_count,
@@ -77,17 +77,14 @@ async fn an_ordered_bulk_write_runs_every_model_in_order() {
     assert_eq!(d.get_i64("upsertedCount").unwrap(), 1);
     assert_eq!(d.get_document("upsertedIds").unwrap(), &doc! {"2": 3});
 
-    let err = coll
-        .bulk_write(Vec::<WriteModel>::new(), None)
-        .await
-        .unwrap_err();
+    let err = coll.bulk_write(Vec::<WriteModel>::new()).await.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::InvalidArgument(_)));
 }
 
 #[tokio::test]
 async fn an_unordered_bulk_write_goes_on_and_reports_every_error_by_model() {
     let (server, coll, recorder) = setup().await;
-    coll.insert_one(doc! {"_id": 1}, None).await.unwrap();
+    coll.insert_one(doc! {"_id": 1}).await.unwrap();
     let models = vec![
         WriteModel::insert_one(doc! {"_id": 1}),
         WriteModel::insert_one(doc! {"_id": 2}),
@@ -97,7 +94,8 @@ async fn an_unordered_bulk_write_goes_on_and_reports_every_error_by_model() {
     ];
     recorder.clear();
     let err = coll
-        .bulk_write(models, BulkWriteOptions::default().ordered(false))
+        .bulk_write(models)
+        .with_options(BulkWriteOptions::default().ordered(false))
         .await
         .unwrap_err();
     let failure = err.write_failure().expect("a write failure");
@@ -131,18 +129,15 @@ async fn an_unordered_bulk_write_goes_on_and_reports_every_error_by_model() {
 #[tokio::test]
 async fn an_ordered_bulk_write_stops_at_the_first_write_error() {
     let (server, coll, recorder) = setup().await;
-    coll.insert_one(doc! {"_id": 1}, None).await.unwrap();
+    coll.insert_one(doc! {"_id": 1}).await.unwrap();
     recorder.clear();
     let err = coll
-        .bulk_write(
-            [
-                WriteModel::insert_one(doc! {"_id": 5}),
-                WriteModel::insert_one(doc! {"_id": 1}),
-                WriteModel::insert_one(doc! {"_id": 6}),
-                WriteModel::delete_many(doc! {}),
-            ],
-            None,
-        )
+        .bulk_write([
+            WriteModel::insert_one(doc! {"_id": 5}),
+            WriteModel::insert_one(doc! {"_id": 1}),
+            WriteModel::insert_one(doc! {"_id": 6}),
+            WriteModel::delete_many(doc! {}),
+        ])
         .await
         .unwrap_err();
     let failure = err.write_failure().unwrap();
@@ -161,7 +156,7 @@ async fn an_ordered_bulk_write_stops_at_the_first_write_error() {
 #[tokio::test]
 async fn a_write_concern_error_does_not_stop_the_bulk_write() {
     let (server, coll, recorder) = setup().await;
-    coll.insert_many((0..3).map(|i| doc! {"_id": i}), None)
+    coll.insert_many((0..3).map(|i| doc! {"_id": i}))
         .await
         .unwrap();
     server
@@ -173,13 +168,10 @@ async fn a_write_concern_error_does_not_stop_the_bulk_write() {
         .unwrap();
     recorder.clear();
     let err = coll
-        .bulk_write(
-            [
-                WriteModel::update_one(doc! {"_id": 0}, doc! {"$set": {"x": 1}}),
-                WriteModel::delete_one(doc! {"_id": 1}),
-            ],
-            None,
-        )
+        .bulk_write([
+            WriteModel::update_one(doc! {"_id": 0}, doc! {"$set": {"x": 1}}),
+            WriteModel::delete_one(doc! {"_id": 1}),
+        ])
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(64));
@@ -196,7 +188,8 @@ async fn insert_many_unordered_inserts_everything_it_can() {
     let (server, coll, _recorder) = setup().await;
     let docs: Vec<Document> = [1, 2, 1, 3, 2].iter().map(|i| doc! {"_id": i}).collect();
     let err = coll
-        .insert_many(docs, InsertManyOptions::default().ordered(false))
+        .insert_many(docs)
+        .with_options(InsertManyOptions::default().ordered(false))
         .await
         .unwrap_err();
     let failure = err.write_failure().unwrap();
@@ -209,10 +202,7 @@ async fn insert_many_unordered_inserts_everything_it_can() {
         [0, 1, 3]
     );
     assert_eq!(stored_ids(&server).len(), 3);
-    let err = coll
-        .insert_many(Vec::<Document>::new(), None)
-        .await
-        .unwrap_err();
+    let err = coll.insert_many(Vec::<Document>::new()).await.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::InvalidArgument(_)));
 }
 
@@ -222,21 +212,15 @@ async fn multi_document_writes_are_not_retryable_writes() {
     let recorder = EventRecorder::shared();
     let client = client_for(&rs.uri(), Some(recorder.clone())).await;
     let coll = client.database("app").collection("retry");
-    coll.insert_one(doc! {"_id": 1}, None).await.unwrap();
-    coll.bulk_write(
-        [WriteModel::update_one(doc! {}, doc! {"$set": {"a": 1}})],
-        None,
-    )
-    .await
-    .unwrap();
-    coll.bulk_write(
-        [WriteModel::update_many(doc! {}, doc! {"$set": {"a": 2}})],
-        None,
-    )
-    .await
-    .unwrap();
-    coll.delete_many(doc! {"_id": 2}, None).await.unwrap();
-    coll.delete_one(doc! {"_id": 2}, None).await.unwrap();
+    coll.insert_one(doc! {"_id": 1}).await.unwrap();
+    coll.bulk_write([WriteModel::update_one(doc! {}, doc! {"$set": {"a": 1}})])
+        .await
+        .unwrap();
+    coll.bulk_write([WriteModel::update_many(doc! {}, doc! {"$set": {"a": 2}})])
+        .await
+        .unwrap();
+    coll.delete_many(doc! {"_id": 2}).await.unwrap();
+    coll.delete_one(doc! {"_id": 2}).await.unwrap();
     let txn: Vec<(String, bool)> = started(&recorder)
         .into_iter()
         .filter(|e| ["insert", "update", "delete"].contains(&e.command_name.as_str()))

@@ -88,7 +88,7 @@ pub(crate) async fn load_balanced_with_docs() -> (
     );
     let client = client_for(&uri, Some(recorder.clone())).await;
     let coll = client.database("db").collection("c");
-    coll.insert_many((0..5).map(|i| bson::doc! {"i": i}), None)
+    coll.insert_many((0..5).map(|i| bson::doc! {"i": i}))
         .await
         .unwrap();
     (server, recorder, client, coll)

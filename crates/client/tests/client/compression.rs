@@ -20,10 +20,8 @@ async fn compression_is_negotiated() {
         // Large documents go through the compressor both ways.
         let coll = client.database("z").collection(name);
         let big = "x".repeat(100_000);
-        coll.insert_one(doc! {"big": big.clone()}, None)
-            .await
-            .unwrap();
-        let back = coll.find_one(doc! {}, None).await.unwrap().unwrap();
+        coll.insert_one(doc! {"big": big.clone()}).await.unwrap();
+        let back = coll.find_one(doc! {}).await.unwrap().unwrap();
         assert_eq!(back.get_str("big").ok(), Some(big.as_str()));
         drop(request);
         client.shutdown().await;

@@ -27,23 +27,16 @@ async fn single_server_crud_cursor_and_events() {
 
     let coll = client.database("app").collection("items");
     let ids = coll
-        .insert_many((0..10).map(|i| doc! {"i": i, "even": i % 2 == 0}), None)
+        .insert_many((0..10).map(|i| doc! {"i": i, "even": i % 2 == 0}))
         .await
         .unwrap();
     assert_eq!(ids.inserted_ids.len(), 10);
-    assert_eq!(
-        coll.count_documents(doc! {"even": true}, None)
-            .await
-            .unwrap(),
-        5
-    );
+    assert_eq!(coll.count_documents(doc! {"even": true}).await.unwrap(), 5);
 
     // A small batch size forces getMores.
     let cursor = coll
-        .find(
-            doc! {},
-            FindOptions::default().batch_size(3).sort(doc! {"i": 1}),
-        )
+        .find(doc! {})
+        .with_options(FindOptions::default().batch_size(3).sort(doc! {"i": 1}))
         .await
         .unwrap();
     let all = cursor.collect_all().await.unwrap();
@@ -56,17 +49,17 @@ async fn single_server_crud_cursor_and_events() {
     );
 
     let u = coll
-        .update_one(doc! {"i": 1}, doc! {"$set": {"tag": "one"}}, None)
+        .update_one(doc! {"i": 1}, doc! {"$set": {"tag": "one"}})
         .await
         .unwrap();
     assert_eq!((u.matched_count, u.modified_count), (1, 1));
     let m = coll
-        .update_many(doc! {"even": true}, doc! {"$set": {"tag": "even"}}, None)
+        .update_many(doc! {"even": true}, doc! {"$set": {"tag": "even"}})
         .await
         .unwrap();
     assert_eq!(m.matched_count, 5);
     assert_eq!(
-        coll.find_one(doc! {"i": 1}, None)
+        coll.find_one(doc! {"i": 1})
             .await
             .unwrap()
             .unwrap()
@@ -75,24 +68,22 @@ async fn single_server_crud_cursor_and_events() {
         Some("one")
     );
     assert_eq!(
-        coll.delete_one(doc! {"i": 0}, None)
-            .await
-            .unwrap()
-            .deleted_count,
+        coll.delete_one(doc! {"i": 0}).await.unwrap().deleted_count,
         1
     );
     assert_eq!(
-        coll.delete_many(doc! {"even": true}, None)
+        coll.delete_many(doc! {"even": true})
             .await
             .unwrap()
             .deleted_count,
         4
     );
-    assert_eq!(coll.count_documents(doc! {}, None).await.unwrap(), 5);
+    assert_eq!(coll.count_documents(doc! {}).await.unwrap(), 5);
 
     // A cursor dropped unfinished kills itself.
     let mut cursor = coll
-        .find(doc! {}, FindOptions::default().batch_size(2))
+        .find(doc! {})
+        .with_options(FindOptions::default().batch_size(2))
         .await
         .unwrap();
     assert!(cursor.try_next().await.unwrap().is_some());

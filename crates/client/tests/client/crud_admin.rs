@@ -18,14 +18,16 @@ async fn indexes_are_created_listed_and_dropped() {
     let server = TestServer::start(ServerOptions::default()).await.unwrap();
     let recorder = EventRecorder::shared();
     let client = client_for(&server.uri(), Some(recorder.clone())).await;
-    let coll = client.database("app").collection("ix");
+    let coll = client
+        .database("app")
+        .collection::<mongo_client::bson::Document>("ix");
     assert!(
         coll.list_index_names().await.unwrap().is_empty(),
         "no collection: no indexes"
     );
 
     let name = coll
-        .create_index(IndexModel::new(doc! {"a": 1, "b": -1}), None)
+        .create_index(IndexModel::new(doc! {"a": 1, "b": -1}))
         .await
         .unwrap();
     assert_eq!(name, "a_1_b_-1");
@@ -33,14 +35,11 @@ async fn indexes_are_created_listed_and_dropped() {
         bson::deserialize_from_document(doc! {"keys": {"u": 1}, "name": "uniq", "unique": true})
             .unwrap();
     let names = coll
-        .create_indexes(
-            [
-                from_args,
-                IndexModel::new(doc! {"t": "text"})
-                    .options(IndexOptions::default().default_language("french")),
-            ],
-            None,
-        )
+        .create_indexes([
+            from_args,
+            IndexModel::new(doc! {"t": "text"})
+                .options(IndexOptions::default().default_language("french")),
+        ])
         .await
         .unwrap();
     assert_eq!(names, ["uniq", "t_text"]);
@@ -59,7 +58,7 @@ async fn indexes_are_created_listed_and_dropped() {
         ["_id_", "a_1_b_-1", "uniq", "t_text"]
     );
     let specs: Vec<Document> = coll
-        .list_indexes(None)
+        .list_indexes()
         .await
         .unwrap()
         .collect_all()
@@ -71,19 +70,19 @@ async fn indexes_are_created_listed_and_dropped() {
         .unwrap();
     assert!(unique.get_bool("unique").unwrap());
 
-    coll.drop_index("uniq", None).await.unwrap();
+    coll.drop_index("uniq").await.unwrap();
     assert_eq!(
         coll.list_index_names().await.unwrap(),
         ["_id_", "a_1_b_-1", "t_text"]
     );
-    let err = coll.drop_index("*", None).await.unwrap_err();
+    let err = coll.drop_index("*").await.unwrap_err();
     assert!(
         matches!(err.kind(), ErrorKind::InvalidArgument(_)),
         "{err:?}"
     );
-    let err = coll.drop_index("nope", None).await.unwrap_err();
+    let err = coll.drop_index("nope").await.unwrap_err();
     assert_eq!(err.code(), Some(27));
-    coll.drop_indexes(None).await.unwrap();
+    coll.drop_indexes().await.unwrap();
     assert_eq!(coll.list_index_names().await.unwrap(), ["_id_"]);
 }
 
@@ -93,16 +92,16 @@ async fn collections_and_databases_are_created_listed_and_dropped() {
     let recorder = EventRecorder::shared();
     let client = client_for(&server.uri(), Some(recorder.clone())).await;
     let db = client.database("admin_test");
-    db.create_collection("c1", None).await.unwrap();
-    db.create_collection(
-        "c2",
-        CreateCollectionOptions::default()
-            .capped(true)
-            .size(1 << 20),
-    )
-    .await
-    .unwrap();
-    let err = db.create_collection("c1", None).await.unwrap_err();
+    db.create_collection("c1").await.unwrap();
+    db.create_collection("c2")
+        .with_options(
+            CreateCollectionOptions::default()
+                .capped(true)
+                .size(1 << 20),
+        )
+        .await
+        .unwrap();
+    let err = db.create_collection("c1").await.unwrap_err();
     assert_eq!(err.code(), Some(48), "{err:?}");
     let sent = started(&recorder)
         .into_iter()
@@ -111,7 +110,7 @@ async fn collections_and_databases_are_created_listed_and_dropped() {
         .command;
     assert!(sent.get_bool("capped").unwrap());
 
-    let mut names = db.list_collection_names(None).await.unwrap();
+    let mut names = db.list_collection_names().await.unwrap();
     names.sort();
     assert_eq!(names, ["c1", "c2"]);
     let listed = started(&recorder)
@@ -122,7 +121,8 @@ async fn collections_and_databases_are_created_listed_and_dropped() {
         .command;
     assert!(listed.get_bool("nameOnly").unwrap());
     let only: Vec<Document> = db
-        .list_collections(doc! {"name": "c2"}, None)
+        .list_collections()
+        .filter(doc! {"name": "c2"})
         .await
         .unwrap()
         .collect_all()
@@ -131,25 +131,30 @@ async fn collections_and_databases_are_created_listed_and_dropped() {
     assert_eq!(only.len(), 1);
     assert_eq!(only[0].get_str("type").unwrap(), "collection");
 
-    db.collection("c1").drop().await.unwrap();
-    assert_eq!(db.list_collection_names(None).await.unwrap(), ["c2"]);
+    db.collection::<mongo_client::bson::Document>("c1")
+        .drop()
+        .await
+        .unwrap();
+    assert_eq!(db.list_collection_names().await.unwrap(), ["c2"]);
 
     client
         .database("other")
         .collection("x")
-        .insert_one(doc! {"a": 1}, None)
+        .insert_one(doc! {"a": 1})
         .await
         .unwrap();
-    let names = client.list_database_names(None, None).await.unwrap();
+    let names = client.list_database_names().await.unwrap();
     assert!(names.contains(&"admin_test".to_owned()) && names.contains(&"other".to_owned()));
     let dbs = client
-        .list_databases(doc! {"name": "other"}, ListDatabasesOptions::default())
+        .list_databases()
+        .filter(doc! {"name": "other"})
+        .with_options(ListDatabasesOptions::default())
         .await
         .unwrap();
     assert_eq!(dbs.len(), 1);
     assert!(dbs[0].contains_key("sizeOnDisk"), "{dbs:?}");
     client.database("other").drop().await.unwrap();
-    let names = client.list_database_names(None, None).await.unwrap();
+    let names = client.list_database_names().await.unwrap();
     assert!(!names.contains(&"other".to_owned()), "{names:?}");
 }
 
@@ -160,13 +165,14 @@ async fn run_cursor_command_iterates_with_the_get_more_options() {
     let client = client_for(&server.uri(), Some(recorder.clone())).await;
     let db = client.database("app");
     db.collection("items")
-        .insert_many((0..7).map(|i| doc! {"_id": i}), None)
+        .insert_many((0..7).map(|i| doc! {"_id": i}))
         .await
         .unwrap();
     let options: RunCursorCommandOptions =
         bson::deserialize_from_document(doc! {"batchSize": 3, "comment": {"c": 1}}).unwrap();
     let docs = db
-        .run_cursor_command(doc! {"find": "items", "batchSize": 2}, options)
+        .run_cursor_command(doc! {"find": "items", "batchSize": 2})
+        .with_options(options)
         .await
         .unwrap()
         .collect_all()
@@ -192,9 +198,6 @@ async fn run_cursor_command_iterates_with_the_get_more_options() {
         .command;
     assert_eq!(find.get_i32("batchSize").unwrap(), 2);
     assert!(!find.contains_key("comment"));
-    let err = db
-        .run_cursor_command(doc! {"ping": 1}, None)
-        .await
-        .unwrap_err();
+    let err = db.run_cursor_command(doc! {"ping": 1}).await.unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::InvalidReply(_)), "{err:?}");
 }

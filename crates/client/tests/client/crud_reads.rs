@@ -25,7 +25,7 @@ async fn seeded() -> (
     let recorder = EventRecorder::shared();
     let client = client_for(&server.uri(), Some(recorder.clone())).await;
     let coll = client.database("app").collection("items");
-    coll.insert_many((0..10).map(|i| doc! {"_id": i, "g": i % 3}), None)
+    coll.insert_many((0..10).map(|i| doc! {"_id": i, "g": i % 3}))
         .await
         .unwrap();
     (server, client, coll, recorder)
@@ -54,7 +54,8 @@ async fn find_sends_its_options_and_the_server_applies_them() {
     })
     .unwrap();
     let docs = coll
-        .find(doc! {"_id": {"$gte": 1}}, options)
+        .find(doc! {"_id": {"$gte": 1}})
+        .with_options(options)
         .await
         .unwrap()
         .collect_all()
@@ -71,7 +72,8 @@ async fn find_sends_its_options_and_the_server_applies_them() {
 
     // A negative limit: one batch, no cursor left open.
     let cursor = coll
-        .find(doc! {}, FindOptions::default().limit(-4))
+        .find(doc! {})
+        .with_options(FindOptions::default().limit(-4))
         .await
         .unwrap();
     assert_eq!(cursor.id(), 0);
@@ -82,7 +84,8 @@ async fn find_sends_its_options_and_the_server_applies_them() {
 
     // limit == batchSize: batchSize goes as limit + 1, so that the cursor closes.
     let cursor = coll
-        .find(doc! {}, FindOptions::default().limit(3).batch_size(3))
+        .find(doc! {})
+        .with_options(FindOptions::default().limit(3).batch_size(3))
         .await
         .unwrap();
     assert_eq!(cursor.id(), 0);
@@ -98,10 +101,8 @@ async fn find_sends_its_options_and_the_server_applies_them() {
 async fn find_one_picks_by_sort_and_skip_in_a_single_batch() {
     let (_server, _client, coll, recorder) = seeded().await;
     let found = coll
-        .find_one(
-            doc! {"g": 1},
-            FindOneOptions::default().sort(doc! {"_id": -1}).skip(1),
-        )
+        .find_one(doc! {"g": 1})
+        .with_options(FindOneOptions::default().sort(doc! {"_id": -1}).skip(1))
         .await
         .unwrap()
         .unwrap();
@@ -112,7 +113,7 @@ async fn find_one_picks_by_sort_and_skip_in_a_single_batch() {
     assert!(sent.get_bool("singleBatch").unwrap());
     assert!(!sent.contains_key("batchSize"));
     assert_eq!(
-        coll.find_one(doc! {"g": 9}, None).await.unwrap(),
+        coll.find_one(doc! {"g": 9}).await.unwrap(),
         None,
         "nothing matches"
     );
@@ -122,24 +123,22 @@ async fn find_one_picks_by_sort_and_skip_in_a_single_batch() {
 async fn distinct_and_the_counts() {
     let (_server, client, coll, recorder) = seeded().await;
     let values = coll
-        .distinct(
-            "g",
-            doc! {"_id": {"$lt": 5}},
-            DistinctOptions::default().comment("d"),
-        )
+        .distinct("g", doc! {"_id": {"$lt": 5}})
+        .with_options(DistinctOptions::default().comment("d"))
         .await
         .unwrap();
     assert_eq!(values, [Bson::Int32(0), Bson::Int32(1), Bson::Int32(2)]);
-    let values = coll.distinct("g", doc! {"_id": 0}, None).await.unwrap();
+    let values = coll.distinct("g", doc! {"_id": 0}).await.unwrap();
     assert_eq!(values, [Bson::Int32(0)]);
     assert_eq!(
         last_command(&recorder, "distinct").get_str("key").unwrap(),
         "g"
     );
 
-    assert_eq!(coll.count_documents(doc! {"g": 0}, None).await.unwrap(), 4);
+    assert_eq!(coll.count_documents(doc! {"g": 0}).await.unwrap(), 4);
     let counted = coll
-        .count_documents(doc! {}, CountOptions::default().skip(3).limit(5))
+        .count_documents(doc! {})
+        .with_options(CountOptions::default().skip(3).limit(5))
         .await
         .unwrap();
     assert_eq!(counted, 5);
@@ -152,10 +151,12 @@ async fn distinct_and_the_counts() {
         .collect();
     assert_eq!(stages, ["$match", "$skip", "$limit", "$group"]);
     // An empty collection: no group at all, a count of 0.
-    let empty = client.database("app").collection("nothing");
-    assert_eq!(empty.count_documents(doc! {}, None).await.unwrap(), 0);
+    let empty = client
+        .database("app")
+        .collection::<mongo_client::bson::Document>("nothing");
+    assert_eq!(empty.count_documents(doc! {}).await.unwrap(), 0);
 
-    assert_eq!(coll.estimated_document_count(None).await.unwrap(), 10);
+    assert_eq!(coll.estimated_document_count().await.unwrap(), 10);
     let sent = last_command(&recorder, "count");
     assert!(!sent.contains_key("query"), "{sent:?}");
 }
@@ -166,13 +167,11 @@ async fn aggregation_with_out_writes_and_database_aggregation_reads_documents() 
     let options: AggregateOptions =
         bson::deserialize_from_document(doc! {"batchSize": 5, "allowDiskUse": true}).unwrap();
     let grouped = coll
-        .aggregate(
-            [
-                doc! {"$group": {"_id": "$g", "n": {"$sum": 1}}},
-                doc! {"$sort": {"_id": 1}},
-            ],
-            options.clone(),
-        )
+        .aggregate([
+            doc! {"$group": {"_id": "$g", "n": {"$sum": 1}}},
+            doc! {"$sort": {"_id": 1}},
+        ])
+        .with_options(options.clone())
         .await
         .unwrap()
         .collect_all()
@@ -192,7 +191,8 @@ async fn aggregation_with_out_writes_and_database_aggregation_reads_documents() 
 
     // $out: the results land in the target collection; the cursor asks for no batch size.
     let out = coll
-        .aggregate([doc! {"$match": {"g": 2}}, doc! {"$out": "twos"}], options)
+        .aggregate([doc! {"$match": {"g": 2}}, doc! {"$out": "twos"}])
+        .with_options(options)
         .await
         .unwrap()
         .collect_all()
@@ -201,19 +201,18 @@ async fn aggregation_with_out_writes_and_database_aggregation_reads_documents() 
     assert!(out.is_empty());
     let sent = last_command(&recorder, "aggregate");
     assert_eq!(sent.get_document("cursor").unwrap(), &doc! {});
-    let twos = client.database("app").collection("twos");
-    assert_eq!(twos.count_documents(doc! {}, None).await.unwrap(), 3);
+    let twos = client
+        .database("app")
+        .collection::<mongo_client::bson::Document>("twos");
+    assert_eq!(twos.count_documents(doc! {}).await.unwrap(), 3);
 
     // Database-level aggregation: `aggregate: 1` with a collection-less source.
     let docs = client
         .database("app")
-        .aggregate(
-            [
-                doc! {"$documents": [{"x": 1}, {"x": 2}, {"x": 3}]},
-                doc! {"$match": {"x": {"$gt": 1}}},
-            ],
-            None,
-        )
+        .aggregate([
+            doc! {"$documents": [{"x": 1}, {"x": 2}, {"x": 3}]},
+            doc! {"$match": {"x": {"$gt": 1}}},
+        ])
         .await
         .unwrap()
         .collect_all()

@@ -30,7 +30,8 @@ async fn upsert_inserts_and_reports_the_new_id() {
     let (server, coll, recorder) = setup().await;
     let options: UpdateOptions = bson::deserialize_from_document(doc! {"upsert": true}).unwrap();
     let r = coll
-        .update_one(doc! {"_id": 7}, doc! {"$set": {"x": 1}}, options.clone())
+        .update_one(doc! {"_id": 7}, doc! {"$set": {"x": 1}})
+        .with_options(options.clone())
         .await
         .unwrap();
     assert_eq!(
@@ -47,7 +48,8 @@ async fn upsert_inserts_and_reports_the_new_id() {
 
     // Matching now: an update, no upsert.
     let r = coll
-        .update_one(doc! {"_id": 7}, doc! {"$set": {"x": 2}}, options)
+        .update_one(doc! {"_id": 7}, doc! {"$set": {"x": 2}})
+        .with_options(options)
         .await
         .unwrap();
     assert_eq!(
@@ -57,7 +59,7 @@ async fn upsert_inserts_and_reports_the_new_id() {
     assert_eq!(r.upserted_id, None);
     // Without upsert nothing is created.
     let r = coll
-        .update_one(doc! {"_id": 8}, doc! {"$set": {"x": 1}}, None)
+        .update_one(doc! {"_id": 8}, doc! {"$set": {"x": 1}})
         .await
         .unwrap();
     assert_eq!((r.matched_count, r.upserted_count), (0, 0));
@@ -75,17 +77,14 @@ async fn upsert_inserts_and_reports_the_new_id() {
 #[tokio::test]
 async fn array_filters_choose_the_elements_to_update() {
     let (server, coll, _recorder) = setup().await;
-    coll.insert_one(doc! {"_id": 1, "a": [{"x": 1}, {"x": 5}, {"x": 9}]}, None)
+    coll.insert_one(doc! {"_id": 1, "a": [{"x": 1}, {"x": 5}, {"x": 9}]})
         .await
         .unwrap();
     let options: UpdateOptions =
         bson::deserialize_from_document(doc! {"arrayFilters": [{"e.x": {"$gt": 2}}]}).unwrap();
     let r = coll
-        .update_one(
-            doc! {"_id": 1},
-            doc! {"$set": {"a.$[e].big": true}},
-            options,
-        )
+        .update_one(doc! {"_id": 1}, doc! {"$set": {"a.$[e].big": true}})
+        .with_options(options)
         .await
         .unwrap();
     assert_eq!(r.modified_count, 1);
@@ -98,11 +97,11 @@ async fn array_filters_choose_the_elements_to_update() {
 #[tokio::test]
 async fn update_many_replace_one_and_deletes() {
     let (server, coll, recorder) = setup().await;
-    coll.insert_many((0..6).map(|i| doc! {"_id": i, "even": i % 2 == 0}), None)
+    coll.insert_many((0..6).map(|i| doc! {"_id": i, "even": i % 2 == 0}))
         .await
         .unwrap();
     let r = coll
-        .update_many(doc! {"even": true}, doc! {"$inc": {"n": 1}}, None)
+        .update_many(doc! {"even": true}, doc! {"$inc": {"n": 1}})
         .await
         .unwrap();
     assert_eq!((r.matched_count, r.modified_count), (3, 3));
@@ -110,7 +109,8 @@ async fn update_many_replace_one_and_deletes() {
     let options: ReplaceOptions =
         bson::deserialize_from_document(doc! {"comment": "swap"}).unwrap();
     let r = coll
-        .replace_one(doc! {"_id": 1}, doc! {"replaced": true}, options)
+        .replace_one(doc! {"_id": 1}, doc! {"replaced": true})
+        .with_options(options)
         .await
         .unwrap();
     assert_eq!(r.modified_count, 1);
@@ -125,8 +125,13 @@ async fn update_many_replace_one_and_deletes() {
 
     // Checked before anything is sent: an update without operators, a replacement with them.
     let before = started_names(&recorder).len();
+    let err = coll.update_one(doc! {}, doc! {"x": 1}).await.unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::InvalidArgument(_)),
+        "{err:?}"
+    );
     let err = coll
-        .update_one(doc! {}, doc! {"x": 1}, None)
+        .replace_one(doc! {}, doc! {"$set": {"x": 1}})
         .await
         .unwrap_err();
     assert!(
@@ -134,15 +139,7 @@ async fn update_many_replace_one_and_deletes() {
         "{err:?}"
     );
     let err = coll
-        .replace_one(doc! {}, doc! {"$set": {"x": 1}}, None)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::InvalidArgument(_)),
-        "{err:?}"
-    );
-    let err = coll
-        .find_one_and_update(doc! {}, doc! {"x": 1}, None)
+        .find_one_and_update(doc! {}, doc! {"x": 1})
         .await
         .unwrap_err();
     assert!(
@@ -153,7 +150,11 @@ async fn update_many_replace_one_and_deletes() {
 
     let options: DeleteOptions =
         bson::deserialize_from_document(doc! {"hint": {"_id": 1}, "comment": 5}).unwrap();
-    let r = coll.delete_one(doc! {"even": true}, options).await.unwrap();
+    let r = coll
+        .delete_one(doc! {"even": true})
+        .with_options(options)
+        .await
+        .unwrap();
     assert_eq!(r.deleted_count, 1);
     let sent = started(&recorder)
         .into_iter()
@@ -162,7 +163,7 @@ async fn update_many_replace_one_and_deletes() {
         .unwrap()
         .command;
     assert_eq!(sent.get_i32("comment").unwrap(), 5);
-    let r = coll.delete_many(doc! {"even": true}, None).await.unwrap();
+    let r = coll.delete_many(doc! {"even": true}).await.unwrap();
     assert_eq!(r.deleted_count, 2);
     assert_eq!(stored(&server).len(), 3);
 }
@@ -170,19 +171,13 @@ async fn update_many_replace_one_and_deletes() {
 #[tokio::test]
 async fn find_and_modify_helpers_pick_by_sort_and_return_the_chosen_image() {
     let (server, coll, _recorder) = setup().await;
-    coll.insert_many(
-        (1..=3).map(|i| doc! {"_id": i, "k": "same", "n": i * 10}),
-        None,
-    )
-    .await
-    .unwrap();
+    coll.insert_many((1..=3).map(|i| doc! {"_id": i, "k": "same", "n": i * 10}))
+        .await
+        .unwrap();
     // sort: the highest n; Before (the default) returns the document as it was.
     let before = coll
-        .find_one_and_update(
-            doc! {"k": "same"},
-            doc! {"$inc": {"n": 1}},
-            FindOneAndUpdateOptions::default().sort(doc! {"n": -1}),
-        )
+        .find_one_and_update(doc! {"k": "same"}, doc! {"$inc": {"n": 1}})
+        .with_options(FindOneAndUpdateOptions::default().sort(doc! {"n": -1}))
         .await
         .unwrap();
     assert_eq!(before, Some(doc! {"_id": 3, "k": "same", "n": 30}));
@@ -191,16 +186,16 @@ async fn find_and_modify_helpers_pick_by_sort_and_return_the_chosen_image() {
     )
     .unwrap();
     let after = coll
-        .find_one_and_update(doc! {"k": "same"}, doc! {"$inc": {"n": 1}}, options)
+        .find_one_and_update(doc! {"k": "same"}, doc! {"$inc": {"n": 1}})
+        .with_options(options)
         .await
         .unwrap();
     assert_eq!(after, Some(doc! {"_id": 1, "n": 11}));
 
     // An upsert with After returns the new document; with Before, nothing.
     let upserted = coll
-        .find_one_and_replace(
-            doc! {"_id": 9},
-            doc! {"fresh": true},
+        .find_one_and_replace(doc! {"_id": 9}, doc! {"fresh": true})
+        .with_options(
             FindOneAndReplaceOptions::default()
                 .upsert(true)
                 .return_document(ReturnDocument::After),
@@ -209,11 +204,8 @@ async fn find_and_modify_helpers_pick_by_sort_and_return_the_chosen_image() {
         .unwrap();
     assert_eq!(upserted, Some(doc! {"_id": 9, "fresh": true}));
     let none = coll
-        .find_one_and_replace(
-            doc! {"_id": 10},
-            doc! {"fresh": true},
-            FindOneAndReplaceOptions::default().upsert(true),
-        )
+        .find_one_and_replace(doc! {"_id": 10}, doc! {"fresh": true})
+        .with_options(FindOneAndReplaceOptions::default().upsert(true))
         .await
         .unwrap();
     assert_eq!(none, None);
@@ -221,10 +213,8 @@ async fn find_and_modify_helpers_pick_by_sort_and_return_the_chosen_image() {
 
     // Delete by sort: the lowest n goes, and is returned.
     let deleted = coll
-        .find_one_and_delete(
-            doc! {"k": "same"},
-            FindOneAndDeleteOptions::default().sort(doc! {"n": 1}),
-        )
+        .find_one_and_delete(doc! {"k": "same"})
+        .with_options(FindOneAndDeleteOptions::default().sort(doc! {"n": 1}))
         .await
         .unwrap();
     assert_eq!(deleted, Some(doc! {"_id": 1, "k": "same", "n": 11}));
@@ -234,9 +224,7 @@ async fn find_and_modify_helpers_pick_by_sort_and_return_the_chosen_image() {
             .any(|d| d.get_i32("_id").ok() == Some(1))
     );
     assert_eq!(
-        coll.find_one_and_delete(doc! {"k": "none"}, None)
-            .await
-            .unwrap(),
+        coll.find_one_and_delete(doc! {"k": "none"}).await.unwrap(),
         None
     );
 }
@@ -244,8 +232,8 @@ async fn find_and_modify_helpers_pick_by_sort_and_return_the_chosen_image() {
 #[tokio::test]
 async fn write_errors_and_write_concern_errors_keep_the_server_information() {
     let (server, coll, recorder) = setup().await;
-    coll.insert_one(doc! {"_id": 1}, None).await.unwrap();
-    let err = coll.insert_one(doc! {"_id": 1}, None).await.unwrap_err();
+    coll.insert_one(doc! {"_id": 1}).await.unwrap();
+    let err = coll.insert_one(doc! {"_id": 1}).await.unwrap_err();
     assert_eq!(err.code(), Some(11000));
     let failure = err.write_failure().expect("a write failure");
     let e = &failure.write_errors[0];
@@ -264,7 +252,11 @@ async fn write_errors_and_write_concern_errors_keep_the_server_information() {
         .unwrap();
     let options: InsertOneOptions =
         bson::deserialize_from_document(doc! {"bypassDocumentValidation": true}).unwrap();
-    let err = coll.insert_one(doc! {"_id": 2}, options).await.unwrap_err();
+    let err = coll
+        .insert_one(doc! {"_id": 2})
+        .with_options(options)
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some(64));
     let wce = err
         .write_failure()

@@ -39,14 +39,14 @@ async fn handles_send_their_own_concerns() {
             .write_concern(WriteConcern::with_w(Acknowledgment::Majority)),
     );
     let coll = db.collection("c");
-    coll.insert_one(doc! {"_id": 1}, None).await.unwrap();
+    coll.insert_one(doc! {"_id": 1}).await.unwrap();
     assert_eq!(
         command_of(&recorder, "insert")
             .get_document("writeConcern")
             .unwrap(),
         &doc! {"w": "majority"}
     );
-    coll.find(doc! {}, None)
+    coll.find(doc! {})
         .await
         .unwrap()
         .collect_all()
@@ -64,7 +64,7 @@ async fn handles_send_their_own_concerns() {
         CollectionOptions::default().read_concern(ReadConcern::new("available")),
     );
     local
-        .find(doc! {}, None)
+        .find(doc! {})
         .await
         .unwrap()
         .collect_all()
@@ -76,7 +76,7 @@ async fn handles_send_their_own_concerns() {
             .unwrap(),
         &doc! {"level": "available"}
     );
-    local.insert_one(doc! {"_id": 2}, None).await.unwrap();
+    local.insert_one(doc! {"_id": 2}).await.unwrap();
     assert_eq!(
         command_of(&recorder, "insert")
             .get_document("writeConcern")
@@ -87,7 +87,7 @@ async fn handles_send_their_own_concerns() {
     client
         .database("h")
         .collection("c")
-        .insert_one(doc! {"_id": 3}, None)
+        .insert_one(doc! {"_id": 3})
         .await
         .unwrap();
     assert_eq!(
@@ -111,7 +111,7 @@ async fn an_unacknowledged_handle_writes_without_waiting_for_a_reply() {
         "w0",
         CollectionOptions::default().write_concern(WriteConcern::with_w(Acknowledgment::Nodes(0))),
     );
-    coll.insert_one(doc! {"_id": 1}, None).await.unwrap();
+    coll.insert_one(doc! {"_id": 1}).await.unwrap();
     let insert = command_of(&recorder, "insert");
     assert_eq!(
         insert.get_document("writeConcern").unwrap(),
@@ -137,11 +137,13 @@ async fn a_handle_read_preference_routes_its_reads() {
     let recorder = EventRecorder::shared();
     let client = client_for(&rs.uri(), Some(recorder.clone())).await;
     client.run_command("admin", doc! {"ping": 1}).await.unwrap();
-    let coll = client.database("h").collection_with_options(
-        "c",
-        CollectionOptions::default().read_preference(ReadPreference::new(ReadMode::Secondary)),
-    );
-    coll.find(doc! {}, None)
+    let coll = client
+        .database("h")
+        .collection_with_options::<mongo_client::bson::Document>(
+            "c",
+            CollectionOptions::default().read_preference(ReadPreference::new(ReadMode::Secondary)),
+        );
+    coll.find(doc! {})
         .await
         .unwrap()
         .collect_all()

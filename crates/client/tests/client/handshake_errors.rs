@@ -81,7 +81,7 @@ async fn an_authentication_error_marks_the_server_unknown_and_clears_the_pool_fi
         )
         .await;
         let coll = client.database("db").collection("c");
-        let err = coll.insert_one(doc! {"x": 1}, None).await.unwrap_err();
+        let err = coll.insert_one(doc! {"x": 1}).await.unwrap_err();
         assert!(
             !err.is_pool_cleared(),
             "{data}: the operation gets its own error: {err:?}"
@@ -104,7 +104,7 @@ async fn an_authentication_error_marks_the_server_unknown_and_clears_the_pool_fi
             "{data}: the pool is cleared before the connection is closed"
         );
         // The server is rediscovered and the next operation succeeds.
-        coll.insert_one(doc! {"x": 2}, None).await.unwrap();
+        coll.insert_one(doc! {"x": 2}).await.unwrap();
         client.shutdown().await;
     }
 }
@@ -129,8 +129,8 @@ async fn a_network_error_during_the_hello_is_an_overload_signal_sdam_ignores() {
         .unwrap();
     let coll = client.database("db").collection("c");
     let (a, b) = tokio::join!(
-        coll.insert_one(doc! {"x": 1}, None),
-        coll.insert_one(doc! {"x": 2}, None)
+        coll.insert_one(doc! {"x": 1}),
+        coll.insert_one(doc! {"x": 2})
     );
     // One of the two needed a second connection, whose hello failed; the error is labelled
     // an overload error and retried, and the server is neither marked Unknown nor cleared.
@@ -162,7 +162,7 @@ async fn behind_a_load_balancer_hello_errors_are_ignored_and_auth_errors_clear_t
     let recorder = EventRecorder::shared();
     let client = client_for(&uri(&server, "loadBalanced=true"), Some(recorder.clone())).await;
     let coll = client.database("db").collection("c");
-    coll.insert_one(doc! {"x": 1}, None).await.unwrap_err();
+    coll.insert_one(doc! {"x": 1}).await.unwrap_err();
     assert_eq!(
         from_first_created(&recorder),
         [
@@ -183,7 +183,7 @@ async fn behind_a_load_balancer_hello_errors_are_ignored_and_auth_errors_clear_t
     let recorder = EventRecorder::shared();
     let client = client_for(&uri(&server, "loadBalanced=true"), Some(recorder.clone())).await;
     let coll = client.database("db").collection("c");
-    coll.insert_one(doc! {"x": 1}, None).await.unwrap_err();
+    coll.insert_one(doc! {"x": 1}).await.unwrap_err();
     assert_eq!(
         from_first_created(&recorder),
         [
@@ -205,11 +205,13 @@ async fn behind_a_load_balancer_an_error_of_a_cleared_service_generation_is_stal
     let (server, recorder, client, coll) = load_balanced_with_docs().await;
     // Two cursors pin two connections of the same service and generation.
     let mut first = coll
-        .find(doc! {}, FindOptions::default().batch_size(2))
+        .find(doc! {})
+        .with_options(FindOptions::default().batch_size(2))
         .await
         .unwrap();
     let mut second = coll
-        .find(doc! {}, FindOptions::default().batch_size(2))
+        .find(doc! {})
+        .with_options(FindOptions::default().batch_size(2))
         .await
         .unwrap();
     server

@@ -29,7 +29,8 @@ async fn load_balanced_mode_pins_cursors_and_runs_no_monitor() {
     };
     let before = checked_out(&recorder);
     let mut cursor = coll
-        .find(doc! {}, FindOptions::default().batch_size(2))
+        .find(doc! {})
+        .with_options(FindOptions::default().batch_size(2))
         .await
         .unwrap();
     assert!(
@@ -93,7 +94,8 @@ async fn a_cursor_keeps_its_connection_after_a_network_error_until_closed() {
             .sum::<i32>()
     };
     let mut cursor = coll
-        .find(doc! {}, FindOptions::default().batch_size(2))
+        .find(doc! {})
+        .with_options(FindOptions::default().batch_size(2))
         .await
         .unwrap();
     assert_eq!(out(&recorder), 1);

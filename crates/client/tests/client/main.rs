@@ -31,3 +31,4 @@ mod sessions;
 mod stable_api;
 mod tls;
 mod topology;
+mod typed;

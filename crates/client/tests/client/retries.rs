@@ -22,7 +22,7 @@ async fn a_network_error_clears_the_pool_and_a_read_is_retried() {
     let uri = format!("{}&heartbeatFrequencyMS=500", server.uri());
     let client = client_for(&uri, Some(recorder.clone())).await;
     let coll = client.database("db").collection("c");
-    coll.insert_one(doc! {"a": 1}, None).await.unwrap();
+    coll.insert_one(doc! {"a": 1}).await.unwrap();
 
     server
         .configure_fail_point(doc! {
@@ -31,7 +31,7 @@ async fn a_network_error_clears_the_pool_and_a_read_is_retried() {
         })
         .unwrap();
     // The find fails with a network error, the pool is cleared, the read is retried once.
-    let found = coll.find_one(doc! {"a": 1}, None).await.unwrap();
+    let found = coll.find_one(doc! {"a": 1}).await.unwrap();
     assert!(found.is_some());
     let cmap = recorder.cmap_events();
     assert!(
@@ -102,7 +102,7 @@ async fn retryable_write_is_retried_once_with_the_same_txn_number() {
     let uri = format!("{}&heartbeatFrequencyMS=500", rs.uri());
     let client = client_for(&uri, Some(recorder.clone())).await;
     let coll = client.database("db").collection("retry");
-    coll.insert_one(doc! {"warm": true}, None).await.unwrap();
+    coll.insert_one(doc! {"warm": true}).await.unwrap();
     let primary = rs.primary().unwrap();
     primary
         .configure_fail_point(doc! {
@@ -112,7 +112,7 @@ async fn retryable_write_is_retried_once_with_the_same_txn_number() {
         })
         .unwrap();
     recorder.clear();
-    coll.insert_one(doc! {"x": 1}, None).await.unwrap();
+    coll.insert_one(doc! {"x": 1}).await.unwrap();
     let inserts: Vec<_> = recorder
         .command_events()
         .into_iter()
@@ -133,7 +133,7 @@ async fn retryable_write_is_retried_once_with_the_same_txn_number() {
         })
         .unwrap();
     recorder.clear();
-    let err = coll.insert_one(doc! {"x": 2}, None).await.unwrap_err();
+    let err = coll.insert_one(doc! {"x": 2}).await.unwrap_err();
     assert_eq!(err.code(), Some(2));
     let n = recorder
         .command_events()
@@ -160,7 +160,7 @@ async fn writes_waiting_in_a_cleared_pool_are_retried() {
     );
     let client = client_for(&uri, Some(recorder.clone())).await;
     let coll = client.database("db").collection("cleared");
-    coll.insert_one(doc! {"_id": 0}, None).await.unwrap();
+    coll.insert_one(doc! {"_id": 0}).await.unwrap();
     rs.primary()
         .unwrap()
         .configure_fail_point(doc! {
@@ -172,7 +172,7 @@ async fn writes_waiting_in_a_cleared_pool_are_retried() {
     let tasks: Vec<_> = (1..=6)
         .map(|i| {
             let coll = coll.clone();
-            tokio::spawn(async move { coll.insert_one(doc! {"_id": i}, None).await })
+            tokio::spawn(async move { coll.insert_one(doc! {"_id": i}).await })
         })
         .collect();
     for t in tasks {

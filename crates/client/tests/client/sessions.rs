@@ -31,7 +31,7 @@ async fn seeded() -> (
     client
         .database("app")
         .collection("items")
-        .insert_many((0..5).map(|i| doc! {"_id": i}), None)
+        .insert_many((0..5).map(|i| doc! {"_id": i}))
         .await
         .unwrap();
     (server, client, recorder)
@@ -41,13 +41,14 @@ async fn seeded() -> (
 async fn every_operation_sends_an_implicit_session_and_cursors_keep_theirs() {
     let (_server, client, recorder) = seeded().await;
     let db = client.database("app");
-    let coll = db.collection("items");
+    let coll = db.collection::<mongo_client::bson::Document>("items");
     // The insert got one.
     let insert = lsids(&recorder, "insert");
     assert!(insert[0].is_some(), "{insert:?}");
     // A find cursor's getMores use the find's session.
     let docs = coll
-        .find(doc! {}, FindOptions::default().batch_size(2))
+        .find(doc! {})
+        .with_options(FindOptions::default().batch_size(2))
         .await
         .unwrap()
         .collect_all()
@@ -60,14 +61,12 @@ async fn every_operation_sends_an_implicit_session_and_cursors_keep_theirs() {
     assert!(find[0].is_some());
     assert!(get_mores.iter().all(|l| *l == find[0]), "{get_mores:?}");
     // The exhausted cursor gave the session back: the next operation reuses it.
-    client.list_databases(None, None).await.unwrap();
+    client.list_databases().await.unwrap();
     assert_eq!(lsids(&recorder, "listDatabases"), [find[0].clone()]);
     // runCursorCommand too, and a closed cursor's killCursors.
     let mut cursor = db
-        .run_cursor_command(
-            doc! {"find": "items", "batchSize": 2},
-            RunCursorCommandOptions::default(),
-        )
+        .run_cursor_command(doc! {"find": "items", "batchSize": 2})
+        .with_options(RunCursorCommandOptions::default())
         .await
         .unwrap();
     cursor.try_next().await.unwrap();
@@ -97,9 +96,9 @@ async fn unacknowledged_writes_carry_no_session_and_shutdown_ends_the_pooled_one
     );
     let client = client_for(&uri, Some(recorder.clone())).await;
     let coll = client.database("app").collection("items");
-    coll.insert_one(doc! {"_id": 1}, None).await.unwrap();
+    coll.insert_one(doc! {"_id": 1}).await.unwrap();
     assert_eq!(lsids(&recorder, "insert"), [None]);
-    let n = coll.count_documents(doc! {}, None).await.unwrap();
+    let n = coll.count_documents(doc! {}).await.unwrap();
     assert!(n <= 1);
     let used = lsids(&recorder, "aggregate");
     assert!(used[0].is_some(), "{used:?}");

@@ -22,11 +22,12 @@ async fn get_more_carries_the_declared_api_version() {
         .await
         .unwrap();
     let coll = client.database("app").collection("items");
-    coll.insert_many((0..5).map(|i| doc! {"_id": i}), None)
+    coll.insert_many((0..5).map(|i| doc! {"_id": i}))
         .await
         .unwrap();
     let docs = coll
-        .find(doc! {}, FindOptions::default().batch_size(2))
+        .find(doc! {})
+        .with_options(FindOptions::default().batch_size(2))
         .await
         .unwrap()
         .collect_all()

@@ -42,7 +42,7 @@ async fn replica_set_discovery_and_failover() {
     );
     let client = client_for(&uri, Some(recorder.clone())).await;
     let coll = client.database("db").collection("c");
-    coll.insert_one(doc! {"n": 1}, None).await.unwrap();
+    coll.insert_one(doc! {"n": 1}).await.unwrap();
     let d = client.topology_description();
     assert_eq!(d.topology_type(), TopologyType::ReplicaSetWithPrimary);
     assert_eq!(d.servers().count(), 3);
@@ -54,7 +54,7 @@ async fn replica_set_discovery_and_failover() {
     // The next write finds the new primary (after a NotWritablePrimary error or a check).
     let mut ok = false;
     for _ in 0..20 {
-        match coll.insert_one(doc! {"n": 2}, None).await {
+        match coll.insert_one(doc! {"n": 2}).await {
             Ok(_) => {
                 ok = true;
                 break;

@@ -137,7 +137,7 @@ fn group(statements: Vec<Statement>, ordered: bool) -> Vec<Group> {
     groups
 }
 
-impl Collection {
+impl<T> Collection<T> {
     /// Inserts documents (an `_id` generated, first, for each that has none), in as many
     /// commands as the server's limits need. Ordered (the default) stops at the first write
     /// error; unordered inserts every document it can.
@@ -148,12 +148,12 @@ impl Collection {
     /// position, and the partial result
     /// ([`WriteFailure::partial_result`](crate::error::WriteFailure)); network and
     /// selection errors as they are.
-    pub async fn insert_many(
+    pub(crate) async fn exec_insert_many(
         &self,
         documents: impl IntoIterator<Item = Document>,
-        options: impl Into<Option<InsertManyOptions>>,
+        options: InsertManyOptions,
     ) -> Result<InsertManyResult> {
-        let o = options.into().unwrap_or_default();
+        let o = options;
         let models: Vec<WriteModel> = documents.into_iter().map(WriteModel::insert_one).collect();
         if models.is_empty() {
             return Err(Error::invalid_argument(
@@ -167,7 +167,7 @@ impl Collection {
             raw_data: o.raw_data,
             ..BulkWriteOptions::default()
         };
-        let r = self.bulk_write(models, options).await?;
+        let r = self.exec_bulk_write(models, options).await?;
         Ok(InsertManyResult {
             inserted_ids: r.inserted_ids,
         })
@@ -183,12 +183,12 @@ impl Collection {
     /// and write concern errors come as one [`ErrorKind::Write`](crate::ErrorKind) with
     /// every error, indexed by model, and the partial result; a network, selection or
     /// command error ends the bulk write with that error.
-    pub async fn bulk_write(
+    pub(crate) async fn exec_bulk_write(
         &self,
         models: impl IntoIterator<Item = WriteModel>,
-        options: impl Into<Option<BulkWriteOptions>>,
+        options: BulkWriteOptions,
     ) -> Result<BulkWriteResult> {
-        let o = options.into().unwrap_or_default();
+        let o = options;
         let ordered = o.ordered.unwrap_or(true);
         let models: Vec<WriteModel> = models.into_iter().collect();
         if models.is_empty() {

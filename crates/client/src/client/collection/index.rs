@@ -4,23 +4,23 @@
 use bson::Document;
 
 use super::Collection;
-use crate::client::cursor::Cursor;
+use crate::client::cursor::CursorCore;
 use crate::crud::{CreateIndexOptions, DropIndexOptions, IndexModel, ListIndexesOptions};
 use crate::error::{Error, Result};
 use crate::operation::{GetMoreOptions, OpenCursor, create_indexes, drop_indexes, index_names};
 
-impl Collection {
+impl<T> Collection<T> {
     /// Creates one index; returns its name (given, or generated from the keys, e.g.
     /// `a_1_b_-1`).
     ///
     /// # Errors
     /// Write concern, command, network and selection errors.
-    pub async fn create_index(
+    pub(crate) async fn exec_create_index(
         &self,
         model: IndexModel,
-        options: impl Into<Option<CreateIndexOptions>>,
+        options: CreateIndexOptions,
     ) -> Result<String> {
-        let mut names = self.create_indexes([model], options).await?;
+        let mut names = self.exec_create_indexes([model], options).await?;
         names
             .pop()
             .ok_or_else(|| Error::invalid_reply("createIndexes named no index"))
@@ -30,13 +30,13 @@ impl Collection {
     ///
     /// # Errors
     /// No models (before anything is sent); as [`create_index`](Self::create_index).
-    pub async fn create_indexes(
+    pub(crate) async fn exec_create_indexes(
         &self,
         models: impl IntoIterator<Item = IndexModel>,
-        options: impl Into<Option<CreateIndexOptions>>,
+        options: CreateIndexOptions,
     ) -> Result<Vec<String>> {
         let models: Vec<IndexModel> = models.into_iter().collect();
-        let options = options.into().unwrap_or_default();
+        let options = options;
         let (op, names) = create_indexes(&self.db, &self.name, &models, &options)?;
         self.client.run_op(op).await?;
         Ok(names)
@@ -48,17 +48,17 @@ impl Collection {
     /// # Errors
     /// `*` (before anything is sent); write concern, command (an index that does not
     /// exist), network and selection errors.
-    pub async fn drop_index(
+    pub(crate) async fn exec_drop_index(
         &self,
         name: &str,
-        options: impl Into<Option<DropIndexOptions>>,
+        options: DropIndexOptions,
     ) -> Result<()> {
         if name == "*" {
             return Err(Error::invalid_argument(
                 "drop_index(\"*\") would drop every index: use drop_indexes",
             ));
         }
-        let options = options.into().unwrap_or_default();
+        let options = options;
         self.client
             .run_op(drop_indexes(&self.db, &self.name, name, &options))
             .await
@@ -68,8 +68,8 @@ impl Collection {
     ///
     /// # Errors
     /// Write concern, command, network and selection errors.
-    pub async fn drop_indexes(&self, options: impl Into<Option<DropIndexOptions>>) -> Result<()> {
-        let options = options.into().unwrap_or_default();
+    pub(crate) async fn exec_drop_indexes(&self, options: DropIndexOptions) -> Result<()> {
+        let options = options;
         self.client
             .run_op(drop_indexes(&self.db, &self.name, "*", &options))
             .await
@@ -80,11 +80,11 @@ impl Collection {
     ///
     /// # Errors
     /// Network, selection and command errors.
-    pub async fn list_indexes(
+    pub(crate) async fn exec_list_indexes(
         &self,
-        options: impl Into<Option<ListIndexesOptions>>,
-    ) -> Result<Cursor> {
-        let options = options.into().unwrap_or_default();
+        options: ListIndexesOptions,
+    ) -> Result<CursorCore> {
+        let options = options;
         let get_more = GetMoreOptions {
             batch_size: options.batch_size,
             max_time: None,
@@ -100,8 +100,12 @@ impl Collection {
     ///
     /// # Errors
     /// As [`list_indexes`](Self::list_indexes); an entry without a name.
-    pub async fn list_index_names(&self) -> Result<Vec<String>> {
-        let indexes: Vec<Document> = self.list_indexes(None).await?.collect_all().await?;
+    pub(crate) async fn exec_list_index_names(&self) -> Result<Vec<String>> {
+        let indexes: Vec<Document> = self
+            .exec_list_indexes(ListIndexesOptions::default())
+            .await?
+            .collect_all()
+            .await?;
         index_names(&indexes)
     }
 }

@@ -1,5 +1,7 @@
-//! [`Collection`]: the CRUD specification's collection API. Each call builds an operation
-//! (`crate::operation`) and hands it to the executor. This file has the handle and the reads
+//! [`Collection`]: the CRUD specification's collection API, typed by the documents it holds.
+//! Each public method returns an action (`super::action`) that collects options and runs
+//! when awaited; the action calls one of the `exec_*` methods here, which build an operation
+//! (`crate::operation`) and hand it to the executor. This file has the handle and the reads
 //! (find, aggregate, counts, distinct); `write.rs` the single writes and findAndModify;
 //! `bulk.rs` insert_many and bulk_write; `index.rs` index management.
 
@@ -7,13 +9,15 @@ mod bulk;
 mod index;
 mod write;
 
+use std::marker::PhantomData;
+
 use bson::{Bson, Document, doc};
 
 use super::Client;
-use super::cursor::Cursor;
+use super::cursor::CursorCore;
 use crate::crud::{
     AggregateOptions, CountOptions, CursorType, DistinctOptions, EstimatedDocumentCountOptions,
-    FindOneOptions, FindOptions,
+    FindOptions,
 };
 use crate::error::Result;
 use crate::operation::{
@@ -21,21 +25,62 @@ use crate::operation::{
     estimated_count,
 };
 
-/// A collection handle: cheap to clone.
-#[derive(Clone, Debug)]
-pub struct Collection {
+/// A collection handle whose documents are `T` (serde, through BSON): cheap to clone.
+/// `Collection<Document>` (the default) is the untyped case; [`clone_with_type`]
+/// (Self::clone_with_type) gives the same collection with another type.
+///
+/// Reads decode with `T: DeserializeOwned`, writes encode with `T: Serialize`; filters,
+/// updates and pipelines are documents.
+pub struct Collection<T = Document> {
     client: Client,
     db: String,
     name: String,
+    _type: PhantomData<fn() -> T>,
 }
 
-impl Collection {
+impl<T> Clone for Collection<T> {
+    fn clone(&self) -> Self {
+        Collection {
+            client: self.client.clone(),
+            db: self.db.clone(),
+            name: self.name.clone(),
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Collection<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collection")
+            .field("namespace", &self.namespace())
+            .field("type", &std::any::type_name::<T>())
+            .finish()
+    }
+}
+
+impl<T> Collection<T> {
     pub(crate) fn new(client: Client, db: &str, name: &str) -> Self {
         Collection {
             client,
             db: db.to_owned(),
             name: name.to_owned(),
+            _type: PhantomData,
         }
+    }
+
+    /// The same collection (and options), with documents of type `U`.
+    pub fn clone_with_type<U>(&self) -> Collection<U> {
+        Collection {
+            client: self.client.clone(),
+            db: self.db.clone(),
+            name: self.name.clone(),
+            _type: PhantomData,
+        }
+    }
+
+    /// The client (with this handle's options) its operations run on.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
     }
 
     /// The collection's name.
@@ -53,18 +98,14 @@ impl Collection {
         format!("{}.{}", self.db, self.name)
     }
 
-    /// Finds the documents matching `filter`: a cursor that runs `getMore` as needed and
-    /// kills itself when dropped unfinished. A `tailableAwait` cursor's getMores carry
-    /// `maxAwaitTimeMS` as `maxTimeMS`; getMores carry the `comment` (servers 4.4+).
-    ///
-    /// # Errors
-    /// Network, selection and command errors of the first batch.
-    pub async fn find(
+    /// `find`: a cursor that runs `getMore` as needed and kills itself when dropped
+    /// unfinished. A `tailableAwait` cursor's getMores carry `maxAwaitTimeMS` as
+    /// `maxTimeMS`; getMores carry the `comment` (servers 4.4+).
+    pub(crate) async fn exec_find(
         &self,
         filter: Document,
-        options: impl Into<Option<FindOptions>>,
-    ) -> Result<Cursor> {
-        let options = options.into().unwrap_or_default();
+        options: FindOptions,
+    ) -> Result<CursorCore> {
         let get_more = GetMoreOptions {
             batch_size: options.batch_size,
             max_time: options
@@ -78,59 +119,23 @@ impl Collection {
             .await
     }
 
-    /// The first document matching `filter` (a `find` with `limit: 1` and
-    /// `singleBatch: true`).
-    ///
-    /// # Errors
-    /// As [`find`](Self::find).
-    pub async fn find_one(
+    /// `aggregate` on this collection.
+    pub(crate) async fn exec_aggregate(
         &self,
-        filter: Document,
-        options: impl Into<Option<FindOneOptions>>,
-    ) -> Result<Option<Document>> {
-        let mut options: FindOptions = options.into().unwrap_or_default().into();
-        options.limit = Some(-1);
-        let mut cursor = self.find(filter, options).await?;
-        cursor.try_next().await
-    }
-
-    /// Runs an aggregation pipeline: a cursor over its results. A pipeline ending in `$out`
-    /// or `$merge` is a write: it runs on the primary with the write concern and is not
-    /// retried; its cursor is empty.
-    ///
-    /// # Errors
-    /// Network, selection and command errors.
-    pub async fn aggregate(
-        &self,
-        pipeline: impl IntoIterator<Item = Document>,
-        options: impl Into<Option<AggregateOptions>>,
-    ) -> Result<Cursor> {
-        let options = options.into().unwrap_or_default();
-        let pipeline: Vec<Document> = pipeline.into_iter().collect();
-        let get_more = GetMoreOptions {
-            batch_size: options.batch_size,
-            max_time: options.max_await_time,
-            comment: options.comment.clone(),
-        };
-        let target = Bson::String(self.name.clone());
-        let op = OpenCursor::aggregate(&self.db, target, pipeline, &options);
+        pipeline: Vec<Document>,
+        options: AggregateOptions,
+    ) -> Result<CursorCore> {
         self.client
-            .open_cursor(op, &self.db, &self.name, get_more)
+            .exec_aggregate(&self.db, &self.name, pipeline, options)
             .await
     }
-
-    /// Counts the documents matching `filter`: the CRUD specification's aggregation
-    /// (`$match`, `$skip`, `$limit`, `$group` summing 1). `$match` cannot use `$where`,
-    /// `$near` or `$nearSphere`.
-    ///
-    /// # Errors
-    /// As [`aggregate`](Self::aggregate).
-    pub async fn count_documents(
+    /// `countDocuments`: the CRUD specification's aggregation (`$match`, `$skip`, `$limit`,
+    /// `$group` summing 1).
+    pub(crate) async fn exec_count_documents(
         &self,
         filter: Document,
-        options: impl Into<Option<CountOptions>>,
-    ) -> Result<i64> {
-        let options = options.into().unwrap_or_default();
+        options: CountOptions,
+    ) -> Result<u64> {
         let pipeline = count_documents_pipeline(filter, &options);
         let aggregate = AggregateOptions {
             collation: options.collation,
@@ -140,62 +145,65 @@ impl Collection {
             raw_data: options.raw_data,
             ..AggregateOptions::default()
         };
-        let mut cursor = self.aggregate(pipeline, aggregate).await?;
+        let mut cursor = self.exec_aggregate(pipeline, aggregate).await?;
         // An empty collection gives no group at all: a count of 0.
         Ok(match cursor.try_next().await? {
-            Some(d) => count(&d, "n"),
+            Some(d) => u64::try_from(count(&d, "n")).unwrap_or(0),
             None => 0,
         })
     }
 
-    /// An estimate of the number of documents from the collection's metadata: the `count`
-    /// command without a filter (which the Stable API v1 lacks before server 5.0.9).
-    ///
-    /// # Errors
-    /// Network, selection and command errors.
-    pub async fn estimated_document_count(
+    /// `estimatedDocumentCount`: the `count` command without a filter.
+    pub(crate) async fn exec_estimated_count(
         &self,
-        options: impl Into<Option<EstimatedDocumentCountOptions>>,
-    ) -> Result<i64> {
-        let options = options.into().unwrap_or_default();
-        self.client
+        options: EstimatedDocumentCountOptions,
+    ) -> Result<u64> {
+        let n = self
+            .client
             .run_op(estimated_count(&self.db, &self.name, &options))
-            .await
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    /// The distinct values of `field_name` (a dotted path) among the documents matching
-    /// `filter`.
-    ///
-    /// # Errors
-    /// Network, selection and command errors.
-    pub async fn distinct(
+    /// `distinct`: the distinct values of `field_name` (a dotted path).
+    pub(crate) async fn exec_distinct(
         &self,
         field_name: &str,
-        filter: impl Into<Option<Document>>,
-        options: impl Into<Option<DistinctOptions>>,
+        filter: Option<Document>,
+        options: DistinctOptions,
     ) -> Result<Vec<Bson>> {
-        let options = options.into().unwrap_or_default();
-        let filter = Some(filter.into().unwrap_or_else(|| doc! {}));
+        let filter = Some(filter.unwrap_or_else(|| doc! {}));
         self.client
             .run_op(distinct(&self.db, &self.name, field_name, filter, &options))
             .await
     }
 
-    /// Drops the collection (a missing collection is not an error).
-    ///
-    /// # Errors
-    /// Network, selection and command errors.
-    pub async fn drop(&self) -> Result<()> {
+    /// `drop` (a missing collection is not an error).
+    pub(crate) async fn exec_drop(&self) -> Result<()> {
         self.client
             .run_op(DropCollection::new(&self.db, &self.name))
             .await
     }
+}
 
-    /// Drops the collection: the same as [`drop`](Self::drop).
-    ///
-    /// # Errors
-    /// As [`drop`](Self::drop).
-    pub async fn drop_collection(&self) -> Result<()> {
-        self.drop().await
+impl Client {
+    /// `aggregate` on `db.coll`: a cursor over its results. A pipeline ending in `$out` or
+    /// `$merge` is a write: it runs with the write concern and is not retried; its cursor is
+    /// empty.
+    pub(crate) async fn exec_aggregate(
+        &self,
+        db: &str,
+        coll: &str,
+        pipeline: Vec<Document>,
+        options: AggregateOptions,
+    ) -> Result<CursorCore> {
+        let get_more = GetMoreOptions {
+            batch_size: options.batch_size,
+            max_time: options.max_await_time,
+            comment: options.comment.clone(),
+        };
+        let target = Bson::String(coll.to_owned());
+        let op = OpenCursor::aggregate(db, target, pipeline, &options);
+        self.open_cursor(op, db, coll, get_more).await
     }
 }

@@ -59,7 +59,7 @@ struct StatementParts {
     sort: Option<Document>,
 }
 
-impl Collection {
+impl<T> Collection<T> {
     /// Runs one update statement (`update` command) with the command-level `extras`.
     async fn update_statement(
         &self,
@@ -93,12 +93,12 @@ impl Collection {
     /// # Errors
     /// A write error (duplicate key, validation, …: [`ErrorKind::Write`](crate::ErrorKind)),
     /// a write concern error, network and selection errors.
-    pub async fn insert_one(
+    pub(crate) async fn exec_insert_one(
         &self,
         document: Document,
-        options: impl Into<Option<InsertOneOptions>>,
+        options: InsertOneOptions,
     ) -> Result<InsertOneResult> {
-        let o = options.into().unwrap_or_default();
+        let o = options;
         let (inserted_id, document) = with_id(document);
         let raw = RawDocumentBuf::try_from(&document)?;
         let extras = write_extras(o.bypass_document_validation, o.comment, None, o.raw_data);
@@ -108,47 +108,10 @@ impl Collection {
         Ok(InsertOneResult { inserted_id })
     }
 
-    /// Updates the first document matching `filter` with an update document (`$set`, …) or
-    /// a pipeline.
-    ///
-    /// # Errors
-    /// An update document whose first key is not an operator, an empty pipeline (before
-    /// anything is sent); write, write concern, network and selection errors.
-    pub async fn update_one(
-        &self,
-        filter: Document,
-        update: impl Into<UpdateModifications>,
-        options: impl Into<Option<UpdateOptions>>,
-    ) -> Result<UpdateResult> {
-        self.update(
-            filter,
-            update.into(),
-            false,
-            options.into().unwrap_or_default(),
-        )
-        .await
-    }
-
-    /// Updates every document matching `filter` (not retried).
-    ///
-    /// # Errors
-    /// As [`update_one`](Self::update_one).
-    pub async fn update_many(
-        &self,
-        filter: Document,
-        update: impl Into<UpdateModifications>,
-        options: impl Into<Option<UpdateOptions>>,
-    ) -> Result<UpdateResult> {
-        self.update(
-            filter,
-            update.into(),
-            true,
-            options.into().unwrap_or_default(),
-        )
-        .await
-    }
-
-    async fn update(
+    /// `update` (one statement; `multi` for updateMany, which is not retried): the update
+    /// is checked first (an update document's first key must be an operator; a pipeline
+    /// must not be empty).
+    pub(crate) async fn exec_update(
         &self,
         filter: Document,
         update: UpdateModifications,
@@ -178,13 +141,13 @@ impl Collection {
     /// # Errors
     /// A replacement with update operators (before anything is sent); write, write concern,
     /// network and selection errors.
-    pub async fn replace_one(
+    pub(crate) async fn exec_replace_one(
         &self,
         filter: Document,
         replacement: Document,
-        options: impl Into<Option<ReplaceOptions>>,
+        options: ReplaceOptions,
     ) -> Result<UpdateResult> {
-        let o = options.into().unwrap_or_default();
+        let o = options;
         let replacement = check_replacement(&replacement)?;
         let parts = StatementParts {
             upsert: o.upsert,
@@ -203,7 +166,13 @@ impl Collection {
             .await
     }
 
-    async fn delete(&self, filter: Document, many: bool, o: DeleteOptions) -> Result<DeleteResult> {
+    /// `delete` (one statement; `many` for deleteMany, which is not retried).
+    pub(crate) async fn exec_delete(
+        &self,
+        filter: Document,
+        many: bool,
+        o: DeleteOptions,
+    ) -> Result<DeleteResult> {
         let statement = DeleteStatement {
             filter,
             many,
@@ -223,43 +192,17 @@ impl Collection {
         })
     }
 
-    /// Deletes the first document matching `filter`.
-    ///
-    /// # Errors
-    /// Write, write concern, network and selection errors.
-    pub async fn delete_one(
-        &self,
-        filter: Document,
-        options: impl Into<Option<DeleteOptions>>,
-    ) -> Result<DeleteResult> {
-        self.delete(filter, false, options.into().unwrap_or_default())
-            .await
-    }
-
-    /// Deletes every document matching `filter` (not retried).
-    ///
-    /// # Errors
-    /// As [`delete_one`](Self::delete_one).
-    pub async fn delete_many(
-        &self,
-        filter: Document,
-        options: impl Into<Option<DeleteOptions>>,
-    ) -> Result<DeleteResult> {
-        self.delete(filter, true, options.into().unwrap_or_default())
-            .await
-    }
-
     /// Deletes the first document matching `filter` (by `sort` when several match) and
     /// returns it.
     ///
     /// # Errors
     /// Write concern, command, network and selection errors.
-    pub async fn find_one_and_delete(
+    pub(crate) async fn exec_find_one_and_delete(
         &self,
         filter: Document,
-        options: impl Into<Option<FindOneAndDeleteOptions>>,
+        options: FindOneAndDeleteOptions,
     ) -> Result<Option<Document>> {
-        let o = options.into().unwrap_or_default();
+        let o = options;
         self.client
             .run_op(FindAndModify::delete(&self.db, &self.name, filter, o))
             .await
@@ -272,13 +215,13 @@ impl Collection {
     /// # Errors
     /// A replacement with update operators (before anything is sent); write concern,
     /// command, network and selection errors.
-    pub async fn find_one_and_replace(
+    pub(crate) async fn exec_find_one_and_replace(
         &self,
         filter: Document,
         replacement: Document,
-        options: impl Into<Option<FindOneAndReplaceOptions>>,
+        options: FindOneAndReplaceOptions,
     ) -> Result<Option<Document>> {
-        let o = options.into().unwrap_or_default();
+        let o = options;
         let replacement = check_replacement(&replacement)?;
         self.client
             .run_op(FindAndModify::replace(
@@ -297,14 +240,14 @@ impl Collection {
     /// # Errors
     /// An invalid update (as [`update_one`](Self::update_one)); write concern, command,
     /// network and selection errors.
-    pub async fn find_one_and_update(
+    pub(crate) async fn exec_find_one_and_update(
         &self,
         filter: Document,
-        update: impl Into<UpdateModifications>,
-        options: impl Into<Option<FindOneAndUpdateOptions>>,
+        update: UpdateModifications,
+        options: FindOneAndUpdateOptions,
     ) -> Result<Option<Document>> {
-        let o = options.into().unwrap_or_default();
-        let update = check_update(&update.into())?;
+        let o = options;
+        let update = check_update(&update)?;
         self.client
             .run_op(FindAndModify::update(
                 &self.db, &self.name, filter, update, o,

@@ -1,0 +1,108 @@
+//! Actions: what the public operations of [`Collection`](super::Collection) and
+//! [`Database`](super::Database) return. An action holds the operation's arguments and
+//! options; setters named like the options (`.sort(..)`, `.limit(..)`, `.upsert(..)`) or
+//! [`with_options`](Find::with_options) fill them in; awaiting it (`IntoFuture`) runs it:
+//!
+//! ```no_run
+//! # async fn f(coll: mongo_client::Collection) -> mongo_client::Result<()> {
+//! use mongo_client::bson::doc;
+//! let cursor = coll.find(doc! { "x": { "$gt": 1 } }).sort(doc! { "x": -1 }).limit(10).await?;
+//! let n = coll.count_documents(doc! {}).await?;
+//! # let _ = (cursor, n); Ok(()) }
+//! ```
+//!
+//! An action does nothing until awaited. Each is a small struct borrowing its handle; the
+//! future it becomes is boxed (one allocation per operation) and `Send`.
+
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+
+use bson::Document;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// The future an action becomes when awaited.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// `IntoFuture` for an action: `$body` (with the action bound to `$this`) computes the
+/// output.
+macro_rules! action_future {
+    ($name:ident<$($g:tt),*> $(where [$($b:tt)*])? => $out:ty; |$this:ident| $body:expr) => {
+        impl<$($g),*> std::future::IntoFuture for $name<$($g),*> $(where $($b)*)? {
+            type Output = crate::error::Result<$out>;
+            type IntoFuture = crate::client::action::BoxFuture<'a, Self::Output>;
+
+            fn into_future(self) -> Self::IntoFuture {
+                let $this = self;
+                Box::pin(async move { $body })
+            }
+        }
+    };
+}
+
+/// `with_options` for an action whose options are `$opts`.
+macro_rules! with_options {
+    ($name:ident<$($g:tt),*>, $opts:ty) => {
+        impl<$($g),*> $name<$($g),*> {
+            /// Sets every option at once (`None` keeps those set so far).
+            pub fn with_options(mut self, options: impl Into<Option<$opts>>) -> Self {
+                if let Some(options) = options.into() {
+                    self.options = options;
+                }
+                self
+            }
+        }
+    };
+}
+
+mod admin;
+mod read;
+mod write;
+
+pub use admin::{
+    CreateCollection, CreateIndex, CreateIndexes, DropCollection, DropDatabase, DropIndex,
+    ListCollectionNames, ListCollections, ListDatabaseNames, ListDatabases, ListIndexNames,
+    ListIndexes, RunCommand, RunCursorCommand,
+};
+pub use read::{Aggregate, CountDocuments, Distinct, EstimatedDocumentCount, Find, FindOne};
+pub use write::{
+    BulkWrite, Delete, FindOneAndDelete, FindOneAndReplace, FindOneAndUpdate, InsertMany,
+    InsertOne, Replace, Update,
+};
+
+/// Encodes a value as a document; a `Document` is cloned, not re-encoded.
+pub(crate) fn encode<T: Serialize + 'static>(value: &T) -> Result<Document> {
+    if let Some(d) = (value as &dyn Any).downcast_ref::<Document>() {
+        return Ok(d.clone());
+    }
+    bson::serialize_to_document(value).map_err(|e| {
+        Error::invalid_argument(format!(
+            "a {} does not encode as a BSON document: {e}",
+            std::any::type_name::<T>()
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use bson::doc;
+    use serde::Serialize;
+
+    use super::encode;
+
+    #[derive(Serialize)]
+    struct Point {
+        x: i32,
+    }
+
+    #[test]
+    fn values_encode_as_documents() {
+        assert_eq!(encode(&doc! {"a": 1}).unwrap(), doc! {"a": 1});
+        assert_eq!(encode(&Point { x: 3 }).unwrap(), doc! {"x": 3});
+        // A value that is not a document at the top level is refused with its type named.
+        let e = encode(&5_i32).unwrap_err();
+        assert!(e.to_string().contains("i32"), "{e}");
+    }
+}
