@@ -26,8 +26,8 @@ use crate::operation::{
 };
 
 /// A collection handle whose documents are `T` (serde, through BSON): cheap to clone.
-/// `Collection<Document>` (the default) is the untyped case; [`clone_with_type`]
-/// (Self::clone_with_type) gives the same collection with another type.
+/// `Collection<Document>` (the default) is the untyped case;
+/// [`clone_with_type`](Self::clone_with_type) gives the same collection with another type.
 ///
 /// Reads decode with `T: DeserializeOwned`, writes encode with `T: Serialize`; filters,
 /// updates and pipelines are documents.
