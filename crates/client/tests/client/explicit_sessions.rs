@@ -171,6 +171,40 @@ async fn snapshot_sessions_send_their_read_concern_on_every_command() {
         find.get_document("readConcern").unwrap(),
         &doc! {"level": "snapshot", "atClusterTime": at}
     );
+    // Without a snapshot time the first read's atClusterTime becomes the session's.
+    let mut fresh = client
+        .start_session(SessionOptions::default().snapshot(true))
+        .unwrap();
+    db.run_command_with_session(doc! {"distinct": "c", "key": "x"}, &mut fresh)
+        .await
+        .unwrap();
+    let first = &commands(&recorder, "distinct")[0];
+    assert_eq!(
+        first.get_document("readConcern").unwrap(),
+        &doc! {"level": "snapshot"}
+    );
+    let snapshot = fresh.snapshot_time().expect("the first read's atClusterTime");
+    db.run_command_with_session(doc! {"find": "c"}, &mut fresh)
+        .await
+        .unwrap();
+    assert_eq!(
+        commands(&recorder, "find")[1]
+            .get_document("readConcern")
+            .unwrap(),
+        &doc! {"level": "snapshot", "atClusterTime": snapshot}
+    );
+    // Writes go out with it too, and the server refuses them.
+    let err = db
+        .run_command_with_session(doc! {"insert": "c", "documents": [{"_id": 1}]}, &mut fresh)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(72), "{err}");
+    assert_eq!(
+        commands(&recorder, "insert")[0]
+            .get_document("readConcern")
+            .unwrap(),
+        &doc! {"level": "snapshot", "atClusterTime": snapshot}
+    );
     // Options that contradict each other are refused at the start.
     let both = SessionOptions::default()
         .snapshot(true)
