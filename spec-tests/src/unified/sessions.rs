@@ -171,7 +171,9 @@ pub(crate) async fn session_op(
             super::ops::allow(name, args, &[])?;
             match s.session.lock().await.snapshot_time() {
                 Some(ts) => Ok(Value::Bson(Bson::Timestamp(ts))),
-                None => Err(Fail::runner("getSnapshotTime: the session has no snapshot time").into()),
+                None => {
+                    Err(Fail::runner("getSnapshotTime: the session has no snapshot time").into())
+                }
             }
         }
         "startTransaction" | "commitTransaction" | "abortTransaction" | "withTransaction" => {

@@ -24,7 +24,7 @@ use parking_lot::{Mutex, MutexGuard};
 use super::executor::{OperationContext, Route, SessionUse};
 use super::session::ServerSession;
 use super::{Client, Database, ReadConcern};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::operation::RunCommand;
 use crate::options::WriteConcern;
 
@@ -130,9 +130,7 @@ impl SessionOptions {
             ));
         }
         if self.snapshot_time.is_some() && !snapshot {
-            return Err(Error::invalid_argument(
-                "snapshotTime needs snapshot: true",
-            ));
+            return Err(Error::invalid_argument("snapshotTime needs snapshot: true"));
         }
         Ok(())
     }
@@ -147,6 +145,68 @@ impl SharedSession {
     /// Locks the state (never held across an await).
     pub(crate) fn lock(&self) -> MutexGuard<'_, SessionCore> {
         self.0.lock()
+    }
+
+    /// Checks, before an operation in the session starts, that `client` started it and that
+    /// it has not ended.
+    pub(crate) fn check(&self, client: &Client) -> Result<()> {
+        let core = self.lock();
+        if core.owner != client.key() {
+            return Err(Error::invalid_argument(
+                "the session was started by another client",
+            ));
+        }
+        core.check_usable()
+    }
+
+    /// What an attempt of an operation in this session sends, once a connection is checked
+    /// out: the session id (the server session is taken from `client`'s pool at the first
+    /// use) and, for a retryable write, the transaction number (`txn`: the batch's, kept for
+    /// its retries; drawn from the server session at its first attempt).
+    ///
+    /// # Errors
+    /// A server without sessions or an unacknowledged write (sessions spec), an ended
+    /// session.
+    pub(crate) fn prepare(
+        &self,
+        client: &Client,
+        supports_sessions: bool,
+        unacknowledged: bool,
+        txn: Option<&mut Option<i64>>,
+    ) -> Result<(Document, Option<i64>)> {
+        if !supports_sessions {
+            return Err(Error::new(ErrorKind::IncompatibleServer(
+                "this server does not support sessions".to_owned(),
+            )));
+        }
+        if unacknowledged {
+            return Err(Error::invalid_argument(
+                "an unacknowledged write cannot run in an explicit session",
+            ));
+        }
+        let now = crate::conn::clock();
+        let mut core = self.lock();
+        let session =
+            core.server_session(|| client.inner.sessions.take(now, client.session_timeout()))?;
+        session.last_use = now;
+        let txn_number = txn.map(|t| *t.get_or_insert_with(|| session.next_txn_number()));
+        Ok((session.id.clone(), txn_number))
+    }
+
+    /// Adds the session's read concern to a command about to go out (after the envelope)
+    /// and gives the `$clusterTime` to send: the later of the client's and the session's.
+    ///
+    /// # Errors
+    /// A snapshot session on a server older than 5.0.
+    pub(crate) fn before_send(
+        &self,
+        body: &mut Document,
+        facts: CommandFacts,
+        client_cluster_time: Option<Document>,
+    ) -> Result<Option<Document>> {
+        let core = self.lock();
+        core.apply_read_concern(body, facts)?;
+        Ok(later_cluster_time(client_cluster_time, core.cluster_time()))
     }
 }
 
@@ -197,7 +257,10 @@ impl Client {
     /// # Errors
     /// `causal_consistency` and `snapshot` both true, `snapshot_time` without `snapshot`;
     /// several users authenticated.
-    pub fn start_session(&self, options: impl Into<Option<SessionOptions>>) -> Result<ClientSession> {
+    pub fn start_session(
+        &self,
+        options: impl Into<Option<SessionOptions>>,
+    ) -> Result<ClientSession> {
         let options = options.into().unwrap_or_default();
         options.validate()?;
         if self.inner.credentials.len() > 1 {

@@ -36,12 +36,12 @@ use bson::Document;
 use mongo_events::{ServerAddress, ServerType, TopologyType};
 use mongo_sdam::{ReadMode, ReadPreference};
 
-use super::client_session::{CommandFacts, SharedSession, later_cluster_time};
+use super::client_session::{CommandFacts, SharedSession};
 use super::retry::{Decision, Errors, Failure, RetryState};
 use super::session::ServerSession;
 use super::{Backoff, Client};
 use crate::conn::CommandParams;
-use crate::error::{Error, ErrorKind, NO_WRITES_PERFORMED, RETRYABLE_ERROR, RETRYABLE_WRITE_ERROR, Result};
+use crate::error::{Error, NO_WRITES_PERFORMED, RETRYABLE_ERROR, RETRYABLE_WRITE_ERROR, Result};
 use crate::operation::{Envelope, OpKind, Operation, Step, envelope, is_ok, is_unacknowledged};
 use crate::topology::PooledConn;
 
@@ -239,13 +239,7 @@ impl Client {
     ) -> Result<Executed<O::Output>> {
         let ctx = &mut ctx;
         if let SessionUse::Explicit(shared) = &ctx.session {
-            let core = shared.lock();
-            if core.owner != self.key() {
-                return Err(Error::invalid_argument(
-                    "the session was started by another client",
-                ));
-            }
-            core.check_usable()?;
+            shared.check(self)?;
         }
         let kind = op.kind();
         let inner = &self.inner;
@@ -597,35 +591,12 @@ impl Client {
         // An explicit session's id, owned (its state is behind a lock).
         let explicit_lsid = match explicit {
             Some(shared) => {
-                // The sessions spec: an explicit session on a server without sessions, or
-                // with an unacknowledged write, is an error.
-                if !supports_sessions {
-                    return Err(failed(
-                        Error::new(ErrorKind::IncompatibleServer(
-                            "this server does not support sessions".to_owned(),
-                        )),
-                        false,
-                    ));
-                }
-                if unacknowledged {
-                    return Err(failed(
-                        Error::invalid_argument(
-                            "an unacknowledged write cannot run in an explicit session",
-                        ),
-                        false,
-                    ));
-                }
-                let now = crate::conn::clock();
-                let mut core = shared.lock();
-                let session = core
-                    .server_session(|| self.inner.sessions.take(now, self.session_timeout()))
+                let txn = wants_txn.then_some(&mut write_state.txn_number);
+                let (id, txn) = shared
+                    .prepare(self, supports_sessions, unacknowledged, txn)
                     .map_err(|e| failed(e, false))?;
-                session.last_use = now;
-                if wants_txn {
-                    txn_number =
-                        Some(*write_state.txn_number.get_or_insert_with(|| session.next_txn_number()));
-                }
-                Some(session.id.clone())
+                txn_number = txn;
+                Some(id)
             }
             None => None,
         };
@@ -647,8 +618,11 @@ impl Client {
                     .get_or_insert_with(|| sessions.take(now, timeout));
                 session.last_use = now;
                 if wants_txn {
-                    txn_number =
-                        Some(*write_state.txn_number.get_or_insert_with(|| session.next_txn_number()));
+                    txn_number = Some(
+                        *write_state
+                            .txn_number
+                            .get_or_insert_with(|| session.next_txn_number()),
+                    );
                 }
                 Some(&session.id)
             }
@@ -666,14 +640,13 @@ impl Client {
         // session's when later; servers that keep one send it.
         let mut cluster_time = self.inner.cluster_time.get();
         if let Some(shared) = explicit {
-            let core = shared.lock();
             let facts = CommandFacts {
                 takes_read_concern: op.takes_read_concern(),
                 max_wire_version: conn.max_wire_version(),
             };
-            core.apply_read_concern(&mut command.body, facts)
+            cluster_time = shared
+                .before_send(&mut command.body, facts, cluster_time)
                 .map_err(|e| failed(e, false))?;
-            cluster_time = later_cluster_time(cluster_time, core.cluster_time());
         }
         if let Some(ct) = cluster_time
             && !command.body.contains_key("$clusterTime")

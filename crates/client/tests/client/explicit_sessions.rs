@@ -38,9 +38,12 @@ async fn commands_carry_the_sessions_lsid_and_replies_advance_its_times() {
     let mut session = client.start_session(None).unwrap();
     assert_eq!(session.cluster_time(), None);
     assert_eq!(session.operation_time(), None);
-    db.run_command_with_session(doc! {"insert": "c", "documents": [{"_id": 1}]}, &mut session)
-        .await
-        .unwrap();
+    db.run_command_with_session(
+        doc! {"insert": "c", "documents": [{"_id": 1}]},
+        &mut session,
+    )
+    .await
+    .unwrap();
     db.run_command_with_session(doc! {"find": "c"}, &mut session)
         .await
         .unwrap();
@@ -68,7 +71,10 @@ async fn commands_carry_the_sessions_lsid_and_replies_advance_its_times() {
     assert_eq!(pings[0].get_document("$clusterTime").unwrap(), &ahead);
     assert_ne!(pings[1].get_document("$clusterTime").unwrap(), &ahead);
     // Operation times only move forward.
-    session.advance_operation_time(Timestamp { time: 1, increment: 0 });
+    session.advance_operation_time(Timestamp {
+        time: 1,
+        increment: 0,
+    });
     assert!(session.operation_time().unwrap() >= op_time);
     client.shutdown().await;
 }
@@ -93,7 +99,11 @@ async fn end_session_gives_the_server_session_back_for_the_next_operation() {
     let pings = lsids(&recorder, "ping");
     assert_eq!(pings.len(), 3);
     assert_ne!(pings[1], Some(id.clone()));
-    assert_eq!(pings[2], Some(id.clone()), "the ended session's server session is reused");
+    assert_eq!(
+        pings[2],
+        Some(id.clone()),
+        "the ended session's server session is reused"
+    );
     // An ended session cannot run anything, and keeps its id.
     let err = db
         .run_command_with_session(doc! {"ping": 1}, &mut session)
@@ -109,7 +119,10 @@ async fn end_session_gives_the_server_session_back_for_the_next_operation() {
     let dropped_id = dropped.id();
     drop(dropped);
     db.run_command(doc! {"ping": 1}).await.unwrap();
-    assert_eq!(lsids(&recorder, "ping").last().cloned().flatten(), Some(dropped_id));
+    assert_eq!(
+        lsids(&recorder, "ping").last().cloned().flatten(),
+        Some(dropped_id)
+    );
     client.shutdown().await;
 }
 
@@ -130,7 +143,10 @@ async fn a_network_error_makes_the_session_dirty_and_it_is_not_reused() {
         .unwrap();
     assert!(!session.is_dirty());
     let err = db
-        .run_command_with_session(doc! {"insert": "c", "documents": [{"_id": 1}]}, &mut session)
+        .run_command_with_session(
+            doc! {"insert": "c", "documents": [{"_id": 1}]},
+            &mut session,
+        )
         .await
         .unwrap_err();
     assert!(err.is_network_error(), "{err}");
@@ -183,7 +199,9 @@ async fn snapshot_sessions_send_their_read_concern_on_every_command() {
         first.get_document("readConcern").unwrap(),
         &doc! {"level": "snapshot"}
     );
-    let snapshot = fresh.snapshot_time().expect("the first read's atClusterTime");
+    let snapshot = fresh
+        .snapshot_time()
+        .expect("the first read's atClusterTime");
     db.run_command_with_session(doc! {"find": "c"}, &mut fresh)
         .await
         .unwrap();

@@ -42,7 +42,9 @@ impl Node {
             return Err(CommandError::new(
                 codes::INVALID_OPTIONS,
                 "InvalidOptions",
-                format!("Command {name} does not support {{ readConcern: {{ level: \"snapshot\" }} }}"),
+                format!(
+                    "Command {name} does not support {{ readConcern: {{ level: \"snapshot\" }} }}"
+                ),
             ));
         }
         Ok(())

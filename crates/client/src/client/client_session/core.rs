@@ -179,7 +179,11 @@ impl SessionCore {
     ///
     /// # Errors
     /// A snapshot session on a server older than 5.0 (before anything is sent).
-    pub(crate) fn apply_read_concern(&self, body: &mut Document, facts: CommandFacts) -> Result<()> {
+    pub(crate) fn apply_read_concern(
+        &self,
+        body: &mut Document,
+        facts: CommandFacts,
+    ) -> Result<()> {
         if self.snapshot {
             if facts.max_wire_version < SNAPSHOT_MIN_WIRE_VERSION {
                 return Err(Error::new(ErrorKind::IncompatibleServer(

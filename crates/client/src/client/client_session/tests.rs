@@ -1,5 +1,9 @@
 //! The sans-I/O session rules: what a command gets in each state of a session, and what a
 //! reply teaches it.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a server session is created at a point in time; any will do"
+)]
 
 use std::time::Instant;
 
@@ -35,7 +39,9 @@ fn a_causally_consistent_session_sends_after_cluster_time_on_reads_after_the_fir
     let mut core = SessionCore::new(1, true, false, None);
     // First read: no operation time yet, nothing added.
     assert_eq!(applied(&core, doc! {"find": "c"}, READ), doc! {"find": "c"});
-    core.observe(&doc! {"ok": 1, "operationTime": ts(5, 1), "$clusterTime": cluster_time(ts(5, 1))});
+    core.observe(
+        &doc! {"ok": 1, "operationTime": ts(5, 1), "$clusterTime": cluster_time(ts(5, 1))},
+    );
     assert_eq!(core.operation_time(), Some(ts(5, 1)));
     // Later reads wait for it, beside the level already there.
     assert_eq!(
@@ -43,11 +49,18 @@ fn a_causally_consistent_session_sends_after_cluster_time_on_reads_after_the_fir
         doc! {"find": "c", "readConcern": {"afterClusterTime": ts(5, 1)}}
     );
     assert_eq!(
-        applied(&core, doc! {"find": "c", "readConcern": {"level": "majority"}}, READ),
+        applied(
+            &core,
+            doc! {"find": "c", "readConcern": {"level": "majority"}},
+            READ
+        ),
         doc! {"find": "c", "readConcern": {"level": "majority", "afterClusterTime": ts(5, 1)}}
     );
     // Writes and commands that take no read concern get nothing.
-    assert_eq!(applied(&core, doc! {"insert": "c"}, WRITE), doc! {"insert": "c"});
+    assert_eq!(
+        applied(&core, doc! {"insert": "c"}, WRITE),
+        doc! {"insert": "c"}
+    );
     // An error reply still advances the operation time; an older one does not go back.
     core.observe(&doc! {"ok": 0, "code": 2, "operationTime": ts(6, 0)});
     core.observe(&doc! {"ok": 1, "operationTime": ts(4, 9)});
@@ -74,7 +87,9 @@ fn a_snapshot_session_reads_at_the_first_reads_cluster_time() {
         doc! {"find": "c", "readConcern": {"level": "snapshot"}}
     );
     // find / aggregate answer in `cursor`, distinct at the top level; the first one wins.
-    core.observe(&doc! {"ok": 1, "cursor": {"id": 0_i64, "firstBatch": [], "atClusterTime": ts(9, 2)}});
+    core.observe(
+        &doc! {"ok": 1, "cursor": {"id": 0_i64, "firstBatch": [], "atClusterTime": ts(9, 2)}},
+    );
     core.observe(&doc! {"ok": 1, "atClusterTime": ts(10, 0)});
     assert_eq!(core.snapshot_time(), Some(ts(9, 2)));
     let snapshot = doc! {"level": "snapshot", "atClusterTime": ts(9, 2)};
@@ -85,7 +100,11 @@ fn a_snapshot_session_reads_at_the_first_reads_cluster_time() {
     // Every command gets it, writes too (the server refuses them), the level replacing any
     // other; a cursor's getMore and killCursors do not.
     assert_eq!(
-        applied(&core, doc! {"insert": "c", "readConcern": {"level": "local"}}, WRITE),
+        applied(
+            &core,
+            doc! {"insert": "c", "readConcern": {"level": "local"}},
+            WRITE
+        ),
         doc! {"insert": "c", "readConcern": snapshot}
     );
     for cmd in [doc! {"getMore": 5_i64}, doc! {"killCursors": "c"}] {
@@ -135,8 +154,14 @@ fn the_cluster_time_sent_is_the_later_of_the_clients_and_the_sessions() {
         Some(cluster_time(ts(8, 0)))
     );
     let newer = Some(cluster_time(ts(9, 0)));
-    assert_eq!(later_cluster_time(newer.clone(), core.cluster_time()), newer);
-    assert_eq!(later_cluster_time(None, core.cluster_time()), Some(cluster_time(ts(8, 0))));
+    assert_eq!(
+        later_cluster_time(newer.clone(), core.cluster_time()),
+        newer
+    );
+    assert_eq!(
+        later_cluster_time(None, core.cluster_time()),
+        Some(cluster_time(ts(8, 0)))
+    );
     assert_eq!(later_cluster_time(client.clone(), None), client);
 }
 
@@ -157,7 +182,10 @@ fn the_server_session_is_taken_at_first_use_and_given_back_once() {
     let again = core.server_session(|| panic!("taken twice")).unwrap();
     assert_eq!(again.id, id);
     assert_eq!(again.next_txn_number(), 1);
-    assert_eq!(core.server_session(|| panic!()).unwrap().next_txn_number(), 2);
+    assert_eq!(
+        core.server_session(|| panic!()).unwrap().next_txn_number(),
+        2
+    );
     assert_eq!(taken, 1);
     assert!(!core.is_dirty());
     core.mark_dirty();
