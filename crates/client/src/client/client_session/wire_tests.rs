@@ -107,3 +107,25 @@ async fn reads_after_the_first_carry_after_cluster_time_and_cursors_stay_in_the_
     assert!(cursor.try_next().await.is_err());
     client.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_ends_pooled_sessions_ten_thousand_at_a_time() {
+    let rs = ReplicaSet::start("sessEnd", 1).await.unwrap();
+    let recorder = EventRecorder::shared();
+    let client = client(&rs.uri(), &recorder).await;
+    client.run_command("app", doc! {"ping": 1}).await.unwrap();
+    let now = crate::conn::clock();
+    let timeout = client.session_timeout();
+    let taken: Vec<_> = (0..10_001)
+        .map(|_| client.inner.sessions.take(now, timeout))
+        .collect();
+    for s in taken {
+        client.inner.sessions.give_back(s, now, timeout);
+    }
+    client.shutdown().await;
+    let sizes: Vec<usize> = commands(&recorder, "endSessions")
+        .iter()
+        .map(|c| c.get_array("endSessions").unwrap().len())
+        .collect();
+    assert_eq!(sizes, [10_000, 1]);
+}
