@@ -72,9 +72,9 @@ pub mod topology;
 pub use client::action;
 #[cfg(feature = "tokio")]
 pub use client::{
-    Backoff, BackoffSleep, Client, ClientBuilder, Collection, CollectionOptions, Cursor,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_SERVER_SELECTION_TIMEOUT, Database, DatabaseOptions,
-    RandomBackoff, ReadConcern, Request,
+    Backoff, BackoffSleep, Client, ClientBuilder, ClientSession, Collection, CollectionOptions,
+    Cursor, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SERVER_SELECTION_TIMEOUT, Database, DatabaseOptions,
+    RandomBackoff, ReadConcern, Request, SessionOptions, TransactionOptions,
 };
 #[cfg(feature = "tokio")]
 pub use conn::{Connection, ConnectionOptions, DriverInfo, LegacyWrite, Reply, ServerApi};

@@ -17,6 +17,7 @@ use super::Fail;
 use super::deployment::Env;
 use super::events::{EventLog, Observe};
 use super::logs::{self, LogStore};
+use super::sessions::SessionEntity;
 use super::threads::ThreadEntity;
 
 /// A client entity and what the runner keeps beside it.
@@ -50,9 +51,8 @@ pub(crate) enum Entity {
     Events(Arc<Mutex<Vec<Document>>>),
     Topology(Box<TopologyDescription>),
     Thread(Arc<ThreadEntity>),
-    /// An explicit session, kept as its description until the client has explicit sessions
-    /// (issue 14): creating one sends nothing, using one makes the test unsupported.
-    Session,
+    /// An explicit session.
+    Session(Arc<SessionEntity>),
 }
 
 impl Entity {
@@ -66,7 +66,7 @@ impl Entity {
             Entity::Events(_) => "event list",
             Entity::Topology(_) => "topology description",
             Entity::Thread(_) => "thread",
-            Entity::Session => "session",
+            Entity::Session(_) => "session",
         }
     }
 }
@@ -154,10 +154,7 @@ impl super::matching::Lookup for Entities {
         }
     }
     fn session_lsid(&self, name: &str) -> Result<Document, String> {
-        Err(format!(
-            "$$sessionLsid {name}: {}",
-            super::SESSIONS_UNSUPPORTED
-        ))
+        super::sessions::lsid(self, name)
     }
 }
 
@@ -493,12 +490,7 @@ pub(crate) async fn create_entities(
                 entities.insert(id, Entity::Thread(ThreadEntity::start()))?;
             }
             "session" => {
-                // Its client must exist even though the session itself is not opened yet.
-                entities.client(
-                    spec.get_str("client")
-                        .map_err(|_| Fail::runner("session.client is required"))?,
-                )?;
-                entities.insert(id, Entity::Session)?;
+                entities.insert(id, super::sessions::create(spec, entities)?)?;
             }
             "bucket" => return Err(Fail::unsupported("bucket entities (GridFS, issue 22)")),
             "clientEncryption" => {
@@ -513,7 +505,7 @@ pub(crate) async fn create_entities(
 }
 
 /// Database and collection options (`collectionOrDatabaseOptions`).
-fn handle_options(o: &Document) -> Result<DatabaseOptions, Fail> {
+pub(crate) fn handle_options(o: &Document) -> Result<DatabaseOptions, Fail> {
     let mut out = DatabaseOptions::default();
     for (k, v) in o {
         match k.as_str() {

@@ -177,9 +177,10 @@ fn check_result(expected: &Bson, value: &Value, lookup: &dyn matching::Lookup) -
 /// Checks that only `allowed` argument keys are present (`session` is named apart).
 pub(crate) fn allow(op: &str, args: &Document, allowed: &[&str]) -> Result<(), Fail> {
     for k in args.keys() {
-        if k == "session" {
+        if k == "session" && !allowed.contains(&"session") {
             return Err(Fail::unsupported(format!(
-                "{op} with a session (explicit sessions, issue 14)"
+                "{op} with a session: {}",
+                super::SESSIONS_UNSUPPORTED
             )));
         }
         if k == "timeoutMS" {
@@ -208,7 +209,7 @@ async fn entity_operation(state: &State, object: &str, name: &str, args: &Docume
         }
         Entity::Database(db, c) => {
             let span = c.span.clone();
-            database_op(&db, &c.client, name, args)
+            database_op(&db, &c.client, &state.entities, name, args)
                 .instrument(span)
                 .await
         }
@@ -217,11 +218,7 @@ async fn entity_operation(state: &State, object: &str, name: &str, args: &Docume
             collection_op(&coll, name, args).instrument(span).await
         }
         Entity::Cursor(c) => cursor_op(&c, name, args).await,
-        Entity::Session => Err(Fail::unsupported(format!(
-            "session.{name}: {}",
-            super::SESSIONS_UNSUPPORTED
-        ))
-        .into()),
+        Entity::Session(s) => super::sessions::session_op(&s, name, args).await,
         other => Err(Fail::runner(format!("{name} on a {}", other.kind())).into()),
     }
 }
@@ -285,16 +282,33 @@ fn read_preference(args: &Document) -> Result<Option<ReadPreference>, Fail> {
 async fn database_op(
     db: &mongo_client::Database,
     client: &mongo_client::Client,
+    state_entities: &super::entities::Entities,
     name: &str,
     args: &Document,
 ) -> OpResult {
     match name {
         "runCommand" => {
-            allow(name, args, &["command", "commandName", "readPreference"])?;
+            allow(
+                name,
+                args,
+                &["command", "commandName", "readPreference", "session"],
+            )?;
             let cmd = req_doc(name, args, "command")?.clone();
-            let reply = match read_preference(args)? {
-                Some(rp) => client.run_read_command(db.name(), cmd, &rp).await?,
-                None => db.run_command(cmd).await?,
+            let session = super::sessions::session_arg(state_entities, args)?;
+            let reply = match (read_preference(args)?, session) {
+                (Some(_), Some(_)) => {
+                    return Err(Fail::unsupported(format!(
+                        "{name} with a session and a read preference: {}",
+                        super::SESSIONS_UNSUPPORTED
+                    ))
+                    .into());
+                }
+                (Some(rp), None) => client.run_read_command(db.name(), cmd, &rp).await?,
+                (None, Some(s)) => {
+                    let mut s = s.lock().await;
+                    db.run_command_with_session(cmd, &mut s).await?
+                }
+                (None, None) => db.run_command(cmd).await?,
             };
             Ok(Value::Root(reply))
         }
@@ -372,7 +386,8 @@ fn options<T: serde::de::DeserializeOwned>(
     }
     if rest.contains_key("session") {
         return Err(Fail::unsupported(format!(
-            "{op} with a session (explicit sessions, issue 14)"
+            "{op} with a session: {}",
+            super::SESSIONS_UNSUPPORTED
         )));
     }
     if rest.contains_key("timeoutMS") || rest.contains_key("timeoutMode") {

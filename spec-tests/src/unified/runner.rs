@@ -300,6 +300,12 @@ async fn cleanup(state: &State) {
             c.lock().await.cursor.take();
         }
     }
+    // Sessions end before their clients close, so that endSessions names them.
+    for (_, e) in state.entities.all() {
+        if let Entity::Session(s) = &e {
+            s.session.lock().await.end_session();
+        }
+    }
     for (_, e) in state.entities.all() {
         if let Entity::Client(c) = &e {
             let span = c.span.clone();

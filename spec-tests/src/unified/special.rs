@@ -252,13 +252,15 @@ pub(crate) fn run<'a>(
                     &format!("index {index} on {db}.{coll}"),
                 )
             }
-            "assertSessionTransactionState"
-            | "assertSessionPinned"
-            | "assertSessionUnpinned"
-            | "assertSessionDirty"
-            | "assertSessionNotDirty" => Err(Fail::unsupported(format!(
-                "{name} (explicit sessions and transactions, issues 14 and 15)"
-            ))),
+            "assertSessionDirty" | "assertSessionNotDirty" => {
+                super::sessions::assert_dirty(&state.entities, args, name == "assertSessionDirty")
+                    .await
+            }
+            "assertSessionTransactionState" | "assertSessionPinned" | "assertSessionUnpinned" => {
+                Err(Fail::unsupported(format!(
+                    "{name} (transactions, issue 15)"
+                )))
+            }
             "loop" => run_loop(state, args).await,
             other => Err(Fail::runner(format!("unknown special operation {other}"))),
         }

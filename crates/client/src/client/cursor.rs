@@ -1,8 +1,9 @@
 //! The core of a [`Cursor`](super::Cursor): a batch from `find`, `aggregate`, `listCollections`, `listIndexes` or a cursor
 //! command, then `getMore`s on the same server (on the same connection in load-balanced
 //! mode); killed (`killCursors`) when dropped unfinished. Its getMores and killCursors run in
-//! the implicit session of the command that opened it, which goes back to the client's pool
-//! as soon as the cursor is exhausted, closed or dropped (sessions spec).
+//! the session of the command that opened it: an implicit one goes back to the client's pool
+//! as soon as the cursor is exhausted, closed or dropped (sessions spec); an explicit one
+//! stays with its `ClientSession`.
 //! Every command goes through the executor as an operation.
 #![allow(
     clippy::disallowed_methods,
@@ -17,6 +18,7 @@ use bson::{Bson, Document};
 use mongo_events::ServerAddress;
 
 use super::Client;
+use super::client_session::SharedSession;
 use super::executor::{Executed, Route, SessionUse};
 use super::session::ServerSession;
 use crate::error::Result;
@@ -39,6 +41,9 @@ pub(crate) struct CursorCore {
     /// The implicit session of the command that opened it (`None` when the server has no
     /// sessions, or once given back).
     session: Option<ServerSession>,
+    /// The explicit session it was opened in (its getMores run in it; the session's owner
+    /// gives its server session back, not the cursor).
+    explicit: Option<SharedSession>,
 }
 
 impl std::fmt::Debug for CursorCore {
@@ -80,13 +85,28 @@ impl CursorCore {
                 .pinned
                 .map(|conn| Pin::new(conn, &client.inner.cursor_pins)),
             session: executed.session,
+            explicit: executed.explicit,
         }
     }
 
     /// A context for the cursor's next command: on its server, in its session.
     fn command_context(&self) -> super::executor::OperationContext {
         let mut ctx = self.client.context(Route::Server(self.address.clone()));
-        ctx.session = SessionUse::Cursor(self.session.as_ref().map(|s| s.id.clone()));
+        ctx.session = match &self.explicit {
+            Some(shared) => SessionUse::Explicit(shared.clone()),
+            None => SessionUse::Cursor(self.session.as_ref().map(|s| s.id.clone())),
+        };
+        ctx
+    }
+
+    /// A context for the cursor's killCursors: as its other commands', but without the
+    /// explicit session once that has ended (the sessions spec lets killCursors go without
+    /// an lsid), so that the cursor is still killed.
+    fn kill_context(&self) -> super::executor::OperationContext {
+        let mut ctx = self.command_context();
+        if self.explicit.as_ref().is_some_and(|s| s.lock().ended()) {
+            ctx.session = SessionUse::Cursor(None);
+        }
         ctx
     }
 
@@ -94,6 +114,7 @@ impl CursorCore {
     /// its session to the client's session pool.
     fn release(&mut self) {
         self.pinned = None;
+        self.explicit = None;
         if let Some(session) = self.session.take() {
             self.client.release_session(session);
         }
@@ -277,7 +298,7 @@ impl CursorCore {
     pub(crate) async fn close(mut self) {
         if self.id != 0 {
             let mut op = KillCursors::new(&self.db, &self.coll, self.id_bson.clone());
-            let ctx = self.command_context();
+            let ctx = self.kill_context();
             let mut pinned = self.pinned.take();
             let _ = self
                 .client
@@ -301,7 +322,7 @@ impl Drop for CursorCore {
         };
         let client = self.client.clone();
         let mut op = KillCursors::new(&self.db, &self.coll, self.id_bson.clone());
-        let ctx = self.command_context();
+        let ctx = self.kill_context();
         let pinned = self.pinned.take();
         let session = self.session.take();
         let span = client.inner.span.clone();

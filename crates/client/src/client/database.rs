@@ -94,7 +94,7 @@ fn names(entries: Vec<Document>) -> Result<Vec<String>> {
 /// A database handle: cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Database {
-    client: Client,
+    pub(super) client: Client,
     name: String,
 }
 

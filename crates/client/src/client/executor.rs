@@ -36,6 +36,7 @@ use bson::Document;
 use mongo_events::{ServerAddress, ServerType, TopologyType};
 use mongo_sdam::{ReadMode, ReadPreference};
 
+use super::client_session::{CommandFacts, SharedSession};
 use super::retry::{Decision, Errors, Failure, RetryState};
 use super::session::ServerSession;
 use super::{Backoff, Client};
@@ -56,6 +57,10 @@ pub(crate) enum Route {
 /// The session an operation's commands carry (sessions spec).
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum SessionUse {
+    /// An explicit session (`ClientSession::bind`, or a cursor opened in one): its server
+    /// session (taken at its first use), cluster time, read concern rules and transaction
+    /// numbers; marked dirty by a network error; never given back by the operation.
+    Explicit(SharedSession),
     /// An implicit session: taken from the client's pool once a connection to a server that
     /// supports sessions is checked out, for an acknowledged command; given back when the
     /// operation ends, or handed to the output that keeps it (an open cursor).
@@ -71,6 +76,8 @@ pub(crate) enum SessionUse {
 pub(crate) struct OperationContext {
     /// The operation id in command events and log messages.
     pub(crate) id: i64,
+    /// The client that made it (`Client::key`): an explicit session must be this client's.
+    pub(crate) client_key: usize,
     /// When the operation must be done (`timeoutMS`); bounds server selection, check-out and
     /// each round trip.
     pub(crate) deadline: Option<Instant>,
@@ -100,6 +107,9 @@ pub(crate) struct Executed<T> {
     pub(crate) pinned: Option<PooledConn>,
     /// The implicit session, when the output keeps it (an open cursor).
     pub(crate) session: Option<ServerSession>,
+    /// The explicit session the operation ran in, when the output keeps it (an open cursor
+    /// runs its getMores in it).
+    pub(crate) explicit: Option<SharedSession>,
 }
 
 /// One attempt's result.
@@ -120,6 +130,7 @@ impl Client {
             .and_then(|t| crate::conn::clock().checked_add(t));
         OperationContext {
             id: self.next_operation_id(),
+            client_key: self.key(),
             deadline,
             read_preference: None,
             route,
@@ -227,6 +238,9 @@ impl Client {
         mut pinned: Option<&mut PooledConn>,
     ) -> Result<Executed<O::Output>> {
         let ctx = &mut ctx;
+        if let SessionUse::Explicit(shared) = &ctx.session {
+            shared.check(self)?;
+        }
         let kind = op.kind();
         let inner = &self.inner;
         let run_command = op.is_run_command();
@@ -272,7 +286,8 @@ impl Client {
                     conn,
                 }) => {
                     // An open cursor keeps its implicit session for its getMores.
-                    let session = if op.keeps_session(&output) {
+                    let keep = op.keeps_session(&output);
+                    let session = if keep {
                         write.implicit.take().map(|mut s| {
                             s.dirty |= write.network_error;
                             s
@@ -280,11 +295,16 @@ impl Client {
                     } else {
                         None
                     };
+                    let explicit = match &ctx.session {
+                        SessionUse::Explicit(shared) if keep => Some(shared.clone()),
+                        _ => None,
+                    };
                     break Ok(Executed {
                         output,
                         address: Some(address),
                         pinned: conn,
                         session,
+                        explicit,
                     });
                 }
                 Err(e) => {
@@ -293,6 +313,7 @@ impl Client {
                         address: None,
                         pinned: None,
                         session: None,
+                        explicit: None,
                     });
                 }
             }
@@ -559,7 +580,28 @@ impl Client {
         let desc = conn.description();
         let supports_sessions = desc.server_type == ServerType::LoadBalancer
             || desc.logical_session_timeout_minutes.is_some();
+        let explicit = match &ctx.session {
+            SessionUse::Explicit(shared) => Some(shared),
+            _ => None,
+        };
+        // Whether this attempt's command is a retryable write that takes a transaction
+        // number (from its session's server session, kept for the batch's retries).
+        let wants_txn = write_state.retryable_write && server_supports_retry;
+        let mut txn_number = None;
+        // An explicit session's id, owned (its state is behind a lock).
+        let explicit_lsid = match explicit {
+            Some(shared) => {
+                let txn = wants_txn.then_some(&mut write_state.txn_number);
+                let (id, txn) = shared
+                    .prepare(self, supports_sessions, unacknowledged, txn)
+                    .map_err(|e| failed(e, false))?;
+                txn_number = txn;
+                Some(id)
+            }
+            None => None,
+        };
         let lsid = match &ctx.session {
+            SessionUse::Explicit(_) => explicit_lsid.as_ref(),
             SessionUse::Cursor(id) => id.as_ref(),
             SessionUse::Implicit
                 if supports_sessions
@@ -575,19 +617,16 @@ impl Client {
                     .implicit
                     .get_or_insert_with(|| sessions.take(now, timeout));
                 session.last_use = now;
+                if wants_txn {
+                    txn_number = Some(
+                        *write_state
+                            .txn_number
+                            .get_or_insert_with(|| session.next_txn_number()),
+                    );
+                }
                 Some(&session.id)
             }
             SessionUse::Implicit => None,
-        };
-        let txn_number = if write_state.retryable_write && server_supports_retry && lsid.is_some() {
-            let sessions = &self.inner.sessions;
-            Some(
-                *write_state
-                    .txn_number
-                    .get_or_insert_with(|| sessions.next_txn_number()),
-            )
-        } else {
-            None
         };
         let env = Envelope {
             read_preference,
@@ -597,8 +636,19 @@ impl Client {
             txn_number,
         };
         envelope(&mut command, kind, &env, conn.description(), topology_type);
-        // Gossip the highest cluster time seen (sessions spec); servers that keep one send it.
-        if let Some(ct) = self.inner.cluster_time.get()
+        // Gossip the highest cluster time seen (sessions spec): the client's, or an explicit
+        // session's when later; servers that keep one send it.
+        let mut cluster_time = self.inner.cluster_time.get();
+        if let Some(shared) = explicit {
+            let facts = CommandFacts {
+                takes_read_concern: op.takes_read_concern(),
+                max_wire_version: conn.max_wire_version(),
+            };
+            cluster_time = shared
+                .before_send(&mut command.body, facts, cluster_time)
+                .map_err(|e| failed(e, false))?;
+        }
+        if let Some(ct) = cluster_time
             && !command.body.contains_key("$clusterTime")
         {
             command.body.insert("$clusterTime", ct);
@@ -635,6 +685,9 @@ impl Client {
         // and write concern errors.
         let result = result.and_then(|reply| {
             self.inner.cluster_time.observe(&reply);
+            if let Some(shared) = explicit {
+                shared.lock().observe(&reply);
+            }
             if !is_ok(&reply) {
                 return Err(Error::from_reply(&reply).with_address(conn.address()));
             }
@@ -661,6 +714,12 @@ impl Client {
             Err(mut e) => {
                 if e.is_network_error() || e.is_state_change() {
                     topology.handle_conn_error(conn, &e);
+                }
+                // The sessions spec: a session used in a network error is dirty.
+                if e.is_network_error()
+                    && let Some(shared) = explicit
+                {
+                    shared.lock().mark_dirty();
                 }
                 if retryable_write {
                     let old_server = conn.max_wire_version() < 9;

@@ -4,6 +4,7 @@
 
 pub mod action;
 mod backoff;
+mod client_session;
 mod collection;
 mod cursor;
 mod database;
@@ -27,6 +28,7 @@ use mongo_pool::PoolOptions;
 use mongo_sdam::{ReadMode, ReadPreference, TopologyConfig, TopologyDescription};
 
 pub use backoff::{Backoff, BackoffSleep, RandomBackoff};
+pub use client_session::{ClientSession, SessionOptions, TransactionOptions};
 pub use collection::Collection;
 pub use database::Database;
 use executor::Route;
@@ -49,6 +51,9 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long `shutdown` waits for `endSessions` at most.
 const END_SESSIONS_LIMIT: Duration = Duration::from_secs(1);
+
+/// The most session ids one `endSessions` names (sessions spec: 10,000 at a time).
+const END_SESSIONS_BATCH: usize = 10_000;
 
 /// Builds a [`Client`] from [`ClientOptions`] plus what a connection string cannot say:
 /// listeners, the Stable API version and the backoff's randomness and timer.
@@ -411,14 +416,16 @@ impl Client {
         })
     }
 
-    /// Ends the client's server sessions (`endSessions`, best effort, at most a second),
-    /// stops the monitors and closes the pools. Operations in progress fail; new ones get
-    /// [`ErrorKind::Shutdown`](crate::ErrorKind::Shutdown).
+    /// Ends the client's server sessions (`endSessions` naming at most 10,000 each, best
+    /// effort, at most a second in all), stops the monitors and closes the pools. Operations
+    /// in progress fail; new ones get [`ErrorKind::Shutdown`](crate::ErrorKind::Shutdown).
     pub async fn shutdown(&self) {
         let ids = self.inner.sessions.drain();
-        if !ids.is_empty() {
-            let mut op = EndSessions::new(ids);
-            let mut ctx = self.bounded_context(END_SESSIONS_LIMIT);
+        let bound = self.bounded_context(END_SESSIONS_LIMIT).deadline;
+        for batch in ids.chunks(END_SESSIONS_BATCH) {
+            let mut op = EndSessions::new(batch.to_vec());
+            let mut ctx = self.context(Route::Select);
+            ctx.deadline = bound;
             ctx.read_preference = Some(ReadPreference::new(ReadMode::PrimaryPreferred));
             // The sessions spec: errors of endSessions are ignored.
             let _ = self.execute(&mut op, ctx, None).await;

@@ -2,14 +2,14 @@
 //! every operation runs in when its server supports sessions, a cursor's session kept for its
 //! getMores and killCursors, the LIFO pool that reuses them (discarding the dirty ones and
 //! those about to expire), `endSessions` at shutdown, and the transaction numbers of
-//! retryable writes. Time comes in as a parameter: the pool never reads the clock.
+//! retryable writes (each server session counts its own). Time comes in as a parameter: the
+//! pool never reads the clock.
 #![allow(
     clippy::disallowed_methods,
     reason = "a new session id is a random (version 4) UUID"
 )]
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use bson::spec::BinarySubtype;
@@ -26,9 +26,28 @@ pub(crate) struct ServerSession {
     pub(crate) last_use: Instant,
     /// A network error happened while it was in use: it is not reused.
     pub(crate) dirty: bool,
+    /// The last transaction number used in it (0: none yet).
+    pub(crate) txn_number: i64,
 }
 
 impl ServerSession {
+    /// A new session with a fresh id, created (and so last used) `now`.
+    pub(crate) fn new(now: Instant) -> ServerSession {
+        ServerSession {
+            id: new_session_id(),
+            last_use: now,
+            dirty: false,
+            txn_number: 0,
+        }
+    }
+
+    /// The next transaction number of this session (each retryable write, or batch of one,
+    /// gets its own; the server wants them increasing per session).
+    pub(crate) fn next_txn_number(&mut self) -> i64 {
+        self.txn_number = self.txn_number.saturating_add(1);
+        self.txn_number
+    }
+
     /// Whether the server will consider it stale within a minute (`timeout`: the
     /// deployment's logicalSessionTimeoutMinutes; `None` never expires, as behind a load
     /// balancer).
@@ -46,7 +65,6 @@ impl ServerSession {
 #[derive(Debug, Default)]
 pub(crate) struct ServerSessionPool {
     idle: Mutex<VecDeque<ServerSession>>,
-    next_txn_number: AtomicI64,
 }
 
 impl ServerSessionPool {
@@ -61,11 +79,7 @@ impl ServerSessionPool {
                 }
             }
         }
-        ServerSession {
-            id: new_session_id(),
-            last_use: now,
-            dirty: false,
-        }
+        ServerSession::new(now)
     }
 
     /// Gives a session back: first the sessions at the back that are about to expire are
@@ -84,11 +98,6 @@ impl ServerSessionPool {
         if !session.dirty && !session.about_to_expire(now, timeout) {
             idle.push_front(session);
         }
-    }
-
-    /// The next transaction number (each retryable write, or batch of one, gets its own).
-    pub(crate) fn next_txn_number(&self) -> i64 {
-        self.next_txn_number.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Every idle session id, for `endSessions`.
@@ -141,8 +150,12 @@ mod tests {
         );
         assert_eq!(pool.take(now, THIRTY_MINUTES).id, a.id);
         assert_eq!(pool.drain(), Vec::<Document>::new());
-        let n = pool.next_txn_number();
-        assert_eq!(pool.next_txn_number(), n + 1);
+        let mut s = pool.take(now, THIRTY_MINUTES);
+        let n = s.next_txn_number();
+        assert_eq!(s.next_txn_number(), n + 1);
+        pool.give_back(s, now, THIRTY_MINUTES);
+        // A reused session goes on counting where it stopped.
+        assert_eq!(pool.take(now, THIRTY_MINUTES).next_txn_number(), n + 2);
         let id = pool.take(now, THIRTY_MINUTES).id;
         let Some(bson::Bson::Binary(uuid)) = id.get("id") else {
             panic!("{id}")

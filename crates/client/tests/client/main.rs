@@ -20,6 +20,7 @@ mod crud;
 mod crud_admin;
 mod crud_reads;
 mod crud_writes;
+mod explicit_sessions;
 mod handles;
 mod handshake_errors;
 mod legacy_writes;

@@ -30,6 +30,7 @@ mod auth;
 mod find;
 mod handshake;
 mod local_sessions;
+mod read_concern;
 mod reads;
 mod session;
 mod writes;
@@ -334,12 +335,16 @@ impl Node {
         .and_then(|()| self.check_access(name, &cmd, conn))
         .and_then(|()| self.check_api(name, &cmd))
         .and_then(|()| self.local_sessions.vivify(&cmd, conn))
+        .and_then(|()| self.check_read_concern(name, &cmd))
         .and_then(|()| match self.session_write(db, &cmd, conn)? {
             Some((reply, hang_up)) => {
                 close = hang_up;
                 Ok(reply)
             }
-            None => self.dispatch(db, &cmd, conn),
+            None => self.dispatch(db, &cmd, conn).map(|mut reply| {
+                self.stamp_snapshot(name, &cmd, &mut reply);
+                reply
+            }),
         });
         let mut reply = match result {
             Ok(d) => d,

@@ -1,0 +1,70 @@
+//! Snapshot reads outside transactions (MongoDB 5.0+), as mongod answers them: a
+//! `readConcern` of level `snapshot` is accepted by `find`, `aggregate` and `distinct` on a
+//! replica-set member or a mongos, and their first reply says which snapshot it read
+//! (`atClusterTime`: in `cursor` for find and aggregate, at the top for distinct); any other
+//! command refuses it (InvalidOptions 72), as a standalone does every command (NotAReplicaSet
+//! 123). The store keeps no history: a snapshot read sees the current documents.
+//! Transactions (`autocommit: false`) are not judged here.
+
+use bson::{Bson, Document, Timestamp};
+
+use super::Node;
+use crate::error::{CmdResult, CommandError, codes};
+use crate::topology::Role;
+
+/// The commands that read a snapshot outside a transaction.
+const SNAPSHOT_READS: [&str; 3] = ["find", "aggregate", "distinct"];
+
+const NOT_A_REPLICA_SET: i32 = 123;
+
+/// Whether the command asks for a snapshot read outside a transaction.
+fn snapshot_level(cmd: &Document) -> bool {
+    !cmd.contains_key("autocommit")
+        && cmd
+            .get_document("readConcern")
+            .is_ok_and(|rc| rc.get_str("level").is_ok_and(|l| l == "snapshot"))
+}
+
+impl Node {
+    /// Refuses a snapshot read concern where mongod does.
+    pub(super) fn check_read_concern(&self, name: &str, cmd: &Document) -> CmdResult<()> {
+        if !snapshot_level(cmd) {
+            return Ok(());
+        }
+        if self.topology.role(self.member) == Role::Standalone {
+            return Err(CommandError::new(
+                NOT_A_REPLICA_SET,
+                "NotAReplicaSet",
+                "node needs to be a replica set member to use readConcern: snapshot",
+            ));
+        }
+        if !SNAPSHOT_READS.contains(&name) {
+            return Err(CommandError::new(
+                codes::INVALID_OPTIONS,
+                "InvalidOptions",
+                format!(
+                    "Command {name} does not support {{ readConcern: {{ level: \"snapshot\" }} }}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Adds the snapshot's time to the reply of a snapshot read: the `atClusterTime` asked
+    /// for, else the current cluster time.
+    pub(super) fn stamp_snapshot(&self, name: &str, cmd: &Document, reply: &mut Document) {
+        if !snapshot_level(cmd) || !SNAPSHOT_READS.contains(&name) {
+            return;
+        }
+        let at: Timestamp = cmd
+            .get_document("readConcern")
+            .ok()
+            .and_then(|rc| rc.get_timestamp("atClusterTime").ok())
+            .unwrap_or_else(|| self.store.cluster_time());
+        if name == "distinct" {
+            reply.insert("atClusterTime", at);
+        } else if let Some(Bson::Document(cursor)) = reply.get_mut("cursor") {
+            cursor.insert("atClusterTime", at);
+        }
+    }
+}
