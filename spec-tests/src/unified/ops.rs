@@ -7,8 +7,8 @@ use std::sync::Arc;
 use super::BoxFuture;
 use bson::{Bson, Document};
 use mongo_client::{
-    AggregateOptions, BulkWriteOptions, CountOptions, CreateCollectionOptions, CreateIndexOptions,
-    Cursor, DeleteOptions, DistinctOptions, DriverInfo, DropIndexOptions,
+    AggregateOptions, BulkWriteOptions, ClientSession, CountOptions, CreateCollectionOptions,
+    CreateIndexOptions, Cursor, DeleteOptions, DistinctOptions, DriverInfo, DropIndexOptions,
     EstimatedDocumentCountOptions, FindOneAndDeleteOptions, FindOneAndReplaceOptions,
     FindOneAndUpdateOptions, FindOneOptions, FindOptions, IndexModel, InsertManyOptions,
     InsertOneOptions, ListCollectionsOptions, ListDatabasesOptions, ListIndexesOptions,
@@ -177,11 +177,9 @@ fn check_result(expected: &Bson, value: &Value, lookup: &dyn matching::Lookup) -
 /// Checks that only `allowed` argument keys are present (`session` is named apart).
 pub(crate) fn allow(op: &str, args: &Document, allowed: &[&str]) -> Result<(), Fail> {
     for k in args.keys() {
-        if k == "session" && !allowed.contains(&"session") {
-            return Err(Fail::unsupported(format!(
-                "{op} with a session: {}",
-                super::SESSIONS_UNSUPPORTED
-            )));
+        if k == "session" {
+            // Resolved by `entity_operation` and passed to the operation.
+            continue;
         }
         if k == "timeoutMS" {
             return Err(Fail::unsupported(format!(
@@ -202,20 +200,34 @@ fn req_doc<'a>(op: &str, args: &'a Document, key: &str) -> Result<&'a Document, 
 
 async fn entity_operation(state: &State, object: &str, name: &str, args: &Document) -> OpResult {
     let entity = state.entities.get(object)?;
+    // The explicit session the operation runs in, locked for its duration.
+    let session = match &entity {
+        Entity::Client(_) | Entity::Database(..) | Entity::Collection(..) => {
+            super::sessions::session_arg(&state.entities, args)?
+        }
+        _ => None,
+    };
+    let mut guard = match &session {
+        Some(s) => Some(s.lock().await),
+        None => None,
+    };
+    let session = guard.as_deref_mut();
     match entity {
         Entity::Client(c) => {
             let span = c.span.clone();
-            client_op(&c.client, name, args).instrument(span).await
-        }
-        Entity::Database(db, c) => {
-            let span = c.span.clone();
-            database_op(&db, &c.client, &state.entities, name, args)
+            client_op(&c.client, session, name, args)
                 .instrument(span)
                 .await
         }
+        Entity::Database(db, c) => {
+            let span = c.span.clone();
+            database_op(&db, session, name, args).instrument(span).await
+        }
         Entity::Collection(coll, c) => {
             let span = c.span.clone();
-            collection_op(&coll, name, args).instrument(span).await
+            collection_op(&coll, session, name, args)
+                .instrument(span)
+                .await
         }
         Entity::Cursor(c) => cursor_op(&c, name, args).await,
         Entity::Session(s) => super::sessions::session_op(&s, name, args).await,
@@ -223,7 +235,12 @@ async fn entity_operation(state: &State, object: &str, name: &str, args: &Docume
     }
 }
 
-async fn client_op(client: &mongo_client::Client, name: &str, args: &Document) -> OpResult {
+async fn client_op(
+    client: &mongo_client::Client,
+    session: Option<&mut ClientSession>,
+    name: &str,
+    args: &Document,
+) -> OpResult {
     match name {
         "close" => {
             allow(name, args, &[])?;
@@ -235,6 +252,7 @@ async fn client_op(client: &mongo_client::Client, name: &str, args: &Document) -
             let o: ListDatabasesOptions = options(name, args, &["filter"])?;
             let dbs = client
                 .list_databases()
+                .session(session)
                 .filter(filter)
                 .with_options(o)
                 .await?;
@@ -281,8 +299,7 @@ fn read_preference(args: &Document) -> Result<Option<ReadPreference>, Fail> {
 
 async fn database_op(
     db: &mongo_client::Database,
-    client: &mongo_client::Client,
-    state_entities: &super::entities::Entities,
+    session: Option<&mut ClientSession>,
     name: &str,
     args: &Document,
 ) -> OpResult {
@@ -294,28 +311,21 @@ async fn database_op(
                 &["command", "commandName", "readPreference", "session"],
             )?;
             let cmd = req_doc(name, args, "command")?.clone();
-            let session = super::sessions::session_arg(state_entities, args)?;
-            let reply = match (read_preference(args)?, session) {
-                (Some(_), Some(_)) => {
-                    return Err(Fail::unsupported(format!(
-                        "{name} with a session and a read preference: {}",
-                        super::SESSIONS_UNSUPPORTED
-                    ))
-                    .into());
-                }
-                (Some(rp), None) => client.run_read_command(db.name(), cmd, &rp).await?,
-                (None, Some(s)) => {
-                    let mut s = s.lock().await;
-                    db.run_command_with_session(cmd, &mut s).await?
-                }
-                (None, None) => db.run_command(cmd).await?,
-            };
+            let mut run = db.run_command(cmd).session(session);
+            if let Some(rp) = read_preference(args)? {
+                run = run.read_preference(rp);
+            }
+            let reply = run.await?;
             Ok(Value::Root(reply))
         }
         "runCursorCommand" | "createCommandCursor" => {
             let cmd = req_doc(name, args, "command")?.clone();
             let o: RunCursorCommandOptions = options(name, args, &["command", "commandName"])?;
-            let cursor = db.run_cursor_command(cmd).with_options(o).await?;
+            let cursor = db
+                .run_cursor_command(cmd)
+                .session(session)
+                .with_options(o)
+                .await?;
             if name == "runCursorCommand" {
                 Ok(Value::Docs(cursor.collect_all().await?))
             } else {
@@ -327,6 +337,7 @@ async fn database_op(
             let o: AggregateOptions = options(name, args, &["pipeline"])?;
             Ok(Value::Docs(
                 db.aggregate(pipeline)
+                    .session(session)
                     .with_options(o)
                     .await?
                     .collect_all()
@@ -336,13 +347,17 @@ async fn database_op(
         "createCollection" => {
             let coll = req_str(name, args, "collection")?;
             let o: CreateCollectionOptions = options(name, args, &["collection"])?;
-            db.create_collection(&coll).with_options(o).await?;
+            db.create_collection(&coll)
+                .session(session)
+                .with_options(o)
+                .await?;
             Ok(Value::Collection(Box::new(db.collection(&coll))))
         }
         "dropCollection" => {
             allow(name, args, &["collection"])?;
             db.collection::<Document>(&req_str(name, args, "collection")?)
                 .drop()
+                .session(session)
                 .await?;
             Ok(Value::None)
         }
@@ -351,6 +366,7 @@ async fn database_op(
             let o: ListCollectionsOptions = options(name, args, &["filter"])?;
             Ok(Value::Docs(
                 db.list_collections()
+                    .session(session)
                     .filter(filter)
                     .with_options(o)
                     .await?
@@ -361,7 +377,11 @@ async fn database_op(
         "listCollectionNames" => {
             allow(name, args, &["filter"])?;
             let filter = args.get_document("filter").ok().cloned();
-            let names = db.list_collection_names().filter(filter).await?;
+            let names = db
+                .list_collection_names()
+                .session(session)
+                .filter(filter)
+                .await?;
             Ok(Value::Bson(Bson::Array(
                 names.into_iter().map(Bson::String).collect(),
             )))
@@ -384,12 +404,7 @@ fn options<T: serde::de::DeserializeOwned>(
     for k in skip {
         rest.remove(*k);
     }
-    if rest.contains_key("session") {
-        return Err(Fail::unsupported(format!(
-            "{op} with a session: {}",
-            super::SESSIONS_UNSUPPORTED
-        )));
-    }
+    rest.remove("session");
     if rest.contains_key("timeoutMS") || rest.contains_key("timeoutMode") {
         return Err(Fail::unsupported(format!(
             "{op} with timeoutMS (client-side operation timeouts, issue 21)"
@@ -431,12 +446,17 @@ fn update_of(op: &str, args: &Document) -> Result<UpdateModifications, Fail> {
     UpdateModifications::from_bson(u).map_err(|e| Fail::runner(format!("{op}: {e}")))
 }
 
-async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Document) -> OpResult {
+async fn collection_op(
+    coll: &mongo_client::Collection,
+    session: Option<&mut ClientSession>,
+    name: &str,
+    args: &Document,
+) -> OpResult {
     match name {
         "insertOne" => {
             let d = req_doc(name, args, "document")?.clone();
             let o: InsertOneOptions = options(name, args, &["document"])?;
-            root(&coll.insert_one(d).with_options(o).await?)
+            root(&coll.insert_one(d).session(session).with_options(o).await?)
         }
         "insertMany" => {
             let docs: Vec<Document> = args
@@ -446,12 +466,18 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
                 .filter_map(|d| d.as_document().cloned())
                 .collect();
             let o: InsertManyOptions = options(name, args, &["documents"])?;
-            root(&coll.insert_many(docs).with_options(o).await?)
+            root(
+                &coll
+                    .insert_many(docs)
+                    .session(session)
+                    .with_options(o)
+                    .await?,
+            )
         }
         "find" | "createFindCursor" => {
             let filter = req_doc(name, args, "filter")?.clone();
             let o: FindOptions = options(name, args, &["filter"])?;
-            let cursor = coll.find(filter).with_options(o).await?;
+            let cursor = coll.find(filter).session(session).with_options(o).await?;
             if name == "find" {
                 Ok(Value::Docs(cursor.collect_all().await?))
             } else {
@@ -461,18 +487,31 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
         "findOne" => {
             let filter = req_doc(name, args, "filter")?.clone();
             let o: FindOneOptions = options(name, args, &["filter"])?;
-            Ok(match coll.find_one(filter).with_options(o).await? {
-                Some(d) => Value::Root(d),
-                None => Value::Bson(Bson::Null),
-            })
+            Ok(
+                match coll
+                    .find_one(filter)
+                    .session(session)
+                    .with_options(o)
+                    .await?
+                {
+                    Some(d) => Value::Root(d),
+                    None => Value::Bson(Bson::Null),
+                },
+            )
         }
         "deleteOne" | "deleteMany" => {
             let filter = req_doc(name, args, "filter")?.clone();
             let o: DeleteOptions = options(name, args, &["filter"])?;
             let r = if name == "deleteOne" {
-                coll.delete_one(filter).with_options(o).await?
+                coll.delete_one(filter)
+                    .session(session)
+                    .with_options(o)
+                    .await?
             } else {
-                coll.delete_many(filter).with_options(o).await?
+                coll.delete_many(filter)
+                    .session(session)
+                    .with_options(o)
+                    .await?
             };
             root(&r)
         }
@@ -481,9 +520,15 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
             let update = update_of(name, args)?;
             let o: UpdateOptions = options(name, args, &["filter", "update"])?;
             let r = if name == "updateOne" {
-                coll.update_one(filter, update).with_options(o).await?
+                coll.update_one(filter, update)
+                    .session(session)
+                    .with_options(o)
+                    .await?
             } else {
-                coll.update_many(filter, update).with_options(o).await?
+                coll.update_many(filter, update)
+                    .session(session)
+                    .with_options(o)
+                    .await?
             };
             root(&r)
         }
@@ -494,6 +539,7 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
             root(
                 &coll
                     .replace_one(filter, replacement)
+                    .session(session)
                     .with_options(o)
                     .await?,
             )
@@ -503,18 +549,27 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
             let found = match name {
                 "findOneAndDelete" => {
                     let o: FindOneAndDeleteOptions = options(name, args, &["filter"])?;
-                    coll.find_one_and_delete(filter).with_options(o).await?
+                    coll.find_one_and_delete(filter)
+                        .session(session)
+                        .with_options(o)
+                        .await?
                 }
                 "findOneAndReplace" => {
                     let r = req_doc(name, args, "replacement")?.clone();
                     let o: FindOneAndReplaceOptions =
                         options(name, args, &["filter", "replacement"])?;
-                    coll.find_one_and_replace(filter, r).with_options(o).await?
+                    coll.find_one_and_replace(filter, r)
+                        .session(session)
+                        .with_options(o)
+                        .await?
                 }
                 _ => {
                     let u = update_of(name, args)?;
                     let o: FindOneAndUpdateOptions = options(name, args, &["filter", "update"])?;
-                    coll.find_one_and_update(filter, u).with_options(o).await?
+                    coll.find_one_and_update(filter, u)
+                        .session(session)
+                        .with_options(o)
+                        .await?
                 }
             };
             Ok(match found {
@@ -527,6 +582,7 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
             let o: AggregateOptions = options(name, args, &["pipeline"])?;
             Ok(Value::Docs(
                 coll.aggregate(p)
+                    .session(session)
                     .with_options(o)
                     .await?
                     .collect_all()
@@ -536,14 +592,22 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
         "countDocuments" => {
             let filter = req_doc(name, args, "filter")?.clone();
             let o: CountOptions = options(name, args, &["filter"])?;
-            let n = coll.count_documents(filter).with_options(o).await?;
+            let n = coll
+                .count_documents(filter)
+                .session(session)
+                .with_options(o)
+                .await?;
             Ok(Value::Bson(Bson::Int64(
                 i64::try_from(n).unwrap_or(i64::MAX),
             )))
         }
         "estimatedDocumentCount" => {
             let o: EstimatedDocumentCountOptions = options(name, args, &[])?;
-            let n = coll.estimated_document_count().with_options(o).await?;
+            let n = coll
+                .estimated_document_count()
+                .session(session)
+                .with_options(o)
+                .await?;
             Ok(Value::Bson(Bson::Int64(
                 i64::try_from(n).unwrap_or(i64::MAX),
             )))
@@ -553,7 +617,10 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
             let filter = req_doc(name, args, "filter")?.clone();
             let o: DistinctOptions = options(name, args, &["fieldName", "filter"])?;
             Ok(Value::Bson(Bson::Array(
-                coll.distinct(&field, filter).with_options(o).await?,
+                coll.distinct(&field, filter)
+                    .session(session)
+                    .with_options(o)
+                    .await?,
             )))
         }
         "bulkWrite" => {
@@ -567,7 +634,13 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
                 })
                 .collect::<Result<_, _>>()?;
             let o: BulkWriteOptions = options(name, args, &["requests"])?;
-            root(&coll.bulk_write(models).with_options(o).await?)
+            root(
+                &coll
+                    .bulk_write(models)
+                    .session(session)
+                    .with_options(o)
+                    .await?,
+            )
         }
         "createIndex" => {
             let o: CreateIndexOptions = options(
@@ -603,24 +676,31 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
             let model: IndexModel = bson::deserialize_from_document(model)
                 .map_err(|e| Fail::unsupported(format!("createIndex: {e}")))?;
             Ok(Value::Bson(Bson::String(
-                coll.create_index(model).with_options(o).await?,
+                coll.create_index(model)
+                    .session(session)
+                    .with_options(o)
+                    .await?,
             )))
         }
         "dropIndex" => {
             let index = req_str(name, args, "name")?;
             let o: DropIndexOptions = options(name, args, &["name"])?;
-            coll.drop_index(&index).with_options(o).await?;
+            coll.drop_index(&index)
+                .session(session)
+                .with_options(o)
+                .await?;
             Ok(Value::None)
         }
         "dropIndexes" => {
             let o: DropIndexOptions = options(name, args, &[])?;
-            coll.drop_indexes().with_options(o).await?;
+            coll.drop_indexes().session(session).with_options(o).await?;
             Ok(Value::None)
         }
         "listIndexes" => {
             let o: ListIndexesOptions = options(name, args, &[])?;
             Ok(Value::Docs(
                 coll.list_indexes()
+                    .session(session)
                     .with_options(o)
                     .await?
                     .collect_all()
@@ -629,14 +709,14 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
         }
         "listIndexNames" => {
             allow(name, args, &[])?;
-            let names = coll.list_index_names().await?;
+            let names = coll.list_index_names().session(session).await?;
             Ok(Value::Bson(Bson::Array(
                 names.into_iter().map(Bson::String).collect(),
             )))
         }
         "drop" => {
             allow(name, args, &[])?;
-            coll.drop().await?;
+            coll.drop().session(session).await?;
             Ok(Value::None)
         }
         "createChangeStream" | "watch" => {

@@ -2,7 +2,7 @@
 //! [`Client::start_session`], [`ClientSession`] and its [`SessionOptions`], how a session
 //! joins an operation (`ClientSession::bind`, which the executor then honours: the session's
 //! `lsid` and transaction numbers, its cluster time, its read concern rules, dirty on a
-//! network error), and [`Database::run_command_with_session`].
+//! network error), and the `.session(..)` of every action (`super::action`).
 //!
 //! A `ClientSession` keeps its state behind a shared handle so that a cursor opened in it
 //! runs its `getMore`s and `killCursors` in it after the call that opened it has returned;
@@ -21,11 +21,9 @@ use bson::{Document, Timestamp};
 use mongo_sdam::ReadPreference;
 use parking_lot::{Mutex, MutexGuard};
 
-use super::executor::{OperationContext, Route, SessionUse};
 use super::session::ServerSession;
-use super::{Client, Database, ReadConcern};
+use super::{Client, ReadConcern};
 use crate::error::{Error, ErrorKind, Result};
-use crate::operation::RunCommand;
 use crate::options::WriteConcern;
 
 pub(crate) use self::core::{CommandFacts, SessionCore, later_cluster_time};
@@ -292,22 +290,9 @@ impl Client {
 }
 
 impl ClientSession {
-    /// Makes `ctx`'s operation run in this session (the session's `lsid`, cluster time, read
-    /// concern rules and transaction numbers).
-    ///
-    /// # Errors
-    /// The session was ended, or was started by another client.
-    pub(crate) fn bind(&mut self, ctx: &mut OperationContext) -> Result<()> {
-        let core = self.shared.lock();
-        if core.owner != ctx.client_key {
-            return Err(Error::invalid_argument(
-                "the session was started by another client",
-            ));
-        }
-        core.check_usable()?;
-        drop(core);
-        ctx.session = SessionUse::Explicit(self.shared.clone());
-        Ok(())
+    /// The shared state operations in the session hold.
+    pub(crate) fn shared(&self) -> SharedSession {
+        self.shared.clone()
     }
 
     /// The client that started the session.
@@ -382,23 +367,5 @@ impl ClientSession {
 impl Drop for ClientSession {
     fn drop(&mut self) {
         self.end_session();
-    }
-}
-
-impl Database {
-    /// Runs a command on this database in `session` (as [`Database::run_command`]; the
-    /// session's `lsid` and cluster time go with it, and a snapshot session's read concern).
-    ///
-    /// # Errors
-    /// As [`Database::run_command`]; a session that was ended or belongs to another client.
-    pub async fn run_command_with_session(
-        &self,
-        cmd: Document,
-        session: &mut ClientSession,
-    ) -> Result<Document> {
-        let mut op = RunCommand::new(self.name(), cmd);
-        let mut ctx = self.client.context(Route::Select);
-        session.bind(&mut ctx)?;
-        Ok(self.client.execute(&mut op, ctx, None).await?.output)
     }
 }

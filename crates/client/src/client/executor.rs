@@ -76,8 +76,6 @@ pub(crate) enum SessionUse {
 pub(crate) struct OperationContext {
     /// The operation id in command events and log messages.
     pub(crate) id: i64,
-    /// The client that made it (`Client::key`): an explicit session must be this client's.
-    pub(crate) client_key: usize,
     /// When the operation must be done (`timeoutMS`); bounds server selection, check-out and
     /// each round trip.
     pub(crate) deadline: Option<Instant>,
@@ -130,11 +128,13 @@ impl Client {
             .and_then(|t| crate::conn::clock().checked_add(t));
         OperationContext {
             id: self.next_operation_id(),
-            client_key: self.key(),
             deadline,
             read_preference: None,
             route,
-            session: SessionUse::Implicit,
+            session: match &self.bound_session {
+                Some(shared) => SessionUse::Explicit(shared.clone()),
+                None => SessionUse::Implicit,
+            },
             csot: deadline.is_some(),
             deprioritized: Vec::new(),
         }

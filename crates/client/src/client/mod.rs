@@ -157,6 +157,9 @@ pub struct Client {
     /// The options of the database or collection handle this view belongs to (`None` for the
     /// client itself).
     pub(crate) handle: handle::Handle,
+    /// The explicit session an action's operations run in (a transient view made by an
+    /// action given `.session(..)`; `None` everywhere else).
+    pub(crate) bound_session: Option<client_session::SharedSession>,
 }
 
 impl std::fmt::Debug for Client {
@@ -257,6 +260,7 @@ impl Client {
         })?;
         Ok(Client {
             handle: None,
+            bound_session: None,
             inner: Arc::new(ClientInner {
                 topology,
                 read_preference: o.read_preference.clone(),
@@ -327,6 +331,7 @@ impl Client {
         Client {
             inner: self.inner.clone(),
             handle: Some(Arc::new(handle::View::new(merged))),
+            bound_session: None,
         }
     }
 

@@ -1,5 +1,5 @@
 //! Explicit sessions (sessions spec) through `Client::start_session` and
-//! `Database::run_command_with_session`: the session's lsid on its commands, its cluster and
+//! `db.run_command(..).session(..)`: the session's lsid on its commands, its cluster and
 //! operation times, snapshot sessions' read concern, a dirty session discarded after a
 //! network error, the server session back in the pool at `end_session`, and the misuse
 //! errors (an ended session, another client's session, an unacknowledged write).
@@ -38,13 +38,12 @@ async fn commands_carry_the_sessions_lsid_and_replies_advance_its_times() {
     let mut session = client.start_session(None).unwrap();
     assert_eq!(session.cluster_time(), None);
     assert_eq!(session.operation_time(), None);
-    db.run_command_with_session(
-        doc! {"insert": "c", "documents": [{"_id": 1}]},
-        &mut session,
-    )
-    .await
-    .unwrap();
-    db.run_command_with_session(doc! {"find": "c"}, &mut session)
+    db.run_command(doc! {"insert": "c", "documents": [{"_id": 1}]})
+        .session(&mut session)
+        .await
+        .unwrap();
+    db.run_command(doc! {"find": "c"})
+        .session(&mut session)
         .await
         .unwrap();
     let id = session.id();
@@ -63,7 +62,8 @@ async fn commands_carry_the_sessions_lsid_and_replies_advance_its_times() {
         "signature": {"hash": bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: vec![0; 20] }, "keyId": 0_i64},
     };
     session.advance_cluster_time(&ahead);
-    db.run_command_with_session(doc! {"ping": 1}, &mut session)
+    db.run_command(doc! {"ping": 1})
+        .session(&mut session)
         .await
         .unwrap();
     db.run_command(doc! {"ping": 1}).await.unwrap();
@@ -86,7 +86,8 @@ async fn end_session_gives_the_server_session_back_for_the_next_operation() {
     let client = client_for(&server.uri(), Some(recorder.clone())).await;
     let db = client.database("app");
     let mut session = client.start_session(None).unwrap();
-    db.run_command_with_session(doc! {"ping": 1}, &mut session)
+    db.run_command(doc! {"ping": 1})
+        .session(&mut session)
         .await
         .unwrap();
     let id = session.id();
@@ -106,14 +107,16 @@ async fn end_session_gives_the_server_session_back_for_the_next_operation() {
     );
     // An ended session cannot run anything, and keeps its id.
     let err = db
-        .run_command_with_session(doc! {"ping": 1}, &mut session)
+        .run_command(doc! {"ping": 1})
+        .session(&mut session)
         .await
         .unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Usage(_)), "{err}");
     assert_eq!(session.id(), id);
     // Dropping a session ends it too.
     let mut dropped = client.start_session(None).unwrap();
-    db.run_command_with_session(doc! {"ping": 1}, &mut dropped)
+    db.run_command(doc! {"ping": 1})
+        .session(&mut dropped)
         .await
         .unwrap();
     let dropped_id = dropped.id();
@@ -143,16 +146,15 @@ async fn a_network_error_makes_the_session_dirty_and_it_is_not_reused() {
         .unwrap();
     assert!(!session.is_dirty());
     let err = db
-        .run_command_with_session(
-            doc! {"insert": "c", "documents": [{"_id": 1}]},
-            &mut session,
-        )
+        .run_command(doc! {"insert": "c", "documents": [{"_id": 1}]})
+        .session(&mut session)
         .await
         .unwrap_err();
     assert!(err.is_network_error(), "{err}");
     assert!(session.is_dirty());
     // Still usable, still dirty.
-    db.run_command_with_session(doc! {"ping": 1}, &mut session)
+    db.run_command(doc! {"ping": 1})
+        .session(&mut session)
         .await
         .unwrap();
     assert!(session.is_dirty());
@@ -179,7 +181,8 @@ async fn snapshot_sessions_send_their_read_concern_on_every_command() {
         .start_session(SessionOptions::default().snapshot(true).snapshot_time(at))
         .unwrap();
     assert_eq!(session.snapshot_time(), Some(at));
-    db.run_command_with_session(doc! {"find": "c"}, &mut session)
+    db.run_command(doc! {"find": "c"})
+        .session(&mut session)
         .await
         .unwrap();
     let find = &commands(&recorder, "find")[0];
@@ -191,7 +194,8 @@ async fn snapshot_sessions_send_their_read_concern_on_every_command() {
     let mut fresh = client
         .start_session(SessionOptions::default().snapshot(true))
         .unwrap();
-    db.run_command_with_session(doc! {"distinct": "c", "key": "x"}, &mut fresh)
+    db.run_command(doc! {"distinct": "c", "key": "x"})
+        .session(&mut fresh)
         .await
         .unwrap();
     let first = &commands(&recorder, "distinct")[0];
@@ -202,7 +206,8 @@ async fn snapshot_sessions_send_their_read_concern_on_every_command() {
     let snapshot = fresh
         .snapshot_time()
         .expect("the first read's atClusterTime");
-    db.run_command_with_session(doc! {"find": "c"}, &mut fresh)
+    db.run_command(doc! {"find": "c"})
+        .session(&mut fresh)
         .await
         .unwrap();
     assert_eq!(
@@ -213,7 +218,8 @@ async fn snapshot_sessions_send_their_read_concern_on_every_command() {
     );
     // Writes go out with it too, and the server refuses them.
     let err = db
-        .run_command_with_session(doc! {"insert": "c", "documents": [{"_id": 1}]}, &mut fresh)
+        .run_command(doc! {"insert": "c", "documents": [{"_id": 1}]})
+        .session(&mut fresh)
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some(72), "{err}");
@@ -242,7 +248,8 @@ async fn misuse_is_refused_before_anything_is_sent() {
     let mut theirs = other.start_session(None).unwrap();
     let err = client
         .database("app")
-        .run_command_with_session(doc! {"ping": 1}, &mut theirs)
+        .run_command(doc! {"ping": 1})
+        .session(&mut theirs)
         .await
         .unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::InvalidArgument(_)), "{err}");
@@ -250,10 +257,8 @@ async fn misuse_is_refused_before_anything_is_sent() {
     let mut session = client.start_session(None).unwrap();
     let err = client
         .database("app")
-        .run_command_with_session(
-            doc! {"insert": "c", "documents": [{"_id": 1}], "writeConcern": {"w": 0}},
-            &mut session,
-        )
+        .run_command(doc! {"insert": "c", "documents": [{"_id": 1}], "writeConcern": {"w": 0}})
+        .session(&mut session)
         .await
         .unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::InvalidArgument(_)), "{err}");
@@ -261,4 +266,58 @@ async fn misuse_is_refused_before_anything_is_sent() {
     assert!(commands(&recorder, "insert").is_empty());
     client.shutdown().await;
     other.shutdown().await;
+}
+
+#[tokio::test]
+async fn collection_actions_run_in_the_session_they_are_given() {
+    let rs = ReplicaSet::start("sessActions", 1).await.unwrap();
+    let recorder = EventRecorder::shared();
+    let client = client_for(&rs.uri(), Some(recorder.clone())).await;
+    let coll = client.database("app").collection::<Document>("c");
+    let mut session = client.start_session(None).unwrap();
+    coll.insert_many((0..3).map(|i| doc! {"_id": i}))
+        .session(&mut session)
+        .await
+        .unwrap();
+    let mut cursor = coll
+        .find(doc! {})
+        .batch_size(1)
+        .session(&mut session)
+        .await
+        .unwrap();
+    let mut seen = 0;
+    while cursor.try_next().await.unwrap().is_some() {
+        seen += 1;
+    }
+    assert_eq!(seen, 3);
+    // Without a session, the next operation takes an implicit one.
+    coll.count_documents(doc! {}).await.unwrap();
+    let id = session.id();
+    for name in ["insert", "find", "getMore"] {
+        let sent = lsids(&recorder, name);
+        assert!(!sent.is_empty(), "{name}");
+        assert!(
+            sent.iter().all(|l| l.as_ref() == Some(&id)),
+            "{name}: {sent:?}"
+        );
+    }
+    // The find read after the insert: causally consistent by default.
+    let find = commands(&recorder, "find").remove(0);
+    assert!(
+        find.get_document("readConcern")
+            .is_ok_and(|rc| rc.contains_key("afterClusterTime")),
+        "{find}"
+    );
+    let count = commands(&recorder, "aggregate").remove(0);
+    assert_ne!(count.get_document("lsid").ok(), Some(&id));
+    // A session is the client's own: another client's operation refuses it.
+    let other = client_for(&rs.uri(), None).await;
+    let e = other
+        .database("app")
+        .collection::<Document>("c")
+        .find_one(doc! {})
+        .session(&mut session)
+        .await
+        .unwrap_err();
+    assert!(matches!(e.kind(), ErrorKind::InvalidArgument(_)), "{e}");
 }

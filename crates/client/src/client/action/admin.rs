@@ -5,7 +5,7 @@ use bson::Document;
 use mongo_sdam::ReadPreference;
 
 use crate::client::stream::Cursor;
-use crate::client::{Client, Collection, Database};
+use crate::client::{Client, ClientSession, Collection, Database};
 use crate::crud::{
     CreateCollectionOptions, CreateIndexOptions, DropIndexOptions, IndexModel,
     ListCollectionsOptions, ListDatabasesOptions, ListIndexesOptions, RunCursorCommandOptions,
@@ -15,9 +15,12 @@ use crate::crud::{
 #[must_use = "an action does nothing until awaited"]
 pub struct RunCommand<'a> {
     db: &'a Database,
+    session: Option<&'a mut ClientSession>,
     command: Document,
     read_preference: Option<ReadPreference>,
 }
+
+session_setter!(RunCommand<'a>);
 
 impl RunCommand<'_> {
     /// Runs it as a read with this read preference (retried once on a retryable error)
@@ -29,14 +32,15 @@ impl RunCommand<'_> {
 }
 
 action_future!(RunCommand<'a> => Document; |this| {
+    let db = super::bind(this.db, this.session)?;
     match &this.read_preference {
         Some(rp) => {
-            this.db
+            db
                 .client()
-                .run_read_command(this.db.name(), this.command, rp)
+                .run_read_command(db.name(), this.command, rp)
                 .await
         }
-        None => this.db.exec_run_command(this.command).await,
+        None => db.exec_run_command(this.command).await,
     }
 });
 
@@ -45,13 +49,17 @@ action_future!(RunCommand<'a> => Document; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct RunCursorCommand<'a> {
     db: &'a Database,
+    session: Option<&'a mut ClientSession>,
     command: Document,
     pub(crate) options: RunCursorCommandOptions,
 }
 
+session_setter!(RunCursorCommand<'a>);
+
 with_options!(RunCursorCommand<'a>, RunCursorCommandOptions);
 action_future!(RunCursorCommand<'a> => Cursor; |this| {
-    let core = this.db.exec_run_cursor_command(this.command, this.options).await?;
+    let db = super::bind(this.db, this.session)?;
+    let core = db.exec_run_cursor_command(this.command, this.options).await?;
     Ok(Cursor::new(core))
 });
 
@@ -59,30 +67,43 @@ action_future!(RunCursorCommand<'a> => Cursor; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct CreateCollection<'a> {
     db: &'a Database,
+    session: Option<&'a mut ClientSession>,
     name: String,
     pub(crate) options: CreateCollectionOptions,
 }
 
+session_setter!(CreateCollection<'a>);
+
 with_options!(CreateCollection<'a>, CreateCollectionOptions);
 action_future!(CreateCollection<'a> => (); |this| {
-    this.db.exec_create_collection(&this.name, this.options).await
+    let db = super::bind(this.db, this.session)?;
+    db.exec_create_collection(&this.name, this.options).await
 });
 
 /// `dropDatabase` ([`Database::drop`](crate::Database::drop)).
 #[must_use = "an action does nothing until awaited"]
 pub struct DropDatabase<'a> {
     db: &'a Database,
+    session: Option<&'a mut ClientSession>,
 }
 
-action_future!(DropDatabase<'a> => (); |this| this.db.exec_drop().await);
+session_setter!(DropDatabase<'a>);
+
+action_future!(DropDatabase<'a> => (); |this| {
+    let db = super::bind(this.db, this.session)?;
+    db.exec_drop().await
+});
 
 /// `listCollections` ([`Database::list_collections`](crate::Database::list_collections)).
 #[must_use = "an action does nothing until awaited"]
 pub struct ListCollections<'a> {
     db: &'a Database,
+    session: Option<&'a mut ClientSession>,
     filter: Option<Document>,
     pub(crate) options: ListCollectionsOptions,
 }
+
+session_setter!(ListCollections<'a>);
 
 impl ListCollections<'_> {
     /// Only the collections matching `filter` (on the `listCollections` entries: `name`,
@@ -95,7 +116,8 @@ impl ListCollections<'_> {
 
 with_options!(ListCollections<'a>, ListCollectionsOptions);
 action_future!(ListCollections<'a> => Cursor; |this| {
-    let core = this.db.exec_list_collections(this.filter, this.options).await?;
+    let db = super::bind(this.db, this.session)?;
+    let core = db.exec_list_collections(this.filter, this.options).await?;
     Ok(Cursor::new(core))
 });
 
@@ -104,8 +126,11 @@ action_future!(ListCollections<'a> => Cursor; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct ListCollectionNames<'a> {
     db: &'a Database,
+    session: Option<&'a mut ClientSession>,
     filter: Option<Document>,
 }
+
+session_setter!(ListCollectionNames<'a>);
 
 impl ListCollectionNames<'_> {
     /// Only the collections matching `filter`.
@@ -116,16 +141,20 @@ impl ListCollectionNames<'_> {
 }
 
 action_future!(ListCollectionNames<'a> => Vec<String>; |this| {
-    this.db.exec_list_collection_names(this.filter).await
+    let db = super::bind(this.db, this.session)?;
+    db.exec_list_collection_names(this.filter).await
 });
 
 /// `listDatabases` ([`Client::list_databases`](crate::Client::list_databases)).
 #[must_use = "an action does nothing until awaited"]
 pub struct ListDatabases<'a> {
     client: &'a Client,
+    session: Option<&'a mut ClientSession>,
     filter: Option<Document>,
     pub(crate) options: ListDatabasesOptions,
 }
+
+session_setter!(ListDatabases<'a>);
 
 impl ListDatabases<'_> {
     /// Only the databases matching `filter`.
@@ -137,7 +166,8 @@ impl ListDatabases<'_> {
 
 with_options!(ListDatabases<'a>, ListDatabasesOptions);
 action_future!(ListDatabases<'a> => Vec<Document>; |this| {
-    this.client.exec_list_databases(this.filter, this.options).await
+    let client = super::bind(this.client, this.session)?;
+    client.exec_list_databases(this.filter, this.options).await
 });
 
 /// The databases' names
@@ -145,9 +175,12 @@ action_future!(ListDatabases<'a> => Vec<Document>; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct ListDatabaseNames<'a> {
     client: &'a Client,
+    session: Option<&'a mut ClientSession>,
     filter: Option<Document>,
     pub(crate) options: ListDatabasesOptions,
 }
+
+session_setter!(ListDatabaseNames<'a>);
 
 impl ListDatabaseNames<'_> {
     /// Only the databases matching `filter`.
@@ -159,29 +192,40 @@ impl ListDatabaseNames<'_> {
 
 with_options!(ListDatabaseNames<'a>, ListDatabasesOptions);
 action_future!(ListDatabaseNames<'a> => Vec<String>; |this| {
-    this.client.exec_list_database_names(this.filter, this.options).await
+    let client = super::bind(this.client, this.session)?;
+    client.exec_list_database_names(this.filter, this.options).await
 });
 
 /// `drop` of a collection ([`Collection::drop`](crate::Collection::drop)).
 #[must_use = "an action does nothing until awaited"]
 pub struct DropCollection<'a, T> {
     coll: &'a Collection<T>,
+    session: Option<&'a mut ClientSession>,
 }
 
-action_future!(DropCollection<'a, T> => (); |this| this.coll.exec_drop().await);
+session_setter!(DropCollection<'a, T>);
+
+action_future!(DropCollection<'a, T> => (); |this| {
+    let coll = super::bind(this.coll, this.session)?;
+    coll.exec_drop().await
+});
 
 /// `createIndexes` of one index ([`Collection::create_index`](crate::Collection::create_index)):
 /// its name.
 #[must_use = "an action does nothing until awaited"]
 pub struct CreateIndex<'a, T> {
     coll: &'a Collection<T>,
+    session: Option<&'a mut ClientSession>,
     model: IndexModel,
     pub(crate) options: CreateIndexOptions,
 }
 
+session_setter!(CreateIndex<'a, T>);
+
 with_options!(CreateIndex<'a, T>, CreateIndexOptions);
 action_future!(CreateIndex<'a, T> => String; |this| {
-    this.coll.exec_create_index(this.model, this.options).await
+    let coll = super::bind(this.coll, this.session)?;
+    coll.exec_create_index(this.model, this.options).await
 });
 
 /// `createIndexes` ([`Collection::create_indexes`](crate::Collection::create_indexes)):
@@ -189,13 +233,17 @@ action_future!(CreateIndex<'a, T> => String; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct CreateIndexes<'a, T> {
     coll: &'a Collection<T>,
+    session: Option<&'a mut ClientSession>,
     models: Vec<IndexModel>,
     pub(crate) options: CreateIndexOptions,
 }
 
+session_setter!(CreateIndexes<'a, T>);
+
 with_options!(CreateIndexes<'a, T>, CreateIndexOptions);
 action_future!(CreateIndexes<'a, T> => Vec<String>; |this| {
-    this.coll.exec_create_indexes(this.models, this.options).await
+    let coll = super::bind(this.coll, this.session)?;
+    coll.exec_create_indexes(this.models, this.options).await
 });
 
 /// `dropIndexes` of one index or all
@@ -204,15 +252,19 @@ action_future!(CreateIndexes<'a, T> => Vec<String>; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct DropIndex<'a, T> {
     coll: &'a Collection<T>,
+    session: Option<&'a mut ClientSession>,
     name: Option<String>,
     pub(crate) options: DropIndexOptions,
 }
 
+session_setter!(DropIndex<'a, T>);
+
 with_options!(DropIndex<'a, T>, DropIndexOptions);
 action_future!(DropIndex<'a, T> => (); |this| {
+    let coll = super::bind(this.coll, this.session)?;
     match this.name {
-        Some(name) => this.coll.exec_drop_index(&name, this.options).await,
-        None => this.coll.exec_drop_indexes(this.options).await,
+        Some(name) => coll.exec_drop_index(&name, this.options).await,
+        None => coll.exec_drop_indexes(this.options).await,
     }
 });
 
@@ -220,22 +272,30 @@ action_future!(DropIndex<'a, T> => (); |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct ListIndexes<'a, T> {
     coll: &'a Collection<T>,
+    session: Option<&'a mut ClientSession>,
     pub(crate) options: ListIndexesOptions,
 }
 
+session_setter!(ListIndexes<'a, T>);
+
 with_options!(ListIndexes<'a, T>, ListIndexesOptions);
 action_future!(ListIndexes<'a, T> => Cursor; |this| {
-    Ok(Cursor::new(this.coll.exec_list_indexes(this.options).await?))
+    let coll = super::bind(this.coll, this.session)?;
+    Ok(Cursor::new(coll.exec_list_indexes(this.options).await?))
 });
 
 /// The indexes' names ([`Collection::list_index_names`](crate::Collection::list_index_names)).
 #[must_use = "an action does nothing until awaited"]
 pub struct ListIndexNames<'a, T> {
     coll: &'a Collection<T>,
+    session: Option<&'a mut ClientSession>,
 }
 
+session_setter!(ListIndexNames<'a, T>);
+
 action_future!(ListIndexNames<'a, T> => Vec<String>; |this| {
-    this.coll.exec_list_index_names().await
+    let coll = super::bind(this.coll, this.session)?;
+    coll.exec_list_index_names().await
 });
 
 impl Client {
@@ -247,6 +307,7 @@ impl Client {
     pub fn list_databases(&self) -> ListDatabases<'_> {
         ListDatabases {
             client: self,
+            session: None,
             filter: None,
             options: ListDatabasesOptions::default(),
         }
@@ -258,6 +319,7 @@ impl Client {
     pub fn list_database_names(&self) -> ListDatabaseNames<'_> {
         ListDatabaseNames {
             client: self,
+            session: None,
             filter: None,
             options: ListDatabasesOptions::default(),
         }
@@ -272,6 +334,7 @@ impl Database {
     pub fn run_command(&self, command: Document) -> RunCommand<'_> {
         RunCommand {
             db: self,
+            session: None,
             command,
             read_preference: None,
         }
@@ -286,6 +349,7 @@ impl Database {
     pub fn run_cursor_command(&self, command: Document) -> RunCursorCommand<'_> {
         RunCursorCommand {
             db: self,
+            session: None,
             command,
             options: RunCursorCommandOptions::default(),
         }
@@ -298,6 +362,7 @@ impl Database {
     pub fn create_collection(&self, name: impl Into<String>) -> CreateCollection<'_> {
         CreateCollection {
             db: self,
+            session: None,
             name: name.into(),
             options: CreateCollectionOptions::default(),
         }
@@ -307,7 +372,10 @@ impl Database {
     ///
     /// Errors (when awaited): write concern, command, network and selection errors.
     pub fn drop(&self) -> DropDatabase<'_> {
-        DropDatabase { db: self }
+        DropDatabase {
+            db: self,
+            session: None,
+        }
     }
 
     /// The collections (and views): a cursor over `listCollections`.
@@ -316,6 +384,7 @@ impl Database {
     pub fn list_collections(&self) -> ListCollections<'_> {
         ListCollections {
             db: self,
+            session: None,
             filter: None,
             options: ListCollectionsOptions::default(),
         }
@@ -327,6 +396,7 @@ impl Database {
     pub fn list_collection_names(&self) -> ListCollectionNames<'_> {
         ListCollectionNames {
             db: self,
+            session: None,
             filter: None,
         }
     }
@@ -337,7 +407,10 @@ impl<T> Collection<T> {
     ///
     /// Errors (when awaited): network, selection and command errors.
     pub fn drop(&self) -> DropCollection<'_, T> {
-        DropCollection { coll: self }
+        DropCollection {
+            coll: self,
+            session: None,
+        }
     }
 
     /// Creates one index; its name (given, or generated from the keys, e.g. `a_1_b_-1`).
@@ -346,6 +419,7 @@ impl<T> Collection<T> {
     pub fn create_index(&self, model: IndexModel) -> CreateIndex<'_, T> {
         CreateIndex {
             coll: self,
+            session: None,
             model,
             options: CreateIndexOptions::default(),
         }
@@ -361,6 +435,7 @@ impl<T> Collection<T> {
     ) -> CreateIndexes<'_, T> {
         CreateIndexes {
             coll: self,
+            session: None,
             models: models.into_iter().collect(),
             options: CreateIndexOptions::default(),
         }
@@ -374,6 +449,7 @@ impl<T> Collection<T> {
     pub fn drop_index(&self, name: impl Into<String>) -> DropIndex<'_, T> {
         DropIndex {
             coll: self,
+            session: None,
             name: Some(name.into()),
             options: DropIndexOptions::default(),
         }
@@ -385,6 +461,7 @@ impl<T> Collection<T> {
     pub fn drop_indexes(&self) -> DropIndex<'_, T> {
         DropIndex {
             coll: self,
+            session: None,
             name: None,
             options: DropIndexOptions::default(),
         }
@@ -397,6 +474,7 @@ impl<T> Collection<T> {
     pub fn list_indexes(&self) -> ListIndexes<'_, T> {
         ListIndexes {
             coll: self,
+            session: None,
             options: ListIndexesOptions::default(),
         }
     }
@@ -406,6 +484,9 @@ impl<T> Collection<T> {
     /// Errors (when awaited): as [`list_indexes`](Self::list_indexes); an entry without a
     /// name.
     pub fn list_index_names(&self) -> ListIndexNames<'_, T> {
-        ListIndexNames { coll: self }
+        ListIndexNames {
+            coll: self,
+            session: None,
+        }
     }
 }

@@ -16,11 +16,14 @@
 
 use std::any::Any;
 use std::future::Future;
+use std::ops::Deref;
 use std::pin::Pin;
 
 use bson::Document;
 use serde::Serialize;
 
+use super::client_session::SharedSession;
+use super::{Client, ClientSession, Collection, Database};
 use crate::error::{Error, Result};
 
 /// The future an action becomes when awaited.
@@ -57,6 +60,24 @@ macro_rules! with_options {
     };
 }
 
+/// `session` for an action: its operations run in an explicit session.
+macro_rules! session_setter {
+    ($name:ident<$($g:tt),*>) => {
+        impl<$($g),*> $name<$($g),*> {
+            /// Runs the operation in `session` (its `lsid`, cluster and operation times,
+            /// causal consistency or snapshot reads; a cursor it opens runs its getMores in
+            /// it). The session must come from the same client and not have ended.
+            pub fn session(
+                mut self,
+                session: impl Into<Option<&'a mut crate::client::ClientSession>>,
+            ) -> Self {
+                self.session = session.into();
+                self
+            }
+        }
+    };
+}
+
 mod admin;
 mod read;
 mod write;
@@ -71,6 +92,87 @@ pub use write::{
     BulkWrite, Delete, FindOneAndDelete, FindOneAndReplace, FindOneAndUpdate, InsertMany,
     InsertOne, Replace, Update,
 };
+
+/// A handle an operation runs on: the action's own, or a view of it bound to an explicit
+/// session.
+pub(crate) enum Bound<'a, H> {
+    Borrowed(&'a H),
+    Owned(H),
+}
+
+impl<H> Deref for Bound<'_, H> {
+    type Target = H;
+
+    fn deref(&self) -> &H {
+        match self {
+            Bound::Borrowed(h) => h,
+            Bound::Owned(h) => h,
+        }
+    }
+}
+
+/// A handle that can run its operations in an explicit session.
+pub(crate) trait SessionTarget: Sized {
+    /// The client it runs on.
+    fn client_of(&self) -> &Client;
+    /// The same handle, its operations bound to `shared`.
+    fn in_session(&self, shared: SharedSession) -> Self;
+}
+
+impl SessionTarget for Client {
+    fn client_of(&self) -> &Client {
+        self
+    }
+
+    fn in_session(&self, shared: SharedSession) -> Self {
+        let mut view = self.clone();
+        view.bound_session = Some(shared);
+        view
+    }
+}
+
+impl SessionTarget for Database {
+    fn client_of(&self) -> &Client {
+        self.client()
+    }
+
+    fn in_session(&self, shared: SharedSession) -> Self {
+        Database::new(self.client().in_session(shared), self.name())
+    }
+}
+
+impl<T> SessionTarget for Collection<T> {
+    fn client_of(&self) -> &Client {
+        self.client()
+    }
+
+    fn in_session(&self, shared: SharedSession) -> Self {
+        Collection::new(
+            self.client().in_session(shared),
+            self.database_name(),
+            self.name(),
+        )
+    }
+}
+
+/// The handle an action's operations run on: `handle` itself, or, with a session, a view of
+/// it bound to the session.
+///
+/// # Errors
+/// The session was started by another client, or has ended.
+pub(crate) fn bind<'a, H: SessionTarget>(
+    handle: &'a H,
+    session: Option<&mut ClientSession>,
+) -> Result<Bound<'a, H>> {
+    match session {
+        None => Ok(Bound::Borrowed(handle)),
+        Some(session) => {
+            let shared = session.shared();
+            shared.check(handle.client_of())?;
+            Ok(Bound::Owned(handle.in_session(shared)))
+        }
+    }
+}
 
 /// Encodes a value as a document; a `Document` is cloned, not re-encoded.
 pub(crate) fn encode<T: Serialize + 'static>(value: &T) -> Result<Document> {

@@ -7,7 +7,7 @@ use bson::{Bson, Document};
 use serde::de::DeserializeOwned;
 
 use crate::client::stream::{Cursor, decode};
-use crate::client::{Collection, Database};
+use crate::client::{ClientSession, Collection, Database};
 use crate::crud::{
     AggregateOptions, CountOptions, DistinctOptions, EstimatedDocumentCountOptions, FindOneOptions,
     FindOptions,
@@ -18,13 +18,17 @@ use crate::crud::{
 #[must_use = "an action does nothing until awaited"]
 pub struct Find<'a, T> {
     coll: &'a Collection<T>,
+    session: Option<&'a mut ClientSession>,
     filter: Document,
     pub(crate) options: FindOptions,
 }
 
+session_setter!(Find<'a, T>);
+
 with_options!(Find<'a, T>, FindOptions);
 action_future!(Find<'a, T> => Cursor<T>; |this| {
-    let core = this.coll.exec_find(this.filter, this.options).await?;
+    let coll = super::bind(this.coll, this.session)?;
+    let core = coll.exec_find(this.filter, this.options).await?;
     Ok(Cursor::new(core))
 });
 
@@ -33,16 +37,20 @@ action_future!(Find<'a, T> => Cursor<T>; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct FindOne<'a, T> {
     coll: &'a Collection<T>,
+    session: Option<&'a mut ClientSession>,
     filter: Document,
     pub(crate) options: FindOneOptions,
 }
 
+session_setter!(FindOne<'a, T>);
+
 with_options!(FindOne<'a, T>, FindOneOptions);
 action_future!(FindOne<'a, T> where [T: DeserializeOwned + 'static] => Option<T>; |this| {
+    let coll = super::bind(this.coll, this.session)?;
     let mut options: FindOptions = this.options.into();
     // A single batch of one document: the server closes the cursor itself.
     options.limit = Some(-1);
-    let mut core = this.coll.exec_find(this.filter, options).await?;
+    let mut core = coll.exec_find(this.filter, options).await?;
     core.try_next().await?.map(decode).transpose()
 });
 
@@ -59,16 +67,20 @@ enum Target<'a> {
 #[must_use = "an action does nothing until awaited"]
 pub struct Aggregate<'a, T = Document> {
     target: Target<'a>,
+    session: Option<&'a mut ClientSession>,
     pipeline: Vec<Document>,
     pub(crate) options: AggregateOptions,
     _type: PhantomData<fn() -> T>,
 }
+
+session_setter!(Aggregate<'a, T>);
 
 impl<'a, T> Aggregate<'a, T> {
     /// The same aggregation, its results decoded as `U`.
     pub fn with_type<U>(self) -> Aggregate<'a, U> {
         Aggregate {
             target: self.target,
+            session: self.session,
             pipeline: self.pipeline,
             options: self.options,
             _type: PhantomData,
@@ -80,9 +92,13 @@ with_options!(Aggregate<'a, T>, AggregateOptions);
 action_future!(Aggregate<'a, T> => Cursor<T>; |this| {
     let core = match this.target {
         Target::Collection(client, db, coll) => {
+            let client = super::bind(client, this.session)?;
             client.exec_aggregate(db, coll, this.pipeline, this.options).await?
         }
-        Target::Database(db) => db.exec_aggregate(this.pipeline, this.options).await?,
+        Target::Database(db) => {
+            let db = super::bind(db, this.session)?;
+            db.exec_aggregate(this.pipeline, this.options).await?
+        }
     };
     Ok(Cursor::new(core))
 });
@@ -91,13 +107,17 @@ action_future!(Aggregate<'a, T> => Cursor<T>; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct CountDocuments<'a, T> {
     coll: &'a Collection<T>,
+    session: Option<&'a mut ClientSession>,
     filter: Document,
     pub(crate) options: CountOptions,
 }
 
+session_setter!(CountDocuments<'a, T>);
+
 with_options!(CountDocuments<'a, T>, CountOptions);
 action_future!(CountDocuments<'a, T> => u64; |this| {
-    this.coll.exec_count_documents(this.filter, this.options).await
+    let coll = super::bind(this.coll, this.session)?;
+    coll.exec_count_documents(this.filter, this.options).await
 });
 
 /// `estimatedDocumentCount`
@@ -105,26 +125,34 @@ action_future!(CountDocuments<'a, T> => u64; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct EstimatedDocumentCount<'a, T> {
     coll: &'a Collection<T>,
+    session: Option<&'a mut ClientSession>,
     pub(crate) options: EstimatedDocumentCountOptions,
 }
 
+session_setter!(EstimatedDocumentCount<'a, T>);
+
 with_options!(EstimatedDocumentCount<'a, T>, EstimatedDocumentCountOptions);
 action_future!(EstimatedDocumentCount<'a, T> => u64; |this| {
-    this.coll.exec_estimated_count(this.options).await
+    let coll = super::bind(this.coll, this.session)?;
+    coll.exec_estimated_count(this.options).await
 });
 
 /// `distinct` ([`Collection::distinct`](crate::Collection::distinct)).
 #[must_use = "an action does nothing until awaited"]
 pub struct Distinct<'a, T> {
     coll: &'a Collection<T>,
+    session: Option<&'a mut ClientSession>,
     field_name: String,
     filter: Option<Document>,
     pub(crate) options: DistinctOptions,
 }
 
+session_setter!(Distinct<'a, T>);
+
 with_options!(Distinct<'a, T>, DistinctOptions);
 action_future!(Distinct<'a, T> => Vec<Bson>; |this| {
-    this.coll
+    let coll = super::bind(this.coll, this.session)?;
+    coll
         .exec_distinct(&this.field_name, this.filter, this.options)
         .await
 });
@@ -138,6 +166,7 @@ impl<T> Collection<T> {
     pub fn find(&self, filter: Document) -> Find<'_, T> {
         Find {
             coll: self,
+            session: None,
             filter,
             options: FindOptions::default(),
         }
@@ -150,6 +179,7 @@ impl<T> Collection<T> {
     pub fn find_one(&self, filter: Document) -> FindOne<'_, T> {
         FindOne {
             coll: self,
+            session: None,
             filter,
             options: FindOneOptions::default(),
         }
@@ -163,6 +193,7 @@ impl<T> Collection<T> {
     pub fn aggregate(&self, pipeline: impl IntoIterator<Item = Document>) -> Aggregate<'_> {
         Aggregate {
             target: Target::Collection(self.client(), self.database_name(), self.name()),
+            session: None,
             pipeline: pipeline.into_iter().collect(),
             options: AggregateOptions::default(),
             _type: PhantomData,
@@ -177,6 +208,7 @@ impl<T> Collection<T> {
     pub fn count_documents(&self, filter: Document) -> CountDocuments<'_, T> {
         CountDocuments {
             coll: self,
+            session: None,
             filter,
             options: CountOptions::default(),
         }
@@ -189,6 +221,7 @@ impl<T> Collection<T> {
     pub fn estimated_document_count(&self) -> EstimatedDocumentCount<'_, T> {
         EstimatedDocumentCount {
             coll: self,
+            session: None,
             options: EstimatedDocumentCountOptions::default(),
         }
     }
@@ -204,6 +237,7 @@ impl<T> Collection<T> {
     ) -> Distinct<'_, T> {
         Distinct {
             coll: self,
+            session: None,
             field_name: field_name.into(),
             filter: filter.into(),
             options: DistinctOptions::default(),
@@ -219,6 +253,7 @@ impl Database {
     pub fn aggregate(&self, pipeline: impl IntoIterator<Item = Document>) -> Aggregate<'_> {
         Aggregate {
             target: Target::Database(self),
+            session: None,
             pipeline: pipeline.into_iter().collect(),
             options: AggregateOptions::default(),
             _type: PhantomData,

@@ -10,8 +10,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::encode;
-use crate::client::Collection;
 use crate::client::stream::decode;
+use crate::client::{ClientSession, Collection};
 use crate::crud::{
     BulkWriteOptions, BulkWriteResult, DeleteOptions, DeleteResult, FindOneAndDeleteOptions,
     FindOneAndReplaceOptions, FindOneAndUpdateOptions, InsertManyOptions, InsertManyResult,
@@ -24,26 +24,34 @@ use crate::error::Result;
 #[must_use = "an action does nothing until awaited"]
 pub struct InsertOne<'a, T> {
     coll: &'a Collection<T>,
+    session: Option<&'a mut ClientSession>,
     document: Result<Document>,
     pub(crate) options: InsertOneOptions,
 }
 
+session_setter!(InsertOne<'a, T>);
+
 with_options!(InsertOne<'a, T>, InsertOneOptions);
 action_future!(InsertOne<'a, T> => InsertOneResult; |this| {
-    this.coll.exec_insert_one(this.document?, this.options).await
+    let coll = super::bind(this.coll, this.session)?;
+    coll.exec_insert_one(this.document?, this.options).await
 });
 
 /// `insertMany` ([`Collection::insert_many`](crate::Collection::insert_many)).
 #[must_use = "an action does nothing until awaited"]
 pub struct InsertMany<'a, T> {
     coll: &'a Collection<T>,
+    session: Option<&'a mut ClientSession>,
     documents: Result<Vec<Document>>,
     pub(crate) options: InsertManyOptions,
 }
 
+session_setter!(InsertMany<'a, T>);
+
 with_options!(InsertMany<'a, T>, InsertManyOptions);
 action_future!(InsertMany<'a, T> => InsertManyResult; |this| {
-    this.coll.exec_insert_many(this.documents?, this.options).await
+    let coll = super::bind(this.coll, this.session)?;
+    coll.exec_insert_many(this.documents?, this.options).await
 });
 
 /// `updateOne` / `updateMany` ([`Collection::update_one`](crate::Collection::update_one),
@@ -51,15 +59,19 @@ action_future!(InsertMany<'a, T> => InsertManyResult; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct Update<'a, T> {
     coll: &'a Collection<T>,
+    session: Option<&'a mut ClientSession>,
     filter: Document,
     update: UpdateModifications,
     multi: bool,
     pub(crate) options: UpdateOptions,
 }
 
+session_setter!(Update<'a, T>);
+
 with_options!(Update<'a, T>, UpdateOptions);
 action_future!(Update<'a, T> => UpdateResult; |this| {
-    this.coll
+    let coll = super::bind(this.coll, this.session)?;
+    coll
         .exec_update(this.filter, this.update, this.multi, this.options)
         .await
 });
@@ -68,14 +80,18 @@ action_future!(Update<'a, T> => UpdateResult; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct Replace<'a, T> {
     coll: &'a Collection<T>,
+    session: Option<&'a mut ClientSession>,
     filter: Document,
     replacement: Result<Document>,
     pub(crate) options: ReplaceOptions,
 }
 
+session_setter!(Replace<'a, T>);
+
 with_options!(Replace<'a, T>, ReplaceOptions);
 action_future!(Replace<'a, T> => UpdateResult; |this| {
-    this.coll
+    let coll = super::bind(this.coll, this.session)?;
+    coll
         .exec_replace_one(this.filter, this.replacement?, this.options)
         .await
 });
@@ -85,14 +101,18 @@ action_future!(Replace<'a, T> => UpdateResult; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct Delete<'a, T> {
     coll: &'a Collection<T>,
+    session: Option<&'a mut ClientSession>,
     filter: Document,
     many: bool,
     pub(crate) options: DeleteOptions,
 }
 
+session_setter!(Delete<'a, T>);
+
 with_options!(Delete<'a, T>, DeleteOptions);
 action_future!(Delete<'a, T> => DeleteResult; |this| {
-    this.coll.exec_delete(this.filter, this.many, this.options).await
+    let coll = super::bind(this.coll, this.session)?;
+    coll.exec_delete(this.filter, this.many, this.options).await
 });
 
 /// `findOneAndDelete`
@@ -100,13 +120,17 @@ action_future!(Delete<'a, T> => DeleteResult; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct FindOneAndDelete<'a, T> {
     coll: &'a Collection<T>,
+    session: Option<&'a mut ClientSession>,
     filter: Document,
     pub(crate) options: FindOneAndDeleteOptions,
 }
 
+session_setter!(FindOneAndDelete<'a, T>);
+
 with_options!(FindOneAndDelete<'a, T>, FindOneAndDeleteOptions);
 action_future!(FindOneAndDelete<'a, T> where [T: DeserializeOwned + 'static] => Option<T>; |this| {
-    this.coll
+    let coll = super::bind(this.coll, this.session)?;
+    coll
         .exec_find_one_and_delete(this.filter, this.options)
         .await?
         .map(decode)
@@ -118,14 +142,18 @@ action_future!(FindOneAndDelete<'a, T> where [T: DeserializeOwned + 'static] => 
 #[must_use = "an action does nothing until awaited"]
 pub struct FindOneAndReplace<'a, T> {
     coll: &'a Collection<T>,
+    session: Option<&'a mut ClientSession>,
     filter: Document,
     replacement: Result<Document>,
     pub(crate) options: FindOneAndReplaceOptions,
 }
 
+session_setter!(FindOneAndReplace<'a, T>);
+
 with_options!(FindOneAndReplace<'a, T>, FindOneAndReplaceOptions);
 action_future!(FindOneAndReplace<'a, T> where [T: DeserializeOwned + 'static] => Option<T>; |this| {
-    this.coll
+    let coll = super::bind(this.coll, this.session)?;
+    coll
         .exec_find_one_and_replace(this.filter, this.replacement?, this.options)
         .await?
         .map(decode)
@@ -137,14 +165,18 @@ action_future!(FindOneAndReplace<'a, T> where [T: DeserializeOwned + 'static] =>
 #[must_use = "an action does nothing until awaited"]
 pub struct FindOneAndUpdate<'a, T> {
     coll: &'a Collection<T>,
+    session: Option<&'a mut ClientSession>,
     filter: Document,
     update: UpdateModifications,
     pub(crate) options: FindOneAndUpdateOptions,
 }
 
+session_setter!(FindOneAndUpdate<'a, T>);
+
 with_options!(FindOneAndUpdate<'a, T>, FindOneAndUpdateOptions);
 action_future!(FindOneAndUpdate<'a, T> where [T: DeserializeOwned + 'static] => Option<T>; |this| {
-    this.coll
+    let coll = super::bind(this.coll, this.session)?;
+    coll
         .exec_find_one_and_update(this.filter, this.update, this.options)
         .await?
         .map(decode)
@@ -155,13 +187,17 @@ action_future!(FindOneAndUpdate<'a, T> where [T: DeserializeOwned + 'static] => 
 #[must_use = "an action does nothing until awaited"]
 pub struct BulkWrite<'a, T> {
     coll: &'a Collection<T>,
+    session: Option<&'a mut ClientSession>,
     models: Vec<WriteModel>,
     pub(crate) options: BulkWriteOptions,
 }
 
+session_setter!(BulkWrite<'a, T>);
+
 with_options!(BulkWrite<'a, T>, BulkWriteOptions);
 action_future!(BulkWrite<'a, T> => BulkWriteResult; |this| {
-    this.coll.exec_bulk_write(this.models, this.options).await
+    let coll = super::bind(this.coll, this.session)?;
+    coll.exec_bulk_write(this.models, this.options).await
 });
 
 impl<T: Serialize + 'static> Collection<T> {
@@ -173,6 +209,7 @@ impl<T: Serialize + 'static> Collection<T> {
     pub fn insert_one(&self, document: impl Borrow<T>) -> InsertOne<'_, T> {
         InsertOne {
             coll: self,
+            session: None,
             document: encode(document.borrow()),
             options: InsertOneOptions::default(),
         }
@@ -194,6 +231,7 @@ impl<T: Serialize + 'static> Collection<T> {
     ) -> InsertMany<'_, T> {
         InsertMany {
             coll: self,
+            session: None,
             documents: documents.into_iter().map(|d| encode(d.borrow())).collect(),
             options: InsertManyOptions::default(),
         }
@@ -206,6 +244,7 @@ impl<T: Serialize + 'static> Collection<T> {
     pub fn replace_one(&self, filter: Document, replacement: impl Borrow<T>) -> Replace<'_, T> {
         Replace {
             coll: self,
+            session: None,
             filter,
             replacement: encode(replacement.borrow()),
             options: ReplaceOptions::default(),
@@ -225,6 +264,7 @@ impl<T: Serialize + 'static> Collection<T> {
     ) -> FindOneAndReplace<'_, T> {
         FindOneAndReplace {
             coll: self,
+            session: None,
             filter,
             replacement: encode(replacement.borrow()),
             options: FindOneAndReplaceOptions::default(),
@@ -246,6 +286,7 @@ impl<T> Collection<T> {
     ) -> Update<'_, T> {
         Update {
             coll: self,
+            session: None,
             filter,
             update: update.into(),
             multi: false,
@@ -263,6 +304,7 @@ impl<T> Collection<T> {
     ) -> Update<'_, T> {
         Update {
             coll: self,
+            session: None,
             filter,
             update: update.into(),
             multi: true,
@@ -276,6 +318,7 @@ impl<T> Collection<T> {
     pub fn delete_one(&self, filter: Document) -> Delete<'_, T> {
         Delete {
             coll: self,
+            session: None,
             filter,
             many: false,
             options: DeleteOptions::default(),
@@ -288,6 +331,7 @@ impl<T> Collection<T> {
     pub fn delete_many(&self, filter: Document) -> Delete<'_, T> {
         Delete {
             coll: self,
+            session: None,
             filter,
             many: true,
             options: DeleteOptions::default(),
@@ -301,6 +345,7 @@ impl<T> Collection<T> {
     pub fn find_one_and_delete(&self, filter: Document) -> FindOneAndDelete<'_, T> {
         FindOneAndDelete {
             coll: self,
+            session: None,
             filter,
             options: FindOneAndDeleteOptions::default(),
         }
@@ -318,6 +363,7 @@ impl<T> Collection<T> {
     ) -> FindOneAndUpdate<'_, T> {
         FindOneAndUpdate {
             coll: self,
+            session: None,
             filter,
             update: update.into(),
             options: FindOneAndUpdateOptions::default(),
@@ -338,6 +384,7 @@ impl<T> Collection<T> {
     pub fn bulk_write(&self, models: impl IntoIterator<Item = WriteModel>) -> BulkWrite<'_, T> {
         BulkWrite {
             coll: self,
+            session: None,
             models: models.into_iter().collect(),
             options: BulkWriteOptions::default(),
         }

@@ -9,8 +9,9 @@ use mongo_events::command::CommandEvent;
 use mongo_testkit::ReplicaSet;
 
 use crate::client::Client;
-use crate::client::cursor::Cursor;
+use crate::client::cursor::CursorCore;
 use crate::client::executor::Route;
+use crate::client::executor::SessionUse;
 use crate::crud::FindOptions;
 use crate::operation::{GetMoreOptions, OpenCursor, RunCommand};
 use crate::options::ClientOptions;
@@ -40,23 +41,23 @@ fn commands(r: &EventRecorder, name: &str) -> Vec<Document> {
 }
 
 /// A find in `session` (as the collection API's builders will run it), its cursor.
-async fn find_in(client: &Client, session: &mut ClientSession, batch_size: i32) -> Cursor {
+async fn find_in(client: &Client, session: &mut ClientSession, batch_size: i32) -> CursorCore {
     let options = FindOptions::default().batch_size(batch_size);
     let mut op = OpenCursor::find("app", "c", doc! {}, &options);
     let mut ctx = client.read_context();
-    session.bind(&mut ctx).unwrap();
+    ctx.session = SessionUse::Explicit(session.shared());
     let executed = client.execute(&mut op, ctx, None).await.unwrap();
     let get_more = GetMoreOptions {
         batch_size: Some(batch_size),
         ..GetMoreOptions::default()
     };
-    Cursor::new(client, executed, "app", "c", get_more)
+    CursorCore::new(client, executed, "app", "c", get_more)
 }
 
 async fn write_in(client: &Client, session: &mut ClientSession, id: i32) {
     let mut op = RunCommand::new("app", doc! {"insert": "c", "documents": [{"_id": id}]});
     let mut ctx = client.context(Route::Select);
-    session.bind(&mut ctx).unwrap();
+    ctx.session = SessionUse::Explicit(session.shared());
     client.execute(&mut op, ctx, None).await.unwrap();
 }
 
