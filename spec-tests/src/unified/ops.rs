@@ -251,9 +251,7 @@ async fn client_op(client: &mongo_client::Client, name: &str, args: &Document) -
         "createChangeStream" | "watch" => {
             Err(Fail::unsupported(format!("{name} (change streams, issue 22)")).into())
         }
-        "clientBulkWrite" => {
-            Err(Fail::unsupported("clientBulkWrite (client-level bulk write, issue 13)").into())
-        }
+        "clientBulkWrite" => super::client_bulk::run(client, args).await,
         "appendMetadata" => {
             allow(name, args, &["driverInfoOptions"])?;
             let d = req_doc(name, args, "driverInfoOptions")?;

@@ -161,7 +161,7 @@ impl Client {
     }
 
     /// Whether this view's writes are acknowledged (`w` is not 0).
-    fn acknowledged(&self) -> bool {
+    pub(crate) fn acknowledged(&self) -> bool {
         match self
             .handle
             .as_ref()
@@ -288,11 +288,24 @@ impl Client {
                     });
                 }
                 Err(e) => {
-                    break op.handle_error(e).map(|output| Executed {
-                        output,
-                        address: None,
-                        pinned: None,
-                        session: None,
+                    // An operation may turn the error into output (a write concern error whose
+                    // reply opened a cursor, which keeps the session like any open cursor).
+                    let address = e.address().cloned();
+                    break op.handle_error(e).map(|output| {
+                        let session = if op.keeps_session(&output) {
+                            write.implicit.take().map(|mut s| {
+                                s.dirty |= write.network_error;
+                                s
+                            })
+                        } else {
+                            None
+                        };
+                        Executed {
+                            output,
+                            address,
+                            pinned: None,
+                            session,
+                        }
                     });
                 }
             }
@@ -551,7 +564,8 @@ impl Client {
         let client_wc = self
             .write_concern_document()
             .filter(|_| write && op.takes_write_concern());
-        if client_wc.is_some() && !self.acknowledged() {
+        if client_wc.is_some() && !self.acknowledged() && !command.body.contains_key("writeConcern")
+        {
             command.acknowledged = false;
         }
         let read_concern_level = self.read_concern_level();
@@ -615,7 +629,7 @@ impl Client {
             // nothing unless the command has to wait on the network.
             let (c, interruption) = conn.split_for_io();
             let params = CommandParams::for_operation(
-                command.sequence,
+                command.sequences,
                 command.acknowledged,
                 ctx.id,
                 ctx.deadline,

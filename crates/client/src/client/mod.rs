@@ -3,6 +3,7 @@
 //! (`executor.rs`) as an operation value (`crate::operation`).
 
 mod backoff;
+mod bulk_write;
 mod collection;
 mod cursor;
 mod database;
