@@ -53,12 +53,13 @@ impl Progress {
             batch_starts,
         } = self;
         let partial_result = tally.any_success.then_some(tally.result);
-        let mut failure = ClientBulkWriteError::default();
-        failure.error = top_level;
-        failure.write_concern_errors = write_concern_errors;
-        failure.write_errors = tally.write_errors;
-        failure.partial_result = partial_result;
-        failure.batch_starts = batch_starts;
+        let failure = ClientBulkWriteError {
+            error: top_level,
+            write_concern_errors,
+            write_errors: tally.write_errors,
+            partial_result,
+            batch_starts,
+        };
         Error::from_client_bulk_write(failure)
     }
 }

@@ -176,11 +176,14 @@ fn options_go_in_the_body_and_raw_data_only_to_8_2() {
     );
     let mut newer = conn(SizeLimits::default());
     newer.max_wire_version = 27;
-    assert_eq!(op.build(&newer).unwrap().body.get_bool("rawData"), Ok(true));
+    assert!(op.build(&newer).unwrap().body.get_bool("rawData").unwrap());
     let mut older = conn(SizeLimits::default());
     older.max_wire_version = 21;
     assert!(op.build(&older).is_err(), "bulkWrite needs 8.0");
 }
+
+/// A command's (namespace index, `_id`) of each op, and its namespaces.
+type Shape = (Vec<(i32, i32)>, Vec<String>);
 
 #[test]
 fn batches_split_by_count_and_carry_only_their_namespaces() {
@@ -202,7 +205,7 @@ fn batches_split_by_count_and_carry_only_their_namespaces() {
         true,
     );
     let batches = run_all(&mut op, limits);
-    let shape: Vec<(Vec<(i32, i32)>, Vec<String>)> = batches
+    let shape: Vec<Shape> = batches
         .iter()
         .map(|(ops, ns)| {
             (

@@ -107,13 +107,8 @@ fn copy(from: &Document, to: &mut Document, keys: &[(&str, &str)]) {
 /// Parses one op: its namespace index and the statement.
 fn parse_op(op: &Document, namespaces: usize) -> CmdResult<(usize, Op<'_>)> {
     let kind = op.keys().next().map(String::as_str).unwrap_or_default();
-    let ns = ns_index(op, kind, namespaces).or_else(|e| {
-        if kind.is_empty() {
-            Err(unknown_op())
-        } else {
-            Err(e)
-        }
-    })?;
+    let ns = ns_index(op, kind, namespaces)
+        .map_err(|e| if kind.is_empty() { unknown_op() } else { e })?;
     let op = match kind {
         "insert" => match op.get("document") {
             Some(Bson::Document(d)) => Op::Insert(d),
