@@ -354,3 +354,144 @@ impl Node {
         Ok(reply)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::node::ConnState;
+    use crate::options::ServerOptions;
+    use crate::scram::Users;
+    use crate::store::Store;
+    use crate::topology::Topology;
+
+    fn node(max_wire_version: i32) -> Node {
+        let opts = ServerOptions {
+            max_wire_version,
+            ..ServerOptions::default()
+        };
+        Node::new(
+            opts,
+            Arc::new(Store::new()),
+            Arc::new(Users::default()),
+            Arc::new(Topology::standalone()),
+            0,
+        )
+    }
+
+    fn run(node: &Node, db: &str, cmd: Document) -> Document {
+        node.execute(db, cmd, &mut ConnState::new(1)).reply
+    }
+
+    #[test]
+    fn results_come_in_a_cursor_with_the_summary_counts() {
+        let node = node(25);
+        let reply = run(
+            &node,
+            "admin",
+            doc! {
+                "bulkWrite": 1,
+                "ops": [
+                    {"insert": 0, "document": {"_id": 1}},
+                    {"insert": 1, "document": {"_id": 1}},
+                    {"insert": 0, "document": {"_id": 1}},
+                    {"update": 1, "filter": {"_id": 2}, "updateMods": {"$set": {"a": 1}},
+                     "upsert": true},
+                    {"delete": 0, "filter": {}, "multi": true},
+                ],
+                "nsInfo": [{"ns": "d.a"}, {"ns": "e.b"}],
+                "ordered": false,
+                "cursor": {"batchSize": 2},
+            },
+        );
+        assert_eq!(reply.get_f64("ok").unwrap(), 1.0, "{reply}");
+        for (k, v) in [
+            ("nErrors", 1),
+            ("nInserted", 2),
+            ("nUpserted", 1),
+            ("nMatched", 0),
+            ("nDeleted", 1),
+        ] {
+            assert_eq!(reply.get_i32(k).unwrap(), v, "{k}");
+        }
+        let cursor = reply.get_document("cursor").unwrap();
+        assert_eq!(cursor.get_str("ns").unwrap(), "admin.$cmd.bulkWrite");
+        assert_eq!(cursor.get_array("firstBatch").unwrap().len(), 2);
+        let id = cursor.get_i64("id").unwrap();
+        assert_ne!(id, 0, "three more entries wait for a getMore");
+        let more = run(
+            &node,
+            "admin",
+            doc! {"getMore": id, "collection": "$cmd.bulkWrite"},
+        );
+        let rest = more
+            .get_document("cursor")
+            .unwrap()
+            .get_array("nextBatch")
+            .unwrap();
+        assert_eq!(rest.len(), 3);
+        let failed = rest.first().and_then(Bson::as_document).unwrap();
+        assert_eq!(failed.get_i32("idx").unwrap(), 2);
+        assert_eq!(failed.get_i32("code").unwrap(), codes::DUPLICATE_KEY);
+        let upsert = rest.get(1).and_then(Bson::as_document).unwrap();
+        assert_eq!(upsert.get_document("upserted").unwrap(), &doc! {"_id": 2});
+        assert_eq!(upsert.get_i32("n").unwrap(), 1);
+    }
+
+    #[test]
+    fn errors_only_and_ordered_keep_only_the_first_failure() {
+        let node = node(25);
+        let reply = run(
+            &node,
+            "admin",
+            doc! {
+                "bulkWrite": 1,
+                "ops": [
+                    {"insert": 0, "document": {"_id": 1}},
+                    {"insert": 0, "document": {"_id": 1}},
+                    {"insert": 0, "document": {"_id": 3}},
+                ],
+                "nsInfo": [{"ns": "d.a"}],
+                "errorsOnly": true,
+            },
+        );
+        let batch = reply
+            .get_document("cursor")
+            .unwrap()
+            .get_array("firstBatch")
+            .unwrap();
+        assert_eq!(batch.len(), 1);
+        assert_eq!(reply.get_i32("nInserted").unwrap(), 1);
+        assert_eq!(node.store.documents("d", "a").len(), 1);
+    }
+
+    #[test]
+    fn refusals_match_mongod() {
+        let cmd = doc! {"bulkWrite": 1, "ops": [{"insert": 0, "document": {}}],
+        "nsInfo": [{"ns": "d.a"}]};
+        let code = |n: &Node, db: &str, c: Document| run(n, db, c).get_i32("code").unwrap();
+        assert_eq!(
+            code(&node(21), "admin", cmd.clone()),
+            codes::COMMAND_NOT_FOUND
+        );
+        assert_eq!(code(&node(25), "d", cmd.clone()), codes::UNAUTHORIZED);
+        let mut unknown = cmd.clone();
+        unknown.insert("fooField", 1);
+        assert_eq!(code(&node(25), "admin", unknown), 40415);
+        let n = node(25);
+        let out_of_range = doc! {"bulkWrite": 1,
+        "ops": [{"insert": 0, "document": {}}, {"insert": 2, "document": {}}],
+        "nsInfo": [{"ns": "d.a"}]};
+        assert_eq!(code(&n, "admin", out_of_range), codes::BAD_VALUE);
+        assert!(n.store.documents("d", "a").is_empty(), "nothing is written");
+        assert_eq!(
+            code(
+                &n,
+                "admin",
+                doc! {"bulkWrite": 1, "nsInfo": [{"ns": "d.a"}]}
+            ),
+            40414
+        );
+    }
+}
