@@ -37,14 +37,16 @@ pub mod options;
 pub mod uri;
 
 pub use crud::{
-    AggregateOptions, BulkWriteOptions, BulkWriteResult, CountOptions, CreateCollectionOptions,
-    CreateIndexOptions, CursorType, DeleteModel, DeleteOptions, DeleteResult, DistinctOptions,
-    DropIndexOptions, EstimatedDocumentCountOptions, FindOneAndDeleteOptions,
-    FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOneOptions, FindOptions, Hint,
-    IndexModel, IndexOptions, InsertManyOptions, InsertManyResult, InsertOneModel,
-    InsertOneOptions, InsertOneResult, ListCollectionsOptions, ListDatabasesOptions,
-    ListIndexesOptions, ReplaceOneModel, ReplaceOptions, ReturnDocument, RunCursorCommandOptions,
-    UpdateModel, UpdateModifications, UpdateOptions, UpdateResult, WriteModel,
+    AggregateOptions, BulkWriteOptions, BulkWriteResult, ClientBulkWriteError,
+    ClientBulkWriteOptions, ClientBulkWriteResult, ClientUpdateResult, ClientWriteModel,
+    CountOptions, CreateCollectionOptions, CreateIndexOptions, CursorType, DeleteModel,
+    DeleteOptions, DeleteResult, DistinctOptions, DropIndexOptions, EstimatedDocumentCountOptions,
+    FindOneAndDeleteOptions, FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOneOptions,
+    FindOptions, Hint, IndexModel, IndexOptions, InsertManyOptions, InsertManyResult,
+    InsertOneModel, InsertOneOptions, InsertOneResult, ListCollectionsOptions,
+    ListDatabasesOptions, ListIndexesOptions, Namespace, ReplaceOneModel, ReplaceOptions,
+    ReturnDocument, RunCursorCommandOptions, UpdateModel, UpdateModifications, UpdateOptions,
+    UpdateResult, VerboseResults, WriteModel,
 };
 pub use error::{Error, ErrorKind, Result, WriteConcernError, WriteError, WriteFailure};
 pub use options::{

@@ -5,11 +5,17 @@ use bson::{Bson, Document, doc};
 use mongo_client::{Error, ErrorKind};
 
 use super::Fail;
+use super::client_bulk;
 use super::matching::{self, Lookup};
 
 /// Whether the error comes from the client rather than from a server reply.
 fn is_client_error(e: &Error) -> bool {
-    !matches!(e.kind(), ErrorKind::Command(_) | ErrorKind::Write(_))
+    match e.kind() {
+        // A client bulk write's error is the client's when its top-level error is.
+        ErrorKind::ClientBulkWrite(b) => b.error.as_ref().is_some_and(is_client_error),
+        ErrorKind::Command(_) | ErrorKind::Write(_) => false,
+        _ => true,
+    }
 }
 
 /// Whether the error is a timeout (socket, selection or check-out).
@@ -27,6 +33,7 @@ fn code_name(e: &Error) -> Option<String> {
             .as_ref()
             .map(|c| c.code_name.clone())
             .filter(|n| !n.is_empty()),
+        ErrorKind::ClientBulkWrite(b) => b.error.as_ref().and_then(code_name),
         _ => None,
     }
 }
@@ -46,6 +53,7 @@ fn response(e: &Error) -> Option<Document> {
             }
             Some(d)
         }
+        ErrorKind::ClientBulkWrite(b) => b.error.as_ref().and_then(response),
         _ => None,
     }
 }
@@ -112,20 +120,22 @@ pub(crate) fn check(expected: &Document, e: &Error, lookup: &dyn Lookup) -> Resu
             }
             "expectResult" => {
                 // The partial result a bulk write error carries (BulkWriteException.writeResult).
-                let partial = e
-                    .write_failure()
-                    .and_then(|w| w.partial_result.as_ref())
-                    .map(|r| {
-                        bson::serialize_to_bson(r)
-                            .map_err(|err| Fail::runner(format!("the partial result: {err}")))
-                    })
-                    .transpose()?;
+                let partial = match e.client_bulk_write_failure() {
+                    Some(b) => b.partial_result.as_ref().map(bson::serialize_to_bson),
+                    None => e
+                        .write_failure()
+                        .and_then(|w| w.partial_result.as_ref())
+                        .map(bson::serialize_to_bson),
+                }
+                .transpose()
+                .map_err(|err| Fail::runner(format!("the partial result: {err}")))?;
                 let optional = v
                     .as_document()
                     .and_then(matching::special)
                     .is_some_and(|(op, _)| op == "$$unsetOrMatches");
-                if partial.is_none() && !optional {
-                    // Only write errors carry a partial result today.
+                if partial.is_none() && !optional && e.client_bulk_write_failure().is_none() {
+                    // Only write errors carry a partial result today (and client bulk write
+                    // errors, which a mismatch fails).
                     return Err(Fail::unsupported(
                         "expectError.expectResult: a partial bulk write result on an error \
                          other than a write error (issue 13)",
@@ -135,10 +145,17 @@ pub(crate) fn check(expected: &Document, e: &Error, lookup: &dyn Lookup) -> Resu
                     return fail(format!("expectResult: {m}"));
                 }
             }
-            "writeErrors" | "writeConcernErrors" => {
-                return Err(Fail::unsupported(format!(
-                    "expectError.{k} (client-level bulk write, issue 13)"
-                )));
+            "writeErrors" => {
+                let failure = e.client_bulk_write_failure();
+                if let Err(m) = client_bulk::check_write_errors(v, failure, lookup) {
+                    return fail(m);
+                }
+            }
+            "writeConcernErrors" => {
+                let failure = e.client_bulk_write_failure();
+                if let Err(m) = client_bulk::check_write_concern_errors(v, failure, lookup) {
+                    return fail(m);
+                }
             }
             other => return Err(Fail::runner(format!("unknown expectError key {other}"))),
         }

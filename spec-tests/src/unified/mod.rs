@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod client_bulk;
 mod deployment;
 mod entities;
 mod errors;

@@ -270,9 +270,7 @@ async fn client_op(
         "createChangeStream" | "watch" => {
             Err(Fail::unsupported(format!("{name} (change streams, issue 22)")).into())
         }
-        "clientBulkWrite" => {
-            Err(Fail::unsupported("clientBulkWrite (client-level bulk write, issue 13)").into())
-        }
+        "clientBulkWrite" => super::client_bulk::run(client, session, args).await,
         "appendMetadata" => {
             allow(name, args, &["driverInfoOptions"])?;
             let d = req_doc(name, args, "driverInfoOptions")?;

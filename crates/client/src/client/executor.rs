@@ -172,7 +172,7 @@ impl Client {
     }
 
     /// Whether this view's writes are acknowledged (`w` is not 0).
-    fn acknowledged(&self) -> bool {
+    pub(crate) fn acknowledged(&self) -> bool {
         match self
             .handle
             .as_ref()
@@ -308,12 +308,30 @@ impl Client {
                     });
                 }
                 Err(e) => {
-                    break op.handle_error(e).map(|output| Executed {
-                        output,
-                        address: None,
-                        pinned: None,
-                        session: None,
-                        explicit: None,
+                    // An operation may turn the error into output (a write concern error whose
+                    // reply opened a cursor, which keeps the session like any open cursor).
+                    let address = e.address().cloned();
+                    break op.handle_error(e).map(|output| {
+                        let keep = op.keeps_session(&output);
+                        let explicit = match &ctx.session {
+                            SessionUse::Explicit(shared) if keep => Some(shared.clone()),
+                            _ => None,
+                        };
+                        let session = if keep {
+                            write.implicit.take().map(|mut s| {
+                                s.dirty |= write.network_error;
+                                s
+                            })
+                        } else {
+                            None
+                        };
+                        Executed {
+                            output,
+                            address,
+                            pinned: None,
+                            session,
+                            explicit,
+                        }
                     });
                 }
             }
@@ -572,7 +590,8 @@ impl Client {
         let client_wc = self
             .write_concern_document()
             .filter(|_| write && op.takes_write_concern());
-        if client_wc.is_some() && !self.acknowledged() {
+        if client_wc.is_some() && !self.acknowledged() && !command.body.contains_key("writeConcern")
+        {
             command.acknowledged = false;
         }
         let read_concern_level = self.read_concern_level();
@@ -665,7 +684,7 @@ impl Client {
             // nothing unless the command has to wait on the network.
             let (c, interruption) = conn.split_for_io();
             let params = CommandParams::for_operation(
-                command.sequence,
+                command.sequences,
                 command.acknowledged,
                 ctx.id,
                 ctx.deadline,

@@ -4,6 +4,7 @@
 
 pub mod action;
 mod backoff;
+mod bulk_write;
 mod client_session;
 mod collection;
 mod cursor;

@@ -188,13 +188,13 @@ impl CommandParams {
     /// The settings of an operation's command for the executor: monitored, with the
     /// operation's id and deadline, its document sequence, `moreToCome` when unacknowledged.
     pub(crate) fn for_operation(
-        sequence: Option<DocumentSequence>,
+        sequences: Vec<DocumentSequence>,
         acknowledged: bool,
         operation_id: i64,
         deadline: Option<Instant>,
     ) -> Self {
         CommandParams {
-            sequences: sequence.into_iter().collect(),
+            sequences,
             monitored: true,
             operation_id: Some(operation_id),
             unacknowledged: !acknowledged,

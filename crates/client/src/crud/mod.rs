@@ -98,6 +98,7 @@ macro_rules! options_struct {
 }
 
 mod admin;
+mod client_bulk;
 mod read;
 mod results;
 mod write;
@@ -105,6 +106,10 @@ mod write;
 pub use admin::{
     CreateCollectionOptions, CreateIndexOptions, DropIndexOptions, IndexModel, IndexOptions,
     ListCollectionsOptions, ListDatabasesOptions, ListIndexesOptions, RunCursorCommandOptions,
+};
+pub use client_bulk::{
+    ClientBulkWriteError, ClientBulkWriteOptions, ClientBulkWriteResult, ClientUpdateResult,
+    ClientWriteModel, Namespace, VerboseResults,
 };
 pub use read::{
     AggregateOptions, CountOptions, DistinctOptions, EstimatedDocumentCountOptions, FindOneOptions,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bson::{Bson, Document};
 use mongo_events::{Generation, ServerAddress, ServiceId};
 
-use crate::crud::BulkWriteResult;
+use crate::crud::{BulkWriteResult, ClientBulkWriteError};
 use crate::operation::WriteCounts;
 use crate::uri::UriError;
 
@@ -93,6 +93,10 @@ pub enum ErrorKind {
     /// A write failed: write errors and/or a write concern error.
     #[error("{0}")]
     Write(WriteFailure),
+    /// A client bulk write did not do everything: write errors by model, write concern
+    /// errors, the top-level error that stopped it, and the partial result.
+    #[error("{0}")]
+    ClientBulkWrite(ClientBulkWriteError),
     /// Authentication failed (a bad credential, a server that refused, a failed proof).
     #[error("authentication failed: {0}")]
     Auth(mongo_auth::AuthError),
@@ -209,6 +213,9 @@ pub struct WriteFailure {
     pub partial_result: Option<BulkWriteResult>,
     /// The counts of the reply that carried the errors (what its other statements did).
     pub(crate) counts: WriteCounts,
+    /// The reply that carried the errors (a client bulk write reads its results cursor out
+    /// of a reply with a write concern error).
+    pub(crate) reply: Option<Box<Document>>,
 }
 
 impl fmt::Display for WriteFailure {
@@ -322,6 +329,15 @@ impl Error {
         )
     }
 
+    /// Adds `detail` unless the error already has one.
+    pub(crate) fn or_detail(self, detail: impl Into<std::sync::Arc<str>>) -> Self {
+        if self.detail.is_some() {
+            self
+        } else {
+            self.with_detail(detail)
+        }
+    }
+
     /// Adds what the driver knows about its own state when it failed (shown after the error).
     pub(crate) fn with_detail(mut self, detail: impl Into<std::sync::Arc<str>>) -> Self {
         self.detail = Some(detail.into());
@@ -382,6 +398,7 @@ impl Error {
                 .map(|e| e.code)
                 .or_else(|| w.write_errors.first().map(|e| e.code)),
             ErrorKind::Auth(mongo_auth::AuthError::CommandFailed { code, .. }) => Some(*code),
+            ErrorKind::ClientBulkWrite(b) => b.error.as_ref().and_then(Error::code),
             _ => None,
         }
     }
@@ -481,6 +498,7 @@ impl Error {
             return None;
         }
         failure.counts = WriteCounts::from_reply(reply);
+        failure.reply = Some(Box::new(reply.clone()));
         let mut error = Error::new(ErrorKind::Write(failure));
         error.labels = labels_of(reply);
         error.labels.extend(wce_labels);
@@ -496,6 +514,28 @@ impl Error {
         let mut error = Error::new(ErrorKind::Write(failure));
         error.labels = labels.into_iter().collect();
         error
+    }
+
+    /// A client bulk write's error, with the labels of the top-level error it carries.
+    pub(crate) fn from_client_bulk_write(failure: ClientBulkWriteError) -> Self {
+        let labels = failure
+            .error
+            .as_ref()
+            .map(|e| e.labels.clone())
+            .unwrap_or_default();
+        let address = failure.error.as_ref().and_then(|e| e.address.clone());
+        let mut error = Error::new(ErrorKind::ClientBulkWrite(failure));
+        error.labels = labels;
+        error.address = address;
+        error
+    }
+
+    /// The client bulk write error this error carries, if it is one.
+    pub fn client_bulk_write_failure(&self) -> Option<&ClientBulkWriteError> {
+        match &*self.kind {
+            ErrorKind::ClientBulkWrite(b) => Some(b),
+            _ => None,
+        }
     }
 
     /// The write failure this error carries, if it is one.
@@ -709,58 +749,7 @@ impl BsonExt for Bson {
     }
 }
 
-impl From<std::io::Error> for Error {
-    fn from(e: std::io::Error) -> Self {
-        Error::io(e)
-    }
-}
-
-impl From<mongo_wire::Error> for Error {
-    fn from(e: mongo_wire::Error) -> Self {
-        match e {
-            mongo_wire::Error::Io(io) => Error::io(io),
-            other => Error::new(ErrorKind::Wire(Arc::new(other))),
-        }
-    }
-}
-
-impl From<mongo_auth::AuthError> for Error {
-    fn from(e: mongo_auth::AuthError) -> Self {
-        Error::new(ErrorKind::Auth(e))
-    }
-}
-
-impl From<mongo_pool::PoolError> for Error {
-    fn from(e: mongo_pool::PoolError) -> Self {
-        // An establishment error that wraps one of ours keeps its kind and labels.
-        if let mongo_pool::PoolError::Establish { source, .. } = &e {
-            if let Some(inner) = source.downcast_ref::<Error>() {
-                let mut inner = inner.clone();
-                for l in e.labels() {
-                    inner.add_label(*l);
-                }
-                return inner;
-            }
-        }
-        let mut error = Error::new(ErrorKind::Pool(e.clone()));
-        for l in e.labels() {
-            error.add_label(*l);
-        }
-        error
-    }
-}
-
-impl From<UriError> for Error {
-    fn from(e: UriError) -> Self {
-        Error::new(ErrorKind::Uri(e))
-    }
-}
-
-impl From<bson::error::Error> for Error {
-    fn from(e: bson::error::Error) -> Self {
-        Error::invalid_argument(format!("BSON error: {e}"))
-    }
-}
+mod convert;
 
 #[cfg(test)]
 mod tests;

@@ -16,6 +16,7 @@
 //! operations: they belong to the handshake (`conn::handshake`, `mongo-auth`) and to SDAM.
 
 mod admin;
+mod client_bulk;
 mod command;
 mod count;
 mod cursor;
@@ -29,6 +30,7 @@ use mongo_sdam::ReadPreference;
 use mongo_wire::{DocumentSequence, SizeLimits};
 
 pub(crate) use admin::{create_collection, drop_database, list_databases};
+pub(crate) use client_bulk::{ClientBulkWrite, Tally, prepare as prepare_client_bulk};
 pub(crate) use command::{DropCollection, EndSessions, RunCommand};
 pub(crate) use count::{count_documents_pipeline, distinct, estimated_count};
 pub(crate) use cursor::{CursorReply, GetMore, GetMoreOptions, KillCursors, OpenCursor};
@@ -79,8 +81,9 @@ pub(crate) struct Command {
     pub(crate) db: String,
     /// The body, without `$db`, session or concern fields.
     pub(crate) body: Document,
-    /// An OP_MSG kind-1 document sequence (`documents`, `updates`, `deletes`).
-    pub(crate) sequence: Option<DocumentSequence>,
+    /// OP_MSG kind-1 document sequences (`documents`, `updates`, `deletes`; `ops` and
+    /// `nsInfo`).
+    pub(crate) sequences: Vec<DocumentSequence>,
     /// False for an unacknowledged write: sent with `moreToCome`, no reply read.
     pub(crate) acknowledged: bool,
 }
@@ -91,7 +94,7 @@ impl Command {
         Command {
             db: db.into(),
             body,
-            sequence: None,
+            sequences: Vec::new(),
             acknowledged: true,
         }
     }

@@ -232,7 +232,7 @@ impl Operation for WriteBatches {
         let batch = rest.get(first).unwrap_or_default().to_vec();
         self.in_flight = batch.len();
         let mut command = Command::new(self.db.clone(), body);
-        command.sequence = Some(DocumentSequence {
+        command.sequences.push(DocumentSequence {
             identifier: self.kind.sequence().to_owned(),
             documents: batch,
         });
@@ -410,8 +410,8 @@ mod tests {
         let mut op = inserts(docs);
         let mut sizes = Vec::new();
         loop {
-            let c = op.build(&conn(limits)).unwrap();
-            let n = c.sequence.unwrap().documents.len();
+            let mut c = op.build(&conn(limits)).unwrap();
+            let n = c.sequences.remove(0).documents.len();
             sizes.push(n);
             let reply = doc! {"ok": 1, "n": i32::try_from(n).unwrap()};
             match op.handle_reply(reply, &conn(limits)).unwrap() {
@@ -434,8 +434,8 @@ mod tests {
         let mut op = inserts((0..10).map(big).collect());
         let mut sizes = Vec::new();
         loop {
-            let c = op.build(&conn(small_messages)).unwrap();
-            sizes.push(c.sequence.unwrap().documents.len());
+            let mut c = op.build(&conn(small_messages)).unwrap();
+            sizes.push(c.sequences.remove(0).documents.len());
             if let Step::Done(_) = op
                 .handle_reply(doc! {"ok": 1}, &conn(small_messages))
                 .unwrap()
@@ -454,8 +454,18 @@ mod tests {
         };
         let docs: Vec<RawDocumentBuf> = (0..3).map(|i| raw(doc! {"_id": i})).collect();
         let mut op = inserts(docs);
-        let a = op.build(&conn(limits)).unwrap().sequence.unwrap().documents;
-        let b = op.build(&conn(limits)).unwrap().sequence.unwrap().documents;
+        let a = op
+            .build(&conn(limits))
+            .unwrap()
+            .sequences
+            .remove(0)
+            .documents;
+        let b = op
+            .build(&conn(limits))
+            .unwrap()
+            .sequences
+            .remove(0)
+            .documents;
         assert_eq!(a, b);
         // The batch failed on its second document: one inserted; the rest goes on.
         let start = op.skip_failed_batch(&WriteCounts {
@@ -464,7 +474,12 @@ mod tests {
         });
         assert_eq!(start, 0);
         assert!(!op.is_finished());
-        let c = op.build(&conn(limits)).unwrap().sequence.unwrap().documents;
+        let c = op
+            .build(&conn(limits))
+            .unwrap()
+            .sequences
+            .remove(0)
+            .documents;
         assert_eq!(c, vec![raw(doc! {"_id": 2})]);
         let Step::Done(counts) = op
             .handle_reply(doc! {"ok": 1, "n": 1}, &conn(limits))

@@ -9,6 +9,7 @@
 //! - `auth.rs`: authenticate (X.509), saslStart, saslContinue, logout, connectionStatus,
 //!   createUser, updateUser and dropUser;
 //! - `writes.rs`: insert, update, delete, findAndModify and getLastError;
+//! - `bulk_write.rs`: bulkWrite (8.0's writes on any namespaces, results in a cursor);
 //! - `find.rs`: find (with returnKey and showRecordId);
 //! - `aggregate.rs`: aggregate, with the source stages that read server state (`$documents`,
 //!   `$collStats`, `$listLocalSessions`) and `$out`;
@@ -27,6 +28,7 @@ mod aggregate;
 mod api;
 mod args;
 mod auth;
+mod bulk_write;
 mod find;
 mod handshake;
 mod local_sessions;
@@ -76,6 +78,7 @@ const NO_AUTH_COMMANDS: &[&str] = &[
 
 const WRITE_COMMANDS: &[&str] = &[
     "insert",
+    "bulkWrite",
     "update",
     "delete",
     "findAndModify",
@@ -496,6 +499,8 @@ impl Node {
             "delete" => self.delete(db, cmd),
             "findAndModify" | "findandmodify" => self.find_and_modify(db, cmd),
             "getLastError" | "getlasterror" => Ok(writes::get_last_error(conn)),
+            // bulk_write.rs
+            "bulkWrite" => self.bulk_write(db, cmd),
             // find.rs
             "find" => self.find(db, cmd),
             // aggregate.rs
@@ -565,6 +570,7 @@ const KNOWN_COMMANDS: &[&str] = &[
     "findandmodify",
     "getLastError",
     "getlasterror",
+    "bulkWrite",
     "find",
     "getMore",
     "killCursors",

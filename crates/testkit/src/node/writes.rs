@@ -87,7 +87,7 @@ impl Node {
         Ok(ok(r))
     }
 
-    fn update_one_spec(
+    pub(super) fn update_one_spec(
         &self,
         db: &str,
         coll: &str,
@@ -179,27 +179,7 @@ impl Node {
         let mut n = 0usize;
         let mut errors = Vec::new();
         for (i, spec) in deletes.into_iter().enumerate() {
-            let res: CmdResult<usize> = (|| {
-                let empty = Document::new();
-                let filter = opt_doc(spec, "q")?.unwrap_or(&empty);
-                query::check_filter(filter, query::FilterContext::Query)?;
-                let limit = opt_count(spec, "limit")?.unwrap_or(0);
-                if limit != 0 && limit != 1 {
-                    return Err(CommandError::failed_to_parse(
-                        "The limit field in delete objects must be 0 or 1",
-                    ));
-                }
-                self.store.with_coll(db, coll, false, |c| {
-                    let Some(c) = c else { return Ok(0) };
-                    let mut pos = c.matching(filter)?;
-                    if limit == 1 {
-                        pos.truncate(1);
-                    }
-                    c.remove_positions(&pos);
-                    Ok(pos.len())
-                })
-            })();
-            match res {
+            match self.delete_one_spec(db, coll, spec) {
                 Ok(k) => n += k,
                 Err(e) => {
                     errors.push(write_error(i, &e, None));
@@ -214,6 +194,33 @@ impl Node {
             r.insert("writeErrors", errors);
         }
         Ok(ok(r))
+    }
+
+    /// Runs one `deletes` statement (`q`, `limit` 0 or 1) on `db.coll`: the number deleted.
+    pub(super) fn delete_one_spec(
+        &self,
+        db: &str,
+        coll: &str,
+        spec: &Document,
+    ) -> CmdResult<usize> {
+        let empty = Document::new();
+        let filter = opt_doc(spec, "q")?.unwrap_or(&empty);
+        query::check_filter(filter, query::FilterContext::Query)?;
+        let limit = opt_count(spec, "limit")?.unwrap_or(0);
+        if limit != 0 && limit != 1 {
+            return Err(CommandError::failed_to_parse(
+                "The limit field in delete objects must be 0 or 1",
+            ));
+        }
+        self.store.with_coll(db, coll, false, |c| {
+            let Some(c) = c else { return Ok(0) };
+            let mut pos = c.matching(filter)?;
+            if limit == 1 {
+                pos.truncate(1);
+            }
+            c.remove_positions(&pos);
+            Ok(pos.len())
+        })
     }
 
     pub(super) fn find_and_modify(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
@@ -309,11 +316,12 @@ pub(super) fn get_last_error(conn: &ConnState) -> Document {
         .unwrap_or_else(|| doc! { "n": 0, "err": Bson::Null }))
 }
 
+/// What one update statement did.
 #[derive(Debug, Default)]
-struct UpdateResult {
-    matched: i64,
-    modified: i64,
-    upserted: Option<Bson>,
+pub(super) struct UpdateResult {
+    pub(super) matched: i64,
+    pub(super) modified: i64,
+    pub(super) upserted: Option<Bson>,
 }
 
 fn write_error(index: usize, e: &CommandError, id: Option<&Bson>) -> Bson {

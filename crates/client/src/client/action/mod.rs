@@ -89,8 +89,8 @@ pub use admin::{
 };
 pub use read::{Aggregate, CountDocuments, Distinct, EstimatedDocumentCount, Find, FindOne};
 pub use write::{
-    BulkWrite, Delete, FindOneAndDelete, FindOneAndReplace, FindOneAndUpdate, InsertMany,
-    InsertOne, Replace, Update,
+    BulkWrite, ClientBulkWrite, Delete, FindOneAndDelete, FindOneAndReplace, FindOneAndUpdate,
+    InsertMany, InsertOne, Replace, Update,
 };
 
 /// A handle an operation runs on: the action's own, or a view of it bound to an explicit

@@ -11,9 +11,10 @@ use serde::de::DeserializeOwned;
 
 use super::encode;
 use crate::client::stream::decode;
-use crate::client::{ClientSession, Collection};
+use crate::client::{Client, ClientSession, Collection};
 use crate::crud::{
-    BulkWriteOptions, BulkWriteResult, DeleteOptions, DeleteResult, FindOneAndDeleteOptions,
+    BulkWriteOptions, BulkWriteResult, ClientBulkWriteOptions, ClientBulkWriteResult,
+    ClientWriteModel, DeleteOptions, DeleteResult, FindOneAndDeleteOptions,
     FindOneAndReplaceOptions, FindOneAndUpdateOptions, InsertManyOptions, InsertManyResult,
     InsertOneOptions, InsertOneResult, ReplaceOptions, UpdateModifications, UpdateOptions,
     UpdateResult, WriteModel,
@@ -199,6 +200,52 @@ action_future!(BulkWrite<'a, T> => BulkWriteResult; |this| {
     let coll = super::bind(this.coll, this.session)?;
     coll.exec_bulk_write(this.models, this.options).await
 });
+
+/// The client-level bulk write ([`Client::bulk_write`](crate::Client::bulk_write)).
+#[must_use = "an action does nothing until awaited"]
+pub struct ClientBulkWrite<'a> {
+    client: &'a Client,
+    session: Option<&'a mut ClientSession>,
+    models: Vec<ClientWriteModel>,
+    pub(crate) options: ClientBulkWriteOptions,
+}
+
+session_setter!(ClientBulkWrite<'a>);
+with_options!(ClientBulkWrite<'a>, ClientBulkWriteOptions);
+action_future!(ClientBulkWrite<'a> => ClientBulkWriteResult; |this| {
+    let client = super::bind(this.client, this.session)?;
+    client.exec_bulk_write(this.models, this.options).await
+});
+
+impl Client {
+    /// Runs `models` — inserts, updates, replacements and deletes on any collections of any
+    /// databases — with the `bulkWrite` command (MongoDB 8.0 and later), in as few commands
+    /// as the server's limits allow. Ordered (the default) stops at the first write error;
+    /// unordered runs every model. The result has the counts, and each model's result when
+    /// `verbose_results` is set. A bulk write without updateMany and deleteMany is a
+    /// retryable write.
+    ///
+    /// Errors (when awaited):
+    /// Before anything is sent: no models, an update document that does not start with an
+    /// operator, a replacement that does, `sort` on an updateMany, an unacknowledged write
+    /// concern with `verbose_results` or ordered writes, a model too large for any message.
+    /// Write errors and write concern errors come as one
+    /// [`ErrorKind::ClientBulkWrite`](crate::ErrorKind) with every write error by model
+    /// index (and the command it was in), every write concern error and the partial result.
+    /// A network, selection or command error stops the bulk write: as it is when nothing
+    /// was observed before it, else inside that error with what was.
+    pub fn bulk_write(
+        &self,
+        models: impl IntoIterator<Item = ClientWriteModel>,
+    ) -> ClientBulkWrite<'_> {
+        ClientBulkWrite {
+            client: self,
+            session: None,
+            models: models.into_iter().collect(),
+            options: ClientBulkWriteOptions::default(),
+        }
+    }
+}
 
 impl<T: Serialize + 'static> Collection<T> {
     /// Inserts one document (an `_id` is generated, first, when it has none).
