@@ -43,7 +43,7 @@ pub use crud::{
     FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOneOptions, FindOptions, Hint,
     IndexModel, IndexOptions, InsertManyOptions, InsertManyResult, InsertOneModel,
     InsertOneOptions, InsertOneResult, ListCollectionsOptions, ListDatabasesOptions,
-    ListIndexesOptions, ReplaceOneModel, ReplaceOptions, ReturnDocument, RunCursorCommandOptions,
+    ListIndexesOptions, ModifyCollectionOptions, ReplaceOneModel, ReplaceOptions, ReturnDocument, RunCursorCommandOptions,
     UpdateModel, UpdateModifications, UpdateOptions, UpdateResult, WriteModel,
 };
 pub use error::{Error, ErrorKind, Result, WriteConcernError, WriteError, WriteFailure};

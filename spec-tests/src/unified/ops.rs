@@ -12,7 +12,7 @@ use mongo_client::{
     EstimatedDocumentCountOptions, FindOneAndDeleteOptions, FindOneAndReplaceOptions,
     FindOneAndUpdateOptions, FindOneOptions, FindOptions, IndexModel, InsertManyOptions,
     InsertOneOptions, ListCollectionsOptions, ListDatabasesOptions, ListIndexesOptions,
-    ReadPreference, ReplaceOptions, RunCursorCommandOptions, UpdateModifications, UpdateOptions,
+    ModifyCollectionOptions, ReadPreference, ReplaceOptions, RunCursorCommandOptions, UpdateModifications, UpdateOptions,
     WriteModel,
 };
 use tracing::Instrument;
@@ -317,6 +317,12 @@ async fn database_op(
             db.create_collection(&coll, o).await?;
             Ok(Value::Collection(Box::new(db.collection(&coll))))
         }
+        "modifyCollection" => {
+            let coll = req_str(name, args, "collection")?;
+            let o: ModifyCollectionOptions = options(name, args, &["collection"])?;
+            db.modify_collection(&coll, o).await?;
+            Ok(Value::None)
+        }
         "dropCollection" => {
             allow(name, args, &["collection"])?;
             db.collection(&req_str(name, args, "collection")?)
@@ -502,6 +508,11 @@ async fn collection_op(coll: &mongo_client::Collection, name: &str, args: &Docum
             Ok(Value::Bson(Bson::Int64(
                 coll.count_documents(filter, o).await?,
             )))
+        }
+        "count" => {
+            let filter = req_doc(name, args, "filter")?.clone();
+            let o: CountOptions = options(name, args, &["filter"])?;
+            Ok(Value::Bson(Bson::Int64(coll.count(filter, o).await?)))
         }
         "estimatedDocumentCount" => {
             let o: EstimatedDocumentCountOptions = options(name, args, &[])?;

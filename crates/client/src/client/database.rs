@@ -11,11 +11,12 @@ use super::executor::Route;
 use super::handle::CollectionOptions;
 use crate::crud::{
     AggregateOptions, CreateCollectionOptions, ListCollectionsOptions, ListDatabasesOptions,
-    RunCursorCommandOptions,
+    ModifyCollectionOptions, RunCursorCommandOptions,
 };
 use crate::error::{Error, Result};
 use crate::operation::{
     GetMoreOptions, OpKind, OpenCursor, Operation, create_collection, drop_database, list_databases,
+    modify_collection,
 };
 
 impl Client {
@@ -196,6 +197,22 @@ impl Database {
         let options = options.into().unwrap_or_default();
         self.client
             .run_op(create_collection(&self.name, name, &options)?)
+            .await
+    }
+
+    /// Changes a collection's or a view's options (`collMod`): its validator, validation
+    /// level and action, a view's definition, an index's options.
+    ///
+    /// # Errors
+    /// Write concern, command, network and selection errors.
+    pub async fn modify_collection(
+        &self,
+        name: &str,
+        options: impl Into<Option<ModifyCollectionOptions>>,
+    ) -> Result<()> {
+        let options = options.into().unwrap_or_default();
+        self.client
+            .run_op(modify_collection(&self.name, name, &options)?)
             .await
     }
 

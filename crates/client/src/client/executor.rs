@@ -41,7 +41,10 @@ use super::session::ServerSession;
 use super::{Backoff, Client};
 use crate::conn::CommandParams;
 use crate::error::{Error, NO_WRITES_PERFORMED, RETRYABLE_ERROR, RETRYABLE_WRITE_ERROR, Result};
-use crate::operation::{Envelope, OpKind, Operation, Step, envelope, is_ok, is_unacknowledged};
+use crate::operation::{
+    Envelope, OpKind, Operation, Step, envelope, is_ok, is_unacknowledged,
+    write_stage_may_use_secondaries,
+};
 use crate::topology::PooledConn;
 
 /// Where an operation must run.
@@ -454,8 +457,18 @@ impl Client {
             sent: false,
             sharded: false,
         };
-        // Reads use their read preference; primary needs none in the envelope.
+        // Reads use their read preference; primary needs none in the envelope. A write that
+        // may run on a secondary (an aggregate with `$out` / `$merge`) uses it too when every
+        // available server is 5.0+ or behind a load balancer (CRUD spec).
         let read_preference = match kind {
+            OpKind::Write
+                if op.write_uses_read_preference()
+                    && topology.with_description(write_stage_may_use_secondaries) =>
+            {
+                ctx.read_preference
+                    .as_ref()
+                    .filter(|rp| rp.mode != ReadMode::Primary)
+            }
             OpKind::Write => None,
             OpKind::Read | OpKind::Command => ctx
                 .read_preference

@@ -67,7 +67,8 @@ mod write;
 
 pub use admin::{
     CreateCollectionOptions, CreateIndexOptions, DropIndexOptions, IndexModel, IndexOptions,
-    ListCollectionsOptions, ListDatabasesOptions, ListIndexesOptions, RunCursorCommandOptions,
+    ListCollectionsOptions, ListDatabasesOptions, ListIndexesOptions, ModifyCollectionOptions,
+    RunCursorCommandOptions,
 };
 pub use read::{
     AggregateOptions, CountOptions, DistinctOptions, EstimatedDocumentCountOptions, FindOneOptions,

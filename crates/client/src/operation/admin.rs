@@ -1,4 +1,4 @@
-//! Administration commands: `create` (a collection or a view), `dropDatabase` and
+//! Administration commands: `create` (a collection or a view), `collMod`, `dropDatabase` and
 //! `listDatabases`, and [`AdminCommand`], the one-round-trip command they (and the index
 //! commands) are.
 
@@ -6,7 +6,7 @@ use bson::{Bson, Document, doc};
 
 use super::cursor::{put, put_flag};
 use super::{Command, ConnectionDescription, OpKind, Operation, Step};
-use crate::crud::{CreateCollectionOptions, ListDatabasesOptions};
+use crate::crud::{CreateCollectionOptions, ListDatabasesOptions, ModifyCollectionOptions};
 use crate::error::{Error, Result};
 
 /// A command of one round trip whose body is built once: a write on the primary that takes
@@ -83,6 +83,17 @@ pub(crate) fn create_collection(
     let mut body = doc! { "create": name };
     body.extend(bson::serialize_to_document(options)?);
     Ok(AdminCommand::write("create", db, body, nothing))
+}
+
+/// `collMod` of `db.name` with `options` (a validator, a view's pipeline, …).
+pub(crate) fn modify_collection(
+    db: &str,
+    name: &str,
+    options: &ModifyCollectionOptions,
+) -> Result<AdminCommand<()>> {
+    let mut body = doc! { "collMod": name };
+    body.extend(bson::serialize_to_document(options)?);
+    Ok(AdminCommand::write("collMod", db, body, nothing))
 }
 
 /// `dropDatabase` of `db`.

@@ -1,5 +1,6 @@
-//! Reads that answer with a value instead of a cursor: `distinct`, and `count` without a
-//! filter for `estimatedDocumentCount` (CRUD specification). `countDocuments` is an
+//! Reads that answer with a value instead of a cursor: `distinct`, `count` without a
+//! filter for `estimatedDocumentCount`, and the deprecated `count` helper's `count` with a
+//! query (CRUD specification). `countDocuments` is an
 //! aggregation ([`count_documents_pipeline`]). All are retryable reads that take a read
 //! concern.
 
@@ -83,6 +84,36 @@ pub(crate) fn estimated_count(
     o: &EstimatedDocumentCountOptions,
 ) -> ValueRead<i64> {
     let mut body = doc! { "count": coll };
+    put(&mut body, "maxTimeMS", o.max_time.map(millis_bson));
+    put(&mut body, "comment", o.comment.clone());
+    put_flag(&mut body, "rawData", o.raw_data);
+    ValueRead {
+        name: "count",
+        db: db.to_owned(),
+        body,
+        parse: |reply| match reply.get("n") {
+            Some(_) => Ok(count(&reply, "n")),
+            None => Err(Error::invalid_reply("count's reply has no n")),
+        },
+    }
+}
+
+/// `count` of the documents of `db.coll` matching `filter`, with skip, limit, hint and
+/// collation: the CRUD specification's deprecated `count` helper (not `countDocuments`).
+pub(crate) fn legacy_count(
+    db: &str,
+    coll: &str,
+    filter: Document,
+    o: &CountOptions,
+) -> ValueRead<i64> {
+    let mut body = doc! { "count": coll };
+    if !filter.is_empty() {
+        body.insert("query", filter);
+    }
+    put(&mut body, "skip", o.skip.filter(|s| *s != 0).map(compact_int));
+    put(&mut body, "limit", o.limit.filter(|l| *l != 0).map(compact_int));
+    put(&mut body, "hint", o.hint.as_ref().map(Hint::to_bson));
+    put(&mut body, "collation", o.collation.clone());
     put(&mut body, "maxTimeMS", o.max_time.map(millis_bson));
     put(&mut body, "comment", o.comment.clone());
     put_flag(&mut body, "rawData", o.raw_data);

@@ -18,7 +18,7 @@ use crate::crud::{
 use crate::error::Result;
 use crate::operation::{
     DropCollection, GetMoreOptions, OpenCursor, count, count_documents_pipeline, distinct,
-    estimated_count,
+    estimated_count, legacy_count,
 };
 
 /// A collection handle: cheap to clone.
@@ -160,6 +160,26 @@ impl Collection {
         let options = options.into().unwrap_or_default();
         self.client
             .run_op(estimated_count(&self.db, &self.name, &options))
+            .await
+    }
+
+    /// The number of documents matching `filter` by the `count` command: the CRUD
+    /// specification's deprecated `count` helper, which may be wrong after an unclean
+    /// shutdown or with orphaned documents on a sharded cluster; prefer
+    /// [`count_documents`](Self::count_documents) or
+    /// [`estimated_document_count`](Self::estimated_document_count).
+    ///
+    /// # Errors
+    /// Network, selection and command errors.
+    pub async fn count(
+        &self,
+        filter: impl Into<Option<Document>>,
+        options: impl Into<Option<CountOptions>>,
+    ) -> Result<i64> {
+        let options = options.into().unwrap_or_default();
+        let filter = filter.into().unwrap_or_default();
+        self.client
+            .run_op(legacy_count(&self.db, &self.name, filter, &options))
             .await
     }
 
