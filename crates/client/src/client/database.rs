@@ -29,8 +29,11 @@ impl Client {
     /// As [`run_op`](Self::run_op), keeping the operation (a caller that goes on after a
     /// failed batch).
     pub(crate) async fn run_op_mut<O: Operation>(&self, op: &mut O) -> Result<O::Output> {
+        // An aggregate with `$out` / `$merge` carries the read preference too: the executor
+        // decides whether the deployment lets it use it.
         let ctx = match op.kind() {
             OpKind::Read => self.read_context(),
+            OpKind::Write if op.write_uses_read_preference() => self.read_context(),
             OpKind::Write | OpKind::Command => self.context(Route::Select),
         };
         Ok(self.execute(op, ctx, None).await?.output)
@@ -45,8 +48,11 @@ impl Client {
         coll: &str,
         get_more: GetMoreOptions,
     ) -> Result<Cursor> {
+        // An aggregate with `$out` / `$merge` carries the read preference too: the executor
+        // decides whether the deployment lets it use it.
         let ctx = match op.kind() {
             OpKind::Read => self.read_context(),
+            OpKind::Write if op.write_uses_read_preference() => self.read_context(),
             OpKind::Write | OpKind::Command => self.context(Route::Select),
         };
         let executed = self.execute(&mut op, ctx, None).await?;
