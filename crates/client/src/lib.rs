@@ -43,8 +43,9 @@ pub use crud::{
     FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOneOptions, FindOptions, Hint,
     IndexModel, IndexOptions, InsertManyOptions, InsertManyResult, InsertOneModel,
     InsertOneOptions, InsertOneResult, ListCollectionsOptions, ListDatabasesOptions,
-    ListIndexesOptions, ModifyCollectionOptions, ReplaceOneModel, ReplaceOptions, ReturnDocument, RunCursorCommandOptions,
-    UpdateModel, UpdateModifications, UpdateOptions, UpdateResult, WriteModel,
+    ListIndexesOptions, ModifyCollectionOptions, ReplaceOneModel, ReplaceOptions, ReturnDocument,
+    RunCursorCommandOptions, UpdateModel, UpdateModifications, UpdateOptions, UpdateResult,
+    WriteModel,
 };
 pub use error::{Error, ErrorKind, Result, WriteConcernError, WriteError, WriteFailure};
 pub use options::{

@@ -32,7 +32,7 @@ pub(crate) struct CommandError {
     pub(crate) labels: Vec<String>,
     /// Further fields of the error (a duplicate key's `keyPattern` / `keyValue`, a
     /// validation failure's `errInfo`), in the reply or the write error.
-    pub(crate) info: Document,
+    pub(crate) info: Option<Box<Document>>,
 }
 
 impl CommandError {
@@ -42,13 +42,13 @@ impl CommandError {
             code_name,
             errmsg: errmsg.into(),
             labels: Vec::new(),
-            info: Document::new(),
+            info: None,
         }
     }
 
     /// This error with further fields (see `info`).
     pub(crate) fn with_info(mut self, info: Document) -> Self {
-        self.info = info;
+        self.info = Some(Box::new(info));
         self
     }
 
@@ -77,7 +77,9 @@ impl CommandError {
             "code": self.code,
             "codeName": code_name,
         };
-        d.extend(self.info.clone());
+        if let Some(info) = &self.info {
+            d.extend((**info).clone());
+        }
         if !self.labels.is_empty() {
             d.insert(
                 "errorLabels",

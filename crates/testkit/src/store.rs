@@ -76,7 +76,9 @@ impl Collection {
             return Err(CommandError::new(
                 codes::DOLLAR_PREFIXED_FIELD_NAME,
                 "DollarPrefixedFieldName",
-                format!("_id fields may not contain '$'-prefixed fields: {bad} is not valid for storage."),
+                format!(
+                    "_id fields may not contain '$'-prefixed fields: {bad} is not valid for storage."
+                ),
             ));
         }
         let key = id_key(&id);
@@ -208,7 +210,11 @@ impl Collection {
     }
 
     /// Positions of matching documents.
-    pub(crate) fn matching(&self, filter: &Document, ctx: &query::QueryCtx) -> CmdResult<Vec<usize>> {
+    pub(crate) fn matching(
+        &self,
+        filter: &Document,
+        ctx: &query::QueryCtx,
+    ) -> CmdResult<Vec<usize>> {
         let mut out = Vec::new();
         for (i, d) in self.docs.iter().enumerate() {
             if query::matches_in(d, filter, ctx)? {
@@ -235,7 +241,9 @@ fn index_key(d: &Document, pattern: &Document) -> Document {
     pattern
         .keys()
         .map(|f| {
-            let v = query::lookup(d, f).first().map_or(Bson::Null, |v| (*v).clone());
+            let v = query::lookup(d, f)
+                .first()
+                .map_or(Bson::Null, |v| (*v).clone());
             (f.clone(), v)
         })
         .collect()
@@ -472,5 +480,29 @@ mod tests {
         assert_eq!(docs[1].keys().next().map(String::as_str), Some("_id"));
         s.with_coll("db", "c", false, |c| c.unwrap().remove_positions(&[0]));
         s.insert_many("db", "c", [doc! { "_id": 1_i64 }]).unwrap();
+    }
+
+    #[test]
+    fn validation_levels_and_actions() {
+        let mut c = Collection::new("db.c");
+        c.options = doc! { "validator": { "x": { "$type": "string" }, "y": { "$exists": true } } };
+        let bad = doc! { "_id": 1, "x": 1 };
+        let err = c.validate(&bad, None).unwrap_err();
+        assert_eq!(err.code, codes::DOCUMENT_VALIDATION_FAILURE);
+        let info = err.info.unwrap();
+        let details = info
+            .get_document("errInfo")
+            .unwrap()
+            .get_document("details")
+            .unwrap();
+        assert_eq!(details.get_str("operatorName").ok(), Some("$and"));
+        assert_eq!(details.get_array("clausesNotSatisfied").unwrap().len(), 2);
+        assert!(c.validate(&doc! { "x": "s", "y": 1 }, None).is_ok());
+        c.options.insert("validationLevel", "moderate");
+        assert!(c.validate(&bad, Some(&bad)).is_ok(), "already invalid");
+        assert!(c.validate(&bad, Some(&doc! { "x": "s", "y": 1 })).is_err());
+        c.options.insert("validationLevel", "strict");
+        c.options.insert("validationAction", "warn");
+        assert!(c.validate(&bad, None).is_ok());
     }
 }

@@ -12,8 +12,8 @@ use mongo_client::{
     EstimatedDocumentCountOptions, FindOneAndDeleteOptions, FindOneAndReplaceOptions,
     FindOneAndUpdateOptions, FindOneOptions, FindOptions, IndexModel, InsertManyOptions,
     InsertOneOptions, ListCollectionsOptions, ListDatabasesOptions, ListIndexesOptions,
-    ModifyCollectionOptions, ReadPreference, ReplaceOptions, RunCursorCommandOptions, UpdateModifications, UpdateOptions,
-    WriteModel,
+    ModifyCollectionOptions, ReadPreference, ReplaceOptions, RunCursorCommandOptions,
+    UpdateModifications, UpdateOptions, WriteModel,
 };
 use tracing::Instrument;
 

@@ -15,8 +15,8 @@ use crate::crud::{
 };
 use crate::error::{Error, Result};
 use crate::operation::{
-    GetMoreOptions, OpKind, OpenCursor, Operation, create_collection, drop_database, list_databases,
-    modify_collection,
+    GetMoreOptions, OpKind, OpenCursor, Operation, create_collection, drop_database,
+    list_databases, modify_collection,
 };
 
 impl Client {

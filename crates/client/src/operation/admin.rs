@@ -168,6 +168,21 @@ mod tests {
     }
 
     #[test]
+    fn coll_mod_sends_the_changes_with_server_names() {
+        let o = ModifyCollectionOptions::default()
+            .validator(doc! {"x": {"$type": "string"}})
+            .validation_level("moderate")
+            .validation_action("warn");
+        let mut op = modify_collection("db", "c", &o).unwrap();
+        assert_eq!(
+            op.build(&conn()).unwrap().body,
+            doc! {"collMod": "c", "validator": {"x": {"$type": "string"}},
+            "validationLevel": "moderate", "validationAction": "warn"}
+        );
+        assert!(!op.is_retryable() && op.takes_write_concern());
+    }
+
+    #[test]
     fn list_databases_is_a_retryable_read_on_admin() {
         let mut op = list_databases(
             Some(doc! {"name": "a"}),

@@ -110,8 +110,16 @@ pub(crate) fn legacy_count(
     if !filter.is_empty() {
         body.insert("query", filter);
     }
-    put(&mut body, "skip", o.skip.filter(|s| *s != 0).map(compact_int));
-    put(&mut body, "limit", o.limit.filter(|l| *l != 0).map(compact_int));
+    put(
+        &mut body,
+        "skip",
+        o.skip.filter(|s| *s != 0).map(compact_int),
+    );
+    put(
+        &mut body,
+        "limit",
+        o.limit.filter(|l| *l != 0).map(compact_int),
+    );
     put(&mut body, "hint", o.hint.as_ref().map(Hint::to_bson));
     put(&mut body, "collation", o.collation.clone());
     put(&mut body, "maxTimeMS", o.max_time.map(millis_bson));
@@ -188,6 +196,27 @@ mod tests {
             vec![Bson::Int32(1), Bson::String("a".into())]
         );
         assert!(op.handle_reply(doc! {"ok": 1}, &conn()).is_err());
+    }
+
+    #[test]
+    fn the_count_helper_sends_its_query_and_options() {
+        let o = CountOptions::default()
+            .skip(2)
+            .limit(5)
+            .collation(doc! {"locale": "en", "strength": 2});
+        let mut op = legacy_count("db", "coll", doc! {"x": "a"}, &o);
+        assert!(op.is_retryable() && op.takes_read_concern());
+        assert_eq!(
+            op.build(&conn()).unwrap().body,
+            doc! {"count": "coll", "query": {"x": "a"}, "skip": 2, "limit": 5,
+            "collation": {"locale": "en", "strength": 2}}
+        );
+        assert_eq!(
+            done(op.handle_reply(doc! {"ok": 1, "n": 3}, &conn()).unwrap()),
+            3
+        );
+        let mut op = legacy_count("db", "coll", doc! {}, &CountOptions::default());
+        assert_eq!(op.build(&conn()).unwrap().body, doc! {"count": "coll"});
     }
 
     #[test]

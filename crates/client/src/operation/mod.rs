@@ -370,6 +370,49 @@ mod tests {
     }
 
     #[test]
+    fn raw_data_goes_only_to_8_2_and_as_written_in_a_user_command() {
+        let mut old = conn(ServerType::RsPrimary);
+        old.max_wire_version = RAW_DATA_WIRE_VERSION - 1;
+        let mut new = old.clone();
+        new.max_wire_version = RAW_DATA_WIRE_VERSION;
+        for (kind, c, kept) in [
+            (OpKind::Read, &old, false),
+            (OpKind::Write, &old, false),
+            (OpKind::Command, &old, true),
+            (OpKind::Read, &new, true),
+        ] {
+            let mut cmd = Command::new("db", doc! {"find": "c", "rawData": true});
+            envelope(
+                &mut cmd,
+                kind,
+                &Envelope::default(),
+                c,
+                TopologyType::ReplicaSetWithPrimary,
+            );
+            assert_eq!(cmd.body.contains_key("rawData"), kept, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn a_write_stage_uses_the_read_preference_only_on_5_0_servers() {
+        use mongo_sdam::{ServerDescription, TopologyConfig};
+        let with = |wire: Option<i32>| {
+            let address = ServerAddress::tcp("a", 1);
+            let mut desc = TopologyDescription::new(&TopologyConfig::new(vec![address.clone()]));
+            if let Some(wire) = wire {
+                let mut sd = ServerDescription::new(address);
+                sd.server_type = ServerType::Standalone;
+                sd.max_wire_version = Some(wire);
+                desc.apply(sd);
+            }
+            write_stage_may_use_secondaries(&desc)
+        };
+        assert!(with(None), "no available server");
+        assert!(with(Some(WRITE_STAGE_ON_SECONDARY_WIRE_VERSION)));
+        assert!(!with(Some(WRITE_STAGE_ON_SECONDARY_WIRE_VERSION - 1)));
+    }
+
+    #[test]
     fn a_direct_connection_to_a_secondary_reads_with_primary_preferred() {
         let mut c = Command::new("db", doc! {"count": "c"});
         envelope(

@@ -62,7 +62,12 @@ impl Node {
 
     /// The documents of a view (its source's, itself possibly a view up to mongod's depth
     /// of 20, through its pipeline); `None` when `db.coll` is not a view.
-    fn view_documents(&self, db: &str, coll: &str, depth: usize) -> CmdResult<Option<Vec<Document>>> {
+    fn view_documents(
+        &self,
+        db: &str,
+        coll: &str,
+        depth: usize,
+    ) -> CmdResult<Option<Vec<Document>>> {
         let Some((source, pipeline)) = self.view_of(db, coll) else {
             return Ok(None);
         };

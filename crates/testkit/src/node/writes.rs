@@ -23,12 +23,8 @@ impl Node {
             let mut errors = Vec::new();
             if let Some(c) = c {
                 for (i, d) in docs.into_iter().enumerate() {
-                    let inserted = if bypass {
-                        Ok(())
-                    } else {
-                        c.validate(d, None)
-                    }
-                    .and_then(|()| c.insert(&ns, d.clone()));
+                    let inserted = if bypass { Ok(()) } else { c.validate(d, None) }
+                        .and_then(|()| c.insert(&ns, d.clone()));
                     match inserted {
                         Ok(_) => n += 1,
                         Err(e) => {
@@ -364,7 +360,8 @@ enum Change {
 
 /// Whether a write command asks to skip document validation.
 fn bypasses_validation(cmd: &Document) -> bool {
-    cmd.get("bypassDocumentValidation").is_some_and(query::truthy)
+    cmd.get("bypassDocumentValidation")
+        .is_some_and(query::truthy)
 }
 
 /// `getLastError`: the outcome of the last legacy write on this connection.
@@ -390,7 +387,9 @@ fn write_error(index: usize, e: &CommandError) -> Bson {
         "code": e.code,
         "errmsg": e.errmsg.clone(),
     };
-    d.extend(e.info.clone());
+    if let Some(info) = &e.info {
+        d.extend((**info).clone());
+    }
     Bson::Document(d)
 }
 

@@ -226,7 +226,10 @@ mod tests {
         assert_eq!(n.compare("a010", "a10"), Ordering::Equal);
         let plain = coll(doc! { "locale": "en" });
         assert_eq!(plain.compare("a10", "a9"), Ordering::Less);
-        assert_eq!(Collation::parse(&doc! { "locale": "simple" }).unwrap(), None);
+        assert_eq!(
+            Collation::parse(&doc! { "locale": "simple" }).unwrap(),
+            None
+        );
         assert!(Collation::parse(&doc! { "strength": 2 }).is_err());
         assert!(Collation::parse(&doc! { "locale": "en", "strength": 9 }).is_err());
         assert!(Collation::parse(&doc! { "locale": "en", "bogus": 1 }).is_err());

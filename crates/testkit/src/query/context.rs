@@ -42,7 +42,9 @@ impl QueryCtx {
                     return Err(CommandError::new(
                         16867,
                         "Location16867",
-                        format!("'{name}' starts with an invalid character for a user variable name"),
+                        format!(
+                            "'{name}' starts with an invalid character for a user variable name"
+                        ),
                     ));
                 }
                 let value = eval(&empty, expr, &ctx)?.unwrap_or(Bson::Undefined);

@@ -11,7 +11,9 @@ use crate::error::{CmdResult, CommandError};
 /// Evaluates `expr` against `doc` (`$$ROOT` and `$$CURRENT`).
 pub(crate) fn eval(doc: &Document, expr: &Bson, ctx: &QueryCtx) -> CmdResult<Option<Bson>> {
     match expr {
-        Bson::String(s) if s.starts_with("$$") => variable(doc, s.get(2..).unwrap_or_default(), ctx),
+        Bson::String(s) if s.starts_with("$$") => {
+            variable(doc, s.get(2..).unwrap_or_default(), ctx)
+        }
         Bson::String(s) if s.starts_with('$') => {
             let path = s.get(1..).unwrap_or_default();
             if path.is_empty() {

@@ -105,7 +105,10 @@ pub(super) fn eval_operator(
                         return Err(CommandError::new(
                             16702,
                             "Location16702",
-                            format!("$concat only supports strings, not {:?}", other.element_type()),
+                            format!(
+                                "$concat only supports strings, not {:?}",
+                                other.element_type()
+                            ),
                         ));
                     }
                 }
@@ -238,7 +241,10 @@ fn operands(arg: &Bson) -> Vec<&Bson> {
 }
 
 fn all(doc: &Document, arg: &Bson, ctx: &QueryCtx) -> CmdResult<Vec<Option<Bson>>> {
-    operands(arg).into_iter().map(|e| eval(doc, e, ctx)).collect()
+    operands(arg)
+        .into_iter()
+        .map(|e| eval(doc, e, ctx))
+        .collect()
 }
 
 /// Exactly `N` evaluated operands, else mongod's argument-count error (16020).
@@ -400,7 +406,8 @@ fn set_field(doc: &Document, op: &str, arg: &Bson, ctx: &QueryCtx) -> CmdResult<
         ));
     };
     for k in spec.keys() {
-        if !matches!(k.as_str(), "field" | "input" | "value") || (op == "$unsetField" && k == "value")
+        if !matches!(k.as_str(), "field" | "input" | "value")
+            || (op == "$unsetField" && k == "value")
         {
             return Err(CommandError::new(
                 4161101,
@@ -478,7 +485,11 @@ mod tests {
         assert_eq!(ev(&d, doc! { "$gt": ["$n", 3] }).unwrap(), t);
         assert_eq!(ev(&d, doc! { "$lt": ["$missing", null] }).unwrap(), t);
         assert_eq!(
-            ev(&d, doc! { "$and": [{ "$eq": ["$n", 4] }, { "$not": [false] }] }).unwrap(),
+            ev(
+                &d,
+                doc! { "$and": [{ "$eq": ["$n", 4] }, { "$not": [false] }] }
+            )
+            .unwrap(),
             t
         );
         assert_eq!(
@@ -507,7 +518,9 @@ mod tests {
         .unwrap();
         assert_eq!(
             set,
-            Some(Bson::Document(doc! { "_id": 1, "foo": {}, "a.b": 7, "$a": 1 }))
+            Some(Bson::Document(
+                doc! { "_id": 1, "foo": {}, "a.b": 7, "$a": 1 }
+            ))
         );
         let nested = ev(
             &d,
@@ -520,13 +533,20 @@ mod tests {
             Some(Bson::Int32(7))
         );
         assert_eq!(
-            ev(&d, doc! { "$unsetField": { "field": "a.b", "input": "$$ROOT" } }).unwrap(),
+            ev(
+                &d,
+                doc! { "$unsetField": { "field": "a.b", "input": "$$ROOT" } }
+            )
+            .unwrap(),
             Some(Bson::Document(doc! { "_id": 1, "foo": {} }))
         );
         assert_eq!(
-            ev(&d, doc! { "$setField": { "field": "$x", "value": 1, "input": {} } })
-                .unwrap_err()
-                .code,
+            ev(
+                &d,
+                doc! { "$setField": { "field": "$x", "value": 1, "input": {} } }
+            )
+            .unwrap_err()
+            .code,
             4161106
         );
     }
