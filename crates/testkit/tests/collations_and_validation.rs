@@ -132,6 +132,13 @@ async fn expr_sees_let_variables_and_set_field_writes_odd_names() {
         )
         .await;
     assert_eq!(code(&r), 17276, "{r}");
+    let r = c
+        .command(
+            "db",
+            doc! { "find": "missing", "filter": { "$expr": { "$bogus": 1 } } },
+        )
+        .await;
+    assert_eq!(code(&r), 168, "parsed before reading: {r}");
 }
 
 #[tokio::test]

@@ -17,6 +17,69 @@ use crate::error::{CmdResult, CommandError};
 /// InvalidPipelineOperator.
 const INVALID_PIPELINE_OPERATOR: i32 = 168;
 
+/// The operators [`eval_operator`] knows.
+const OPERATORS: &[&str] = &[
+    "$literal",
+    "$eq",
+    "$ne",
+    "$gt",
+    "$gte",
+    "$lt",
+    "$lte",
+    "$cmp",
+    "$and",
+    "$or",
+    "$not",
+    "$cond",
+    "$ifNull",
+    "$add",
+    "$multiply",
+    "$subtract",
+    "$divide",
+    "$concat",
+    "$toLower",
+    "$toUpper",
+    "$in",
+    "$size",
+    "$isArray",
+    "$arrayElemAt",
+    "$mergeObjects",
+    "$getField",
+    "$setField",
+    "$unsetField",
+    "$rand",
+];
+
+/// The parse-time check of an expression, as mongod makes it before reading a document: an
+/// unknown operator anywhere in it is InvalidPipelineOperator (168).
+pub(crate) fn check_expr(expr: &Bson) -> CmdResult<()> {
+    match expr {
+        Bson::Document(d) => match d.keys().next() {
+            Some(op) if op.starts_with('$') => {
+                if !OPERATORS.contains(&op.as_str()) {
+                    return Err(unknown_operator(op));
+                }
+                match d.get(op) {
+                    Some(_) if op == "$literal" => Ok(()),
+                    Some(arg) => check_expr(arg),
+                    None => Ok(()),
+                }
+            }
+            _ => d.values().try_for_each(check_expr),
+        },
+        Bson::Array(items) => items.iter().try_for_each(check_expr),
+        _ => Ok(()),
+    }
+}
+
+fn unknown_operator(op: &str) -> CommandError {
+    CommandError::new(
+        INVALID_PIPELINE_OPERATOR,
+        "InvalidPipelineOperator",
+        format!("Unrecognized expression '{op}'"),
+    )
+}
+
 /// Evaluates the operator `op` with its argument.
 pub(super) fn eval_operator(
     doc: &Document,
@@ -205,13 +268,7 @@ pub(super) fn eval_operator(
             }
             Bson::Double(rand::random::<f64>())
         }
-        other => {
-            return Err(CommandError::new(
-                INVALID_PIPELINE_OPERATOR,
-                "InvalidPipelineOperator",
-                format!("Unrecognized expression '{other}'"),
-            ));
-        }
+        other => return Err(unknown_operator(other)),
     };
     Ok(Some(value))
 }
@@ -505,6 +562,22 @@ mod tests {
             Some(Bson::String("dflt".into()))
         );
         assert_eq!(ev(&d, doc! { "$bogus": 1 }).unwrap_err().code, 168);
+        for known in OPERATORS {
+            let e = ev(&d, doc! { *known: [] }).err();
+            assert!(e.is_none_or(|e| e.code != 168), "{known}");
+        }
+        assert!(
+            check_expr(&Bson::Document(
+                doc! { "$and": [{ "$eq": [1, { "$literal": { "$x": 1 } }] }] }
+            ))
+            .is_ok()
+        );
+        assert_eq!(
+            check_expr(&Bson::Document(doc! { "k": [{ "$nope": 1 }] }))
+                .unwrap_err()
+                .code,
+            168
+        );
         assert_eq!(ev(&d, doc! { "$eq": [1] }).unwrap_err().code, 16020);
     }
 

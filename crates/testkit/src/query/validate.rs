@@ -73,7 +73,8 @@ pub(crate) fn check_filter(filter: &Document, ctx: FilterContext) -> CmdResult<(
                     check_filter(f, ctx)?;
                 }
             }
-            "$comment" | "$expr" => {}
+            "$comment" => {}
+            "$expr" => super::expr_ops::check_expr(cond)?,
             "$where" => {
                 if ctx == FilterContext::NoWhere {
                     return Err(CommandError::bad_value(
