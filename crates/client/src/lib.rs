@@ -44,9 +44,9 @@ pub use crud::{
     FindOneAndDeleteOptions, FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOneOptions,
     FindOptions, Hint, IndexModel, IndexOptions, InsertManyOptions, InsertManyResult,
     InsertOneModel, InsertOneOptions, InsertOneResult, ListCollectionsOptions,
-    ListDatabasesOptions, ListIndexesOptions, Namespace, ReplaceOneModel, ReplaceOptions,
-    ReturnDocument, RunCursorCommandOptions, UpdateModel, UpdateModifications, UpdateOptions,
-    UpdateResult, VerboseResults, WriteModel,
+    ListDatabasesOptions, ListIndexesOptions, ModifyCollectionOptions, Namespace, ReplaceOneModel,
+    ReplaceOptions, ReturnDocument, RunCursorCommandOptions, UpdateModel, UpdateModifications,
+    UpdateOptions, UpdateResult, VerboseResults, WriteModel,
 };
 pub use error::{Error, ErrorKind, Result, WriteConcernError, WriteError, WriteFailure};
 pub use options::{

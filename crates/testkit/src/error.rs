@@ -30,6 +30,9 @@ pub(crate) struct CommandError {
     pub(crate) code_name: &'static str,
     pub(crate) errmsg: String,
     pub(crate) labels: Vec<String>,
+    /// Further fields of the error (a duplicate key's `keyPattern` / `keyValue`, a
+    /// validation failure's `errInfo`), in the reply or the write error.
+    pub(crate) info: Option<Box<Document>>,
 }
 
 impl CommandError {
@@ -39,7 +42,14 @@ impl CommandError {
             code_name,
             errmsg: errmsg.into(),
             labels: Vec::new(),
+            info: None,
         }
+    }
+
+    /// This error with further fields (see `info`).
+    pub(crate) fn with_info(mut self, info: Document) -> Self {
+        self.info = Some(Box::new(info));
+        self
     }
 
     pub(crate) fn bad_value(msg: impl Into<String>) -> Self {
@@ -67,6 +77,9 @@ impl CommandError {
             "code": self.code,
             "codeName": code_name,
         };
+        if let Some(info) = &self.info {
+            d.extend((**info).clone());
+        }
         if !self.labels.is_empty() {
             d.insert(
                 "errorLabels",
@@ -108,6 +121,14 @@ pub mod codes {
     pub const IMMUTABLE_FIELD: i32 = 66;
     /// InvalidOptions.
     pub const INVALID_OPTIONS: i32 = 72;
+    /// DocumentValidationFailure.
+    pub const DOCUMENT_VALIDATION_FAILURE: i32 = 121;
+    /// CommandNotSupportedOnView.
+    pub const COMMAND_NOT_SUPPORTED_ON_VIEW: i32 = 166;
+    /// ViewDepthLimitExceeded.
+    pub const VIEW_DEPTH_LIMIT_EXCEEDED: i32 = 149;
+    /// DollarPrefixedFieldName.
+    pub const DOLLAR_PREFIXED_FIELD_NAME: i32 = 52;
     /// NoSuchKey.
     pub const NO_SUCH_KEY: i32 = 4;
     /// ProtocolError (used for malformed SASL payloads).

@@ -70,10 +70,22 @@ impl Collection {
                 id
             }
         };
+        if let Bson::Document(fields) = &id
+            && let Some(bad) = fields.keys().find(|k| k.starts_with('$'))
+        {
+            return Err(CommandError::new(
+                codes::DOLLAR_PREFIXED_FIELD_NAME,
+                "DollarPrefixedFieldName",
+                format!(
+                    "_id fields may not contain '$'-prefixed fields: {bad} is not valid for storage."
+                ),
+            ));
+        }
         let key = id_key(&id);
         if self.ids.contains(&key) {
             return Err(duplicate_key(ns, &id));
         }
+        self.check_unique(ns, &d, None)?;
         self.ids.insert(key);
         self.docs.push(d);
         self.last_record_id += 1;
@@ -81,11 +93,92 @@ impl Collection {
         Ok(id)
     }
 
-    /// Replaces the document at `idx` (its `_id` cannot change).
-    pub(crate) fn replace_at(&mut self, idx: usize, d: Document) {
+    /// Replaces the document at `idx` (its `_id` cannot change); fails on a unique index
+    /// another document already holds the new key of.
+    pub(crate) fn replace_at(&mut self, ns: &str, idx: usize, d: Document) -> CmdResult<()> {
+        self.check_unique(ns, &d, Some(idx))?;
         if let Some(slot) = self.docs.get_mut(idx) {
             *slot = d;
         }
+        Ok(())
+    }
+
+    /// The unique indexes (other than `_id_`, checked by the id set): a document whose key
+    /// another document (not the one at `skip`) has is a DuplicateKey error.
+    fn check_unique(&self, ns: &str, d: &Document, skip: Option<usize>) -> CmdResult<()> {
+        for ix in &self.indexes {
+            if !ix.get("unique").is_some_and(query::truthy) {
+                continue;
+            }
+            let (Ok(name), Ok(pattern)) = (ix.get_str("name"), ix.get_document("key")) else {
+                continue;
+            };
+            if name == "_id_" {
+                continue;
+            }
+            let key = index_key(d, pattern);
+            let sparse = ix.get("sparse").is_some_and(query::truthy);
+            if sparse && pattern.keys().all(|f| query::lookup(d, f).is_empty()) {
+                continue;
+            }
+            let taken = self.docs.iter().enumerate().any(|(i, other)| {
+                Some(i) != skip
+                    && !(sparse && pattern.keys().all(|f| query::lookup(other, f).is_empty()))
+                    && key
+                        .values()
+                        .zip(index_key(other, pattern).values())
+                        .all(|(a, b)| query::values_equal(a, b))
+            });
+            if taken {
+                let shown: Vec<String> = key.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                return Err(CommandError::new(
+                    codes::DUPLICATE_KEY,
+                    "DuplicateKey",
+                    format!(
+                        "E11000 duplicate key error collection: {ns} index: {name} dup key: {{ {} }}",
+                        shown.join(", ")
+                    ),
+                )
+                .with_info(doc! { "keyPattern": pattern.clone(), "keyValue": key }));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks a document against the collection's `validator` (set by `create` or
+    /// `collMod`), as mongod does with `validationLevel` strict (every insert and update),
+    /// moderate (not the updates of documents that already failed it) or off, and
+    /// `validationAction` error (the write fails with DocumentValidationFailure, 121) or
+    /// warn (it goes through). `old` is the document before an update.
+    pub(crate) fn validate(&self, new: &Document, old: Option<&Document>) -> CmdResult<()> {
+        let Ok(validator) = self.options.get_document("validator") else {
+            return Ok(());
+        };
+        let level = self.options.get_str("validationLevel").unwrap_or("strict");
+        let action = self.options.get_str("validationAction").unwrap_or("error");
+        if level == "off" || action == "warn" {
+            return Ok(());
+        }
+        if level == "moderate"
+            && let Some(old) = old
+            && !query::matches(old, validator)?
+        {
+            return Ok(());
+        }
+        if query::matches(new, validator)? {
+            return Ok(());
+        }
+        let mut info = doc! {};
+        if let Some(id) = new.get("_id") {
+            info.insert("failingDocumentId", id.clone());
+        }
+        info.insert("details", validation_details(new, validator)?);
+        Err(CommandError::new(
+            codes::DOCUMENT_VALIDATION_FAILURE,
+            "DocumentValidationFailure",
+            "Document failed validation",
+        )
+        .with_info(doc! { "errInfo": info }))
     }
 
     /// Removes the documents at the given (ascending) positions.
@@ -117,10 +210,14 @@ impl Collection {
     }
 
     /// Positions of matching documents.
-    pub(crate) fn matching(&self, filter: &Document) -> CmdResult<Vec<usize>> {
+    pub(crate) fn matching(
+        &self,
+        filter: &Document,
+        ctx: &query::QueryCtx,
+    ) -> CmdResult<Vec<usize>> {
         let mut out = Vec::new();
         for (i, d) in self.docs.iter().enumerate() {
-            if query::matches(d, filter)? {
+            if query::matches_in(d, filter, ctx)? {
                 out.push(i);
             }
         }
@@ -128,12 +225,62 @@ impl Collection {
     }
 }
 
-fn duplicate_key(ns: &str, id: &Bson) -> CommandError {
+/// The duplicate `_id` error, with mongod's `keyPattern` and `keyValue`.
+pub(crate) fn duplicate_key(ns: &str, id: &Bson) -> CommandError {
     CommandError::new(
         codes::DUPLICATE_KEY,
         "DuplicateKey",
         format!("E11000 duplicate key error collection: {ns} index: _id_ dup key: {{ _id: {id} }}"),
     )
+    .with_info(doc! { "keyPattern": { "_id": 1 }, "keyValue": { "_id": id.clone() } })
+}
+
+/// A document's key in an index: the first value at each field of the pattern, null when
+/// missing.
+fn index_key(d: &Document, pattern: &Document) -> Document {
+    pattern
+        .keys()
+        .map(|f| {
+            let v = query::lookup(d, f)
+                .first()
+                .map_or(Bson::Null, |v| (*v).clone());
+            (f.clone(), v)
+        })
+        .collect()
+}
+
+/// The `details` of a validation failure: the top-level clauses of the validator the
+/// document does not satisfy, in the shape mongod reports (`operatorName`,
+/// `clausesNotSatisfied` / `specifiedAs`). A simplification: mongod explains each clause
+/// down to the failing value.
+fn validation_details(d: &Document, validator: &Document) -> CmdResult<Document> {
+    let mut failing = Vec::new();
+    for (i, (k, v)) in validator.iter().enumerate() {
+        let clause = doc! { k.clone(): v.clone() };
+        if !query::matches(d, &clause)? {
+            let operator = match v {
+                Bson::Document(ops) if !k.starts_with('$') => ops
+                    .keys()
+                    .next()
+                    .filter(|o| o.starts_with('$'))
+                    .cloned()
+                    .unwrap_or_else(|| "$eq".to_owned()),
+                _ if k.starts_with('$') => k.clone(),
+                _ => "$eq".to_owned(),
+            };
+            failing.push(doc! {
+                "index": i32::try_from(i).unwrap_or(i32::MAX),
+                "details": { "operatorName": operator, "specifiedAs": clause, "reason": "expression did not match" },
+            });
+        }
+    }
+    Ok(match (validator.len(), failing.pop()) {
+        (1, Some(only)) => only.get_document("details").cloned().unwrap_or_default(),
+        (_, last) => {
+            failing.extend(last);
+            doc! { "operatorName": "$and", "clausesNotSatisfied": failing }
+        }
+    })
 }
 
 /// Databases → collections, plus the session table of retryable writes (which replicates
@@ -333,5 +480,29 @@ mod tests {
         assert_eq!(docs[1].keys().next().map(String::as_str), Some("_id"));
         s.with_coll("db", "c", false, |c| c.unwrap().remove_positions(&[0]));
         s.insert_many("db", "c", [doc! { "_id": 1_i64 }]).unwrap();
+    }
+
+    #[test]
+    fn validation_levels_and_actions() {
+        let mut c = Collection::new("db.c");
+        c.options = doc! { "validator": { "x": { "$type": "string" }, "y": { "$exists": true } } };
+        let bad = doc! { "_id": 1, "x": 1 };
+        let err = c.validate(&bad, None).unwrap_err();
+        assert_eq!(err.code, codes::DOCUMENT_VALIDATION_FAILURE);
+        let info = err.info.unwrap();
+        let details = info
+            .get_document("errInfo")
+            .unwrap()
+            .get_document("details")
+            .unwrap();
+        assert_eq!(details.get_str("operatorName").ok(), Some("$and"));
+        assert_eq!(details.get_array("clausesNotSatisfied").unwrap().len(), 2);
+        assert!(c.validate(&doc! { "x": "s", "y": 1 }, None).is_ok());
+        c.options.insert("validationLevel", "moderate");
+        assert!(c.validate(&bad, Some(&bad)).is_ok(), "already invalid");
+        assert!(c.validate(&bad, Some(&doc! { "x": "s", "y": 1 })).is_err());
+        c.options.insert("validationLevel", "strict");
+        c.options.insert("validationAction", "warn");
+        assert!(c.validate(&bad, None).is_ok());
     }
 }

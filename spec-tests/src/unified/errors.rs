@@ -42,8 +42,10 @@ fn code_name(e: &Error) -> Option<String> {
 fn response(e: &Error) -> Option<Document> {
     match e.kind() {
         ErrorKind::Command(c) => {
-            let mut d =
-                doc! {"ok": 0.0, "code": c.code, "codeName": &c.code_name, "errmsg": &c.message};
+            let mut d = c.response.clone();
+            d.extend(
+                doc! {"ok": 0.0, "code": c.code, "codeName": &c.code_name, "errmsg": &c.message},
+            );
             let labels: Vec<Bson> = e.labels().map(|l| Bson::String(l.to_string())).collect();
             if !labels.is_empty() {
                 d.insert("errorLabels", labels);

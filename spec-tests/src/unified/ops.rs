@@ -12,8 +12,8 @@ use mongo_client::{
     EstimatedDocumentCountOptions, FindOneAndDeleteOptions, FindOneAndReplaceOptions,
     FindOneAndUpdateOptions, FindOneOptions, FindOptions, IndexModel, InsertManyOptions,
     InsertOneOptions, ListCollectionsOptions, ListDatabasesOptions, ListIndexesOptions,
-    ReadPreference, ReplaceOptions, RunCursorCommandOptions, UpdateModifications, UpdateOptions,
-    WriteModel,
+    ModifyCollectionOptions, ReadPreference, ReplaceOptions, RunCursorCommandOptions,
+    UpdateModifications, UpdateOptions, WriteModel,
 };
 use tracing::Instrument;
 
@@ -351,6 +351,15 @@ async fn database_op(
                 .await?;
             Ok(Value::Collection(Box::new(db.collection(&coll))))
         }
+        "modifyCollection" => {
+            let coll = req_str(name, args, "collection")?;
+            let o: ModifyCollectionOptions = options(name, args, &["collection"])?;
+            db.modify_collection(coll)
+                .with_options(o)
+                .session(session)
+                .await?;
+            Ok(Value::None)
+        }
         "dropCollection" => {
             allow(name, args, &["collection"])?;
             db.collection::<Document>(&req_str(name, args, "collection")?)
@@ -595,6 +604,14 @@ async fn collection_op(
                 .session(session)
                 .with_options(o)
                 .await?;
+            Ok(Value::Bson(Bson::Int64(
+                i64::try_from(n).unwrap_or(i64::MAX),
+            )))
+        }
+        "count" => {
+            let filter = req_doc(name, args, "filter")?.clone();
+            let o: CountOptions = options(name, args, &["filter"])?;
+            let n = coll.count(filter).with_options(o).session(session).await?;
             Ok(Value::Bson(Bson::Int64(
                 i64::try_from(n).unwrap_or(i64::MAX),
             )))

@@ -11,11 +11,12 @@ use super::executor::Route;
 use super::handle::CollectionOptions;
 use crate::crud::{
     AggregateOptions, CreateCollectionOptions, ListCollectionsOptions, ListDatabasesOptions,
-    RunCursorCommandOptions,
+    ModifyCollectionOptions, RunCursorCommandOptions,
 };
 use crate::error::{Error, Result};
 use crate::operation::{
-    GetMoreOptions, OpKind, OpenCursor, Operation, create_collection, drop_database, list_databases,
+    GetMoreOptions, OpKind, OpenCursor, Operation, create_collection, drop_database,
+    list_databases, modify_collection,
 };
 
 impl Client {
@@ -28,8 +29,11 @@ impl Client {
     /// As [`run_op`](Self::run_op), keeping the operation (a caller that goes on after a
     /// failed batch).
     pub(crate) async fn run_op_mut<O: Operation>(&self, op: &mut O) -> Result<O::Output> {
+        // An aggregate with `$out` / `$merge` carries the read preference too: the executor
+        // decides whether the deployment lets it use it.
         let ctx = match op.kind() {
             OpKind::Read => self.read_context(),
+            OpKind::Write if op.write_uses_read_preference() => self.read_context(),
             OpKind::Write | OpKind::Command => self.context(Route::Select),
         };
         Ok(self.execute(op, ctx, None).await?.output)
@@ -44,8 +48,11 @@ impl Client {
         coll: &str,
         get_more: GetMoreOptions,
     ) -> Result<CursorCore> {
+        // An aggregate with `$out` / `$merge` carries the read preference too: the executor
+        // decides whether the deployment lets it use it.
         let ctx = match op.kind() {
             OpKind::Read => self.read_context(),
+            OpKind::Write if op.write_uses_read_preference() => self.read_context(),
             OpKind::Write | OpKind::Command => self.context(Route::Select),
         };
         let executed = self.execute(&mut op, ctx, None).await?;
@@ -205,6 +212,17 @@ impl Database {
         let options = options;
         self.client
             .run_op(create_collection(&self.name, name, &options)?)
+            .await
+    }
+
+    /// `collMod` on the collection or view `name`.
+    pub(crate) async fn exec_modify_collection(
+        &self,
+        name: &str,
+        options: ModifyCollectionOptions,
+    ) -> Result<()> {
+        self.client
+            .run_op(modify_collection(&self.name, name, &options)?)
             .await
     }
 

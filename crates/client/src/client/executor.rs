@@ -30,7 +30,7 @@
               retry policy the time left"
 )]
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bson::Document;
 use mongo_events::{ServerAddress, ServerType, TopologyType};
@@ -42,7 +42,10 @@ use super::session::ServerSession;
 use super::{Backoff, Client};
 use crate::conn::CommandParams;
 use crate::error::{Error, NO_WRITES_PERFORMED, RETRYABLE_ERROR, RETRYABLE_WRITE_ERROR, Result};
-use crate::operation::{Envelope, OpKind, Operation, Step, envelope, is_ok, is_unacknowledged};
+use crate::operation::{
+    Envelope, OpKind, Operation, Step, envelope, is_ok, is_unacknowledged,
+    write_stage_may_use_secondaries,
+};
 use crate::topology::PooledConn;
 
 /// Where an operation must run.
@@ -118,110 +121,6 @@ struct Attempted<T> {
 }
 
 impl Client {
-    /// A context for a new operation: a fresh id and the deadline of `timeoutMS`.
-    pub(crate) fn context(&self, route: Route) -> OperationContext {
-        let deadline = self
-            .inner
-            .options
-            .timeout
-            .filter(|t| !t.is_zero())
-            .and_then(|t| crate::conn::clock().checked_add(t));
-        OperationContext {
-            id: self.next_operation_id(),
-            deadline,
-            read_preference: None,
-            route,
-            session: match &self.bound_session {
-                Some(shared) => SessionUse::Explicit(shared.clone()),
-                None => SessionUse::Implicit,
-            },
-            csot: deadline.is_some(),
-            deprioritized: Vec::new(),
-        }
-    }
-
-    /// A context for a read: the client's read preference applies.
-    pub(crate) fn read_context(&self) -> OperationContext {
-        let mut ctx = self.context(Route::Select);
-        ctx.read_preference = self
-            .handle
-            .as_ref()
-            .and_then(|v| v.options.read_preference.clone())
-            .or_else(|| self.inner.read_preference.clone());
-        ctx
-    }
-
-    /// The `writeConcern` document of this view: the handle's, else the client's.
-    fn write_concern_document(&self) -> Option<&Document> {
-        match &self.handle {
-            Some(v) if v.options.write_concern.is_some() => v.write_concern_document.as_ref(),
-            _ => self.inner.write_concern.as_ref(),
-        }
-    }
-
-    /// The read concern level of this view: the handle's, else the client's.
-    fn read_concern_level(&self) -> Option<&str> {
-        match self
-            .handle
-            .as_ref()
-            .and_then(|v| v.options.read_concern.as_ref())
-        {
-            Some(rc) => Some(&rc.level),
-            None => self.inner.options.read_concern_level.as_deref(),
-        }
-    }
-
-    /// Whether this view's writes are acknowledged (`w` is not 0).
-    pub(crate) fn acknowledged(&self) -> bool {
-        match self
-            .handle
-            .as_ref()
-            .and_then(|v| v.options.write_concern.as_ref())
-        {
-            Some(wc) => wc.is_acknowledged(),
-            None => self
-                .inner
-                .options
-                .write_concern
-                .as_ref()
-                .is_none_or(|wc| wc.is_acknowledged()),
-        }
-    }
-
-    /// A context bounded by `limit` besides `timeoutMS` (for best-effort commands at
-    /// shutdown).
-    pub(crate) fn bounded_context(&self, limit: Duration) -> OperationContext {
-        let mut ctx = self.context(Route::Select);
-        let bound = crate::conn::clock().checked_add(limit);
-        ctx.deadline = match (ctx.deadline, bound) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        ctx
-    }
-
-    /// How long the deployment keeps an idle server session (its
-    /// logicalSessionTimeoutMinutes); `None` in load-balanced mode, where the pool does not
-    /// judge expiry, or while unknown.
-    pub(crate) fn session_timeout(&self) -> Option<Duration> {
-        let topology = &self.inner.topology;
-        if topology.is_load_balanced() {
-            return None;
-        }
-        topology
-            .with_description(|d| d.logical_session_timeout_minutes())
-            .and_then(|m| u64::try_from(m).ok())
-            .map(|m| Duration::from_secs(m.saturating_mul(60)))
-    }
-
-    /// Gives a session back to the client's pool.
-    pub(crate) fn release_session(&self, session: ServerSession) {
-        let now = crate::conn::clock();
-        self.inner
-            .sessions
-            .give_back(session, now, self.session_timeout());
-    }
-
     /// Whether the client lets writes be retried: retryWrites on and writes acknowledged.
     fn retry_writes_enabled(&self) -> bool {
         self.inner.retry_writes && self.acknowledged()
@@ -493,8 +392,18 @@ impl Client {
             sent: false,
             sharded: false,
         };
-        // Reads use their read preference; primary needs none in the envelope.
+        // Reads use their read preference; primary needs none in the envelope. A write that
+        // may run on a secondary (an aggregate with `$out` / `$merge`) uses it too when every
+        // available server is 5.0+ or behind a load balancer (CRUD spec).
         let read_preference = match kind {
+            OpKind::Write
+                if op.write_uses_read_preference()
+                    && topology.with_description(write_stage_may_use_secondaries) =>
+            {
+                ctx.read_preference
+                    .as_ref()
+                    .filter(|rp| rp.mode != ReadMode::Primary)
+            }
             OpKind::Write => None,
             OpKind::Read | OpKind::Command => ctx
                 .read_preference

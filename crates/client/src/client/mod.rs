@@ -7,6 +7,7 @@ mod backoff;
 mod bulk_write;
 mod client_session;
 mod collection;
+mod context;
 mod cursor;
 mod database;
 pub(crate) mod executor;

@@ -207,6 +207,35 @@ options_struct! {
 }
 
 options_struct! {
+    /// Options of `collMod`
+    /// ([`Database::modify_collection`](crate::Database::modify_collection)): what to change
+    /// on a collection or a view. The field names are the server's.
+    #[derive(serde::Serialize)]
+    pub struct ModifyCollectionOptions for [<'a> crate::client::action::ModifyCollection<'a>] {
+        /// `validator`: the document validation rules (a query filter).
+        validator: Document,
+        /// `validationLevel`: `strict`, `moderate` or `off`.
+        validation_level: String,
+        /// `validationAction`: `error` or `warn`.
+        validation_action: String,
+        /// `viewOn`: a view's new source collection.
+        view_on: String,
+        /// `pipeline`: a view's new pipeline.
+        pipeline: Vec<Document>,
+        /// `index`: an index's options to change (`hidden`, `expireAfterSeconds`, …).
+        index: Document,
+        /// `changeStreamPreAndPostImages`.
+        change_stream_pre_and_post_images: Document,
+        /// `expireAfterSeconds` of a time-series or clustered collection.
+        expire_after_seconds: i64,
+        /// `timeseries`.
+        timeseries: Document,
+        /// `comment`.
+        comment: Bson,
+    }
+}
+
+options_struct! {
     /// Options of `listCollections`
     /// ([`Database::list_collections`](crate::Database::list_collections)).
     pub struct ListCollectionsOptions for [<'a> crate::client::action::ListCollections<'a>] {

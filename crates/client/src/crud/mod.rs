@@ -105,7 +105,8 @@ mod write;
 
 pub use admin::{
     CreateCollectionOptions, CreateIndexOptions, DropIndexOptions, IndexModel, IndexOptions,
-    ListCollectionsOptions, ListDatabasesOptions, ListIndexesOptions, RunCursorCommandOptions,
+    ListCollectionsOptions, ListDatabasesOptions, ListIndexesOptions, ModifyCollectionOptions,
+    RunCursorCommandOptions,
 };
 pub use client_bulk::{
     ClientBulkWriteError, ClientBulkWriteOptions, ClientBulkWriteResult, ClientUpdateResult,

@@ -149,7 +149,10 @@ options_struct! {
 
 options_struct! {
     /// Options of [`Collection::count_documents`](crate::Collection::count_documents).
-    pub struct CountOptions for [<'a, T> crate::client::action::CountDocuments<'a, T>] {
+    pub struct CountOptions for [
+        <'a, T> crate::client::action::CountDocuments<'a, T>,
+        <'a, T> crate::client::action::Count<'a, T>,
+    ] {
         /// `collation`.
         collation: Document,
         /// `hint`.

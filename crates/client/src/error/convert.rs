@@ -58,4 +58,3 @@ impl From<bson::error::Error> for Error {
         Error::invalid_argument(format!("BSON error: {e}"))
     }
 }
-

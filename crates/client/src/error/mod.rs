@@ -149,6 +149,9 @@ pub struct CommandError {
     /// The reply's `baseBackoffMS`, when positive: the base of the backoff before retrying an
     /// overload error, in place of the client's 100 ms (client backpressure spec).
     pub base_backoff: Option<Duration>,
+    /// The server's whole reply (the CRUD spec's `errorResponse`: a duplicate key's
+    /// `keyPattern` / `keyValue`, a validation failure's `errInfo`, …); empty when redacted.
+    pub response: Document,
 }
 
 impl fmt::Display for CommandError {
@@ -299,6 +302,7 @@ impl Error {
                     message: REDACTED.to_owned(),
                     topology_version: None,
                     base_backoff: None,
+                    response: Document::new(),
                 })),
                 labels: self.labels.clone(),
                 address: self.address.clone(),
@@ -459,6 +463,7 @@ impl Error {
             message,
             topology_version,
             base_backoff,
+            response: reply.clone(),
         }));
         error.labels = labels_of(reply);
         error

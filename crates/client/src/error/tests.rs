@@ -22,6 +22,23 @@ fn reply_errors_keep_code_name_and_labels() {
 }
 
 #[test]
+fn a_reply_error_keeps_the_whole_reply_unless_redacted() {
+    let reply = doc! {
+        "ok": 0, "code": 11000, "codeName": "DuplicateKey", "errmsg": "E11000",
+        "keyPattern": {"x": 1}, "keyValue": {"x": "foo"}
+    };
+    let e = Error::from_reply(&reply);
+    let ErrorKind::Command(c) = e.kind() else {
+        panic!("a command error: {e}");
+    };
+    assert_eq!(c.response, reply);
+    let ErrorKind::Command(c) = e.redacted().kind().clone() else {
+        panic!("a command error");
+    };
+    assert!(c.response.is_empty());
+}
+
+#[test]
 fn shutdown_and_recovering_codes() {
     let e = Error::from_reply(&doc! {"ok": 0, "code": 91, "errmsg": "shutting down"});
     assert!(e.is_shutdown() && e.is_recovering() && e.is_state_change());

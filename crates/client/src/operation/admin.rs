@@ -1,4 +1,4 @@
-//! Administration commands: `create` (a collection or a view), `dropDatabase` and
+//! Administration commands: `create` (a collection or a view), `collMod`, `dropDatabase` and
 //! `listDatabases`, and [`AdminCommand`], the one-round-trip command they (and the index
 //! commands) are.
 
@@ -6,7 +6,7 @@ use bson::{Bson, Document, doc};
 
 use super::cursor::{put, put_flag};
 use super::{Command, ConnectionDescription, OpKind, Operation, Step};
-use crate::crud::{CreateCollectionOptions, ListDatabasesOptions};
+use crate::crud::{CreateCollectionOptions, ListDatabasesOptions, ModifyCollectionOptions};
 use crate::error::{Error, Result};
 
 /// A command of one round trip whose body is built once: a write on the primary that takes
@@ -85,6 +85,17 @@ pub(crate) fn create_collection(
     Ok(AdminCommand::write("create", db, body, nothing))
 }
 
+/// `collMod` of `db.name` with `options` (a validator, a view's pipeline, …).
+pub(crate) fn modify_collection(
+    db: &str,
+    name: &str,
+    options: &ModifyCollectionOptions,
+) -> Result<AdminCommand<()>> {
+    let mut body = doc! { "collMod": name };
+    body.extend(bson::serialize_to_document(options)?);
+    Ok(AdminCommand::write("collMod", db, body, nothing))
+}
+
 /// `dropDatabase` of `db`.
 pub(crate) fn drop_database(db: &str) -> AdminCommand<()> {
     AdminCommand::write("dropDatabase", db, doc! { "dropDatabase": 1 }, nothing)
@@ -152,6 +163,21 @@ mod tests {
             op.build(&conn()).unwrap().body,
             doc! {"create": "v", "capped": true, "size": 4096_i64, "viewOn": "src",
             "pipeline": [{"$match": {}}]}
+        );
+        assert!(!op.is_retryable() && op.takes_write_concern());
+    }
+
+    #[test]
+    fn coll_mod_sends_the_changes_with_server_names() {
+        let o = ModifyCollectionOptions::default()
+            .validator(doc! {"x": {"$type": "string"}})
+            .validation_level("moderate")
+            .validation_action("warn");
+        let mut op = modify_collection("db", "c", &o).unwrap();
+        assert_eq!(
+            op.build(&conn()).unwrap().body,
+            doc! {"collMod": "c", "validator": {"x": {"$type": "string"}},
+            "validationLevel": "moderate", "validationAction": "warn"}
         );
         assert!(!op.is_retryable() && op.takes_write_concern());
     }

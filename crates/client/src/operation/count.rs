@@ -1,5 +1,6 @@
-//! Reads that answer with a value instead of a cursor: `distinct`, and `count` without a
-//! filter for `estimatedDocumentCount` (CRUD specification). `countDocuments` is an
+//! Reads that answer with a value instead of a cursor: `distinct`, `count` without a
+//! filter for `estimatedDocumentCount`, and the deprecated `count` helper's `count` with a
+//! query (CRUD specification). `countDocuments` is an
 //! aggregation ([`count_documents_pipeline`]). All are retryable reads that take a read
 //! concern.
 
@@ -97,6 +98,44 @@ pub(crate) fn estimated_count(
     }
 }
 
+/// `count` of the documents of `db.coll` matching `filter`, with skip, limit, hint and
+/// collation: the CRUD specification's deprecated `count` helper (not `countDocuments`).
+pub(crate) fn legacy_count(
+    db: &str,
+    coll: &str,
+    filter: Document,
+    o: &CountOptions,
+) -> ValueRead<i64> {
+    let mut body = doc! { "count": coll };
+    if !filter.is_empty() {
+        body.insert("query", filter);
+    }
+    put(
+        &mut body,
+        "skip",
+        o.skip.filter(|s| *s != 0).map(compact_int),
+    );
+    put(
+        &mut body,
+        "limit",
+        o.limit.filter(|l| *l != 0).map(compact_int),
+    );
+    put(&mut body, "hint", o.hint.as_ref().map(Hint::to_bson));
+    put(&mut body, "collation", o.collation.clone());
+    put(&mut body, "maxTimeMS", o.max_time.map(millis_bson));
+    put(&mut body, "comment", o.comment.clone());
+    put_flag(&mut body, "rawData", o.raw_data);
+    ValueRead {
+        name: "count",
+        db: db.to_owned(),
+        body,
+        parse: |reply| match reply.get("n") {
+            Some(_) => Ok(count(&reply, "n")),
+            None => Err(Error::invalid_reply("count's reply has no n")),
+        },
+    }
+}
+
 /// The pipeline of countDocuments: `$match`, then `$skip` and `$limit` when given, then a
 /// `$group` that sums 1 into `n`.
 pub(crate) fn count_documents_pipeline(filter: Document, o: &CountOptions) -> Vec<Document> {
@@ -157,6 +196,27 @@ mod tests {
             vec![Bson::Int32(1), Bson::String("a".into())]
         );
         assert!(op.handle_reply(doc! {"ok": 1}, &conn()).is_err());
+    }
+
+    #[test]
+    fn the_count_helper_sends_its_query_and_options() {
+        let o = CountOptions::default()
+            .skip(2)
+            .limit(5)
+            .collation(doc! {"locale": "en", "strength": 2});
+        let mut op = legacy_count("db", "coll", doc! {"x": "a"}, &o);
+        assert!(op.is_retryable() && op.takes_read_concern());
+        assert_eq!(
+            op.build(&conn()).unwrap().body,
+            doc! {"count": "coll", "query": {"x": "a"}, "skip": 2, "limit": 5,
+            "collation": {"locale": "en", "strength": 2}}
+        );
+        assert_eq!(
+            done(op.handle_reply(doc! {"ok": 1, "n": 3}, &conn()).unwrap()),
+            3
+        );
+        let mut op = legacy_count("db", "coll", doc! {}, &CountOptions::default());
+        assert_eq!(op.build(&conn()).unwrap().body, doc! {"count": "coll"});
     }
 
     #[test]

@@ -284,6 +284,12 @@ impl Operation for OpenCursor {
         self.write_concern
     }
 
+    fn write_uses_read_preference(&self) -> bool {
+        // An aggregate with `$out` / `$merge` (CRUD spec, "Read preferences and server
+        // selection"): 5.0+ secondaries run it.
+        self.kind == OpKind::Write
+    }
+
     fn build(&mut self, _conn: &ConnectionDescription) -> Result<Command> {
         if self.body.is_empty() {
             return Err(Error::invalid_argument("empty command"));

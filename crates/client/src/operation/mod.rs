@@ -26,13 +26,13 @@ mod write;
 
 use bson::{Bson, Document};
 use mongo_events::{ServerAddress, ServerType, ServiceId, TopologyType};
-use mongo_sdam::ReadPreference;
+use mongo_sdam::{ReadPreference, TopologyDescription};
 use mongo_wire::{DocumentSequence, SizeLimits};
 
-pub(crate) use admin::{create_collection, drop_database, list_databases};
+pub(crate) use admin::{create_collection, drop_database, list_databases, modify_collection};
 pub(crate) use client_bulk::{ClientBulkWrite, Tally, prepare as prepare_client_bulk};
 pub(crate) use command::{DropCollection, EndSessions, RunCommand};
-pub(crate) use count::{count_documents_pipeline, distinct, estimated_count};
+pub(crate) use count::{count_documents_pipeline, distinct, estimated_count, legacy_count};
 pub(crate) use cursor::{CursorReply, GetMore, GetMoreOptions, KillCursors, OpenCursor};
 pub(crate) use find_and_modify::FindAndModify;
 pub(crate) use index::{create_indexes, drop_indexes, index_names};
@@ -145,6 +145,14 @@ pub(crate) trait Operation {
         false
     }
 
+    /// Whether this write may run where its read preference says (an aggregate with a write
+    /// stage, CRUD spec): the executor selects by the read preference, and sends it, when no
+    /// available server is older than 5.0 ([`WRITE_STAGE_ON_SECONDARY_WIRE_VERSION`]) or
+    /// behind a load balancer; else it selects the primary.
+    fn write_uses_read_preference(&self) -> bool {
+        false
+    }
+
     /// Builds the next command for `conn`.
     fn build(&mut self, conn: &ConnectionDescription) -> Result<Command>;
 
@@ -180,6 +188,25 @@ pub(crate) trait Operation {
     }
 }
 
+/// The first wire version (MongoDB 5.0) whose secondaries run an aggregate with `$out` or
+/// `$merge`.
+pub(crate) const WRITE_STAGE_ON_SECONDARY_WIRE_VERSION: i32 = 13;
+
+/// The first wire version (MongoDB 8.2) that takes the `rawData` option: the CRUD spec says
+/// it must not be sent to older servers.
+pub(crate) const RAW_DATA_WIRE_VERSION: i32 = 27;
+
+/// Whether a write that may use its read preference ([`Operation::write_uses_read_preference`])
+/// does in this topology: behind a load balancer, with no available server, or with every
+/// available server 5.0+ (CRUD spec, "Read preferences and server selection").
+pub(crate) fn write_stage_may_use_secondaries(desc: &TopologyDescription) -> bool {
+    desc.topology_type() == TopologyType::LoadBalanced
+        || desc.servers().filter(|s| s.is_known()).all(|s| {
+            s.max_wire_version
+                .is_some_and(|v| v >= WRITE_STAGE_ON_SECONDARY_WIRE_VERSION)
+        })
+}
+
 /// What the executor adds around an operation's command, decided before the round trip.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Envelope<'a> {
@@ -204,6 +231,9 @@ pub(crate) struct Envelope<'a> {
 ///   so that a secondary answers;
 /// - `writeConcern` and `readConcern` where the operation takes them and the command has none;
 /// - `lsid` (the operation's session) and `txnNumber` (a retryable write).
+///
+/// It also drops what the server is too old for: `rawData` below 8.2 (CRUD spec; never from
+/// a command the user wrote, which goes as written).
 pub(crate) fn envelope(
     command: &mut Command,
     kind: OpKind,
@@ -212,6 +242,9 @@ pub(crate) fn envelope(
     topology_type: TopologyType,
 ) {
     let body = &mut command.body;
+    if kind != OpKind::Command && conn.max_wire_version < RAW_DATA_WIRE_VERSION {
+        body.remove("rawData");
+    }
     let single = topology_type == TopologyType::Single;
     match env.read_preference {
         // A standalone in a Single topology never gets a read preference; everything else
@@ -337,6 +370,49 @@ mod tests {
             TopologyType::Single,
         );
         assert!(!c.body.contains_key("$readPreference"));
+    }
+
+    #[test]
+    fn raw_data_goes_only_to_8_2_and_as_written_in_a_user_command() {
+        let mut old = conn(ServerType::RsPrimary);
+        old.max_wire_version = RAW_DATA_WIRE_VERSION - 1;
+        let mut new = old.clone();
+        new.max_wire_version = RAW_DATA_WIRE_VERSION;
+        for (kind, c, kept) in [
+            (OpKind::Read, &old, false),
+            (OpKind::Write, &old, false),
+            (OpKind::Command, &old, true),
+            (OpKind::Read, &new, true),
+        ] {
+            let mut cmd = Command::new("db", doc! {"find": "c", "rawData": true});
+            envelope(
+                &mut cmd,
+                kind,
+                &Envelope::default(),
+                c,
+                TopologyType::ReplicaSetWithPrimary,
+            );
+            assert_eq!(cmd.body.contains_key("rawData"), kept, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn a_write_stage_uses_the_read_preference_only_on_5_0_servers() {
+        use mongo_sdam::{ServerDescription, TopologyConfig};
+        let with = |wire: Option<i32>| {
+            let address = ServerAddress::tcp("a", 1);
+            let mut desc = TopologyDescription::new(&TopologyConfig::new(vec![address.clone()]));
+            if let Some(wire) = wire {
+                let mut sd = ServerDescription::new(address);
+                sd.server_type = ServerType::Standalone;
+                sd.max_wire_version = Some(wire);
+                desc.apply(sd);
+            }
+            write_stage_may_use_secondaries(&desc)
+        };
+        assert!(with(None), "no available server");
+        assert!(with(Some(WRITE_STAGE_ON_SECONDARY_WIRE_VERSION)));
+        assert!(!with(Some(WRITE_STAGE_ON_SECONDARY_WIRE_VERSION - 1)));
     }
 
     #[test]

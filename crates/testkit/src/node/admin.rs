@@ -61,18 +61,27 @@ impl Node {
         }
         let mut out = Vec::new();
         for name in self.store.collection_names(db) {
+            // A view (`create` with `viewOn`) is read-only and has no `_id` index.
+            let view = self.view_of(db, &name).is_some();
+            let kind = if view { "view" } else { "collection" };
             let entry = if name_only {
-                doc! { "name": name, "type": "collection" }
+                doc! { "name": name, "type": kind }
             } else {
-                doc! {
+                let mut entry = doc! {
                     "name": name.clone(),
-                    "type": "collection",
+                    "type": kind,
                     "options": self.store.with_coll(db, &name, false, |c| {
                         c.map(|c| c.options.clone()).unwrap_or_default()
                     }),
-                    "info": { "readOnly": false },
-                    "idIndex": { "v": 2, "key": { "_id": 1 }, "name": "_id_" },
+                    "info": { "readOnly": view },
+                };
+                if !view {
+                    entry.insert(
+                        "idIndex",
+                        doc! { "v": 2, "key": { "_id": 1 }, "name": "_id_" },
+                    );
                 }
+                entry
             };
             if let Some(f) = &filter {
                 if !query::matches(&entry, f)? {

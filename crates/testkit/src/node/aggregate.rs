@@ -41,12 +41,13 @@ impl Node {
             _ => None,
         };
         let mut stages: &[Bson] = pipeline;
+        let ctx = query::QueryCtx::of_command(cmd)?;
         let docs = match (first, coll) {
             (Some((name, arg)), _) if is_source_stage(name) => {
                 stages = stages.get(1..).unwrap_or_default();
                 self.source_stage(db, coll, name, arg, conn)?
             }
-            (_, Some(coll)) => self.filtered(db, coll, &Document::new())?,
+            (_, Some(coll)) => self.filtered(db, coll, &Document::new(), &ctx)?,
             (first, None) => {
                 let what = first.map_or_else(
                     || "an empty pipeline".to_string(),
@@ -80,7 +81,19 @@ impl Node {
                 .get(..stages.len().saturating_sub(1))
                 .unwrap_or_default();
         }
-        let docs = query::run_pipeline(docs, stages)?;
+        if (out.is_some() || merge.is_some())
+            && cmd
+                .get_document("readConcern")
+                .is_ok_and(|rc| rc.get_str("level").is_ok_and(|l| l == "linearizable"))
+        {
+            let stage = if out.is_some() { "$out" } else { "$merge" };
+            return Err(CommandError::new(
+                codes::INVALID_OPTIONS,
+                "InvalidOptions",
+                format!("{stage} cannot be used with a 'linearizable' read concern level"),
+            ));
+        }
+        let docs = query::run_pipeline_in(docs, stages, &ctx)?;
         let batch = match opt_doc(cmd, "cursor")? {
             Some(c) => non_negative(c, "batchSize")?.unwrap_or(DEFAULT_BATCH),
             None => {
@@ -95,9 +108,14 @@ impl Node {
         }
         if let Some(target) = out {
             self.store.drop_collection(db, &target);
-            self.store
-                .insert_many(db, &target, docs)
-                .map_err(|e| CommandError::new(codes::DUPLICATE_KEY, "DuplicateKey", e))?;
+            let ns = format!("{db}.{target}");
+            self.store.with_coll(db, &target, true, |c| {
+                let Some(c) = c else { return Ok(()) };
+                for d in docs {
+                    c.insert(&ns, d)?;
+                }
+                Ok::<(), CommandError>(())
+            })?;
             return Ok(self.open_cursor(ns, Vec::new(), batch, false));
         }
         Ok(self.open_cursor(ns, docs, batch, false))
@@ -342,11 +360,8 @@ impl Node {
                     }
                     (Some(_), "keepExisting", _) => {}
                     (Some(_), _, _) => {
-                        return Err(CommandError::new(
-                            codes::DUPLICATE_KEY,
-                            "DuplicateKey",
-                            format!("$merge failed: a document with the same _id exists in {ns}"),
-                        ));
+                        // whenMatched: fail inserts, and the `_id` index refuses it.
+                        return Err(crate::store::duplicate_key(&ns, &id.unwrap_or(Bson::Null)));
                     }
                     (None, _, "insert") => {
                         c.insert(&ns, d)?;

@@ -272,6 +272,9 @@ impl Node {
             None => usize::MAX,
         };
 
+        // `let` applies to every statement; each statement may carry its own collation.
+        let ctx = query::QueryCtx::of_command(cmd)?;
+        let bypass = super::writes::bypasses_validation(cmd);
         let mut counts = Counts::default();
         let mut entries = Vec::new();
         for (idx, (ns, op)) in ops.iter().enumerate() {
@@ -291,7 +294,7 @@ impl Node {
                     })
                     .map_err(|e| error_entry(idx, &e, d.get("_id"))),
                 Op::Update(spec) => self
-                    .update_one_spec(db, coll, full, spec)
+                    .update_one_spec(db, coll, full, spec, &ctx, bypass)
                     .map(|r| {
                         let upserted = r.upserted.is_some();
                         counts.matched += r.matched;
@@ -314,7 +317,7 @@ impl Node {
                         d
                     }),
                 Op::Delete(spec) => self
-                    .delete_one_spec(db, coll, spec)
+                    .delete_one_spec(db, coll, spec, &ctx)
                     .map(|n| {
                         let n = i64::try_from(n).unwrap_or(i64::MAX);
                         counts.deleted += n;

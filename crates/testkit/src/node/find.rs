@@ -21,13 +21,14 @@ impl Node {
         let return_key = cmd.get("returnKey").is_some_and(query::truthy);
         let show_record_id = cmd.get("showRecordId").is_some_and(query::truthy);
         let sort = opt_doc(cmd, "sort")?;
+        let ctx = query::QueryCtx::of_command(cmd)?;
         let mut docs = if show_record_id {
-            self.filtered_with_record_ids(db, coll, filter)?
+            self.filtered_with_record_ids(db, coll, filter, &ctx)?
         } else {
-            self.filtered(db, coll, filter)?
+            self.filtered(db, coll, filter, &ctx)?
         };
         if let Some(sort) = sort {
-            query::sort_docs(&mut docs, sort)?;
+            query::sort_docs_in(&mut docs, sort, ctx.collation.as_ref())?;
         }
         let skip = non_negative(cmd, "skip")?.unwrap_or(0);
         let limit = opt_count(cmd, "limit")?;
@@ -55,7 +56,7 @@ impl Node {
             if let Some(p) = opt_doc(cmd, "projection")? {
                 docs = docs
                     .iter()
-                    .map(|d| query::project(d, p))
+                    .map(|d| query::project_in(d, p, &ctx))
                     .collect::<CmdResult<_>>()?;
             }
             for (d, id) in docs.iter_mut().zip(record_ids) {
@@ -89,13 +90,14 @@ impl Node {
         db: &str,
         coll: &str,
         filter: &Document,
+        ctx: &query::QueryCtx,
     ) -> CmdResult<Vec<Document>> {
         query::check_filter(filter, query::FilterContext::Query)?;
         self.store.with_coll(db, coll, false, |c| {
             let Some(c) = c else { return Ok(Vec::new()) };
             let mut out = Vec::new();
             for (i, d) in c.docs.iter().enumerate() {
-                if query::matches(d, filter)? {
+                if query::matches_in(d, filter, ctx)? {
                     let mut d = d.clone();
                     if let Some(id) = c.record_id(i) {
                         d.insert(RECORD_ID, id);

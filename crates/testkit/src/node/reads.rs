@@ -16,26 +16,85 @@ pub(super) const DEFAULT_BATCH: usize = 101;
 
 impl Node {
     /// The documents of `db.coll` that match `filter` (checked first, as mongod parses a
-    /// filter before it reads).
+    /// filter before it reads) in the command's context. A view's documents are its source
+    /// collection's, through its pipeline.
     pub(super) fn filtered(
         &self,
         db: &str,
         coll: &str,
         filter: &Document,
+        ctx: &query::QueryCtx,
     ) -> CmdResult<Vec<Document>> {
         query::check_filter(filter, query::FilterContext::Query)?;
+        if let Some(docs) = self.view_documents(db, coll, 0)? {
+            let mut out = Vec::new();
+            for d in docs {
+                if query::matches_in(&d, filter, ctx)? {
+                    out.push(d);
+                }
+            }
+            return Ok(out);
+        }
         self.store.with_coll(db, coll, false, |c| match c {
             None => Ok(Vec::new()),
             Some(c) => {
                 let mut out = Vec::new();
                 for d in &c.docs {
-                    if query::matches(d, filter)? {
+                    if query::matches_in(d, filter, ctx)? {
                         out.push(d.clone());
                     }
                 }
                 Ok(out)
             }
         })
+    }
+
+    /// The definition of a view (`create` with `viewOn` and `pipeline`): its source
+    /// collection and pipeline; `None` for a collection or a missing namespace.
+    pub(super) fn view_of(&self, db: &str, coll: &str) -> Option<(String, Vec<Bson>)> {
+        self.store.with_coll(db, coll, false, |c| {
+            let options = &c?.options;
+            let source = options.get_str("viewOn").ok()?.to_owned();
+            let pipeline = options.get_array("pipeline").cloned().unwrap_or_default();
+            Some((source, pipeline))
+        })
+    }
+
+    /// The documents of a view (its source's, itself possibly a view up to mongod's depth
+    /// of 20, through its pipeline); `None` when `db.coll` is not a view.
+    fn view_documents(
+        &self,
+        db: &str,
+        coll: &str,
+        depth: usize,
+    ) -> CmdResult<Option<Vec<Document>>> {
+        let Some((source, pipeline)) = self.view_of(db, coll) else {
+            return Ok(None);
+        };
+        if depth >= 20 {
+            return Err(CommandError::new(
+                codes::VIEW_DEPTH_LIMIT_EXCEEDED,
+                "ViewDepthLimitExceeded",
+                "View depth too deep or view cycle detected. Maximum depth is 20",
+            ));
+        }
+        let docs = match self.view_documents(db, &source, depth + 1)? {
+            Some(docs) => docs,
+            None => self.store.documents(db, &source),
+        };
+        query::run_pipeline_in(docs, &pipeline, &query::QueryCtx::default()).map(Some)
+    }
+
+    /// Fails when `db.coll` is a view: mongod's CommandNotSupportedOnView for a write.
+    pub(super) fn refuse_view(&self, db: &str, coll: &str) -> CmdResult<()> {
+        match self.view_of(db, coll) {
+            Some(_) => Err(CommandError::new(
+                codes::COMMAND_NOT_SUPPORTED_ON_VIEW,
+                "CommandNotSupportedOnView",
+                format!("Namespace {db}.{coll} is a view, not a collection"),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Builds a cursor reply; keeps the rest of `docs` as an open cursor when needed.
@@ -186,7 +245,8 @@ impl Node {
         let coll = coll_arg(cmd, "count")?;
         let empty = Document::new();
         let filter = opt_doc(cmd, "query")?.unwrap_or(&empty);
-        let mut n = self.filtered(db, coll, filter)?.len();
+        let ctx = query::QueryCtx::of_command(cmd)?;
+        let mut n = self.filtered(db, coll, filter, &ctx)?.len();
         let skip = non_negative(cmd, "skip")?.unwrap_or(0);
         n = n.saturating_sub(skip);
         if let Some(l) = opt_count(cmd, "limit")? {
@@ -204,21 +264,22 @@ impl Node {
             .map_err(|_| CommandError::failed_to_parse("distinct needs a key"))?;
         let empty = Document::new();
         let filter = opt_doc(cmd, "query")?.unwrap_or(&empty);
+        let ctx = query::QueryCtx::of_command(cmd)?;
         let mut values: Vec<Bson> = Vec::new();
-        for d in self.filtered(db, coll, filter)? {
+        for d in self.filtered(db, coll, filter, &ctx)? {
             for v in query::lookup(&d, key) {
                 let items: Vec<&Bson> = match v {
                     Bson::Array(a) => a.iter().collect(),
                     other => vec![other],
                 };
                 for it in items {
-                    if !values.iter().any(|e| query::values_equal(e, it)) {
+                    if !values.iter().any(|e| ctx.equal(e, it)) {
                         values.push(it.clone());
                     }
                 }
             }
         }
-        values.sort_by(query::compare);
+        values.sort_by(|a, b| ctx.compare(a, b));
         Ok(ok(doc! { "values": values }))
     }
 }

@@ -7,7 +7,7 @@ use bson::{Bson, Document, doc};
 
 use super::args::{array_of_docs, coll_arg, name_of, ok, opt_count, opt_doc};
 use super::{ConnState, Node};
-use crate::error::{CmdResult, CommandError, codes};
+use crate::error::{CmdResult, CommandError};
 use crate::query;
 
 impl Node {
@@ -15,16 +15,20 @@ impl Node {
         let coll = coll_arg(cmd, "insert")?;
         let docs = array_of_docs(cmd, "documents")?;
         let ordered = cmd.get("ordered").is_none_or(query::truthy);
+        let bypass = bypasses_validation(cmd);
         let ns = format!("{db}.{coll}");
+        self.refuse_view(db, coll)?;
         let (n, errors) = self.store.with_coll(db, coll, true, |c| {
             let mut n = 0i32;
             let mut errors = Vec::new();
             if let Some(c) = c {
                 for (i, d) in docs.into_iter().enumerate() {
-                    match c.insert(&ns, d.clone()) {
+                    let inserted = if bypass { Ok(()) } else { c.validate(d, None) }
+                        .and_then(|()| c.insert(&ns, d.clone()));
+                    match inserted {
                         Ok(_) => n += 1,
                         Err(e) => {
-                            errors.push(write_error(i, &e, d.get("_id")));
+                            errors.push(write_error(i, &e));
                             if ordered {
                                 break;
                             }
@@ -45,6 +49,9 @@ impl Node {
         let coll = coll_arg(cmd, "update")?;
         let updates = array_of_docs(cmd, "updates")?;
         let ordered = cmd.get("ordered").is_none_or(query::truthy);
+        self.refuse_view(db, coll)?;
+        let ctx = query::QueryCtx::of_command(cmd)?;
+        let bypass = bypasses_validation(cmd);
         let ns = format!("{db}.{coll}");
         let mut n = 0i64;
         let mut modified = 0i64;
@@ -58,7 +65,7 @@ impl Node {
             }
         }
         for (i, u) in updates.into_iter().enumerate() {
-            match self.update_one_spec(db, coll, &ns, u) {
+            match self.update_one_spec(db, coll, &ns, u, &ctx, bypass) {
                 Ok(res) => {
                     n += res.matched;
                     modified += res.modified;
@@ -70,7 +77,7 @@ impl Node {
                     }
                 }
                 Err(e) => {
-                    errors.push(write_error(i, &e, None));
+                    errors.push(write_error(i, &e));
                     if ordered {
                         break;
                     }
@@ -93,7 +100,10 @@ impl Node {
         coll: &str,
         ns: &str,
         spec: &Document,
+        ctx: &query::QueryCtx,
+        bypass: bool,
     ) -> CmdResult<UpdateResult> {
+        let ctx = &ctx.with_collation(opt_doc(spec, "collation")?)?;
         let empty = Document::new();
         let filter = opt_doc(spec, "q")?.unwrap_or(&empty);
         query::check_filter(filter, query::FilterContext::Query)?;
@@ -115,14 +125,14 @@ impl Node {
             let Some(c) = c else {
                 return Ok(UpdateResult::default());
             };
-            let mut positions = c.matching(filter)?;
+            let mut positions = c.matching(filter, ctx)?;
             if let Some(sort) = sort.filter(|_| !multi && positions.len() > 1) {
                 let mut pairs: Vec<(usize, Document)> = positions
                     .iter()
                     .filter_map(|&p| c.docs.get(p).map(|d| (p, d.clone())))
                     .collect();
                 let mut docs: Vec<Document> = pairs.iter().map(|(_, d)| d.clone()).collect();
-                query::sort_docs(&mut docs, &sort)?;
+                query::sort_docs_in(&mut docs, &sort, ctx.collation.as_ref())?;
                 if let Some(first) = docs.first() {
                     pairs.retain(|(_, d)| d == first);
                 }
@@ -138,11 +148,14 @@ impl Node {
                 let mut d = query::upsert_seed(filter)?;
                 match pipeline {
                     Some(stages) => {
-                        query::apply_pipeline_update(&mut d, stages)?;
+                        query::apply_pipeline_update(&mut d, stages, ctx)?;
                     }
                     None => {
                         query::apply_update(&mut d, update, true)?;
                     }
+                }
+                if !bypass {
+                    c.validate(&d, None)?;
                 }
                 let id = c.insert(ns, d)?;
                 return Ok(UpdateResult {
@@ -156,16 +169,20 @@ impl Node {
                     continue;
                 };
                 res.matched += 1;
+                let old = (!bypass).then(|| d.clone());
                 let changed = match pipeline {
-                    Some(stages) => query::apply_pipeline_update(&mut d, stages)?,
+                    Some(stages) => query::apply_pipeline_update(&mut d, stages, ctx)?,
                     None => {
                         let update = expand_array_filters(&d, update, &array_filters)?;
                         query::apply_update(&mut d, &update, false)?
                     }
                 };
                 if changed {
+                    if let Some(old) = &old {
+                        c.validate(&d, Some(old))?;
+                    }
+                    c.replace_at(ns, p, d)?;
                     res.modified += 1;
-                    c.replace_at(p, d);
                 }
             }
             Ok(res)
@@ -176,13 +193,15 @@ impl Node {
         let coll = coll_arg(cmd, "delete")?;
         let deletes = array_of_docs(cmd, "deletes")?;
         let ordered = cmd.get("ordered").is_none_or(query::truthy);
+        self.refuse_view(db, coll)?;
+        let ctx = query::QueryCtx::of_command(cmd)?;
         let mut n = 0usize;
         let mut errors = Vec::new();
         for (i, spec) in deletes.into_iter().enumerate() {
-            match self.delete_one_spec(db, coll, spec) {
+            match self.delete_one_spec(db, coll, spec, &ctx) {
                 Ok(k) => n += k,
                 Err(e) => {
-                    errors.push(write_error(i, &e, None));
+                    errors.push(write_error(i, &e));
                     if ordered {
                         break;
                     }
@@ -202,10 +221,12 @@ impl Node {
         db: &str,
         coll: &str,
         spec: &Document,
+        ctx: &query::QueryCtx,
     ) -> CmdResult<usize> {
         let empty = Document::new();
         let filter = opt_doc(spec, "q")?.unwrap_or(&empty);
         query::check_filter(filter, query::FilterContext::Query)?;
+        let ctx = ctx.with_collation(opt_doc(spec, "collation")?)?;
         let limit = opt_count(spec, "limit")?.unwrap_or(0);
         if limit != 0 && limit != 1 {
             return Err(CommandError::failed_to_parse(
@@ -214,7 +235,7 @@ impl Node {
         }
         self.store.with_coll(db, coll, false, |c| {
             let Some(c) = c else { return Ok(0) };
-            let mut pos = c.matching(filter)?;
+            let mut pos = c.matching(filter, &ctx)?;
             if limit == 1 {
                 pos.truncate(1);
             }
@@ -229,18 +250,33 @@ impl Node {
         let empty = Document::new();
         let filter = opt_doc(cmd, "query")?.unwrap_or(&empty).clone();
         query::check_filter(&filter, query::FilterContext::Query)?;
+        let ctx = query::QueryCtx::of_command(cmd)?;
         let sort = opt_doc(cmd, "sort")?.cloned();
         let remove = cmd.get("remove").is_some_and(query::truthy);
         let want_new = cmd.get("new").is_some_and(query::truthy);
         let upsert = cmd.get("upsert").is_some_and(query::truthy);
+        let bypass = bypasses_validation(cmd);
         let fields = opt_doc(cmd, "fields")?.cloned();
-        let update = opt_doc(cmd, "update")?.cloned();
+        let update = match cmd.get("update") {
+            None | Some(Bson::Null) => None,
+            Some(Bson::Document(d)) => Some(Change::Update(d.clone())),
+            Some(Bson::Array(stages)) => {
+                query::check_update_pipeline(stages)?;
+                Some(Change::Pipeline(stages.clone()))
+            }
+            Some(_) => {
+                return Err(CommandError::type_mismatch(
+                    "'update' must be of type object or array",
+                ));
+            }
+        };
         let array_filters = opt_array_filters(cmd)?;
         if !remove && update.is_none() {
             return Err(CommandError::failed_to_parse(
                 "Either an update or remove=true must be specified",
             ));
         }
+        self.refuse_view(db, coll)?;
         let (value, last_error) = self.store.with_coll(
             db,
             coll,
@@ -249,7 +285,7 @@ impl Node {
                 let Some(c) = c else {
                     return Ok((None, Document::new()));
                 };
-                let positions = c.matching(&filter)?;
+                let positions = c.matching(&filter, &ctx)?;
                 let mut candidates: Vec<(usize, Document)> = positions
                     .iter()
                     .filter_map(|&p| c.docs.get(p).map(|d| (p, d.clone())))
@@ -257,12 +293,28 @@ impl Node {
                 if let Some(sort) = &sort {
                     let mut docs: Vec<Document> =
                         candidates.iter().map(|(_, d)| d.clone()).collect();
-                    query::sort_docs(&mut docs, sort)?;
+                    query::sort_docs_in(&mut docs, sort, ctx.collation.as_ref())?;
                     if let Some(first) = docs.into_iter().next() {
                         candidates.retain(|(_, d)| *d == first);
                     }
                 }
                 let target = candidates.into_iter().next();
+                let change = |d: &mut Document, is_insert: bool| -> CmdResult<()> {
+                    match update.as_ref() {
+                        Some(Change::Update(u)) if is_insert => {
+                            query::apply_update(d, u, true)?;
+                        }
+                        Some(Change::Update(u)) => {
+                            let u = expand_array_filters(d, u, &array_filters)?;
+                            query::apply_update(d, &u, false)?;
+                        }
+                        Some(Change::Pipeline(stages)) => {
+                            query::apply_pipeline_update(d, stages, &ctx)?;
+                        }
+                        None => return Err(CommandError::failed_to_parse("missing update")),
+                    }
+                    Ok(())
+                };
                 match (target, remove) {
                     (Some((p, d)), true) => {
                         c.remove_positions(&[p]);
@@ -271,23 +323,22 @@ impl Node {
                     (None, true) => Ok((None, doc! { "n": 0 })),
                     (Some((p, d)), false) => {
                         let mut new = d.clone();
-                        let update = update
-                            .as_ref()
-                            .ok_or_else(|| CommandError::failed_to_parse("missing update"))?;
-                        let update = expand_array_filters(&d, update, &array_filters)?;
-                        query::apply_update(&mut new, &update, false)?;
-                        c.replace_at(p, new.clone());
+                        change(&mut new, false)?;
+                        if !bypass {
+                            c.validate(&new, Some(&d))?;
+                        }
+                        c.replace_at(&ns, p, new.clone())?;
                         Ok((
                             Some(if want_new { new } else { d }),
                             doc! { "n": 1, "updatedExisting": true },
                         ))
                     }
                     (None, false) if upsert => {
-                        let update = update
-                            .as_ref()
-                            .ok_or_else(|| CommandError::failed_to_parse("missing update"))?;
                         let mut d = query::upsert_seed(&filter)?;
-                        query::apply_update(&mut d, update, true)?;
+                        change(&mut d, true)?;
+                        if !bypass {
+                            c.validate(&d, None)?;
+                        }
                         let id = c.insert(&ns, d.clone())?;
                         let stored = c.docs.last().cloned().unwrap_or(d);
                         Ok((
@@ -300,12 +351,25 @@ impl Node {
             },
         )?;
         let value = match (value, fields) {
-            (Some(v), Some(f)) => Bson::Document(query::project(&v, &f)?),
+            (Some(v), Some(f)) => Bson::Document(query::project_in(&v, &f, &ctx)?),
             (Some(v), None) => Bson::Document(v),
             (None, _) => Bson::Null,
         };
         Ok(ok(doc! { "lastErrorObject": last_error, "value": value }))
     }
+}
+
+/// What a findAndModify does to the document it finds: an update (operators or a
+/// replacement) or an update pipeline.
+enum Change {
+    Update(Document),
+    Pipeline(Vec<Bson>),
+}
+
+/// Whether a write command asks to skip document validation.
+pub(super) fn bypasses_validation(cmd: &Document) -> bool {
+    cmd.get("bypassDocumentValidation")
+        .is_some_and(query::truthy)
 }
 
 /// `getLastError`: the outcome of the last legacy write on this connection.
@@ -324,17 +388,16 @@ pub(super) struct UpdateResult {
     pub(super) upserted: Option<Bson>,
 }
 
-fn write_error(index: usize, e: &CommandError, id: Option<&Bson>) -> Bson {
+/// A write error: the statement's index, the error's code and message and its further
+/// fields (a duplicate key's `keyPattern` / `keyValue`, a validation failure's `errInfo`).
+fn write_error(index: usize, e: &CommandError) -> Bson {
     let mut d = doc! {
         "index": i32::try_from(index).unwrap_or(i32::MAX),
         "code": e.code,
         "errmsg": e.errmsg.clone(),
     };
-    if e.code == codes::DUPLICATE_KEY {
-        if let Some(id) = id {
-            d.insert("keyPattern", doc! { "_id": 1 });
-            d.insert("keyValue", doc! { "_id": id.clone() });
-        }
+    if let Some(info) = &e.info {
+        d.extend((**info).clone());
     }
     Bson::Document(d)
 }

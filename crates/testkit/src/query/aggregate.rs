@@ -4,17 +4,28 @@
 
 use bson::{Bson, Document};
 
-use super::compare::{as_int, sort_docs, truthy};
-use super::expr::eval_expr;
-use super::filter::matches;
+use super::compare::{as_int, sort_docs_in, truthy};
+use super::context::QueryCtx;
+use super::expr::eval;
+use super::filter::matches_in;
 use super::group::group;
 use super::path::{get_path, remove_path, set_path};
-use super::projection::project;
+use super::projection::project_in;
 use super::validate::{FilterContext, check_filter};
 use crate::error::{CmdResult, CommandError, codes};
 
-/// Runs an aggregation pipeline over `docs`.
-pub(crate) fn run_pipeline(mut docs: Vec<Document>, pipeline: &[Bson]) -> CmdResult<Vec<Document>> {
+/// Runs an aggregation pipeline over `docs` (simple collation, no variables).
+#[cfg(test)]
+pub(crate) fn run_pipeline(docs: Vec<Document>, pipeline: &[Bson]) -> CmdResult<Vec<Document>> {
+    run_pipeline_in(docs, pipeline, &QueryCtx::default())
+}
+
+/// Runs an aggregation pipeline over `docs` in a command's context.
+pub(crate) fn run_pipeline_in(
+    mut docs: Vec<Document>,
+    pipeline: &[Bson],
+    ctx: &QueryCtx,
+) -> CmdResult<Vec<Document>> {
     for stage in pipeline {
         let Bson::Document(stage) = stage else {
             return Err(CommandError::type_mismatch(
@@ -32,14 +43,14 @@ pub(crate) fn run_pipeline(mut docs: Vec<Document>, pipeline: &[Bson]) -> CmdRes
                 check_filter(f, FilterContext::NoWhere)?;
                 let mut out = Vec::new();
                 for d in docs {
-                    if matches(&d, f)? {
+                    if matches_in(&d, f, ctx)? {
                         out.push(d);
                     }
                 }
                 out
             }
             "$sort" => {
-                sort_docs(&mut docs, stage_doc(arg, name)?)?;
+                sort_docs_in(&mut docs, stage_doc(arg, name)?, ctx.collation.as_ref())?;
                 docs
             }
             "$limit" => {
@@ -54,7 +65,7 @@ pub(crate) fn run_pipeline(mut docs: Vec<Document>, pipeline: &[Bson]) -> CmdRes
             "$project" => {
                 let spec = stage_doc(arg, name)?;
                 docs.iter()
-                    .map(|d| project(d, spec))
+                    .map(|d| project_in(d, spec, ctx))
                     .collect::<CmdResult<_>>()?
             }
             "$unset" => {
@@ -78,8 +89,11 @@ pub(crate) fn run_pipeline(mut docs: Vec<Document>, pipeline: &[Bson]) -> CmdRes
                 let mut out = Vec::with_capacity(docs.len());
                 for mut d in docs {
                     for (k, e) in spec {
-                        if let Some(v) = eval_expr(&d, e) {
-                            set_path(&mut d, k, v)?;
+                        match eval(&d, e, ctx)? {
+                            Some(v) => set_path(&mut d, k, v)?,
+                            None => {
+                                remove_path(&mut d, k);
+                            }
                         }
                     }
                     out.push(d);
@@ -131,7 +145,7 @@ pub(crate) fn run_pipeline(mut docs: Vec<Document>, pipeline: &[Bson]) -> CmdRes
                 }
                 out
             }
-            "$group" => group(docs, stage_doc(arg, name)?)?,
+            "$group" => group(docs, stage_doc(arg, name)?, ctx)?,
             "$replaceRoot" | "$replaceWith" => {
                 let expr = if name == "$replaceRoot" {
                     stage_doc(arg, name)?.get("newRoot").ok_or_else(|| {
@@ -146,7 +160,7 @@ pub(crate) fn run_pipeline(mut docs: Vec<Document>, pipeline: &[Bson]) -> CmdRes
                 };
                 let mut out = Vec::with_capacity(docs.len());
                 for d in &docs {
-                    match eval_expr(d, expr) {
+                    match eval(d, expr, ctx)? {
                         Some(Bson::Document(root)) => out.push(root),
                         other => {
                             return Err(CommandError::new(

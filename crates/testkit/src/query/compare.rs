@@ -6,6 +6,7 @@ use std::cmp::Ordering;
 
 use bson::{Bson, Document};
 
+use super::collation::Collation;
 use super::path::lookup;
 use crate::error::{CmdResult, CommandError};
 
@@ -63,6 +64,11 @@ fn cmp_f64(a: f64, b: f64) -> Ordering {
 
 /// Total order over BSON values, following the server's comparison rules.
 pub(crate) fn compare(a: &Bson, b: &Bson) -> Ordering {
+    compare_in(a, b, None)
+}
+
+/// [`compare`] with strings (also inside documents and arrays) compared under `collation`.
+pub(crate) fn compare_in(a: &Bson, b: &Bson, collation: Option<&Collation>) -> Ordering {
     let (ra, rb) = (type_rank(a), type_rank(b));
     if ra != rb {
         return ra.cmp(&rb);
@@ -72,13 +78,14 @@ pub(crate) fn compare(a: &Bson, b: &Bson) -> Ordering {
             (Some(x), Some(y)) => x.cmp(&y),
             _ => cmp_f64(as_f64(a).unwrap_or(f64::NAN), as_f64(b).unwrap_or(f64::NAN)),
         },
-        (Bson::String(x) | Bson::Symbol(x), Bson::String(y) | Bson::Symbol(y)) => {
-            x.as_bytes().cmp(y.as_bytes())
-        }
-        (Bson::Document(x), Bson::Document(y)) => compare_docs(x, y),
+        (Bson::String(x) | Bson::Symbol(x), Bson::String(y) | Bson::Symbol(y)) => match collation {
+            Some(c) => c.compare(x, y),
+            None => x.as_bytes().cmp(y.as_bytes()),
+        },
+        (Bson::Document(x), Bson::Document(y)) => compare_docs(x, y, collation),
         (Bson::Array(x), Bson::Array(y)) => {
             for (p, q) in x.iter().zip(y.iter()) {
-                let o = compare(p, q);
+                let o = compare_in(p, q, collation);
                 if o != Ordering::Equal {
                     return o;
                 }
@@ -107,12 +114,12 @@ pub(crate) fn compare(a: &Bson, b: &Bson) -> Ordering {
     }
 }
 
-fn compare_docs(x: &Document, y: &Document) -> Ordering {
+fn compare_docs(x: &Document, y: &Document, collation: Option<&Collation>) -> Ordering {
     for ((ka, va), (kb, vb)) in x.iter().zip(y.iter()) {
         let o = type_rank(va)
             .cmp(&type_rank(vb))
             .then_with(|| ka.cmp(kb))
-            .then_with(|| compare(va, vb));
+            .then_with(|| compare_in(va, vb, collation));
         if o != Ordering::Equal {
             return o;
         }
@@ -122,7 +129,14 @@ fn compare_docs(x: &Document, y: &Document) -> Ordering {
 
 /// Equality in the query sense: numbers compare by value across types.
 pub(crate) fn values_equal(a: &Bson, b: &Bson) -> bool {
-    type_rank(a) == type_rank(b) && compare(a, b) == Ordering::Equal && same_null(a, b)
+    values_equal_in(a, b, None)
+}
+
+/// [`values_equal`] with strings compared under `collation`.
+pub(crate) fn values_equal_in(a: &Bson, b: &Bson, collation: Option<&Collation>) -> bool {
+    type_rank(a) == type_rank(b)
+        && compare_in(a, b, collation) == Ordering::Equal
+        && same_null(a, b)
 }
 
 fn same_null(a: &Bson, b: &Bson) -> bool {
@@ -144,7 +158,17 @@ pub(crate) fn truthy(b: &Bson) -> bool {
 }
 
 /// Sorts documents in place by a sort specification `{field: 1 | -1, ...}`.
+#[cfg(test)]
 pub(crate) fn sort_docs(docs: &mut [Document], spec: &Document) -> CmdResult<()> {
+    sort_docs_in(docs, spec, None)
+}
+
+/// [`sort_docs`] with strings compared under `collation`.
+pub(crate) fn sort_docs_in(
+    docs: &mut [Document],
+    spec: &Document,
+    collation: Option<&Collation>,
+) -> CmdResult<()> {
     let mut keys = Vec::new();
     for (k, v) in spec {
         let dir = match as_f64(v) {
@@ -160,7 +184,11 @@ pub(crate) fn sort_docs(docs: &mut [Document], spec: &Document) -> CmdResult<()>
     }
     docs.sort_by(|a, b| {
         for (k, dir) in &keys {
-            let o = compare(&sort_key(a, k, *dir), &sort_key(b, k, *dir));
+            let o = compare_in(
+                &sort_key(a, k, *dir, collation),
+                &sort_key(b, k, *dir, collation),
+                collation,
+            );
             let o = if *dir < 0 { o.reverse() } else { o };
             if o != Ordering::Equal {
                 return o;
@@ -171,7 +199,7 @@ pub(crate) fn sort_docs(docs: &mut [Document], spec: &Document) -> CmdResult<()>
     Ok(())
 }
 
-fn sort_key(doc: &Document, path: &str, dir: i32) -> Bson {
+fn sort_key(doc: &Document, path: &str, dir: i32, collation: Option<&Collation>) -> Bson {
     let values = lookup(doc, path);
     let mut best: Option<&Bson> = None;
     for v in &values {
@@ -183,7 +211,7 @@ fn sort_key(doc: &Document, path: &str, dir: i32) -> Bson {
             best = match best {
                 None => Some(e),
                 Some(cur) => {
-                    let o = compare(e, cur);
+                    let o = compare_in(e, cur, collation);
                     if (dir > 0 && o == Ordering::Less) || (dir < 0 && o == Ordering::Greater) {
                         Some(e)
                     } else {

@@ -1,13 +1,16 @@
 //! Query filters: whether a document matches a filter, with the logical operators (`$and`,
 //! `$or`, `$nor`) and the field operators (comparisons, `$in`, `$exists`, `$not`, `$size`,
-//! `$all`, `$elemMatch`, `$type`) and `$where` (`where_js.rs`). Commands check a filter
-//! with `validate.rs` before they evaluate it.
+//! `$all`, `$elemMatch`, `$type`), `$where` (`where_js.rs`) and `$expr` (an aggregation
+//! expression, with the command's `let` variables). Values compare under the command's
+//! collation. Commands check a filter with `validate.rs` before they evaluate it.
 
 use std::cmp::Ordering;
 
 use bson::{Bson, Document};
 
-use super::compare::{as_int, compare, truthy, type_rank, values_equal};
+use super::compare::{as_int, truthy, type_rank};
+use super::context::QueryCtx;
+use super::expr::eval;
 use super::path::lookup;
 use super::validate::filter_list;
 use super::where_js::eval_where;
@@ -25,14 +28,19 @@ fn candidates<'a>(values: &[&'a Bson]) -> Vec<&'a Bson> {
     out
 }
 
-/// Whether `doc` matches the query `filter`.
+/// Whether `doc` matches the query `filter` (simple collation, no variables).
 pub(crate) fn matches(doc: &Document, filter: &Document) -> CmdResult<bool> {
+    matches_in(doc, filter, &QueryCtx::default())
+}
+
+/// Whether `doc` matches the query `filter` in a command's context.
+pub(crate) fn matches_in(doc: &Document, filter: &Document, ctx: &QueryCtx) -> CmdResult<bool> {
     for (key, cond) in filter {
         let ok = match key.as_str() {
             "$and" => {
                 let mut all = true;
                 for f in filter_list(cond, "$and")? {
-                    if !matches(doc, f)? {
+                    if !matches_in(doc, f, ctx)? {
                         all = false;
                         break;
                     }
@@ -42,7 +50,7 @@ pub(crate) fn matches(doc: &Document, filter: &Document) -> CmdResult<bool> {
             "$or" => {
                 let mut any = false;
                 for f in filter_list(cond, "$or")? {
-                    if matches(doc, f)? {
+                    if matches_in(doc, f, ctx)? {
                         any = true;
                         break;
                     }
@@ -52,7 +60,7 @@ pub(crate) fn matches(doc: &Document, filter: &Document) -> CmdResult<bool> {
             "$nor" => {
                 let mut any = false;
                 for f in filter_list(cond, "$nor")? {
-                    if matches(doc, f)? {
+                    if matches_in(doc, f, ctx)? {
                         any = true;
                         break;
                     }
@@ -61,12 +69,13 @@ pub(crate) fn matches(doc: &Document, filter: &Document) -> CmdResult<bool> {
             }
             "$comment" => true,
             "$where" => eval_where(cond)?,
+            "$expr" => eval(doc, cond, ctx)?.as_ref().is_some_and(truthy),
             k if k.starts_with('$') => {
                 return Err(CommandError::bad_value(format!(
                     "unknown top level operator: {k}"
                 )));
             }
-            path => field_matches(doc, path, cond)?,
+            path => field_matches(doc, path, cond, ctx)?,
         };
         if !ok {
             return Ok(false);
@@ -82,37 +91,42 @@ pub(super) fn is_operator_doc(cond: &Bson) -> Option<&Document> {
     }
 }
 
-fn field_matches(doc: &Document, path: &str, cond: &Bson) -> CmdResult<bool> {
+fn field_matches(doc: &Document, path: &str, cond: &Bson, ctx: &QueryCtx) -> CmdResult<bool> {
     let values = lookup(doc, path);
     match is_operator_doc(cond) {
         Some(ops) => {
             for (op, arg) in ops {
-                if !operator_matches(&values, op, arg)? {
+                if !operator_matches_in(&values, op, arg, ctx)? {
                     return Ok(false);
                 }
             }
             Ok(true)
         }
-        None => Ok(eq_matches(&values, cond)),
+        None => Ok(eq_matches(&values, cond, ctx)),
     }
 }
 
-fn eq_matches(values: &[&Bson], target: &Bson) -> bool {
+fn eq_matches(values: &[&Bson], target: &Bson, ctx: &QueryCtx) -> bool {
     if matches!(target, Bson::Null) && values.is_empty() {
         return true;
     }
-    candidates(values).iter().any(|c| values_equal(c, target))
+    candidates(values).iter().any(|c| ctx.equal(c, target))
 }
 
+/// Whether `values` (a path's values) satisfy the field operator `op` (simple collation).
 pub(super) fn operator_matches(values: &[&Bson], op: &str, arg: &Bson) -> CmdResult<bool> {
+    operator_matches_in(values, op, arg, &QueryCtx::default())
+}
+
+fn operator_matches_in(values: &[&Bson], op: &str, arg: &Bson, ctx: &QueryCtx) -> CmdResult<bool> {
     let cmp_any = |pred: fn(Ordering) -> bool| {
         candidates(values)
             .iter()
-            .any(|c| type_rank(c) == type_rank(arg) && pred(compare(c, arg)))
+            .any(|c| type_rank(c) == type_rank(arg) && pred(ctx.compare(c, arg)))
     };
     Ok(match op {
-        "$eq" => eq_matches(values, arg),
-        "$ne" => !eq_matches(values, arg),
+        "$eq" => eq_matches(values, arg, ctx),
+        "$ne" => !eq_matches(values, arg, ctx),
         "$gt" => cmp_any(|o| o == Ordering::Greater),
         "$gte" => cmp_any(|o| o != Ordering::Less),
         "$lt" => cmp_any(|o| o == Ordering::Less),
@@ -121,7 +135,7 @@ pub(super) fn operator_matches(values: &[&Bson], op: &str, arg: &Bson) -> CmdRes
             let Bson::Array(list) = arg else {
                 return Err(CommandError::bad_value(format!("{op} needs an array")));
             };
-            let found = list.iter().any(|t| eq_matches(values, t));
+            let found = list.iter().any(|t| eq_matches(values, t, ctx));
             if op == "$in" { found } else { !found }
         }
         "$exists" => truthy(arg) != values.is_empty(),
@@ -131,7 +145,7 @@ pub(super) fn operator_matches(values: &[&Bson], op: &str, arg: &Bson) -> CmdRes
             };
             let mut all = true;
             for (iop, iarg) in inner {
-                if !operator_matches(values, iop, iarg)? {
+                if !operator_matches_in(values, iop, iarg, ctx)? {
                     all = false;
                     break;
                 }
@@ -150,7 +164,7 @@ pub(super) fn operator_matches(values: &[&Bson], op: &str, arg: &Bson) -> CmdRes
             let Bson::Array(list) = arg else {
                 return Err(CommandError::bad_value("$all needs an array"));
             };
-            !list.is_empty() && list.iter().all(|t| eq_matches(values, t))
+            !list.is_empty() && list.iter().all(|t| eq_matches(values, t, ctx))
         }
         "$elemMatch" => {
             let Bson::Document(inner) = arg else {
@@ -163,14 +177,14 @@ pub(super) fn operator_matches(values: &[&Bson], op: &str, arg: &Bson) -> CmdRes
                     let ok = if inner.keys().next().is_some_and(|k| k.starts_with('$')) {
                         let mut all = true;
                         for (iop, iarg) in inner {
-                            if !operator_matches(&[e], iop, iarg)? {
+                            if !operator_matches_in(&[e], iop, iarg, ctx)? {
                                 all = false;
                                 break;
                             }
                         }
                         all
                     } else if let Bson::Document(ed) = e {
-                        matches(ed, inner)?
+                        matches_in(ed, inner, ctx)?
                     } else {
                         false
                     };
@@ -261,5 +275,24 @@ mod tests {
         );
         assert!(matches(&d, &doc! { "$where": "sleep(0) || true" }).unwrap());
         assert!(!matches(&d, &doc! { "$where": "false" }).unwrap());
+    }
+
+    #[test]
+    fn expr_let_and_collation() {
+        let d = doc! { "_id": 1, "x": "ping", "tags": ["A", "b"] };
+        let ctx = QueryCtx::from_parts(
+            Some(&doc! { "locale": "en_US", "strength": 2 }),
+            Some(&doc! { "id": 1 }),
+        )
+        .unwrap();
+        let m = |f: Document| matches_in(&d, &f, &ctx).unwrap();
+        assert!(m(doc! { "$expr": { "$eq": ["$_id", "$$id"] } }));
+        assert!(!m(doc! { "$expr": { "$eq": ["$_id", 2] } }));
+        assert!(m(doc! { "x": "PING" }));
+        assert!(m(doc! { "x": { "$in": ["PiNg"] } }));
+        assert!(m(doc! { "tags": "a" }));
+        assert!(m(doc! { "x": { "$gt": "PIN", "$lt": "PONG" } }));
+        assert!(!matches(&d, &doc! { "x": "PING" }).unwrap());
+        assert!(matches(&d, &doc! { "$expr": { "$eq": ["$x", "ping"] } }).unwrap());
     }
 }

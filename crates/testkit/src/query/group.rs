@@ -5,8 +5,9 @@ use std::cmp::Ordering;
 
 use bson::{Bson, Document};
 
-use super::compare::{as_f64, compare, values_equal};
-use super::expr::eval_expr;
+use super::compare::as_f64;
+use super::context::QueryCtx;
+use super::expr::eval;
 use crate::error::{CmdResult, CommandError};
 
 enum Acc {
@@ -54,7 +55,7 @@ impl Acc {
         })
     }
 
-    fn feed(&mut self, v: Option<Bson>) {
+    fn feed(&mut self, v: Option<Bson>, ctx: &QueryCtx) {
         match self {
             Acc::Sum {
                 int,
@@ -88,7 +89,7 @@ impl Acc {
                     let replace = match cur.as_ref() {
                         None => true,
                         Some(c) => {
-                            let o = compare(&v, c);
+                            let o = ctx.compare(&v, c);
                             if want_less {
                                 o == Ordering::Less
                             } else {
@@ -114,7 +115,7 @@ impl Acc {
             }
             Acc::AddToSet(list) => {
                 if let Some(v) = v {
-                    if !list.iter().any(|e| values_equal(e, &v)) {
+                    if !list.iter().any(|e| ctx.equal(e, &v)) {
                         list.push(v);
                     }
                 }
@@ -152,7 +153,12 @@ impl Acc {
     }
 }
 
-pub(super) fn group(docs: Vec<Document>, spec: &Document) -> CmdResult<Vec<Document>> {
+/// Groups `docs` by the `_id` expression (keys equal under the collation share a group).
+pub(super) fn group(
+    docs: Vec<Document>,
+    spec: &Document,
+    ctx: &QueryCtx,
+) -> CmdResult<Vec<Document>> {
     let id_expr = spec.get("_id").ok_or_else(|| {
         CommandError::new(
             15955,
@@ -180,8 +186,8 @@ pub(super) fn group(docs: Vec<Document>, spec: &Document) -> CmdResult<Vec<Docum
     }
     let mut groups: Vec<(Bson, Vec<Acc>)> = Vec::new();
     for d in &docs {
-        let key = eval_expr(d, id_expr).unwrap_or(Bson::Null);
-        let pos = match groups.iter().position(|(k, _)| values_equal(k, &key)) {
+        let key = eval(d, id_expr, ctx)?.unwrap_or(Bson::Null);
+        let pos = match groups.iter().position(|(k, _)| ctx.equal(k, &key)) {
             Some(p) => p,
             None => {
                 let accs = fields
@@ -194,7 +200,7 @@ pub(super) fn group(docs: Vec<Document>, spec: &Document) -> CmdResult<Vec<Docum
         };
         if let Some((_, accs)) = groups.get_mut(pos) {
             for ((_, _, expr), acc) in fields.iter().zip(accs.iter_mut()) {
-                acc.feed(eval_expr(d, expr));
+                acc.feed(eval(d, expr, ctx)?, ctx);
             }
         }
     }

@@ -3,12 +3,19 @@
 use bson::{Bson, Document};
 
 use super::compare::truthy;
-use super::expr::eval_expr;
+use super::context::QueryCtx;
+use super::expr::eval;
 use super::path::{get_path, remove_path, set_path};
 use crate::error::{CmdResult, CommandError};
 
 /// Applies a find-style projection.
+#[cfg(test)]
 pub(crate) fn project(doc: &Document, spec: &Document) -> CmdResult<Document> {
+    project_in(doc, spec, &QueryCtx::default())
+}
+
+/// Applies a projection whose computed fields see the command's variables.
+pub(crate) fn project_in(doc: &Document, spec: &Document, ctx: &QueryCtx) -> CmdResult<Document> {
     if spec.is_empty() {
         return Ok(doc.clone());
     }
@@ -75,7 +82,7 @@ pub(crate) fn project(doc: &Document, spec: &Document) -> CmdResult<Document> {
         }
     }
     for (k, expr) in computed {
-        let val = eval_expr(doc, &expr);
+        let val = eval(doc, &expr, ctx)?;
         if let Some(val) = val {
             set_path(&mut out, &k, val)?;
         }

@@ -64,7 +64,8 @@ pub(crate) fn apply_update(
             }
         }
         let mut new_doc = Document::new();
-        if let Some(id) = id {
+        // The stored `_id` stays first; an upsert's replacement brings its own (null too).
+        if let Some(id) = id.or_else(|| update.get("_id").cloned()) {
             new_doc.insert("_id", id);
         }
         for (k, v) in update {

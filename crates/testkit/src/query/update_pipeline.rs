@@ -6,7 +6,8 @@
 
 use bson::{Bson, Document};
 
-use super::aggregate::run_pipeline;
+use super::aggregate::run_pipeline_in;
+use super::context::QueryCtx;
 use crate::error::{CmdResult, CommandError, codes};
 
 /// The stages an update pipeline may use.
@@ -83,7 +84,11 @@ pub(crate) fn check_update_pipeline(stages: &[Bson]) -> CmdResult<()> {
 }
 
 /// Runs an update pipeline over `doc`; whether it changed. `_id` may not change.
-pub(crate) fn apply_pipeline_update(doc: &mut Document, stages: &[Bson]) -> CmdResult<bool> {
+pub(crate) fn apply_pipeline_update(
+    doc: &mut Document,
+    stages: &[Bson],
+    ctx: &QueryCtx,
+) -> CmdResult<bool> {
     for stage in stages.iter().filter_map(Bson::as_document) {
         if let Some(name) = stage.keys().next() {
             if !UPDATE_STAGES.contains(&name.as_str()) {
@@ -95,7 +100,7 @@ pub(crate) fn apply_pipeline_update(doc: &mut Document, stages: &[Bson]) -> CmdR
             }
         }
     }
-    let out = run_pipeline(vec![doc.clone()], stages)?;
+    let out = run_pipeline_in(vec![doc.clone()], stages, ctx)?;
     let Some(mut new) = out.into_iter().next() else {
         return Ok(false);
     };
@@ -131,6 +136,8 @@ mod tests {
     #[test]
     fn update_pipelines() {
         let p = |d: Document| vec![Bson::Document(d)];
+        let apply_pipeline_update =
+            |d: &mut Document, s: &[Bson]| apply_pipeline_update(d, s, &QueryCtx::default());
         assert_eq!(
             check_update_pipeline(&p(doc! { "$invalidOperator": true }))
                 .unwrap_err()

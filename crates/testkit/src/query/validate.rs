@@ -41,7 +41,6 @@ const FIELD_OPERATORS: &[&str] = &[
 /// Operators mongod has and the testkit does not evaluate: refused with a message that says
 /// so rather than mongod's "unknown operator".
 const UNIMPLEMENTED: &[&str] = &[
-    "$expr",
     "$jsonSchema",
     "$text",
     "$alwaysTrue",
@@ -75,6 +74,7 @@ pub(crate) fn check_filter(filter: &Document, ctx: FilterContext) -> CmdResult<(
                 }
             }
             "$comment" => {}
+            "$expr" => super::expr_ops::check_expr(cond)?,
             "$where" => {
                 if ctx == FilterContext::NoWhere {
                     return Err(CommandError::bad_value(

@@ -8,7 +8,8 @@ use crate::client::stream::Cursor;
 use crate::client::{Client, ClientSession, Collection, Database};
 use crate::crud::{
     CreateCollectionOptions, CreateIndexOptions, DropIndexOptions, IndexModel,
-    ListCollectionsOptions, ListDatabasesOptions, ListIndexesOptions, RunCursorCommandOptions,
+    ListCollectionsOptions, ListDatabasesOptions, ListIndexesOptions, ModifyCollectionOptions,
+    RunCursorCommandOptions,
 };
 
 /// A command on a database ([`Database::run_command`](crate::Database::run_command)).
@@ -78,6 +79,22 @@ with_options!(CreateCollection<'a>, CreateCollectionOptions);
 action_future!(CreateCollection<'a> => (); |this| {
     let db = super::bind(this.db, this.session)?;
     db.exec_create_collection(&this.name, this.options).await
+});
+
+/// `collMod` ([`Database::modify_collection`](crate::Database::modify_collection)).
+#[must_use = "an action does nothing until awaited"]
+pub struct ModifyCollection<'a> {
+    db: &'a Database,
+    session: Option<&'a mut ClientSession>,
+    name: String,
+    pub(crate) options: ModifyCollectionOptions,
+}
+
+session_setter!(ModifyCollection<'a>);
+with_options!(ModifyCollection<'a>, ModifyCollectionOptions);
+action_future!(ModifyCollection<'a> => (); |this| {
+    let db = super::bind(this.db, this.session)?;
+    db.exec_modify_collection(&this.name, this.options).await
 });
 
 /// `dropDatabase` ([`Database::drop`](crate::Database::drop)).
@@ -365,6 +382,19 @@ impl Database {
             session: None,
             name: name.into(),
             options: CreateCollectionOptions::default(),
+        }
+    }
+
+    /// Changes a collection's or a view's options (`collMod`): its validator, validation
+    /// level and action, a view's definition, an index's options.
+    ///
+    /// Errors (when awaited): write concern, command, network and selection errors.
+    pub fn modify_collection(&self, name: impl Into<String>) -> ModifyCollection<'_> {
+        ModifyCollection {
+            db: self,
+            session: None,
+            name: name.into(),
+            options: ModifyCollectionOptions::default(),
         }
     }
 

@@ -85,9 +85,9 @@ mod write;
 pub use admin::{
     CreateCollection, CreateIndex, CreateIndexes, DropCollection, DropDatabase, DropIndex,
     ListCollectionNames, ListCollections, ListDatabaseNames, ListDatabases, ListIndexNames,
-    ListIndexes, RunCommand, RunCursorCommand,
+    ListIndexes, ModifyCollection, RunCommand, RunCursorCommand,
 };
-pub use read::{Aggregate, CountDocuments, Distinct, EstimatedDocumentCount, Find, FindOne};
+pub use read::{Aggregate, Count, CountDocuments, Distinct, EstimatedDocumentCount, Find, FindOne};
 pub use write::{
     BulkWrite, ClientBulkWrite, Delete, FindOneAndDelete, FindOneAndReplace, FindOneAndUpdate,
     InsertMany, InsertOne, Replace, Update,

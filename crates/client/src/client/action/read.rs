@@ -120,6 +120,22 @@ action_future!(CountDocuments<'a, T> => u64; |this| {
     coll.exec_count_documents(this.filter, this.options).await
 });
 
+/// The deprecated `count` helper ([`Collection::count`](crate::Collection::count)).
+#[must_use = "an action does nothing until awaited"]
+pub struct Count<'a, T> {
+    coll: &'a Collection<T>,
+    session: Option<&'a mut ClientSession>,
+    filter: Document,
+    pub(crate) options: CountOptions,
+}
+
+session_setter!(Count<'a, T>);
+with_options!(Count<'a, T>, CountOptions);
+action_future!(Count<'a, T> => u64; |this| {
+    let coll = super::bind(this.coll, this.session)?;
+    coll.exec_count(this.filter, this.options).await
+});
+
 /// `estimatedDocumentCount`
 /// ([`Collection::estimated_document_count`](crate::Collection::estimated_document_count)).
 #[must_use = "an action does nothing until awaited"]
@@ -210,6 +226,22 @@ impl<T> Collection<T> {
             coll: self,
             session: None,
             filter,
+            options: CountOptions::default(),
+        }
+    }
+
+    /// The number of documents matching `filter` by the `count` command: the CRUD
+    /// specification's deprecated `count` helper, which may be wrong after an unclean
+    /// shutdown or with orphaned documents on a sharded cluster; prefer
+    /// [`count_documents`](Self::count_documents) or
+    /// [`estimated_document_count`](Self::estimated_document_count).
+    ///
+    /// Errors (when awaited): network, selection and command errors.
+    pub fn count(&self, filter: impl Into<Option<Document>>) -> Count<'_, T> {
+        Count {
+            coll: self,
+            session: None,
+            filter: filter.into().unwrap_or_default(),
             options: CountOptions::default(),
         }
     }

@@ -22,7 +22,7 @@ use crate::crud::{
 use crate::error::Result;
 use crate::operation::{
     DropCollection, GetMoreOptions, OpenCursor, count, count_documents_pipeline, distinct,
-    estimated_count,
+    estimated_count, legacy_count,
 };
 
 /// A collection handle whose documents are `T` (serde, through BSON): cheap to clone.
@@ -161,6 +161,15 @@ impl<T> Collection<T> {
         let n = self
             .client
             .run_op(estimated_count(&self.db, &self.name, &options))
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// `count` (the deprecated helper): the `count` command with a filter.
+    pub(crate) async fn exec_count(&self, filter: Document, options: CountOptions) -> Result<u64> {
+        let n = self
+            .client
+            .run_op(legacy_count(&self.db, &self.name, filter, &options))
             .await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }

@@ -1,0 +1,122 @@
+//! How an operation's context is made (`Client::context`, `read_context`,
+//! `bounded_context`: its id, its `timeoutMS` deadline, its read preference, its session —
+//! the explicit session an action bound, else an implicit one), the write and read concern a
+//! handle's operations carry, and the server-session pool's timeout and give-back.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "an operation's deadline starts from the clock"
+)]
+
+use std::time::Duration;
+
+use bson::Document;
+
+use super::Client;
+use super::executor::{OperationContext, Route, SessionUse};
+use super::session::ServerSession;
+
+impl Client {
+    /// A context for a new operation: a fresh id and the deadline of `timeoutMS`.
+    pub(crate) fn context(&self, route: Route) -> OperationContext {
+        let deadline = self
+            .inner
+            .options
+            .timeout
+            .filter(|t| !t.is_zero())
+            .and_then(|t| crate::conn::clock().checked_add(t));
+        OperationContext {
+            id: self.next_operation_id(),
+            deadline,
+            read_preference: None,
+            route,
+            session: match &self.bound_session {
+                Some(shared) => SessionUse::Explicit(shared.clone()),
+                None => SessionUse::Implicit,
+            },
+            csot: deadline.is_some(),
+            deprioritized: Vec::new(),
+        }
+    }
+
+    /// A context for a read: the client's read preference applies.
+    pub(crate) fn read_context(&self) -> OperationContext {
+        let mut ctx = self.context(Route::Select);
+        ctx.read_preference = self
+            .handle
+            .as_ref()
+            .and_then(|v| v.options.read_preference.clone())
+            .or_else(|| self.inner.read_preference.clone());
+        ctx
+    }
+
+    /// The `writeConcern` document of this view: the handle's, else the client's.
+    pub(crate) fn write_concern_document(&self) -> Option<&Document> {
+        match &self.handle {
+            Some(v) if v.options.write_concern.is_some() => v.write_concern_document.as_ref(),
+            _ => self.inner.write_concern.as_ref(),
+        }
+    }
+
+    /// The read concern level of this view: the handle's, else the client's.
+    pub(crate) fn read_concern_level(&self) -> Option<&str> {
+        match self
+            .handle
+            .as_ref()
+            .and_then(|v| v.options.read_concern.as_ref())
+        {
+            Some(rc) => Some(&rc.level),
+            None => self.inner.options.read_concern_level.as_deref(),
+        }
+    }
+
+    /// Whether this view's writes are acknowledged (`w` is not 0).
+    pub(crate) fn acknowledged(&self) -> bool {
+        match self
+            .handle
+            .as_ref()
+            .and_then(|v| v.options.write_concern.as_ref())
+        {
+            Some(wc) => wc.is_acknowledged(),
+            None => self
+                .inner
+                .options
+                .write_concern
+                .as_ref()
+                .is_none_or(|wc| wc.is_acknowledged()),
+        }
+    }
+
+    /// A context bounded by `limit` besides `timeoutMS` (for best-effort commands at
+    /// shutdown).
+    pub(crate) fn bounded_context(&self, limit: Duration) -> OperationContext {
+        let mut ctx = self.context(Route::Select);
+        let bound = crate::conn::clock().checked_add(limit);
+        ctx.deadline = match (ctx.deadline, bound) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        ctx
+    }
+
+    /// How long the deployment keeps an idle server session (its
+    /// logicalSessionTimeoutMinutes); `None` in load-balanced mode, where the pool does not
+    /// judge expiry, or while unknown.
+    pub(crate) fn session_timeout(&self) -> Option<Duration> {
+        let topology = &self.inner.topology;
+        if topology.is_load_balanced() {
+            return None;
+        }
+        topology
+            .with_description(|d| d.logical_session_timeout_minutes())
+            .and_then(|m| u64::try_from(m).ok())
+            .map(|m| Duration::from_secs(m.saturating_mul(60)))
+    }
+
+    /// Gives a session back to the client's pool.
+    pub(crate) fn release_session(&self, session: ServerSession) {
+        let now = crate::conn::clock();
+        self.inner
+            .sessions
+            .give_back(session, now, self.session_timeout());
+    }
+}
