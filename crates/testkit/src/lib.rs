@@ -49,6 +49,7 @@ mod server;
 mod store;
 mod tls;
 mod topology;
+mod txn;
 
 pub use deployment::{Deployment, DeploymentKind, REPLICA_SET_NAME};
 pub use error::{Error, codes};
