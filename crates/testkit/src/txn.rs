@@ -165,8 +165,14 @@ pub(crate) fn lsid_text(lsid: &[u8]) -> String {
     Document::from_reader(lsid)
         .map(|d| match d.get("id") {
             Some(Bson::Binary(b)) => {
-                let hex: String = b.bytes.iter().map(|x| format!("{x:02x}")).collect();
-                format!("{hex} - ")
+                let mut text = String::new();
+                for (i, x) in b.bytes.iter().enumerate() {
+                    if matches!(i, 4 | 6 | 8 | 10) {
+                        text.push('-');
+                    }
+                    text.push_str(&format!("{x:02x}"));
+                }
+                format!("{text} - ")
             }
             _ => d.to_string(),
         })
@@ -617,3 +623,87 @@ const ALLOWED_IN_TRANSACTIONS: &[&str] = &[
     "killCursors",
     "update",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+
+    fn begin(store: &Store, n: i64, start: bool, cmd: &str) -> CmdResult<Begun> {
+        store.txns.begin_or_continue(
+            store,
+            b"s",
+            n,
+            start,
+            cmd,
+            store.latest_retryable(b"s"),
+            false,
+            Duration::from_secs(60),
+        )
+    }
+
+    #[test]
+    fn diff_finds_changed_documents_and_new_collections() {
+        let store = Store::new();
+        store
+            .insert_many("db", "a", [doc! { "_id": 1, "x": 1 }, doc! { "_id": 2 }])
+            .unwrap();
+        let before = store.with_base(|b| b.clone());
+        store.with_coll("db", "a", false, |c| {
+            let c = c.unwrap();
+            c.replace_at(0, doc! { "_id": 1, "x": 2 });
+            c.remove_positions(&[1]);
+        });
+        store.insert_many("db", "b", [doc! { "_id": 1.0 }]).unwrap();
+        let after = store.with_base(|b| b.clone());
+        let (changed, created) = diff(&before, &after);
+        let ns = |c: &str| ("db".to_string(), c.to_string());
+        assert_eq!(created, vec![ns("b")]);
+        assert_eq!(changed.len(), 3, "{changed:?}");
+        // Equal numbers are one `_id`.
+        assert!(changed.contains(&(ns("b"), id_key(&Bson::Int32(1)))));
+        // Undone: the documents are back as they were.
+        let mut undone = after.clone();
+        restore(&mut undone, &before, &changed);
+        assert_eq!(
+            lookup(&undone, &ns("a")).map(|c| c.docs.clone()),
+            lookup(&before, &ns("a")).map(|c| c.docs.clone())
+        );
+        assert_eq!(lookup(&undone, &ns("b")).map(|c| c.docs.len()), Some(0));
+    }
+
+    #[test]
+    fn transaction_numbers_follow_mongod() {
+        let store = Store::new();
+        let code = |r: CmdResult<Begun>| r.err().map(|e| e.code);
+        assert_eq!(code(begin(&store, 1, false, "find")), Some(251));
+        assert!(matches!(begin(&store, 2, true, "find"), Ok(Begun::Run(_))));
+        assert_eq!(code(begin(&store, 2, true, "find")), Some(117));
+        assert_eq!(code(begin(&store, 1, true, "find")), Some(225));
+        store.txns.commit(&store, b"s", 2).unwrap();
+        assert!(matches!(
+            begin(&store, 2, false, "commitTransaction"),
+            Ok(Begun::AlreadyCommitted)
+        ));
+        assert_eq!(code(begin(&store, 2, false, "insert")), Some(256));
+        // A retryable write moves the session on; the transaction number is then too old.
+        assert_eq!(
+            store
+                .txns
+                .check_retryable_write(b"s", 2)
+                .err()
+                .map(|e| e.code),
+            Some(217)
+        );
+        store.txns.check_retryable_write(b"s", 3).unwrap();
+        store.record_retryable_write(b"s", 3, doc! { "ok": 1 });
+        assert_eq!(code(begin(&store, 3, false, "find")), Some(251));
+        assert!(matches!(begin(&store, 4, true, "find"), Ok(Begun::Run(_))));
+        store.txns.abort_sessions(None);
+        assert_eq!(code(begin(&store, 4, false, "find")), Some(251));
+        assert_eq!(
+            lsid_text(&doc! { "id": Bson::Binary(bson::Binary { subtype: bson::spec::BinarySubtype::Uuid, bytes: vec![0xab; 16] }) }.to_vec().unwrap()),
+            "abababab-abab-abab-abab-abababababab - "
+        );
+    }
+}

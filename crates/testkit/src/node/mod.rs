@@ -287,6 +287,10 @@ impl Node {
         conn: &mut ConnState,
         action: FailAction,
     ) -> Executed {
+        if action.close || action.error.is_some() {
+            // txn.rs: a failed statement aborts its transaction, as on mongod.
+            self.abort_transaction_of(&cmd);
+        }
         if action.close {
             return Executed {
                 reply: Document::new(),

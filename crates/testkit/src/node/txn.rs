@@ -83,6 +83,17 @@ impl Node {
         }
         let coll = cmd.iter().next().and_then(|(_, v)| v.as_str());
         txn::check_command_allowed(db, name, coll)?;
+        if let Some(Bson::Array(stages)) = cmd.get("pipeline").filter(|_| name == "aggregate") {
+            for stage in stages.iter().filter_map(Bson::as_document) {
+                if let Some(out) = ["$out", "$merge"].iter().find(|s| stage.contains_key(**s)) {
+                    return Err(CommandError::new(
+                        263,
+                        "OperationNotSupportedInTransaction",
+                        format!("{out} cannot be used in a transaction"),
+                    ));
+                }
+            }
+        }
         let commit_or_abort = matches!(name, "commitTransaction" | "abortTransaction");
         if cmd.contains_key("writeConcern") && !commit_or_abort {
             return Err(invalid_options(
@@ -265,22 +276,40 @@ impl Node {
         }
         let before = self.store.with_base(|base| base.clone());
         let reply = self.dispatch(db, cmd, conn)?;
-        let conflict = self.store.with_base(|base| {
-            let (changed, _) = txn::diff(&before, base);
-            let locked: Vec<_> = changed
-                .into_iter()
-                .filter(|(ns, key)| txns.is_locked(ns, key))
-                .collect();
-            if locked.is_empty() {
-                return false;
-            }
-            txn::restore(base, &before, &locked);
-            true
-        });
-        if conflict {
-            return Err(txn::write_conflict());
+        // The store's lock is not held while the transaction table is read (record_writes
+        // takes them in the other order).
+        let after = self.store.with_base(|base| base.clone());
+        let (changed, _) = txn::diff(&before, &after);
+        let locked: Vec<_> = changed
+            .into_iter()
+            .filter(|(ns, key)| txns.is_locked(ns, key))
+            .collect();
+        if locked.is_empty() {
+            return Ok(reply);
         }
-        Ok(reply)
+        self.store
+            .with_base(|base| txn::restore(base, &before, &locked));
+        Err(txn::write_conflict())
+    }
+
+    /// A statement of a transaction failed before it ran (a `failCommand` fail point): its
+    /// transaction is aborted, as mongod aborts on any statement's error. A failed commit or
+    /// abort leaves the transaction as it was (the client may retry it).
+    pub(crate) fn abort_transaction_of(&self, cmd: &Document) {
+        if matches!(name_of(cmd), "commitTransaction" | "abortTransaction")
+            || !cmd.contains_key("autocommit")
+        {
+            return;
+        }
+        let lsid = cmd.get_document("lsid").ok().and_then(|l| l.to_vec().ok());
+        let number = match cmd.get("txnNumber") {
+            Some(Bson::Int64(n)) => Some(*n),
+            Some(Bson::Int32(n)) => Some(i64::from(*n)),
+            _ => None,
+        };
+        if let (Some(lsid), Some(number)) = (lsid, number) {
+            self.store.txns.abort(&lsid, number);
+        }
     }
 
     /// `commitTransaction` / `abortTransaction` without a transaction.
