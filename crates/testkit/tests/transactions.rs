@@ -352,6 +352,10 @@ async fn what_a_transaction_refuses() {
     let r = s
         .command("db", in_txn(doc! { "find": "c" }, 2, 1, true))
         .await;
+    assert_eq!(code(&r), 13435, "{r}");
+    let mut read = in_txn(doc! { "find": "c" }, 2, 1, true);
+    read.insert("$readPreference", doc! { "mode": "secondaryPreferred" });
+    let r = s.command("db", read).await;
     assert_eq!(code(&r), 10107, "{r}");
     let single = Deployment::start(DeploymentKind::Single, ServerOptions::default())
         .await
