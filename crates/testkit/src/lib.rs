@@ -8,7 +8,10 @@
 //! (OP_INSERT / OP_UPDATE / OP_DELETE, unanswered, their outcome kept for `getLastError`),
 //! MONGODB-X509 authentication from a verified TLS client certificate (also speculative), and a
 //! load-balancer mode ([`ServerOptions::with_load_balancer`]) in which hello reports a
-//! `serviceId` like a mongos behind a load balancer.
+//! `serviceId` like a mongos behind a load balancer. Replica-set primaries and mongos routers
+//! run multi-document transactions as mongod does: snapshot reads, writes invisible to others
+//! until `commitTransaction`, `WriteConflict` between transactions, mongod's errors and
+//! labels for ended or unknown transactions, and recovery tokens on mongos.
 //!
 //! [`Deployment::start`] builds any of the unified test format's topologies (single,
 //! replica set, sharded mongos routers sharing one store, load-balanced mongoses behind
@@ -49,6 +52,7 @@ mod server;
 mod store;
 mod tls;
 mod topology;
+mod txn;
 
 pub use deployment::{Deployment, DeploymentKind, REPLICA_SET_NAME};
 pub use error::{Error, codes};

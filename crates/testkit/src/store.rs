@@ -23,7 +23,7 @@ pub(crate) struct Collection {
 }
 
 /// A canonical key for `_id` values: numbers that are equal map to the same key.
-fn id_key(id: &Bson) -> Vec<u8> {
+pub(crate) fn id_key(id: &Bson) -> Vec<u8> {
     let norm = match id {
         Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) => {
             let f = query::as_f64(id).unwrap_or(f64::NAN);
@@ -287,12 +287,18 @@ fn validation_details(d: &Document, validator: &Document) -> CmdResult<Document>
 /// with the data on a replica set). One store per deployment.
 #[derive(Debug, Default)]
 pub struct Store {
-    dbs: Mutex<BTreeMap<String, BTreeMap<String, Collection>>>,
+    dbs: Mutex<Dbs>,
     /// Per session (the encoded `lsid`): the latest txnNumber and the reply it got.
     sessions: Mutex<HashMap<Vec<u8>, (i64, Document)>>,
     /// The deployment's logical clock (`$clusterTime`, `operationTime`).
     cluster_time: Mutex<(u32, u32)>,
+    /// Multi-document transactions: each session's transaction, its view of the data and
+    /// the documents it has written (`txn.rs`).
+    pub(crate) txns: crate::txn::Transactions,
 }
+
+/// Every database's collections: the store's data, or a transaction's view of it.
+pub(crate) type Dbs = BTreeMap<String, BTreeMap<String, Collection>>;
 
 /// What the session table says about a retryable write.
 #[derive(Debug, Clone, PartialEq)]
@@ -313,6 +319,20 @@ impl Store {
         store
     }
 
+    /// Runs `f` on the data the current command sees: the open transaction's view while a
+    /// command of a transaction runs on this thread (`txn::with_view`), else the store's own.
+    fn with_dbs<R>(&self, f: impl FnOnce(&mut Dbs) -> R) -> R {
+        match crate::txn::current_view(self) {
+            Some(view) => f(&mut view.lock()),
+            None => f(&mut self.dbs.lock()),
+        }
+    }
+
+    /// Runs `f` on the store's committed data, whatever transaction is running.
+    pub(crate) fn with_base<R>(&self, f: impl FnOnce(&mut Dbs) -> R) -> R {
+        f(&mut self.dbs.lock())
+    }
+
     /// Runs `f` on a collection, creating it (and its database) when `create` is set.
     pub(crate) fn with_coll<R>(
         &self,
@@ -321,7 +341,17 @@ impl Store {
         create: bool,
         f: impl FnOnce(Option<&mut Collection>) -> R,
     ) -> R {
-        let mut dbs = self.dbs.lock();
+        self.with_dbs(|dbs| Self::coll_in(dbs, db, coll, create, f))
+    }
+
+    /// [`Store::with_coll`] on given data.
+    pub(crate) fn coll_in<R>(
+        dbs: &mut Dbs,
+        db: &str,
+        coll: &str,
+        create: bool,
+        f: impl FnOnce(Option<&mut Collection>) -> R,
+    ) -> R {
         if create {
             let ns = format!("{db}.{coll}");
             let c = dbs
@@ -364,64 +394,67 @@ impl Store {
 
     /// Creates a collection; error 48 when it exists.
     pub(crate) fn create(&self, db: &str, coll: &str) -> CmdResult<()> {
-        let mut dbs = self.dbs.lock();
-        let d = dbs.entry(db.to_string()).or_default();
-        if d.contains_key(coll) {
-            return Err(CommandError::new(
-                codes::NAMESPACE_EXISTS,
-                "NamespaceExists",
-                format!("Collection {db}.{coll} already exists."),
-            ));
-        }
-        d.insert(coll.to_string(), Collection::new(&format!("{db}.{coll}")));
-        Ok(())
+        self.with_dbs(|dbs| {
+            let d = dbs.entry(db.to_string()).or_default();
+            if d.contains_key(coll) {
+                return Err(CommandError::new(
+                    codes::NAMESPACE_EXISTS,
+                    "NamespaceExists",
+                    format!("Collection {db}.{coll} already exists."),
+                ));
+            }
+            d.insert(coll.to_string(), Collection::new(&format!("{db}.{coll}")));
+            Ok(())
+        })
     }
 
     /// Drops a collection; returns the number of indexes it had, or `None`.
     pub(crate) fn drop_collection(&self, db: &str, coll: &str) -> Option<usize> {
-        let mut dbs = self.dbs.lock();
-        let d = dbs.get_mut(db)?;
-        let c = d.remove(coll)?;
-        if d.is_empty() {
-            dbs.remove(db);
-        }
-        Some(c.indexes.len())
+        self.with_dbs(|dbs| {
+            let d = dbs.get_mut(db)?;
+            let c = d.remove(coll)?;
+            if d.is_empty() {
+                dbs.remove(db);
+            }
+            Some(c.indexes.len())
+        })
     }
 
     /// Drops a database; returns whether it existed.
     pub(crate) fn drop_database(&self, db: &str) -> bool {
-        self.dbs.lock().remove(db).is_some()
+        self.with_dbs(|dbs| dbs.remove(db).is_some())
     }
 
     /// Database names with their approximate sizes.
     pub(crate) fn database_sizes(&self) -> Vec<(String, i64)> {
-        self.dbs
-            .lock()
-            .iter()
-            .map(|(name, colls)| {
-                let size: usize = colls
-                    .values()
-                    .flat_map(|c| c.docs.iter())
-                    .map(|d| d.to_vec().map(|v| v.len()).unwrap_or(0))
-                    .sum();
-                (name.clone(), i64::try_from(size).unwrap_or(i64::MAX))
-            })
-            .collect()
+        self.with_dbs(|dbs| {
+            dbs.iter()
+                .map(|(name, colls)| {
+                    let size: usize = colls
+                        .values()
+                        .flat_map(|c| c.docs.iter())
+                        .map(|d| d.to_vec().map(|v| v.len()).unwrap_or(0))
+                        .sum();
+                    (name.clone(), i64::try_from(size).unwrap_or(i64::MAX))
+                })
+                .collect()
+        })
     }
 
     /// Collection names of a database.
     pub(crate) fn collection_names(&self, db: &str) -> Vec<String> {
-        self.dbs
-            .lock()
-            .get(db)
-            .map(|d| d.keys().cloned().collect())
-            .unwrap_or_default()
+        self.with_dbs(|dbs| {
+            dbs.get(db)
+                .map(|d| d.keys().cloned().collect())
+                .unwrap_or_default()
+        })
     }
 
-    /// Removes every database and forgets every session.
+    /// Removes every database and forgets every session (and its transaction).
     pub fn clear(&self) {
         self.dbs.lock().clear();
         self.sessions.lock().clear();
+        self.txns.clear();
     }
 
     /// The current cluster time.
@@ -453,6 +486,11 @@ impl Store {
             }
             _ => RetryableWrite::New,
         }
+    }
+
+    /// The latest retryable-write number of a session, if it ran one.
+    pub(crate) fn latest_retryable(&self, lsid: &[u8]) -> Option<i64> {
+        self.sessions.lock().get(lsid).map(|(n, _)| *n)
     }
 
     /// Records the reply of an executed retryable write.

@@ -21,6 +21,8 @@
 //! - `api.rs`: the stable API checks and mongod's API test commands;
 //! - `session.rs`: retryable writes, killSessions / killAllSessions, and the error labels and
 //!   topologyVersion mongod adds to error replies;
+//! - `txn.rs`: statements of multi-document transactions, commitTransaction and
+//!   abortTransaction (the store side is `crate::txn`); `router.rs`: the same through a mongos;
 //! - `args.rs`: argument parsing and reply helpers shared by all of them.
 
 mod admin;
@@ -34,7 +36,9 @@ mod handshake;
 mod local_sessions;
 mod read_concern;
 mod reads;
+mod router;
 mod session;
+mod txn;
 mod writes;
 
 use std::collections::{HashMap, VecDeque};
@@ -91,6 +95,8 @@ const WRITE_COMMANDS: &[&str] = &[
     "updateUser",
     "dropUser",
     "collMod",
+    "commitTransaction",
+    "abortTransaction",
 ];
 
 const READ_COMMANDS: &[&str] = &[
@@ -285,6 +291,10 @@ impl Node {
         conn: &mut ConnState,
         action: FailAction,
     ) -> Executed {
+        if action.close || action.error.is_some() {
+            // txn.rs: a failed statement aborts its transaction, as on mongod.
+            self.abort_transaction_of(&cmd);
+        }
         if action.close {
             return Executed {
                 reply: Document::new(),
@@ -344,10 +354,12 @@ impl Node {
                 close = hang_up;
                 Ok(reply)
             }
-            None => self.dispatch(db, &cmd, conn).map(|mut reply| {
-                self.stamp_snapshot(name, &cmd, &mut reply);
-                reply
-            }),
+            None => self
+                .dispatch_outside_transaction(db, &cmd, conn)
+                .map(|mut reply| {
+                    self.stamp_snapshot(name, &cmd, &mut reply);
+                    reply
+                }),
         });
         let mut reply = match result {
             Ok(d) => d,
@@ -467,13 +479,18 @@ impl Node {
             "endSessions" => {
                 if let Ok(ids) = cmd.get_array("endSessions") {
                     self.local_sessions.end(ids);
+                    self.end_session_transactions(ids);
                 }
                 Ok(ok(Document::new()))
             }
             "refreshSessions" => Ok(ok(Document::new())),
             // session.rs
             "killSessions" | "killAllSessions" | "killAllSessionsByPattern" => {
-                Ok(self.kill_sessions())
+                Ok(self.kill_sessions(cmd))
+            }
+            // txn.rs (a transaction's commit or abort goes there through session.rs).
+            "commitTransaction" | "abortTransaction" => {
+                Err(Self::txn_end_outside_transaction(name))
             }
             // api.rs
             "testVersion2"
@@ -545,6 +562,8 @@ const KNOWN_COMMANDS: &[&str] = &[
     "killSessions",
     "killAllSessions",
     "killAllSessionsByPattern",
+    "commitTransaction",
+    "abortTransaction",
     "testVersion2",
     "testVersion1And2",
     "testDeprecation",

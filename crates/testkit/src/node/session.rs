@@ -45,6 +45,15 @@ fn session_info(cmd: &Document) -> SessionInfo {
     }
 }
 
+/// The session keys (encoded `{id: …}`) of an `endSessions` / `killSessions` list.
+fn session_ids(ids: &[Bson]) -> Vec<Vec<u8>> {
+    ids.iter()
+        .filter_map(Bson::as_document)
+        .filter_map(|d| d.get("id"))
+        .filter_map(|id| bson::doc! { "id": id.clone() }.to_vec().ok())
+        .collect()
+}
+
 fn code_of(v: Option<&Bson>) -> Option<i32> {
     match v? {
         Bson::Int32(c) => Some(*c),
@@ -85,11 +94,10 @@ impl Node {
             ));
         };
         if info.autocommit {
-            return Err(CommandError::new(
-                error::codes::ILLEGAL_OPERATION,
-                "IllegalOperation",
-                "multi-document transactions are not supported by mongo-testkit",
-            ));
+            // node/txn.rs: a statement of a multi-document transaction.
+            return self
+                .transaction_command(db, cmd, conn, &lsid, txn_number)
+                .map(|reply| Some((reply, false)));
         }
         if !RETRYABLE_WRITE_COMMANDS.contains(&name) {
             return Err(CommandError::new(
@@ -102,6 +110,8 @@ impl Node {
                 ),
             ));
         }
+        // A transaction number of the session's transactions counts too (txn.rs).
+        self.store.txns.check_retryable_write(&lsid, txn_number)?;
         match self.store.retryable_write(&lsid, txn_number) {
             RetryableWrite::Executed(reply) => return Ok(Some((reply, false))),
             RetryableWrite::TooOld(latest) => {
@@ -137,7 +147,7 @@ impl Node {
                  the write is not applied",
             ));
         }
-        let reply = self.dispatch(db, cmd, conn)?;
+        let reply = self.dispatch_outside_transaction(db, cmd, conn)?;
         if reply.get("ok").is_some_and(crate::query::truthy) {
             self.store
                 .record_retryable_write(&lsid, txn_number, reply.clone());
@@ -146,10 +156,23 @@ impl Node {
     }
 
     /// `killSessions` / `killAllSessions`: kills the cursors (the testkit does not tie cursors
-    /// to sessions, so all of them).
-    pub(super) fn kill_sessions(&self) -> Document {
+    /// to sessions, so all of them) and aborts the sessions' open transactions
+    /// (`killSessions` names them by `id`; the others kill every session).
+    pub(super) fn kill_sessions(&self, cmd: &Document) -> Document {
         self.kill_all_cursors();
+        match cmd.get("killSessions") {
+            Some(Bson::Array(ids)) => {
+                let lsids = session_ids(ids);
+                self.store.txns.abort_sessions(Some(&lsids));
+            }
+            _ => self.store.txns.abort_sessions(None),
+        }
         ok(Document::new())
+    }
+
+    /// `endSessions`: the sessions' open transactions are aborted.
+    pub(super) fn end_session_transactions(&self, ids: &[Bson]) {
+        self.store.txns.abort_sessions(Some(&session_ids(ids)));
     }
 
     /// Adds to an error reply (or a reply with a writeConcernError) what mongod adds: the
