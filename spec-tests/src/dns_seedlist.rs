@@ -17,6 +17,10 @@
 //! checked against the client's initial seed list, `options` and `parsed_options` against
 //! its options, `hosts` / `numHosts` against the topology once discovery settles, and a
 //! `ping` runs unless `ping` is false.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a runner of live deployments: it waits on real time for discovery to settle"
+)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

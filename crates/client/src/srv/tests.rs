@@ -1,6 +1,10 @@
 //! The prose tests of the initial DNS seedlist discovery spec (1 to 4) and of the polling SRV
 //! records spec (1 to 13), on real clients whose DNS questions a stub answers, the polling
 //! ones on tokio's paused clock (no real waiting).
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the polling tests sleep on tokio's paused clock to let rescans happen"
+)]
 
 use std::collections::HashMap;
 use std::net::IpAddr;
