@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 mod auth;
 mod cmap;
 mod connection_string;
+mod dns_seedlist;
+mod dns_zone;
 mod sdam;
 mod server_selection;
 pub mod unified;
@@ -37,17 +39,21 @@ pub enum Suite {
     UriOptions,
     /// Credentials from connection strings, `auth/tests/legacy`.
     Auth,
+    /// `dns-seedlist`: initial DNS seedlist discovery against an in-process DNS zone and
+    /// testkit deployments.
+    DnsSeedlist,
 }
 
 impl Suite {
     /// Every suite, in the order they run.
-    pub const ALL: [Suite; 6] = [
+    pub const ALL: [Suite; 7] = [
         Suite::Cmap,
         Suite::Sdam,
         Suite::ServerSelection,
         Suite::ConnectionString,
         Suite::UriOptions,
         Suite::Auth,
+        Suite::DnsSeedlist,
     ];
 
     /// The suite's name on the command line and in the summary lines.
@@ -59,6 +65,7 @@ impl Suite {
             Suite::ConnectionString => "connection-string",
             Suite::UriOptions => "uri-options",
             Suite::Auth => "auth",
+            Suite::DnsSeedlist => "dns-seedlist",
         }
     }
 
@@ -89,6 +96,7 @@ impl Suite {
             Suite::ConnectionString => &["connection-string/tests"],
             Suite::UriOptions => &["uri-options/tests"],
             Suite::Auth => &["auth/tests/legacy"],
+            Suite::DnsSeedlist => &["initial-dns-seedlist-discovery/tests"],
         }
     }
 
@@ -390,6 +398,7 @@ pub fn run(suite: Suite, ctx: &Context) -> Outcome {
         Suite::ConnectionString => connection_string::run(ctx, &mut out),
         Suite::UriOptions => uri_options::run(ctx, &mut out),
         Suite::Auth => auth::run(ctx, &mut out),
+        Suite::DnsSeedlist => dns_seedlist::run(ctx, &mut out),
     };
     if !implemented {
         out.fail(

@@ -18,13 +18,13 @@ usage: cargo xtask spec [--suite DIR] [SUITE...]
        cargo xtask tidy
 
 spec runs the JSON spec suites. SUITE is one of: cmap, sdam, server-selection,
-connection-string, uri-options, auth (default: all). The official tests are read
+connection-string, uri-options, auth, dns-seedlist (default: all). The official tests are read
 from DIR (the specifications' source/ folder), or from MONGO_SPECS_DIR; the
 project's own cases under spec-tests/data/<suite>/ always run. SPEC_FILE and
 SPEC_TEST keep only the files whose path, and the tests whose description,
 contain the given text. Each suite prints `SUITE: P/T official, P/T own` (with
-`(N failed, N skipped)` where not zero), then `total: N passed, N failed, N
-skipped`. A DIR holding none of the suites' official folders exits with 2; a
+`(N failed, N skipped)` where not zero; dns-seedlist also `dns-seedlist: N
+passed, N failed, N skipped`), then `total: N passed, N failed, N skipped`. A DIR holding none of the suites' official folders exits with 2; a
 suite whose official folder is missing from DIR fails.
 
 spec unified runs the unified-format files of each DIR (a folder under the
@@ -144,6 +144,10 @@ fn spec(args: &[String]) -> ExitCode {
             println!("FAIL {suite}: {f}");
         }
         lines.push(out.suite_line(suite.name()));
+        if suite == Suite::DnsSeedlist {
+            // The seedlist suite runs against live deployments: its own closing line too.
+            lines.push(out.summary(suite.name()));
+        }
         for n in &out.notes {
             lines.push(format!("  note: {n}"));
         }

@@ -5,6 +5,9 @@
 //! cargo run -p mongo-client --example quickstart                  # embedded test server
 //! cargo run -p mongo-client --example quickstart -- mongodb://localhost:27017
 //! MONGODB_URI=mongodb://localhost:27017 cargo run -p mongo-client --example quickstart
+//! cargo run -p mongo-client --example quickstart -- mongodb+srv://cluster0.example.net
+//! MONGODB_DNS_SERVER=127.0.0.1:5353 cargo run -p mongo-client --example quickstart -- \
+//!     mongodb+srv://test1.test.build.10gen.cc       # SRV/TXT (and host names) from that server
 //! ```
 
 use std::sync::Arc;
@@ -12,7 +15,7 @@ use std::time::Duration;
 
 use mongo_client::bson::{Document, doc};
 use mongo_client::event::{EventRecorder, Listeners};
-use mongo_client::{Client, ClientOptions};
+use mongo_client::{Client, ClientOptions, ResolverConfig};
 use serde::{Deserialize, Serialize};
 
 /// The documents of the quickstart's collection, as a Rust type.
@@ -51,12 +54,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let recorder: Arc<EventRecorder> = EventRecorder::shared();
     let mut listeners = Listeners::new();
     listeners.add_all(recorder.clone());
+    // `mongodb+srv://` strings are resolved when the client is built (SRV and TXT records).
+    // MONGODB_DNS_SERVER=HOST:PORT sends every DNS question to that name server instead of
+    // the system's, so that a test zone served on loopback can stand in for real DNS.
+    let mut options = ClientOptions::parse(&uri)?;
+    if let Ok(server) = std::env::var("MONGODB_DNS_SERVER") {
+        let addr: std::net::SocketAddr = server
+            .parse()
+            .map_err(|e| format!("MONGODB_DNS_SERVER must be HOST:PORT ({server}): {e}"))?;
+        options.resolver = ResolverConfig::with_name_servers([addr]);
+    }
     let client = Client::builder()
-        .options(ClientOptions::parse(&uri)?)
+        .options(options)
         .listeners(listeners)
         .build()
         .await?;
 
+    if options_srv(&client) {
+        let seeds: Vec<String> = client
+            .initial_seeds()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        println!("mongodb+srv seeds: {}", seeds.join(", "));
+    }
     client.wait_for_discovery(Duration::from_secs(10)).await;
     let topology = client.topology_description();
     println!("topology: {}", topology.topology_type().name());
@@ -129,4 +150,9 @@ fn event_kind(e: &mongo_client::event::command::CommandEvent) -> &'static str {
         mongo_client::event::command::CommandEvent::Succeeded(_) => "succeeded",
         mongo_client::event::command::CommandEvent::Failed(_) => "failed",
     }
+}
+
+/// Whether the client was built from a `mongodb+srv://` string.
+fn options_srv(client: &Client) -> bool {
+    client.options().srv
 }

@@ -34,6 +34,7 @@ pub use mongo_events as event;
 pub mod crud;
 pub mod error;
 pub mod options;
+pub mod srv;
 pub mod uri;
 
 pub use crud::{
@@ -51,8 +52,8 @@ pub use crud::{
 pub use error::{Error, ErrorKind, Result, WriteConcernError, WriteError, WriteFailure};
 pub use options::{
     Acknowledgment, AuthMechanism, ClientOptions, ClientOptionsBuilder, Compressor, Credential,
-    HostKind, ProxyOptions, ReadMode, ReadPreference, ServerAddress, ServerMonitoringMode, TagSet,
-    TlsOptions, WriteConcern,
+    HostKind, ProxyOptions, ReadMode, ReadPreference, ResolverConfig, ServerAddress,
+    ServerMonitoringMode, TagSet, TlsOptions, WriteConcern,
 };
 pub use uri::{ConnectionString, UriError};
 

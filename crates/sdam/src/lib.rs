@@ -54,7 +54,9 @@ pub use selection::{
     IDLE_WRITE_PERIOD, Operation, ReadPreference, SMALLEST_MAX_STALENESS, TagSet, latency_window,
     pick_two_choices,
 };
-pub use topology::{SdamEvent, Topology, TopologyConfig, TopologyDescription, TopologyUpdate};
+pub use topology::{
+    SdamEvent, Topology, TopologyConfig, TopologyDescription, TopologyUpdate, shuffle_hosts,
+};
 
 /// The oldest wire version this driver speaks (MongoDB 4.2).
 pub const MIN_SUPPORTED_WIRE_VERSION: i32 = 8;

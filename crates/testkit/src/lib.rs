@@ -61,4 +61,4 @@ pub use options::{ServerOptions, TlsFiles};
 pub use replset::ReplicaSet;
 pub use server::TestServer;
 pub use store::Store;
-pub use tls::{TestCerts, generate_test_certs, generate_test_certs_in};
+pub use tls::{TestCerts, generate_test_certs, generate_test_certs_for, generate_test_certs_in};

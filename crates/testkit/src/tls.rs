@@ -72,6 +72,16 @@ pub fn generate_test_certs() -> Result<TestCerts, Error> {
 /// # Errors
 /// As [`generate_test_certs`].
 pub fn generate_test_certs_in(dir: &Path) -> Result<TestCerts, Error> {
+    generate_test_certs_for(dir, &[])
+}
+
+/// Like [`generate_test_certs_in`], with more names the server certificate is valid for
+/// (besides `localhost` and `127.0.0.1`): for example the host names a test DNS zone gives
+/// the servers.
+///
+/// # Errors
+/// As [`generate_test_certs`].
+pub fn generate_test_certs_for(dir: &Path, extra_names: &[&str]) -> Result<TestCerts, Error> {
     let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(cert_err)?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.distinguished_name
@@ -84,8 +94,9 @@ pub fn generate_test_certs_in(dir: &Path) -> Result<TestCerts, Error> {
     let ca_key = KeyPair::generate().map_err(cert_err)?;
     let ca_cert = ca.self_signed(&ca_key).map_err(cert_err)?;
 
-    let mut server = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .map_err(cert_err)?;
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    names.extend(extra_names.iter().map(|n| (*n).to_string()));
+    let mut server = CertificateParams::new(names).map_err(cert_err)?;
     server
         .distinguished_name
         .push(DnType::CommonName, "localhost");

@@ -70,6 +70,8 @@ pub struct ClientBuilder {
     listeners: Listeners,
     server_api: Option<ServerApi>,
     backoff: Option<Arc<dyn Backoff>>,
+    /// Answers every DNS question instead of a resolver (tests).
+    pub(crate) dns: Option<crate::srv::dns::Dns>,
 }
 
 impl ClientBuilder {
@@ -113,14 +115,21 @@ impl ClientBuilder {
     /// establishment, cursor clean-up) run inside the `tracing` span current when it is built,
     /// so that log messages can be told apart per client: build it inside a span of your own
     /// (an instrumented future, see `tracing::Instrument`) to tag them.
+    ///
+    /// For `mongodb+srv` it first looks up the SRV and TXT records (initial DNS seedlist
+    /// discovery): DNS errors and records the spec does not allow fail the build.
     pub async fn build(self) -> Result<Client> {
-        Client::open(self)
+        let prepared =
+            crate::srv::discover::prepare(self.options.clone(), self.dns.clone()).await?;
+        Client::open(self, prepared)
     }
 }
 
 pub(crate) struct ClientInner {
     pub(crate) topology: Topology,
     pub(crate) options: ClientOptions,
+    /// The seed list the topology started from (for `mongodb+srv`, the SRV records' hosts).
+    pub(crate) seeds: Vec<ServerAddress>,
     pub(crate) credentials: Vec<mongo_auth::Credential>,
     pub(crate) read_preference: Option<ReadPreference>,
     pub(crate) write_concern: Option<Document>,
@@ -195,15 +204,13 @@ impl Client {
         Client::builder().options(options).build().await
     }
 
-    fn open(b: ClientBuilder) -> Result<Client> {
-        let o = b.options;
-        o.validate()?;
-        o.check_supported()?;
+    fn open(b: ClientBuilder, prepared: crate::srv::discover::Prepared) -> Result<Client> {
+        let o = prepared.options;
         let listeners = Listeners::with_global(&b.listeners);
         let load_balanced = o.load_balanced.unwrap_or(false);
         let connect_timeout = o.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
 
-        let mut config = TopologyConfig::new(o.hosts.clone());
+        let mut config = TopologyConfig::new(prepared.seeds.clone());
         config.set_name = o.replica_set.clone();
         config.direct_connection = o.direct_connection;
         config.load_balanced = load_balanced;
@@ -243,6 +250,8 @@ impl Client {
             server_api: b.server_api,
             load_balanced,
             listeners: listeners.clone(),
+            proxy: o.proxy.host.is_some().then(|| o.proxy.clone()),
+            dns: prepared.host_dns,
         };
         let mut monitor_conn = conn.clone();
         monitor_conn.credential = None;
@@ -260,6 +269,9 @@ impl Client {
                 .unwrap_or(DEFAULT_SERVER_SELECTION_TIMEOUT),
             listeners,
         })?;
+        if let Some(plan) = prepared.poll {
+            crate::srv::poller::spawn(&topology, plan, tracing::Span::current());
+        }
         Ok(Client {
             handle: None,
             bound_session: None,
@@ -278,6 +290,7 @@ impl Client {
                 backoff: b.backoff.unwrap_or_else(|| Arc::new(RandomBackoff)),
                 credentials: o.credential.iter().cloned().collect(),
                 options: o,
+                seeds: prepared.seeds,
                 sessions: ServerSessionPool::default(),
                 cluster_time: session::ClusterClock::default(),
                 cursor_pins: Arc::default(),
@@ -291,6 +304,12 @@ impl Client {
     /// The options the client was built with.
     pub fn options(&self) -> &ClientOptions {
         &self.inner.options
+    }
+
+    /// The seed list the client started from: the hosts of its options, or for
+    /// `mongodb+srv` the hosts its SRV records named (at most `srvMaxHosts` of them).
+    pub fn initial_seeds(&self) -> &[ServerAddress] {
+        &self.inner.seeds
     }
 
     /// A database handle.

@@ -22,6 +22,8 @@ fn tls_config_of(options: &ConnectionOptions) -> StreamConfig {
     StreamConfig {
         connect_timeout: options.connect_timeout,
         tls: options.tls.clone(),
+        proxy: options.proxy.clone(),
+        dns: options.dns.clone(),
     }
 }
 

@@ -19,6 +19,7 @@ mod establish;
 mod events;
 pub mod handshake;
 mod legacy;
+mod socks5;
 pub(crate) mod stream;
 pub(crate) mod tls;
 
@@ -89,6 +90,11 @@ pub struct ConnectionOptions {
     pub listeners: Listeners,
     /// The `client` metadata document (already truncated to 512 bytes).
     pub metadata: Document,
+    /// A SOCKS5 proxy every connection goes through (`proxyHost` and friends).
+    pub proxy: Option<crate::options::ProxyOptions>,
+    /// The resolver of host names when the client has its own (explicit name servers);
+    /// `None` leaves them to the operating system.
+    pub(crate) dns: Option<crate::srv::dns::Dns>,
 }
 
 impl Default for ConnectionOptions {
@@ -104,6 +110,8 @@ impl Default for ConnectionOptions {
             load_balanced: false,
             listeners: Listeners::new(),
             metadata: client_metadata(None, handshake::detect_env()),
+            proxy: None,
+            dns: None,
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The byte stream under a connection: TCP (with connect timeout, `TCP_NODELAY` and
-//! keepalive), TLS over TCP, or a unix domain socket.
+//! keepalive), TLS over TCP, or a unix domain socket. With a SOCKS5 proxy the TCP stream is
+//! a tunnel through it (`socks5.rs`); with the client's own resolver host names are
+//! resolved through it instead of the operating system.
 
 use std::io;
 use std::pin::Pin;
@@ -30,6 +32,8 @@ pub(crate) enum Stream {
 pub(crate) struct StreamConfig {
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
+    pub(crate) proxy: Option<crate::options::ProxyOptions>,
+    pub(crate) dns: Option<crate::srv::dns::Dns>,
 }
 
 async fn with_timeout<T>(
@@ -70,13 +74,25 @@ pub(crate) async fn connect(address: &ServerAddress, config: &StreamConfig) -> R
     }
     let host = address.host();
     let port = address.port().unwrap_or(mongo_events::DEFAULT_PORT);
-    let tcp = with_timeout(limit, "connect", TcpStream::connect((host.as_ref(), port)))
-        .await
-        .map_err(Error::io)?;
-    tcp.set_nodelay(true).map_err(Error::io)?;
-    let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE_TIME);
-    // Keepalive is best effort: some platforms refuse some settings.
-    let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive);
+    let tcp = match &config.proxy {
+        Some(proxy) => {
+            with_timeout(
+                limit,
+                "connect through the SOCKS5 proxy",
+                super::socks5::connect(proxy, &host, port, config.dns.as_ref()),
+            )
+            .await
+        }
+        None => {
+            with_timeout(
+                limit,
+                "connect",
+                tcp_connect(&host, port, config.dns.as_ref()),
+            )
+            .await
+        }
+    }
+    .map_err(Error::io)?;
     match &config.tls {
         None => Ok(Stream::Tcp(tcp)),
         Some(tls) => {
@@ -88,6 +104,24 @@ pub(crate) async fn connect(address: &ServerAddress, config: &StreamConfig) -> R
             Ok(Stream::Tls(Box::new(tls)))
         }
     }
+}
+
+/// A TCP connection to `host:port` (resolved by `dns` when given, else by the operating
+/// system), with `TCP_NODELAY` and keepalive.
+pub(crate) async fn tcp_connect(
+    host: &str,
+    port: u16,
+    dns: Option<&crate::srv::dns::Dns>,
+) -> io::Result<TcpStream> {
+    let tcp = match dns {
+        Some(dns) => TcpStream::connect(dns.resolve(host, port).await?.as_slice()).await?,
+        None => TcpStream::connect((host, port)).await?,
+    };
+    tcp.set_nodelay(true)?;
+    let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE_TIME);
+    // Keepalive is best effort: some platforms refuse some settings.
+    let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive);
+    Ok(tcp)
 }
 
 impl AsyncRead for Stream {

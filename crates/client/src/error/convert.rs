@@ -47,6 +47,12 @@ impl From<mongo_pool::PoolError> for Error {
     }
 }
 
+impl From<crate::srv::SrvError> for Error {
+    fn from(e: crate::srv::SrvError) -> Self {
+        Error::new(ErrorKind::Srv(e))
+    }
+}
+
 impl From<UriError> for Error {
     fn from(e: UriError) -> Self {
         Error::new(ErrorKind::Uri(e))

@@ -119,6 +119,10 @@ pub enum ErrorKind {
     /// A connection string or options are invalid.
     #[error("invalid options: {0}")]
     Uri(UriError),
+    /// `mongodb+srv` discovery failed: a DNS lookup, or records the initial DNS seedlist
+    /// discovery spec does not allow.
+    #[error("mongodb+srv discovery failed: {0}")]
+    Srv(crate::srv::SrvError),
     /// TLS could not be configured (a CA or certificate file that cannot be read or parsed).
     #[error("TLS configuration error: {0}")]
     TlsConfig(String),

@@ -23,6 +23,7 @@ use std::fmt;
 use std::time::Duration;
 
 mod concern;
+mod resolver;
 mod tls;
 
 pub use concern::{Acknowledgment, WriteConcern};
@@ -31,6 +32,7 @@ pub use mongo_events::sdam::ReadMode;
 pub use mongo_events::{DEFAULT_PORT, HostKind, ServerAddress};
 pub use mongo_sdam::{ReadPreference, ServerMonitoringMode, TagSet};
 pub use mongo_wire::Compressor;
+pub use resolver::ResolverConfig;
 pub use tls::{ProxyOptions, TlsOptions};
 
 use crate::uri::{ConnectionString, UriError};
@@ -47,8 +49,9 @@ pub struct ClientOptions {
     /// The seed list. With `srv`, the single entry is the SRV name (a host name without a
     /// port), not a server.
     pub hosts: Vec<ServerAddress>,
-    /// Whether the hosts came from a `mongodb+srv://` string. SRV and TXT lookups are not done
-    /// by this crate yet: a client refuses to start with it (resolve the seed list first).
+    /// Whether the hosts came from a `mongodb+srv://` string: the client looks up the SRV
+    /// and TXT records of the single host when it is built (initial DNS seedlist discovery)
+    /// and, in a sharded cluster, rescans the SRV records while it runs.
     pub srv: bool,
     /// `srvServiceName`: the SRV service name (default `mongodb`). Only valid with `srv`.
     pub srv_service_name: Option<String>,
@@ -57,6 +60,13 @@ pub struct ClientOptions {
     /// The credential, present when the string had user information (`@`) or an
     /// `authMechanism`; validated by `mongo-auth` when it was built.
     pub credential: Option<Credential>,
+    /// `authSource` as the connection string (or code) gave it; the credential holds the
+    /// source in effect. Kept so that a `mongodb+srv` TXT record's `authSource` applies only
+    /// when none was given (a credential set with the builder counts as given).
+    pub auth_source: Option<String>,
+    /// Where the client's DNS questions go (`mongodb+srv` lookups, and every host name when
+    /// name servers are given explicitly); the system configuration by default.
+    pub resolver: ResolverConfig,
     /// The database named in the path of the connection string.
     pub default_database: Option<String>,
     /// `appname`: sent in the handshake's client metadata; at most 128 bytes.
@@ -120,8 +130,8 @@ pub struct ClientOptions {
     pub enable_overload_retargeting: Option<bool>,
     /// TLS options (`tls`/`ssl` and the `tls*` family).
     pub tls: TlsOptions,
-    /// SOCKS5 proxy options (`proxyHost` and friends). Not supported yet: a client refuses
-    /// them.
+    /// SOCKS5 proxy options (`proxyHost` and friends): every connection, monitoring
+    /// included, goes through the proxy, which resolves the server's host name itself.
     pub proxy: ProxyOptions,
 }
 
@@ -135,6 +145,8 @@ impl fmt::Debug for ClientOptions {
             .field("srv_service_name", &self.srv_service_name)
             .field("srv_max_hosts", &self.srv_max_hosts)
             .field("credential", &self.credential)
+            .field("auth_source", &self.auth_source)
+            .field("resolver", &self.resolver)
             .field("default_database", &self.default_database)
             .field("app_name", &self.app_name)
             .field("compressors", &self.compressors)
@@ -309,8 +321,6 @@ impl ClientOptions {
     /// to do instead. [`Client`](crate::Client) runs it before opening anything, so that no
     /// option a user set is silently dropped. Checked, in this order:
     ///
-    /// - `mongodb+srv` (SRV and TXT lookups are not implemented yet);
-    /// - `proxyHost` and the other SOCKS5 options (no proxy support yet);
     /// - `serverSelectionTryOnce=true` (a single-threaded mode the server selection spec
     ///   forbids multi-threaded drivers; `false` is honoured: selection retries until
     ///   serverSelectionTimeoutMS);
@@ -330,22 +340,6 @@ impl ClientOptions {
                 reason: reason.to_owned(),
             })
         };
-        if self.srv {
-            return refuse(
-                "mongodb+srv",
-                "SRV and TXT lookups are not implemented yet; resolve the seed list and use a \
-                 mongodb:// connection string",
-            );
-        }
-        let proxy = [
-            ("proxyHost", self.proxy.host.is_some()),
-            ("proxyPort", self.proxy.port.is_some()),
-            ("proxyUsername", self.proxy.username.is_some()),
-            ("proxyPassword", self.proxy.password.is_some()),
-        ];
-        if let Some((name, _)) = proxy.iter().find(|(_, set)| *set) {
-            return refuse(name, "SOCKS5 proxies are not supported yet");
-        }
         if self.server_selection_try_once == Some(true) {
             return refuse(
                 "serverSelectionTryOnce",
@@ -518,6 +512,32 @@ impl ClientOptionsBuilder {
         self
     }
 
+    /// Sets where DNS questions go (see [`ResolverConfig`]).
+    pub fn resolver(mut self, resolver: ResolverConfig) -> Self {
+        self.options.resolver = resolver;
+        self
+    }
+
+    /// Sets the credential. Its source counts as given: a `mongodb+srv` TXT record's
+    /// `authSource` does not replace it.
+    pub fn credential(mut self, credential: Credential) -> Self {
+        self.options.auth_source = Some(credential.source().to_owned());
+        self.options.credential = Some(credential);
+        self
+    }
+
+    /// Sets `srvServiceName` (needs `mongodb+srv`).
+    pub fn srv_service_name(mut self, name: impl Into<String>) -> Self {
+        self.options.srv_service_name = Some(name.into());
+        self
+    }
+
+    /// Sets `srvMaxHosts` (needs `mongodb+srv`; `0` means no maximum).
+    pub fn srv_max_hosts(mut self, max: u32) -> Self {
+        self.options.srv_max_hosts = Some(max);
+        self
+    }
+
     string_setters! {
         /// Sets the default database.
         default_database;
@@ -530,8 +550,6 @@ impl ClientOptionsBuilder {
     }
 
     setters! {
-        /// Sets the credential.
-        credential: Credential;
         /// Sets `compressors`.
         compressors: Vec<Compressor>;
         /// Sets `zlibCompressionLevel`.

@@ -126,6 +126,35 @@ pub struct ProxyOptions {
 }
 
 impl ProxyOptions {
+    /// A proxy at `host` (port 1080 unless [`ProxyOptions::with_port`] says otherwise), no
+    /// authentication.
+    pub fn new(host: impl Into<String>) -> Self {
+        ProxyOptions {
+            host: Some(host.into()),
+            ..ProxyOptions::default()
+        }
+    }
+
+    /// Sets `proxyPort`.
+    #[must_use]
+    pub fn with_port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// Sets `proxyUsername` and `proxyPassword` (username/password authentication, offered
+    /// besides no authentication).
+    #[must_use]
+    pub fn with_credentials(
+        mut self,
+        username: impl Into<String>,
+        password: impl Into<String>,
+    ) -> Self {
+        self.username = Some(username.into());
+        self.password = Some(password.into());
+        self
+    }
+
     /// The port to use: `proxyPort` or 1080.
     pub fn port_or_default(&self) -> u16 {
         self.port.unwrap_or(1080)

@@ -10,6 +10,8 @@
 #[cfg(test)]
 mod interrupt_tests;
 mod monitor;
+mod srv;
+pub(crate) use srv::WeakTopology;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -21,9 +21,9 @@
 //!   options (error).
 //! - Booleans accept exactly `true` and `false`.
 //! - `mongodb+srv`: exactly one host name without a port; TLS defaults to on. The SRV and TXT
-//!   DNS lookups are NOT performed here: [`ConnectionString::srv`] is `true` and the single
-//!   host is the name to resolve. Rules that need the resolved hosts (load balancer host
-//!   count) are checked on the unresolved string only.
+//!   DNS lookups are not performed here but when a client is built (`crate::srv`):
+//!   [`ConnectionString::srv`] is `true` and the single host is the name to resolve. Rules
+//!   that need the resolved hosts (load balancer host count) are checked again then.
 
 use std::fmt;
 
@@ -35,6 +35,8 @@ mod percent;
 #[cfg(test)]
 mod proptests;
 mod query;
+
+pub(crate) use query::apply_txt;
 
 /// Why a connection string (or a set of client options) was rejected.
 ///
@@ -100,7 +102,7 @@ pub enum UriError {
 #[derive(Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ConnectionString {
-    /// `true` for `mongodb+srv://`. The SRV lookup is not performed by this crate.
+    /// `true` for `mongodb+srv://`. The SRV lookup happens when a client is built.
     pub srv: bool,
     /// The hosts, in order.
     pub hosts: Vec<ServerAddress>,
@@ -257,6 +259,7 @@ impl ConnectionString {
             Some((u, p)) => (Some(u), p),
             None => (None, None),
         };
+        options.auth_source.clone_from(&auth.source);
         if username.is_some() || auth.mechanism.is_some() {
             let credential = Credential::builder()
                 .username_opt(username.clone())

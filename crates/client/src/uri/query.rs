@@ -158,6 +158,31 @@ fn split_pairs(query: &str) -> Result<Vec<Pair>, UriError> {
     Ok(pairs)
 }
 
+/// The options a `mongodb+srv` TXT record may set (initial DNS seedlist discovery spec).
+pub(crate) const TXT_OPTIONS: [&str; 3] = ["authsource", "replicaset", "loadbalanced"];
+
+/// Applies the options of a `mongodb+srv` TXT record to `opts` (a fresh set the caller merges
+/// under the connection string's): any option but [`TXT_OPTIONS`] is an error, and the rest
+/// follow the connection string's rules (a malformed pair is an error, an invalid value a
+/// warning).
+pub(crate) fn apply_txt(
+    txt: &str,
+    opts: &mut ClientOptions,
+    warnings: &mut Vec<String>,
+) -> Result<AuthOptions, UriError> {
+    for pair in split_pairs(txt)? {
+        if !TXT_OPTIONS.contains(&pair.key.as_str()) {
+            return Err(UriError::Unsupported {
+                option: pair.name,
+                reason: "a mongodb+srv TXT record may only set authSource, replicaSet and \
+                         loadBalanced"
+                    .to_owned(),
+            });
+        }
+    }
+    apply_query(txt, opts, warnings)
+}
+
 /// Applies the query to `opts`, collecting warnings; returns the auth options.
 pub(crate) fn apply_query(
     query: &str,

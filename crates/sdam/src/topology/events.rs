@@ -162,6 +162,44 @@ impl Topology {
         update
     }
 
+    /// Applies the hosts an SRV rescan verified
+    /// ([`TopologyDescription::apply_srv_hosts`]), queueing ServerOpening / ServerClosed for
+    /// the servers added and removed and a TopologyDescriptionChanged when anything changed.
+    pub fn apply_srv_hosts(
+        &mut self,
+        hosts: &[ServerAddress],
+        max_hosts: u32,
+        below: &mut dyn FnMut(usize) -> usize,
+    ) -> TopologyUpdate {
+        let before = self.description.to_info();
+        let mut update = self.description.apply_srv_hosts(hosts, max_hosts, below);
+        update.changed = !update.added.is_empty() || !update.removed.is_empty();
+        if !update.changed {
+            return update;
+        }
+        for a in &update.added {
+            self.push_server(ServerEvent::Opening(ServerOpeningEvent {
+                address: a.clone(),
+                topology_id: self.id,
+            }));
+        }
+        for a in &update.removed {
+            self.push_server(ServerEvent::Closed(ServerClosedEvent {
+                address: a.clone(),
+                topology_id: self.id,
+            }));
+        }
+        let new_info = self.description.to_info();
+        self.push_topology(TopologyEvent::DescriptionChanged(Box::new(
+            TopologyDescriptionChangedEvent {
+                topology_id: self.id,
+                previous_description: before,
+                new_description: new_info,
+            },
+        )));
+        update
+    }
+
     /// Closes the topology: a ServerClosed per server, a TopologyDescriptionChanged to an
     /// empty Unknown topology, then TopologyClosed. Returns the servers whose monitors and
     /// pools must be closed.

@@ -4,14 +4,16 @@
 //! The files: `description` holds [`TopologyConfig`] and [`TopologyDescription`] (its state,
 //! constructors and accessors); `update` the update rules, named after the spec's pseudocode,
 //! and the [`TopologyUpdate`] they return; `events` the event-emitting [`Topology`] and
-//! [`SdamEvent`].
+//! [`SdamEvent`]; `srv` the SRV polling spec's host-list update and the shared shuffle.
 
 mod description;
 mod events;
+mod srv;
 mod update;
 
 pub use description::{TopologyConfig, TopologyDescription};
 pub use events::{SdamEvent, Topology};
+pub use srv::shuffle_hosts;
 pub use update::TopologyUpdate;
 
 #[cfg(test)]
