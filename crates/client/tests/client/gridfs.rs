@@ -100,7 +100,7 @@ async fn a_multi_chunk_file_round_trips_through_the_streams() {
         .iter()
         .find(|ix| ix.get_document("key").ok() == Some(&doc! {"files_id": 1, "n": 1}))
         .expect("the chunks index");
-    assert_eq!(unique.get_bool("unique"), Ok(true));
+    assert_eq!(unique.get_bool("unique").ok(), Some(true));
 
     // Read back through the AsyncRead stream, in small reads.
     let mut download = bucket.open_download_stream(id.clone()).await.unwrap();
@@ -373,4 +373,38 @@ async fn indexes_present_with_other_numeric_types_are_not_created_again() {
     let again = db.gridfs_bucket(None);
     again.upload_from_stream("c", &b"z"[..]).await.unwrap();
     assert_eq!(started_names(&recorder), ["find", "insert", "insert"]);
+}
+
+/// A source that fails on every read.
+struct Failing;
+
+impl tokio::io::AsyncRead for Failing {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        _: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Err(std::io::Error::other("disk on fire")))
+    }
+}
+
+#[tokio::test]
+async fn a_failing_source_aborts_the_upload_with_its_own_error() {
+    let server = TestServer::start(ServerOptions::default()).await.unwrap();
+    let bucket = db(&server)
+        .await
+        .gridfs_bucket(GridFsBucketOptions::default().chunk_size_bytes(100));
+    let content = data(250);
+    let source = (&content[..]).chain(Failing);
+    let e = bucket
+        .upload_from_stream("broken", source)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e.kind(), ErrorKind::Io(io) if io.to_string() == "disk on fire"),
+        "{e}"
+    );
+    // The two full chunks it stored are gone, and no files document was made.
+    assert_eq!(bucket.chunks().count_documents(doc! {}).await.unwrap(), 0);
+    assert_eq!(bucket.files().count_documents(doc! {}).await.unwrap(), 0);
 }
