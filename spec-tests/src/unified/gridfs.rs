@@ -116,6 +116,9 @@ pub(crate) async fn bucket_op(
     name: &str,
     args: &Document,
 ) -> Result<Value, OpError> {
+    if args.contains_key("session") {
+        return Err(Fail::unsupported(format!("bucket.{name} in a session")).into());
+    }
     match name {
         "upload" | "uploadWithId" => {
             let with_id = name == "uploadWithId";
