@@ -43,13 +43,16 @@ pub use crud::{
     CountOptions, CreateCollectionOptions, CreateIndexOptions, CursorType, DeleteModel,
     DeleteOptions, DeleteResult, DistinctOptions, DropIndexOptions, EstimatedDocumentCountOptions,
     FindOneAndDeleteOptions, FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOneOptions,
-    FindOptions, Hint, IndexModel, IndexOptions, InsertManyOptions, InsertManyResult,
-    InsertOneModel, InsertOneOptions, InsertOneResult, ListCollectionsOptions,
-    ListDatabasesOptions, ListIndexesOptions, ModifyCollectionOptions, Namespace, ReplaceOneModel,
-    ReplaceOptions, ReturnDocument, RunCursorCommandOptions, UpdateModel, UpdateModifications,
-    UpdateOptions, UpdateResult, VerboseResults, WriteModel,
+    FindOptions, GridFsDownloadByNameOptions, GridFsFindOptions, GridFsUploadOptions, Hint,
+    IndexModel, IndexOptions, InsertManyOptions, InsertManyResult, InsertOneModel,
+    InsertOneOptions, InsertOneResult, ListCollectionsOptions, ListDatabasesOptions,
+    ListIndexesOptions, ModifyCollectionOptions, Namespace, ReplaceOneModel, ReplaceOptions,
+    ReturnDocument, RunCursorCommandOptions, UpdateModel, UpdateModifications, UpdateOptions,
+    UpdateResult, VerboseResults, WriteModel,
 };
-pub use error::{Error, ErrorKind, Result, WriteConcernError, WriteError, WriteFailure};
+pub use error::{
+    Error, ErrorKind, GridFsError, Result, WriteConcernError, WriteError, WriteFailure,
+};
 pub use options::{
     Acknowledgment, AuthMechanism, ClientOptions, ClientOptionsBuilder, Compressor, Credential,
     HostKind, ProxyOptions, ReadMode, ReadPreference, ResolverConfig, ServerAddress,
@@ -69,6 +72,8 @@ mod client;
 #[cfg(feature = "tokio")]
 pub mod conn;
 #[cfg(feature = "tokio")]
+pub mod gridfs;
+#[cfg(feature = "tokio")]
 pub mod topology;
 
 #[cfg(feature = "tokio")]
@@ -81,5 +86,7 @@ pub use client::{
 };
 #[cfg(feature = "tokio")]
 pub use conn::{Connection, ConnectionOptions, DriverInfo, LegacyWrite, Reply, ServerApi};
+#[cfg(feature = "tokio")]
+pub use gridfs::{GridFsBucket, GridFsBucketOptions, GridFsDownloadStream, GridFsUploadStream};
 #[cfg(feature = "tokio")]
 pub use topology::{PooledConn, ServerPoolStats};

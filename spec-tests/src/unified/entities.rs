@@ -51,6 +51,8 @@ pub(crate) enum Entity {
     Events(Arc<Mutex<Vec<Document>>>),
     Topology(Box<TopologyDescription>),
     Thread(Arc<ThreadEntity>),
+    /// A GridFS bucket and the client entity of its database.
+    Bucket(mongo_client::GridFsBucket, Arc<ClientEntity>),
     /// An explicit session.
     Session(Arc<SessionEntity>),
 }
@@ -66,6 +68,7 @@ impl Entity {
             Entity::Events(_) => "event list",
             Entity::Topology(_) => "topology description",
             Entity::Thread(_) => "thread",
+            Entity::Bucket(..) => "bucket",
             Entity::Session(_) => "session",
         }
     }
@@ -492,7 +495,7 @@ pub(crate) async fn create_entities(
             "session" => {
                 entities.insert(id, super::sessions::create(spec, entities)?)?;
             }
-            "bucket" => return Err(Fail::unsupported("bucket entities (GridFS, issue 22)")),
+            "bucket" => super::gridfs::create_bucket(spec, id, entities)?,
             "clientEncryption" => {
                 return Err(Fail::unsupported(
                     "clientEncryption entities (client-side encryption)",

@@ -29,6 +29,7 @@ mod entities;
 mod errors;
 mod events;
 mod file;
+mod gridfs;
 mod logs;
 mod matching;
 mod ops;

@@ -230,6 +230,12 @@ async fn entity_operation(state: &State, object: &str, name: &str, args: &Docume
                 .await
         }
         Entity::Cursor(c) => cursor_op(&c, name, args).await,
+        Entity::Bucket(b, c) => {
+            let span = c.span.clone();
+            super::gridfs::bucket_op(&b, name, args)
+                .instrument(span)
+                .await
+        }
         Entity::Session(s) => super::sessions::session_op(&s, name, args).await,
         other => Err(Fail::runner(format!("{name} on a {}", other.kind())).into()),
     }

@@ -99,6 +99,7 @@ macro_rules! options_struct {
 
 mod admin;
 mod client_bulk;
+mod gridfs;
 mod read;
 mod results;
 mod write;
@@ -112,6 +113,7 @@ pub use client_bulk::{
     ClientBulkWriteError, ClientBulkWriteOptions, ClientBulkWriteResult, ClientUpdateResult,
     ClientWriteModel, Namespace, VerboseResults,
 };
+pub use gridfs::{GridFsDownloadByNameOptions, GridFsFindOptions, GridFsUploadOptions};
 pub use read::{
     AggregateOptions, CountOptions, DistinctOptions, EstimatedDocumentCountOptions, FindOneOptions,
     FindOptions,

@@ -17,6 +17,9 @@ pub use mongo_auth::AuthError;
 pub use mongo_pool::{PoolError, RETRYABLE_ERROR, SYSTEM_OVERLOADED_ERROR};
 pub use mongo_wire::Error as WireError;
 
+mod gridfs;
+pub use gridfs::GridFsError;
+
 /// The label a server (or the driver) puts on a write error that may be retried.
 pub const RETRYABLE_WRITE_ERROR: &str = "RetryableWriteError";
 /// The label of errors inside a transaction that may succeed if the transaction is retried.
@@ -136,6 +139,10 @@ pub enum ErrorKind {
     /// collection or cursor), or a value does not encode as BSON.
     #[error("{0}")]
     Deserialization(String),
+    /// A GridFS file is missing or inconsistent, or an upload stream was misused (the
+    /// GridFS specification's errors).
+    #[error("{0}")]
+    GridFs(GridFsError),
 }
 
 /// A command error: the reply's code, codeName and errmsg.

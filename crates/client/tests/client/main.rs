@@ -22,6 +22,7 @@ mod crud_admin;
 mod crud_reads;
 mod crud_writes;
 mod explicit_sessions;
+mod gridfs;
 mod handles;
 mod handshake_errors;
 mod legacy_writes;
