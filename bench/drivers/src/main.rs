@@ -32,8 +32,8 @@ usage: bench-drivers --data TGZ (--server PATH | --uri URI) [--quick] [--out FIL
 --server    the mongo-testkit-server binary, started in its own process for the run
 --uri       a running server instead (each client uses its own database and drops it)
 --quick     a few reps per task (default: the spec's 1 to 5 minutes per task and client)
---reps, --min-time, --max-time   override the budget (reps at most; seconds of timed work
-            per client at least / at most)
+--reps N    exactly N timed reps per task
+--min-time, --max-time   seconds of timed work per client at least / at most
 --tasks     among insert-one, insert-many, find-one-by-id, find-many, find-many-typed, ping
 --out       also write the markdown report there";
 
@@ -80,7 +80,7 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, Error> {
             }
             "--reps" => {
                 budget.max_reps = value()?.parse()?;
-                budget.min_reps = budget.min_reps.min(budget.max_reps);
+                budget.min_reps = budget.max_reps;
                 custom = true;
             }
             "--min-time" => {
@@ -272,7 +272,7 @@ mod tests {
         assert_eq!(a.budget.max_reps, Budget::quick().max_reps);
         let a = args(&["--data", "d", "--uri", "mongodb://h", "--reps", "9"]);
         let a = a.unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(a.budget.max_reps, 9);
+        assert_eq!((a.budget.min_reps, a.budget.max_reps), (9, 9));
         assert!(a.mode.starts_with("full, custom budget"), "{}", a.mode);
         assert_eq!(a.tasks.len(), Task::ALL.len());
         assert!(args(&["--data", "d"]).is_err());
