@@ -2,19 +2,24 @@
 //!
 //! - `cargo xtask spec [--suite DIR] [SUITE...]` runs the JSON spec suites.
 //! - `cargo xtask bench [CRATE...]` runs the criterion benchmarks of the workspace.
+//! - `cargo xtask bench drivers [--quick]` runs our client next to the official `mongodb`
+//!   crate (the `bench/drivers` workspace, built apart from this one).
 //! - `cargo xtask tidy` checks what rustc and clippy do not (see the `tidy` module).
 
+mod bench_drivers;
 mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+use bench_drivers::bench_drivers;
 use spec_tests::{Context, Outcome, Suite};
 
 const USAGE: &str = "\
 usage: cargo xtask spec [--suite DIR] [SUITE...]
        cargo xtask spec [--suite DIR] unified [--min-passed N] [DIR...]
        cargo xtask bench [CRATE...]
+       cargo xtask bench drivers [--quick] [--suite DIR] [ARG...]
        cargo xtask tidy
 
 spec runs the JSON spec suites. SUITE is one of: cmap, sdam, server-selection,
@@ -37,6 +42,16 @@ line per folder and a total; it exits non-zero when a test failed. With
 fewer than N tests passed (CI's floor while known failures remain).
 
 bench runs `cargo bench` for the named crates (default: every crate with benches).
+
+bench drivers builds bench/drivers (its own workspace: the official `mongodb`
+crate never enters this one) and the testkit server in release mode, then runs
+our client and the official one against that server in its own process, task by
+task, interleaved rep by rep. --quick: a few reps (about a minute); default: the
+benchmark spec's budget (1 to 5 minutes per task and client). The data sets come
+from DIR/benchmarking/data (DIR: --suite, MONGO_SPECS_DIR, or ../shared/specs/
+source beside the workspace). Other ARGs go to the bench (--reps N, --min-time S,
+--max-time S, --tasks a,b). Prints a markdown table, also written to
+<target>/bench-drivers/report.md.
 
 tidy checks the workspace: a `//!` doc comment first in every .rs file, the crate
 graph against ARCHITECTURE.md, files of at most 800 lines (or a
@@ -266,6 +281,9 @@ fn spec_unified(args: &[String]) -> ExitCode {
 }
 
 fn bench(args: &[String]) -> ExitCode {
+    if args.first().map(String::as_str) == Some("drivers") {
+        return bench_drivers(&args[1..]);
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace_root()).arg("bench");
