@@ -1,5 +1,5 @@
-//! OUR client (`mongo-client`) behind [`Driver`]. Every call into our API lives in this module,
-//! so that an API change (the fluent builders: `coll.find(filter).await`) is ported here alone.
+//! OUR client (`mongo-client`) behind [`Driver`]. Every call into our API lives in this
+//! module.
 
 use std::time::Duration;
 
@@ -37,16 +37,6 @@ impl Ours {
     }
 }
 
-/// Decodes one `Document` from our cursor into a [`Tweet`].
-///
-/// SWITCH ME: our typed `Collection<T>` is being built; when it lands, `find_many_typed` should
-/// read `Tweet`s straight from a typed cursor (as the official client does) and this function
-/// goes. Until then typed reading is `bson::deserialize_from_document` over the `Document` cursor, which
-/// decodes each document twice (raw bytes to `Document`, `Document` to `Tweet`).
-fn decode_typed(d: Document) -> Result<Tweet, Error> {
-    Ok(bson::deserialize_from_document::<Tweet>(d)?)
-}
-
 impl Driver for Ours {
     fn name(&self) -> &'static str {
         "ours"
@@ -58,33 +48,32 @@ impl Driver for Ours {
 
     async fn recreate(&self, coll: &str) -> Result<(), Error> {
         self.coll(coll).drop().await?;
-        Ok(self.db.create_collection(coll, None).await?)
+        Ok(self.db.create_collection(coll).await?)
     }
 
     async fn seed(&self, coll: &str, docs: Vec<Document>) -> Result<(), Error> {
-        self.coll(coll).insert_many(docs, None).await?;
+        self.coll(coll).insert_many(docs).await?;
         Ok(())
     }
 
     async fn insert_one_each(&self, coll: &str, doc: &Document, n: usize) -> Result<(), Error> {
         let coll = self.coll(coll);
         for _ in 0..n {
-            // Our insert_one takes the document by value: the clone is part of the API's cost.
-            coll.insert_one(doc.clone(), None).await?;
+            coll.insert_one(doc).await?;
         }
         Ok(())
     }
 
     async fn insert_many(&self, coll: &str, docs: Vec<Document>) -> Result<(), Error> {
         let n = docs.len();
-        let r = self.coll(coll).insert_many(docs, None).await?;
+        let r = self.coll(coll).insert_many(docs).await?;
         crate::check_count("insert_many", r.inserted_ids.len(), n)
     }
 
     async fn find_one_by_id(&self, coll: &str, n: i32) -> Result<(), Error> {
         let coll = self.coll(coll);
         for id in 1..=n {
-            if coll.find_one(doc! {"_id": id}, None).await?.is_none() {
+            if coll.find_one(doc! {"_id": id}).await?.is_none() {
                 return Err(format!("find_one: no document with _id {id}").into());
             }
         }
@@ -92,7 +81,7 @@ impl Driver for Ours {
     }
 
     async fn find_many(&self, coll: &str) -> Result<usize, Error> {
-        let mut cursor = self.coll(coll).find(doc! {}, None).await?;
+        let mut cursor = self.coll(coll).find(doc! {}).await?;
         let mut n = 0;
         while let Some(d) = cursor.try_next().await? {
             std::hint::black_box(d);
@@ -102,10 +91,15 @@ impl Driver for Ours {
     }
 
     async fn find_many_typed(&self, coll: &str) -> Result<usize, Error> {
-        let mut cursor = self.coll(coll).find(doc! {}, None).await?;
+        // A typed collection: each document decodes into a `Tweet` as the cursor yields it.
+        let mut cursor = self
+            .db
+            .collection::<Tweet>(coll)
+            .find(doc! {})
+            .await?;
         let mut n = 0;
-        while let Some(d) = cursor.try_next().await? {
-            std::hint::black_box(decode_typed(d)?);
+        while let Some(t) = cursor.try_next().await? {
+            std::hint::black_box(t);
             n += 1;
         }
         Ok(n)
