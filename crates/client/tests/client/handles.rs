@@ -161,3 +161,57 @@ async fn a_handle_read_preference_routes_its_reads() {
     client.run_command("admin", doc! {"ping": 1}).await.unwrap();
     assert!(command_of(&recorder, "ping").contains_key("$clusterTime"));
 }
+
+#[tokio::test]
+async fn an_operation_s_own_concerns_win_over_its_handle_s() {
+    let rs = ReplicaSet::start("opConcerns", 2).await.unwrap();
+    let recorder = EventRecorder::shared();
+    let client = client_for(&rs.uri(), Some(recorder.clone())).await;
+    client.wait_for_discovery(Duration::from_secs(5)).await;
+    let coll = client
+        .database_with_options(
+            "h",
+            DatabaseOptions::default().read_concern(ReadConcern::new("local")),
+        )
+        .collection::<bson::Document>("c");
+    coll.insert_one(doc! {"_id": 1})
+        .write_concern(WriteConcern::with_w(Acknowledgment::Majority))
+        .await
+        .unwrap();
+    assert_eq!(
+        command_of(&recorder, "insert")
+            .get_document("writeConcern")
+            .unwrap(),
+        &doc! {"w": "majority"}
+    );
+    // The next write, without its own, has none (the handle sets none).
+    coll.insert_one(doc! {"_id": 2}).await.unwrap();
+    assert!(!command_of(&recorder, "insert").contains_key("writeConcern"));
+
+    coll.count_documents(doc! {})
+        .read_concern(ReadConcern::new("majority"))
+        .read_preference(ReadPreference::new(ReadMode::SecondaryPreferred))
+        .await
+        .unwrap();
+    let aggregate = command_of(&recorder, "aggregate");
+    assert_eq!(
+        aggregate.get_document("readConcern").unwrap(),
+        &doc! {"level": "majority"}
+    );
+    assert_eq!(
+        aggregate
+            .get_document("$readPreference")
+            .unwrap()
+            .get_str("mode")
+            .unwrap(),
+        "secondaryPreferred"
+    );
+    // The handle's read concern again for an operation that sets none.
+    coll.find_one(doc! {}).await.unwrap();
+    assert_eq!(
+        command_of(&recorder, "find")
+            .get_document("readConcern")
+            .unwrap(),
+        &doc! {"level": "local"}
+    );
+}

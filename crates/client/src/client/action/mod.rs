@@ -23,7 +23,7 @@ use bson::Document;
 use serde::Serialize;
 
 use super::client_session::SharedSession;
-use super::{Client, ClientSession, Collection, Database};
+use super::{Client, ClientSession, Collection, Database, DatabaseOptions};
 use crate::error::{Error, Result};
 
 /// The future an action becomes when awaited.
@@ -78,6 +78,38 @@ macro_rules! session_setter {
     };
 }
 
+/// The per-operation concerns of a read action: `read_preference` and `read_concern`.
+macro_rules! read_concerns {
+    ($name:ident<$($g:tt),*>) => {
+        impl<$($g),*> $name<$($g),*> {
+            /// Runs the operation with this read preference instead of its handle's.
+            pub fn read_preference(mut self, read_preference: crate::options::ReadPreference) -> Self {
+                self.concerns.read_preference = Some(read_preference);
+                self
+            }
+
+            /// Runs the operation with this read concern instead of its handle's.
+            pub fn read_concern(mut self, read_concern: crate::client::ReadConcern) -> Self {
+                self.concerns.read_concern = Some(read_concern);
+                self
+            }
+        }
+    };
+}
+
+/// The per-operation concern of a write action: `write_concern`.
+macro_rules! write_concern {
+    ($name:ident<$($g:tt),*>) => {
+        impl<$($g),*> $name<$($g),*> {
+            /// Runs the operation with this write concern instead of its handle's.
+            pub fn write_concern(mut self, write_concern: crate::options::WriteConcern) -> Self {
+                self.concerns.write_concern = Some(write_concern);
+                self
+            }
+        }
+    };
+}
+
 mod admin;
 mod read;
 mod write;
@@ -117,6 +149,8 @@ pub(crate) trait SessionTarget: Sized {
     fn client_of(&self) -> &Client;
     /// The same handle, its operations bound to `shared`.
     fn in_session(&self, shared: SharedSession) -> Self;
+    /// The same handle with `options` over its own (an operation's concerns).
+    fn with_concerns(&self, options: DatabaseOptions) -> Self;
 }
 
 impl SessionTarget for Client {
@@ -129,6 +163,10 @@ impl SessionTarget for Client {
         view.bound_session = Some(shared);
         view
     }
+
+    fn with_concerns(&self, options: DatabaseOptions) -> Self {
+        self.with_handle(options)
+    }
 }
 
 impl SessionTarget for Database {
@@ -138,6 +176,10 @@ impl SessionTarget for Database {
 
     fn in_session(&self, shared: SharedSession) -> Self {
         Database::new(self.client().in_session(shared), self.name())
+    }
+
+    fn with_concerns(&self, options: DatabaseOptions) -> Self {
+        Database::new(self.client().with_handle(options), self.name())
     }
 }
 
@@ -149,6 +191,14 @@ impl<T> SessionTarget for Collection<T> {
     fn in_session(&self, shared: SharedSession) -> Self {
         Collection::new(
             self.client().in_session(shared),
+            self.database_name(),
+            self.name(),
+        )
+    }
+
+    fn with_concerns(&self, options: DatabaseOptions) -> Self {
+        Collection::new(
+            self.client().with_handle(options),
             self.database_name(),
             self.name(),
         )
@@ -170,6 +220,30 @@ pub(crate) fn bind<'a, H: SessionTarget>(
             let shared = session.shared();
             shared.check(handle.client_of())?;
             Ok(Bound::Owned(handle.in_session(shared)))
+        }
+    }
+}
+
+/// As [`bind`], with the operation's own read preference, read concern and write concern
+/// (`concerns`) over the handle's.
+///
+/// # Errors
+/// As [`bind`].
+pub(crate) fn bind_with<'a, H: SessionTarget>(
+    handle: &'a H,
+    session: Option<&mut ClientSession>,
+    concerns: DatabaseOptions,
+) -> Result<Bound<'a, H>> {
+    if concerns == DatabaseOptions::default() {
+        return bind(handle, session);
+    }
+    let view = handle.with_concerns(concerns);
+    match session {
+        None => Ok(Bound::Owned(view)),
+        Some(session) => {
+            let shared = session.shared();
+            shared.check(view.client_of())?;
+            Ok(Bound::Owned(view.in_session(shared)))
         }
     }
 }

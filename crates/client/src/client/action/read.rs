@@ -7,7 +7,7 @@ use bson::{Bson, Document};
 use serde::de::DeserializeOwned;
 
 use crate::client::stream::{Cursor, decode};
-use crate::client::{ClientSession, Collection, Database};
+use crate::client::{ClientSession, Collection, Database, DatabaseOptions};
 use crate::crud::{
     AggregateOptions, CountOptions, DistinctOptions, EstimatedDocumentCountOptions, FindOneOptions,
     FindOptions,
@@ -19,15 +19,17 @@ use crate::crud::{
 pub struct Find<'a, T> {
     coll: &'a Collection<T>,
     session: Option<&'a mut ClientSession>,
+    concerns: DatabaseOptions,
     filter: Document,
     pub(crate) options: FindOptions,
 }
+read_concerns!(Find<'a, T>);
 
 session_setter!(Find<'a, T>);
 
 with_options!(Find<'a, T>, FindOptions);
 action_future!(Find<'a, T> => Cursor<T>; |this| {
-    let coll = super::bind(this.coll, this.session)?;
+    let coll = super::bind_with(this.coll, this.session, this.concerns)?;
     let core = coll.exec_find(this.filter, this.options).await?;
     Ok(Cursor::new(core))
 });
@@ -38,15 +40,17 @@ action_future!(Find<'a, T> => Cursor<T>; |this| {
 pub struct FindOne<'a, T> {
     coll: &'a Collection<T>,
     session: Option<&'a mut ClientSession>,
+    concerns: DatabaseOptions,
     filter: Document,
     pub(crate) options: FindOneOptions,
 }
+read_concerns!(FindOne<'a, T>);
 
 session_setter!(FindOne<'a, T>);
 
 with_options!(FindOne<'a, T>, FindOneOptions);
 action_future!(FindOne<'a, T> where [T: DeserializeOwned + 'static] => Option<T>; |this| {
-    let coll = super::bind(this.coll, this.session)?;
+    let coll = super::bind_with(this.coll, this.session, this.concerns)?;
     let mut options: FindOptions = this.options.into();
     // A single batch of one document: the server closes the cursor itself.
     options.limit = Some(-1);
@@ -68,10 +72,13 @@ enum Target<'a> {
 pub struct Aggregate<'a, T = Document> {
     target: Target<'a>,
     session: Option<&'a mut ClientSession>,
+    concerns: DatabaseOptions,
     pipeline: Vec<Document>,
     pub(crate) options: AggregateOptions,
     _type: PhantomData<fn() -> T>,
 }
+read_concerns!(Aggregate<'a, T>);
+write_concern!(Aggregate<'a, T>);
 
 session_setter!(Aggregate<'a, T>);
 
@@ -81,6 +88,7 @@ impl<'a, T> Aggregate<'a, T> {
         Aggregate {
             target: self.target,
             session: self.session,
+            concerns: self.concerns,
             pipeline: self.pipeline,
             options: self.options,
             _type: PhantomData,
@@ -92,11 +100,11 @@ with_options!(Aggregate<'a, T>, AggregateOptions);
 action_future!(Aggregate<'a, T> => Cursor<T>; |this| {
     let core = match this.target {
         Target::Collection(client, db, coll) => {
-            let client = super::bind(client, this.session)?;
+            let client = super::bind_with(client, this.session, this.concerns)?;
             client.exec_aggregate(db, coll, this.pipeline, this.options).await?
         }
         Target::Database(db) => {
-            let db = super::bind(db, this.session)?;
+            let db = super::bind_with(db, this.session, this.concerns)?;
             db.exec_aggregate(this.pipeline, this.options).await?
         }
     };
@@ -108,15 +116,17 @@ action_future!(Aggregate<'a, T> => Cursor<T>; |this| {
 pub struct CountDocuments<'a, T> {
     coll: &'a Collection<T>,
     session: Option<&'a mut ClientSession>,
+    concerns: DatabaseOptions,
     filter: Document,
     pub(crate) options: CountOptions,
 }
+read_concerns!(CountDocuments<'a, T>);
 
 session_setter!(CountDocuments<'a, T>);
 
 with_options!(CountDocuments<'a, T>, CountOptions);
 action_future!(CountDocuments<'a, T> => u64; |this| {
-    let coll = super::bind(this.coll, this.session)?;
+    let coll = super::bind_with(this.coll, this.session, this.concerns)?;
     coll.exec_count_documents(this.filter, this.options).await
 });
 
@@ -125,14 +135,16 @@ action_future!(CountDocuments<'a, T> => u64; |this| {
 pub struct Count<'a, T> {
     coll: &'a Collection<T>,
     session: Option<&'a mut ClientSession>,
+    concerns: DatabaseOptions,
     filter: Document,
     pub(crate) options: CountOptions,
 }
+read_concerns!(Count<'a, T>);
 
 session_setter!(Count<'a, T>);
 with_options!(Count<'a, T>, CountOptions);
 action_future!(Count<'a, T> => u64; |this| {
-    let coll = super::bind(this.coll, this.session)?;
+    let coll = super::bind_with(this.coll, this.session, this.concerns)?;
     coll.exec_count(this.filter, this.options).await
 });
 
@@ -142,14 +154,16 @@ action_future!(Count<'a, T> => u64; |this| {
 pub struct EstimatedDocumentCount<'a, T> {
     coll: &'a Collection<T>,
     session: Option<&'a mut ClientSession>,
+    concerns: DatabaseOptions,
     pub(crate) options: EstimatedDocumentCountOptions,
 }
+read_concerns!(EstimatedDocumentCount<'a, T>);
 
 session_setter!(EstimatedDocumentCount<'a, T>);
 
 with_options!(EstimatedDocumentCount<'a, T>, EstimatedDocumentCountOptions);
 action_future!(EstimatedDocumentCount<'a, T> => u64; |this| {
-    let coll = super::bind(this.coll, this.session)?;
+    let coll = super::bind_with(this.coll, this.session, this.concerns)?;
     coll.exec_estimated_count(this.options).await
 });
 
@@ -158,16 +172,18 @@ action_future!(EstimatedDocumentCount<'a, T> => u64; |this| {
 pub struct Distinct<'a, T> {
     coll: &'a Collection<T>,
     session: Option<&'a mut ClientSession>,
+    concerns: DatabaseOptions,
     field_name: String,
     filter: Option<Document>,
     pub(crate) options: DistinctOptions,
 }
+read_concerns!(Distinct<'a, T>);
 
 session_setter!(Distinct<'a, T>);
 
 with_options!(Distinct<'a, T>, DistinctOptions);
 action_future!(Distinct<'a, T> => Vec<Bson>; |this| {
-    let coll = super::bind(this.coll, this.session)?;
+    let coll = super::bind_with(this.coll, this.session, this.concerns)?;
     coll
         .exec_distinct(&this.field_name, this.filter, this.options)
         .await
@@ -183,6 +199,7 @@ impl<T> Collection<T> {
         Find {
             coll: self,
             session: None,
+            concerns: DatabaseOptions::default(),
             filter,
             options: FindOptions::default(),
         }
@@ -196,6 +213,7 @@ impl<T> Collection<T> {
         FindOne {
             coll: self,
             session: None,
+            concerns: DatabaseOptions::default(),
             filter,
             options: FindOneOptions::default(),
         }
@@ -210,6 +228,7 @@ impl<T> Collection<T> {
         Aggregate {
             target: Target::Collection(self.client(), self.database_name(), self.name()),
             session: None,
+            concerns: DatabaseOptions::default(),
             pipeline: pipeline.into_iter().collect(),
             options: AggregateOptions::default(),
             _type: PhantomData,
@@ -225,6 +244,7 @@ impl<T> Collection<T> {
         CountDocuments {
             coll: self,
             session: None,
+            concerns: DatabaseOptions::default(),
             filter,
             options: CountOptions::default(),
         }
@@ -241,6 +261,7 @@ impl<T> Collection<T> {
         Count {
             coll: self,
             session: None,
+            concerns: DatabaseOptions::default(),
             filter: filter.into().unwrap_or_default(),
             options: CountOptions::default(),
         }
@@ -254,6 +275,7 @@ impl<T> Collection<T> {
         EstimatedDocumentCount {
             coll: self,
             session: None,
+            concerns: DatabaseOptions::default(),
             options: EstimatedDocumentCountOptions::default(),
         }
     }
@@ -270,6 +292,7 @@ impl<T> Collection<T> {
         Distinct {
             coll: self,
             session: None,
+            concerns: DatabaseOptions::default(),
             field_name: field_name.into(),
             filter: filter.into(),
             options: DistinctOptions::default(),
@@ -286,6 +309,7 @@ impl Database {
         Aggregate {
             target: Target::Database(self),
             session: None,
+            concerns: DatabaseOptions::default(),
             pipeline: pipeline.into_iter().collect(),
             options: AggregateOptions::default(),
             _type: PhantomData,

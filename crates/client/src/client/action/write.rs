@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::encode;
 use crate::client::stream::decode;
-use crate::client::{Client, ClientSession, Collection};
+use crate::client::{Client, ClientSession, Collection, DatabaseOptions};
 use crate::crud::{
     BulkWriteOptions, BulkWriteResult, ClientBulkWriteOptions, ClientBulkWriteResult,
     ClientWriteModel, DeleteOptions, DeleteResult, FindOneAndDeleteOptions,
@@ -26,15 +26,17 @@ use crate::error::Result;
 pub struct InsertOne<'a, T> {
     coll: &'a Collection<T>,
     session: Option<&'a mut ClientSession>,
+    concerns: DatabaseOptions,
     document: Result<Document>,
     pub(crate) options: InsertOneOptions,
 }
+write_concern!(InsertOne<'a, T>);
 
 session_setter!(InsertOne<'a, T>);
 
 with_options!(InsertOne<'a, T>, InsertOneOptions);
 action_future!(InsertOne<'a, T> => InsertOneResult; |this| {
-    let coll = super::bind(this.coll, this.session)?;
+    let coll = super::bind_with(this.coll, this.session, this.concerns)?;
     coll.exec_insert_one(this.document?, this.options).await
 });
 
@@ -43,15 +45,17 @@ action_future!(InsertOne<'a, T> => InsertOneResult; |this| {
 pub struct InsertMany<'a, T> {
     coll: &'a Collection<T>,
     session: Option<&'a mut ClientSession>,
+    concerns: DatabaseOptions,
     documents: Result<Vec<Document>>,
     pub(crate) options: InsertManyOptions,
 }
+write_concern!(InsertMany<'a, T>);
 
 session_setter!(InsertMany<'a, T>);
 
 with_options!(InsertMany<'a, T>, InsertManyOptions);
 action_future!(InsertMany<'a, T> => InsertManyResult; |this| {
-    let coll = super::bind(this.coll, this.session)?;
+    let coll = super::bind_with(this.coll, this.session, this.concerns)?;
     coll.exec_insert_many(this.documents?, this.options).await
 });
 
@@ -61,17 +65,19 @@ action_future!(InsertMany<'a, T> => InsertManyResult; |this| {
 pub struct Update<'a, T> {
     coll: &'a Collection<T>,
     session: Option<&'a mut ClientSession>,
+    concerns: DatabaseOptions,
     filter: Document,
     update: UpdateModifications,
     multi: bool,
     pub(crate) options: UpdateOptions,
 }
+write_concern!(Update<'a, T>);
 
 session_setter!(Update<'a, T>);
 
 with_options!(Update<'a, T>, UpdateOptions);
 action_future!(Update<'a, T> => UpdateResult; |this| {
-    let coll = super::bind(this.coll, this.session)?;
+    let coll = super::bind_with(this.coll, this.session, this.concerns)?;
     coll
         .exec_update(this.filter, this.update, this.multi, this.options)
         .await
@@ -82,16 +88,18 @@ action_future!(Update<'a, T> => UpdateResult; |this| {
 pub struct Replace<'a, T> {
     coll: &'a Collection<T>,
     session: Option<&'a mut ClientSession>,
+    concerns: DatabaseOptions,
     filter: Document,
     replacement: Result<Document>,
     pub(crate) options: ReplaceOptions,
 }
+write_concern!(Replace<'a, T>);
 
 session_setter!(Replace<'a, T>);
 
 with_options!(Replace<'a, T>, ReplaceOptions);
 action_future!(Replace<'a, T> => UpdateResult; |this| {
-    let coll = super::bind(this.coll, this.session)?;
+    let coll = super::bind_with(this.coll, this.session, this.concerns)?;
     coll
         .exec_replace_one(this.filter, this.replacement?, this.options)
         .await
@@ -103,16 +111,18 @@ action_future!(Replace<'a, T> => UpdateResult; |this| {
 pub struct Delete<'a, T> {
     coll: &'a Collection<T>,
     session: Option<&'a mut ClientSession>,
+    concerns: DatabaseOptions,
     filter: Document,
     many: bool,
     pub(crate) options: DeleteOptions,
 }
+write_concern!(Delete<'a, T>);
 
 session_setter!(Delete<'a, T>);
 
 with_options!(Delete<'a, T>, DeleteOptions);
 action_future!(Delete<'a, T> => DeleteResult; |this| {
-    let coll = super::bind(this.coll, this.session)?;
+    let coll = super::bind_with(this.coll, this.session, this.concerns)?;
     coll.exec_delete(this.filter, this.many, this.options).await
 });
 
@@ -122,15 +132,17 @@ action_future!(Delete<'a, T> => DeleteResult; |this| {
 pub struct FindOneAndDelete<'a, T> {
     coll: &'a Collection<T>,
     session: Option<&'a mut ClientSession>,
+    concerns: DatabaseOptions,
     filter: Document,
     pub(crate) options: FindOneAndDeleteOptions,
 }
+write_concern!(FindOneAndDelete<'a, T>);
 
 session_setter!(FindOneAndDelete<'a, T>);
 
 with_options!(FindOneAndDelete<'a, T>, FindOneAndDeleteOptions);
 action_future!(FindOneAndDelete<'a, T> where [T: DeserializeOwned + 'static] => Option<T>; |this| {
-    let coll = super::bind(this.coll, this.session)?;
+    let coll = super::bind_with(this.coll, this.session, this.concerns)?;
     coll
         .exec_find_one_and_delete(this.filter, this.options)
         .await?
@@ -144,16 +156,18 @@ action_future!(FindOneAndDelete<'a, T> where [T: DeserializeOwned + 'static] => 
 pub struct FindOneAndReplace<'a, T> {
     coll: &'a Collection<T>,
     session: Option<&'a mut ClientSession>,
+    concerns: DatabaseOptions,
     filter: Document,
     replacement: Result<Document>,
     pub(crate) options: FindOneAndReplaceOptions,
 }
+write_concern!(FindOneAndReplace<'a, T>);
 
 session_setter!(FindOneAndReplace<'a, T>);
 
 with_options!(FindOneAndReplace<'a, T>, FindOneAndReplaceOptions);
 action_future!(FindOneAndReplace<'a, T> where [T: DeserializeOwned + 'static] => Option<T>; |this| {
-    let coll = super::bind(this.coll, this.session)?;
+    let coll = super::bind_with(this.coll, this.session, this.concerns)?;
     coll
         .exec_find_one_and_replace(this.filter, this.replacement?, this.options)
         .await?
@@ -167,16 +181,18 @@ action_future!(FindOneAndReplace<'a, T> where [T: DeserializeOwned + 'static] =>
 pub struct FindOneAndUpdate<'a, T> {
     coll: &'a Collection<T>,
     session: Option<&'a mut ClientSession>,
+    concerns: DatabaseOptions,
     filter: Document,
     update: UpdateModifications,
     pub(crate) options: FindOneAndUpdateOptions,
 }
+write_concern!(FindOneAndUpdate<'a, T>);
 
 session_setter!(FindOneAndUpdate<'a, T>);
 
 with_options!(FindOneAndUpdate<'a, T>, FindOneAndUpdateOptions);
 action_future!(FindOneAndUpdate<'a, T> where [T: DeserializeOwned + 'static] => Option<T>; |this| {
-    let coll = super::bind(this.coll, this.session)?;
+    let coll = super::bind_with(this.coll, this.session, this.concerns)?;
     coll
         .exec_find_one_and_update(this.filter, this.update, this.options)
         .await?
@@ -189,15 +205,17 @@ action_future!(FindOneAndUpdate<'a, T> where [T: DeserializeOwned + 'static] => 
 pub struct BulkWrite<'a, T> {
     coll: &'a Collection<T>,
     session: Option<&'a mut ClientSession>,
+    concerns: DatabaseOptions,
     models: Vec<WriteModel>,
     pub(crate) options: BulkWriteOptions,
 }
+write_concern!(BulkWrite<'a, T>);
 
 session_setter!(BulkWrite<'a, T>);
 
 with_options!(BulkWrite<'a, T>, BulkWriteOptions);
 action_future!(BulkWrite<'a, T> => BulkWriteResult; |this| {
-    let coll = super::bind(this.coll, this.session)?;
+    let coll = super::bind_with(this.coll, this.session, this.concerns)?;
     coll.exec_bulk_write(this.models, this.options).await
 });
 
@@ -257,6 +275,7 @@ impl<T: Serialize + 'static> Collection<T> {
         InsertOne {
             coll: self,
             session: None,
+            concerns: DatabaseOptions::default(),
             document: encode(document.borrow()),
             options: InsertOneOptions::default(),
         }
@@ -279,6 +298,7 @@ impl<T: Serialize + 'static> Collection<T> {
         InsertMany {
             coll: self,
             session: None,
+            concerns: DatabaseOptions::default(),
             documents: documents.into_iter().map(|d| encode(d.borrow())).collect(),
             options: InsertManyOptions::default(),
         }
@@ -292,6 +312,7 @@ impl<T: Serialize + 'static> Collection<T> {
         Replace {
             coll: self,
             session: None,
+            concerns: DatabaseOptions::default(),
             filter,
             replacement: encode(replacement.borrow()),
             options: ReplaceOptions::default(),
@@ -312,6 +333,7 @@ impl<T: Serialize + 'static> Collection<T> {
         FindOneAndReplace {
             coll: self,
             session: None,
+            concerns: DatabaseOptions::default(),
             filter,
             replacement: encode(replacement.borrow()),
             options: FindOneAndReplaceOptions::default(),
@@ -334,6 +356,7 @@ impl<T> Collection<T> {
         Update {
             coll: self,
             session: None,
+            concerns: DatabaseOptions::default(),
             filter,
             update: update.into(),
             multi: false,
@@ -352,6 +375,7 @@ impl<T> Collection<T> {
         Update {
             coll: self,
             session: None,
+            concerns: DatabaseOptions::default(),
             filter,
             update: update.into(),
             multi: true,
@@ -366,6 +390,7 @@ impl<T> Collection<T> {
         Delete {
             coll: self,
             session: None,
+            concerns: DatabaseOptions::default(),
             filter,
             many: false,
             options: DeleteOptions::default(),
@@ -379,6 +404,7 @@ impl<T> Collection<T> {
         Delete {
             coll: self,
             session: None,
+            concerns: DatabaseOptions::default(),
             filter,
             many: true,
             options: DeleteOptions::default(),
@@ -393,6 +419,7 @@ impl<T> Collection<T> {
         FindOneAndDelete {
             coll: self,
             session: None,
+            concerns: DatabaseOptions::default(),
             filter,
             options: FindOneAndDeleteOptions::default(),
         }
@@ -411,6 +438,7 @@ impl<T> Collection<T> {
         FindOneAndUpdate {
             coll: self,
             session: None,
+            concerns: DatabaseOptions::default(),
             filter,
             update: update.into(),
             options: FindOneAndUpdateOptions::default(),
@@ -432,6 +460,7 @@ impl<T> Collection<T> {
         BulkWrite {
             coll: self,
             session: None,
+            concerns: DatabaseOptions::default(),
             models: models.into_iter().collect(),
             options: BulkWriteOptions::default(),
         }
