@@ -124,25 +124,10 @@ pub(crate) fn check(expected: &Document, e: &Error, lookup: &dyn Lookup) -> Resu
                 // The partial result a bulk write error carries (BulkWriteException.writeResult).
                 let partial = match e.client_bulk_write_failure() {
                     Some(b) => b.partial_result.as_ref().map(bson::serialize_to_bson),
-                    None => e
-                        .write_failure()
-                        .and_then(|w| w.partial_result.as_ref())
-                        .map(bson::serialize_to_bson),
+                    None => e.partial_bulk_result().map(bson::serialize_to_bson),
                 }
                 .transpose()
                 .map_err(|err| Fail::runner(format!("the partial result: {err}")))?;
-                let optional = v
-                    .as_document()
-                    .and_then(matching::special)
-                    .is_some_and(|(op, _)| op == "$$unsetOrMatches");
-                if partial.is_none() && !optional && e.client_bulk_write_failure().is_none() {
-                    // Only write errors carry a partial result today (and client bulk write
-                    // errors, which a mismatch fails).
-                    return Err(Fail::unsupported(
-                        "expectError.expectResult: a partial bulk write result on an error \
-                         other than a write error (issue 13)",
-                    ));
-                }
                 if let Err(m) = matching::matches(v, partial.as_ref(), true, lookup) {
                     return fail(format!("expectResult: {m}"));
                 }

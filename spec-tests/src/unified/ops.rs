@@ -253,7 +253,9 @@ async fn client_op(
             client.shutdown().await;
             Ok(Value::None)
         }
-        "listDatabases" | "listDatabaseNames" => {
+        // `listDatabaseObjects` / `listCollectionObjects` are the format's names for the
+        // enumerations that return the driver's model of an entry: here, the entry documents.
+        "listDatabases" | "listDatabaseNames" | "listDatabaseObjects" => {
             let filter = args.get_document("filter").ok().cloned();
             let o: ListDatabasesOptions = options(name, args, &["filter"])?;
             let dbs = client
@@ -262,7 +264,7 @@ async fn client_op(
                 .filter(filter)
                 .with_options(o)
                 .await?;
-            if name == "listDatabases" {
+            if name != "listDatabaseNames" {
                 Ok(Value::Docs(dbs))
             } else {
                 Ok(Value::Bson(Bson::Array(
@@ -374,7 +376,7 @@ async fn database_op(
                 .await?;
             Ok(Value::None)
         }
-        "listCollections" => {
+        "listCollections" | "listCollectionObjects" => {
             let filter = args.get_document("filter").ok().cloned();
             let o: ListCollectionsOptions = options(name, args, &["filter"])?;
             Ok(Value::Docs(

@@ -56,6 +56,9 @@ pub struct Error {
     /// What the driver adds about its own state when it failed (e.g. the load balancers spec's
     /// connection counts of a wait-queue timeout), shown after the error.
     detail: Option<std::sync::Arc<str>>,
+    /// What a collection bulk write (or insert_many) had done when an error other than a
+    /// write error ended it (CRUD spec: the partial result goes with the error).
+    bulk_partial: Option<std::sync::Arc<crate::crud::BulkWriteResult>>,
 }
 
 /// Where opening a connection failed, which the pool's backpressure labels and SDAM's
@@ -298,6 +301,7 @@ impl Error {
             address: None,
             establishing: None,
             detail: None,
+            bulk_partial: None,
         }
     }
 
@@ -319,6 +323,7 @@ impl Error {
                 address: self.address.clone(),
                 establishing: self.establishing,
                 detail: self.detail.clone(),
+                bulk_partial: self.bulk_partial.clone(),
             },
             _ => self.clone(),
         }
@@ -552,6 +557,22 @@ impl Error {
             ErrorKind::ClientBulkWrite(b) => Some(b),
             _ => None,
         }
+    }
+
+    /// What a collection-level bulk write (or `insert_many`) had done before this error
+    /// ended it: the write failure's partial result for write and write concern errors,
+    /// else the partial result kept with a network, selection or command error.
+    pub fn partial_bulk_result(&self) -> Option<&crate::crud::BulkWriteResult> {
+        match &*self.kind {
+            ErrorKind::Write(w) if w.partial_result.is_some() => w.partial_result.as_ref(),
+            _ => self.bulk_partial.as_deref(),
+        }
+    }
+
+    /// This error with the partial result of the bulk write it ended.
+    pub(crate) fn with_bulk_partial(mut self, result: crate::crud::BulkWriteResult) -> Self {
+        self.bulk_partial = Some(std::sync::Arc::new(result));
+        self
     }
 
     /// The write failure this error carries, if it is one.

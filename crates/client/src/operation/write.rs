@@ -171,6 +171,11 @@ impl WriteBatches {
         start
     }
 
+    /// How many statements were acknowledged (or skipped after a failure).
+    pub(crate) fn done(&self) -> usize {
+        self.done
+    }
+
     /// Whether every statement was sent.
     pub(crate) fn is_finished(&self) -> bool {
         self.done >= self.statements.len()

@@ -17,8 +17,8 @@ use crate::crud::{
 };
 use crate::error::{Error, Result, WriteError, WriteFailure};
 use crate::operation::{
-    DeleteStatement, UpdateStatement, WriteBatches, WriteKind, check_replacement, check_update,
-    with_id,
+    DeleteStatement, UpdateStatement, WriteBatches, WriteCounts, WriteKind, check_replacement,
+    check_update, with_id,
 };
 
 /// One model, ready to send.
@@ -137,6 +137,48 @@ fn group(statements: Vec<Statement>, ordered: bool) -> Vec<Group> {
     groups
 }
 
+/// Adds one command's counts to the result (upserted ids at the caller's model indexes).
+fn add_counts(result: &mut BulkWriteResult, kind: WriteKind, counts: &WriteCounts, at: &[usize]) {
+    match kind {
+        WriteKind::Insert => result.inserted_count += counts.n,
+        WriteKind::Update => {
+            result.matched_count += counts.matched();
+            result.modified_count += counts.n_modified;
+            for (i, id) in &counts.upserted {
+                if let Some(at) = at.get(*i) {
+                    result.upserted_ids.insert(*at, id.clone());
+                }
+            }
+        }
+        WriteKind::Delete => result.deleted_count += counts.n,
+    }
+}
+
+/// The result's last fields: the upserted count, and the inserts that happened — those whose
+/// command ran, but not those that failed nor, when an ordered bulk write stopped, those after
+/// the failure.
+fn finish(
+    mut result: BulkWriteResult,
+    ids: BTreeMap<usize, Bson>,
+    failure: &WriteFailure,
+    attempted: &BTreeSet<usize>,
+    ordered: bool,
+) -> BulkWriteResult {
+    result.upserted_count = i64::try_from(result.upserted_ids.len()).unwrap_or(i64::MAX);
+    let failed: BTreeSet<i64> = failure.write_errors.iter().map(|e| e.index).collect();
+    let first_failure = failed.first().copied();
+    result.inserted_ids = ids
+        .into_iter()
+        .filter(|(i, _)| {
+            let ran = attempted.contains(i);
+            let i = i64::try_from(*i).unwrap_or(i64::MAX);
+            let after_stop = ordered && first_failure.is_some_and(|f| i > f);
+            ran && !failed.contains(&i) && !after_stop
+        })
+        .collect();
+    result
+}
+
 impl<T> Collection<T> {
     /// Inserts documents (an `_id` generated, first, for each that has none), in as many
     /// commands as the server's limits need. Ordered (the default) stops at the first write
@@ -203,6 +245,8 @@ impl<T> Collection<T> {
         let mut failure = WriteFailure::default();
         let mut labels = BTreeSet::new();
         let mut stopped = false;
+        // The models whose command ran (for the inserted ids).
+        let mut attempted: BTreeSet<usize> = BTreeSet::new();
         for g in groups {
             let extras = match g.kind {
                 WriteKind::Insert => write_extras(
@@ -233,8 +277,11 @@ impl<T> Collection<T> {
                 };
                 let Some(batch_failure) = error.write_failure() else {
                     // Not a write's verdict (network, selection, a command error): the bulk
-                    // write ends here.
-                    return Err(error);
+                    // write ends here, with what it had done.
+                    add_counts(&mut result, g.kind, op.counts(), &g.indexes);
+                    attempted.extend(g.indexes.iter().take(op.done()));
+                    let partial = finish(result, ids, &failure, &attempted, ordered);
+                    return Err(error.with_bulk_partial(partial));
                 };
                 let start = op.skip_failed_batch(&batch_failure.counts);
                 labels.extend(error.labels().map(str::to_owned));
@@ -260,37 +307,13 @@ impl<T> Collection<T> {
                     break;
                 }
             }
-            let counts = op.counts();
-            match g.kind {
-                WriteKind::Insert => result.inserted_count += counts.n,
-                WriteKind::Update => {
-                    result.matched_count += counts.matched();
-                    result.modified_count += counts.n_modified;
-                    for (i, id) in &counts.upserted {
-                        if let Some(at) = g.indexes.get(*i) {
-                            result.upserted_ids.insert(*at, id.clone());
-                        }
-                    }
-                }
-                WriteKind::Delete => result.deleted_count += counts.n,
-            }
+            add_counts(&mut result, g.kind, op.counts(), &g.indexes);
+            attempted.extend(g.indexes.iter().copied());
             if stopped {
                 break;
             }
         }
-        result.upserted_count = i64::try_from(result.upserted_ids.len()).unwrap_or(i64::MAX);
-        // The inserts that happened: every one but those that failed, and, when an ordered
-        // bulk write stopped, those after the failure.
-        let failed: BTreeSet<i64> = failure.write_errors.iter().map(|e| e.index).collect();
-        let first_failure = failed.first().copied();
-        result.inserted_ids = ids
-            .into_iter()
-            .filter(|(i, _)| {
-                let i = i64::try_from(*i).unwrap_or(i64::MAX);
-                let after_stop = ordered && first_failure.is_some_and(|f| i > f);
-                !failed.contains(&i) && !after_stop
-            })
-            .collect();
+        let result = finish(result, ids, &failure, &attempted, ordered);
         if failure.write_errors.is_empty() && failure.write_concern_error.is_none() {
             return Ok(result);
         }
