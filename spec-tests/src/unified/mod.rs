@@ -36,6 +36,7 @@ mod runner;
 mod sessions;
 mod special;
 mod threads;
+mod transactions;
 
 use crate::Context;
 

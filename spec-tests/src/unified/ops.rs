@@ -78,6 +78,15 @@ pub(crate) fn run_operation<'a>(
 }
 
 async fn run_operation_inner(state: &State, op: &Document) -> Result<(), Fail> {
+    run_checked(state, op).await.map(|_| ())
+}
+
+/// Runs one operation and checks what it returned; the driver error it raised (expected,
+/// or ignored) is handed back, for `withTransaction`'s callback to propagate.
+pub(crate) async fn run_checked(
+    state: &State,
+    op: &Document,
+) -> Result<Option<mongo_client::Error>, Fail> {
     if let Some(k) = op.keys().find(|k| !OPERATION_KEYS.contains(&k.as_str())) {
         return Err(Fail::runner(format!("unknown operation key {k}")));
     }
@@ -89,7 +98,7 @@ async fn run_operation_inner(state: &State, op: &Document) -> Result<(), Fail> {
         .map_err(|_| Fail::runner("operation.object"))?;
     let args = op.get_document("arguments").cloned().unwrap_or_default();
     if object == "testRunner" {
-        return special::run(state, name, &args).await;
+        return special::run(state, name, &args).await.map(|()| None);
     }
     let result = entity_operation(state, object, name, &args).await;
     let result = match result {
@@ -98,14 +107,14 @@ async fn run_operation_inner(state: &State, op: &Document) -> Result<(), Fail> {
         Ok(v) => Ok(v),
     };
     if op.get_bool("ignoreResultAndError").unwrap_or(false) {
-        return Ok(());
+        return Ok(result.err());
     }
     if let Ok(expected) = op.get_document("expectError") {
         return match result {
             Ok(_) => Err(Fail::runner(format!(
                 "expected an error ({expected}), but the operation succeeded"
             ))),
-            Err(e) => errors::check(expected, &e, &state.entities),
+            Err(e) => errors::check(expected, &e, &state.entities).map(|()| Some(e)),
         };
     }
     let value = result.map_err(|e| Fail::runner(format!("unexpected error: {e}")))?;
@@ -142,7 +151,7 @@ async fn run_operation_inner(state: &State, op: &Document) -> Result<(), Fail> {
         };
         state.entities.insert(save, entity)?;
     }
-    Ok(())
+    Ok(None)
 }
 
 fn check_result(expected: &Bson, value: &Value, lookup: &dyn matching::Lookup) -> Result<(), Fail> {
@@ -230,7 +239,7 @@ async fn entity_operation(state: &State, object: &str, name: &str, args: &Docume
                 .await
         }
         Entity::Cursor(c) => cursor_op(&c, name, args).await,
-        Entity::Session(s) => super::sessions::session_op(&s, name, args).await,
+        Entity::Session(s) => super::sessions::session_op(state, &s, name, args).await,
         other => Err(Fail::runner(format!("{name} on a {}", other.kind())).into()),
     }
 }

@@ -1,6 +1,7 @@
 //! Session entities: created from `sessionOptions` with `Client::start_session`, the
 //! `session` argument of operations ([`session_arg`]), the session operations (`endSession`,
-//! `getSnapshotTime`; the transaction ones wait for issue 15), `$$sessionLsid`, and the
+//! `getSnapshotTime`, the transaction ones with `withTransaction` in `transactions.rs`),
+//! `$$sessionLsid`, and the
 //! `testRunner` assertions on a session's server session (`assertSessionDirty`,
 //! `assertSessionNotDirty`).
 
@@ -157,6 +158,7 @@ pub(crate) fn lsid(entities: &Entities, name: &str) -> Result<Document, String> 
 
 /// An operation on a session entity.
 pub(crate) async fn session_op(
+    state: &super::runner::State,
     s: &SessionEntity,
     name: &str,
     args: &Document,
@@ -164,7 +166,7 @@ pub(crate) async fn session_op(
     match name {
         "endSession" => {
             super::ops::allow(name, args, &[])?;
-            s.session.lock().await.end_session();
+            s.session.lock().await.end_session_async().await;
             Ok(Value::None)
         }
         "getSnapshotTime" => {
@@ -176,9 +178,22 @@ pub(crate) async fn session_op(
                 }
             }
         }
-        "startTransaction" | "commitTransaction" | "abortTransaction" | "withTransaction" => {
-            Err(Fail::unsupported(format!("session.{name} (transactions, issue 15)")).into())
+        "startTransaction" => {
+            let options = transaction_options(args)?;
+            s.session.lock().await.start_transaction(options)?;
+            Ok(Value::None)
         }
+        "commitTransaction" => {
+            super::ops::allow(name, args, &[])?;
+            s.session.lock().await.commit_transaction().await?;
+            Ok(Value::None)
+        }
+        "abortTransaction" => {
+            super::ops::allow(name, args, &[])?;
+            s.session.lock().await.abort_transaction().await?;
+            Ok(Value::None)
+        }
+        "withTransaction" => super::transactions::with_transaction(state, s, args).await,
         other => Err(Fail::unsupported(format!("session.{other}")).into()),
     }
 }

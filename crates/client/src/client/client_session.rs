@@ -11,6 +11,11 @@
 mod core;
 #[cfg(test)]
 mod tests;
+mod convenient;
+mod transaction;
+mod txn;
+#[cfg(test)]
+mod txn_tests;
 #[cfg(test)]
 mod wire_tests;
 
@@ -27,6 +32,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::options::WriteConcern;
 
 pub(crate) use self::core::{CommandFacts, SessionCore, later_cluster_time};
+pub use self::transaction::UNKNOWN_TRANSACTION_COMMIT_RESULT;
+pub use self::txn::TransactionState;
 
 /// The options of a transaction (transactions spec); a session keeps its default ones for
 /// the transactions it will start.
@@ -203,8 +210,80 @@ impl SharedSession {
         client_cluster_time: Option<Document>,
     ) -> Result<Option<Document>> {
         let core = self.lock();
-        core.apply_read_concern(body, facts)?;
+        if core.txn.is_active() {
+            // The envelope added no concern: one found here is the operation's own.
+            let explicit_wc = body.contains_key("writeConcern");
+            core.txn.shape(body, explicit_wc, core.causal_time())?;
+        } else {
+            core.apply_read_concern(body, facts)?;
+        }
         Ok(later_cluster_time(client_cluster_time, core.cluster_time()))
+    }
+
+    /// Whether a transaction is open in the session.
+    pub(crate) fn in_transaction(&self) -> bool {
+        self.lock().txn.is_active()
+    }
+
+    /// Prepares an operation about to run in the session: inside a transaction, the
+    /// transaction's read preference (a read must use primary) and the mongos it is pinned
+    /// to; outside, a finished transaction's pin is released. Returns whether it runs in
+    /// the transaction.
+    ///
+    /// # Errors
+    /// A read in a transaction whose read preference is not primary.
+    pub(crate) fn enter(
+        &self,
+        read: bool,
+        read_preference: &mut Option<ReadPreference>,
+        route: &mut super::executor::Route,
+    ) -> Result<bool> {
+        let mut core = self.lock();
+        if !core.txn.is_active() {
+            core.txn.outside();
+            return Ok(false);
+        }
+        let rp = core.txn.options.read_preference.clone();
+        if read
+            && rp
+                .as_ref()
+                .is_some_and(|rp| rp.mode != mongo_sdam::ReadMode::Primary)
+        {
+            return Err(Error::invalid_argument(
+                "read preference in a transaction must be primary",
+            ));
+        }
+        *read_preference = rp;
+        if *route == super::executor::Route::Select
+            && let Some(address) = core.txn.pinned.clone()
+        {
+            *route = super::executor::Route::Server(address);
+        }
+        Ok(true)
+    }
+
+    /// After a command in the transaction went to `address`: the transaction is in
+    /// progress, and on a sharded cluster pinned to that mongos.
+    pub(crate) fn sent_in_transaction(&self, address: &mongo_events::ServerAddress, sharded: bool) {
+        let mut core = self.lock();
+        if core.txn.state == TransactionState::Starting {
+            core.txn.state = TransactionState::InProgress;
+        }
+        if sharded && core.txn.pinned.is_none() {
+            core.txn.pinned = Some(address.clone());
+        }
+    }
+
+    /// An operation in the transaction failed: network and server selection errors get the
+    /// `TransientTransactionError` label, and a transient error unpins the session.
+    pub(crate) fn transaction_error(&self, mut e: Error) -> Error {
+        if e.is_network_error() || matches!(e.kind(), ErrorKind::ServerSelection(_)) {
+            e.add_label(crate::error::TRANSIENT_TRANSACTION_ERROR);
+        }
+        if e.has_label(crate::error::TRANSIENT_TRANSACTION_ERROR) {
+            self.lock().txn.pinned = None;
+        }
+        e
     }
 }
 
@@ -357,6 +436,25 @@ impl ClientSession {
     /// Ends the session: its server session goes back to the client's pool (discarded when
     /// dirty). Later calls do nothing; operations in the session fail from now on.
     pub fn end_session(&mut self) {
+        if self.shared.lock().txn.closing {
+            return;
+        }
+        if self.pending_abort()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            // The abort runs in the background; the server session goes back after it.
+            let client = self.client.clone();
+            let shared = self.shared.clone();
+            shared.lock().txn.closing = true;
+            rt.spawn(async move {
+                transaction::abort(&client, &shared).await;
+                let taken = shared.lock().end();
+                if let Some(server) = taken {
+                    client.release_session(server);
+                }
+            });
+            return;
+        }
         let taken = self.shared.lock().end();
         if let Some(server) = taken {
             self.client.release_session(server);

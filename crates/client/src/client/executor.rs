@@ -137,14 +137,21 @@ impl Client {
         mut pinned: Option<&mut PooledConn>,
     ) -> Result<Executed<O::Output>> {
         let ctx = &mut ctx;
+        let kind = op.kind();
+        // Inside a transaction (transactions spec): its read preference and pinned mongos,
+        // no retries by the retryable reads / writes rules, its error labels.
+        let mut transaction = None;
         if let SessionUse::Explicit(shared) = &ctx.session {
             shared.check(self)?;
+            if shared.enter(kind == OpKind::Read, &mut ctx.read_preference, &mut ctx.route)? {
+                transaction = Some(shared.clone());
+            }
         }
-        let kind = op.kind();
         let inner = &self.inner;
         let run_command = op.is_run_command();
         let plan = RetryPlan {
             by_rules: pinned.is_none()
+                && transaction.is_none()
                 && ctx.route == Route::Select
                 && op.is_retryable()
                 && match kind {
@@ -240,7 +247,10 @@ impl Client {
             session.dirty |= write.network_error;
             self.release_session(session);
         }
-        result
+        match transaction {
+            Some(shared) => result.map_err(|e| shared.transaction_error(e)),
+            None => result,
+        }
     }
 
     /// Runs the operation's next command to its reply, retrying failed attempts as the retry
@@ -496,25 +506,28 @@ impl Client {
         // names its own session, or a connection several users are logged in on.
         // This view's write concern (the handle's, else the client's); w: 0 goes out with
         // moreToCome and no reply is read (OP_MSG spec).
-        let client_wc = self
-            .write_concern_document()
-            .filter(|_| write && op.takes_write_concern());
-        if client_wc.is_some() && !self.acknowledged() && !command.body.contains_key("writeConcern")
-        {
-            command.acknowledged = false;
-        }
-        let read_concern_level = self.read_concern_level();
-        let unacknowledged = is_unacknowledged(&command, client_wc);
-        let desc = conn.description();
-        let supports_sessions = desc.server_type == ServerType::LoadBalancer
-            || desc.logical_session_timeout_minutes.is_some();
         let explicit = match &ctx.session {
             SessionUse::Explicit(shared) => Some(shared),
             _ => None,
         };
+        // In a transaction only commit and abort carry a write concern, and only the first
+        // command a read concern (the transaction's).
+        let in_txn = explicit.is_some_and(SharedSession::in_transaction);
+        let client_wc = self
+            .write_concern_document()
+            .filter(|_| write && op.takes_write_concern() && !in_txn);
+        if client_wc.is_some() && !self.acknowledged() && !command.body.contains_key("writeConcern")
+        {
+            command.acknowledged = false;
+        }
+        let read_concern_level = self.read_concern_level().filter(|_| !in_txn);
+        let unacknowledged = is_unacknowledged(&command, client_wc);
+        let desc = conn.description();
+        let supports_sessions = desc.server_type == ServerType::LoadBalancer
+            || desc.logical_session_timeout_minutes.is_some();
         // Whether this attempt's command is a retryable write that takes a transaction
         // number (from its session's server session, kept for the batch's retries).
-        let wants_txn = write_state.retryable_write && server_supports_retry;
+        let wants_txn = write_state.retryable_write && server_supports_retry && !in_txn;
         let mut txn_number = None;
         // An explicit session's id, owned (its state is behind a lock).
         let explicit_lsid = match explicit {
@@ -575,6 +588,9 @@ impl Client {
             cluster_time = shared
                 .before_send(&mut command.body, facts, cluster_time)
                 .map_err(|e| failed(e, false))?;
+            if in_txn {
+                shared.sent_in_transaction(&address, topology_type == TopologyType::Sharded);
+            }
         }
         if let Some(ct) = cluster_time
             && !command.body.contains_key("$clusterTime")

@@ -30,7 +30,10 @@ use mongo_pool::PoolOptions;
 use mongo_sdam::{ReadMode, ReadPreference, TopologyConfig, TopologyDescription};
 
 pub use backoff::{Backoff, BackoffSleep, RandomBackoff};
-pub use client_session::{ClientSession, SessionOptions, TransactionOptions};
+pub use client_session::{
+    ClientSession, SessionOptions, TransactionOptions, TransactionState,
+    UNKNOWN_TRANSACTION_COMMIT_RESULT,
+};
 pub use collection::Collection;
 pub use database::Database;
 use executor::Route;

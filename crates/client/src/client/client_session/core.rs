@@ -37,6 +37,8 @@ pub(crate) struct SessionCore {
     cluster_time: Option<Document>,
     operation_time: Option<Timestamp>,
     snapshot_time: Option<Timestamp>,
+    /// The session's transaction (transactions spec).
+    pub(crate) txn: super::txn::Transaction,
 }
 
 impl SessionCore {
@@ -58,7 +60,19 @@ impl SessionCore {
             cluster_time: None,
             operation_time: None,
             snapshot_time,
+            txn: super::txn::Transaction::default(),
         }
+    }
+
+    /// Whether this is a snapshot session.
+    pub(crate) fn is_snapshot(&self) -> bool {
+        self.snapshot
+    }
+
+    /// The `afterClusterTime` a transaction's first command carries: the operation time of
+    /// a causally consistent session.
+    pub(crate) fn causal_time(&self) -> Option<Timestamp> {
+        self.operation_time.filter(|_| self.causal)
     }
 
     /// Fails when the session was ended (sessions spec: operations on an ended session are
@@ -214,6 +228,7 @@ impl SessionCore {
     /// a snapshot session without a snapshot time yet, the `atClusterTime` of the reply
     /// (in `cursor` for find and aggregate, at the top for distinct).
     pub(crate) fn observe(&mut self, reply: &Document) {
+        self.txn.observe(reply);
         if let Ok(ct) = reply.get_document("$clusterTime") {
             self.advance_cluster_time(ct);
         }
