@@ -78,12 +78,19 @@ pub(crate) fn run_operation<'a>(
 }
 
 async fn run_operation_inner(state: &State, op: &Document) -> Result<(), Fail> {
-    run_checked(state, op).await.map(|_| ())
+    run_checked_inner(state, op).await.map(|_| ())
 }
 
 /// Runs one operation and checks what it returned; the driver error it raised (expected,
 /// or ignored) is handed back, for `withTransaction`'s callback to propagate.
-pub(crate) async fn run_checked(
+pub(crate) fn run_checked<'a>(
+    state: &'a State,
+    op: &'a Document,
+) -> BoxFuture<'a, Result<Option<mongo_client::Error>, Fail>> {
+    Box::pin(run_checked_inner(state, op))
+}
+
+async fn run_checked_inner(
     state: &State,
     op: &Document,
 ) -> Result<Option<mongo_client::Error>, Fail> {

@@ -227,56 +227,69 @@ impl SharedSession {
 
     /// Prepares an operation about to run in the session: inside a transaction, the
     /// transaction's read preference (a read must use primary) and the mongos it is pinned
-    /// to; outside, a finished transaction's pin is released. Returns whether it runs in
-    /// the transaction.
+    /// to; outside, a finished transaction is left (state none, pin released). Returns
+    /// whether it runs in the transaction. `read`: the operation reads (or is a command);
+    /// `explicit_rp`: the operation's read preference is its own (a command run as a read).
     ///
     /// # Errors
     /// A read in a transaction whose read preference is not primary.
     pub(crate) fn enter(
         &self,
         read: bool,
-        read_preference: &mut Option<ReadPreference>,
-        route: &mut super::executor::Route,
+        explicit_rp: bool,
+        ctx: &mut super::executor::OperationContext,
     ) -> Result<bool> {
         let mut core = self.lock();
+        if ctx.finishes_transaction {
+            return Ok(false);
+        }
         if !core.txn.is_active() {
             core.txn.outside();
             return Ok(false);
         }
-        let rp = core.txn.options.read_preference.clone();
-        if read
-            && rp
-                .as_ref()
+        let not_primary = |rp: &Option<ReadPreference>| {
+            rp.as_ref()
                 .is_some_and(|rp| rp.mode != mongo_sdam::ReadMode::Primary)
-        {
+        };
+        let rp = core.txn.options.read_preference.clone();
+        if (read && not_primary(&rp)) || (explicit_rp && not_primary(&ctx.read_preference)) {
             return Err(Error::invalid_argument(
                 "read preference in a transaction must be primary",
             ));
         }
-        *read_preference = rp;
-        if *route == super::executor::Route::Select
+        ctx.read_preference = rp;
+        if ctx.route == super::executor::Route::Select
             && let Some(address) = core.txn.pinned.clone()
         {
-            *route = super::executor::Route::Server(address);
+            ctx.route = super::executor::Route::Server(address);
         }
         Ok(true)
     }
 
-    /// After a command in the transaction went to `address`: the transaction is in
-    /// progress, and on a sharded cluster pinned to that mongos.
+    /// After a command in the transaction went to `address`: on a sharded cluster the
+    /// transaction is pinned to that mongos.
     pub(crate) fn sent_in_transaction(&self, address: &mongo_events::ServerAddress, sharded: bool) {
         let mut core = self.lock();
-        if core.txn.state == TransactionState::Starting {
-            core.txn.state = TransactionState::InProgress;
-        }
         if sharded && core.txn.pinned.is_none() {
             core.txn.pinned = Some(address.clone());
         }
     }
 
-    /// An operation in the transaction failed: network and server selection errors get the
+    /// After an operation in the transaction (its retries sent `startTransaction` again):
+    /// the transaction is in progress; network and server selection errors get the
     /// `TransientTransactionError` label, and a transient error unpins the session.
-    pub(crate) fn transaction_error(&self, mut e: Error) -> Error {
+    pub(crate) fn after_transaction_op<T>(&self, result: Result<T>) -> Result<T> {
+        {
+            let mut core = self.lock();
+            if core.txn.state == TransactionState::Starting {
+                core.txn.state = TransactionState::InProgress;
+            }
+        }
+        result.map_err(|e| self.transaction_error(e))
+    }
+
+    /// Labels an error of an operation in the transaction.
+    fn transaction_error(&self, mut e: Error) -> Error {
         if e.is_network_error() || matches!(e.kind(), ErrorKind::ServerSelection(_)) {
             e.add_label(crate::error::TRANSIENT_TRANSACTION_ERROR);
         }

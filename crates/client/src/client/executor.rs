@@ -94,6 +94,8 @@ pub(crate) struct OperationContext {
     /// Retry state: the servers the next selection avoids (those that failed attempts of the
     /// current command, when the retry policy deprioritizes them).
     pub(crate) deprioritized: Vec<ServerAddress>,
+    /// The operation is a transaction's `commitTransaction` / `abortTransaction`.
+    pub(crate) finishes_transaction: bool,
 }
 
 /// What a finished operation hands back.
@@ -142,9 +144,11 @@ impl Client {
         // no retries by the retryable reads / writes rules, its error labels.
         let mut transaction = None;
         if let SessionUse::Explicit(shared) = &ctx.session {
+            let shared = shared.clone();
             shared.check(self)?;
-            if shared.enter(kind == OpKind::Read, &mut ctx.read_preference, &mut ctx.route)? {
-                transaction = Some(shared.clone());
+            let explicit_rp = op.is_run_command() && kind == OpKind::Read;
+            if shared.enter(kind != OpKind::Write, explicit_rp, ctx)? {
+                transaction = Some(shared);
             }
         }
         let inner = &self.inner;
@@ -248,7 +252,7 @@ impl Client {
             self.release_session(session);
         }
         match transaction {
-            Some(shared) => result.map_err(|e| shared.transaction_error(e)),
+            Some(shared) => shared.after_transaction_op(result),
             None => result,
         }
     }

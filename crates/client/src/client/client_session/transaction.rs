@@ -2,13 +2,11 @@
 //! once, `UnknownTransactionCommitResult`), abort (never raises), and the end of a session
 //! with a transaction open.
 
-use bson::Document;
-
 use super::txn::TransactionState;
 use super::{ClientSession, SharedSession, TransactionOptions};
 use crate::client::executor::{Route, SessionUse};
 use crate::client::{Client, ReadConcern};
-use crate::error::{Error, ErrorKind, Result, TRANSIENT_TRANSACTION_ERROR};
+use crate::error::{Error, ErrorKind, RETRYABLE_WRITE_ERROR, Result, TRANSIENT_TRANSACTION_ERROR};
 use crate::operation::RunCommand;
 
 /// The label of a commit whose outcome is unknown: committing again may succeed.
@@ -221,16 +219,26 @@ async fn finish(client: &Client, shared: &SharedSession, name: &str, retry: bool
     let mut op = RunCommand::new("admin", body);
     let mut ctx = client.context(route);
     ctx.session = SessionUse::Explicit(shared.clone());
-    let reply: Document = client.execute(&mut op, ctx, None).await?.output;
-    match Error::from_write_reply(&reply) {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
+    ctx.finishes_transaction = true;
+    let result = match client.execute(&mut op, ctx, None).await {
+        Ok(done) => match Error::from_write_reply(&done.output) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        },
+        Err(e) => Err(e),
+    };
+    // Commit and abort are retryable writes: a network error may be retried.
+    result.map_err(|mut e| {
+        if e.is_network_error() && client.inner.retry_writes {
+            e.add_label(RETRYABLE_WRITE_ERROR);
+        }
+        e
+    })
 }
 
 /// Whether a failed commit or abort is retried once (retryable writes rules).
 fn retryable(e: &Error) -> bool {
-    e.is_network_error() || e.is_retryable_write() || e.has_retryable_code()
+    e.is_retryable_write()
 }
 
 /// Whether a failed commit's outcome is unknown: network and server selection errors,

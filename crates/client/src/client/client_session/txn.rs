@@ -87,6 +87,7 @@ impl Transaction {
     /// back to none and the pin is released).
     pub(crate) fn outside(&mut self) {
         if !self.is_active() {
+            self.state = TransactionState::None;
             self.pinned = None;
         }
     }
