@@ -294,7 +294,7 @@ impl SharedSession {
             e.add_label(crate::error::TRANSIENT_TRANSACTION_ERROR);
         }
         if e.has_label(crate::error::TRANSIENT_TRANSACTION_ERROR) {
-            self.lock().txn.pinned = None;
+            self.lock().txn.unpin();
         }
         e
     }

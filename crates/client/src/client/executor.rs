@@ -136,7 +136,7 @@ impl Client {
         &self,
         op: &mut O,
         mut ctx: OperationContext,
-        mut pinned: Option<&mut PooledConn>,
+        pinned: Option<&mut PooledConn>,
     ) -> Result<Executed<O::Output>> {
         let ctx = &mut ctx;
         let kind = op.kind();
@@ -151,6 +151,18 @@ impl Client {
                 transaction = Some(shared);
             }
         }
+        // Load-balanced mode: a transaction runs on the connection pinned to it.
+        let mut txn_conn = match &ctx.session {
+            SessionUse::Explicit(shared) if pinned.is_none() => {
+                self.transaction_connection(shared, transaction.is_some(), op.name(), ctx)
+                    .await?
+            }
+            _ => None,
+        };
+        let mut pinned = match pinned {
+            Some(c) => Some(c),
+            None => txn_conn.as_mut().map(|c| &mut c.conn),
+        };
         let inner = &self.inner;
         let run_command = op.is_run_command();
         let plan = RetryPlan {
@@ -250,6 +262,10 @@ impl Client {
         if let Some(mut session) = write.implicit.take() {
             session.dirty |= write.network_error;
             self.release_session(session);
+        }
+        drop(pinned);
+        if let (Some(c), SessionUse::Explicit(shared)) = (txn_conn, &ctx.session) {
+            shared.put_connection(c);
         }
         match transaction {
             Some(shared) => shared.after_transaction_op(result),
@@ -358,8 +374,10 @@ impl Client {
             .inner
             .cursor_pins
             .load(std::sync::atomic::Ordering::Relaxed);
-        // No transactions yet (issue 15): none of the connections is pinned by one.
-        let transactions = 0;
+        let transactions = self
+            .inner
+            .transaction_pins
+            .load(std::sync::atomic::Ordering::Relaxed);
         format!(
             "Timeout waiting for connection from the connection pool. maxPoolSize: {}, \
              connections in use by cursors: {cursors}, connections in use by transactions: \

@@ -139,6 +139,8 @@ pub(crate) struct ClientInner {
     /// Connections pinned by cursors now (load-balanced mode; the load balancers spec's
     /// connection tracking, reported with wait-queue timeouts).
     pub(crate) cursor_pins: Arc<std::sync::atomic::AtomicUsize>,
+    /// Connections pinned by transactions now (load-balanced mode), likewise.
+    pub(crate) transaction_pins: Arc<std::sync::atomic::AtomicUsize>,
     /// Driver info appended so far (`append_metadata`), to append each only once.
     driver_info: parking_lot::Mutex<Vec<DriverInfo>>,
     /// The span the client was built in; its spawned tasks run inside it.
@@ -284,6 +286,7 @@ impl Client {
                 sessions: ServerSessionPool::default(),
                 cluster_time: session::ClusterClock::default(),
                 cursor_pins: Arc::default(),
+                transaction_pins: Arc::default(),
                 driver_info: parking_lot::Mutex::new(Vec::new()),
                 span: tracing::Span::current(),
                 next_operation_id: AtomicI64::new(1),

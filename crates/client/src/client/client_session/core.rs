@@ -122,6 +122,7 @@ impl SessionCore {
     /// never took one).
     pub(crate) fn end(&mut self) -> Option<ServerSession> {
         self.ended = true;
+        self.txn.unpin();
         self.server.take()
     }
 

@@ -2,12 +2,16 @@
 //! once, `UnknownTransactionCommitResult`), abort (never raises), and the end of a session
 //! with a transaction open.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use super::txn::TransactionState;
 use super::{ClientSession, SharedSession, TransactionOptions};
-use crate::client::executor::{Route, SessionUse};
+use crate::client::executor::{OperationContext, Route, SessionUse};
 use crate::client::{Client, ReadConcern};
 use crate::error::{Error, ErrorKind, RETRYABLE_WRITE_ERROR, Result, TRANSIENT_TRANSACTION_ERROR};
 use crate::operation::RunCommand;
+use crate::topology::PooledConn;
 
 /// The label of a commit whose outcome is unknown: committing again may succeed.
 pub const UNKNOWN_TRANSACTION_COMMIT_RESULT: &str = "UnknownTransactionCommitResult";
@@ -133,7 +137,7 @@ impl ClientSession {
             if e.has_label(UNKNOWN_TRANSACTION_COMMIT_RESULT)
                 || e.has_label(TRANSIENT_TRANSACTION_ERROR)
             {
-                self.shared.lock().txn.pinned = None;
+                self.shared.lock().txn.unpin();
             }
             e
         })
@@ -201,7 +205,7 @@ pub(super) async fn abort(client: &Client, shared: &SharedSession) {
     {
         let _ = finish(client, shared, "abortTransaction", false).await;
     }
-    shared.lock().txn.pinned = None;
+    shared.lock().txn.unpin();
 }
 
 /// Runs `commitTransaction` or `abortTransaction` in the session, on the mongos it is
@@ -257,5 +261,69 @@ fn unknown_commit_result(e: &Error) -> bool {
             .as_ref()
             .is_some_and(|wce| !UNSATISFIABLE_WRITE_CONCERN.contains(&wce.code)),
         _ => false,
+    }
+}
+
+/// A connection pinned to a load-balanced transaction, counted while pinned (the load
+/// balancers spec's wait-queue timeout message).
+#[derive(Debug)]
+pub(crate) struct TxnConn {
+    pub(crate) conn: PooledConn,
+    count: Arc<AtomicUsize>,
+}
+
+impl Drop for TxnConn {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Client {
+    /// In load-balanced mode, the connection an operation in `shared` runs on: the one
+    /// pinned to its transaction, checked out at the transaction's first operation
+    /// (`in_txn`); a commit or abort takes the pinned one. `None` otherwise. The executor
+    /// gives it back with `SharedSession::put_connection`.
+    ///
+    /// # Errors
+    /// Server selection or check-out failed (labelled as an error in the transaction).
+    pub(crate) async fn transaction_connection(
+        &self,
+        shared: &SharedSession,
+        in_txn: bool,
+        name: &str,
+        ctx: &OperationContext,
+    ) -> Result<Option<TxnConn>> {
+        let topology = &self.inner.topology;
+        if !topology.is_load_balanced() || !(in_txn || ctx.finishes_transaction) {
+            return Ok(None);
+        }
+        if let Some(c) = shared.lock().txn.conn.take() {
+            return Ok(Some(c));
+        }
+        if !in_txn {
+            return Ok(None);
+        }
+        let checked_out = async {
+            let selected = topology
+                .select_server(None, &[], name, Some(ctx.id), ctx.deadline)
+                .await?;
+            topology.checkout(selected.server, ctx.deadline).await
+        }
+        .await;
+        match checked_out {
+            Ok(conn) => {
+                let count = self.inner.transaction_pins.clone();
+                count.fetch_add(1, Ordering::Relaxed);
+                Ok(Some(TxnConn { conn, count }))
+            }
+            Err(e) => shared.after_transaction_op(Err(e)),
+        }
+    }
+}
+
+impl SharedSession {
+    /// Gives back the connection pinned to the transaction after an operation.
+    pub(crate) fn put_connection(&self, conn: TxnConn) {
+        self.lock().txn.conn = Some(conn);
     }
 }

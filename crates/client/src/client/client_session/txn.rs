@@ -42,6 +42,8 @@ pub(crate) struct Transaction {
     pub(crate) pinned: Option<ServerAddress>,
     /// The latest `recoveryToken` a reply carried (sharded clusters).
     pub(crate) recovery_token: Option<Document>,
+    /// The connection pinned to it (load-balanced mode).
+    pub(crate) conn: Option<super::transaction::TxnConn>,
     /// The session ended with the transaction open: its abort runs in the background.
     pub(crate) closing: bool,
 }
@@ -72,6 +74,7 @@ impl Transaction {
                 "transactions do not support unacknowledged write concern",
             ));
         }
+        self.unpin();
         *self = Transaction {
             state: TransactionState::Starting,
             options,
@@ -79,6 +82,7 @@ impl Transaction {
             pinned: None,
             recovery_token: None,
             closing: false,
+            conn: None,
         };
         Ok(())
     }
@@ -88,8 +92,14 @@ impl Transaction {
     pub(crate) fn outside(&mut self) {
         if !self.is_active() {
             self.state = TransactionState::None;
-            self.pinned = None;
+            self.unpin();
         }
+    }
+
+    /// Releases the mongos and the connection the transaction is pinned to.
+    pub(crate) fn unpin(&mut self) {
+        self.pinned = None;
+        self.conn = None;
     }
 
     /// Shapes a command that runs in the open transaction (after the envelope): its number,
