@@ -127,6 +127,8 @@ impl ClientSession {
             && self.client.inner.retry_writes
             && retryable(e)
         {
+            // The retry may go to another mongos or connection.
+            self.shared.lock().txn.unpin();
             result = finish(&self.client, &self.shared, "commitTransaction", true).await;
         }
         result.map_err(|mut e| {
@@ -203,6 +205,7 @@ pub(super) async fn abort(client: &Client, shared: &SharedSession) {
         && client.inner.retry_writes
         && retryable(e)
     {
+        shared.lock().txn.unpin();
         let _ = finish(client, shared, "abortTransaction", false).await;
     }
     shared.lock().txn.unpin();
