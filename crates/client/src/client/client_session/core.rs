@@ -190,7 +190,7 @@ impl SessionCore {
     ///   refuses the commands that cannot read a snapshot, writes among them;
     /// - a causally consistent session (causal consistency spec) adds `afterClusterTime`, its
     ///   operation time, to a command that takes a read concern, once it has one, beside the
-    ///   level already there.
+    ///   level already there, and alone to the writes that take it.
     ///
     /// # Errors
     /// A snapshot session on a server older than 5.0 (before anything is sent).
@@ -215,7 +215,7 @@ impl SessionCore {
                 }
             });
         } else if self.causal
-            && facts.takes_read_concern
+            && (facts.takes_read_concern || takes_after_cluster_time(body))
             && let Some(ts) = self.operation_time
         {
             with_read_concern(body, |rc| {
@@ -269,6 +269,26 @@ pub(crate) fn later_cluster_time(a: Option<Document>, b: Option<&Document>) -> O
         },
         (a, b) => a.or_else(|| b.cloned()),
     }
+}
+
+/// Whether a write command takes a read concern of `afterClusterTime` alone in a causally
+/// consistent session (read and write concern spec).
+fn takes_after_cluster_time(body: &Document) -> bool {
+    matches!(
+        body.keys().next().map(String::as_str),
+        Some(
+            "insert"
+                | "update"
+                | "delete"
+                | "findAndModify"
+                | "bulkWrite"
+                | "create"
+                | "createIndexes"
+                | "drop"
+                | "dropDatabase"
+                | "dropIndexes"
+        )
+    )
 }
 
 /// Whether the command goes on with an open cursor (`getMore`, `killCursors`).

@@ -124,7 +124,6 @@ impl ClientSession {
         };
         let mut result = finish(&self.client, &self.shared, "commitTransaction", again).await;
         if let Err(e) = &result
-            && self.client.inner.retry_writes
             && retryable(e)
         {
             // The retry may go to another mongos or connection.
@@ -202,7 +201,6 @@ impl ClientSession {
 pub(super) async fn abort(client: &Client, shared: &SharedSession) {
     let first = finish(client, shared, "abortTransaction", false).await;
     if let Err(e) = &first
-        && client.inner.retry_writes
         && retryable(e)
     {
         shared.lock().txn.unpin();
@@ -234,18 +232,19 @@ async fn finish(client: &Client, shared: &SharedSession, name: &str, retry: bool
         },
         Err(e) => Err(e),
     };
-    // Commit and abort are retryable writes: a network error may be retried.
+    // Commit and abort are retried once whatever retryWrites says: a network error may be.
     result.map_err(|mut e| {
-        if e.is_network_error() && client.inner.retry_writes {
+        if e.is_network_error() {
             e.add_label(RETRYABLE_WRITE_ERROR);
         }
         e
     })
 }
 
-/// Whether a failed commit or abort is retried once (retryable writes rules).
+/// Whether a failed commit or abort is retried once: the `RetryableWriteError` label (an
+/// overload error was already retried by the executor).
 fn retryable(e: &Error) -> bool {
-    e.is_retryable_write()
+    e.has_label(RETRYABLE_WRITE_ERROR)
 }
 
 /// Whether a failed commit's outcome is unknown: network and server selection errors,
