@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bson::{Bson, Document};
 use mongo_client::{ClientSession, SessionOptions, TransactionOptions};
+use tracing::Instrument;
 
 use super::Fail;
 use super::entities::{Entities, Entity};
@@ -18,6 +19,9 @@ use super::ops::{OpError, Value};
 /// A session entity: the session (one operation at a time holds it).
 pub(crate) struct SessionEntity {
     pub(crate) session: SessionHandle,
+    /// The span of the session's client: commands the session sends itself (commit, abort)
+    /// are logged as the client's.
+    pub(crate) span: tracing::Span,
 }
 
 /// What an operation that runs in a session holds.
@@ -49,6 +53,7 @@ pub(crate) fn create(spec: &Document, entities: &Entities) -> Result<Entity, Fai
         .map_err(|e| Fail::runner(format!("startSession: {e}")))?;
     Ok(Entity::Session(Arc::new(SessionEntity {
         session: Arc::new(tokio::sync::Mutex::new(session)),
+        span: client.span.clone(),
     })))
 }
 
@@ -166,7 +171,12 @@ pub(crate) async fn session_op(
     match name {
         "endSession" => {
             super::ops::allow(name, args, &[])?;
-            s.session.lock().await.end_session_async().await;
+            s.session
+                .lock()
+                .await
+                .end_session_async()
+                .instrument(s.span.clone())
+                .await;
             Ok(Value::None)
         }
         "getSnapshotTime" => {
@@ -185,15 +195,29 @@ pub(crate) async fn session_op(
         }
         "commitTransaction" => {
             super::ops::allow(name, args, &[])?;
-            s.session.lock().await.commit_transaction().await?;
+            s.session
+                .lock()
+                .await
+                .commit_transaction()
+                .instrument(s.span.clone())
+                .await?;
             Ok(Value::None)
         }
         "abortTransaction" => {
             super::ops::allow(name, args, &[])?;
-            s.session.lock().await.abort_transaction().await?;
+            s.session
+                .lock()
+                .await
+                .abort_transaction()
+                .instrument(s.span.clone())
+                .await?;
             Ok(Value::None)
         }
-        "withTransaction" => super::transactions::with_transaction(state, s, args).await,
+        "withTransaction" => {
+            super::transactions::with_transaction(state, s, args)
+                .instrument(s.span.clone())
+                .await
+        }
         other => Err(Fail::unsupported(format!("session.{other}")).into()),
     }
 }

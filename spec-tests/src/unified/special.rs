@@ -254,12 +254,9 @@ pub(crate) fn run<'a>(
                 super::sessions::assert_dirty(&state.entities, args, name == "assertSessionDirty")
                     .await
             }
-            "assertSessionTransactionState" => {
-                super::transactions::assert_state(state, args).await
-            }
+            "assertSessionTransactionState" => super::transactions::assert_state(state, args).await,
             "assertSessionPinned" | "assertSessionUnpinned" => {
-                super::transactions::assert_pinned(state, args, name == "assertSessionPinned")
-                    .await
+                super::transactions::assert_pinned(state, args, name == "assertSessionPinned").await
             }
             "loop" => run_loop(state, args).await,
             other => Err(Fail::runner(format!("unknown special operation {other}"))),

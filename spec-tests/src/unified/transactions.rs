@@ -74,7 +74,10 @@ pub(crate) async fn with_transaction(
 
 /// Runs the callback's operations with `session` back in its entity; the first error
 /// (expected or not) ends it and goes to `withTransaction`.
-async fn run_callback(session: &mut ClientSession, cb: &mut Callback<'_>) -> mongo_client::Result<()> {
+async fn run_callback(
+    session: &mut ClientSession,
+    cb: &mut Callback<'_>,
+) -> mongo_client::Result<()> {
     std::mem::swap(&mut *cb.handle.lock().await, session);
     let mut out = Ok(());
     for op in cb.ops {

@@ -8,10 +8,10 @@
 //! runs its `getMore`s and `killCursors` in it after the call that opened it has returned;
 //! the sans-I/O rules live in `core.rs`.
 
+mod convenient;
 mod core;
 #[cfg(test)]
 mod tests;
-mod convenient;
 mod transaction;
 mod txn;
 #[cfg(test)]

@@ -214,11 +214,7 @@ pub(super) async fn abort(client: &Client, shared: &SharedSession) {
 async fn finish(client: &Client, shared: &SharedSession, name: &str, retry: bool) -> Result<()> {
     let (body, route) = {
         let core = shared.lock();
-        let route = core
-            .txn
-            .pinned
-            .clone()
-            .map_or(Route::Select, Route::Server);
+        let route = core.txn.pinned.clone().map_or(Route::Select, Route::Server);
         (core.txn.finish_command(name, retry), route)
     };
     let mut op = RunCommand::new("admin", body);

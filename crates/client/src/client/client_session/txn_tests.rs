@@ -26,7 +26,10 @@ fn first_command_starts_the_transaction_with_its_read_concern() {
     t.state = TransactionState::InProgress;
     let mut body = doc! {"insert": "c"};
     t.shape(&mut body, false, Some(at)).unwrap();
-    assert_eq!(body, doc! {"insert": "c", "txnNumber": 4_i64, "autocommit": false});
+    assert_eq!(
+        body,
+        doc! {"insert": "c", "txnNumber": 4_i64, "autocommit": false}
+    );
     assert!(t.shape(&mut doc! {"insert": "c"}, true, None).is_err());
     assert!(t.start(5, TransactionOptions::default()).is_err());
 }
