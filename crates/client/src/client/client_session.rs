@@ -447,25 +447,14 @@ impl ClientSession {
     }
 
     /// Ends the session: its server session goes back to the client's pool (discarded when
-    /// dirty). Later calls do nothing; operations in the session fail from now on.
+    /// dirty). Later calls do nothing; operations in the session fail from now on. A
+    /// transaction in progress is aborted in the background (inside a Tokio runtime;
+    /// [`end_session_async`](Self::end_session_async) waits for it).
     pub fn end_session(&mut self) {
         if self.shared.lock().txn.closing {
             return;
         }
-        if self.pending_abort()
-            && let Ok(rt) = tokio::runtime::Handle::try_current()
-        {
-            // The abort runs in the background; the server session goes back after it.
-            let client = self.client.clone();
-            let shared = self.shared.clone();
-            shared.lock().txn.closing = true;
-            rt.spawn(async move {
-                transaction::abort(&client, &shared).await;
-                let taken = shared.lock().end();
-                if let Some(server) = taken {
-                    client.release_session(server);
-                }
-            });
+        if self.pending_abort() && transaction::abort_in_background(&self.client, &self.shared) {
             return;
         }
         let taken = self.shared.lock().end();

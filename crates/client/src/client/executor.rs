@@ -263,7 +263,6 @@ impl Client {
             session.dirty |= write.network_error;
             self.release_session(session);
         }
-        drop(pinned);
         if let (Some(c), SessionUse::Explicit(shared)) = (txn_conn, &ctx.session) {
             shared.put_connection(c);
         }

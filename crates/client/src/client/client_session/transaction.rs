@@ -209,6 +209,34 @@ pub(super) async fn abort(client: &Client, shared: &SharedSession) {
     shared.lock().txn.unpin();
 }
 
+/// Aborts the transaction of a session that ends, in a task of the current Tokio runtime;
+/// the server session goes back to the pool after it. False outside of a runtime (the
+/// transaction is then left to expire on the server).
+#[expect(
+    clippy::disallowed_methods,
+    reason = "a session ended with a transaction in progress aborts it in a spawned task"
+)]
+pub(super) fn abort_in_background(client: &Client, shared: &SharedSession) -> bool {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return false;
+    };
+    let client = client.clone();
+    let shared = shared.clone();
+    shared.lock().txn.closing = true;
+    let span = client.inner.span.clone();
+    runtime.spawn(tracing::Instrument::instrument(
+        async move {
+            abort(&client, &shared).await;
+            let taken = shared.lock().end();
+            if let Some(server) = taken {
+                client.release_session(server);
+            }
+        },
+        span,
+    ));
+    true
+}
+
 /// Runs `commitTransaction` or `abortTransaction` in the session, on the mongos it is
 /// pinned to when it is; a write concern error of the reply is an error.
 async fn finish(client: &Client, shared: &SharedSession, name: &str, retry: bool) -> Result<()> {
