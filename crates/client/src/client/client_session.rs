@@ -17,6 +17,8 @@ mod txn;
 #[cfg(test)]
 mod txn_tests;
 #[cfg(test)]
+mod txn_wire_tests;
+#[cfg(test)]
 mod wire_tests;
 
 use std::sync::Arc;
