@@ -701,7 +701,7 @@ async fn collection_op(
                 ],
             )?;
             let mut model = args.clone();
-            for k in ["commitQuorum", "maxTimeMS", "comment"] {
+            for k in ["commitQuorum", "maxTimeMS", "comment", "session"] {
                 model.remove(k);
             }
             let model: IndexModel = bson::deserialize_from_document(model)
