@@ -82,7 +82,8 @@ pub use client::action;
 pub use client::{
     Backoff, BackoffSleep, Client, ClientBuilder, ClientSession, Collection, CollectionOptions,
     Cursor, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SERVER_SELECTION_TIMEOUT, Database, DatabaseOptions,
-    RandomBackoff, ReadConcern, Request, SessionOptions, TransactionOptions,
+    RandomBackoff, ReadConcern, Request, SessionOptions, TransactionOptions, TransactionState,
+    UNKNOWN_TRANSACTION_COMMIT_RESULT,
 };
 #[cfg(feature = "tokio")]
 pub use conn::{Connection, ConnectionOptions, DriverInfo, LegacyWrite, Reply, ServerApi};

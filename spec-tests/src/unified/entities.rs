@@ -559,7 +559,7 @@ pub(crate) fn write_concern(v: &Bson) -> Result<WriteConcern, Fail> {
                     .map_err(|_| Fail::runner(format!("w: {n}")))?;
                 wc.w = Some(Acknowledgment::Nodes(n));
             }
-            ("j", Bson::Boolean(b)) => wc.journal = Some(*b),
+            ("j" | "journal", Bson::Boolean(b)) => wc.journal = Some(*b),
             ("wtimeout" | "wtimeoutMS", n) => {
                 wc.w_timeout = Some(Duration::from_millis(whole_number(n, "wtimeout")?));
             }

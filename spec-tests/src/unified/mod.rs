@@ -24,6 +24,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 mod client_bulk;
+mod cursor_ops;
 mod deployment;
 mod entities;
 mod errors;
@@ -37,6 +38,7 @@ mod runner;
 mod sessions;
 mod special;
 mod threads;
+mod transactions;
 
 use crate::Context;
 

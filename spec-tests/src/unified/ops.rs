@@ -57,7 +57,7 @@ impl From<mongo_client::Error> for OpError {
     }
 }
 
-type OpResult = Result<Value, OpError>;
+pub(crate) type OpResult = Result<Value, OpError>;
 
 const OPERATION_KEYS: [&str; 7] = [
     "name",
@@ -78,6 +78,22 @@ pub(crate) fn run_operation<'a>(
 }
 
 async fn run_operation_inner(state: &State, op: &Document) -> Result<(), Fail> {
+    run_checked_inner(state, op).await.map(|_| ())
+}
+
+/// Runs one operation and checks what it returned; the driver error it raised (expected,
+/// or ignored) is handed back, for `withTransaction`'s callback to propagate.
+pub(crate) fn run_checked<'a>(
+    state: &'a State,
+    op: &'a Document,
+) -> BoxFuture<'a, Result<Option<mongo_client::Error>, Fail>> {
+    Box::pin(run_checked_inner(state, op))
+}
+
+async fn run_checked_inner(
+    state: &State,
+    op: &Document,
+) -> Result<Option<mongo_client::Error>, Fail> {
     if let Some(k) = op.keys().find(|k| !OPERATION_KEYS.contains(&k.as_str())) {
         return Err(Fail::runner(format!("unknown operation key {k}")));
     }
@@ -89,7 +105,7 @@ async fn run_operation_inner(state: &State, op: &Document) -> Result<(), Fail> {
         .map_err(|_| Fail::runner("operation.object"))?;
     let args = op.get_document("arguments").cloned().unwrap_or_default();
     if object == "testRunner" {
-        return special::run(state, name, &args).await;
+        return special::run(state, name, &args).await.map(|()| None);
     }
     let result = entity_operation(state, object, name, &args).await;
     let result = match result {
@@ -98,14 +114,14 @@ async fn run_operation_inner(state: &State, op: &Document) -> Result<(), Fail> {
         Ok(v) => Ok(v),
     };
     if op.get_bool("ignoreResultAndError").unwrap_or(false) {
-        return Ok(());
+        return Ok(result.err());
     }
     if let Ok(expected) = op.get_document("expectError") {
         return match result {
             Ok(_) => Err(Fail::runner(format!(
                 "expected an error ({expected}), but the operation succeeded"
             ))),
-            Err(e) => errors::check(expected, &e, &state.entities),
+            Err(e) => errors::check(expected, &e, &state.entities).map(|()| Some(e)),
         };
     }
     let value = result.map_err(|e| Fail::runner(format!("unexpected error: {e}")))?;
@@ -142,7 +158,7 @@ async fn run_operation_inner(state: &State, op: &Document) -> Result<(), Fail> {
         };
         state.entities.insert(save, entity)?;
     }
-    Ok(())
+    Ok(None)
 }
 
 fn check_result(expected: &Bson, value: &Value, lookup: &dyn matching::Lookup) -> Result<(), Fail> {
@@ -229,14 +245,14 @@ async fn entity_operation(state: &State, object: &str, name: &str, args: &Docume
                 .instrument(span)
                 .await
         }
-        Entity::Cursor(c) => cursor_op(&c, name, args).await,
+        Entity::Cursor(c) => super::cursor_ops::cursor_op(&c, name, args).await,
         Entity::Bucket(b, c) => {
             let span = c.span.clone();
             super::gridfs::bucket_op(&b, name, args)
                 .instrument(span)
                 .await
         }
-        Entity::Session(s) => super::sessions::session_op(&s, name, args).await,
+        Entity::Session(s) => super::sessions::session_op(state, &s, name, args).await,
         other => Err(Fail::runner(format!("{name} on a {}", other.kind())).into()),
     }
 }
@@ -693,7 +709,7 @@ async fn collection_op(
                 ],
             )?;
             let mut model = args.clone();
-            for k in ["commitQuorum", "maxTimeMS", "comment"] {
+            for k in ["commitQuorum", "maxTimeMS", "comment", "session"] {
                 model.remove(k);
             }
             let model: IndexModel = bson::deserialize_from_document(model)
@@ -746,43 +762,5 @@ async fn collection_op(
             Err(Fail::unsupported(format!("{name} (change streams, issue 22)")).into())
         }
         other => Err(Fail::unsupported(format!("collection.{other}")).into()),
-    }
-}
-
-async fn cursor_op(c: &tokio::sync::Mutex<CursorEntity>, name: &str, args: &Document) -> OpResult {
-    let mut guard = c.lock().await;
-    match name {
-        "iterateUntilDocumentOrError" => {
-            allow(name, args, &[])?;
-            let cursor = guard
-                .cursor
-                .as_mut()
-                .ok_or_else(|| Fail::runner(format!("{name} on a closed cursor")))?;
-            match cursor.try_next().await? {
-                Some(d) => Ok(Value::Root(d)),
-                None => {
-                    Err(Fail::runner("iterateUntilDocumentOrError: the cursor is exhausted").into())
-                }
-            }
-        }
-        "iterateOnce" => {
-            allow(name, args, &[])?;
-            let cursor = guard
-                .cursor
-                .as_mut()
-                .ok_or_else(|| Fail::runner(format!("{name} on a closed cursor")))?;
-            Ok(match cursor.try_next_once().await? {
-                Some(d) => Value::Root(d),
-                None => Value::None,
-            })
-        }
-        "close" => {
-            allow(name, args, &[])?;
-            if let Some(c) = guard.cursor.take() {
-                c.close().await;
-            }
-            Ok(Value::None)
-        }
-        other => Err(Fail::unsupported(format!("cursor.{other}")).into()),
     }
 }

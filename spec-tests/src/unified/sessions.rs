@@ -1,6 +1,7 @@
 //! Session entities: created from `sessionOptions` with `Client::start_session`, the
 //! `session` argument of operations ([`session_arg`]), the session operations (`endSession`,
-//! `getSnapshotTime`; the transaction ones wait for issue 15), `$$sessionLsid`, and the
+//! `getSnapshotTime`, the transaction ones with `withTransaction` in `transactions.rs`),
+//! `$$sessionLsid`, and the
 //! `testRunner` assertions on a session's server session (`assertSessionDirty`,
 //! `assertSessionNotDirty`).
 
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use bson::{Bson, Document};
 use mongo_client::{ClientSession, SessionOptions, TransactionOptions};
+use tracing::Instrument;
 
 use super::Fail;
 use super::entities::{Entities, Entity};
@@ -17,6 +19,9 @@ use super::ops::{OpError, Value};
 /// A session entity: the session (one operation at a time holds it).
 pub(crate) struct SessionEntity {
     pub(crate) session: SessionHandle,
+    /// The span of the session's client: commands the session sends itself (commit, abort)
+    /// are logged as the client's.
+    pub(crate) span: tracing::Span,
 }
 
 /// What an operation that runs in a session holds.
@@ -48,6 +53,7 @@ pub(crate) fn create(spec: &Document, entities: &Entities) -> Result<Entity, Fai
         .map_err(|e| Fail::runner(format!("startSession: {e}")))?;
     Ok(Entity::Session(Arc::new(SessionEntity {
         session: Arc::new(tokio::sync::Mutex::new(session)),
+        span: client.span.clone(),
     })))
 }
 
@@ -157,6 +163,7 @@ pub(crate) fn lsid(entities: &Entities, name: &str) -> Result<Document, String> 
 
 /// An operation on a session entity.
 pub(crate) async fn session_op(
+    state: &super::runner::State,
     s: &SessionEntity,
     name: &str,
     args: &Document,
@@ -164,7 +171,12 @@ pub(crate) async fn session_op(
     match name {
         "endSession" => {
             super::ops::allow(name, args, &[])?;
-            s.session.lock().await.end_session();
+            s.session
+                .lock()
+                .await
+                .end_session_async()
+                .instrument(s.span.clone())
+                .await;
             Ok(Value::None)
         }
         "getSnapshotTime" => {
@@ -176,8 +188,35 @@ pub(crate) async fn session_op(
                 }
             }
         }
-        "startTransaction" | "commitTransaction" | "abortTransaction" | "withTransaction" => {
-            Err(Fail::unsupported(format!("session.{name} (transactions, issue 15)")).into())
+        "startTransaction" => {
+            let options = transaction_options(args)?;
+            s.session.lock().await.start_transaction(options)?;
+            Ok(Value::None)
+        }
+        "commitTransaction" => {
+            super::ops::allow(name, args, &[])?;
+            s.session
+                .lock()
+                .await
+                .commit_transaction()
+                .instrument(s.span.clone())
+                .await?;
+            Ok(Value::None)
+        }
+        "abortTransaction" => {
+            super::ops::allow(name, args, &[])?;
+            s.session
+                .lock()
+                .await
+                .abort_transaction()
+                .instrument(s.span.clone())
+                .await?;
+            Ok(Value::None)
+        }
+        "withTransaction" => {
+            super::transactions::with_transaction(state, s, args)
+                .instrument(s.span.clone())
+                .await
         }
         other => Err(Fail::unsupported(format!("session.{other}")).into()),
     }

@@ -57,9 +57,7 @@ pub(crate) fn run<'a>(
                     .map_err(|e| Fail::runner(format!("configureFailPoint failed: {e}")))?;
                 Ok(())
             }
-            "targetedFailPoint" => Err(Fail::unsupported(
-                "targetedFailPoint (needs a session pinned to a mongos, issues 14 and 15)",
-            )),
+            "targetedFailPoint" => super::transactions::targeted_fail_point(state, args).await,
             "assertEventCount" | "waitForEvent" => {
                 let client = state.entities.client(arg_str(name, args, "client")?)?;
                 let event = args
@@ -256,10 +254,9 @@ pub(crate) fn run<'a>(
                 super::sessions::assert_dirty(&state.entities, args, name == "assertSessionDirty")
                     .await
             }
-            "assertSessionTransactionState" | "assertSessionPinned" | "assertSessionUnpinned" => {
-                Err(Fail::unsupported(format!(
-                    "{name} (transactions, issue 15)"
-                )))
+            "assertSessionTransactionState" => super::transactions::assert_state(state, args).await,
+            "assertSessionPinned" | "assertSessionUnpinned" => {
+                super::transactions::assert_pinned(state, args, name == "assertSessionPinned").await
             }
             "loop" => run_loop(state, args).await,
             other => Err(Fail::runner(format!("unknown special operation {other}"))),

@@ -8,9 +8,16 @@
 //! runs its `getMore`s and `killCursors` in it after the call that opened it has returned;
 //! the sans-I/O rules live in `core.rs`.
 
+mod convenient;
 mod core;
 #[cfg(test)]
 mod tests;
+mod transaction;
+mod txn;
+#[cfg(test)]
+mod txn_tests;
+#[cfg(test)]
+mod txn_wire_tests;
 #[cfg(test)]
 mod wire_tests;
 
@@ -27,6 +34,8 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::options::WriteConcern;
 
 pub(crate) use self::core::{CommandFacts, SessionCore, later_cluster_time};
+pub use self::transaction::UNKNOWN_TRANSACTION_COMMIT_RESULT;
+pub use self::txn::TransactionState;
 
 /// The options of a transaction (transactions spec); a session keeps its default ones for
 /// the transactions it will start.
@@ -203,8 +212,93 @@ impl SharedSession {
         client_cluster_time: Option<Document>,
     ) -> Result<Option<Document>> {
         let core = self.lock();
-        core.apply_read_concern(body, facts)?;
+        if core.txn.is_active() {
+            // The envelope added no concern: one found here is the operation's own.
+            let explicit_wc = body.contains_key("writeConcern");
+            core.txn.shape(body, explicit_wc, core.causal_time())?;
+        } else {
+            core.apply_read_concern(body, facts)?;
+        }
         Ok(later_cluster_time(client_cluster_time, core.cluster_time()))
+    }
+
+    /// Whether a transaction is open in the session.
+    pub(crate) fn in_transaction(&self) -> bool {
+        self.lock().txn.is_active()
+    }
+
+    /// Prepares an operation about to run in the session: inside a transaction, the
+    /// transaction's read preference (a read must use primary) and the mongos it is pinned
+    /// to; outside, a finished transaction is left (state none, pin released). Returns
+    /// whether it runs in the transaction. `read`: the operation reads (or is a command);
+    /// `explicit_rp`: the operation's read preference is its own (a command run as a read).
+    ///
+    /// # Errors
+    /// A read in a transaction whose read preference is not primary.
+    pub(crate) fn enter(
+        &self,
+        read: bool,
+        explicit_rp: bool,
+        ctx: &mut super::executor::OperationContext,
+    ) -> Result<bool> {
+        let mut core = self.lock();
+        if ctx.finishes_transaction {
+            return Ok(false);
+        }
+        if !core.txn.is_active() {
+            core.txn.outside();
+            return Ok(false);
+        }
+        let not_primary = |rp: &Option<ReadPreference>| {
+            rp.as_ref()
+                .is_some_and(|rp| rp.mode != mongo_sdam::ReadMode::Primary)
+        };
+        let rp = core.txn.options.read_preference.clone();
+        if (read && not_primary(&rp)) || (explicit_rp && not_primary(&ctx.read_preference)) {
+            return Err(Error::invalid_argument(
+                "read preference in a transaction must be primary",
+            ));
+        }
+        ctx.read_preference = rp;
+        if ctx.route == super::executor::Route::Select
+            && let Some(address) = core.txn.pinned.clone()
+        {
+            ctx.route = super::executor::Route::Server(address);
+        }
+        Ok(true)
+    }
+
+    /// After a command in the transaction went to `address`: on a sharded cluster the
+    /// transaction is pinned to that mongos.
+    pub(crate) fn sent_in_transaction(&self, address: &mongo_events::ServerAddress, sharded: bool) {
+        let mut core = self.lock();
+        if sharded && core.txn.pinned.is_none() {
+            core.txn.pinned = Some(address.clone());
+        }
+    }
+
+    /// After an operation in the transaction (its retries sent `startTransaction` again):
+    /// the transaction is in progress; network and server selection errors get the
+    /// `TransientTransactionError` label, and a transient error unpins the session.
+    pub(crate) fn after_transaction_op<T>(&self, result: Result<T>) -> Result<T> {
+        {
+            let mut core = self.lock();
+            if core.txn.state == TransactionState::Starting {
+                core.txn.state = TransactionState::InProgress;
+            }
+        }
+        result.map_err(|e| self.transaction_error(e))
+    }
+
+    /// Labels an error of an operation in the transaction.
+    fn transaction_error(&self, mut e: Error) -> Error {
+        if e.is_network_error() || matches!(e.kind(), ErrorKind::ServerSelection(_)) {
+            e.add_label(crate::error::TRANSIENT_TRANSACTION_ERROR);
+        }
+        if e.has_label(crate::error::TRANSIENT_TRANSACTION_ERROR) {
+            self.lock().txn.unpin();
+        }
+        e
     }
 }
 
@@ -355,8 +449,16 @@ impl ClientSession {
     }
 
     /// Ends the session: its server session goes back to the client's pool (discarded when
-    /// dirty). Later calls do nothing; operations in the session fail from now on.
+    /// dirty). Later calls do nothing; operations in the session fail from now on. A
+    /// transaction in progress is aborted in the background (inside a Tokio runtime;
+    /// [`end_session_async`](Self::end_session_async) waits for it).
     pub fn end_session(&mut self) {
+        if self.shared.lock().txn.closing {
+            return;
+        }
+        if self.pending_abort() && transaction::abort_in_background(&self.client, &self.shared) {
+            return;
+        }
         let taken = self.shared.lock().end();
         if let Some(server) = taken {
             self.client.release_session(server);

@@ -35,6 +35,7 @@ impl Client {
             },
             csot: deadline.is_some(),
             deprioritized: Vec::new(),
+            finishes_transaction: false,
         }
     }
 

@@ -94,6 +94,8 @@ pub(crate) struct OperationContext {
     /// Retry state: the servers the next selection avoids (those that failed attempts of the
     /// current command, when the retry policy deprioritizes them).
     pub(crate) deprioritized: Vec<ServerAddress>,
+    /// The operation is a transaction's `commitTransaction` / `abortTransaction`.
+    pub(crate) finishes_transaction: bool,
 }
 
 /// What a finished operation hands back.
@@ -134,17 +136,38 @@ impl Client {
         &self,
         op: &mut O,
         mut ctx: OperationContext,
-        mut pinned: Option<&mut PooledConn>,
+        pinned: Option<&mut PooledConn>,
     ) -> Result<Executed<O::Output>> {
         let ctx = &mut ctx;
-        if let SessionUse::Explicit(shared) = &ctx.session {
-            shared.check(self)?;
-        }
         let kind = op.kind();
+        // Inside a transaction (transactions spec): its read preference and pinned mongos,
+        // no retries by the retryable reads / writes rules, its error labels.
+        let mut transaction = None;
+        if let SessionUse::Explicit(shared) = &ctx.session {
+            let shared = shared.clone();
+            shared.check(self)?;
+            let explicit_rp = op.is_run_command() && kind == OpKind::Read;
+            if shared.enter(kind != OpKind::Write, explicit_rp, ctx)? {
+                transaction = Some(shared);
+            }
+        }
+        // Load-balanced mode: a transaction runs on the connection pinned to it.
+        let mut txn_conn = match &ctx.session {
+            SessionUse::Explicit(shared) if pinned.is_none() => {
+                self.transaction_connection(shared, transaction.is_some(), op.name(), ctx)
+                    .await?
+            }
+            _ => None,
+        };
+        let mut pinned = match pinned {
+            Some(c) => Some(c),
+            None => txn_conn.as_mut().map(|c| &mut c.conn),
+        };
         let inner = &self.inner;
         let run_command = op.is_run_command();
         let plan = RetryPlan {
             by_rules: pinned.is_none()
+                && transaction.is_none()
                 && ctx.route == Route::Select
                 && op.is_retryable()
                 && match kind {
@@ -240,7 +263,13 @@ impl Client {
             session.dirty |= write.network_error;
             self.release_session(session);
         }
-        result
+        if let (Some(c), SessionUse::Explicit(shared)) = (txn_conn, &ctx.session) {
+            shared.put_connection(c);
+        }
+        match transaction {
+            Some(shared) => shared.after_transaction_op(result),
+            None => result,
+        }
     }
 
     /// Runs the operation's next command to its reply, retrying failed attempts as the retry
@@ -344,8 +373,10 @@ impl Client {
             .inner
             .cursor_pins
             .load(std::sync::atomic::Ordering::Relaxed);
-        // No transactions yet (issue 15): none of the connections is pinned by one.
-        let transactions = 0;
+        let transactions = self
+            .inner
+            .transaction_pins
+            .load(std::sync::atomic::Ordering::Relaxed);
         format!(
             "Timeout waiting for connection from the connection pool. maxPoolSize: {}, \
              connections in use by cursors: {cursors}, connections in use by transactions: \
@@ -496,25 +527,28 @@ impl Client {
         // names its own session, or a connection several users are logged in on.
         // This view's write concern (the handle's, else the client's); w: 0 goes out with
         // moreToCome and no reply is read (OP_MSG spec).
-        let client_wc = self
-            .write_concern_document()
-            .filter(|_| write && op.takes_write_concern());
-        if client_wc.is_some() && !self.acknowledged() && !command.body.contains_key("writeConcern")
-        {
-            command.acknowledged = false;
-        }
-        let read_concern_level = self.read_concern_level();
-        let unacknowledged = is_unacknowledged(&command, client_wc);
-        let desc = conn.description();
-        let supports_sessions = desc.server_type == ServerType::LoadBalancer
-            || desc.logical_session_timeout_minutes.is_some();
         let explicit = match &ctx.session {
             SessionUse::Explicit(shared) => Some(shared),
             _ => None,
         };
+        // In a transaction only commit and abort carry a write concern, and only the first
+        // command a read concern (the transaction's).
+        let in_txn = explicit.is_some_and(SharedSession::in_transaction);
+        let client_wc = self
+            .write_concern_document()
+            .filter(|_| write && op.takes_write_concern() && !in_txn);
+        if client_wc.is_some() && !self.acknowledged() && !command.body.contains_key("writeConcern")
+        {
+            command.acknowledged = false;
+        }
+        let read_concern_level = self.read_concern_level().filter(|_| !in_txn);
+        let unacknowledged = is_unacknowledged(&command, client_wc);
+        let desc = conn.description();
+        let supports_sessions = desc.server_type == ServerType::LoadBalancer
+            || desc.logical_session_timeout_minutes.is_some();
         // Whether this attempt's command is a retryable write that takes a transaction
         // number (from its session's server session, kept for the batch's retries).
-        let wants_txn = write_state.retryable_write && server_supports_retry;
+        let wants_txn = write_state.retryable_write && server_supports_retry && !in_txn;
         let mut txn_number = None;
         // An explicit session's id, owned (its state is behind a lock).
         let explicit_lsid = match explicit {
@@ -575,6 +609,9 @@ impl Client {
             cluster_time = shared
                 .before_send(&mut command.body, facts, cluster_time)
                 .map_err(|e| failed(e, false))?;
+            if in_txn {
+                shared.sent_in_transaction(&address, topology_type == TopologyType::Sharded);
+            }
         }
         if let Some(ct) = cluster_time
             && !command.body.contains_key("$clusterTime")

@@ -30,7 +30,10 @@ use mongo_pool::PoolOptions;
 use mongo_sdam::{ReadMode, ReadPreference, TopologyConfig, TopologyDescription};
 
 pub use backoff::{Backoff, BackoffSleep, RandomBackoff};
-pub use client_session::{ClientSession, SessionOptions, TransactionOptions};
+pub use client_session::{
+    ClientSession, SessionOptions, TransactionOptions, TransactionState,
+    UNKNOWN_TRANSACTION_COMMIT_RESULT,
+};
 pub use collection::Collection;
 pub use database::Database;
 use executor::Route;
@@ -145,6 +148,8 @@ pub(crate) struct ClientInner {
     /// Connections pinned by cursors now (load-balanced mode; the load balancers spec's
     /// connection tracking, reported with wait-queue timeouts).
     pub(crate) cursor_pins: Arc<std::sync::atomic::AtomicUsize>,
+    /// Connections pinned by transactions now (load-balanced mode), likewise.
+    pub(crate) transaction_pins: Arc<std::sync::atomic::AtomicUsize>,
     /// Driver info appended so far (`append_metadata`), to append each only once.
     driver_info: parking_lot::Mutex<Vec<DriverInfo>>,
     /// The span the client was built in; its spawned tasks run inside it.
@@ -294,6 +299,7 @@ impl Client {
                 sessions: ServerSessionPool::default(),
                 cluster_time: session::ClusterClock::default(),
                 cursor_pins: Arc::default(),
+                transaction_pins: Arc::default(),
                 driver_info: parking_lot::Mutex::new(Vec::new()),
                 span: tracing::Span::current(),
                 next_operation_id: AtomicI64::new(1),

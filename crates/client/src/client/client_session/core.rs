@@ -37,6 +37,8 @@ pub(crate) struct SessionCore {
     cluster_time: Option<Document>,
     operation_time: Option<Timestamp>,
     snapshot_time: Option<Timestamp>,
+    /// The session's transaction (transactions spec).
+    pub(crate) txn: super::txn::Transaction,
 }
 
 impl SessionCore {
@@ -58,7 +60,19 @@ impl SessionCore {
             cluster_time: None,
             operation_time: None,
             snapshot_time,
+            txn: super::txn::Transaction::default(),
         }
+    }
+
+    /// Whether this is a snapshot session.
+    pub(crate) fn is_snapshot(&self) -> bool {
+        self.snapshot
+    }
+
+    /// The `afterClusterTime` a transaction's first command carries: the operation time of
+    /// a causally consistent session.
+    pub(crate) fn causal_time(&self) -> Option<Timestamp> {
+        self.operation_time.filter(|_| self.causal)
     }
 
     /// Fails when the session was ended (sessions spec: operations on an ended session are
@@ -108,6 +122,7 @@ impl SessionCore {
     /// never took one).
     pub(crate) fn end(&mut self) -> Option<ServerSession> {
         self.ended = true;
+        self.txn.unpin();
         self.server.take()
     }
 
@@ -175,7 +190,7 @@ impl SessionCore {
     ///   refuses the commands that cannot read a snapshot, writes among them;
     /// - a causally consistent session (causal consistency spec) adds `afterClusterTime`, its
     ///   operation time, to a command that takes a read concern, once it has one, beside the
-    ///   level already there.
+    ///   level already there, and alone to the writes that take it.
     ///
     /// # Errors
     /// A snapshot session on a server older than 5.0 (before anything is sent).
@@ -200,7 +215,7 @@ impl SessionCore {
                 }
             });
         } else if self.causal
-            && facts.takes_read_concern
+            && (facts.takes_read_concern || takes_after_cluster_time(body))
             && let Some(ts) = self.operation_time
         {
             with_read_concern(body, |rc| {
@@ -214,6 +229,7 @@ impl SessionCore {
     /// a snapshot session without a snapshot time yet, the `atClusterTime` of the reply
     /// (in `cursor` for find and aggregate, at the top for distinct).
     pub(crate) fn observe(&mut self, reply: &Document) {
+        self.txn.observe(reply);
         if let Ok(ct) = reply.get_document("$clusterTime") {
             self.advance_cluster_time(ct);
         }
@@ -253,6 +269,26 @@ pub(crate) fn later_cluster_time(a: Option<Document>, b: Option<&Document>) -> O
         },
         (a, b) => a.or_else(|| b.cloned()),
     }
+}
+
+/// Whether a write command takes a read concern of `afterClusterTime` alone in a causally
+/// consistent session (read and write concern spec).
+fn takes_after_cluster_time(body: &Document) -> bool {
+    matches!(
+        body.keys().next().map(String::as_str),
+        Some(
+            "insert"
+                | "update"
+                | "delete"
+                | "findAndModify"
+                | "bulkWrite"
+                | "create"
+                | "createIndexes"
+                | "drop"
+                | "dropDatabase"
+                | "dropIndexes"
+        )
+    )
 }
 
 /// Whether the command goes on with an open cursor (`getMore`, `killCursors`).

@@ -56,11 +56,13 @@ fn a_causally_consistent_session_sends_after_cluster_time_on_reads_after_the_fir
         ),
         doc! {"find": "c", "readConcern": {"level": "majority", "afterClusterTime": ts(5, 1)}}
     );
-    // Writes and commands that take no read concern get nothing.
+    // The writes that take it get `afterClusterTime` alone (read and write concern spec);
+    // commands that take no read concern get nothing.
     assert_eq!(
         applied(&core, doc! {"insert": "c"}, WRITE),
-        doc! {"insert": "c"}
+        doc! {"insert": "c", "readConcern": {"afterClusterTime": ts(5, 1)}}
     );
+    assert_eq!(applied(&core, doc! {"ping": 1}, WRITE), doc! {"ping": 1});
     // An error reply still advances the operation time; an older one does not go back.
     core.observe(&doc! {"ok": 0, "code": 2, "operationTime": ts(6, 0)});
     core.observe(&doc! {"ok": 1, "operationTime": ts(4, 9)});

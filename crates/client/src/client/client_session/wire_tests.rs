@@ -71,7 +71,12 @@ async fn reads_after_the_first_carry_after_cluster_time_and_cursors_stay_in_the_
     write_in(&client, &mut session, 2).await;
     write_in(&client, &mut session, 3).await;
     let inserts = commands(&recorder, "insert");
-    assert!(inserts.iter().all(|c| !c.contains_key("readConcern")));
+    // The first write has no operation time to wait for; the later ones wait for it.
+    assert!(!inserts[0].contains_key("readConcern"));
+    assert!(inserts[1..].iter().all(|c| {
+        c.get_document("readConcern")
+            .is_ok_and(|rc| rc.len() == 1 && rc.contains_key("afterClusterTime"))
+    }));
     let after_write = session.operation_time().unwrap();
     // The first read after the writes waits for them.
     let cursor = find_in(&client, &mut session, 2).await;
