@@ -160,9 +160,9 @@ fn decode_table(s: &mut String, results: &[TaskTimes]) {
         let _ = writeln!(s, "| {client} | {} | {} | {r:.2} |", millis(u), millis(t));
     }
     s.push_str(
-        "\nOurs decodes typed documents with `bson::deserialize_from_document` over its `Document` cursor \
-         (until our typed `Collection<T>` lands); the official client decodes the raw reply \
-         straight into the struct.\n",
+        "\nOurs reads a typed `Collection<Tweet>`: each reply is decoded into documents, then \
+         each document into the struct as the cursor yields it; the official client decodes \
+         the raw reply straight into the struct.\n",
     );
 }
 
