@@ -291,10 +291,10 @@ impl Node {
         conn: &mut ConnState,
         action: FailAction,
     ) -> Executed {
-        if action.close || action.error.is_some() {
-            // txn.rs: a failed statement aborts its transaction, as on mongod.
-            self.abort_transaction_of(&cmd);
-        }
+        // A fail point's error or hang-up leaves a transaction as it was: mongod evaluates
+        // failCommand in its service entry point, before the command checks out its session's
+        // transaction, so the statement never ran and nothing aborts it (the transactions
+        // suites' "remain pinned after non-transient error" and backpressure cases rely on it).
         if action.close {
             return Executed {
                 reply: Document::new(),

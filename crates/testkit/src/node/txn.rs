@@ -292,26 +292,6 @@ impl Node {
         Err(txn::write_conflict())
     }
 
-    /// A statement of a transaction failed before it ran (a `failCommand` fail point): its
-    /// transaction is aborted, as mongod aborts on any statement's error. A failed commit or
-    /// abort leaves the transaction as it was (the client may retry it).
-    pub(crate) fn abort_transaction_of(&self, cmd: &Document) {
-        if matches!(name_of(cmd), "commitTransaction" | "abortTransaction")
-            || !cmd.contains_key("autocommit")
-        {
-            return;
-        }
-        let lsid = cmd.get_document("lsid").ok().and_then(|l| l.to_vec().ok());
-        let number = match cmd.get("txnNumber") {
-            Some(Bson::Int64(n)) => Some(*n),
-            Some(Bson::Int32(n)) => Some(i64::from(*n)),
-            _ => None,
-        };
-        if let (Some(lsid), Some(number)) = (lsid, number) {
-            self.store.txns.abort(&lsid, number);
-        }
-    }
-
     /// `commitTransaction` / `abortTransaction` without a transaction.
     pub(super) fn txn_end_outside_transaction(name: &str) -> CommandError {
         CommandError::new(
