@@ -71,7 +71,15 @@ impl Deployments {
             self.started = vec![None; KINDS.len()];
         }
         let predicted_version = parse_version(&ServerOptions::default().version);
+        // `UNIFIED_TOPOLOGIES=sharded,replicaset` offers only those kinds (to run a suite on
+        // another topology than the first its requirements allow).
+        let only = std::env::var("UNIFIED_TOPOLOGIES").ok();
         for (i, (kind, auth)) in KINDS.iter().enumerate() {
+            if let Some(only) = &only
+                && !only.split(',').any(|t| t.trim() == topology_name(*kind))
+            {
+                continue;
+            }
             // Decide on what the deployment will be before starting it...
             let predicted = ServerFacts {
                 version: predicted_version.clone(),
