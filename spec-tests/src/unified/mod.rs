@@ -73,11 +73,6 @@ pub const UNIFIED_DIRS: &[&str] = &[
     "client-side-operations-timeout/tests",
 ];
 
-/// Why an operation other than runCommand cannot take an explicit session yet: the
-/// collection, database and client operations take one through the fluent builders.
-pub(crate) const SESSIONS_UNSUPPORTED: &str =
-    "a session argument needs the fluent operation builders (issue 14, API rewrite)";
-
 /// The folder whose tests must fail.
 const VALID_FAIL: &str = "unified-test-format/tests/valid-fail";
 
@@ -113,19 +108,6 @@ impl Fail {
             Fail::unsupported(message)
         } else {
             Fail::runner(message)
-        }
-    }
-
-    /// A failure whose message shows it came from something unsupported (an explicit
-    /// session named in an expectation) is an unsupported test.
-    pub(crate) fn classify(self) -> Fail {
-        if self.message.contains(SESSIONS_UNSUPPORTED) {
-            Fail {
-                unsupported: true,
-                ..self
-            }
-        } else {
-            self
         }
     }
 
