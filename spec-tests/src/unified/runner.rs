@@ -115,7 +115,7 @@ async fn run_test(
             Err(_) => Err(Fail::runner("the test did not finish within 60 s")),
         };
     cleanup(&state).await;
-    match result.map_err(Fail::classify) {
+    match result {
         Ok(()) => TestResult::Passed,
         Err(f) if f.unsupported => TestResult::Unsupported(f.message),
         Err(f) => TestResult::Failed(f.message),
