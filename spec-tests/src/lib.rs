@@ -18,6 +18,7 @@ mod cmap;
 mod connection_string;
 mod dns_seedlist;
 mod dns_zone;
+mod read_write_concern;
 mod sdam;
 mod server_selection;
 pub mod unified;
@@ -42,11 +43,14 @@ pub enum Suite {
     /// `dns-seedlist`: initial DNS seedlist discovery against an in-process DNS zone and
     /// testkit deployments.
     DnsSeedlist,
+    /// Read and write concern, `read-write-concern/tests/document` and
+    /// `read-write-concern/tests/connection-string`.
+    ReadWriteConcern,
 }
 
 impl Suite {
     /// Every suite, in the order they run.
-    pub const ALL: [Suite; 7] = [
+    pub const ALL: [Suite; 8] = [
         Suite::Cmap,
         Suite::Sdam,
         Suite::ServerSelection,
@@ -54,6 +58,7 @@ impl Suite {
         Suite::UriOptions,
         Suite::Auth,
         Suite::DnsSeedlist,
+        Suite::ReadWriteConcern,
     ];
 
     /// The suite's name on the command line and in the summary lines.
@@ -66,6 +71,7 @@ impl Suite {
             Suite::UriOptions => "uri-options",
             Suite::Auth => "auth",
             Suite::DnsSeedlist => "dns-seedlist",
+            Suite::ReadWriteConcern => "read-write-concern",
         }
     }
 
@@ -97,6 +103,10 @@ impl Suite {
             Suite::UriOptions => &["uri-options/tests"],
             Suite::Auth => &["auth/tests/legacy"],
             Suite::DnsSeedlist => &["initial-dns-seedlist-discovery/tests"],
+            Suite::ReadWriteConcern => &[
+                "read-write-concern/tests/document",
+                "read-write-concern/tests/connection-string",
+            ],
         }
     }
 
@@ -399,6 +409,7 @@ pub fn run(suite: Suite, ctx: &Context) -> Outcome {
         Suite::UriOptions => uri_options::run(ctx, &mut out),
         Suite::Auth => auth::run(ctx, &mut out),
         Suite::DnsSeedlist => dns_seedlist::run(ctx, &mut out),
+        Suite::ReadWriteConcern => read_write_concern::run(ctx, &mut out),
     };
     if !implemented {
         out.fail(

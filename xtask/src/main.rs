@@ -23,7 +23,7 @@ usage: cargo xtask spec [--suite DIR] [SUITE...]
        cargo xtask tidy
 
 spec runs the JSON spec suites. SUITE is one of: cmap, sdam, server-selection,
-connection-string, uri-options, auth, dns-seedlist (default: all). The official tests are read
+connection-string, uri-options, auth, dns-seedlist, read-write-concern (default: all). The official tests are read
 from DIR (the specifications' source/ folder), or from MONGO_SPECS_DIR; the
 project's own cases under spec-tests/data/<suite>/ always run. SPEC_FILE and
 SPEC_TEST keep only the files whose path, and the tests whose description,

@@ -41,6 +41,7 @@
 mod deployment;
 mod error;
 mod failpoint;
+mod history;
 mod lb;
 mod legacy;
 mod node;

@@ -295,6 +295,8 @@ pub struct Store {
     /// Multi-document transactions: each session's transaction, its view of the data and
     /// the documents it has written (`txn.rs`).
     pub(crate) txns: crate::txn::Transactions,
+    /// The versions snapshot reads at an `atClusterTime` see (`history.rs`).
+    history: crate::history::History,
 }
 
 /// Every database's collections: the store's data, or a transaction's view of it.
@@ -390,6 +392,9 @@ impl Store {
             }
             Ok(ids)
         })
+        .inspect(|_| {
+            self.tick();
+        })
     }
 
     /// Creates a collection; error 48 when it exists.
@@ -455,6 +460,7 @@ impl Store {
         self.dbs.lock().clear();
         self.sessions.lock().clear();
         self.txns.clear();
+        self.history.clear();
     }
 
     /// The current cluster time.
@@ -474,7 +480,25 @@ impl Store {
             (t.0, t.1.saturating_add(1))
         };
         let (time, increment) = *t;
-        bson::Timestamp { time, increment }
+        drop(t);
+        let now = bson::Timestamp { time, increment };
+        self.history.record(now, &self.dbs);
+        now
+    }
+
+    /// The data a snapshot read sees: at `at`, or at the current cluster time when not given;
+    /// with the time read. The first snapshot read starts the history (`history.rs`).
+    ///
+    /// # Errors
+    /// `at` is in the future or older than the history kept.
+    pub(crate) fn snapshot_at(
+        &self,
+        at: Option<bson::Timestamp>,
+    ) -> CmdResult<(bson::Timestamp, crate::history::Snapshot)> {
+        let now = self.cluster_time();
+        self.history.enable(now, &self.dbs);
+        let at = at.unwrap_or(now);
+        Ok((at, self.history.at(at, now)?))
     }
 
     /// Looks a retryable write up in the session table.

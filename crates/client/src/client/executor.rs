@@ -687,6 +687,7 @@ impl Client {
                     shared.lock().mark_dirty();
                 }
                 if retryable_write {
+                    e = e.for_retryable_write();
                     let old_server = conn.max_wire_version() < 9;
                     if e.is_network_error() || (old_server && e.has_retryable_code()) {
                         e.add_label(RETRYABLE_WRITE_ERROR);

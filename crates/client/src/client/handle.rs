@@ -21,6 +21,11 @@ impl ReadConcern {
             level: level.into(),
         }
     }
+
+    /// The `readConcern` document sent with a read: `{level: <level>}`.
+    pub fn to_document(&self) -> bson::Document {
+        bson::doc! { "level": self.level.clone() }
+    }
 }
 
 /// The options of a [`Database`](super::Database) handle, and of a

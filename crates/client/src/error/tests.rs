@@ -120,3 +120,23 @@ fn read_concern_majority_not_available_yet_is_retryable_for_reads_only() {
     assert!(e.is_retryable_read());
     assert!(!e.is_retryable_write());
 }
+
+#[test]
+fn a_refused_txn_number_tells_to_turn_retryable_writes_off() {
+    let refused = Error::from_reply(&doc! {
+        "ok": 0, "code": 20, "codeName": "IllegalOperation",
+        "errmsg": "Transaction numbers are only allowed on a replica set member or mongos"
+    })
+    .for_retryable_write();
+    assert_eq!(refused.code(), Some(20));
+    assert!(
+        matches!(refused.kind(), ErrorKind::Command(c) if c.message == RETRYABLE_WRITES_UNSUPPORTED),
+        "{refused}"
+    );
+    // Another IllegalOperation keeps its message.
+    let other = Error::from_reply(&doc! {
+        "ok": 0, "code": 20, "codeName": "IllegalOperation", "errmsg": "something else"
+    })
+    .for_retryable_write();
+    assert!(matches!(other.kind(), ErrorKind::Command(c) if c.message == "something else"));
+}

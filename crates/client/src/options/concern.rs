@@ -38,8 +38,9 @@ impl WriteConcern {
 }
 
 impl WriteConcern {
-    /// The `writeConcern` document sent with a write, `None` when nothing is set.
-    pub(crate) fn to_document(&self) -> Option<Document> {
+    /// The `writeConcern` document sent with a write, `None` when nothing is set (the
+    /// server's default, which the read and write concern spec says to omit).
+    pub fn to_document(&self) -> Option<Document> {
         let mut d = Document::new();
         match &self.w {
             Some(Acknowledgment::Nodes(n)) => {
@@ -62,8 +63,30 @@ impl WriteConcern {
         (!d.is_empty()).then_some(d)
     }
 
-    /// Whether writes are acknowledged (`w` is not 0).
+    /// Whether writes are acknowledged: `w` is not 0, or `journal` asks for an
+    /// acknowledgement of the journal anyway (read and write concern spec).
     pub fn is_acknowledged(&self) -> bool {
-        self.w != Some(Acknowledgment::Nodes(0))
+        self.w != Some(Acknowledgment::Nodes(0)) || self.journal == Some(true)
+    }
+
+    /// Whether this is the server's default write concern: nothing set, so nothing is sent.
+    pub fn is_server_default(&self) -> bool {
+        self.to_document().is_none()
+    }
+
+    /// Checks the rule the read and write concern spec puts on the fields together: `w: 0`
+    /// cannot ask for `journal: true`. (A negative `w` or `wtimeoutMS`, the spec's other
+    /// invalid values, cannot be expressed in these types.)
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`](crate::error::ErrorKind::InvalidArgument) naming the
+    /// conflict.
+    pub fn validate(&self) -> crate::error::Result<()> {
+        if self.w == Some(Acknowledgment::Nodes(0)) && self.journal == Some(true) {
+            return Err(crate::error::Error::invalid_argument(
+                "a write concern with w: 0 cannot ask for journal: true",
+            ));
+        }
+        Ok(())
     }
 }

@@ -409,6 +409,15 @@ fn apply_one(
             _ => ctx.invalid(pair, "expected -1 or an integer of at least 90"),
         },
         "readconcernlevel" => opts.read_concern_level = Some(v.to_owned()),
+        // The read and write concern spec makes a negative `w` an error, where other invalid
+        // values only warn. (It says the same of `wtimeoutMS`, but the URI options spec's
+        // tests ask a negative `wTimeoutMS` to warn: that rule is kept.)
+        "w" if parse_i64(v).is_some_and(|n| n < 0) => {
+            return Err(UriError::InvalidOption {
+                option: pair.name.clone(),
+                reason: "must not be negative".to_owned(),
+            });
+        }
         "w" => match parse_i64(v) {
             Some(n) => set!(
                 wc.w,
@@ -580,6 +589,20 @@ mod tests {
         assert_eq!(w.len(), 3, "{w:?}");
         assert_eq!(o.max_connecting, None);
         assert_eq!(o.write_concern, None);
+    }
+
+    #[test]
+    fn a_negative_w_is_an_error_a_negative_wtimeout_a_warning() {
+        let (r, _, _) = run("w=-2");
+        assert!(matches!(r, Err(UriError::InvalidOption { .. })), "{r:?}");
+        let (r, o, w) = run("wtimeoutMS=-500");
+        assert!(
+            r.is_ok() && o.write_concern.is_none() && w.len() == 1,
+            "{w:?}"
+        );
+        let (r, o, _) = run("w=0&wtimeoutMS=0");
+        assert!(r.is_ok());
+        assert!(o.write_concern.is_some());
     }
 
     #[test]

@@ -354,12 +354,9 @@ impl Node {
                 close = hang_up;
                 Ok(reply)
             }
-            None => self
-                .dispatch_outside_transaction(db, &cmd, conn)
-                .map(|mut reply| {
-                    self.stamp_snapshot(name, &cmd, &mut reply);
-                    reply
-                }),
+            None => self.read_snapshot(name, &cmd, || {
+                self.dispatch_outside_transaction(db, &cmd, conn)
+            }),
         });
         let mut reply = match result {
             Ok(d) => d,

@@ -3,14 +3,21 @@
 //! replica-set member or a mongos, and their first reply says which snapshot it read
 //! (`atClusterTime`: in `cursor` for find and aggregate, at the top for distinct); any other
 //! command refuses it (InvalidOptions 72), as a standalone does every command (NotAReplicaSet
-//! 123). The store keeps no history: a snapshot read sees the current documents.
+//! 123). A read at an `atClusterTime` sees the data as of that time, from the store's
+//! bounded history (`history.rs`; SnapshotTooOld 239 beyond it).
 //! Transactions (`autocommit: false`) are not judged here.
 
-use bson::{Bson, Document, Timestamp};
+use std::sync::Arc;
+
+use bson::{Bson, Document};
+use parking_lot::Mutex;
 
 use super::Node;
 use crate::error::{CmdResult, CommandError, codes};
+use crate::history::Snapshot;
+use crate::store::Dbs;
 use crate::topology::Role;
+use crate::txn;
 
 /// The commands that read a snapshot outside a transaction.
 const SNAPSHOT_READS: [&str; 3] = ["find", "aggregate", "distinct"];
@@ -50,21 +57,35 @@ impl Node {
         Ok(())
     }
 
-    /// Adds the snapshot's time to the reply of a snapshot read: the `atClusterTime` asked
-    /// for, else the current cluster time.
-    pub(super) fn stamp_snapshot(&self, name: &str, cmd: &Document, reply: &mut Document) {
+    /// Runs `read` (the command) as a snapshot read when it is one: on the data as of its
+    /// `atClusterTime` (or the current cluster time when it has none), its reply stamped
+    /// with that time. Any other command just runs.
+    pub(super) fn read_snapshot(
+        &self,
+        name: &str,
+        cmd: &Document,
+        read: impl FnOnce() -> CmdResult<Document>,
+    ) -> CmdResult<Document> {
         if !snapshot_level(cmd) || !SNAPSHOT_READS.contains(&name) {
-            return;
+            return read();
         }
-        let at: Timestamp = cmd
+        let asked = cmd
             .get_document("readConcern")
             .ok()
-            .and_then(|rc| rc.get_timestamp("atClusterTime").ok())
-            .unwrap_or_else(|| self.store.cluster_time());
+            .and_then(|rc| rc.get_timestamp("atClusterTime").ok());
+        let (at, data) = self.store.snapshot_at(asked)?;
+        let mut reply = match data {
+            Snapshot::Current => read()?,
+            Snapshot::Version(dbs) => {
+                let view = Arc::new(Mutex::new(Dbs::clone(&dbs)));
+                txn::with_view(&self.store, view, read)?
+            }
+        };
         if name == "distinct" {
             reply.insert("atClusterTime", at);
         } else if let Some(Bson::Document(cursor)) = reply.get_mut("cursor") {
             cursor.insert("atClusterTime", at);
         }
+        Ok(reply)
     }
 }
