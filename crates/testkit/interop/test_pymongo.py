@@ -297,6 +297,22 @@ class ReplicaSet(unittest.TestCase):
             self.assertEqual(c.rsdb.coll.count_documents({"after": True}), 1)
 
     @unittest.skipUnless(RS, "TESTKIT_RS not set")
+    def test_retryable_write_after_close_connection(self):
+        # PyMongo retries the insert once after the primary hangs up on it (retryable writes
+        # spec); the collection then holds the document exactly once.
+        with MongoClient(f"mongodb://{RS}/?replicaSet=rs0", retryWrites=True, **FAST) as c:
+            c.rsdb.retried.drop()
+            c.admin.command(
+                "configureFailPoint", "failCommand", mode={"times": 1},
+                data={"failCommands": ["insert"], "closeConnection": True},
+            )
+            try:
+                c.rsdb.retried.insert_one({"_id": "once"})
+            finally:
+                c.admin.command("configureFailPoint", "failCommand", mode="off")
+            self.assertEqual(c.rsdb.retried.count_documents({"_id": "once"}), 1)
+
+    @unittest.skipUnless(RS, "TESTKIT_RS not set")
     def test_secondary_refuses_writes(self):
         hosts = RS.split(",")
         with MongoClient(f"mongodb://{hosts[2]}/?directConnection=true", **FAST) as c:

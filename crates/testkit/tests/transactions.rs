@@ -544,3 +544,60 @@ async fn mongos_gives_recovery_tokens_and_other_routers_recover_the_decision() {
         "{r}"
     );
 }
+
+/// A snapshot read outside a transaction: the first reply names its `atClusterTime`; a read
+/// at that time later sees the data as it was then, a read at a time before the history is
+/// SnapshotTooOld (239), a time ahead of the cluster's is InvalidOptions (72).
+#[tokio::test]
+async fn snapshot_reads_see_the_data_of_their_cluster_time() {
+    let (_d, mut c) = replica_set().await;
+    assert!(ok(&c
+        .command(
+            "db",
+            doc! { "insert": "s", "documents": [{ "_id": 1, "x": 1 }] }
+        )
+        .await));
+    let snapshot = |at: Option<bson::Timestamp>| {
+        let mut rc = doc! { "level": "snapshot" };
+        if let Some(at) = at {
+            rc.insert("atClusterTime", at);
+        }
+        doc! { "find": "s", "readConcern": rc }
+    };
+    let first = c.command("db", snapshot(None)).await;
+    let at = first
+        .get_document("cursor")
+        .and_then(|cur| cur.get_timestamp("atClusterTime"))
+        .unwrap_or_else(|_| panic!("no atClusterTime in {first}"));
+    assert_eq!(first_batch(&first), vec![doc! { "_id": 1, "x": 1 }]);
+    let update =
+        doc! { "update": "s", "updates": [{ "q": { "_id": 1 }, "u": { "$set": { "x": 2 } } }] };
+    assert!(ok(&c.command("db", update).await));
+    let insert = doc! { "insert": "s", "documents": [{ "_id": 2, "x": 2 }] };
+    assert!(ok(&c.command("db", insert).await));
+    let then = c.command("db", snapshot(Some(at))).await;
+    assert_eq!(
+        first_batch(&then),
+        vec![doc! { "_id": 1, "x": 1 }],
+        "{then}"
+    );
+    let now = c.command("db", doc! { "find": "s" }).await;
+    assert_eq!(first_batch(&now).len(), 2, "{now}");
+    let distinct = doc! {
+        "distinct": "s", "key": "x",
+        "readConcern": { "level": "snapshot", "atClusterTime": at },
+    };
+    let values = c.command("db", distinct).await;
+    assert_eq!(values.get_array("values").unwrap(), &vec![Bson::Int32(1)]);
+    assert_eq!(values.get_timestamp("atClusterTime").ok(), Some(at));
+    let too_old = bson::Timestamp {
+        time: at.time - 1,
+        increment: 0,
+    };
+    assert_eq!(code(&c.command("db", snapshot(Some(too_old))).await), 239);
+    let ahead = bson::Timestamp {
+        time: at.time + 3600,
+        increment: 0,
+    };
+    assert_eq!(code(&c.command("db", snapshot(Some(ahead))).await), 72);
+}
