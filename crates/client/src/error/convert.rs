@@ -1,5 +1,5 @@
 //! Conversions into [`Error`] from the lower crates' errors and from I/O, URI and BSON
-//! errors.
+//! errors, and the retryable writes spec's rewrite of a server's refusal of `txnNumber`.
 
 use std::sync::Arc;
 
@@ -62,5 +62,25 @@ impl From<UriError> for Error {
 impl From<bson::error::Error> for Error {
     fn from(e: bson::error::Error) -> Self {
         Error::invalid_argument(format!("BSON error: {e}"))
+    }
+}
+
+/// The message the retryable writes spec puts in place of a server's refusal of
+/// `txnNumber` on a storage engine without document-level locking.
+pub(crate) const RETRYABLE_WRITES_UNSUPPORTED: &str = "This MongoDB deployment does not support retryable writes. Please add retryWrites=false to your connection string.";
+
+impl Error {
+    /// The retryable writes spec's rewrite of a server without document-level locking
+    /// refusing a write's `txnNumber` (IllegalOperation 20, "Transaction numbers …"): the
+    /// message tells the user to turn retryable writes off. Any other error is returned as
+    /// it is.
+    pub(crate) fn for_retryable_write(mut self) -> Self {
+        if let ErrorKind::Command(c) = &mut *self.kind
+            && c.code == 20
+            && c.message.starts_with("Transaction numbers")
+        {
+            c.message = RETRYABLE_WRITES_UNSUPPORTED.to_owned();
+        }
+        self
     }
 }

@@ -292,10 +292,6 @@ impl std::error::Error for Error {
     }
 }
 
-/// The message the retryable writes spec puts in place of a server's refusal of
-/// `txnNumber` on a storage engine without document-level locking.
-pub(crate) const RETRYABLE_WRITES_UNSUPPORTED: &str = "This MongoDB deployment does not support retryable writes. Please add retryWrites=false to your connection string.";
-
 impl Error {
     /// An error of `kind` with no labels.
     pub fn new(kind: ErrorKind) -> Self {
@@ -331,20 +327,6 @@ impl Error {
             },
             _ => self.clone(),
         }
-    }
-
-    /// The retryable writes spec's rewrite of a server without document-level locking
-    /// refusing a write's `txnNumber` (IllegalOperation 20, "Transaction numbers …"): the
-    /// message tells the user to turn retryable writes off. Any other error is returned as
-    /// it is.
-    pub(crate) fn for_retryable_write(mut self) -> Self {
-        if let ErrorKind::Command(c) = &mut *self.kind
-            && c.code == 20
-            && c.message.starts_with("Transaction numbers")
-        {
-            c.message = RETRYABLE_WRITES_UNSUPPORTED.to_owned();
-        }
-        self
     }
 
     /// Marks the error as one that happened while opening a connection of pool generation

@@ -130,7 +130,7 @@ fn a_refused_txn_number_tells_to_turn_retryable_writes_off() {
     .for_retryable_write();
     assert_eq!(refused.code(), Some(20));
     assert!(
-        matches!(refused.kind(), ErrorKind::Command(c) if c.message == RETRYABLE_WRITES_UNSUPPORTED),
+        matches!(refused.kind(), ErrorKind::Command(c) if c.message == super::convert::RETRYABLE_WRITES_UNSUPPORTED),
         "{refused}"
     );
     // Another IllegalOperation keeps its message.
