@@ -43,7 +43,7 @@ use super::{Backoff, Client};
 use crate::conn::CommandParams;
 use crate::error::{Error, NO_WRITES_PERFORMED, RETRYABLE_ERROR, RETRYABLE_WRITE_ERROR, Result};
 use crate::operation::{
-    Envelope, OpKind, Operation, Step, envelope, is_ok, is_unacknowledged,
+    Envelope, OpKind, Operation, Step, check_write_concern, envelope, is_ok, is_unacknowledged,
     write_stage_may_use_secondaries,
 };
 use crate::topology::PooledConn;
@@ -598,6 +598,7 @@ impl Client {
             txn_number,
         };
         envelope(&mut command, kind, &env, conn.description(), topology_type);
+        check_write_concern(&command, kind).map_err(|e| failed(e, false))?;
         // Gossip the highest cluster time seen (sessions spec): the client's, or an explicit
         // session's when later; servers that keep one send it.
         let mut cluster_time = self.inner.cluster_time.get();

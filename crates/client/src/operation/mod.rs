@@ -284,6 +284,28 @@ pub(crate) fn envelope(
     }
 }
 
+/// Refuses a command whose `writeConcern` is inconsistent (read and write concern spec:
+/// `w: 0` with `journal: true`, the only such combination), before it is sent. A command
+/// the user wrote (`OpKind::Command`) goes as written: the server judges it.
+///
+/// # Errors
+/// [`ErrorKind::InvalidArgument`](crate::error::ErrorKind::InvalidArgument).
+pub(crate) fn check_write_concern(command: &Command, kind: OpKind) -> Result<()> {
+    if kind == OpKind::Command {
+        return Ok(());
+    }
+    let inconsistent = command.body.get_document("writeConcern").is_ok_and(|wc| {
+        wc.get("w").and_then(Bson::as_i64_lossy) == Some(0)
+            && wc.get("j").and_then(Bson::as_bool) == Some(true)
+    });
+    if inconsistent {
+        return Err(Error::invalid_argument(
+            "a write concern with w: 0 cannot ask for journal: true",
+        ));
+    }
+    Ok(())
+}
+
 /// Whether `command` is an unacknowledged write: sent without waiting for a reply, or with
 /// a write concern of `w: 0` (its own, else `client_wc`, the one the envelope adds) and no
 /// journal acknowledgement.
@@ -472,6 +494,26 @@ mod tests {
         );
         assert_eq!(c.body.get_document("lsid").unwrap(), &lsid);
         assert_eq!(c.body.get_i64("txnNumber").unwrap(), 7);
+    }
+
+    #[test]
+    fn an_inconsistent_write_concern_is_refused_unless_the_user_wrote_the_command() {
+        let bad = Command::new(
+            "db",
+            doc! {"insert": "c", "writeConcern": {"w": 0, "j": true}},
+        );
+        assert!(check_write_concern(&bad, OpKind::Write).is_err());
+        assert!(check_write_concern(&bad, OpKind::Command).is_ok());
+        let fine = Command::new(
+            "db",
+            doc! {"insert": "c", "writeConcern": {"w": 0, "j": false}},
+        );
+        assert!(check_write_concern(&fine, OpKind::Write).is_ok());
+        let w1 = Command::new(
+            "db",
+            doc! {"insert": "c", "writeConcern": {"w": 1, "j": true}},
+        );
+        assert!(check_write_concern(&w1, OpKind::Write).is_ok());
     }
 
     #[test]
