@@ -547,7 +547,8 @@ async fn mongos_gives_recovery_tokens_and_other_routers_recover_the_decision() {
 
 /// A snapshot read outside a transaction: the first reply names its `atClusterTime`; a read
 /// at that time later sees the data as it was then, a read at a time before the history is
-/// SnapshotTooOld (239), a time ahead of the cluster's is InvalidOptions (72).
+/// SnapshotTooOld (239), a time ahead of the cluster's is InvalidOptions (72), and so is a
+/// pipeline that writes.
 #[tokio::test]
 async fn snapshot_reads_see_the_data_of_their_cluster_time() {
     let (_d, mut c) = replica_set().await;
@@ -600,4 +601,10 @@ async fn snapshot_reads_see_the_data_of_their_cluster_time() {
         increment: 0,
     };
     assert_eq!(code(&c.command("db", snapshot(Some(ahead))).await), 72);
+    // A pipeline that writes cannot read a snapshot.
+    let out = doc! {
+        "aggregate": "s", "pipeline": [{ "$out": "copy" }], "cursor": {},
+        "readConcern": { "level": "snapshot" },
+    };
+    assert_eq!(code(&c.command("db", out).await), 72);
 }

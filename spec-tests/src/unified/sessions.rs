@@ -181,7 +181,7 @@ pub(crate) async fn session_op(
         }
         "getSnapshotTime" => {
             super::ops::allow(name, args, &[])?;
-            match s.session.lock().await.snapshot_time() {
+            match s.session.lock().await.snapshot_time()? {
                 Some(ts) => Ok(Value::Bson(Bson::Timestamp(ts))),
                 None => {
                     Err(Fail::runner("getSnapshotTime: the session has no snapshot time").into())

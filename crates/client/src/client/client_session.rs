@@ -420,9 +420,18 @@ impl ClientSession {
     }
 
     /// The snapshot time of a snapshot session: the one given, else the first read's
-    /// (`None` before it, and for other sessions).
-    pub fn snapshot_time(&self) -> Option<Timestamp> {
-        self.shared.lock().snapshot_time()
+    /// (`None` before it).
+    ///
+    /// # Errors
+    /// The session is not a snapshot session (sessions spec, prose test 22).
+    pub fn snapshot_time(&self) -> Result<Option<Timestamp>> {
+        let core = self.shared.lock();
+        if !core.is_snapshot() {
+            return Err(Error::usage(
+                "snapshotTime is only available on a snapshot session",
+            ));
+        }
+        Ok(core.snapshot_time())
     }
 
     /// Advances the session's cluster time (only when `cluster_time` is later); the client's

@@ -180,11 +180,17 @@ async fn snapshot_sessions_send_their_read_concern_on_every_command() {
     let mut session = client
         .start_session(SessionOptions::default().snapshot(true).snapshot_time(at))
         .unwrap();
-    assert_eq!(session.snapshot_time(), Some(at));
-    db.run_command(doc! {"find": "c"})
+    assert_eq!(session.snapshot_time().unwrap(), Some(at));
+    // Sessions spec prose test 22: no snapshot time on a session without snapshot reads.
+    let plain = client.start_session(SessionOptions::default()).unwrap();
+    assert!(plain.snapshot_time().is_err());
+    // A time this old is past the server's history, as on mongod: SnapshotTooOld.
+    let too_old = db
+        .run_command(doc! {"find": "c"})
         .session(&mut session)
         .await
-        .unwrap();
+        .unwrap_err();
+    assert_eq!(too_old.code(), Some(239), "{too_old}");
     let find = &commands(&recorder, "find")[0];
     assert_eq!(
         find.get_document("readConcern").unwrap(),
@@ -205,6 +211,7 @@ async fn snapshot_sessions_send_their_read_concern_on_every_command() {
     );
     let snapshot = fresh
         .snapshot_time()
+        .unwrap()
         .expect("the first read's atClusterTime");
     db.run_command(doc! {"find": "c"})
         .session(&mut fresh)

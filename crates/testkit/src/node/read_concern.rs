@@ -54,6 +54,22 @@ impl Node {
                 ),
             ));
         }
+        // A pipeline that writes cannot read a snapshot (its writes would go to the past).
+        if name == "aggregate"
+            && let Some(stage) = cmd
+                .get_array("pipeline")
+                .ok()
+                .and_then(|p| p.last())
+                .and_then(Bson::as_document)
+                .and_then(|last| last.keys().next())
+                .filter(|k| *k == "$out" || *k == "$merge")
+        {
+            return Err(CommandError::new(
+                codes::INVALID_OPTIONS,
+                "InvalidOptions",
+                format!("{stage} cannot be used with a 'snapshot' read concern level"),
+            ));
+        }
         Ok(())
     }
 
