@@ -62,6 +62,10 @@ pub struct ServerOptions {
     /// defaults `getParameter` reports (`enableTestCommands: true`, `requireApiVersion: false`,
     /// `acceptApiVersion2: false`, ...) and `setParameter` can change them at run time.
     pub parameters: bson::Document,
+    /// The storage engine serverStatus reports (default `wiredTiger`). `mmapv1` has no
+    /// document-level locking: like mongod on it, the server refuses every `txnNumber`
+    /// (IllegalOperation 20), so retryable writes and transactions fail.
+    pub storage_engine: String,
 }
 
 impl Default for ServerOptions {
@@ -78,6 +82,7 @@ impl Default for ServerOptions {
             max_await_time: Duration::from_secs(60),
             load_balancer: false,
             parameters: bson::Document::new(),
+            storage_engine: "wiredTiger".to_string(),
         }
     }
 }
@@ -120,6 +125,12 @@ impl ServerOptions {
     /// Sets maxMessageSizeBytes.
     pub fn with_max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes;
+        self
+    }
+
+    /// Reports this storage engine (see [`ServerOptions::storage_engine`]).
+    pub fn with_storage_engine(mut self, name: impl Into<String>) -> Self {
+        self.storage_engine = name.into();
         self
     }
 

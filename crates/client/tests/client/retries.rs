@@ -186,3 +186,39 @@ async fn writes_waiting_in_a_cleared_pool_are_retried() {
     assert_eq!(clears, 1);
     client.shutdown().await;
 }
+
+/// Retryable writes prose test 1: on a storage engine without document-level locking
+/// (MMAPv1) the server refuses `txnNumber` with IllegalOperation; the client says to turn
+/// retryable writes off, keeping code 20. With retryWrites=false the write goes through.
+#[tokio::test]
+async fn retryable_writes_on_mmapv1_tell_to_turn_them_off() {
+    let rs = ReplicaSet::start_with(
+        "rsMmap",
+        1,
+        ServerOptions::default().with_storage_engine("mmapv1"),
+    )
+    .await
+    .unwrap();
+    let client = client_for(&rs.uri(), None).await;
+    let err = client
+        .database("db")
+        .collection("c")
+        .insert_one(doc! {"x": 1})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(20), "{err}");
+    match err.kind() {
+        mongo_client::ErrorKind::Command(c) => assert_eq!(
+            c.message,
+            "This MongoDB deployment does not support retryable writes. Please add \
+             retryWrites=false to your connection string."
+        ),
+        other => panic!("not a command error: {other:?}"),
+    }
+    let off = client_for(&format!("{}&retryWrites=false", rs.uri()), None).await;
+    off.database("db")
+        .collection("c")
+        .insert_one(doc! {"x": 2})
+        .await
+        .unwrap();
+}

@@ -344,6 +344,11 @@ impl Node {
             "version": self.opts.version.clone(),
             "process": "mongo-testkit",
             "localTime": now(),
+            "storageEngine": {
+                "name": self.opts.storage_engine.clone(),
+                "supportsCommittedReads": true,
+                "persistent": false,
+            },
         })
     }
 

@@ -86,6 +86,14 @@ impl Node {
                 "Transaction numbers are only allowed on a replica set member or mongos",
             ));
         }
+        if self.opts.storage_engine.eq_ignore_ascii_case("mmapv1") {
+            return Err(CommandError::new(
+                error::codes::ILLEGAL_OPERATION,
+                "IllegalOperation",
+                "Transaction numbers are only allowed on storage engines that support \
+                 document-level locking",
+            ));
+        }
         let Some(lsid) = info.lsid else {
             return Err(CommandError::new(
                 error::codes::ILLEGAL_OPERATION,
