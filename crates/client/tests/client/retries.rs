@@ -1,7 +1,9 @@
 //! Retries and failure recovery: a network error clears the pool and a read is retried; a
 //! state-change error marks the server Unknown and the client recovers; a retryable write is
 //! retried once with the same txnNumber and a non-retryable one is not; a command future
-//! dropped mid-flight closes its connection and leaves the pool consistent.
+//! dropped mid-flight closes its connection and leaves the pool consistent; MMAPv1 refuses
+//! retryable writes with the spec's message; sharded retries go to another mongos when there
+//! is one.
 
 use std::time::Duration;
 
@@ -9,7 +11,7 @@ use bson::doc;
 use mongo_client::event::EventRecorder;
 use mongo_client::event::cmap::{CmapEvent, ConnectionClosedReason};
 use mongo_client::event::command::CommandEvent;
-use mongo_testkit::{ReplicaSet, ServerOptions, TestServer};
+use mongo_testkit::{Deployment, DeploymentKind, ReplicaSet, ServerOptions, TestServer};
 
 use crate::common::client_for;
 
@@ -221,4 +223,95 @@ async fn retryable_writes_on_mmapv1_tell_to_turn_them_off() {
         .insert_one(doc! {"x": 2})
         .await
         .unwrap();
+}
+
+/// The servers of each `name` command that failed, then of each that succeeded.
+fn outcomes_by_server(recorder: &EventRecorder, name: &str) -> (Vec<String>, Vec<String>) {
+    let (mut failed, mut succeeded) = (Vec::new(), Vec::new());
+    for e in recorder.command_events() {
+        match e {
+            CommandEvent::Failed(f) if f.command_name == name => {
+                failed.push(f.connection.address.to_string());
+            }
+            CommandEvent::Succeeded(s) if s.command_name == name => {
+                succeeded.push(s.connection.address.to_string());
+            }
+            _ => {}
+        }
+    }
+    (failed, succeeded)
+}
+
+/// Makes every router of `d` fail `command` once with HostUnreachable and the retryable
+/// write label (the prose tests' fail point).
+fn fail_once_on_every_router(d: &Deployment, command: &str) {
+    for server in d.servers() {
+        server
+            .configure_fail_point(doc! {
+                "configureFailPoint": "failCommand", "mode": {"times": 1},
+                "data": {"failCommands": [command], "errorCode": 6,
+                         "errorLabels": ["RetryableWriteError"]},
+            })
+            .unwrap();
+    }
+}
+
+/// Retryable writes prose tests 4 and 5, retryable reads prose tests 2.1 and 2.2: in a
+/// sharded cluster the retry goes to another mongos when there is one (both attempts fail,
+/// on two routers), else to the same one (it fails there, then succeeds there).
+#[tokio::test]
+async fn sharded_retries_go_to_another_mongos_when_there_is_one() {
+    let d = Deployment::start(
+        DeploymentKind::Sharded { routers: 2 },
+        ServerOptions::default(),
+    )
+    .await
+    .unwrap();
+    for command in ["insert", "find"] {
+        let recorder = EventRecorder::shared();
+        let client = client_for(&d.uri(), Some(recorder.clone())).await;
+        let coll = client
+            .database("db")
+            .collection::<bson::Document>("sharded");
+        coll.find_one(doc! {}).await.unwrap();
+        fail_once_on_every_router(&d, command);
+        recorder.clear();
+        let err = match command {
+            "insert" => coll.insert_one(doc! {"x": 1}).await.map(drop).unwrap_err(),
+            _ => coll.find_one(doc! {}).await.map(drop).unwrap_err(),
+        };
+        assert_eq!(err.code(), Some(6), "{command}: {err}");
+        let (failed, _) = outcomes_by_server(&recorder, command);
+        assert_eq!(failed.len(), 2, "{command}: {failed:?}");
+        assert_ne!(
+            failed[0], failed[1],
+            "{command}: the retry went to the other mongos"
+        );
+        client.shutdown().await;
+
+        let recorder = EventRecorder::shared();
+        let client = client_for(&d.single_mongos_uri(), Some(recorder.clone())).await;
+        let coll = client
+            .database("db")
+            .collection::<bson::Document>("sharded");
+        coll.find_one(doc! {}).await.unwrap();
+        fail_once_on_every_router(&d, command);
+        recorder.clear();
+        match command {
+            "insert" => coll.insert_one(doc! {"x": 1}).await.map(drop).unwrap(),
+            _ => coll.find_one(doc! {}).await.map(drop).unwrap(),
+        }
+        let (failed, succeeded) = outcomes_by_server(&recorder, command);
+        assert_eq!((failed.len(), succeeded.len()), (1, 1), "{command}");
+        assert_eq!(
+            failed[0], succeeded[0],
+            "{command}: retried on the only mongos"
+        );
+        client.shutdown().await;
+        for server in d.servers() {
+            server
+                .configure_fail_point(doc! {"configureFailPoint": "failCommand", "mode": "off"})
+                .unwrap();
+        }
+    }
 }
