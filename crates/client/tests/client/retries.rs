@@ -315,3 +315,65 @@ async fn sharded_retries_go_to_another_mongos_when_there_is_one() {
         }
     }
 }
+
+/// Sets the NotWritablePrimary + NoWritesPerformed fail point when an insert's reply with a
+/// write concern error arrives, so that it fires on the retry.
+struct ArmOnWriteConcernError(TestServer);
+
+impl mongo_client::event::CommandListener for ArmOnWriteConcernError {
+    fn succeeded(&self, e: &mongo_client::event::command::CommandSucceededEvent) {
+        let wce_code = e
+            .reply
+            .get_document("writeConcernError")
+            .ok()
+            .and_then(|w| w.get_i32("code").ok());
+        if e.command_name == "insert" && wce_code == Some(91) {
+            self.0
+                .configure_fail_point(doc! {
+                    "configureFailPoint": "failCommand", "mode": {"times": 1},
+                    "data": {"failCommands": ["insert"], "errorCode": 10107,
+                             "errorLabels": ["RetryableWriteError", "NoWritesPerformed"]},
+                })
+                .unwrap();
+        }
+    }
+}
+
+/// Retryable writes prose test 3: after a write concern error labelled RetryableWriteError,
+/// a retry that fails with NoWritesPerformed gives back the original error (code 91).
+#[tokio::test]
+async fn a_retry_without_writes_returns_the_original_write_concern_error() {
+    let rs = ReplicaSet::start("rsWce", 1).await.unwrap();
+    let primary = rs.primary().unwrap().clone();
+    let mut listeners = mongo_client::event::Listeners::new();
+    listeners.add(mongo_client::event::Listener::Command(std::sync::Arc::new(
+        ArmOnWriteConcernError(primary.clone()),
+    )));
+    let client = mongo_client::Client::builder()
+        .options(
+            mongo_client::options::ClientOptions::parse(&format!(
+                "{}&heartbeatFrequencyMS=500",
+                rs.uri()
+            ))
+            .unwrap(),
+        )
+        .listeners(listeners)
+        .build()
+        .await
+        .unwrap();
+    let coll = client.database("db").collection::<bson::Document>("wce");
+    coll.find_one(doc! {}).await.unwrap();
+    primary
+        .configure_fail_point(doc! {
+            "configureFailPoint": "failCommand", "mode": {"times": 1},
+            "data": {"failCommands": ["insert"], "errorLabels": ["RetryableWriteError"],
+                     "writeConcernError": {"code": 91, "errmsg": "Replication is being shut down"}},
+        })
+        .unwrap();
+    let err = coll.insert_one(doc! {"x": 1}).await.unwrap_err();
+    primary
+        .configure_fail_point(doc! {"configureFailPoint": "failCommand", "mode": "off"})
+        .unwrap();
+    assert_eq!(err.code(), Some(91), "{err}");
+    assert!(!err.has_label("NoWritesPerformed"), "{err}");
+}
