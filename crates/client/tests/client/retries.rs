@@ -3,7 +3,8 @@
 //! retried once with the same txnNumber and a non-retryable one is not; a command future
 //! dropped mid-flight closes its connection and leaves the pool consistent; MMAPv1 refuses
 //! retryable writes with the spec's message; sharded retries go to another mongos when there
-//! is one.
+//! is one; a write concern error is given back when the retry wrote nothing; reads waiting
+//! in a cleared pool are retried.
 
 use std::time::Duration;
 
@@ -376,4 +377,51 @@ async fn a_retry_without_writes_returns_the_original_write_concern_error() {
         .unwrap();
     assert_eq!(err.code(), Some(91), "{err}");
     assert!(!err.has_label("NoWritesPerformed"), "{err}");
+}
+
+/// Retryable reads prose test 1: one connection, two finds; the first fails with
+/// ShutdownInProgress after holding the connection, the pool is cleared and the waiting
+/// check-out fails with PoolClearedError; both finds are retried and succeed.
+#[tokio::test]
+async fn reads_waiting_in_a_cleared_pool_are_retried() {
+    let rs = ReplicaSet::start("rsReadCleared", 1).await.unwrap();
+    let recorder = EventRecorder::shared();
+    let uri = format!(
+        "{}&heartbeatFrequencyMS=500&maxPoolSize=1&appname=readCleared",
+        rs.uri()
+    );
+    let client = client_for(&uri, Some(recorder.clone())).await;
+    let coll = client
+        .database("db")
+        .collection::<bson::Document>("cleared");
+    coll.find_one(doc! {}).await.unwrap();
+    rs.primary()
+        .unwrap()
+        .configure_fail_point(doc! {
+            "configureFailPoint": "failCommand", "mode": {"times": 1},
+            "data": {"failCommands": ["find"], "blockConnection": true, "blockTimeMS": 200,
+                     "errorCode": 91, "appName": "readCleared"},
+        })
+        .unwrap();
+    recorder.clear();
+    let tasks: Vec<_> = (0..2)
+        .map(|_| {
+            let coll = coll.clone();
+            tokio::spawn(async move { coll.find_one(doc! {}).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let cmap = recorder.cmap_events();
+    let count = |f: fn(&CmapEvent) -> bool| cmap.iter().filter(|e| f(e)).count();
+    assert_eq!(count(|e| matches!(e, CmapEvent::PoolCleared(_))), 1);
+    assert!(count(|e| matches!(e, CmapEvent::ConnectionCheckOutFailed(_))) >= 1);
+    let (failed, succeeded) = outcomes_by_server(&recorder, "find");
+    assert_eq!(
+        (failed.len(), succeeded.len()),
+        (1, 2),
+        "one failure, two successes"
+    );
+    client.shutdown().await;
 }
