@@ -2,7 +2,8 @@
 //! sends an `lsid`; a cursor's getMores and killCursors use the session of the command that
 //! opened it; the session goes back to the pool when the operation ends or the cursor is
 //! exhausted or closed (and is then reused, last in first out); unacknowledged writes carry
-//! none; `endSessions` at shutdown names the pooled sessions.
+//! none; `endSessions` at shutdown names the pooled sessions; the monitors' hello replies
+//! are not gossiped.
 
 use bson::{Document, doc};
 use mongo_client::event::EventRecorder;
@@ -115,4 +116,41 @@ async fn unacknowledged_writes_carry_no_session_and_shutdown_ends_the_pooled_one
         [None],
         "endSessions takes no session"
     );
+}
+
+/// Sessions spec prose test 20: the `$clusterTime` of the monitors' hello replies is not
+/// gossiped; a command after another client's write, and after heartbeats that saw it,
+/// still sends the cluster time of the client's own last reply.
+#[tokio::test]
+async fn monitoring_replies_are_not_gossiped() {
+    let rs = mongo_testkit::ReplicaSet::start("sessGossip", 1)
+        .await
+        .unwrap();
+    let recorder = EventRecorder::shared();
+    let uri = format!("{}&heartbeatFrequencyMS=500", rs.uri());
+    let client = client_for(&uri, Some(recorder.clone())).await;
+    let db = client.database("app");
+    let reply = db.run_command(doc! {"ping": 1}).await.unwrap();
+    let first = reply.get_document("$clusterTime").unwrap().clone();
+    let other = client_for(&rs.uri(), None).await;
+    other
+        .database("app")
+        .collection("c")
+        .insert_one(doc! {"x": 1})
+        .await
+        .unwrap();
+    // Long enough for several heartbeats, whose replies carry the later cluster time.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    db.run_command(doc! {"ping": 1}).await.unwrap();
+    let pings: Vec<_> = started(&recorder)
+        .into_iter()
+        .filter(|e| e.command_name == "ping")
+        .collect();
+    assert_eq!(
+        pings[1].command.get_document("$clusterTime").ok(),
+        Some(&first),
+        "the second ping gossips the first ping's cluster time"
+    );
+    client.shutdown().await;
+    other.shutdown().await;
 }
