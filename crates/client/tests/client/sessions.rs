@@ -3,7 +3,8 @@
 //! opened it; the session goes back to the pool when the operation ends or the cursor is
 //! exhausted or closed (and is then reused, last in first out); unacknowledged writes carry
 //! none; `endSessions` at shutdown names the pooled sessions; the monitors' hello replies
-//! are not gossiped.
+//! are not gossiped; with one connection, concurrent operations share fewer sessions than
+//! there are operations.
 
 use bson::{Document, doc};
 use mongo_client::event::EventRecorder;
@@ -153,4 +154,60 @@ async fn monitoring_replies_are_not_gossiped() {
     );
     client.shutdown().await;
     other.shutdown().await;
+}
+
+/// Sessions spec prose test 14: with one connection, eight concurrent operations share
+/// fewer than eight server sessions (a session is taken only after the connection), and
+/// at least once across the tries exactly one.
+#[tokio::test]
+async fn implicit_sessions_are_taken_after_the_connection() {
+    use mongo_client::WriteModel;
+    let rs = mongo_testkit::ReplicaSet::start("sessAlloc", 1)
+        .await
+        .unwrap();
+    let mut one_session = false;
+    for _ in 0..5 {
+        let recorder = EventRecorder::shared();
+        let uri = format!("{}&maxPoolSize=1&retryWrites=true", rs.uri());
+        let client = client_for(&uri, Some(recorder.clone())).await;
+        let coll = client.database("app").collection::<Document>("alloc");
+        let set = doc! {"$set": {"a": 1}};
+        let (a, b, c, d, e, f, g, h) = tokio::join!(
+            coll.insert_one(doc! {}),
+            coll.delete_one(doc! {}),
+            coll.update_one(doc! {}, set.clone()),
+            coll.bulk_write([WriteModel::update_one(doc! {}, set.clone())]),
+            coll.find_one_and_delete(doc! {}),
+            coll.find_one_and_update(doc! {}, set.clone()),
+            coll.find_one_and_replace(doc! {}, doc! {"a": 1}),
+            async { coll.find(doc! {}).await?.collect_all().await },
+        );
+        a.unwrap();
+        b.unwrap();
+        c.unwrap();
+        d.unwrap();
+        e.unwrap();
+        f.unwrap();
+        g.unwrap();
+        h.unwrap();
+        let mut ids: Vec<Document> = started(&recorder)
+            .into_iter()
+            .filter_map(|e| e.command.get_document("lsid").ok().cloned())
+            .collect();
+        ids.dedup();
+        let mut distinct: Vec<Document> = Vec::new();
+        for id in ids {
+            if !distinct.contains(&id) {
+                distinct.push(id);
+            }
+        }
+        assert!(
+            distinct.len() < 8,
+            "{} sessions for 8 operations",
+            distinct.len()
+        );
+        one_session |= distinct.len() == 1;
+        client.shutdown().await;
+    }
+    assert!(one_session, "never a single session across five tries");
 }
