@@ -66,6 +66,9 @@ pub struct ServerOptions {
     /// document-level locking: like mongod on it, the server refuses every `txnNumber`
     /// (IllegalOperation 20), so retryable writes and transactions fail.
     pub storage_engine: String,
+    /// Whether hello reports `logicalSessionTimeoutMinutes` (default true). Off, the server
+    /// looks like one without sessions (as mongocryptd): drivers send it no `lsid`.
+    pub sessions: bool,
 }
 
 impl Default for ServerOptions {
@@ -83,6 +86,7 @@ impl Default for ServerOptions {
             load_balancer: false,
             parameters: bson::Document::new(),
             storage_engine: "wiredTiger".to_string(),
+            sessions: true,
         }
     }
 }
@@ -131,6 +135,12 @@ impl ServerOptions {
     /// Reports this storage engine (see [`ServerOptions::storage_engine`]).
     pub fn with_storage_engine(mut self, name: impl Into<String>) -> Self {
         self.storage_engine = name.into();
+        self
+    }
+
+    /// Reports no `logicalSessionTimeoutMinutes` (see [`ServerOptions::sessions`]).
+    pub fn without_sessions(mut self) -> Self {
+        self.sessions = false;
         self
     }
 

@@ -4,7 +4,8 @@
 //! exhausted or closed (and is then reused, last in first out); unacknowledged writes carry
 //! none; `endSessions` at shutdown names the pooled sessions; the monitors' hello replies
 //! are not gossiped; with one connection, concurrent operations share fewer sessions than
-//! there are operations.
+//! there are operations; a server without sessions gets no `lsid` and explicit sessions
+//! fail on it.
 
 use bson::{Document, doc};
 use mongo_client::event::EventRecorder;
@@ -210,4 +211,42 @@ async fn implicit_sessions_are_taken_after_the_connection() {
         client.shutdown().await;
     }
     assert!(one_session, "never a single session across five tries");
+}
+
+/// Sessions spec prose tests 18 and 19, against a server whose hello reports no
+/// `logicalSessionTimeoutMinutes`: implicit sessions are left out, and an explicit session
+/// (which starts fine) makes a read and a write fail on the client side.
+#[tokio::test]
+async fn a_server_without_sessions_gets_no_lsid_and_refuses_explicit_sessions() {
+    let server = TestServer::start(ServerOptions::default().without_sessions())
+        .await
+        .unwrap();
+    let recorder = EventRecorder::shared();
+    let client = client_for(&server.uri(), Some(recorder.clone())).await;
+    let coll = client.database("app").collection::<Document>("nosessions");
+    coll.find_one(doc! {}).await.unwrap();
+    coll.insert_one(doc! {"x": 1}).await.unwrap();
+    assert_eq!(lsids(&recorder, "find"), vec![None]);
+    assert_eq!(lsids(&recorder, "insert"), vec![None]);
+    let mut session = client.start_session(None).unwrap();
+    let read = coll
+        .find_one(doc! {})
+        .session(&mut session)
+        .await
+        .unwrap_err();
+    let write = coll
+        .insert_one(doc! {"x": 2})
+        .session(&mut session)
+        .await
+        .unwrap_err();
+    for err in [read, write] {
+        assert!(
+            !matches!(err.kind(), mongo_client::ErrorKind::Command(_)),
+            "a client-side error: {err}"
+        );
+        assert!(err.to_string().contains("session"), "{err}");
+    }
+    assert_eq!(lsids(&recorder, "find").len(), 1, "nothing more was sent");
+    assert_eq!(lsids(&recorder, "insert").len(), 1, "nothing more was sent");
+    client.shutdown().await;
 }

@@ -110,7 +110,9 @@ impl Node {
         );
         r.insert("maxWriteBatchSize", MAX_WRITE_BATCH_SIZE);
         r.insert("localTime", now());
-        r.insert("logicalSessionTimeoutMinutes", 30);
+        if self.opts.sessions {
+            r.insert("logicalSessionTimeoutMinutes", 30);
+        }
         r.insert("connectionId", conn.id);
         r.insert("minWireVersion", 0);
         r.insert("maxWireVersion", self.opts.max_wire_version);
