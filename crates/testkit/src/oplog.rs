@@ -128,6 +128,8 @@ pub(crate) struct Entry {
     /// Empty for a database-level entry (dropDatabase).
     pub(crate) coll: String,
     pub(crate) uuid: Option<Uuid>,
+    /// The collection's shard key when it is sharded (`documentKey` carries its fields).
+    pub(crate) shard_key: Option<Document>,
     pub(crate) op: Op,
     pub(crate) txn: Option<TxnInfo>,
 }
@@ -139,6 +141,7 @@ pub(crate) struct Publish {
     pub(crate) db: String,
     pub(crate) coll: String,
     pub(crate) uuid: Option<Uuid>,
+    pub(crate) shard_key: Option<Document>,
     pub(crate) op: Op,
 }
 
@@ -192,6 +195,7 @@ impl Oplog {
                 db: p.db,
                 coll: p.coll,
                 uuid: p.uuid,
+                shard_key: p.shard_key,
                 op: p.op,
                 txn: txn.clone(),
             }));
@@ -270,6 +274,7 @@ mod tests {
             db: "db".into(),
             coll: coll.into(),
             uuid: None,
+            shard_key: None,
             op: Op::Drop,
         }
     }

@@ -21,6 +21,9 @@ pub(crate) struct Collection {
     pub(crate) indexes: Vec<Document>,
     /// The options given to `create` / `collMod` (reported by `listCollections`).
     pub(crate) options: Document,
+    /// The shard key given to `shardCollection` (change events' `documentKey` has its
+    /// fields).
+    pub(crate) shard_key: Option<Document>,
     /// The collection's UUID (change events' `collectionUUID`).
     pub(crate) uuid: crate::oplog::Uuid,
     /// What was done to the collection and is not yet in the replication log (`oplog.rs`).
@@ -53,6 +56,7 @@ impl Collection {
             ids: HashSet::new(),
             indexes: vec![doc! { "v": 2, "key": { "_id": 1 }, "name": "_id_", "ns": ns }],
             options: Document::new(),
+            shard_key: None,
             uuid: crate::oplog::new_uuid(),
             pending: vec![Recorded::now(Op::Create {
                 options: Document::new(),
@@ -356,6 +360,7 @@ fn take_pending(dbs: &mut Dbs) -> Vec<Publish> {
                     db: db.clone(),
                     coll: name.clone(),
                     uuid: Some(c.uuid),
+                    shard_key: c.shard_key.clone(),
                     op,
                 });
             }
@@ -450,6 +455,7 @@ impl Store {
             db: db.to_owned(),
             coll: coll.to_owned(),
             uuid,
+            shard_key: None,
             op: r.op,
         });
     }
@@ -558,6 +564,7 @@ impl Store {
                 db: db.to_owned(),
                 coll: coll.to_owned(),
                 uuid: Some(uuid),
+                shard_key: c.shard_key.clone(),
                 op: r.op,
             });
         }
@@ -626,6 +633,7 @@ impl Store {
                     db: from.0.to_owned(),
                     coll: from.1.to_owned(),
                     uuid: Some(uuid),
+                    shard_key: c.shard_key.clone(),
                     op: r.op,
                 });
             }

@@ -839,13 +839,13 @@ async fn mongos_serves_change_streams() {
     run(
         &mut b,
         "admin",
-        doc! { "shardCollection": "db.c", "key": { "_id": 1 } },
+        doc! { "shardCollection": "db.c", "key": { "x": 1 } },
     )
     .await;
     run(
         &mut b,
         "db",
-        doc! { "insert": "c", "documents": [{ "_id": 1 }] },
+        doc! { "insert": "c", "documents": [{ "_id": 1, "x": 5 }] },
     )
     .await;
     let got = events(&mut a, "db", "c", id, 3).await;
@@ -853,4 +853,31 @@ async fn mongos_serves_change_streams() {
         got.iter().map(op_type).collect::<Vec<_>>(),
         ["create", "shardCollection", "insert"]
     );
+    assert_eq!(
+        got[1]
+            .get_document("operationDescription")
+            .unwrap()
+            .get_document("shardKey")
+            .unwrap(),
+        &doc! { "x": 1 }
+    );
+    // On a sharded collection the documentKey has the shard key's fields.
+    assert_eq!(
+        got[2].get_document("documentKey").unwrap(),
+        &doc! { "x": 5, "_id": 1 }
+    );
+    // A view refuses change streams.
+    run(
+        &mut b,
+        "db",
+        doc! { "create": "v", "viewOn": "c", "pipeline": [] },
+    )
+    .await;
+    let r = b
+        .command(
+            "db",
+            doc! { "aggregate": "v", "pipeline": [{ "$changeStream": {} }], "cursor": {} },
+        )
+        .await;
+    assert_eq!(code(&r), 166, "{r}");
 }

@@ -351,6 +351,7 @@ impl Node {
             let unique = cmd.get("unique").is_some_and(query::truthy);
             self.store.with_coll(d, c, true, |coll| {
                 if let Some(coll) = coll {
+                    coll.shard_key = Some(key.clone());
                     coll.record(Op::ShardCollection {
                         description: doc! {
                             "shardKey": key,

@@ -242,6 +242,22 @@ impl Node {
             }
         }
         let scope = scope_of(db, coll, cluster)?;
+        if crate::txn::current_view(&self.store).is_some() {
+            return Err(CommandError::new(
+                263,
+                "OperationNotSupportedInTransaction",
+                "Operation not permitted in transaction :: caused by :: $changeStream",
+            ));
+        }
+        if let Some(c) = coll
+            && self.view_of(db, c).is_some()
+        {
+            return Err(CommandError::new(
+                codes::COMMAND_NOT_SUPPORTED_ON_VIEW,
+                "CommandNotSupportedOnView",
+                format!("Namespace {db}.{c} is a view, not a collection"),
+            ));
+        }
         let ctx = query::QueryCtx::of_command(cmd)?;
         check_stages(stages, &ctx)?;
         let batch = match opt_doc(cmd, "cursor")? {
@@ -529,7 +545,7 @@ impl Node {
         } else {
             doc! { "db": e.db.clone(), "coll": e.coll.clone() }
         };
-        let key = |doc: &Document| doc! { "_id": doc.get("_id").cloned().unwrap_or(Bson::Null) };
+        let key = |doc: &Document| document_key(doc, e.shard_key.as_ref());
         match &e.op {
             Op::Insert { doc } => {
                 d.insert("fullDocument", doc.clone());
@@ -652,6 +668,22 @@ impl Node {
                 .cloned()
         })
     }
+}
+
+/// A document's `documentKey`: the fields of its collection's shard key (when sharded),
+/// then `_id`.
+fn document_key(doc: &Document, shard_key: Option<&Document>) -> Document {
+    let mut key = Document::new();
+    for field in shard_key.into_iter().flat_map(Document::keys) {
+        if field != "_id" {
+            let v = query::lookup(doc, field)
+                .first()
+                .map_or(Bson::Null, |v| (*v).clone());
+            key.insert(field.clone(), v);
+        }
+    }
+    key.insert("_id", doc.get("_id").cloned().unwrap_or(Bson::Null));
+    key
 }
 
 /// Adds `fullDocumentBeforeChange` as the stream asks.
