@@ -52,6 +52,10 @@ pub(crate) enum Op {
     Update {
         before: Document,
         after: Document,
+        /// The paths update operators set whole (`$set`, `$inc`, `$unset`, ...): the
+        /// event's `updateDescription` names them rather than what changed below them, as
+        /// mongod's. Empty for an update pipeline, described by its full difference.
+        whole: Vec<String>,
         /// The collection had `changeStreamPreAndPostImages` enabled at the write.
         images: bool,
     },

@@ -121,31 +121,37 @@ impl Collection {
     }
 
     /// Replaces the document at `idx` (its `_id` cannot change); fails on a unique index
-    /// another document already holds the new key of. `replacement` tells a whole-document
-    /// replacement from an update (operators or a pipeline) for the replication log.
+    /// another document already holds the new key of. `how` tells the replication log what
+    /// kind of write it was.
     pub(crate) fn replace_at(
         &mut self,
         ns: &str,
         idx: usize,
         d: Document,
-        replacement: bool,
+        how: WriteKind<'_>,
     ) -> CmdResult<()> {
         self.check_unique(ns, &d, Some(idx))?;
         let images = self.keeps_images();
         if let Some(slot) = self.docs.get_mut(idx) {
             let before = std::mem::replace(slot, d.clone());
-            let op = if replacement {
-                Op::Replace {
+            let op = match how {
+                WriteKind::Replacement => Op::Replace {
                     before,
                     after: d,
                     images,
-                }
-            } else {
-                Op::Update {
+                },
+                WriteKind::Pipeline => Op::Update {
                     before,
                     after: d,
+                    whole: Vec::new(),
                     images,
-                }
+                },
+                WriteKind::Operators(update) => Op::Update {
+                    before,
+                    after: d,
+                    whole: whole_value_paths(update),
+                    images,
+                },
             };
             self.record(op);
         }
@@ -278,6 +284,41 @@ impl Collection {
         }
         Ok(out)
     }
+}
+
+/// What kind of write changed a document (for the replication log).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum WriteKind<'a> {
+    /// The whole document was replaced.
+    Replacement,
+    /// An update pipeline (or a merge) changed it: described by the full difference.
+    Pipeline,
+    /// These update operators (with concrete paths) changed it.
+    Operators(&'a Document),
+}
+
+/// The paths an operator update sets or removes whole: every operator's fields but
+/// `$push` / `$addToSet`'s, which append array elements (described one by one), and both
+/// sides of a `$rename`.
+fn whole_value_paths(update: &Document) -> Vec<String> {
+    let mut out = Vec::new();
+    for (op, fields) in update {
+        let Bson::Document(fields) = fields else {
+            continue;
+        };
+        if matches!(op.as_str(), "$push" | "$addToSet") {
+            continue;
+        }
+        for (path, arg) in fields {
+            out.push(path.clone());
+            if op == "$rename"
+                && let Bson::String(to) = arg
+            {
+                out.push(to.clone());
+            }
+        }
+    }
+    out
 }
 
 /// The duplicate `_id` error, with mongod's `keyPattern` and `keyValue`.

@@ -555,13 +555,14 @@ impl Node {
             Op::Update {
                 before,
                 after,
+                whole,
                 images,
             } => {
                 d.insert("ns", ns);
                 d.insert("documentKey", key(after));
                 d.insert(
                     "updateDescription",
-                    describe_update(before, after, stream.expanded),
+                    describe_update(before, after, whole, stream.expanded),
                 );
                 match stream.full_document {
                     FullDocument::Default => {}
@@ -875,11 +876,19 @@ enum Part {
 }
 
 /// An update's `updateDescription`: the fields set (dotted paths, into sub-documents and
-/// array elements), the fields removed, the arrays truncated, and with showExpandedEvents the
-/// `disambiguatedPaths` of paths whose dotted form is ambiguous (a numeric field name, or a
-/// field name with a dot).
-pub(crate) fn describe_update(before: &Document, after: &Document, expanded: bool) -> Document {
-    let mut diff = Diff::default();
+/// array elements, but not below a path in `whole`, which an operator set whole), the fields
+/// removed, the arrays truncated, and with showExpandedEvents the `disambiguatedPaths` of
+/// paths whose dotted form is ambiguous (a numeric field name, or a field name with a dot).
+pub(crate) fn describe_update(
+    before: &Document,
+    after: &Document,
+    whole: &[String],
+    expanded: bool,
+) -> Document {
+    let mut diff = Diff {
+        whole,
+        ..Diff::default()
+    };
     diff.documents(&mut Vec::new(), before, after);
     let mut out = doc! {
         "updatedFields": diff.updated.iter().map(|(p, v)| (dotted(p), v.clone())).collect::<Document>(),
@@ -928,13 +937,14 @@ fn dotted(p: &[Part]) -> String {
 }
 
 #[derive(Default)]
-struct Diff {
+struct Diff<'a> {
+    whole: &'a [String],
     updated: Vec<(Vec<Part>, Bson)>,
     removed: Vec<Vec<Part>>,
     truncated: Vec<(Vec<Part>, usize)>,
 }
 
-impl Diff {
+impl Diff<'_> {
     fn documents(&mut self, path: &mut Vec<Part>, before: &Document, after: &Document) {
         for (k, new) in after {
             path.push(Part::Field(k.clone()));
@@ -955,6 +965,10 @@ impl Diff {
 
     fn values(&mut self, path: &mut Vec<Part>, old: &Bson, new: &Bson) {
         if old == new {
+            return;
+        }
+        if !self.whole.is_empty() && self.whole.contains(&dotted(path)) {
+            self.updated.push((path.clone(), new.clone()));
             return;
         }
         match (old, new) {
@@ -1009,7 +1023,7 @@ mod tests {
         let before = doc! { "_id": 1, "a": { "1": 1 }, "array": ["foo", { "a": "bar" }, 1, 2, 3], "gone": 1 };
         let after =
             doc! { "_id": 1, "a": { "1": 2 }, "array": ["foo", { "a": "baz" }], "new": true };
-        let d = describe_update(&before, &after, true);
+        let d = describe_update(&before, &after, &[], true);
         assert_eq!(
             d.get_document("updatedFields").unwrap(),
             &doc! { "a.1": 2, "array.1.a": "baz", "new": true }
@@ -1029,6 +1043,7 @@ mod tests {
         let nested = describe_update(
             &doc! { "a": [{ "1": 1 }] },
             &doc! { "a": [{ "1": 2 }] },
+            &[],
             true,
         );
         assert_eq!(
@@ -1036,8 +1051,18 @@ mod tests {
             &doc! { "a.0.1": ["a", 0, "1"] }
         );
         assert!(
-            !describe_update(&before, &after, false).contains_key("disambiguatedPaths"),
+            !describe_update(&before, &after, &[], false).contains_key("disambiguatedPaths"),
             "only with showExpandedEvents"
         );
+        // `$set: {a: {...}}` names `a` whole; `$set: {"a.b": 1}` names `a.b`.
+        let before = doc! { "a": { "b": 1, "c": 1 }, "arr": [1, 2, 3] };
+        let after = doc! { "a": { "b": 2 }, "arr": [1, 2] };
+        let d = describe_update(&before, &after, &["a".to_owned(), "arr".to_owned()], false);
+        assert_eq!(
+            d.get_document("updatedFields").unwrap(),
+            &doc! { "a": { "b": 2 }, "arr": [1, 2] }
+        );
+        assert!(d.get_array("removedFields").unwrap().is_empty());
+        assert!(d.get_array("truncatedArrays").unwrap().is_empty());
     }
 }
