@@ -3,9 +3,10 @@
 //! of its tailable, awaitData cursor. Events come from the store's replication log
 //! (`crate::oplog`) in mongod's shapes; the stages after `$changeStream` run on each event.
 //!
-//! Resume tokens are `{_data: <hex>}`: a version byte, the entry's cluster time, its
-//! sequence number in the log and a kind (a high-water mark, an event, or the invalidate that
-//! follows an event). They sort as mongod's do: by cluster time, then position.
+//! Resume tokens are in `token.rs`, an update's `updateDescription` in `describe.rs`.
+
+mod describe;
+mod token;
 
 use std::collections::VecDeque;
 
@@ -18,13 +19,13 @@ use crate::error::{CmdResult, CommandError, codes};
 use crate::oplog::{Entry, Op, uuid_bson};
 use crate::query;
 use crate::topology::Role;
+use describe::describe_update;
+use token::{INVALID_RESUME_TOKEN, Token, TokenKind};
 
 /// ChangeStreamFatalError.
 const FATAL: i32 = 280;
 /// ChangeStreamHistoryLost.
 const HISTORY_LOST: i32 = 286;
-/// InvalidResumeToken.
-const INVALID_RESUME_TOKEN: i32 = 260;
 /// NoMatchingDocument (a required pre- or post-image is missing).
 const NO_MATCHING_DOCUMENT: i32 = 47;
 /// InvalidNamespace.
@@ -68,76 +69,6 @@ enum BeforeChange {
     Off,
     WhenAvailable,
     Required,
-}
-
-/// Where a token says a stream goes on.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum TokenKind {
-    /// Everything from `seq` on.
-    HighWaterMark,
-    /// After the event of entry `seq` (its invalidate, if it has one, is still to come).
-    Event,
-    /// After the invalidate that followed entry `seq`.
-    Invalidate,
-}
-
-/// A decoded resume token.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Token {
-    ts: Timestamp,
-    seq: u64,
-    kind: TokenKind,
-}
-
-impl Token {
-    fn to_doc(self) -> Document {
-        let kind = match self.kind {
-            TokenKind::HighWaterMark => 0u8,
-            TokenKind::Event => 1,
-            TokenKind::Invalidate => 2,
-        };
-        let data = format!(
-            "82{:08X}{:08X}{:016X}{kind:02X}",
-            self.ts.time, self.ts.increment, self.seq
-        );
-        doc! { "_data": data }
-    }
-
-    fn parse(token: &Bson) -> CmdResult<Token> {
-        let bad = || {
-            CommandError::new(
-                INVALID_RESUME_TOKEN,
-                "InvalidResumeToken",
-                format!("Bad resume token: {token}"),
-            )
-        };
-        let data = match token {
-            Bson::Document(d) => d.get_str("_data").map_err(|_| bad())?,
-            _ => return Err(bad()),
-        };
-        if data.len() != 36 || !data.is_ascii() || !data.starts_with("82") {
-            return Err(bad());
-        }
-        let hex = |range: std::ops::Range<usize>| {
-            data.get(range)
-                .and_then(|s| u64::from_str_radix(s, 16).ok())
-                .ok_or_else(bad)
-        };
-        let time = u32::try_from(hex(2..10)?).map_err(|_| bad())?;
-        let increment = u32::try_from(hex(10..18)?).map_err(|_| bad())?;
-        let seq = hex(18..34)?;
-        let kind = match hex(34..36)? {
-            0 => TokenKind::HighWaterMark,
-            1 => TokenKind::Event,
-            2 => TokenKind::Invalidate,
-            _ => return Err(bad()),
-        };
-        Ok(Token {
-            ts: Timestamp { time, increment },
-            seq,
-            kind,
-        })
-    }
 }
 
 /// A change stream cursor's state.
@@ -866,203 +797,4 @@ pub(super) fn is_resumable_code(code: i32) -> bool {
             | 133
             | 43
     )
-}
-
-/// One component of a changed field's path.
-#[derive(Debug, Clone, PartialEq)]
-enum Part {
-    Field(String),
-    Index(usize),
-}
-
-/// An update's `updateDescription`: the fields set (dotted paths, into sub-documents and
-/// array elements, but not below a path in `whole`, which an operator set whole), the fields
-/// removed, the arrays truncated, and with showExpandedEvents the `disambiguatedPaths` of
-/// paths whose dotted form is ambiguous (a numeric field name, or a field name with a dot).
-pub(crate) fn describe_update(
-    before: &Document,
-    after: &Document,
-    whole: &[String],
-    expanded: bool,
-) -> Document {
-    let mut diff = Diff {
-        whole,
-        ..Diff::default()
-    };
-    diff.documents(&mut Vec::new(), before, after);
-    let mut out = doc! {
-        "updatedFields": diff.updated.iter().map(|(p, v)| (dotted(p), v.clone())).collect::<Document>(),
-        "removedFields": diff.removed.iter().map(|p| Bson::String(dotted(p))).collect::<Vec<_>>(),
-        "truncatedArrays": diff.truncated.iter().map(|(p, n)| {
-            Bson::Document(doc! { "field": dotted(p), "newSize": i32::try_from(*n).unwrap_or(i32::MAX) })
-        }).collect::<Vec<_>>(),
-    };
-    if expanded {
-        let mut paths = Document::new();
-        let all = diff
-            .updated
-            .iter()
-            .map(|(p, _)| p)
-            .chain(&diff.removed)
-            .chain(diff.truncated.iter().map(|(p, _)| p));
-        for p in all {
-            let ambiguous = p.iter().any(|part| match part {
-                Part::Field(f) => f.contains('.') || f.parse::<u64>().is_ok(),
-                Part::Index(_) => false,
-            });
-            if ambiguous {
-                let parts: Vec<Bson> = p
-                    .iter()
-                    .map(|part| match part {
-                        Part::Field(f) => Bson::String(f.clone()),
-                        Part::Index(i) => Bson::Int32(i32::try_from(*i).unwrap_or(i32::MAX)),
-                    })
-                    .collect();
-                paths.insert(dotted(p), parts);
-            }
-        }
-        out.insert("disambiguatedPaths", paths);
-    }
-    out
-}
-
-fn dotted(p: &[Part]) -> String {
-    p.iter()
-        .map(|part| match part {
-            Part::Field(f) => f.clone(),
-            Part::Index(i) => i.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-#[derive(Default)]
-struct Diff<'a> {
-    whole: &'a [String],
-    updated: Vec<(Vec<Part>, Bson)>,
-    removed: Vec<Vec<Part>>,
-    truncated: Vec<(Vec<Part>, usize)>,
-}
-
-impl Diff<'_> {
-    fn documents(&mut self, path: &mut Vec<Part>, before: &Document, after: &Document) {
-        for (k, new) in after {
-            path.push(Part::Field(k.clone()));
-            match before.get(k) {
-                Some(old) => self.values(path, old, new),
-                None => self.updated.push((path.clone(), new.clone())),
-            }
-            path.pop();
-        }
-        for k in before.keys() {
-            if !after.contains_key(k) {
-                let mut p = path.clone();
-                p.push(Part::Field(k.clone()));
-                self.removed.push(p);
-            }
-        }
-    }
-
-    fn values(&mut self, path: &mut Vec<Part>, old: &Bson, new: &Bson) {
-        if old == new {
-            return;
-        }
-        if !self.whole.is_empty() && self.whole.contains(&dotted(path)) {
-            self.updated.push((path.clone(), new.clone()));
-            return;
-        }
-        match (old, new) {
-            (Bson::Document(o), Bson::Document(n)) => self.documents(path, o, n),
-            (Bson::Array(o), Bson::Array(n)) => {
-                if n.len() < o.len() {
-                    self.truncated.push((path.clone(), n.len()));
-                }
-                for (i, item) in n.iter().enumerate() {
-                    path.push(Part::Index(i));
-                    match o.get(i) {
-                        Some(prev) => self.values(path, prev, item),
-                        None => self.updated.push((path.clone(), item.clone())),
-                    }
-                    path.pop();
-                }
-            }
-            _ => self.updated.push((path.clone(), new.clone())),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_round_trip_and_sort() {
-        let t = Token {
-            ts: Timestamp {
-                time: 7,
-                increment: 3,
-            },
-            seq: 42,
-            kind: TokenKind::Event,
-        };
-        let d = t.to_doc();
-        assert_eq!(Token::parse(&Bson::Document(d.clone())).unwrap(), t);
-        let later = Token { seq: 43, ..t }.to_doc();
-        assert!(d.get_str("_data").unwrap() < later.get_str("_data").unwrap());
-        for bad in [
-            Bson::Int32(1),
-            Bson::Document(doc! { "_data": "zz" }),
-            Bson::Document(doc! { "_data": "8200000007000000030000000000000002AFF" }),
-        ] {
-            assert_eq!(Token::parse(&bad).unwrap_err().code, INVALID_RESUME_TOKEN);
-        }
-    }
-
-    #[test]
-    fn update_descriptions_follow_mongod() {
-        let before = doc! { "_id": 1, "a": { "1": 1 }, "array": ["foo", { "a": "bar" }, 1, 2, 3], "gone": 1 };
-        let after =
-            doc! { "_id": 1, "a": { "1": 2 }, "array": ["foo", { "a": "baz" }], "new": true };
-        let d = describe_update(&before, &after, &[], true);
-        assert_eq!(
-            d.get_document("updatedFields").unwrap(),
-            &doc! { "a.1": 2, "array.1.a": "baz", "new": true }
-        );
-        assert_eq!(
-            d.get_array("removedFields").unwrap(),
-            &vec![Bson::from("gone")]
-        );
-        assert_eq!(
-            d.get_array("truncatedArrays").unwrap(),
-            &vec![Bson::Document(doc! { "field": "array", "newSize": 2 })]
-        );
-        assert_eq!(
-            d.get_document("disambiguatedPaths").unwrap(),
-            &doc! { "a.1": ["a", "1"] }
-        );
-        let nested = describe_update(
-            &doc! { "a": [{ "1": 1 }] },
-            &doc! { "a": [{ "1": 2 }] },
-            &[],
-            true,
-        );
-        assert_eq!(
-            nested.get_document("disambiguatedPaths").unwrap(),
-            &doc! { "a.0.1": ["a", 0, "1"] }
-        );
-        assert!(
-            !describe_update(&before, &after, &[], false).contains_key("disambiguatedPaths"),
-            "only with showExpandedEvents"
-        );
-        // `$set: {a: {...}}` names `a` whole; `$set: {"a.b": 1}` names `a.b`.
-        let before = doc! { "a": { "b": 1, "c": 1 }, "arr": [1, 2, 3] };
-        let after = doc! { "a": { "b": 2 }, "arr": [1, 2] };
-        let d = describe_update(&before, &after, &["a".to_owned(), "arr".to_owned()], false);
-        assert_eq!(
-            d.get_document("updatedFields").unwrap(),
-            &doc! { "a": { "b": 2 }, "arr": [1, 2] }
-        );
-        assert!(d.get_array("removedFields").unwrap().is_empty());
-        assert!(d.get_array("truncatedArrays").unwrap().is_empty());
-    }
 }
