@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use bson::{Bson, doc, spec::BinarySubtype};
 use common::change_streams::*;
-use common::{code, ok};
+use common::{Client, code, ok};
+use mongo_testkit::{Deployment, DeploymentKind, ServerOptions};
 
 #[tokio::test]
 async fn an_insert_reaches_a_collection_stream() {
@@ -450,11 +451,11 @@ async fn expanded_events() {
             "rename"
         ]
     );
-    assert_eq!(got[0].get_str("nsType").ok(), Some("collection"));
+    // nsType is 8.1's; the testkit reports 8.0.4 unless told otherwise.
+    assert!(!got[0].contains_key("nsType"), "{}", got[0]);
     assert!(
         matches!(got[0].get("collectionUUID"), Some(Bson::Binary(b)) if b.subtype == BinarySubtype::Uuid)
     );
-    assert_eq!(got[1].get_str("nsType").ok(), Some("view"));
     assert_eq!(
         got[1].get_document("operationDescription").unwrap(),
         &doc! { "viewOn": "c", "pipeline": [] }
@@ -490,4 +491,63 @@ async fn expanded_events() {
         got.iter().map(op_type).collect::<Vec<_>>(),
         ["insert", "update", "rename"]
     );
+}
+
+#[tokio::test]
+async fn ns_type_from_8_1() {
+    let d = Deployment::start(
+        DeploymentKind::ReplicaSet { members: 1 },
+        ServerOptions::default().with_version("8.1.0", 26),
+    )
+    .await
+    .unwrap();
+    let mut a = Client::connect(d.servers()[0].address()).await;
+    let r = watch(&mut a, "db", 1.into(), doc! { "showExpandedEvents": true }).await;
+    let id = cursor_id(&r);
+    run(&mut a, "db", doc! { "create": "c" }).await;
+    run(
+        &mut a,
+        "db",
+        doc! { "create": "v", "viewOn": "c", "pipeline": [] },
+    )
+    .await;
+    let got = events(&mut a, "db", "$cmd.aggregate", id, 2).await;
+    let types: Vec<_> = got.iter().map(|e| e.get_str("nsType").ok()).collect();
+    assert_eq!(types, [Some("collection"), Some("view")]);
+}
+
+#[tokio::test]
+async fn batches_stay_bounded_in_count_and_size() {
+    let (_d, mut a, mut b) = replica_set().await;
+    let r = watch(&mut a, "db", "c".into(), doc! {}).await;
+    let id = cursor_id(&r);
+    let docs: Vec<_> = (0..2500).map(|i| doc! { "_id": i }).collect();
+    run(&mut b, "db", doc! { "insert": "c", "documents": docs }).await;
+    // Without a batchSize the server still stops at what it read: all events come, in order.
+    let first = batch(&get_more(&mut a, "db", "c", id).await);
+    assert!(first.len() < 2500 && !first.is_empty(), "{}", first.len());
+    let mut all = first;
+    all.extend(events(&mut a, "db", "c", id, 2500 - all.len()).await);
+    let keys: Vec<i32> = all
+        .iter()
+        .map(|e| {
+            e.get_document("documentKey")
+                .unwrap()
+                .get_i32("_id")
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(keys, (0..2500).collect::<Vec<_>>());
+    // A batch stops before 16 MiB.
+    let big = "x".repeat(1024 * 1024);
+    for n in 0..2 {
+        let docs: Vec<_> = (0..10)
+            .map(|i| doc! { "_id": 10_000 + n * 10 + i, "s": big.clone() })
+            .collect();
+        run(&mut b, "db", doc! { "insert": "c", "documents": docs }).await;
+    }
+    let r = get_more(&mut a, "db", "c", id).await;
+    let n = batch(&r).len();
+    assert!((1..16).contains(&n), "{n} events of 1 MiB in one batch");
+    assert_eq!(events(&mut a, "db", "c", id, 20 - n).await.len(), 20 - n);
 }
