@@ -60,6 +60,31 @@ async fn resuming_from_tokens_and_times() {
     )
     .await;
     assert_eq!(batch(&r).len(), 3, "{r}");
+    // Another collection's event is no resume point of this stream.
+    run(
+        &mut b,
+        "db",
+        doc! { "insert": "other", "documents": [{ "_id": 9 }] },
+    )
+    .await;
+    let r = watch(
+        &mut a,
+        "db",
+        1.into(),
+        doc! { "startAtOperationTime": start_time },
+    )
+    .await;
+    let other = batch(&r)
+        .into_iter()
+        .find(|e| e.get_document("ns").unwrap().get_str("coll").ok() == Some("other"))
+        .unwrap();
+    let r = a
+        .command(
+            "db",
+            doc! { "aggregate": "c", "pipeline": [{ "$changeStream": { "resumeAfter": other.get_document("_id").unwrap().clone() } }], "cursor": {} },
+        )
+        .await;
+    assert_eq!(code(&r), 280, "{r}");
     // A token the log never had.
     let r = a
         .command(

@@ -236,6 +236,17 @@ impl Node {
             Some((option, v)) => {
                 let token = Token::parse(v)?;
                 self.check_resume(&token, option)?;
+                // An event's token must name an event of this stream (mongod looks for it in
+                // what the stream reads, and fails when it is not there).
+                if token.kind != TokenKind::HighWaterMark
+                    && self
+                        .store
+                        .oplog
+                        .get(token.seq)
+                        .is_some_and(|e| !relevant(&stream, &e))
+                {
+                    return Err(token_not_found());
+                }
                 stream.resume_token = token.to_doc();
                 match token.kind {
                     TokenKind::HighWaterMark => stream.next = token.seq,
@@ -289,12 +300,7 @@ impl Node {
         }
         match oplog.get(token.seq) {
             Some(e) if e.ts == token.ts => Ok(()),
-            _ => Err(CommandError::new(
-                FATAL,
-                "ChangeStreamFatalError",
-                "cannot resume stream; the resume token was not found.",
-            )
-            .labelled()),
+            _ => Err(token_not_found()),
         }
     }
 
@@ -540,6 +546,15 @@ pub(super) fn not_first() -> CommandError {
         "Location40602",
         "$changeStream is only valid as the first stage in a pipeline.",
     )
+}
+
+fn token_not_found() -> CommandError {
+    CommandError::new(
+        FATAL,
+        "ChangeStreamFatalError",
+        "cannot resume stream; the resume token was not found.",
+    )
+    .labelled()
 }
 
 fn history_lost() -> CommandError {
