@@ -6,6 +6,7 @@ use bson::{Bson, Document, doc, oid::ObjectId};
 use parking_lot::Mutex;
 
 use crate::error::{CmdResult, CommandError, codes};
+use crate::oplog::{Op, Oplog, Publish, Recorded};
 use crate::query;
 
 /// One collection: documents in insertion order plus an `_id` index.
@@ -20,6 +21,13 @@ pub(crate) struct Collection {
     pub(crate) indexes: Vec<Document>,
     /// The options given to `create` / `collMod` (reported by `listCollections`).
     pub(crate) options: Document,
+    /// The shard key given to `shardCollection` (change events' `documentKey` has its
+    /// fields).
+    pub(crate) shard_key: Option<Document>,
+    /// The collection's UUID (change events' `collectionUUID`).
+    pub(crate) uuid: crate::oplog::Uuid,
+    /// What was done to the collection and is not yet in the replication log (`oplog.rs`).
+    pub(crate) pending: Vec<crate::oplog::Recorded>,
 }
 
 /// A canonical key for `_id` values: numbers that are equal map to the same key.
@@ -48,7 +56,25 @@ impl Collection {
             ids: HashSet::new(),
             indexes: vec![doc! { "v": 2, "key": { "_id": 1 }, "name": "_id_", "ns": ns }],
             options: Document::new(),
+            shard_key: None,
+            uuid: crate::oplog::new_uuid(),
+            pending: vec![Recorded::now(Op::Create {
+                options: Document::new(),
+            })],
         }
+    }
+
+    /// Records an operation for the replication log.
+    pub(crate) fn record(&mut self, op: Op) {
+        self.pending.push(Recorded::now(op));
+    }
+
+    /// Whether the collection keeps pre- and post-images for change streams
+    /// (`changeStreamPreAndPostImages: {enabled: true}` given to `create` or `collMod`).
+    pub(crate) fn keeps_images(&self) -> bool {
+        self.options
+            .get_document("changeStreamPreAndPostImages")
+            .is_ok_and(|o| o.get("enabled").is_some_and(query::truthy))
     }
 
     /// Inserts one document; a missing `_id` gets an ObjectId (placed first).
@@ -87,6 +113,7 @@ impl Collection {
         }
         self.check_unique(ns, &d, None)?;
         self.ids.insert(key);
+        self.record(Op::Insert { doc: d.clone() });
         self.docs.push(d);
         self.last_record_id += 1;
         self.record_ids.push(self.last_record_id);
@@ -94,11 +121,39 @@ impl Collection {
     }
 
     /// Replaces the document at `idx` (its `_id` cannot change); fails on a unique index
-    /// another document already holds the new key of.
-    pub(crate) fn replace_at(&mut self, ns: &str, idx: usize, d: Document) -> CmdResult<()> {
+    /// another document already holds the new key of. `how` tells the replication log what
+    /// kind of write it was.
+    pub(crate) fn replace_at(
+        &mut self,
+        ns: &str,
+        idx: usize,
+        d: Document,
+        how: WriteKind<'_>,
+    ) -> CmdResult<()> {
         self.check_unique(ns, &d, Some(idx))?;
+        let images = self.keeps_images();
         if let Some(slot) = self.docs.get_mut(idx) {
-            *slot = d;
+            let before = std::mem::replace(slot, d.clone());
+            let op = match how {
+                WriteKind::Replacement => Op::Replace {
+                    before,
+                    after: d,
+                    images,
+                },
+                WriteKind::Pipeline => Op::Update {
+                    before,
+                    after: d,
+                    whole: Vec::new(),
+                    images,
+                },
+                WriteKind::Operators(update) => Op::Update {
+                    before,
+                    after: d,
+                    whole: whole_value_paths(update),
+                    images,
+                },
+            };
+            self.record(op);
         }
         Ok(())
     }
@@ -190,8 +245,10 @@ impl Collection {
             i += 1;
             keep
         });
+        let images = self.keeps_images();
         let mut i = 0usize;
         let ids = &mut self.ids;
+        let mut removed = Vec::new();
         self.docs.retain(|d| {
             let keep = !set.contains(&i);
             i += 1;
@@ -199,9 +256,13 @@ impl Collection {
                 if let Some(id) = d.get("_id") {
                     ids.remove(&id_key(id));
                 }
+                removed.push(d.clone());
             }
             keep
         });
+        for before in removed {
+            self.record(Op::Delete { before, images });
+        }
     }
 
     /// The record id of the document at `idx`.
@@ -223,6 +284,41 @@ impl Collection {
         }
         Ok(out)
     }
+}
+
+/// What kind of write changed a document (for the replication log).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum WriteKind<'a> {
+    /// The whole document was replaced.
+    Replacement,
+    /// An update pipeline (or a merge) changed it: described by the full difference.
+    Pipeline,
+    /// These update operators (with concrete paths) changed it.
+    Operators(&'a Document),
+}
+
+/// The paths an operator update sets or removes whole: every operator's fields but
+/// `$push` / `$addToSet`'s, which append array elements (described one by one), and both
+/// sides of a `$rename`.
+fn whole_value_paths(update: &Document) -> Vec<String> {
+    let mut out = Vec::new();
+    for (op, fields) in update {
+        let Bson::Document(fields) = fields else {
+            continue;
+        };
+        if matches!(op.as_str(), "$push" | "$addToSet") {
+            continue;
+        }
+        for (path, arg) in fields {
+            out.push(path.clone());
+            if op == "$rename"
+                && let Bson::String(to) = arg
+            {
+                out.push(to.clone());
+            }
+        }
+    }
+    out
 }
 
 /// The duplicate `_id` error, with mongod's `keyPattern` and `keyValue`.
@@ -297,6 +393,11 @@ pub struct Store {
     pub(crate) txns: crate::txn::Transactions,
     /// The versions snapshot reads at an `atClusterTime` see (`history.rs`).
     history: crate::history::History,
+    /// The replication log change streams read (`oplog.rs`).
+    pub(crate) oplog: Oplog,
+    /// What removed or moved collections (drop, rename, dropDatabase) and is not yet in the
+    /// log (the collections' own operations wait in their `pending` lists).
+    pub(crate) dropped: Mutex<Vec<Publish>>,
 }
 
 /// Every database's collections: the store's data, or a transaction's view of it.
@@ -323,10 +424,17 @@ impl Store {
 
     /// Runs `f` on the data the current command sees: the open transaction's view while a
     /// command of a transaction runs on this thread (`txn::with_view`), else the store's own.
-    fn with_dbs<R>(&self, f: impl FnOnce(&mut Dbs) -> R) -> R {
+    ///
+    /// On the committed data, what `f` did goes into the replication log right after it.
+    pub(crate) fn with_dbs<R>(&self, f: impl FnOnce(&mut Dbs) -> R) -> R {
         match crate::txn::current_view(self) {
             Some(view) => f(&mut view.lock()),
-            None => f(&mut self.dbs.lock()),
+            None => {
+                let mut dbs = self.dbs.lock();
+                let out = f(&mut dbs);
+                self.publish_pending(&mut dbs, None);
+                out
+            }
         }
     }
 
@@ -397,8 +505,8 @@ impl Store {
         })
     }
 
-    /// Creates a collection; error 48 when it exists.
-    pub(crate) fn create(&self, db: &str, coll: &str) -> CmdResult<()> {
+    /// Creates a collection with its options; error 48 when it exists.
+    pub(crate) fn create(&self, db: &str, coll: &str, options: Document) -> CmdResult<()> {
         self.with_dbs(|dbs| {
             let d = dbs.entry(db.to_string()).or_default();
             if d.contains_key(coll) {
@@ -408,7 +516,9 @@ impl Store {
                     format!("Collection {db}.{coll} already exists."),
                 ));
             }
-            d.insert(coll.to_string(), Collection::new(&format!("{db}.{coll}")));
+            let mut c = Collection::new(&format!("{db}.{coll}"));
+            c.options = options;
+            d.insert(coll.to_string(), c);
             Ok(())
         })
     }
@@ -417,17 +527,28 @@ impl Store {
     pub(crate) fn drop_collection(&self, db: &str, coll: &str) -> Option<usize> {
         self.with_dbs(|dbs| {
             let d = dbs.get_mut(db)?;
-            let c = d.remove(coll)?;
+            let mut c = d.remove(coll)?;
             if d.is_empty() {
                 dbs.remove(db);
             }
+            self.log_removed(db, coll, &mut c);
             Some(c.indexes.len())
         })
     }
 
-    /// Drops a database; returns whether it existed.
+    /// Drops a database; returns whether it existed. Each collection's drop is logged
+    /// before the database's, as mongod does.
     pub(crate) fn drop_database(&self, db: &str) -> bool {
-        self.with_dbs(|dbs| dbs.remove(db).is_some())
+        self.with_dbs(|dbs| {
+            let Some(colls) = dbs.remove(db) else {
+                return false;
+            };
+            for (name, mut c) in colls {
+                self.log_removed(db, &name, &mut c);
+            }
+            self.record_dropped(db, "", None, Op::DropDatabase);
+            true
+        })
     }
 
     /// Database names with their approximate sizes.
@@ -458,6 +579,7 @@ impl Store {
     /// Removes every database and forgets every session (and its transaction).
     pub fn clear(&self) {
         self.dbs.lock().clear();
+        self.dropped.lock().clear();
         self.sessions.lock().clear();
         self.txns.clear();
         self.history.clear();
