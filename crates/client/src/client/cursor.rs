@@ -35,6 +35,8 @@ pub(crate) struct CursorCore {
     /// The id as the server sent it (some servers use int32 ids and want them back so).
     id_bson: Bson,
     buffer: VecDeque<Document>,
+    /// The last batch's `postBatchResumeToken` (a change stream's cursor).
+    post_batch_resume_token: Option<Document>,
     get_more: GetMoreOptions,
     address: ServerAddress,
     pinned: Option<Pin>,
@@ -78,6 +80,7 @@ impl CursorCore {
             id: reply.id,
             id_bson: reply.id_bson,
             buffer: reply.batch,
+            post_batch_resume_token: reply.post_batch_resume_token,
             get_more,
             address: executed.address.unwrap_or_default(),
             // The executor keeps a connection only for an open cursor in load-balanced mode.
@@ -187,6 +190,11 @@ impl CursorCore {
         Ok(Some(std::mem::take(&mut self.buffer)))
     }
 
+    /// The last batch's `postBatchResumeToken`, when the server sent one.
+    pub(crate) fn post_batch_resume_token(&self) -> Option<&Document> {
+        self.post_batch_resume_token.as_ref()
+    }
+
     /// How many documents are buffered.
     pub(crate) fn buffered(&self) -> usize {
         self.buffer.len()
@@ -248,6 +256,7 @@ impl CursorCore {
                 self.id = reply.id;
                 self.id_bson = reply.id_bson;
                 self.buffer = reply.batch;
+                self.post_batch_resume_token = reply.post_batch_resume_token;
                 if self.id == 0 {
                     self.release();
                 }

@@ -98,6 +98,7 @@ macro_rules! options_struct {
 }
 
 mod admin;
+mod change_stream;
 mod client_bulk;
 mod gridfs;
 mod read;
@@ -108,6 +109,10 @@ pub use admin::{
     CreateCollectionOptions, CreateIndexOptions, DropIndexOptions, IndexModel, IndexOptions,
     ListCollectionsOptions, ListDatabasesOptions, ListIndexesOptions, ModifyCollectionOptions,
     RunCursorCommandOptions,
+};
+pub use change_stream::{
+    ChangeNamespace, ChangeStreamEvent, ChangeStreamOptions, FullDocumentBeforeChangeType,
+    FullDocumentType, OperationType, ResumeToken, UpdateDescription,
 };
 pub use client_bulk::{
     ClientBulkWriteError, ClientBulkWriteOptions, ClientBulkWriteResult, ClientUpdateResult,

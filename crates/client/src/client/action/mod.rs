@@ -112,6 +112,7 @@ macro_rules! write_concern {
 
 mod admin;
 mod read;
+mod watch;
 mod write;
 
 pub use admin::{
@@ -120,6 +121,7 @@ pub use admin::{
     ListIndexes, ModifyCollection, RunCommand, RunCursorCommand,
 };
 pub use read::{Aggregate, Count, CountDocuments, Distinct, EstimatedDocumentCount, Find, FindOne};
+pub use watch::Watch;
 pub use write::{
     BulkWrite, ClientBulkWrite, Delete, FindOneAndDelete, FindOneAndReplace, FindOneAndUpdate,
     InsertMany, InsertOne, Replace, Update,
