@@ -310,6 +310,48 @@ class ReplicaSet(unittest.TestCase):
             self.assertEqual(ctx.exception.details["errmsg"], "not primary")
 
 
+class ChangeStreams(unittest.TestCase):
+    @unittest.skipUnless(RS, "TESTKIT_RS not set")
+    def test_insert_update_lookup_and_resume_after_the_server_kills_the_cursor(self):
+        uri = f"mongodb://{RS}/?replicaSet=rs0"
+        with MongoClient(uri, **FAST) as c, MongoClient(uri, **FAST) as other:
+            coll = c.csdb.items
+            coll.drop()
+            coll.insert_one({"_id": 0})
+            with coll.watch(full_document="updateLookup", max_await_time_ms=200) as cs:
+                other.csdb.items.insert_one({"_id": 1, "n": 1})
+                other.csdb.items.update_one({"_id": 1}, {"$inc": {"n": 1}})
+                ev = cs.next()
+                self.assertEqual(ev["operationType"], "insert")
+                self.assertEqual(ev["documentKey"], {"_id": 1})
+                self.assertEqual(ev["fullDocument"], {"_id": 1, "n": 1})
+                self.assertEqual(ev["ns"], {"db": "csdb", "coll": "items"})
+                ev = cs.next()
+                self.assertEqual(ev["operationType"], "update")
+                self.assertEqual(ev["updateDescription"]["updatedFields"], {"n": 2})
+                self.assertEqual(ev["fullDocument"], {"_id": 1, "n": 2})
+                # The server closes the cursor: the next getMore fails with CursorNotFound
+                # and PyMongo resumes after the last event it saw.
+                cid = cs._cursor.cursor_id
+                killed = other.csdb.command("killCursors", "items", cursors=[cid])
+                self.assertEqual(killed["cursorsKilled"], [cid])
+                other.csdb.items.insert_one({"_id": 2})
+                ev = cs.next()
+                self.assertEqual(ev["operationType"], "insert")
+                self.assertEqual(ev["documentKey"], {"_id": 2})
+                self.assertNotEqual(cs._cursor.cursor_id, cid)
+                other.csdb.items.drop()
+                self.assertEqual(cs.next()["operationType"], "drop")
+                self.assertEqual(cs.next()["operationType"], "invalidate")
+                self.assertFalse(cs.alive)
+
+    def test_a_standalone_refuses_change_streams(self):
+        with app_client() as c:
+            with self.assertRaises(OperationFailure) as ctx:
+                c.csdb.items.watch()
+            self.assertEqual(ctx.exception.code, 40573)
+
+
 class Tls(unittest.TestCase):
     @unittest.skipUnless(TLS and CA, "TESTKIT_TLS not set")
     def test_tls_round_trip(self):

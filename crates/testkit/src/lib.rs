@@ -44,6 +44,7 @@ mod failpoint;
 mod lb;
 mod legacy;
 mod node;
+mod oplog;
 mod options;
 mod query;
 mod replset;

@@ -461,6 +461,34 @@ async fn run(
             }
         }
     }
+    if name == "getMore" && !action.close && action.error.is_none() {
+        // A change stream's cursor is awaitData: its getMore waits (up to maxTimeMS) for
+        // events before it answers with an empty batch.
+        let mut rx = node.store.oplog.subscribe();
+        if node.change_stream_ready(&req.db, &cmd) == Some(false) {
+            let wait = match cmd.get("maxTimeMS") {
+                Some(Bson::Int32(v)) => u64::try_from(*v).unwrap_or(0),
+                Some(Bson::Int64(v)) => u64::try_from(*v).unwrap_or(0),
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                Some(Bson::Double(v)) if *v >= 0.0 => *v as u64,
+                _ => crate::node::DEFAULT_AWAIT_MS,
+            };
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(wait);
+            loop {
+                tokio::select! {
+                    changed = rx.changed() => {
+                        if changed.is_err()
+                            || node.change_stream_ready(&req.db, &cmd) != Some(false)
+                        {
+                            break;
+                        }
+                    }
+                    () = tokio::time::sleep_until(deadline) => break,
+                    _ = shutdown.changed() => return Outcome::Close,
+                }
+            }
+        }
+    }
     conn.legacy_secondary_ok = req.secondary_ok;
     let done = node.respond(&req.db, cmd, conn, action);
     conn.legacy_secondary_ok = false;

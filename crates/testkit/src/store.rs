@@ -6,6 +6,7 @@ use bson::{Bson, Document, doc, oid::ObjectId};
 use parking_lot::Mutex;
 
 use crate::error::{CmdResult, CommandError, codes};
+use crate::oplog::{Op, Oplog, Publish, Recorded, TxnInfo};
 use crate::query;
 
 /// One collection: documents in insertion order plus an `_id` index.
@@ -20,6 +21,13 @@ pub(crate) struct Collection {
     pub(crate) indexes: Vec<Document>,
     /// The options given to `create` / `collMod` (reported by `listCollections`).
     pub(crate) options: Document,
+    /// The shard key given to `shardCollection` (change events' `documentKey` has its
+    /// fields).
+    pub(crate) shard_key: Option<Document>,
+    /// The collection's UUID (change events' `collectionUUID`).
+    pub(crate) uuid: crate::oplog::Uuid,
+    /// What was done to the collection and is not yet in the replication log (`oplog.rs`).
+    pub(crate) pending: Vec<crate::oplog::Recorded>,
 }
 
 /// A canonical key for `_id` values: numbers that are equal map to the same key.
@@ -48,7 +56,25 @@ impl Collection {
             ids: HashSet::new(),
             indexes: vec![doc! { "v": 2, "key": { "_id": 1 }, "name": "_id_", "ns": ns }],
             options: Document::new(),
+            shard_key: None,
+            uuid: crate::oplog::new_uuid(),
+            pending: vec![Recorded::now(Op::Create {
+                options: Document::new(),
+            })],
         }
+    }
+
+    /// Records an operation for the replication log.
+    pub(crate) fn record(&mut self, op: Op) {
+        self.pending.push(Recorded::now(op));
+    }
+
+    /// Whether the collection keeps pre- and post-images for change streams
+    /// (`changeStreamPreAndPostImages: {enabled: true}` given to `create` or `collMod`).
+    pub(crate) fn keeps_images(&self) -> bool {
+        self.options
+            .get_document("changeStreamPreAndPostImages")
+            .is_ok_and(|o| o.get("enabled").is_some_and(query::truthy))
     }
 
     /// Inserts one document; a missing `_id` gets an ObjectId (placed first).
@@ -87,6 +113,7 @@ impl Collection {
         }
         self.check_unique(ns, &d, None)?;
         self.ids.insert(key);
+        self.record(Op::Insert { doc: d.clone() });
         self.docs.push(d);
         self.last_record_id += 1;
         self.record_ids.push(self.last_record_id);
@@ -94,11 +121,33 @@ impl Collection {
     }
 
     /// Replaces the document at `idx` (its `_id` cannot change); fails on a unique index
-    /// another document already holds the new key of.
-    pub(crate) fn replace_at(&mut self, ns: &str, idx: usize, d: Document) -> CmdResult<()> {
+    /// another document already holds the new key of. `replacement` tells a whole-document
+    /// replacement from an update (operators or a pipeline) for the replication log.
+    pub(crate) fn replace_at(
+        &mut self,
+        ns: &str,
+        idx: usize,
+        d: Document,
+        replacement: bool,
+    ) -> CmdResult<()> {
         self.check_unique(ns, &d, Some(idx))?;
+        let images = self.keeps_images();
         if let Some(slot) = self.docs.get_mut(idx) {
-            *slot = d;
+            let before = std::mem::replace(slot, d.clone());
+            let op = if replacement {
+                Op::Replace {
+                    before,
+                    after: d,
+                    images,
+                }
+            } else {
+                Op::Update {
+                    before,
+                    after: d,
+                    images,
+                }
+            };
+            self.record(op);
         }
         Ok(())
     }
@@ -190,8 +239,10 @@ impl Collection {
             i += 1;
             keep
         });
+        let images = self.keeps_images();
         let mut i = 0usize;
         let ids = &mut self.ids;
+        let mut removed = Vec::new();
         self.docs.retain(|d| {
             let keep = !set.contains(&i);
             i += 1;
@@ -199,9 +250,13 @@ impl Collection {
                 if let Some(id) = d.get("_id") {
                     ids.remove(&id_key(id));
                 }
+                removed.push(d.clone());
             }
             keep
         });
+        for before in removed {
+            self.record(Op::Delete { before, images });
+        }
     }
 
     /// The record id of the document at `idx`.
@@ -283,6 +338,37 @@ fn validation_details(d: &Document, validator: &Document) -> CmdResult<Document>
     })
 }
 
+/// Takes what the collections of `dbs` recorded, as log entries of their namespaces. A
+/// `create` is logged with the collection's options as they are now (`create` sets them just
+/// after making the collection).
+fn take_pending(dbs: &mut Dbs) -> Vec<Publish> {
+    let mut out = Vec::new();
+    for (db, colls) in dbs.iter_mut() {
+        for (name, c) in colls.iter_mut() {
+            if c.pending.is_empty() {
+                continue;
+            }
+            for r in std::mem::take(&mut c.pending) {
+                let op = match r.op {
+                    Op::Create { .. } => Op::Create {
+                        options: c.options.clone(),
+                    },
+                    other => other,
+                };
+                out.push(Publish {
+                    order: r.order,
+                    db: db.clone(),
+                    coll: name.clone(),
+                    uuid: Some(c.uuid),
+                    shard_key: c.shard_key.clone(),
+                    op,
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Databases → collections, plus the session table of retryable writes (which replicates
 /// with the data on a replica set). One store per deployment.
 #[derive(Debug, Default)]
@@ -295,6 +381,11 @@ pub struct Store {
     /// Multi-document transactions: each session's transaction, its view of the data and
     /// the documents it has written (`txn.rs`).
     pub(crate) txns: crate::txn::Transactions,
+    /// The replication log change streams read (`oplog.rs`).
+    pub(crate) oplog: Oplog,
+    /// What removed or moved collections (drop, rename, dropDatabase) and is not yet in the
+    /// log (the collections' own operations wait in their `pending` lists).
+    dropped: Mutex<Vec<Publish>>,
 }
 
 /// Every database's collections: the store's data, or a transaction's view of it.
@@ -321,11 +412,52 @@ impl Store {
 
     /// Runs `f` on the data the current command sees: the open transaction's view while a
     /// command of a transaction runs on this thread (`txn::with_view`), else the store's own.
+    ///
+    /// On the committed data, what `f` did goes into the replication log right after it.
     fn with_dbs<R>(&self, f: impl FnOnce(&mut Dbs) -> R) -> R {
         match crate::txn::current_view(self) {
             Some(view) => f(&mut view.lock()),
-            None => f(&mut self.dbs.lock()),
+            None => {
+                let mut dbs = self.dbs.lock();
+                let out = f(&mut dbs);
+                self.publish_pending(&mut dbs, None);
+                out
+            }
         }
+    }
+
+    /// Moves what the collections of `dbs` and the store recorded into the replication log,
+    /// at one new cluster time (a transaction's writes with its `lsid` and `txnNumber`).
+    pub(crate) fn publish_pending(&self, dbs: &mut Dbs, txn: Option<TxnInfo>) {
+        let mut ops = if txn.is_none() {
+            std::mem::take(&mut *self.dropped.lock())
+        } else {
+            Vec::new()
+        };
+        ops.extend(take_pending(dbs));
+        if !ops.is_empty() {
+            let ts = self.tick();
+            self.oplog.append(ts, ops, txn);
+        }
+    }
+
+    /// Forgets what the collections of `dbs` recorded (their changes are logged elsewhere, or
+    /// were undone).
+    pub(crate) fn discard_pending(dbs: &mut Dbs) {
+        let _ = take_pending(dbs);
+    }
+
+    /// Records a drop, rename or dropDatabase for the replication log.
+    fn record_dropped(&self, db: &str, coll: &str, uuid: Option<crate::oplog::Uuid>, op: Op) {
+        let r = Recorded::now(op);
+        self.dropped.lock().push(Publish {
+            order: r.order,
+            db: db.to_owned(),
+            coll: coll.to_owned(),
+            uuid,
+            shard_key: None,
+            op: r.op,
+        });
     }
 
     /// Runs `f` on the store's committed data, whatever transaction is running.
@@ -392,8 +524,8 @@ impl Store {
         })
     }
 
-    /// Creates a collection; error 48 when it exists.
-    pub(crate) fn create(&self, db: &str, coll: &str) -> CmdResult<()> {
+    /// Creates a collection with its options; error 48 when it exists.
+    pub(crate) fn create(&self, db: &str, coll: &str, options: Document) -> CmdResult<()> {
         self.with_dbs(|dbs| {
             let d = dbs.entry(db.to_string()).or_default();
             if d.contains_key(coll) {
@@ -403,7 +535,9 @@ impl Store {
                     format!("Collection {db}.{coll} already exists."),
                 ));
             }
-            d.insert(coll.to_string(), Collection::new(&format!("{db}.{coll}")));
+            let mut c = Collection::new(&format!("{db}.{coll}"));
+            c.options = options;
+            d.insert(coll.to_string(), c);
             Ok(())
         })
     }
@@ -412,17 +546,116 @@ impl Store {
     pub(crate) fn drop_collection(&self, db: &str, coll: &str) -> Option<usize> {
         self.with_dbs(|dbs| {
             let d = dbs.get_mut(db)?;
-            let c = d.remove(coll)?;
+            let mut c = d.remove(coll)?;
             if d.is_empty() {
                 dbs.remove(db);
             }
+            self.log_removed(db, coll, &mut c);
             Some(c.indexes.len())
         })
     }
 
-    /// Drops a database; returns whether it existed.
+    /// Logs a collection that leaves the data: what it still had pending, then its drop.
+    fn log_removed(&self, db: &str, coll: &str, c: &mut Collection) {
+        let uuid = c.uuid;
+        for r in std::mem::take(&mut c.pending) {
+            self.dropped.lock().push(Publish {
+                order: r.order,
+                db: db.to_owned(),
+                coll: coll.to_owned(),
+                uuid: Some(uuid),
+                shard_key: c.shard_key.clone(),
+                op: r.op,
+            });
+        }
+        self.record_dropped(db, coll, Some(uuid), Op::Drop);
+    }
+
+    /// Drops a database; returns whether it existed. Each collection's drop is logged
+    /// before the database's, as mongod does.
     pub(crate) fn drop_database(&self, db: &str) -> bool {
-        self.with_dbs(|dbs| dbs.remove(db).is_some())
+        self.with_dbs(|dbs| {
+            let Some(colls) = dbs.remove(db) else {
+                return false;
+            };
+            for (name, mut c) in colls {
+                self.log_removed(db, &name, &mut c);
+            }
+            self.record_dropped(db, "", None, Op::DropDatabase);
+            true
+        })
+    }
+
+    /// `renameCollection`: moves `from` to `to`, replacing an existing target when
+    /// `drop_target` is set.
+    pub(crate) fn rename_collection(
+        &self,
+        from: (&str, &str),
+        to: (&str, &str),
+        drop_target: bool,
+    ) -> CmdResult<()> {
+        self.with_dbs(|dbs| {
+            if !dbs.get(from.0).is_some_and(|d| d.contains_key(from.1)) {
+                return Err(CommandError::new(
+                    codes::NAMESPACE_NOT_FOUND,
+                    "NamespaceNotFound",
+                    format!("Source collection {}.{} does not exist", from.0, from.1),
+                ));
+            }
+            if from == to {
+                return Err(CommandError::new(
+                    20,
+                    "IllegalOperation",
+                    "Can't rename a collection to itself",
+                ));
+            }
+            let target_uuid = dbs.get(to.0).and_then(|d| d.get(to.1)).map(|c| c.uuid);
+            if target_uuid.is_some() && !drop_target {
+                return Err(CommandError::new(
+                    codes::NAMESPACE_EXISTS,
+                    "NamespaceExists",
+                    "target namespace exists",
+                ));
+            }
+            let Some(source) = dbs.get_mut(from.0) else {
+                return Ok(());
+            };
+            let Some(mut c) = source.remove(from.1) else {
+                return Ok(());
+            };
+            if source.is_empty() {
+                dbs.remove(from.0);
+            }
+            let uuid = c.uuid;
+            for r in std::mem::take(&mut c.pending) {
+                self.dropped.lock().push(Publish {
+                    order: r.order,
+                    db: from.0.to_owned(),
+                    coll: from.1.to_owned(),
+                    uuid: Some(uuid),
+                    shard_key: c.shard_key.clone(),
+                    op: r.op,
+                });
+            }
+            let ns = format!("{}.{}", to.0, to.1);
+            for ix in &mut c.indexes {
+                ix.insert("ns", ns.clone());
+            }
+            dbs.entry(to.0.to_owned())
+                .or_default()
+                .insert(to.1.to_owned(), c);
+            self.record_dropped(
+                from.0,
+                from.1,
+                Some(uuid),
+                Op::Rename {
+                    to_db: to.0.to_owned(),
+                    to_coll: to.1.to_owned(),
+                    drop_target: target_uuid,
+                },
+            );
+            Ok(())
+        })
     }
 
     /// Database names with their approximate sizes.
@@ -453,6 +686,7 @@ impl Store {
     /// Removes every database and forgets every session (and its transaction).
     pub fn clear(&self) {
         self.dbs.lock().clear();
+        self.dropped.lock().clear();
         self.sessions.lock().clear();
         self.txns.clear();
     }

@@ -419,8 +419,18 @@ impl Transactions {
                 "Transaction {number} has been aborted."
             )));
         };
-        let view = t.view.lock().clone();
-        store.with_base(|base| apply(base, &view, &t.created, &t.written));
+        let mut view = t.view.lock().clone();
+        store.with_base(|base| {
+            apply(base, &view, &t.created, &t.written);
+            // The transaction's own statements are what the log shows, not how commit
+            // applied their outcome.
+            Store::discard_pending(base);
+        });
+        let txn = crate::oplog::TxnInfo {
+            lsid: Document::from_reader(lsid).unwrap_or_default(),
+            txn_number: number,
+        };
+        store.publish_pending(&mut view, Some(txn));
         t.close(TxnState::Committed);
         Ok(())
     }
@@ -556,7 +566,7 @@ fn apply(
                 match (position(c, key), wanted) {
                     (Some(p), Some(d)) => {
                         // The transaction's writes were checked when they ran.
-                        let _ = c.replace_at(&full, p, d);
+                        let _ = c.replace_at(&full, p, d, true);
                     }
                     (Some(p), None) => c.remove_positions(&[p]),
                     (None, Some(d)) => {
@@ -654,7 +664,8 @@ mod tests {
         let before = store.with_base(|b| b.clone());
         store.with_coll("db", "a", false, |c| {
             let c = c.unwrap();
-            c.replace_at("db.a", 0, doc! { "_id": 1, "x": 2 }).unwrap();
+            c.replace_at("db.a", 0, doc! { "_id": 1, "x": 2 }, false)
+                .unwrap();
             c.remove_positions(&[1]);
         });
         store.insert_many("db", "b", [doc! { "_id": 1.0 }]).unwrap();

@@ -1,6 +1,6 @@
 //! Administration: databases, collections and indexes (`listDatabases`, `listCollections`,
 //! `listIndexes`, `createIndexes`, `dropIndexes`, `create`, `collMod`, `drop`,
-//! `dropDatabase`), the replica-set commands (`replSetStepDown`, `replSetFreeze`,
+//! `dropDatabase`, `renameCollection`), the replica-set commands (`replSetStepDown`, `replSetFreeze`,
 //! `replSetGetStatus`), the mongos commands (`shardCollection`, `enableSharding`,
 //! `checkMetadataConsistency`),
 //! `serverStatus`, `getParameter` / `setParameter`, `whatsmyuri` and the testing command
@@ -13,6 +13,7 @@ use bson::{Bson, Document, doc};
 use super::Node;
 use super::args::{array_of_docs, coll_arg, non_negative, now, ok, opt_count, opt_doc};
 use crate::error::{CmdResult, CommandError, codes};
+use crate::oplog::Op;
 use crate::options::ServerOptions;
 use crate::query;
 
@@ -125,6 +126,7 @@ impl Node {
         let (before, after) = self.store.with_coll(db, coll, true, |c| {
             let Some(c) = c else { return (0, 0) };
             let before = c.indexes.len();
+            let mut built = Vec::new();
             for s in specs {
                 let name = s.get_str("name").unwrap_or_default();
                 if !c
@@ -132,11 +134,15 @@ impl Node {
                     .iter()
                     .any(|i| i.get_str("name").ok() == Some(name))
                 {
-                    let mut spec = s.clone();
-                    spec.insert("v", 2);
+                    let mut spec = doc! { "v": 2 };
+                    spec.extend(s.clone());
+                    built.push(spec.clone());
                     spec.insert("ns", ns.clone());
                     c.indexes.push(spec);
                 }
+            }
+            if !built.is_empty() {
+                c.record(Op::CreateIndexes { indexes: built });
             }
             (before, c.indexes.len())
         });
@@ -159,6 +165,7 @@ impl Node {
                 ));
             };
             let n = c.indexes.len();
+            let before = c.indexes.clone();
             match which {
                 Some(Bson::String(s)) if s == "*" => {
                     c.indexes.retain(|i| i.get_str("name").ok() == Some("_id_"))
@@ -180,6 +187,17 @@ impl Node {
                 }
                 _ => {}
             }
+            let dropped: Vec<Document> = before
+                .into_iter()
+                .filter(|i| !c.indexes.contains(i))
+                .map(|mut i| {
+                    i.remove("ns");
+                    i
+                })
+                .collect();
+            if !dropped.is_empty() {
+                c.record(Op::DropIndexes { indexes: dropped });
+            }
             Ok(n)
         })?;
         Ok(ok(doc! { "nIndexesWas": i32::try_from(n).unwrap_or(0) }))
@@ -194,12 +212,7 @@ impl Node {
             .filter(|(k, _)| !is_generic_argument(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        self.store.create(db, coll)?;
-        self.store.with_coll(db, coll, false, |c| {
-            if let Some(c) = c {
-                c.options = options;
-            }
-        });
+        self.store.create(db, coll, options)?;
         Ok(ok(Document::new()))
     }
 
@@ -215,9 +228,16 @@ impl Node {
         self.store
             .with_coll(db, coll, false, |c| {
                 c.map(|c| {
+                    let before = c.options.clone();
+                    let mut described = Document::new();
                     for (k, v) in changes {
+                        described.insert(k.clone(), v.clone());
                         c.options.insert(k, v);
                     }
+                    c.record(Op::Modify {
+                        changes: described,
+                        before,
+                    });
                 })
             })
             .ok_or_else(|| {
@@ -238,6 +258,31 @@ impl Node {
             "nIndexesWas": i32::try_from(n).unwrap_or(0),
             "ns": format!("{db}.{coll}"),
         }))
+    }
+
+    /// `renameCollection: "db.from", to: "db.to"` (on admin), with `dropTarget`.
+    pub(super) fn rename_collection(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
+        admin_only(db, "renameCollection")?;
+        let split = |key: &str| -> CmdResult<(String, String)> {
+            let ns = cmd.get_str(key).map_err(|_| {
+                CommandError::type_mismatch(format!("'{key}' must be of type string"))
+            })?;
+            match ns.split_once('.') {
+                Some((d, c)) if !d.is_empty() && !c.is_empty() => Ok((d.to_owned(), c.to_owned())),
+                _ => Err(CommandError::new(
+                    73,
+                    "InvalidNamespace",
+                    format!("Invalid {key} namespace: {ns}"),
+                )),
+            }
+        };
+        let from = split("renameCollection")?;
+        let to = split("to")?;
+        let drop_target = cmd.get("dropTarget").is_some_and(query::truthy);
+        self.refuse_view(&from.0, &from.1)?;
+        self.store
+            .rename_collection((&from.0, &from.1), (&to.0, &to.1), drop_target)?;
+        Ok(ok(Document::new()))
     }
 
     /// `dropDatabase`.
@@ -300,6 +345,22 @@ impl Node {
                 "InvalidNamespace",
                 format!("Invalid namespace specified '{ns}'"),
             ));
+        }
+        if let Some((d, c)) = ns.split_once('.') {
+            let key = opt_doc(cmd, "key")?.cloned().unwrap_or_default();
+            let unique = cmd.get("unique").is_some_and(query::truthy);
+            self.store.with_coll(d, c, true, |coll| {
+                if let Some(coll) = coll {
+                    coll.shard_key = Some(key.clone());
+                    coll.record(Op::ShardCollection {
+                        description: doc! {
+                            "shardKey": key,
+                            "unique": unique,
+                            "presplitHashedZones": false,
+                        },
+                    });
+                }
+            });
         }
         Ok(ok(doc! { "collectionsharded": ns }))
     }

@@ -1,6 +1,7 @@
 //! `aggregate`: the pipeline's source (a collection's documents, or a first stage that reads
 //! server state: `$documents`, `$collStats`, `$listLocalSessions`), the stages of
-//! `query/aggregate.rs`, and a final `$out` or `$merge`.
+//! `query/aggregate.rs`, and a final `$out` or `$merge`. A first `$changeStream` stage opens a
+//! change stream (`change_stream.rs`).
 
 use bson::{Bson, Document, doc};
 
@@ -40,6 +41,15 @@ impl Node {
             Some(Bson::Document(d)) => d.iter().next(),
             _ => None,
         };
+        if let Some(("$changeStream", arg)) = first.map(|(n, a)| (n.as_str(), a)) {
+            return self.change_stream(db, coll, arg, pipeline.get(1..).unwrap_or_default(), cmd);
+        }
+        if pipeline.iter().any(|s| {
+            s.as_document()
+                .is_some_and(|d| d.contains_key("$changeStream"))
+        }) {
+            return Err(super::change_stream::not_first());
+        }
         let mut stages: &[Bson] = pipeline;
         let ctx = query::QueryCtx::of_command(cmd)?;
         let docs = match (first, coll) {
@@ -347,16 +357,15 @@ impl Node {
                     .and_then(|id| c.docs.iter().position(|e| e.get("_id") == Some(id)));
                 match (pos, m.when_matched.as_str(), m.when_not_matched.as_str()) {
                     (Some(i), "merge", _) => {
-                        if let Some(existing) = c.docs.get_mut(i) {
+                        if let Some(mut merged) = c.docs.get(i).cloned() {
                             for (k, v) in d {
-                                existing.insert(k, v);
+                                merged.insert(k, v);
                             }
+                            c.replace_at(&ns, i, merged, false)?;
                         }
                     }
                     (Some(i), "replace", _) => {
-                        if let Some(existing) = c.docs.get_mut(i) {
-                            *existing = d;
-                        }
+                        c.replace_at(&ns, i, d, true)?;
                     }
                     (Some(_), "keepExisting", _) => {}
                     (Some(_), _, _) => {

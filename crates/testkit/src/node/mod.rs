@@ -13,10 +13,12 @@
 //! - `find.rs`: find (with returnKey and showRecordId);
 //! - `aggregate.rs`: aggregate, with the source stages that read server state (`$documents`,
 //!   `$collStats`, `$listLocalSessions`) and `$out`;
+//! - `change_stream.rs`: aggregate with `$changeStream` and its cursors' getMores (events
+//!   from the store's replication log, `crate::oplog`);
 //! - `reads.rs`: getMore, killCursors, count and distinct, and the cursor table;
 //! - `local_sessions.rs`: the logical session cache (`lsid`s seen, `endSessions`);
 //! - `admin.rs`: listDatabases, listCollections, listIndexes, createIndexes, dropIndexes,
-//!   create, collMod, drop, dropDatabase, the replica-set commands, shardCollection,
+//!   create, collMod, drop, dropDatabase, renameCollection, the replica-set commands, shardCollection,
 //!   serverStatus, getParameter / setParameter, whatsmyuri and configureFailPoint;
 //! - `api.rs`: the stable API checks and mongod's API test commands;
 //! - `session.rs`: retryable writes, killSessions / killAllSessions, and the error labels and
@@ -31,6 +33,7 @@ mod api;
 mod args;
 mod auth;
 mod bulk_write;
+mod change_stream;
 mod find;
 mod handshake;
 mod local_sessions;
@@ -57,6 +60,7 @@ use crate::store::Store;
 use crate::topology::{Role, Topology};
 
 use args::{name_of, ok};
+pub(crate) use change_stream::DEFAULT_AWAIT_MS;
 
 /// Largest BSON document the server accepts and advertises.
 pub const MAX_BSON_OBJECT_SIZE: i32 = 16 * 1024 * 1024;
@@ -89,6 +93,7 @@ const WRITE_COMMANDS: &[&str] = &[
     "create",
     "drop",
     "dropDatabase",
+    "renameCollection",
     "createIndexes",
     "dropIndexes",
     "createUser",
@@ -172,6 +177,8 @@ struct Cursor {
     /// insertion order) it has delivered; it stays open when it runs dry and a later getMore
     /// returns what was inserted since.
     tail: Option<(usize, Document)>,
+    /// A change stream's cursor: its events come from the replication log.
+    stream: Option<Box<change_stream::Stream>>,
 }
 
 /// A server member. Cheap to share; all state is behind locks.
@@ -537,6 +544,7 @@ impl Node {
             "collMod" => self.coll_mod(db, cmd),
             "drop" => self.drop_collection(db, cmd),
             "dropDatabase" => Ok(self.drop_database(db)),
+            "renameCollection" => self.rename_collection(db, cmd),
             "replSetStepDown" => self.repl_set_step_down(db, cmd),
             "replSetFreeze" => self.repl_set_freeze(db, cmd),
             "shardCollection" | "enableSharding" => self.shard_collection(db, cmd),
@@ -605,6 +613,7 @@ const KNOWN_COMMANDS: &[&str] = &[
     "collMod",
     "drop",
     "dropDatabase",
+    "renameCollection",
     "replSetStepDown",
     "replSetFreeze",
     "replSetGetStatus",

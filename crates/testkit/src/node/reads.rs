@@ -123,23 +123,27 @@ impl Node {
         let id = if (rest.is_empty() && tail.is_none()) || single {
             0
         } else {
-            let id = loop {
-                let id = rand::random::<i64>() & i64::MAX;
-                if id != 0 && !self.cursors.lock().contains_key(&id) {
-                    break id;
-                }
-            };
-            self.cursors.lock().insert(
-                id,
-                Cursor {
-                    ns: ns.clone(),
-                    docs: rest,
-                    tail,
-                },
-            );
-            id
+            self.new_cursor_id(Cursor {
+                ns: ns.clone(),
+                docs: rest,
+                tail,
+                stream: None,
+            })
         };
         ok(doc! { "cursor": { "firstBatch": first, "id": id, "ns": ns } })
+    }
+
+    /// Keeps an open cursor under a new id.
+    pub(super) fn new_cursor_id(&self, cursor: Cursor) -> i64 {
+        let mut cursors = self.cursors.lock();
+        let id = loop {
+            let id = rand::random::<i64>() & i64::MAX;
+            if id != 0 && !cursors.contains_key(&id) {
+                break id;
+            }
+        };
+        cursors.insert(id, cursor);
+        id
     }
 
     pub(super) fn get_more(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
@@ -174,13 +178,38 @@ impl Node {
             ));
         }
         if let Some(code) = self.fail_points.get_more_after_checkout(&ns) {
-            // As on mongod, an error after the cursor was checked out destroys the cursor.
-            cursors.remove(&id);
-            return Err(CommandError::new(
+            // As on mongod, an error after the cursor was checked out destroys the cursor;
+            // on a change stream's cursor, a resumable code is labelled so.
+            let stream = cursors.remove(&id).is_some_and(|c| c.stream.is_some());
+            let mut err = CommandError::new(
                 code,
                 crate::error::code_name(code),
                 "Hit the 'failGetMoreAfterCursorCheckout' failpoint",
-            ));
+            );
+            if stream && super::change_stream::is_resumable_code(code) {
+                err.labels.push("ResumableChangeStreamError".to_owned());
+            }
+            return Err(err);
+        }
+        if let Some(stream) = cursor.stream.as_mut() {
+            let result = self.change_stream_get_more(stream, batch);
+            let (next, token, done) = match result {
+                Ok(out) => out,
+                Err(e) => {
+                    // An error ends the stream, as mongod kills the cursor.
+                    cursors.remove(&id);
+                    return Err(e);
+                }
+            };
+            let out_id = if done {
+                cursors.remove(&id);
+                0
+            } else {
+                id
+            };
+            return Ok(ok(doc! {
+                "cursor": { "nextBatch": next, "postBatchResumeToken": token, "id": out_id, "ns": ns },
+            }));
         }
         if cursor.docs.is_empty()
             && let Some((seen, filter)) = cursor.tail.take()

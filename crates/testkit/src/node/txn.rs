@@ -275,6 +275,7 @@ impl Node {
             return self.dispatch(db, cmd, conn);
         }
         let before = self.store.with_base(|base| base.clone());
+        let logged = self.store.oplog.next_seq();
         let reply = self.dispatch(db, cmd, conn)?;
         // The store's lock is not held while the transaction table is read (record_writes
         // takes them in the other order).
@@ -287,8 +288,12 @@ impl Node {
         if locked.is_empty() {
             return Ok(reply);
         }
-        self.store
-            .with_base(|base| txn::restore(base, &before, &locked));
+        self.store.with_base(|base| {
+            txn::restore(base, &before, &locked);
+            crate::store::Store::discard_pending(base);
+        });
+        // The undone write leaves no trace in the replication log either.
+        self.store.oplog.truncate_from(logged);
         Err(txn::write_conflict())
     }
 

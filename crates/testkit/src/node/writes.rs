@@ -181,7 +181,12 @@ impl Node {
                     if let Some(old) = &old {
                         c.validate(&d, Some(old))?;
                     }
-                    c.replace_at(ns, p, d)?;
+                    c.replace_at(
+                        ns,
+                        p,
+                        d,
+                        pipeline.is_none() && !query::is_operator_update(update),
+                    )?;
                     res.modified += 1;
                 }
             }
@@ -327,7 +332,11 @@ impl Node {
                         if !bypass {
                             c.validate(&new, Some(&d))?;
                         }
-                        c.replace_at(&ns, p, new.clone())?;
+                        let replacement = matches!(
+                            update.as_ref(),
+                            Some(Change::Update(u)) if !query::is_operator_update(u)
+                        );
+                        c.replace_at(&ns, p, new.clone(), replacement)?;
                         Ok((
                             Some(if want_new { new } else { d }),
                             doc! { "n": 1, "updatedExisting": true },
