@@ -48,9 +48,9 @@ pub use crud::{
     GridFsUploadOptions, Hint, IndexModel, IndexOptions, InsertManyOptions, InsertManyResult,
     InsertOneModel, InsertOneOptions, InsertOneResult, ListCollectionsOptions,
     ListDatabasesOptions, ListIndexesOptions, ModifyCollectionOptions, Namespace, OperationType,
-    ReplaceOneModel, ReplaceOptions, ResumeToken, ReturnDocument, RunCursorCommandOptions,
-    UpdateDescription, UpdateModel, UpdateModifications, UpdateOptions, UpdateResult,
-    VerboseResults, WriteModel,
+    RenameCollectionOptions, ReplaceOneModel, ReplaceOptions, ResumeToken, ReturnDocument,
+    RunCursorCommandOptions, UpdateDescription, UpdateModel, UpdateModifications, UpdateOptions,
+    UpdateResult, VerboseResults, WriteModel,
 };
 pub use error::{
     Error, ErrorKind, GridFsError, Result, WriteConcernError, WriteError, WriteFailure,

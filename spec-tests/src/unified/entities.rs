@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use bson::{Bson, Document};
 use mongo_client::{
-    Acknowledgment, ChangeStream, Client, ClientOptions, Collection, Cursor, Database, DatabaseOptions,
-    ReadConcern, ReadPreference, ServerApi, TopologyDescription, WriteConcern,
+    Acknowledgment, ChangeStream, Client, ClientOptions, Collection, Cursor, Database,
+    DatabaseOptions, ReadConcern, ReadPreference, ServerApi, TopologyDescription, WriteConcern,
 };
 use parking_lot::Mutex;
 use tracing::Instrument;

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use super::BoxFuture;
 use bson::{Bson, Document};
 use mongo_client::{
-    AggregateOptions, BulkWriteOptions, ChangeStreamOptions, ClientSession, CountOptions, CreateCollectionOptions,
-    CreateIndexOptions, DeleteOptions, DistinctOptions, DriverInfo, DropIndexOptions,
-    EstimatedDocumentCountOptions, FindOneAndDeleteOptions, FindOneAndReplaceOptions,
-    FindOneAndUpdateOptions, FindOneOptions, FindOptions, IndexModel, InsertManyOptions,
-    InsertOneOptions, ListCollectionsOptions, ListDatabasesOptions, ListIndexesOptions,
-    ModifyCollectionOptions, ReadPreference, ReplaceOptions, RunCursorCommandOptions,
-    UpdateModifications, UpdateOptions, WriteModel,
+    AggregateOptions, BulkWriteOptions, ChangeStreamOptions, ClientSession, CountOptions,
+    CreateCollectionOptions, CreateIndexOptions, DeleteOptions, DistinctOptions, DriverInfo,
+    DropIndexOptions, EstimatedDocumentCountOptions, FindOneAndDeleteOptions,
+    FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOneOptions, FindOptions, IndexModel,
+    InsertManyOptions, InsertOneOptions, ListCollectionsOptions, ListDatabasesOptions,
+    ListIndexesOptions, ModifyCollectionOptions, ReadPreference, RenameCollectionOptions,
+    ReplaceOptions, RunCursorCommandOptions, UpdateModifications, UpdateOptions, WriteModel,
 };
 use tracing::Instrument;
 
@@ -772,6 +772,12 @@ async fn collection_op(
         "drop" => {
             allow(name, args, &[])?;
             coll.drop().session(session).await?;
+            Ok(Value::None)
+        }
+        "rename" => {
+            let to = req_str(name, args, "to")?;
+            let o: RenameCollectionOptions = options(name, args, &["to"])?;
+            coll.rename(to).session(session).with_options(o).await?;
             Ok(Value::None)
         }
         "createChangeStream" | "watch" => {

@@ -108,7 +108,7 @@ mod write;
 pub use admin::{
     CreateCollectionOptions, CreateIndexOptions, DropIndexOptions, IndexModel, IndexOptions,
     ListCollectionsOptions, ListDatabasesOptions, ListIndexesOptions, ModifyCollectionOptions,
-    RunCursorCommandOptions,
+    RenameCollectionOptions, RunCursorCommandOptions,
 };
 pub use change_stream::{
     ChangeNamespace, ChangeStreamEvent, ChangeStreamOptions, FullDocumentBeforeChangeType,

@@ -30,7 +30,9 @@ use mongo_events::{ServerAddress, ServerType, ServiceId, TopologyType};
 use mongo_sdam::{ReadPreference, TopologyDescription};
 use mongo_wire::{DocumentSequence, SizeLimits};
 
-pub(crate) use admin::{create_collection, drop_database, list_databases, modify_collection};
+pub(crate) use admin::{
+    create_collection, drop_database, list_databases, modify_collection, rename_collection,
+};
 pub(crate) use change_stream::{
     OpenChangeStream, ResumeState, Start, WatchTarget,
     is_resumable as is_resumable_change_stream_error,

@@ -118,7 +118,7 @@ mod write;
 pub use admin::{
     CreateCollection, CreateIndex, CreateIndexes, DropCollection, DropDatabase, DropIndex,
     ListCollectionNames, ListCollections, ListDatabaseNames, ListDatabases, ListIndexNames,
-    ListIndexes, ModifyCollection, RunCommand, RunCursorCommand,
+    ListIndexes, ModifyCollection, RenameCollection, RunCommand, RunCursorCommand,
 };
 pub use read::{Aggregate, Count, CountDocuments, Distinct, EstimatedDocumentCount, Find, FindOne};
 pub use watch::Watch;
