@@ -19,6 +19,8 @@ use serde::de::DeserializeOwned;
 
 use super::Client;
 use super::cursor::CursorCore;
+use super::executor::SessionUse;
+use super::session::ServerSession;
 use super::stream::decode;
 use crate::crud::{ChangeStreamEvent, ChangeStreamOptions, ResumeToken};
 use crate::error::Result;
@@ -42,12 +44,38 @@ struct Inner {
 }
 
 impl Inner {
-    /// Runs the aggregate from `start` and caches what its reply says.
-    async fn aggregate(&mut self, start: &Start) -> Result<CursorCore> {
+    /// Runs the aggregate from `start` and caches what its reply says. A resume runs in the
+    /// implicit session of the cursor it replaces, `session` (change streams spec: the same
+    /// session as the previous attempt's command).
+    async fn aggregate(
+        &mut self,
+        start: &Start,
+        session: Option<ServerSession>,
+    ) -> Result<CursorCore> {
         let mut op =
             OpenChangeStream::new(&self.db, &self.target, &self.pipeline, &self.options, start);
-        let ctx = self.client.read_context();
-        let executed = self.client.execute(&mut op, ctx, None).await?;
+        let mut ctx = self.client.read_context();
+        let session = match session {
+            Some(s) if matches!(ctx.session, SessionUse::Implicit) => {
+                ctx.session = SessionUse::Cursor(Some(s.id.clone()));
+                Some(s)
+            }
+            Some(s) => {
+                self.client.release_session(s);
+                None
+            }
+            None => None,
+        };
+        let executed = match self.client.execute(&mut op, ctx, None).await {
+            Ok(executed) => executed,
+            Err(e) => {
+                if let Some(mut s) = session {
+                    s.dirty |= e.is_network_error();
+                    self.client.release_session(s);
+                }
+                return Err(e);
+            }
+        };
         let get_more = GetMoreOptions {
             batch_size: self.options.batch_size,
             max_time: self.options.max_await_time,
@@ -58,7 +86,10 @@ impl Inner {
             WatchTarget::Collection(c) => c.as_str(),
             WatchTarget::Database | WatchTarget::Cluster => "$cmd.aggregate",
         };
-        let core = CursorCore::new(&self.client, executed, &self.db, coll, get_more);
+        let mut core = CursorCore::new(&self.client, executed, &self.db, coll, get_more);
+        if let Some(s) = session {
+            core.adopt_session(s);
+        }
         self.state.on_aggregate(
             op.wire_version,
             core.buffered() == 0,
@@ -85,12 +116,14 @@ impl Inner {
                     .state
                     .on_batch(core.buffered() == 0, core.post_batch_resume_token()),
                 Err(e) if is_resumable_change_stream_error(&e, self.state.wire_version()) => {
-                    if let Some(old) = self.core.take() {
-                        // Best effort, on the cursor's own server; errors are suppressed.
-                        old.close().await;
-                    }
+                    // The old cursor is killed (best effort, on its own server; errors are
+                    // suppressed); its session carries on.
+                    let session = match self.core.take() {
+                        Some(old) => old.close_keeping_session().await,
+                        None => None,
+                    };
                     let start = self.state.resume_start();
-                    let core = self.aggregate(&start).await?;
+                    let core = self.aggregate(&start, session).await?;
                     self.core = Some(core);
                 }
                 Err(e) => return Err(e),
@@ -190,7 +223,7 @@ impl<T> ChangeStream<T> {
             options,
             core: None,
         };
-        let core = inner.aggregate(&Start::Original).await?;
+        let core = inner.aggregate(&Start::Original, None).await?;
         inner.core = Some(core);
         Ok(ChangeStream {
             token: inner.state.token().cloned().map(ResumeToken::from),

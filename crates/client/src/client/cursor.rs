@@ -305,6 +305,32 @@ impl CursorCore {
     /// leaves it to the server's timeout) and returns its pinned connection, before
     /// returning. Dropping a cursor does the same in the background.
     pub(crate) async fn close(mut self) {
+        self.kill().await;
+        self.release();
+    }
+
+    /// Closes the cursor as [`close`](Self::close) does, but hands its implicit session to
+    /// the caller instead of the client's pool (a change stream resumes in it).
+    pub(crate) async fn close_keeping_session(mut self) -> Option<ServerSession> {
+        self.kill().await;
+        let session = self.session.take();
+        self.release();
+        session
+    }
+
+    /// Gives the cursor the implicit session its opening command ran in, when the command
+    /// ran in a session the caller held (a change stream's resume); a cursor that already
+    /// has one gives `session` back to the pool.
+    pub(crate) fn adopt_session(&mut self, session: ServerSession) {
+        if self.session.is_none() && self.id != 0 && self.explicit.is_none() {
+            self.session = Some(session);
+        } else {
+            self.client.release_session(session);
+        }
+    }
+
+    /// Kills the cursor on the server (best effort) and returns its pinned connection.
+    async fn kill(&mut self) {
         if self.id != 0 {
             let mut op = KillCursors::new(&self.db, &self.coll, self.id_bson.clone());
             let ctx = self.kill_context();
@@ -316,7 +342,6 @@ impl CursorCore {
             // Dropped without a second kill.
             self.id = 0;
         }
-        self.release();
     }
 }
 
