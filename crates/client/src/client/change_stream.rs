@@ -25,7 +25,7 @@ use super::stream::decode;
 use crate::crud::{ChangeStreamEvent, ChangeStreamOptions, ResumeToken};
 use crate::error::Result;
 use crate::operation::{
-    GetMoreOptions, OpenChangeStream, ResumeState, Start, WatchTarget,
+    GetMoreOptions, OpenChangeStream, ResumeState, StreamStart, WatchTarget,
     is_resumable_change_stream_error,
 };
 
@@ -49,7 +49,7 @@ impl Inner {
     /// session as the previous attempt's command).
     async fn aggregate(
         &mut self,
-        start: &Start,
+        start: &StreamStart,
         session: Option<ServerSession>,
     ) -> Result<CursorCore> {
         let mut op =
@@ -223,7 +223,7 @@ impl<T> ChangeStream<T> {
             options,
             core: None,
         };
-        let core = inner.aggregate(&Start::Original, None).await?;
+        let core = inner.aggregate(&StreamStart::Original, None).await?;
         inner.core = Some(core);
         Ok(ChangeStream {
             token: inner.state.token().cloned().map(ResumeToken::from),

@@ -23,7 +23,7 @@ pub(crate) enum WatchTarget {
 
 /// Where a change stream's aggregate starts.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Start {
+pub(crate) enum StreamStart {
     /// As the user's options say (the first aggregate, or a resume with nothing cached).
     Original,
     /// `startAfter` the token (a stream started with `startAfter` that returned nothing yet).
@@ -35,7 +35,7 @@ pub(crate) enum Start {
 }
 
 /// The `$changeStream` stage's options for `start`.
-fn stage(target: &WatchTarget, o: &ChangeStreamOptions, start: &Start) -> Document {
+fn stage(target: &WatchTarget, o: &ChangeStreamOptions, start: &StreamStart) -> Document {
     let mut stage = Document::new();
     if *target == WatchTarget::Cluster {
         stage.insert("allChangesForCluster", true);
@@ -53,7 +53,7 @@ fn stage(target: &WatchTarget, o: &ChangeStreamOptions, start: &Start) -> Docume
             .map(|v| v.as_str().to_owned()),
     );
     match start {
-        Start::Original => {
+        StreamStart::Original => {
             put(
                 &mut stage,
                 "resumeAfter",
@@ -70,13 +70,13 @@ fn stage(target: &WatchTarget, o: &ChangeStreamOptions, start: &Start) -> Docume
                 o.start_at_operation_time,
             );
         }
-        Start::StartAfter(t) => {
+        StreamStart::StartAfter(t) => {
             stage.insert("startAfter", t.clone());
         }
-        Start::ResumeAfter(t) => {
+        StreamStart::ResumeAfter(t) => {
             stage.insert("resumeAfter", t.clone());
         }
-        Start::AtOperationTime(ts) => {
+        StreamStart::AtOperationTime(ts) => {
             stage.insert("startAtOperationTime", *ts);
         }
     }
@@ -102,7 +102,7 @@ impl OpenChangeStream {
         target: &WatchTarget,
         pipeline: &[Document],
         options: &ChangeStreamOptions,
-        start: &Start,
+        start: &StreamStart,
     ) -> Self {
         let mut stages = Vec::with_capacity(pipeline.len() + 1);
         stages.push(doc! { "$changeStream": stage(target, options, start) });
@@ -254,14 +254,16 @@ impl ResumeState {
     }
 
     /// Where a resume starts.
-    pub(crate) fn resume_start(&self) -> Start {
+    pub(crate) fn resume_start(&self) -> StreamStart {
         match (&self.token, self.operation_time) {
-            (Some(t), _) if self.start_after && !self.returned_any => Start::StartAfter(t.clone()),
-            (Some(t), _) => Start::ResumeAfter(t.clone()),
-            (None, Some(ts)) if self.wire_version >= OPERATION_TIME_WIRE_VERSION => {
-                Start::AtOperationTime(ts)
+            (Some(t), _) if self.start_after && !self.returned_any => {
+                StreamStart::StartAfter(t.clone())
             }
-            (None, _) => Start::Original,
+            (Some(t), _) => StreamStart::ResumeAfter(t.clone()),
+            (None, Some(ts)) if self.wire_version >= OPERATION_TIME_WIRE_VERSION => {
+                StreamStart::AtOperationTime(ts)
+            }
+            (None, _) => StreamStart::Original,
         }
     }
 
@@ -359,7 +361,7 @@ mod tests {
             &WatchTarget::Cluster,
             &[doc! {"$match": {}}],
             &o,
-            &Start::Original,
+            &StreamStart::Original,
         );
         let body = op.build(&conn()).unwrap().body;
         assert_eq!(
@@ -381,7 +383,7 @@ mod tests {
             &WatchTarget::Collection("c".into()),
             &[],
             &ChangeStreamOptions::default().start_at_operation_time(ts(1)),
-            &Start::ResumeAfter(doc! {"_data": "x"}),
+            &StreamStart::ResumeAfter(doc! {"_data": "x"}),
         );
         assert_eq!(
             coll.build(&conn()).unwrap().body,
@@ -401,14 +403,17 @@ mod tests {
     #[test]
     fn tokens_are_cached_from_documents_and_post_batch_tokens() {
         let mut s = ResumeState::new(&ChangeStreamOptions::default());
-        assert_eq!(s.resume_start(), Start::Original);
+        assert_eq!(s.resume_start(), StreamStart::Original);
         // No token, no start option, an empty first batch without a token: the operation
         // time is saved and resumed from.
         s.on_aggregate(21, true, None, Some(ts(3)));
-        assert_eq!(s.resume_start(), Start::AtOperationTime(ts(3)));
+        assert_eq!(s.resume_start(), StreamStart::AtOperationTime(ts(3)));
         // An empty batch caches its postBatchResumeToken.
         s.on_batch(true, Some(&doc! {"_data": "a"}));
-        assert_eq!(s.resume_start(), Start::ResumeAfter(doc! {"_data": "a"}));
+        assert_eq!(
+            s.resume_start(),
+            StreamStart::ResumeAfter(doc! {"_data": "a"})
+        );
         // Inside a batch the document's _id; the last of a batch its postBatchResumeToken.
         let pbrt = doc! {"_data": "p"};
         s.on_document(&doc! {"_id": {"_data": "b"}}, false, Some(&pbrt))
@@ -433,26 +438,38 @@ mod tests {
         let o = ChangeStreamOptions::default().start_after(ResumeToken::from(doc! {"_data": "s"}));
         let mut s = ResumeState::new(&o);
         s.on_aggregate(21, true, None, Some(ts(1)));
-        assert_eq!(s.resume_start(), Start::StartAfter(doc! {"_data": "s"}));
+        assert_eq!(
+            s.resume_start(),
+            StreamStart::StartAfter(doc! {"_data": "s"})
+        );
         s.on_batch(true, Some(&doc! {"_data": "t"}));
-        assert_eq!(s.resume_start(), Start::StartAfter(doc! {"_data": "t"}));
+        assert_eq!(
+            s.resume_start(),
+            StreamStart::StartAfter(doc! {"_data": "t"})
+        );
         s.on_document(&doc! {"_id": {"_data": "u"}}, false, None)
             .unwrap();
-        assert_eq!(s.resume_start(), Start::ResumeAfter(doc! {"_data": "u"}));
+        assert_eq!(
+            s.resume_start(),
+            StreamStart::ResumeAfter(doc! {"_data": "u"})
+        );
         // resumeAfter given: resumed after it, never from an operation time.
         let o = ChangeStreamOptions::default().resume_after(ResumeToken::from(doc! {"_data": "r"}));
         let mut s = ResumeState::new(&o);
         s.on_aggregate(21, true, None, Some(ts(1)));
-        assert_eq!(s.resume_start(), Start::ResumeAfter(doc! {"_data": "r"}));
+        assert_eq!(
+            s.resume_start(),
+            StreamStart::ResumeAfter(doc! {"_data": "r"})
+        );
         // startAtOperationTime given: resumed from it until a token is cached.
         let o = ChangeStreamOptions::default().start_at_operation_time(ts(9));
         let mut s = ResumeState::new(&o);
         s.on_aggregate(21, true, None, Some(ts(12)));
-        assert_eq!(s.resume_start(), Start::AtOperationTime(ts(9)));
+        assert_eq!(s.resume_start(), StreamStart::AtOperationTime(ts(9)));
         // A server without startAtOperationTime: the original command.
         let mut s = ResumeState::new(&ChangeStreamOptions::default());
         s.on_aggregate(6, true, None, Some(ts(12)));
-        assert_eq!(s.resume_start(), Start::Original);
+        assert_eq!(s.resume_start(), StreamStart::Original);
     }
 
     #[test]

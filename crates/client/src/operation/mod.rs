@@ -34,7 +34,7 @@ pub(crate) use admin::{
     create_collection, drop_database, list_databases, modify_collection, rename_collection,
 };
 pub(crate) use change_stream::{
-    OpenChangeStream, ResumeState, Start, WatchTarget,
+    OpenChangeStream, ResumeState, StreamStart, WatchTarget,
     is_resumable as is_resumable_change_stream_error,
 };
 pub(crate) use client_bulk::{ClientBulkWrite, Tally, prepare as prepare_client_bulk};

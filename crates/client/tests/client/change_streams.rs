@@ -59,7 +59,11 @@ async fn events_arrive_typed_and_the_stream_resumes_after_its_cursor_is_killed()
         .await
         .unwrap();
     coll.insert_one(doc! {"_id": 2}).await.unwrap();
-    let after: ChangeStreamEvent = stream.next().await.unwrap().expect("an insert after resume");
+    let after: ChangeStreamEvent = stream
+        .next()
+        .await
+        .unwrap()
+        .expect("an insert after resume");
     assert_eq!(after.document_key, Some(doc! {"_id": 2}));
 
     let events = started(&recorder);
