@@ -81,14 +81,18 @@ action_future!(Watch<'a, T> => ChangeStream<T>; |this| {
 });
 
 impl<T> Collection<T> {
-    /// Opens a change stream on this collection: the changes to its documents, and its
+    /// Opens a change stream on this collection, its events' `fullDocument` and
+    /// `fullDocumentBeforeChange` decoded as `T`: the changes to its documents, and its
     /// drop, rename and (with `showExpandedEvents`) DDL events. `pipeline` (possibly empty)
     /// is appended after the `$changeStream` stage: `$match`, `$project`, `$addFields`,
     /// `$replaceRoot`, `$redact` (the server refuses other stages). Options through the
     /// action's setters or [`Watch::with_options`].
     ///
     /// Errors (when awaited): network, selection and command errors of the aggregate.
-    pub fn watch(&self, pipeline: impl IntoIterator<Item = Document>) -> Watch<'_> {
+    pub fn watch(
+        &self,
+        pipeline: impl IntoIterator<Item = Document>,
+    ) -> Watch<'_, ChangeStreamEvent<T>> {
         Watch::new(
             self.client(),
             self.database_name(),
