@@ -261,6 +261,23 @@ pub struct ChangeStreamEvent<T = Document> {
     /// `lsid` of a change made in a session.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lsid: Option<Document>,
+    /// `nsType` (`collection`, `view`, `timeseries`) of a `create` event (expanded events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ns_type: Option<String>,
+    /// `splitEvent`: which fragment of a large event split by
+    /// `$changeStreamSplitLargeEvent` this is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_event: Option<SplitEvent>,
+}
+
+/// `splitEvent` of a fragment of a large change event (`$changeStreamSplitLargeEvent`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct SplitEvent {
+    /// This fragment's number, from 1.
+    pub fragment: i32,
+    /// How many fragments the event was split into.
+    pub of: i32,
 }
 
 #[cfg(test)]
@@ -276,13 +293,14 @@ mod tests {
             "ns": {"db": "d", "coll": "c"}, "documentKey": {"_id": 1},
             "updateDescription": {"updatedFields": {"a": 2}, "removedFields": ["b"]},
             "fullDocument": null, "clusterTime": Timestamp { time: 5, increment: 1 },
-            "somethingNew": 1,
+            "somethingNew": 1, "splitEvent": {"fragment": 1, "of": 2},
         };
         let e: ChangeStreamEvent = bson::deserialize_from_document(d).unwrap();
         assert_eq!(e.operation_type, OperationType::Update);
         assert_eq!(e.id.as_document(), &doc! {"_data": "82"});
         assert_eq!(e.ns.unwrap().coll.as_deref(), Some("c"));
         assert_eq!(e.full_document, None);
+        assert_eq!(e.split_event, Some(SplitEvent { fragment: 1, of: 2 }));
         assert_eq!(e.update_description.unwrap().removed_fields, vec!["b"]);
         let other: OperationType = "migrateChunk".into();
         assert_eq!(other, OperationType::Other("migrateChunk".into()));

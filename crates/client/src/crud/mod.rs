@@ -112,7 +112,7 @@ pub use admin::{
 };
 pub use change_stream::{
     ChangeNamespace, ChangeStreamEvent, ChangeStreamOptions, FullDocumentBeforeChangeType,
-    FullDocumentType, OperationType, ResumeToken, UpdateDescription,
+    FullDocumentType, OperationType, ResumeToken, SplitEvent, UpdateDescription,
 };
 pub use client_bulk::{
     ClientBulkWriteError, ClientBulkWriteOptions, ClientBulkWriteResult, ClientUpdateResult,
