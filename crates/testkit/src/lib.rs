@@ -11,7 +11,10 @@
 //! `serviceId` like a mongos behind a load balancer. Replica-set primaries and mongos routers
 //! run multi-document transactions as mongod does: snapshot reads, writes invisible to others
 //! until `commitTransaction`, `WriteConflict` between transactions, mongod's errors and
-//! labels for ended or unknown transactions, and recovery tokens on mongos.
+//! labels for ended or unknown transactions, and recovery tokens on mongos. Replica sets,
+//! mongos routers and load-balanced mongoses serve change streams (`$changeStream` on a
+//! collection, a database or the deployment) from a replication log of every write, with
+//! mongod's event shapes, resume tokens, pre- and post-images and awaitData getMores.
 //!
 //! [`Deployment::start`] builds any of the unified test format's topologies (single,
 //! replica set, sharded mongos routers sharing one store, load-balanced mongoses behind

@@ -9,6 +9,9 @@
 //! A transaction's writes stay in its view until `commitTransaction`, which publishes them at
 //! one cluster time with the session's `lsid` and `txnNumber`, as mongod's `applyOps` entry.
 //!
+//! The store's side of the log lives here too: publishing, and the operations that remove or
+//! move collections (drop's and dropDatabase's logging, `renameCollection`).
+//!
 //! Each entry has a sequence number that never repeats within a store; resume tokens carry
 //! it. The log keeps the latest [`CAPACITY`] entries, as a capped oplog: a resume point
 //! before the oldest is history lost.
@@ -20,6 +23,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bson::{DateTime, Document, Timestamp};
 use parking_lot::Mutex;
 use tokio::sync::watch;
+
+use crate::error::{CmdResult, CommandError, codes};
+use crate::store::{Collection, Dbs, Store};
 
 /// How many entries the log keeps.
 pub(crate) const CAPACITY: usize = 100_000;
@@ -52,6 +58,10 @@ pub(crate) enum Op {
     Update {
         before: Document,
         after: Document,
+        /// The paths update operators set whole (`$set`, `$inc`, `$unset`, ...): the
+        /// event's `updateDescription` names them rather than what changed below them, as
+        /// mongod's. Empty for an update pipeline, described by its full difference.
+        whole: Vec<String>,
         /// The collection had `changeStreamPreAndPostImages` enabled at the write.
         images: bool,
     },
@@ -262,6 +272,167 @@ impl Oplog {
     pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
         self.notify.subscribe()
     }
+}
+
+impl Store {
+    /// Moves what the collections of `dbs` and the store recorded into the replication log,
+    /// at one new cluster time (a transaction's writes with its `lsid` and `txnNumber`).
+    pub(crate) fn publish_pending(&self, dbs: &mut Dbs, txn: Option<TxnInfo>) {
+        let mut ops = if txn.is_none() {
+            std::mem::take(&mut *self.dropped.lock())
+        } else {
+            Vec::new()
+        };
+        ops.extend(take_pending(dbs));
+        if !ops.is_empty() {
+            let ts = self.tick();
+            self.oplog.append(ts, ops, txn);
+        }
+    }
+
+    /// Forgets what the collections of `dbs` recorded (their changes are logged elsewhere, or
+    /// were undone).
+    pub(crate) fn discard_pending(dbs: &mut Dbs) {
+        let _ = take_pending(dbs);
+    }
+
+    /// Records a drop, rename or dropDatabase for the replication log.
+    pub(crate) fn record_dropped(
+        &self,
+        db: &str,
+        coll: &str,
+        uuid: Option<crate::oplog::Uuid>,
+        op: Op,
+    ) {
+        let r = Recorded::now(op);
+        self.dropped.lock().push(Publish {
+            order: r.order,
+            db: db.to_owned(),
+            coll: coll.to_owned(),
+            uuid,
+            shard_key: None,
+            op: r.op,
+        });
+    }
+
+    /// Logs a collection that leaves the data: what it still had pending, then its drop.
+    pub(crate) fn log_removed(&self, db: &str, coll: &str, c: &mut Collection) {
+        let uuid = c.uuid;
+        for r in std::mem::take(&mut c.pending) {
+            self.dropped.lock().push(Publish {
+                order: r.order,
+                db: db.to_owned(),
+                coll: coll.to_owned(),
+                uuid: Some(uuid),
+                shard_key: c.shard_key.clone(),
+                op: r.op,
+            });
+        }
+        self.record_dropped(db, coll, Some(uuid), Op::Drop);
+    }
+
+    /// `renameCollection`: moves `from` to `to`, replacing an existing target when
+    /// `drop_target` is set.
+    pub(crate) fn rename_collection(
+        &self,
+        from: (&str, &str),
+        to: (&str, &str),
+        drop_target: bool,
+    ) -> CmdResult<()> {
+        self.with_dbs(|dbs| {
+            if !dbs.get(from.0).is_some_and(|d| d.contains_key(from.1)) {
+                return Err(CommandError::new(
+                    codes::NAMESPACE_NOT_FOUND,
+                    "NamespaceNotFound",
+                    format!("Source collection {}.{} does not exist", from.0, from.1),
+                ));
+            }
+            if from == to {
+                return Err(CommandError::new(
+                    20,
+                    "IllegalOperation",
+                    "Can't rename a collection to itself",
+                ));
+            }
+            let target_uuid = dbs.get(to.0).and_then(|d| d.get(to.1)).map(|c| c.uuid);
+            if target_uuid.is_some() && !drop_target {
+                return Err(CommandError::new(
+                    codes::NAMESPACE_EXISTS,
+                    "NamespaceExists",
+                    "target namespace exists",
+                ));
+            }
+            let Some(source) = dbs.get_mut(from.0) else {
+                return Ok(());
+            };
+            let Some(mut c) = source.remove(from.1) else {
+                return Ok(());
+            };
+            if source.is_empty() {
+                dbs.remove(from.0);
+            }
+            let uuid = c.uuid;
+            for r in std::mem::take(&mut c.pending) {
+                self.dropped.lock().push(Publish {
+                    order: r.order,
+                    db: from.0.to_owned(),
+                    coll: from.1.to_owned(),
+                    uuid: Some(uuid),
+                    shard_key: c.shard_key.clone(),
+                    op: r.op,
+                });
+            }
+            let ns = format!("{}.{}", to.0, to.1);
+            for ix in &mut c.indexes {
+                ix.insert("ns", ns.clone());
+            }
+            dbs.entry(to.0.to_owned())
+                .or_default()
+                .insert(to.1.to_owned(), c);
+            self.record_dropped(
+                from.0,
+                from.1,
+                Some(uuid),
+                Op::Rename {
+                    to_db: to.0.to_owned(),
+                    to_coll: to.1.to_owned(),
+                    drop_target: target_uuid,
+                },
+            );
+            Ok(())
+        })
+    }
+}
+
+/// Takes what the collections of `dbs` recorded, as log entries of their namespaces. A
+/// `create` is logged with the collection's options as they are now (`create` sets them just
+/// after making the collection).
+fn take_pending(dbs: &mut Dbs) -> Vec<Publish> {
+    let mut out = Vec::new();
+    for (db, colls) in dbs.iter_mut() {
+        for (name, c) in colls.iter_mut() {
+            if c.pending.is_empty() {
+                continue;
+            }
+            for r in std::mem::take(&mut c.pending) {
+                let op = match r.op {
+                    Op::Create { .. } => Op::Create {
+                        options: c.options.clone(),
+                    },
+                    other => other,
+                };
+                out.push(Publish {
+                    order: r.order,
+                    db: db.clone(),
+                    coll: name.clone(),
+                    uuid: Some(c.uuid),
+                    shard_key: c.shard_key.clone(),
+                    op,
+                });
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use bson::{Bson, Document, doc, oid::ObjectId};
 use parking_lot::Mutex;
 
 use crate::error::{CmdResult, CommandError, codes};
-use crate::oplog::{Op, Oplog, Publish, Recorded, TxnInfo};
+use crate::oplog::{Op, Oplog, Publish, Recorded};
 use crate::query;
 
 /// One collection: documents in insertion order plus an `_id` index.
@@ -121,31 +121,37 @@ impl Collection {
     }
 
     /// Replaces the document at `idx` (its `_id` cannot change); fails on a unique index
-    /// another document already holds the new key of. `replacement` tells a whole-document
-    /// replacement from an update (operators or a pipeline) for the replication log.
+    /// another document already holds the new key of. `how` tells the replication log what
+    /// kind of write it was.
     pub(crate) fn replace_at(
         &mut self,
         ns: &str,
         idx: usize,
         d: Document,
-        replacement: bool,
+        how: WriteKind<'_>,
     ) -> CmdResult<()> {
         self.check_unique(ns, &d, Some(idx))?;
         let images = self.keeps_images();
         if let Some(slot) = self.docs.get_mut(idx) {
             let before = std::mem::replace(slot, d.clone());
-            let op = if replacement {
-                Op::Replace {
+            let op = match how {
+                WriteKind::Replacement => Op::Replace {
                     before,
                     after: d,
                     images,
-                }
-            } else {
-                Op::Update {
+                },
+                WriteKind::Pipeline => Op::Update {
                     before,
                     after: d,
+                    whole: Vec::new(),
                     images,
-                }
+                },
+                WriteKind::Operators(update) => Op::Update {
+                    before,
+                    after: d,
+                    whole: whole_value_paths(update),
+                    images,
+                },
             };
             self.record(op);
         }
@@ -280,6 +286,41 @@ impl Collection {
     }
 }
 
+/// What kind of write changed a document (for the replication log).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum WriteKind<'a> {
+    /// The whole document was replaced.
+    Replacement,
+    /// An update pipeline (or a merge) changed it: described by the full difference.
+    Pipeline,
+    /// These update operators (with concrete paths) changed it.
+    Operators(&'a Document),
+}
+
+/// The paths an operator update sets or removes whole: every operator's fields but
+/// `$push` / `$addToSet`'s, which append array elements (described one by one), and both
+/// sides of a `$rename`.
+fn whole_value_paths(update: &Document) -> Vec<String> {
+    let mut out = Vec::new();
+    for (op, fields) in update {
+        let Bson::Document(fields) = fields else {
+            continue;
+        };
+        if matches!(op.as_str(), "$push" | "$addToSet") {
+            continue;
+        }
+        for (path, arg) in fields {
+            out.push(path.clone());
+            if op == "$rename"
+                && let Bson::String(to) = arg
+            {
+                out.push(to.clone());
+            }
+        }
+    }
+    out
+}
+
 /// The duplicate `_id` error, with mongod's `keyPattern` and `keyValue`.
 pub(crate) fn duplicate_key(ns: &str, id: &Bson) -> CommandError {
     CommandError::new(
@@ -338,37 +379,6 @@ fn validation_details(d: &Document, validator: &Document) -> CmdResult<Document>
     })
 }
 
-/// Takes what the collections of `dbs` recorded, as log entries of their namespaces. A
-/// `create` is logged with the collection's options as they are now (`create` sets them just
-/// after making the collection).
-fn take_pending(dbs: &mut Dbs) -> Vec<Publish> {
-    let mut out = Vec::new();
-    for (db, colls) in dbs.iter_mut() {
-        for (name, c) in colls.iter_mut() {
-            if c.pending.is_empty() {
-                continue;
-            }
-            for r in std::mem::take(&mut c.pending) {
-                let op = match r.op {
-                    Op::Create { .. } => Op::Create {
-                        options: c.options.clone(),
-                    },
-                    other => other,
-                };
-                out.push(Publish {
-                    order: r.order,
-                    db: db.clone(),
-                    coll: name.clone(),
-                    uuid: Some(c.uuid),
-                    shard_key: c.shard_key.clone(),
-                    op,
-                });
-            }
-        }
-    }
-    out
-}
-
 /// Databases → collections, plus the session table of retryable writes (which replicates
 /// with the data on a replica set). One store per deployment.
 #[derive(Debug, Default)]
@@ -385,7 +395,7 @@ pub struct Store {
     pub(crate) oplog: Oplog,
     /// What removed or moved collections (drop, rename, dropDatabase) and is not yet in the
     /// log (the collections' own operations wait in their `pending` lists).
-    dropped: Mutex<Vec<Publish>>,
+    pub(crate) dropped: Mutex<Vec<Publish>>,
 }
 
 /// Every database's collections: the store's data, or a transaction's view of it.
@@ -414,7 +424,7 @@ impl Store {
     /// command of a transaction runs on this thread (`txn::with_view`), else the store's own.
     ///
     /// On the committed data, what `f` did goes into the replication log right after it.
-    fn with_dbs<R>(&self, f: impl FnOnce(&mut Dbs) -> R) -> R {
+    pub(crate) fn with_dbs<R>(&self, f: impl FnOnce(&mut Dbs) -> R) -> R {
         match crate::txn::current_view(self) {
             Some(view) => f(&mut view.lock()),
             None => {
@@ -424,40 +434,6 @@ impl Store {
                 out
             }
         }
-    }
-
-    /// Moves what the collections of `dbs` and the store recorded into the replication log,
-    /// at one new cluster time (a transaction's writes with its `lsid` and `txnNumber`).
-    pub(crate) fn publish_pending(&self, dbs: &mut Dbs, txn: Option<TxnInfo>) {
-        let mut ops = if txn.is_none() {
-            std::mem::take(&mut *self.dropped.lock())
-        } else {
-            Vec::new()
-        };
-        ops.extend(take_pending(dbs));
-        if !ops.is_empty() {
-            let ts = self.tick();
-            self.oplog.append(ts, ops, txn);
-        }
-    }
-
-    /// Forgets what the collections of `dbs` recorded (their changes are logged elsewhere, or
-    /// were undone).
-    pub(crate) fn discard_pending(dbs: &mut Dbs) {
-        let _ = take_pending(dbs);
-    }
-
-    /// Records a drop, rename or dropDatabase for the replication log.
-    fn record_dropped(&self, db: &str, coll: &str, uuid: Option<crate::oplog::Uuid>, op: Op) {
-        let r = Recorded::now(op);
-        self.dropped.lock().push(Publish {
-            order: r.order,
-            db: db.to_owned(),
-            coll: coll.to_owned(),
-            uuid,
-            shard_key: None,
-            op: r.op,
-        });
     }
 
     /// Runs `f` on the store's committed data, whatever transaction is running.
@@ -555,22 +531,6 @@ impl Store {
         })
     }
 
-    /// Logs a collection that leaves the data: what it still had pending, then its drop.
-    fn log_removed(&self, db: &str, coll: &str, c: &mut Collection) {
-        let uuid = c.uuid;
-        for r in std::mem::take(&mut c.pending) {
-            self.dropped.lock().push(Publish {
-                order: r.order,
-                db: db.to_owned(),
-                coll: coll.to_owned(),
-                uuid: Some(uuid),
-                shard_key: c.shard_key.clone(),
-                op: r.op,
-            });
-        }
-        self.record_dropped(db, coll, Some(uuid), Op::Drop);
-    }
-
     /// Drops a database; returns whether it existed. Each collection's drop is logged
     /// before the database's, as mongod does.
     pub(crate) fn drop_database(&self, db: &str) -> bool {
@@ -583,78 +543,6 @@ impl Store {
             }
             self.record_dropped(db, "", None, Op::DropDatabase);
             true
-        })
-    }
-
-    /// `renameCollection`: moves `from` to `to`, replacing an existing target when
-    /// `drop_target` is set.
-    pub(crate) fn rename_collection(
-        &self,
-        from: (&str, &str),
-        to: (&str, &str),
-        drop_target: bool,
-    ) -> CmdResult<()> {
-        self.with_dbs(|dbs| {
-            if !dbs.get(from.0).is_some_and(|d| d.contains_key(from.1)) {
-                return Err(CommandError::new(
-                    codes::NAMESPACE_NOT_FOUND,
-                    "NamespaceNotFound",
-                    format!("Source collection {}.{} does not exist", from.0, from.1),
-                ));
-            }
-            if from == to {
-                return Err(CommandError::new(
-                    20,
-                    "IllegalOperation",
-                    "Can't rename a collection to itself",
-                ));
-            }
-            let target_uuid = dbs.get(to.0).and_then(|d| d.get(to.1)).map(|c| c.uuid);
-            if target_uuid.is_some() && !drop_target {
-                return Err(CommandError::new(
-                    codes::NAMESPACE_EXISTS,
-                    "NamespaceExists",
-                    "target namespace exists",
-                ));
-            }
-            let Some(source) = dbs.get_mut(from.0) else {
-                return Ok(());
-            };
-            let Some(mut c) = source.remove(from.1) else {
-                return Ok(());
-            };
-            if source.is_empty() {
-                dbs.remove(from.0);
-            }
-            let uuid = c.uuid;
-            for r in std::mem::take(&mut c.pending) {
-                self.dropped.lock().push(Publish {
-                    order: r.order,
-                    db: from.0.to_owned(),
-                    coll: from.1.to_owned(),
-                    uuid: Some(uuid),
-                    shard_key: c.shard_key.clone(),
-                    op: r.op,
-                });
-            }
-            let ns = format!("{}.{}", to.0, to.1);
-            for ix in &mut c.indexes {
-                ix.insert("ns", ns.clone());
-            }
-            dbs.entry(to.0.to_owned())
-                .or_default()
-                .insert(to.1.to_owned(), c);
-            self.record_dropped(
-                from.0,
-                from.1,
-                Some(uuid),
-                Op::Rename {
-                    to_db: to.0.to_owned(),
-                    to_coll: to.1.to_owned(),
-                    drop_target: target_uuid,
-                },
-            );
-            Ok(())
         })
     }
 

@@ -24,7 +24,7 @@ use bson::{Bson, Document, oid::ObjectId};
 use parking_lot::Mutex;
 
 use crate::error::{CmdResult, CommandError};
-use crate::store::{Collection, Dbs, Store, id_key};
+use crate::store::{Collection, Dbs, Store, WriteKind, id_key};
 
 /// A namespace: (database, collection).
 pub(crate) type Ns = (String, String);
@@ -566,7 +566,7 @@ fn apply(
                 match (position(c, key), wanted) {
                     (Some(p), Some(d)) => {
                         // The transaction's writes were checked when they ran.
-                        let _ = c.replace_at(&full, p, d, true);
+                        let _ = c.replace_at(&full, p, d, WriteKind::Replacement);
                     }
                     (Some(p), None) => c.remove_positions(&[p]),
                     (None, Some(d)) => {
@@ -664,7 +664,7 @@ mod tests {
         let before = store.with_base(|b| b.clone());
         store.with_coll("db", "a", false, |c| {
             let c = c.unwrap();
-            c.replace_at("db.a", 0, doc! { "_id": 1, "x": 2 }, false)
+            c.replace_at("db.a", 0, doc! { "_id": 1, "x": 2 }, WriteKind::Pipeline)
                 .unwrap();
             c.remove_positions(&[1]);
         });

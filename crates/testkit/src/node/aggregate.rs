@@ -10,6 +10,7 @@ use super::reads::DEFAULT_BATCH;
 use super::{ConnState, Node};
 use crate::error::{CmdResult, CommandError, codes};
 use crate::query;
+use crate::store::WriteKind;
 
 /// InvalidNamespace: a source stage on the wrong kind of namespace.
 const INVALID_NAMESPACE: i32 = 73;
@@ -361,11 +362,11 @@ impl Node {
                             for (k, v) in d {
                                 merged.insert(k, v);
                             }
-                            c.replace_at(&ns, i, merged, false)?;
+                            c.replace_at(&ns, i, merged, WriteKind::Pipeline)?;
                         }
                     }
                     (Some(i), "replace", _) => {
-                        c.replace_at(&ns, i, d, true)?;
+                        c.replace_at(&ns, i, d, WriteKind::Replacement)?;
                     }
                     (Some(_), "keepExisting", _) => {}
                     (Some(_), _, _) => {

@@ -13,7 +13,7 @@
 //! - `find.rs`: find (with returnKey and showRecordId);
 //! - `aggregate.rs`: aggregate, with the source stages that read server state (`$documents`,
 //!   `$collStats`, `$listLocalSessions`) and `$out`;
-//! - `change_stream.rs`: aggregate with `$changeStream` and its cursors' getMores (events
+//! - `change_stream/`: aggregate with `$changeStream` and its cursors' getMores (events
 //!   from the store's replication log, `crate::oplog`);
 //! - `reads.rs`: getMore, killCursors, count and distinct, and the cursor table;
 //! - `local_sessions.rs`: the logical session cache (`lsid`s seen, `endSessions`);

@@ -9,6 +9,7 @@ use super::args::{array_of_docs, coll_arg, name_of, ok, opt_count, opt_doc};
 use super::{ConnState, Node};
 use crate::error::{CmdResult, CommandError};
 use crate::query;
+use crate::store::WriteKind;
 
 impl Node {
     pub(super) fn insert(&self, db: &str, cmd: &Document) -> CmdResult<Document> {
@@ -170,23 +171,25 @@ impl Node {
                 };
                 res.matched += 1;
                 let old = (!bypass).then(|| d.clone());
+                let mut applied = None;
                 let changed = match pipeline {
                     Some(stages) => query::apply_pipeline_update(&mut d, stages, ctx)?,
                     None => {
-                        let update = expand_array_filters(&d, update, &array_filters)?;
-                        query::apply_update(&mut d, &update, false)?
+                        let update =
+                            applied.insert(expand_array_filters(&d, update, &array_filters)?);
+                        query::apply_update(&mut d, update, false)?
                     }
                 };
                 if changed {
                     if let Some(old) = &old {
                         c.validate(&d, Some(old))?;
                     }
-                    c.replace_at(
-                        ns,
-                        p,
-                        d,
-                        pipeline.is_none() && !query::is_operator_update(update),
-                    )?;
+                    let how = match &applied {
+                        None => WriteKind::Pipeline,
+                        Some(u) if query::is_operator_update(u) => WriteKind::Operators(u),
+                        Some(_) => WriteKind::Replacement,
+                    };
+                    c.replace_at(ns, p, d, how)?;
                     res.modified += 1;
                 }
             }
@@ -304,21 +307,24 @@ impl Node {
                     }
                 }
                 let target = candidates.into_iter().next();
-                let change = |d: &mut Document, is_insert: bool| -> CmdResult<()> {
+                // The change made, and the operator update applied (with concrete paths).
+                let change = |d: &mut Document, is_insert: bool| -> CmdResult<Option<Document>> {
                     match update.as_ref() {
                         Some(Change::Update(u)) if is_insert => {
                             query::apply_update(d, u, true)?;
+                            Ok(None)
                         }
                         Some(Change::Update(u)) => {
                             let u = expand_array_filters(d, u, &array_filters)?;
                             query::apply_update(d, &u, false)?;
+                            Ok(Some(u))
                         }
                         Some(Change::Pipeline(stages)) => {
                             query::apply_pipeline_update(d, stages, &ctx)?;
+                            Ok(None)
                         }
-                        None => return Err(CommandError::failed_to_parse("missing update")),
+                        None => Err(CommandError::failed_to_parse("missing update")),
                     }
-                    Ok(())
                 };
                 match (target, remove) {
                     (Some((p, d)), true) => {
@@ -328,15 +334,16 @@ impl Node {
                     (None, true) => Ok((None, doc! { "n": 0 })),
                     (Some((p, d)), false) => {
                         let mut new = d.clone();
-                        change(&mut new, false)?;
+                        let applied = change(&mut new, false)?;
                         if !bypass {
                             c.validate(&new, Some(&d))?;
                         }
-                        let replacement = matches!(
-                            update.as_ref(),
-                            Some(Change::Update(u)) if !query::is_operator_update(u)
-                        );
-                        c.replace_at(&ns, p, new.clone(), replacement)?;
+                        let how = match &applied {
+                            None => WriteKind::Pipeline,
+                            Some(u) if query::is_operator_update(u) => WriteKind::Operators(u),
+                            Some(_) => WriteKind::Replacement,
+                        };
+                        c.replace_at(&ns, p, new.clone(), how)?;
                         Ok((
                             Some(if want_new { new } else { d }),
                             doc! { "n": 1, "updatedExisting": true },

@@ -1,6 +1,8 @@
 //! A minimal client written directly on mongo-wire, for the integration tests.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod change_streams;
+
 use std::net::SocketAddr;
 
 use bson::{Bson, Document, RawDocumentBuf, doc, spec::BinarySubtype};

@@ -3,9 +3,12 @@
 //! of its tailable, awaitData cursor. Events come from the store's replication log
 //! (`crate::oplog`) in mongod's shapes; the stages after `$changeStream` run on each event.
 //!
-//! Resume tokens are `{_data: <hex>}`: a version byte, the entry's cluster time, its
-//! sequence number in the log and a kind (a high-water mark, an event, or the invalidate that
-//! follows an event). They sort as mongod's do: by cluster time, then position.
+//! Resume tokens are in `token.rs`, the events' shapes in `event.rs`, an update's
+//! `updateDescription` in `describe.rs`.
+
+mod describe;
+mod event;
+mod token;
 
 use std::collections::VecDeque;
 
@@ -15,22 +18,24 @@ use super::args::{non_negative, ok, opt_doc};
 use super::reads::DEFAULT_BATCH;
 use super::{Cursor, Node};
 use crate::error::{CmdResult, CommandError, codes};
-use crate::oplog::{Entry, Op, uuid_bson};
+use crate::oplog::{Entry, Op};
 use crate::query;
 use crate::topology::Role;
+use token::{INVALID_RESUME_TOKEN, Token, TokenKind};
 
 /// ChangeStreamFatalError.
 const FATAL: i32 = 280;
 /// ChangeStreamHistoryLost.
 const HISTORY_LOST: i32 = 286;
-/// InvalidResumeToken.
-const INVALID_RESUME_TOKEN: i32 = 260;
 /// NoMatchingDocument (a required pre- or post-image is missing).
 const NO_MATCHING_DOCUMENT: i32 = 47;
 /// InvalidNamespace.
 const INVALID_NAMESPACE: i32 = 73;
-/// How many log entries one poll reads at most.
+/// How many log entries one read of the log takes at once.
 const SCAN: usize = 10_000;
+/// A stream stops reading the log when this many events wait in its buffer (the next
+/// getMore reads on).
+const MAX_BUFFERED: usize = 1000;
 /// The awaitData wait of a getMore without maxTimeMS, as mongod's.
 pub(crate) const DEFAULT_AWAIT_MS: u64 = 1000;
 
@@ -68,76 +73,6 @@ enum BeforeChange {
     Off,
     WhenAvailable,
     Required,
-}
-
-/// Where a token says a stream goes on.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum TokenKind {
-    /// Everything from `seq` on.
-    HighWaterMark,
-    /// After the event of entry `seq` (its invalidate, if it has one, is still to come).
-    Event,
-    /// After the invalidate that followed entry `seq`.
-    Invalidate,
-}
-
-/// A decoded resume token.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Token {
-    ts: Timestamp,
-    seq: u64,
-    kind: TokenKind,
-}
-
-impl Token {
-    fn to_doc(self) -> Document {
-        let kind = match self.kind {
-            TokenKind::HighWaterMark => 0u8,
-            TokenKind::Event => 1,
-            TokenKind::Invalidate => 2,
-        };
-        let data = format!(
-            "82{:08X}{:08X}{:016X}{kind:02X}",
-            self.ts.time, self.ts.increment, self.seq
-        );
-        doc! { "_data": data }
-    }
-
-    fn parse(token: &Bson) -> CmdResult<Token> {
-        let bad = || {
-            CommandError::new(
-                INVALID_RESUME_TOKEN,
-                "InvalidResumeToken",
-                format!("Bad resume token: {token}"),
-            )
-        };
-        let data = match token {
-            Bson::Document(d) => d.get_str("_data").map_err(|_| bad())?,
-            _ => return Err(bad()),
-        };
-        if data.len() != 36 || !data.is_ascii() || !data.starts_with("82") {
-            return Err(bad());
-        }
-        let hex = |range: std::ops::Range<usize>| {
-            data.get(range)
-                .and_then(|s| u64::from_str_radix(s, 16).ok())
-                .ok_or_else(bad)
-        };
-        let time = u32::try_from(hex(2..10)?).map_err(|_| bad())?;
-        let increment = u32::try_from(hex(10..18)?).map_err(|_| bad())?;
-        let seq = hex(18..34)?;
-        let kind = match hex(34..36)? {
-            0 => TokenKind::HighWaterMark,
-            1 => TokenKind::Event,
-            2 => TokenKind::Invalidate,
-            _ => return Err(bad()),
-        };
-        Ok(Token {
-            ts: Timestamp { time, increment },
-            seq,
-            kind,
-        })
-    }
 }
 
 /// A change stream cursor's state.
@@ -301,6 +236,17 @@ impl Node {
             Some((option, v)) => {
                 let token = Token::parse(v)?;
                 self.check_resume(&token, option)?;
+                // An event's token must name an event of this stream (mongod looks for it in
+                // what the stream reads, and fails when it is not there).
+                if token.kind != TokenKind::HighWaterMark
+                    && self
+                        .store
+                        .oplog
+                        .get(token.seq)
+                        .is_some_and(|e| !relevant(&stream, &e))
+                {
+                    return Err(token_not_found());
+                }
                 stream.resume_token = token.to_doc();
                 match token.kind {
                     TokenKind::HighWaterMark => stream.next = token.seq,
@@ -354,12 +300,7 @@ impl Node {
         }
         match oplog.get(token.seq) {
             Some(e) if e.ts == token.ts => Ok(()),
-            _ => Err(CommandError::new(
-                FATAL,
-                "ChangeStreamFatalError",
-                "cannot resume stream; the resume token was not found.",
-            )
-            .labelled()),
+            _ => Err(token_not_found()),
         }
     }
 
@@ -403,6 +344,9 @@ impl Node {
                     stream.invalidated = true;
                     return Ok(());
                 }
+                if stream.buffer.len() >= MAX_BUFFERED {
+                    return Ok(());
+                }
             }
             if last + 1 >= self.store.oplog.next_seq() {
                 return Ok(());
@@ -433,8 +377,21 @@ impl Node {
     /// Takes a batch from the buffer: the documents, the postBatchResumeToken, and whether
     /// the stream has ended (the cursor closes).
     fn take_batch(&self, stream: &mut Stream, batch: usize) -> (Vec<Bson>, Document, bool) {
-        let n = batch.min(stream.buffer.len());
-        let docs: Vec<Document> = stream.buffer.drain(..n).collect();
+        // As any batch, it stops before the reply would pass 16 MiB.
+        let cap = usize::try_from(super::MAX_BSON_OBJECT_SIZE).unwrap_or(usize::MAX) - 16 * 1024;
+        let mut docs: Vec<Document> = Vec::new();
+        let mut size = 0usize;
+        while docs.len() < batch {
+            let Some(front) = stream.buffer.front() else {
+                break;
+            };
+            let len = front.to_vec().map(|v| v.len()).unwrap_or(0);
+            if !docs.is_empty() && size + len > cap {
+                break;
+            }
+            size += len;
+            docs.extend(stream.buffer.pop_front());
+        }
         if let Some(last) = docs.last().and_then(|d| d.get_document("_id").ok()) {
             stream.resume_token = last.clone();
         }
@@ -507,219 +464,6 @@ impl Node {
         });
         Ok((event, invalidate))
     }
-
-    /// One entry as mongod's change event, `None` for what the stream does not show.
-    fn render(&self, stream: &Stream, e: &Entry) -> CmdResult<Option<Document>> {
-        let (op_type, expanded_only) = match &e.op {
-            Op::Insert { .. } => ("insert", false),
-            Op::Update { .. } => ("update", false),
-            Op::Replace { .. } => ("replace", false),
-            Op::Delete { .. } => ("delete", false),
-            Op::Drop => ("drop", false),
-            Op::Rename { .. } => ("rename", false),
-            Op::DropDatabase => ("dropDatabase", false),
-            Op::Create { .. } => ("create", true),
-            Op::CreateIndexes { .. } => ("createIndexes", true),
-            Op::DropIndexes { .. } => ("dropIndexes", true),
-            Op::Modify { .. } => ("modify", true),
-            Op::ShardCollection { .. } => ("shardCollection", true),
-        };
-        if expanded_only && !stream.expanded {
-            return Ok(None);
-        }
-        let mut d = doc! {
-            "_id": Token { ts: e.ts, seq: e.seq, kind: TokenKind::Event }.to_doc(),
-            "operationType": op_type,
-            "clusterTime": e.ts,
-            "wallTime": e.wall,
-        };
-        let is_view = matches!(&e.op, Op::Create { options } if options.contains_key("viewOn"));
-        if stream.expanded
-            && !is_view
-            && let Some(uuid) = &e.uuid
-        {
-            d.insert("collectionUUID", uuid_bson(uuid));
-        }
-        let ns = if e.coll.is_empty() {
-            doc! { "db": e.db.clone() }
-        } else {
-            doc! { "db": e.db.clone(), "coll": e.coll.clone() }
-        };
-        let key = |doc: &Document| document_key(doc, e.shard_key.as_ref());
-        match &e.op {
-            Op::Insert { doc } => {
-                d.insert("fullDocument", doc.clone());
-                d.insert("ns", ns);
-                d.insert("documentKey", key(doc));
-            }
-            Op::Update {
-                before,
-                after,
-                images,
-            } => {
-                d.insert("ns", ns);
-                d.insert("documentKey", key(after));
-                d.insert(
-                    "updateDescription",
-                    describe_update(before, after, stream.expanded),
-                );
-                match stream.full_document {
-                    FullDocument::Default => {}
-                    FullDocument::UpdateLookup => {
-                        let current = self.lookup(&e.db, &e.coll, after.get("_id"));
-                        d.insert("fullDocument", current.map_or(Bson::Null, Bson::Document));
-                    }
-                    FullDocument::WhenAvailable | FullDocument::Required => {
-                        let image = images.then(|| after.clone());
-                        if image.is_none() && stream.full_document == FullDocument::Required {
-                            return Err(missing_image("post", e));
-                        }
-                        d.insert("fullDocument", image.map_or(Bson::Null, Bson::Document));
-                    }
-                }
-                pre_image(stream, &mut d, before, *images, e)?;
-            }
-            Op::Replace {
-                before,
-                after,
-                images,
-            } => {
-                d.insert("fullDocument", after.clone());
-                d.insert("ns", ns);
-                d.insert("documentKey", key(after));
-                pre_image(stream, &mut d, before, *images, e)?;
-            }
-            Op::Delete { before, images } => {
-                d.insert("ns", ns);
-                d.insert("documentKey", key(before));
-                pre_image(stream, &mut d, before, *images, e)?;
-            }
-            Op::Drop | Op::DropDatabase => {
-                d.insert("ns", ns);
-            }
-            Op::Rename {
-                to_db,
-                to_coll,
-                drop_target,
-            } => {
-                let to = doc! { "db": to_db.clone(), "coll": to_coll.clone() };
-                d.insert("ns", ns);
-                d.insert("to", to.clone());
-                if stream.expanded {
-                    let mut desc = doc! { "to": to };
-                    match drop_target {
-                        Some(uuid) => desc.insert("dropTarget", uuid_bson(uuid)),
-                        None => desc.insert("dropTarget", false),
-                    };
-                    d.insert("operationDescription", desc);
-                }
-            }
-            Op::Create { options } => {
-                d.insert("ns", ns);
-                let mut desc = Document::new();
-                if !is_view {
-                    desc.insert(
-                        "idIndex",
-                        doc! { "v": 2, "key": { "_id": 1 }, "name": "_id_" },
-                    );
-                }
-                desc.extend(options.clone());
-                d.insert("operationDescription", desc);
-                let ns_type = if is_view {
-                    "view"
-                } else if options.contains_key("timeseries") {
-                    "timeseries"
-                } else {
-                    "collection"
-                };
-                d.insert("nsType", ns_type);
-            }
-            Op::CreateIndexes { indexes } | Op::DropIndexes { indexes } => {
-                d.insert("ns", ns);
-                d.insert("operationDescription", doc! { "indexes": indexes.clone() });
-            }
-            Op::Modify { changes, before } => {
-                d.insert("ns", ns);
-                d.insert("operationDescription", changes.clone());
-                d.insert(
-                    "stateBeforeChange",
-                    doc! { "collectionOptions": before.clone() },
-                );
-            }
-            Op::ShardCollection { description } => {
-                d.insert("ns", ns);
-                d.insert("operationDescription", description.clone());
-            }
-        }
-        if let Some(txn) = &e.txn {
-            d.insert("lsid", txn.lsid.clone());
-            d.insert("txnNumber", txn.txn_number);
-        }
-        Ok(Some(d))
-    }
-
-    /// The current version of a document (`fullDocument: updateLookup`).
-    fn lookup(&self, db: &str, coll: &str, id: Option<&Bson>) -> Option<Document> {
-        let id = crate::store::id_key(id?);
-        self.store.with_coll(db, coll, false, |c| {
-            c?.docs
-                .iter()
-                .find(|d| d.get("_id").is_some_and(|v| crate::store::id_key(v) == id))
-                .cloned()
-        })
-    }
-}
-
-/// A document's `documentKey`: the fields of its collection's shard key (when sharded),
-/// then `_id`.
-fn document_key(doc: &Document, shard_key: Option<&Document>) -> Document {
-    let mut key = Document::new();
-    for field in shard_key.into_iter().flat_map(Document::keys) {
-        if field != "_id" {
-            let v = query::lookup(doc, field)
-                .first()
-                .map_or(Bson::Null, |v| (*v).clone());
-            key.insert(field.clone(), v);
-        }
-    }
-    key.insert("_id", doc.get("_id").cloned().unwrap_or(Bson::Null));
-    key
-}
-
-/// Adds `fullDocumentBeforeChange` as the stream asks.
-fn pre_image(
-    stream: &Stream,
-    d: &mut Document,
-    before: &Document,
-    images: bool,
-    e: &Entry,
-) -> CmdResult<()> {
-    match stream.before_change {
-        BeforeChange::Off => {}
-        BeforeChange::WhenAvailable => {
-            let image = images.then(|| Bson::Document(before.clone()));
-            d.insert("fullDocumentBeforeChange", image.unwrap_or(Bson::Null));
-        }
-        BeforeChange::Required => {
-            if !images {
-                return Err(missing_image("pre", e));
-            }
-            d.insert("fullDocumentBeforeChange", before.clone());
-        }
-    }
-    Ok(())
-}
-
-fn missing_image(which: &str, e: &Entry) -> CommandError {
-    CommandError::new(
-        NO_MATCHING_DOCUMENT,
-        "NoMatchingDocument",
-        format!(
-            "Change stream was configured to require a {which}-image for all update, delete and \
-             replace events, but the {which}-image was not found for event on {}.{} at {:?}",
-            e.db, e.coll, e.ts
-        ),
-    )
 }
 
 /// Whether a log entry concerns the stream's namespace (system collections and the
@@ -804,6 +548,15 @@ pub(super) fn not_first() -> CommandError {
     )
 }
 
+fn token_not_found() -> CommandError {
+    CommandError::new(
+        FATAL,
+        "ChangeStreamFatalError",
+        "cannot resume stream; the resume token was not found.",
+    )
+    .labelled()
+}
+
 fn history_lost() -> CommandError {
     CommandError::new(
         HISTORY_LOST,
@@ -827,6 +580,13 @@ fn bool_arg(field: &str, v: &Bson) -> CmdResult<bool> {
             "BSON field '$changeStream.{field}' is the wrong type, expected type 'bool'"
         ))),
     }
+}
+
+/// Whether a server version string (`"8.0.4"`) is at least `major.minor`.
+fn version_at_least(version: &str, major: u32, minor: u32) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let have = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    have >= (major, minor)
 }
 
 /// Whether `a` is an earlier cluster time than `b`.
@@ -865,179 +625,4 @@ pub(super) fn is_resumable_code(code: i32) -> bool {
             | 133
             | 43
     )
-}
-
-/// One component of a changed field's path.
-#[derive(Debug, Clone, PartialEq)]
-enum Part {
-    Field(String),
-    Index(usize),
-}
-
-/// An update's `updateDescription`: the fields set (dotted paths, into sub-documents and
-/// array elements), the fields removed, the arrays truncated, and with showExpandedEvents the
-/// `disambiguatedPaths` of paths whose dotted form is ambiguous (a numeric field name, or a
-/// field name with a dot).
-pub(crate) fn describe_update(before: &Document, after: &Document, expanded: bool) -> Document {
-    let mut diff = Diff::default();
-    diff.documents(&mut Vec::new(), before, after);
-    let mut out = doc! {
-        "updatedFields": diff.updated.iter().map(|(p, v)| (dotted(p), v.clone())).collect::<Document>(),
-        "removedFields": diff.removed.iter().map(|p| Bson::String(dotted(p))).collect::<Vec<_>>(),
-        "truncatedArrays": diff.truncated.iter().map(|(p, n)| {
-            Bson::Document(doc! { "field": dotted(p), "newSize": i32::try_from(*n).unwrap_or(i32::MAX) })
-        }).collect::<Vec<_>>(),
-    };
-    if expanded {
-        let mut paths = Document::new();
-        let all = diff
-            .updated
-            .iter()
-            .map(|(p, _)| p)
-            .chain(&diff.removed)
-            .chain(diff.truncated.iter().map(|(p, _)| p));
-        for p in all {
-            let ambiguous = p.iter().any(|part| match part {
-                Part::Field(f) => f.contains('.') || f.parse::<u64>().is_ok(),
-                Part::Index(_) => false,
-            });
-            if ambiguous {
-                let parts: Vec<Bson> = p
-                    .iter()
-                    .map(|part| match part {
-                        Part::Field(f) => Bson::String(f.clone()),
-                        Part::Index(i) => Bson::Int32(i32::try_from(*i).unwrap_or(i32::MAX)),
-                    })
-                    .collect();
-                paths.insert(dotted(p), parts);
-            }
-        }
-        out.insert("disambiguatedPaths", paths);
-    }
-    out
-}
-
-fn dotted(p: &[Part]) -> String {
-    p.iter()
-        .map(|part| match part {
-            Part::Field(f) => f.clone(),
-            Part::Index(i) => i.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-#[derive(Default)]
-struct Diff {
-    updated: Vec<(Vec<Part>, Bson)>,
-    removed: Vec<Vec<Part>>,
-    truncated: Vec<(Vec<Part>, usize)>,
-}
-
-impl Diff {
-    fn documents(&mut self, path: &mut Vec<Part>, before: &Document, after: &Document) {
-        for (k, new) in after {
-            path.push(Part::Field(k.clone()));
-            match before.get(k) {
-                Some(old) => self.values(path, old, new),
-                None => self.updated.push((path.clone(), new.clone())),
-            }
-            path.pop();
-        }
-        for k in before.keys() {
-            if !after.contains_key(k) {
-                let mut p = path.clone();
-                p.push(Part::Field(k.clone()));
-                self.removed.push(p);
-            }
-        }
-    }
-
-    fn values(&mut self, path: &mut Vec<Part>, old: &Bson, new: &Bson) {
-        if old == new {
-            return;
-        }
-        match (old, new) {
-            (Bson::Document(o), Bson::Document(n)) => self.documents(path, o, n),
-            (Bson::Array(o), Bson::Array(n)) => {
-                if n.len() < o.len() {
-                    self.truncated.push((path.clone(), n.len()));
-                }
-                for (i, item) in n.iter().enumerate() {
-                    path.push(Part::Index(i));
-                    match o.get(i) {
-                        Some(prev) => self.values(path, prev, item),
-                        None => self.updated.push((path.clone(), item.clone())),
-                    }
-                    path.pop();
-                }
-            }
-            _ => self.updated.push((path.clone(), new.clone())),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_round_trip_and_sort() {
-        let t = Token {
-            ts: Timestamp {
-                time: 7,
-                increment: 3,
-            },
-            seq: 42,
-            kind: TokenKind::Event,
-        };
-        let d = t.to_doc();
-        assert_eq!(Token::parse(&Bson::Document(d.clone())).unwrap(), t);
-        let later = Token { seq: 43, ..t }.to_doc();
-        assert!(d.get_str("_data").unwrap() < later.get_str("_data").unwrap());
-        for bad in [
-            Bson::Int32(1),
-            Bson::Document(doc! { "_data": "zz" }),
-            Bson::Document(doc! { "_data": "8200000007000000030000000000000002AFF" }),
-        ] {
-            assert_eq!(Token::parse(&bad).unwrap_err().code, INVALID_RESUME_TOKEN);
-        }
-    }
-
-    #[test]
-    fn update_descriptions_follow_mongod() {
-        let before = doc! { "_id": 1, "a": { "1": 1 }, "array": ["foo", { "a": "bar" }, 1, 2, 3], "gone": 1 };
-        let after =
-            doc! { "_id": 1, "a": { "1": 2 }, "array": ["foo", { "a": "baz" }], "new": true };
-        let d = describe_update(&before, &after, true);
-        assert_eq!(
-            d.get_document("updatedFields").unwrap(),
-            &doc! { "a.1": 2, "array.1.a": "baz", "new": true }
-        );
-        assert_eq!(
-            d.get_array("removedFields").unwrap(),
-            &vec![Bson::from("gone")]
-        );
-        assert_eq!(
-            d.get_array("truncatedArrays").unwrap(),
-            &vec![Bson::Document(doc! { "field": "array", "newSize": 2 })]
-        );
-        assert_eq!(
-            d.get_document("disambiguatedPaths").unwrap(),
-            &doc! { "a.1": ["a", "1"] }
-        );
-        let nested = describe_update(
-            &doc! { "a": [{ "1": 1 }] },
-            &doc! { "a": [{ "1": 2 }] },
-            true,
-        );
-        assert_eq!(
-            nested.get_document("disambiguatedPaths").unwrap(),
-            &doc! { "a.0.1": ["a", 0, "1"] }
-        );
-        assert!(
-            !describe_update(&before, &after, false).contains_key("disambiguatedPaths"),
-            "only with showExpandedEvents"
-        );
-    }
 }
