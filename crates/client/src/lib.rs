@@ -38,17 +38,19 @@ pub mod srv;
 pub mod uri;
 
 pub use crud::{
-    AggregateOptions, BulkWriteOptions, BulkWriteResult, ClientBulkWriteError,
-    ClientBulkWriteOptions, ClientBulkWriteResult, ClientUpdateResult, ClientWriteModel,
-    CountOptions, CreateCollectionOptions, CreateIndexOptions, CursorType, DeleteModel,
-    DeleteOptions, DeleteResult, DistinctOptions, DropIndexOptions, EstimatedDocumentCountOptions,
-    FindOneAndDeleteOptions, FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOneOptions,
-    FindOptions, GridFsDownloadByNameOptions, GridFsFindOptions, GridFsUploadOptions, Hint,
-    IndexModel, IndexOptions, InsertManyOptions, InsertManyResult, InsertOneModel,
-    InsertOneOptions, InsertOneResult, ListCollectionsOptions, ListDatabasesOptions,
-    ListIndexesOptions, ModifyCollectionOptions, Namespace, ReplaceOneModel, ReplaceOptions,
-    ReturnDocument, RunCursorCommandOptions, UpdateModel, UpdateModifications, UpdateOptions,
-    UpdateResult, VerboseResults, WriteModel,
+    AggregateOptions, BulkWriteOptions, BulkWriteResult, ChangeNamespace, ChangeStreamEvent,
+    ChangeStreamOptions, ClientBulkWriteError, ClientBulkWriteOptions, ClientBulkWriteResult,
+    ClientUpdateResult, ClientWriteModel, CountOptions, CreateCollectionOptions,
+    CreateIndexOptions, CursorType, DeleteModel, DeleteOptions, DeleteResult, DistinctOptions,
+    DropIndexOptions, EstimatedDocumentCountOptions, FindOneAndDeleteOptions,
+    FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOneOptions, FindOptions,
+    FullDocumentBeforeChangeType, FullDocumentType, GridFsDownloadByNameOptions, GridFsFindOptions,
+    GridFsUploadOptions, Hint, IndexModel, IndexOptions, InsertManyOptions, InsertManyResult,
+    InsertOneModel, InsertOneOptions, InsertOneResult, ListCollectionsOptions,
+    ListDatabasesOptions, ListIndexesOptions, ModifyCollectionOptions, Namespace, OperationType,
+    RenameCollectionOptions, ReplaceOneModel, ReplaceOptions, ResumeToken, ReturnDocument,
+    RunCursorCommandOptions, SplitEvent, UpdateDescription, UpdateModel, UpdateModifications,
+    UpdateOptions, UpdateResult, VerboseResults, WriteModel,
 };
 pub use error::{
     Error, ErrorKind, GridFsError, Result, WriteConcernError, WriteError, WriteFailure,
@@ -80,10 +82,10 @@ pub mod topology;
 pub use client::action;
 #[cfg(feature = "tokio")]
 pub use client::{
-    Backoff, BackoffSleep, Client, ClientBuilder, ClientSession, Collection, CollectionOptions,
-    Cursor, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SERVER_SELECTION_TIMEOUT, Database, DatabaseOptions,
-    RandomBackoff, ReadConcern, Request, SessionOptions, TransactionOptions, TransactionState,
-    UNKNOWN_TRANSACTION_COMMIT_RESULT,
+    Backoff, BackoffSleep, ChangeStream, Client, ClientBuilder, ClientSession, Collection,
+    CollectionOptions, Cursor, DEFAULT_CONNECT_TIMEOUT, DEFAULT_SERVER_SELECTION_TIMEOUT, Database,
+    DatabaseOptions, RandomBackoff, ReadConcern, Request, SessionOptions, TransactionOptions,
+    TransactionState, UNKNOWN_TRANSACTION_COMMIT_RESULT,
 };
 #[cfg(feature = "tokio")]
 pub use conn::{Connection, ConnectionOptions, DriverInfo, LegacyWrite, Reply, ServerApi};

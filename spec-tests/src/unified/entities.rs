@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use bson::{Bson, Document};
 use mongo_client::{
-    Acknowledgment, Client, ClientOptions, Collection, Cursor, Database, DatabaseOptions,
-    ReadConcern, ReadPreference, ServerApi, TopologyDescription, WriteConcern,
+    Acknowledgment, ChangeStream, Client, ClientOptions, Collection, Cursor, Database,
+    DatabaseOptions, ReadConcern, ReadPreference, ServerApi, TopologyDescription, WriteConcern,
 };
 use parking_lot::Mutex;
 use tracing::Instrument;
@@ -35,9 +35,55 @@ impl Drop for ClientEntity {
     }
 }
 
-/// A cursor entity (a find cursor or a command cursor).
+/// A cursor entity (a find cursor, a command cursor or a change stream).
 pub(crate) struct CursorEntity {
-    pub(crate) cursor: Option<Cursor>,
+    pub(crate) cursor: Option<AnyCursor>,
+}
+
+/// What a cursor entity iterates.
+pub(crate) enum AnyCursor {
+    /// A find, aggregate or command cursor.
+    Cursor(Cursor),
+    /// A change stream, its events as documents.
+    ChangeStream(ChangeStream<Document>),
+}
+
+impl From<Cursor> for AnyCursor {
+    fn from(c: Cursor) -> Self {
+        AnyCursor::Cursor(c)
+    }
+}
+
+impl From<ChangeStream<Document>> for AnyCursor {
+    fn from(c: ChangeStream<Document>) -> Self {
+        AnyCursor::ChangeStream(c)
+    }
+}
+
+impl AnyCursor {
+    /// The next document, waiting for it; `None` at the end.
+    pub(crate) async fn try_next(&mut self) -> mongo_client::Result<Option<Document>> {
+        match self {
+            AnyCursor::Cursor(c) => c.try_next().await,
+            AnyCursor::ChangeStream(c) => c.next().await,
+        }
+    }
+
+    /// The next document from at most one getMore.
+    pub(crate) async fn try_next_once(&mut self) -> mongo_client::Result<Option<Document>> {
+        match self {
+            AnyCursor::Cursor(c) => c.try_next_once().await,
+            AnyCursor::ChangeStream(c) => c.next_if_any().await,
+        }
+    }
+
+    /// Closes it (kills the server's cursor).
+    pub(crate) async fn close(self) {
+        match self {
+            AnyCursor::Cursor(c) => c.close().await,
+            AnyCursor::ChangeStream(c) => c.close().await,
+        }
+    }
 }
 
 /// Anything the entity map holds.

@@ -7,17 +7,17 @@ use std::sync::Arc;
 use super::BoxFuture;
 use bson::{Bson, Document};
 use mongo_client::{
-    AggregateOptions, BulkWriteOptions, ClientSession, CountOptions, CreateCollectionOptions,
-    CreateIndexOptions, Cursor, DeleteOptions, DistinctOptions, DriverInfo, DropIndexOptions,
-    EstimatedDocumentCountOptions, FindOneAndDeleteOptions, FindOneAndReplaceOptions,
-    FindOneAndUpdateOptions, FindOneOptions, FindOptions, IndexModel, InsertManyOptions,
-    InsertOneOptions, ListCollectionsOptions, ListDatabasesOptions, ListIndexesOptions,
-    ModifyCollectionOptions, ReadPreference, ReplaceOptions, RunCursorCommandOptions,
-    UpdateModifications, UpdateOptions, WriteModel,
+    AggregateOptions, BulkWriteOptions, ChangeStreamOptions, ClientSession, CountOptions,
+    CreateCollectionOptions, CreateIndexOptions, DeleteOptions, DistinctOptions, DriverInfo,
+    DropIndexOptions, EstimatedDocumentCountOptions, FindOneAndDeleteOptions,
+    FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOneOptions, FindOptions, IndexModel,
+    InsertManyOptions, InsertOneOptions, ListCollectionsOptions, ListDatabasesOptions,
+    ListIndexesOptions, ModifyCollectionOptions, ReadPreference, RenameCollectionOptions,
+    ReplaceOptions, RunCursorCommandOptions, UpdateModifications, UpdateOptions, WriteModel,
 };
 use tracing::Instrument;
 
-use super::entities::{CursorEntity, Entity};
+use super::entities::{AnyCursor, CursorEntity, Entity};
 use super::runner::State;
 use super::{Fail, errors, matching, special};
 
@@ -31,8 +31,8 @@ pub(crate) enum Value {
     Root(Document),
     /// Documents of an iterated cursor, each matched as a root-level document.
     Docs(Vec<Document>),
-    /// A cursor to keep as an entity.
-    Cursor(Box<Cursor>),
+    /// A cursor or a change stream to keep as an entity.
+    Cursor(Box<AnyCursor>),
     /// A collection handle (`createCollection` returns the collection).
     Collection(Box<mongo_client::Collection>),
 }
@@ -292,7 +292,15 @@ async fn client_op(
             }
         }
         "createChangeStream" | "watch" => {
-            Err(Fail::unsupported(format!("{name} (change streams, issue 22)")).into())
+            let pipeline = pipeline(name, args)?;
+            let o: ChangeStreamOptions = options(name, args, &["pipeline"])?;
+            let stream = client
+                .watch(pipeline)
+                .session(session)
+                .with_options(o)
+                .with_type::<Document>()
+                .await?;
+            Ok(Value::Cursor(Box::new(stream.into())))
         }
         "clientBulkWrite" => super::client_bulk::run(client, session, args).await,
         "appendMetadata" => {
@@ -351,7 +359,7 @@ async fn database_op(
             if name == "runCursorCommand" {
                 Ok(Value::Docs(cursor.collect_all().await?))
             } else {
-                Ok(Value::Cursor(Box::new(cursor)))
+                Ok(Value::Cursor(Box::new(cursor.into())))
             }
         }
         "aggregate" => {
@@ -418,7 +426,15 @@ async fn database_op(
             )))
         }
         "createChangeStream" | "watch" => {
-            Err(Fail::unsupported(format!("{name} (change streams, issue 22)")).into())
+            let pipeline = pipeline(name, args)?;
+            let o: ChangeStreamOptions = options(name, args, &["pipeline"])?;
+            let stream = db
+                .watch(pipeline)
+                .session(session)
+                .with_options(o)
+                .with_type::<Document>()
+                .await?;
+            Ok(Value::Cursor(Box::new(stream.into())))
         }
         other => Err(Fail::unsupported(format!("database.{other}")).into()),
     }
@@ -512,7 +528,7 @@ async fn collection_op(
             if name == "find" {
                 Ok(Value::Docs(cursor.collect_all().await?))
             } else {
-                Ok(Value::Cursor(Box::new(cursor)))
+                Ok(Value::Cursor(Box::new(cursor.into())))
             }
         }
         "findOne" => {
@@ -758,8 +774,22 @@ async fn collection_op(
             coll.drop().session(session).await?;
             Ok(Value::None)
         }
+        "rename" => {
+            let to = req_str(name, args, "to")?;
+            let o: RenameCollectionOptions = options(name, args, &["to"])?;
+            coll.rename(to).session(session).with_options(o).await?;
+            Ok(Value::None)
+        }
         "createChangeStream" | "watch" => {
-            Err(Fail::unsupported(format!("{name} (change streams, issue 22)")).into())
+            let pipeline = pipeline(name, args)?;
+            let o: ChangeStreamOptions = options(name, args, &["pipeline"])?;
+            let stream = coll
+                .watch(pipeline)
+                .session(session)
+                .with_options(o)
+                .with_type::<Document>()
+                .await?;
+            Ok(Value::Cursor(Box::new(stream.into())))
         }
         other => Err(Fail::unsupported(format!("collection.{other}")).into()),
     }

@@ -35,6 +35,8 @@ pub(crate) struct CursorCore {
     /// The id as the server sent it (some servers use int32 ids and want them back so).
     id_bson: Bson,
     buffer: VecDeque<Document>,
+    /// The last batch's `postBatchResumeToken` (a change stream's cursor).
+    post_batch_resume_token: Option<Document>,
     get_more: GetMoreOptions,
     address: ServerAddress,
     pinned: Option<Pin>,
@@ -78,6 +80,7 @@ impl CursorCore {
             id: reply.id,
             id_bson: reply.id_bson,
             buffer: reply.batch,
+            post_batch_resume_token: reply.post_batch_resume_token,
             get_more,
             address: executed.address.unwrap_or_default(),
             // The executor keeps a connection only for an open cursor in load-balanced mode.
@@ -187,6 +190,11 @@ impl CursorCore {
         Ok(Some(std::mem::take(&mut self.buffer)))
     }
 
+    /// The last batch's `postBatchResumeToken`, when the server sent one.
+    pub(crate) fn post_batch_resume_token(&self) -> Option<&Document> {
+        self.post_batch_resume_token.as_ref()
+    }
+
     /// How many documents are buffered.
     pub(crate) fn buffered(&self) -> usize {
         self.buffer.len()
@@ -248,6 +256,7 @@ impl CursorCore {
                 self.id = reply.id;
                 self.id_bson = reply.id_bson;
                 self.buffer = reply.batch;
+                self.post_batch_resume_token = reply.post_batch_resume_token;
                 if self.id == 0 {
                     self.release();
                 }
@@ -296,6 +305,32 @@ impl CursorCore {
     /// leaves it to the server's timeout) and returns its pinned connection, before
     /// returning. Dropping a cursor does the same in the background.
     pub(crate) async fn close(mut self) {
+        self.kill().await;
+        self.release();
+    }
+
+    /// Closes the cursor as [`close`](Self::close) does, but hands its implicit session to
+    /// the caller instead of the client's pool (a change stream resumes in it).
+    pub(crate) async fn close_keeping_session(mut self) -> Option<ServerSession> {
+        self.kill().await;
+        let session = self.session.take();
+        self.release();
+        session
+    }
+
+    /// Gives the cursor the implicit session its opening command ran in, when the command
+    /// ran in a session the caller held (a change stream's resume); a cursor that already
+    /// has one gives `session` back to the pool.
+    pub(crate) fn adopt_session(&mut self, session: ServerSession) {
+        if self.session.is_none() && self.id != 0 && self.explicit.is_none() {
+            self.session = Some(session);
+        } else {
+            self.client.release_session(session);
+        }
+    }
+
+    /// Kills the cursor on the server (best effort) and returns its pinned connection.
+    async fn kill(&mut self) {
         if self.id != 0 {
             let mut op = KillCursors::new(&self.db, &self.coll, self.id_bson.clone());
             let ctx = self.kill_context();
@@ -307,7 +342,6 @@ impl CursorCore {
             // Dropped without a second kill.
             self.id = 0;
         }
-        self.release();
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod action;
 mod backoff;
 mod bulk_write;
+mod change_stream;
 mod client_session;
 mod collection;
 mod context;
@@ -30,6 +31,7 @@ use mongo_pool::PoolOptions;
 use mongo_sdam::{ReadMode, ReadPreference, TopologyConfig, TopologyDescription};
 
 pub use backoff::{Backoff, BackoffSleep, RandomBackoff};
+pub use change_stream::ChangeStream;
 pub use client_session::{
     ClientSession, SessionOptions, TransactionOptions, TransactionState,
     UNKNOWN_TRANSACTION_COMMIT_RESULT,

@@ -315,3 +315,14 @@ mod tests {
         );
     }
 }
+
+options_struct! {
+    /// Options of `renameCollection`
+    /// ([`Collection::rename`](crate::Collection::rename)).
+    pub struct RenameCollectionOptions for [<'a, T> crate::client::action::RenameCollection<'a, T>] {
+        /// `dropTarget`: drop an existing collection of the new name first.
+        drop_target: bool,
+        /// `comment`.
+        comment: Bson,
+    }
+}

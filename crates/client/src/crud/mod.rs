@@ -98,6 +98,7 @@ macro_rules! options_struct {
 }
 
 mod admin;
+mod change_stream;
 mod client_bulk;
 mod gridfs;
 mod read;
@@ -107,7 +108,11 @@ mod write;
 pub use admin::{
     CreateCollectionOptions, CreateIndexOptions, DropIndexOptions, IndexModel, IndexOptions,
     ListCollectionsOptions, ListDatabasesOptions, ListIndexesOptions, ModifyCollectionOptions,
-    RunCursorCommandOptions,
+    RenameCollectionOptions, RunCursorCommandOptions,
+};
+pub use change_stream::{
+    ChangeNamespace, ChangeStreamEvent, ChangeStreamOptions, FullDocumentBeforeChangeType,
+    FullDocumentType, OperationType, ResumeToken, SplitEvent, UpdateDescription,
 };
 pub use client_bulk::{
     ClientBulkWriteError, ClientBulkWriteOptions, ClientBulkWriteResult, ClientUpdateResult,

@@ -6,7 +6,9 @@ use bson::{Bson, Document, doc};
 
 use super::cursor::{put, put_flag};
 use super::{Command, ConnectionDescription, OpKind, Operation, Step};
-use crate::crud::{CreateCollectionOptions, ListDatabasesOptions, ModifyCollectionOptions};
+use crate::crud::{
+    CreateCollectionOptions, ListDatabasesOptions, ModifyCollectionOptions, RenameCollectionOptions,
+};
 use crate::error::{Error, Result};
 
 /// A command of one round trip whose body is built once: a write on the primary that takes
@@ -94,6 +96,19 @@ pub(crate) fn modify_collection(
     let mut body = doc! { "collMod": name };
     body.extend(bson::serialize_to_document(options)?);
     Ok(AdminCommand::write("collMod", db, body, nothing))
+}
+
+/// `renameCollection` of `db.from` to `db.to`, on `admin`.
+pub(crate) fn rename_collection(
+    db: &str,
+    from: &str,
+    to: &str,
+    o: &RenameCollectionOptions,
+) -> AdminCommand<()> {
+    let mut body = doc! { "renameCollection": format!("{db}.{from}"), "to": format!("{db}.{to}") };
+    put(&mut body, "dropTarget", o.drop_target);
+    put(&mut body, "comment", o.comment.clone());
+    AdminCommand::write("renameCollection", "admin", body, nothing)
 }
 
 /// `dropDatabase` of `db`.

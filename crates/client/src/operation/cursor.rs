@@ -25,6 +25,8 @@ pub(crate) struct CursorReply {
     pub(crate) ns: Option<(String, String)>,
     /// The batch.
     pub(crate) batch: VecDeque<Document>,
+    /// `postBatchResumeToken` (a change stream's cursor).
+    pub(crate) post_batch_resume_token: Option<Document>,
 }
 
 impl CursorReply {
@@ -56,11 +58,16 @@ impl CursorReply {
                 .collect::<Result<VecDeque<_>>>()?,
             _ => VecDeque::new(),
         };
+        let post_batch_resume_token = match cursor.remove("postBatchResumeToken") {
+            Some(Bson::Document(d)) => Some(d),
+            _ => None,
+        };
         Ok(CursorReply {
             id,
             id_bson,
             ns,
             batch,
+            post_batch_resume_token,
         })
     }
 }
@@ -312,6 +319,7 @@ impl Operation for OpenCursor {
                 id_bson: Bson::Int64(0),
                 ns: None,
                 batch: VecDeque::new(),
+                post_batch_resume_token: None,
             });
         }
         Err(error)

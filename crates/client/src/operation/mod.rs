@@ -16,6 +16,7 @@
 //! operations: they belong to the handshake (`conn::handshake`, `mongo-auth`) and to SDAM.
 
 mod admin;
+mod change_stream;
 mod client_bulk;
 mod command;
 mod count;
@@ -29,7 +30,13 @@ use mongo_events::{ServerAddress, ServerType, ServiceId, TopologyType};
 use mongo_sdam::{ReadPreference, TopologyDescription};
 use mongo_wire::{DocumentSequence, SizeLimits};
 
-pub(crate) use admin::{create_collection, drop_database, list_databases, modify_collection};
+pub(crate) use admin::{
+    create_collection, drop_database, list_databases, modify_collection, rename_collection,
+};
+pub(crate) use change_stream::{
+    OpenChangeStream, ResumeState, StreamStart, WatchTarget,
+    is_resumable as is_resumable_change_stream_error,
+};
 pub(crate) use client_bulk::{ClientBulkWrite, Tally, prepare as prepare_client_bulk};
 pub(crate) use command::{DropCollection, EndSessions, RunCommand};
 pub(crate) use count::{count_documents_pipeline, distinct, estimated_count, legacy_count};

@@ -9,7 +9,7 @@ use crate::client::{Client, ClientSession, Collection, Database};
 use crate::crud::{
     CreateCollectionOptions, CreateIndexOptions, DropIndexOptions, IndexModel,
     ListCollectionsOptions, ListDatabasesOptions, ListIndexesOptions, ModifyCollectionOptions,
-    RunCursorCommandOptions,
+    RenameCollectionOptions, RunCursorCommandOptions,
 };
 
 /// A command on a database ([`Database::run_command`](crate::Database::run_command)).
@@ -227,6 +227,23 @@ action_future!(DropCollection<'a, T> => (); |this| {
     coll.exec_drop().await
 });
 
+/// `renameCollection` ([`Collection::rename`](crate::Collection::rename)).
+#[must_use = "an action does nothing until awaited"]
+pub struct RenameCollection<'a, T> {
+    coll: &'a Collection<T>,
+    session: Option<&'a mut ClientSession>,
+    to: String,
+    pub(crate) options: RenameCollectionOptions,
+}
+
+session_setter!(RenameCollection<'a, T>);
+
+with_options!(RenameCollection<'a, T>, RenameCollectionOptions);
+action_future!(RenameCollection<'a, T> => (); |this| {
+    let coll = super::bind(this.coll, this.session)?;
+    coll.exec_rename(&this.to, this.options).await
+});
+
 /// `createIndexes` of one index ([`Collection::create_index`](crate::Collection::create_index)):
 /// its name.
 #[must_use = "an action does nothing until awaited"]
@@ -440,6 +457,20 @@ impl<T> Collection<T> {
         DropCollection {
             coll: self,
             session: None,
+        }
+    }
+
+    /// Renames the collection to `to` in the same database (`renameCollection` on admin);
+    /// this handle keeps naming the old name.
+    ///
+    /// Errors (when awaited): a missing collection, an existing target without
+    /// `drop_target`, write concern, command, network and selection errors.
+    pub fn rename(&self, to: impl Into<String>) -> RenameCollection<'_, T> {
+        RenameCollection {
+            coll: self,
+            session: None,
+            to: to.into(),
+            options: RenameCollectionOptions::default(),
         }
     }
 

@@ -112,14 +112,16 @@ macro_rules! write_concern {
 
 mod admin;
 mod read;
+mod watch;
 mod write;
 
 pub use admin::{
     CreateCollection, CreateIndex, CreateIndexes, DropCollection, DropDatabase, DropIndex,
     ListCollectionNames, ListCollections, ListDatabaseNames, ListDatabases, ListIndexNames,
-    ListIndexes, ModifyCollection, RunCommand, RunCursorCommand,
+    ListIndexes, ModifyCollection, RenameCollection, RunCommand, RunCursorCommand,
 };
 pub use read::{Aggregate, Count, CountDocuments, Distinct, EstimatedDocumentCount, Find, FindOne};
+pub use watch::Watch;
 pub use write::{
     BulkWrite, ClientBulkWrite, Delete, FindOneAndDelete, FindOneAndReplace, FindOneAndUpdate,
     InsertMany, InsertOne, Replace, Update,

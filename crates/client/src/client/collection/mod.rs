@@ -193,6 +193,19 @@ impl<T> Collection<T> {
             .run_op(DropCollection::new(&self.db, &self.name))
             .await
     }
+
+    /// `renameCollection` to `to` in the same database.
+    pub(crate) async fn exec_rename(
+        &self,
+        to: &str,
+        options: crate::crud::RenameCollectionOptions,
+    ) -> Result<()> {
+        self.client
+            .run_op(crate::operation::rename_collection(
+                &self.db, &self.name, to, &options,
+            ))
+            .await
+    }
 }
 
 impl Client {
