@@ -15,6 +15,49 @@ use tokio::net::TcpStream;
 
 use crate::error::{Error, Result};
 
+/// A failure of the stream's set-up that cannot signal an overloaded server (CMAP's
+/// backpressure rules): resolving the host name, or reaching and talking to the SOCKS5 proxy.
+/// Carried inside the `io::Error` so that the error keeps its kind and message.
+#[derive(Debug)]
+pub(crate) struct NotOverload {
+    what: String,
+    source: io::Error,
+}
+
+impl std::fmt::Display for NotOverload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.what, self.source)
+    }
+}
+
+impl std::error::Error for NotOverload {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+fn not_overload(what: impl Into<String>, source: io::Error) -> io::Error {
+    io::Error::new(
+        source.kind(),
+        NotOverload {
+            what: what.into(),
+            source,
+        },
+    )
+}
+
+/// Whether an I/O error of a connection's set-up may signal an overloaded server: yes for
+/// network errors and timeouts (of TCP and of the I/O inside the TLS handshake), no for DNS
+/// failures, SOCKS5 proxy failures and TLS errors that are not I/O (certificate validation,
+/// host name mismatch, protocol errors), which tokio-rustls reports as a `rustls::Error`
+/// inside the `io::Error`.
+pub(crate) fn may_signal_overload(e: &io::Error) -> bool {
+    match e.get_ref() {
+        Some(inner) => !(inner.is::<NotOverload>() || inner.is::<rustls::Error>()),
+        None => true,
+    }
+}
+
 /// TCP keepalive idle time (the handshake spec suggests at most 120 seconds).
 const KEEPALIVE_TIME: Duration = Duration::from_secs(120);
 
@@ -75,14 +118,13 @@ pub(crate) async fn connect(address: &ServerAddress, config: &StreamConfig) -> R
     let host = address.host();
     let port = address.port().unwrap_or(mongo_events::DEFAULT_PORT);
     let tcp = match &config.proxy {
-        Some(proxy) => {
-            with_timeout(
-                limit,
-                "connect through the SOCKS5 proxy",
-                super::socks5::connect(proxy, &host, port, config.dns.as_ref()),
-            )
-            .await
-        }
+        Some(proxy) => with_timeout(
+            limit,
+            "connect through the SOCKS5 proxy",
+            super::socks5::connect(proxy, &host, port, config.dns.as_ref()),
+        )
+        .await
+        .map_err(|e| not_overload("SOCKS5 proxy", e)),
         None => {
             with_timeout(
                 limit,
@@ -113,10 +155,20 @@ pub(crate) async fn tcp_connect(
     port: u16,
     dns: Option<&crate::srv::dns::Dns>,
 ) -> io::Result<TcpStream> {
-    let tcp = match dns {
-        Some(dns) => TcpStream::connect(dns.resolve(host, port).await?.as_slice()).await?,
-        None => TcpStream::connect((host, port)).await?,
-    };
+    let resolved: Vec<std::net::SocketAddr> = match dns {
+        Some(dns) => dns.resolve(host, port).await,
+        None => tokio::net::lookup_host((host, port))
+            .await
+            .map(Iterator::collect),
+    }
+    .map_err(|e| not_overload(format!("resolving {host}"), e))?;
+    if resolved.is_empty() {
+        return Err(not_overload(
+            format!("resolving {host}"),
+            io::Error::new(io::ErrorKind::NotFound, "no address found"),
+        ));
+    }
+    let tcp = TcpStream::connect(resolved.as_slice()).await?;
     tcp.set_nodelay(true)?;
     let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE_TIME);
     // Keepalive is best effort: some platforms refuse some settings.

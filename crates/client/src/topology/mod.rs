@@ -62,11 +62,10 @@ impl Establish for Establisher {
         conn.service_id()
     }
 
-    /// A network error or timeout up to the end of the `hello` (not during authentication).
+    /// A network error or timeout up to the end of the `hello` (not during authentication,
+    /// nor a DNS, SOCKS5 proxy, certificate or host name failure).
     fn is_overload_signal(&self, error: &Error) -> bool {
-        error.is_network_error()
-            && !matches!(error.kind(), ErrorKind::TlsConfig(_))
-            && !matches!(error.establishing(), Some((Establishing::Auth { .. }, _)))
+        error.is_establishment_overload_signal()
     }
 }
 
