@@ -90,6 +90,20 @@ impl Connection {
         generation: Generation,
         options: Arc<ConnectionOptions>,
     ) -> Result<Connection> {
+        Self::connect_in_pool(address, id, generation, options, move |_| generation).await
+    }
+
+    /// [`Connection::connect`] for a pool: behind a load balancer, `service_generation` gives
+    /// the pool's generation of the service the `hello` reported, read as soon as the `hello`
+    /// completes. An authentication error then carries that generation, so that SDAM can
+    /// tell it is stale when the service was cleared in the meantime.
+    pub(crate) async fn connect_in_pool(
+        address: ServerAddress,
+        id: ConnectionId,
+        generation: Generation,
+        options: Arc<ConnectionOptions>,
+        service_generation: impl FnOnce(mongo_events::ServiceId) -> Generation + Send,
+    ) -> Result<Connection> {
         let started = super::clock();
         let limit = options.connect_timeout.filter(|t| !t.is_zero());
         let stream = stream::connect(&address, &tls_config_of(&options))
@@ -143,6 +157,10 @@ impl Connection {
                     .while_establishing(Establishing::Hello, generation)
             })?;
         let service_id = conn.description.service_id;
+        let auth_generation = match service_id {
+            Some(s) if conn.options.load_balanced => service_generation(s),
+            _ => generation,
+        };
         within(
             deadline,
             limit,
@@ -152,7 +170,7 @@ impl Connection {
         .await
         .map_err(|e| {
             e.with_address(&address)
-                .while_establishing(Establishing::Auth { service_id }, generation)
+                .while_establishing(Establishing::Auth { service_id }, auth_generation)
         })?;
         Ok(conn)
     }
