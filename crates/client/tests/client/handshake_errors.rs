@@ -362,7 +362,7 @@ async fn a_background_establishment_error_of_an_older_generation_is_stale() {
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let names = recorder.cmap_names();
     assert!(
-        names.iter().any(|n| *n == "ConnectionClosed"),
+        names.contains(&"ConnectionClosed"),
         "the background connection failed: {names:?}"
     );
     assert_eq!(pool_clears(&recorder).len(), 1, "{names:?}");
