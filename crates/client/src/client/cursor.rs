@@ -22,7 +22,7 @@ use super::client_session::SharedSession;
 use super::executor::{Executed, Route, SessionUse};
 use super::session::ServerSession;
 use crate::error::Result;
-use crate::operation::{CursorReply, GetMore, GetMoreOptions, KillCursors};
+use crate::operation::{Batch, CursorReply, GetMore, GetMoreOptions, KillCursors};
 use crate::topology::PooledConn;
 
 /// A server-side cursor of documents: the untyped core of [`Cursor`](super::Cursor), which
@@ -34,7 +34,7 @@ pub(crate) struct CursorCore {
     id: i64,
     /// The id as the server sent it (some servers use int32 ids and want them back so).
     id_bson: Bson,
-    buffer: VecDeque<Document>,
+    buffer: Batch,
     get_more: GetMoreOptions,
     address: ServerAddress,
     pinned: Option<Pin>,
@@ -142,7 +142,7 @@ impl CursorCore {
     /// # Errors
     /// Network and command errors of `getMore`.
     pub(crate) async fn try_next_once(&mut self) -> Result<Option<Document>> {
-        if let Some(d) = self.buffer.pop_front() {
+        if let Some(d) = self.buffer.pop_front()? {
             return Ok(Some(d));
         }
         if self.id == 0 {
@@ -150,7 +150,7 @@ impl CursorCore {
             return Ok(None);
         }
         self.get_more().await?;
-        Ok(self.buffer.pop_front())
+        self.buffer.pop_front()
     }
 
     /// The next document, running `getMore` when the batch is used up; `None` at the end.
@@ -159,7 +159,7 @@ impl CursorCore {
     /// Network and command errors of `getMore`.
     pub(crate) async fn try_next(&mut self) -> Result<Option<Document>> {
         loop {
-            if let Some(d) = self.buffer.pop_front() {
+            if let Some(d) = self.buffer.pop_front()? {
                 return Ok(Some(d));
             }
             if self.id == 0 {
@@ -177,14 +177,14 @@ impl CursorCore {
     /// Network and command errors of `getMore`.
     pub(crate) async fn next_batch(&mut self) -> Result<Option<VecDeque<Document>>> {
         if !self.buffer.is_empty() {
-            return Ok(Some(std::mem::take(&mut self.buffer)));
+            return std::mem::take(&mut self.buffer).into_docs().map(Some);
         }
         if self.id == 0 {
             self.release();
             return Ok(None);
         }
         self.get_more().await?;
-        Ok(Some(std::mem::take(&mut self.buffer)))
+        std::mem::take(&mut self.buffer).into_docs().map(Some)
     }
 
     /// How many documents are buffered.
@@ -214,7 +214,10 @@ impl CursorCore {
     }
 
     /// The next buffered document, without any I/O.
-    pub(crate) fn pop_buffered(&mut self) -> Option<Document> {
+    ///
+    /// # Errors
+    /// A buffered document that does not decode.
+    pub(crate) fn pop_buffered(&mut self) -> Result<Option<Document>> {
         self.buffer.pop_front()
     }
 

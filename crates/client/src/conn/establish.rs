@@ -144,6 +144,8 @@ impl Connection {
             info,
             established_at: super::clock(),
             in_flight: None,
+            lazy_batch: None,
+            raw_batch: None,
         };
         let address = conn.address.clone();
         // connectTimeoutMS bounds the whole establishment: a server that accepts and never
