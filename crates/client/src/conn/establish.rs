@@ -498,4 +498,51 @@ mod tests {
         assert!(matches!(auth.kind(), ErrorKind::Auth(_)), "{auth:?}");
         assert!(!auth.is_establishment_overload_signal(), "{auth:?}");
     }
+
+    /// A resolver that never answers.
+    #[derive(Debug)]
+    struct SilentDns;
+
+    impl crate::srv::dns::DnsLookup for SilentDns {
+        fn srv<'a>(
+            &'a self,
+            _: &'a str,
+        ) -> crate::srv::dns::BoxFuture<
+            'a,
+            std::result::Result<Vec<crate::srv::SrvRecord>, crate::srv::dns::LookupFailure>,
+        > {
+            Box::pin(std::future::pending())
+        }
+        fn txt<'a>(
+            &'a self,
+            _: &'a str,
+        ) -> crate::srv::dns::BoxFuture<
+            'a,
+            std::result::Result<Vec<Vec<Vec<u8>>>, crate::srv::dns::LookupFailure>,
+        > {
+            Box::pin(std::future::pending())
+        }
+        fn ips<'a>(
+            &'a self,
+            _: &'a str,
+        ) -> crate::srv::dns::BoxFuture<
+            'a,
+            std::result::Result<Vec<std::net::IpAddr>, crate::srv::dns::LookupFailure>,
+        > {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    /// A DNS lookup that runs out of connectTimeoutMS is a DNS failure, not an overload.
+    #[tokio::test]
+    async fn a_dns_timeout_is_not_an_overload_signal() {
+        let options = ConnectionOptions {
+            connect_timeout: Some(Duration::from_millis(200)),
+            dns: Some(crate::srv::dns::Dns::new(Arc::new(SilentDns))),
+            ..ConnectionOptions::default()
+        };
+        let err = connect_err("silent.example:27017", options).await;
+        assert!(err.is_network_timeout(), "{err:?}");
+        assert!(!err.is_establishment_overload_signal(), "{err:?}");
+    }
 }

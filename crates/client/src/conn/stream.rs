@@ -126,12 +126,24 @@ pub(crate) async fn connect(address: &ServerAddress, config: &StreamConfig) -> R
         .await
         .map_err(|e| not_overload("SOCKS5 proxy", e)),
         None => {
-            with_timeout(
+            // Resolving first, within the connect timeout: a DNS failure, a timeout included,
+            // never signals an overloaded server; the connect then gets what is left.
+            let started = super::clock();
+            let resolved = with_timeout(
                 limit,
-                "connect",
-                tcp_connect(&host, port, config.dns.as_ref()),
+                "resolving the host name",
+                resolve(&host, port, config.dns.as_ref()),
             )
             .await
+            .map_err(|e| match e.get_ref() {
+                Some(inner) if inner.is::<NotOverload>() => e,
+                _ => not_overload(format!("resolving {host}"), e),
+            })?;
+            let left = limit.filter(|d| !d.is_zero()).map(|l| {
+                l.saturating_sub(super::clock().saturating_duration_since(started))
+                    .max(Duration::from_millis(1))
+            });
+            with_timeout(left, "connect", connect_to(&resolved)).await
         }
     }
     .map_err(Error::io)?;
@@ -155,6 +167,17 @@ pub(crate) async fn tcp_connect(
     port: u16,
     dns: Option<&crate::srv::dns::Dns>,
 ) -> io::Result<TcpStream> {
+    let resolved = resolve(host, port, dns).await?;
+    connect_to(&resolved).await
+}
+
+/// The addresses of `host:port` (by `dns` when given, else by the operating system); its
+/// errors are DNS failures ([`NotOverload`]).
+async fn resolve(
+    host: &str,
+    port: u16,
+    dns: Option<&crate::srv::dns::Dns>,
+) -> io::Result<Vec<std::net::SocketAddr>> {
     let resolved: Vec<std::net::SocketAddr> = match dns {
         Some(dns) => dns.resolve(host, port).await,
         None => tokio::net::lookup_host((host, port))
@@ -168,7 +191,13 @@ pub(crate) async fn tcp_connect(
             io::Error::new(io::ErrorKind::NotFound, "no address found"),
         ));
     }
-    let tcp = TcpStream::connect(resolved.as_slice()).await?;
+    Ok(resolved)
+}
+
+/// A TCP connection to the first of `addresses` that accepts, with `TCP_NODELAY` and
+/// keepalive.
+async fn connect_to(addresses: &[std::net::SocketAddr]) -> io::Result<TcpStream> {
+    let tcp = TcpStream::connect(addresses).await?;
     tcp.set_nodelay(true)?;
     let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE_TIME);
     // Keepalive is best effort: some platforms refuse some settings.
