@@ -240,9 +240,22 @@ impl Runner {
             other => return Err(format!("unknown applicationError type {other}")),
         };
         error.completed_handshake = completed;
-        // The pool labels network errors during establishment and the hello as
-        // SystemOverloadedError (CMAP "backpressure-enabled"); SDAM then leaves the server be.
-        error.system_overloaded = !completed && kind != "command";
+        // Whether the pool labels the error SystemOverloadedError (CMAP "backpressure-enabled";
+        // SDAM then leaves the server be) is the driver's decision, not the runner's: the
+        // error is built as the connection would report it (a reset or a timeout of the
+        // connect or the hello; a command error otherwise) and the driver classifies it.
+        error.system_overloaded = !completed
+            && match kind {
+                "network" => mongo_client::Error::from(std::io::Error::from(
+                    std::io::ErrorKind::ConnectionReset,
+                ))
+                .is_establishment_overload_signal(),
+                "timeout" => {
+                    mongo_client::Error::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+                        .is_establishment_overload_signal()
+                }
+                _ => false,
+            };
         error.max_wire_version = e
             .get("maxWireVersion")
             .and_then(Value::as_i64)

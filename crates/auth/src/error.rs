@@ -120,6 +120,15 @@ pub enum AuthError {
         /// The minimum the spec requires (4096).
         minimum: u32,
     },
+    /// The server asked for more PBKDF2 iterations than the client allows (see
+    /// [`crate::scram::primitives::DEFAULT_MAX_ITERATIONS`]).
+    #[error("SCRAM iteration count {iterations} is above the maximum of {maximum}")]
+    IterationCountTooHigh {
+        /// The count the server sent.
+        iterations: u32,
+        /// The maximum the credential allows.
+        maximum: u32,
+    },
     /// The server's signature (`v=`) does not match: it does not know the password.
     #[error("the server signature is invalid: the server could not prove it knows the password")]
     ServerSignatureMismatch,

@@ -199,6 +199,27 @@ impl ServerAddress {
         Ok(ServerAddress::tcp_with(&host, port))
     }
 
+    /// Parses a host as a server reports it (`hosts`, `passives`, `arbiters`, `primary` and
+    /// `me` of a `hello` reply): `host`, `host:port`, `[v6]` or `[v6]:port`, never a unix
+    /// socket path and never percent-encoded. Only the user's connection string may name a
+    /// unix socket: a server must not make the client open local sockets.
+    pub fn parse_reported(s: &str) -> Result<Self, AddressError> {
+        if s.contains(['/', '%', '\\']) {
+            return Err(invalid_host(
+                s,
+                "a server-reported host must be a host name or IP address, not a path",
+            ));
+        }
+        let address = ServerAddress::parse(s)?;
+        if address.unix_path().is_some() {
+            return Err(invalid_host(
+                s,
+                "a server-reported host must be a host name or IP address, not a path",
+            ));
+        }
+        Ok(address)
+    }
+
     /// The host, or the socket path for a unix socket.
     pub fn host(&self) -> std::borrow::Cow<'_, str> {
         match &self.0 {
@@ -502,6 +523,33 @@ impl fmt::Display for TopologyType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_server_reported_host_is_never_a_socket_path() {
+        for bad in [
+            "/tmp/mongodb-27017.sock",
+            "%2Ftmp%2Fmongodb-27017.sock",
+            "a/b.sock",
+            "..\\x.sock",
+        ] {
+            assert!(ServerAddress::parse_reported(bad).is_err(), "{bad}");
+        }
+        // The connection string's parser still takes them.
+        assert!(
+            ServerAddress::parse("%2Ftmp%2Fm.sock")
+                .unwrap()
+                .unix_path()
+                .is_some()
+        );
+        assert_eq!(
+            ServerAddress::parse_reported("A.example:27018").unwrap(),
+            ServerAddress::tcp("a.example", 27018)
+        );
+        assert_eq!(
+            ServerAddress::parse_reported("[::1]").unwrap().host(),
+            "::1"
+        );
+    }
 
     #[test]
     fn parses_hosts_ports_ipv6_and_sockets() {

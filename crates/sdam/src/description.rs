@@ -213,24 +213,53 @@ fn string_of(doc: &Document, key: &str) -> Option<String> {
     }
 }
 
+/// The most members (`hosts`, `passives` and `arbiters` together) the client takes from one
+/// `hello` reply: twice the 50 members a replica set may have. Beyond it the rest are
+/// dropped with a warning, so that a hostile or broken server cannot make the client create
+/// monitors and pools without limit.
+pub const MAX_REPORTED_MEMBERS: usize = 100;
+
+/// A host a server reported ([`ServerAddress::parse_reported`]: never a unix socket path).
 fn address_of(doc: &Document, key: &str) -> Option<ServerAddress> {
     match doc.get(key) {
-        Some(Bson::String(s)) => ServerAddress::parse(s).ok(),
+        Some(Bson::String(s)) => ServerAddress::parse_reported(s).ok(),
         _ => None,
     }
 }
 
-fn addresses_of(doc: &Document, key: &str) -> Vec<ServerAddress> {
-    match doc.get(key) {
-        Some(Bson::Array(items)) => items
-            .iter()
-            .filter_map(|b| match b {
-                Bson::String(s) => ServerAddress::parse(s).ok(),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
+/// The hosts of the array `key`, at most `budget` of them (which it decreases); the ones past
+/// it are dropped with a warning.
+fn addresses_of(
+    address: &ServerAddress,
+    doc: &Document,
+    key: &str,
+    budget: &mut usize,
+) -> Vec<ServerAddress> {
+    let Some(Bson::Array(items)) = doc.get(key) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut dropped = 0_usize;
+    for item in items {
+        let Bson::String(s) = item else { continue };
+        let Ok(a) = ServerAddress::parse_reported(s) else {
+            continue;
+        };
+        if *budget == 0 {
+            dropped += 1;
+        } else {
+            *budget -= 1;
+            out.push(a);
+        }
     }
+    if dropped > 0 {
+        tracing::warn!(
+            target: "mongo::topology",
+            "{address} listed more than {MAX_REPORTED_MEMBERS} members in its hello reply; \
+             {dropped} of its {key} were ignored"
+        );
+    }
+    out
 }
 
 /// Whether a reply's `ok` field says success (`1`, `1.0` or `true`).
@@ -317,9 +346,10 @@ impl ServerDescription {
         sd.hello_ok = truthy(reply.get("helloOk"));
         sd.set_name = string_of(reply, "setName");
         sd.me = address_of(reply, "me");
-        sd.hosts = addresses_of(reply, "hosts");
-        sd.passives = addresses_of(reply, "passives");
-        sd.arbiters = addresses_of(reply, "arbiters");
+        let mut budget = MAX_REPORTED_MEMBERS;
+        sd.hosts = addresses_of(&sd.address, reply, "hosts", &mut budget);
+        sd.passives = addresses_of(&sd.address, reply, "passives", &mut budget);
+        sd.arbiters = addresses_of(&sd.address, reply, "arbiters", &mut budget);
         sd.primary = address_of(reply, "primary");
         sd.election_id = match reply.get("electionId") {
             Some(Bson::ObjectId(oid)) => Some(*oid),
@@ -474,6 +504,26 @@ mod tests {
         assert_eq!(sd.topology_version, None);
         assert_eq!(sd.max_wire_version, None);
         assert_eq!(sd.last_write_date, None);
+    }
+
+    #[test]
+    fn reported_hosts_are_never_socket_paths_and_are_bounded() {
+        let sd = parse(doc! {
+            "ok": 1, "setName": "rs", "secondary": true,
+            "hosts": ["a:1", "/tmp/mongodb-27017.sock", "%2Ftmp%2Fm.sock"],
+            "primary": "/tmp/p.sock", "me": "%2Fx.sock",
+        });
+        assert_eq!(sd.hosts, vec![addr("a:1")]);
+        assert_eq!(sd.primary, None);
+        assert_eq!(sd.me, None);
+        let many: Vec<String> = (0..5000).map(|i| format!("h{i}:27017")).collect();
+        let sd = parse(doc! {
+            "ok": 1, "setName": "rs", "secondary": true, "hosts": many.clone(),
+            "arbiters": many,
+        });
+        assert_eq!(sd.hosts.len(), MAX_REPORTED_MEMBERS);
+        assert!(sd.arbiters.is_empty());
+        assert_eq!(sd.members().count(), MAX_REPORTED_MEMBERS);
     }
 
     #[test]

@@ -37,7 +37,9 @@ mod topology;
 #[cfg(feature = "tokio")]
 pub mod driver;
 
-pub use description::{ServerDescription, TopologyVersion, server_type_from_hello};
+pub use description::{
+    MAX_REPORTED_MEMBERS, ServerDescription, TopologyVersion, server_type_from_hello,
+};
 pub use error::SdamError;
 pub use handling::{
     AppErrorKind, ApplicationError, ErrorDecision, NOT_WRITABLE_PRIMARY_CODES, PoolClear,
@@ -55,7 +57,8 @@ pub use selection::{
     pick_two_choices,
 };
 pub use topology::{
-    SdamEvent, Topology, TopologyConfig, TopologyDescription, TopologyUpdate, shuffle_hosts,
+    MAX_SERVERS_FROM_REPORTS, SdamEvent, Topology, TopologyConfig, TopologyDescription,
+    TopologyUpdate, shuffle_hosts,
 };
 
 /// The oldest wire version this driver speaks (MongoDB 4.2).

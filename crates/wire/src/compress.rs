@@ -13,6 +13,11 @@ use crate::codec::{Reader, begin_message, body_of, finish_message, put_i32, spli
 use crate::error::{Error, LengthProblem, Result};
 use crate::header::{HEADER_LEN, Header, OpCode};
 
+/// The most a snappy stream can expand: its densest element, a copy with a 2-byte offset,
+/// writes 64 bytes from 3.
+#[cfg(feature = "snappy")]
+const SNAPPY_MAX_RATIO: usize = 22;
+
 /// A wire compressor, by the id it has in OP_COMPRESSED and the name used in the handshake and
 /// the `compressors` URI option.
 ///
@@ -172,8 +177,10 @@ impl Compressor {
     }
 
     /// Decompresses `input`, which must expand to exactly `declared` bytes, appending them to
-    /// `out`. The decompressor writes into a buffer of exactly `declared` bytes and cannot
-    /// produce more. The caller bounds `declared` (see [`OpCompressedRef::decompress_into`]).
+    /// `out`, and never produces more. zlib and zstd decompress as a stream: `out` grows with
+    /// the output actually produced, not with `declared`; snappy (which needs its whole
+    /// destination) refuses a `declared` size beyond its maximum expansion of `input` before
+    /// allocating. The caller bounds `declared` (see [`OpCompressedRef::decompress_into`]).
     ///
     /// # Errors
     /// [`Error::DecompressedSizeMismatch`], [`Error::Decompression`],
@@ -185,6 +192,32 @@ impl Compressor {
             out.truncate(start);
         }
         r
+    }
+
+    /// Reads the output of the streaming decompressor `dec` into `out` (from `start`), which
+    /// must come to exactly `declared` bytes. `out` grows with the output actually produced
+    /// (doubling from a small start), never by what `declared` claims: a lying header costs
+    /// nothing until the bytes are really there.
+    #[cfg(any(feature = "zlib", feature = "zstd"))]
+    fn read_declared(
+        self,
+        dec: impl std::io::Read,
+        declared: usize,
+        out: &mut Vec<u8>,
+        start: usize,
+    ) -> Result<()> {
+        use std::io::Read;
+        let limit = u64::try_from(declared)
+            .unwrap_or(u64::MAX)
+            .saturating_add(1);
+        dec.take(limit)
+            .read_to_end(out)
+            .map_err(|e| self.decompression_error(e))?;
+        // Shorter or longer than declared (one byte past it is enough to know).
+        if out.len() - start != declared {
+            return Err(Error::DecompressedSizeMismatch { declared });
+        }
+        Ok(())
     }
 
     fn decompress_inner(
@@ -208,7 +241,9 @@ impl Compressor {
                 // The snappy preamble states the length: check it before allocating.
                 let len =
                     snap::raw::decompress_len(input).map_err(|e| self.decompression_error(e))?;
-                if len != declared {
+                // A snappy element expands at most 64 bytes from 3 (a 2-byte-offset copy):
+                // a declared size beyond that ratio is a lie, refused before allocating.
+                if len != declared || declared > input.len().saturating_mul(SNAPPY_MAX_RATIO) {
                     return Err(mismatch);
                 }
                 out.resize(start + declared, 0);
@@ -223,46 +258,15 @@ impl Compressor {
             }
             #[cfg(feature = "zlib")]
             Self::Zlib { .. } => {
-                use std::io::Read;
-                out.resize(start + declared, 0);
-                let mut dec = flate2::bufread::ZlibDecoder::new(input);
-                let dst = out.get_mut(start..).unwrap_or_default();
-                let mut filled = 0;
-                while filled < dst.len() {
-                    let n = dec
-                        .read(dst.get_mut(filled..).unwrap_or_default())
-                        .map_err(|e| self.decompression_error(e))?;
-                    if n == 0 {
-                        return Err(mismatch);
-                    }
-                    filled += n;
-                }
-                // Anything beyond the declared size is a mismatch, not more output.
-                let mut probe = [0u8; 1];
-                let extra = dec
-                    .read(&mut probe)
-                    .map_err(|e| self.decompression_error(e))?;
-                if extra != 0 {
-                    return Err(mismatch);
-                }
-                Ok(())
+                let dec = flate2::bufread::ZlibDecoder::new(input);
+                self.read_declared(dec, declared, out, start)
             }
             #[cfg(feature = "zstd")]
             Self::Zstd => {
-                out.resize(start + declared, 0);
-                let dst = out.get_mut(start..).unwrap_or_default();
-                // zstd fails ("destination buffer too small") rather than write past `dst`.
-                let n = zstd::bulk::decompress_to_buffer(input, dst).map_err(|e| {
-                    if declared == 0 {
-                        mismatch
-                    } else {
-                        self.decompression_error(e)
-                    }
-                })?;
-                if n != declared {
-                    return Err(Error::DecompressedSizeMismatch { declared });
-                }
-                Ok(())
+                let dec = zstd::stream::read::Decoder::with_buffer(input)
+                    .map_err(|e| self.decompression_error(e))?
+                    .single_frame();
+                self.read_declared(dec, declared, out, start)
             }
             #[allow(unreachable_patterns)]
             other => {
@@ -422,7 +426,6 @@ impl<'a> OpCompressedRef<'a> {
             });
         }
         out.clear();
-        out.reserve(HEADER_LEN + self.uncompressed_size);
         let start = begin_message(out);
         self.compressor
             .decompress(self.compressed, self.uncompressed_size, out)?;
@@ -434,5 +437,56 @@ impl<'a> OpCompressedRef<'a> {
             self.header.response_to,
             self.original_op_code,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLAIM: usize = 40_000_000;
+
+    /// A lying declared size costs no more memory than the output really produced.
+    fn assert_lie_is_cheap(c: Compressor, input: &[u8]) {
+        let mut out = Vec::new();
+        let r = c.decompress(input, CLAIM, &mut out);
+        assert!(r.is_err(), "{c}: {r:?}");
+        assert!(
+            out.capacity() < 1 << 20,
+            "{c}: {} bytes allocated for a lie",
+            out.capacity()
+        );
+    }
+
+    #[test]
+    fn declared_sizes_do_not_drive_allocation() {
+        let data = vec![7u8; 1000];
+        for c in [Compressor::ZLIB, Compressor::Zstd] {
+            let mut compressed = Vec::new();
+            c.compress(&data, &mut compressed).unwrap();
+            assert_lie_is_cheap(c, &compressed);
+            let mut out = Vec::new();
+            c.decompress(&compressed, data.len(), &mut out).unwrap();
+            assert_eq!(out, data, "{c}");
+            // One byte short is a mismatch too.
+            assert!(c.decompress(&compressed, data.len() + 1, &mut out).is_err());
+        }
+        // Snappy: a preamble claiming 40 MB in front of a few bytes.
+        let mut lie = Vec::new();
+        let mut n = CLAIM;
+        while n >= 0x80 {
+            lie.push(u8::try_from(n & 0x7f).unwrap() | 0x80);
+            n >>= 7;
+        }
+        lie.push(u8::try_from(n).unwrap());
+        lie.extend_from_slice(&[0, 1, 2, 3]);
+        assert_lie_is_cheap(Compressor::Snappy, &lie);
+        let mut compressed = Vec::new();
+        Compressor::Snappy.compress(&data, &mut compressed).unwrap();
+        let mut out = Vec::new();
+        Compressor::Snappy
+            .decompress(&compressed, data.len(), &mut out)
+            .unwrap();
+        assert_eq!(out, data);
     }
 }

@@ -89,7 +89,9 @@ impl FrameReader {
         Header::parse(avail, self.max_message_size)?;
         let have = avail.len();
         if have < len {
-            self.buf.reserve(len - have);
+            // Room for one step more than arrived, not for what the header claims.
+            self.buf
+                .reserve_exact((len - have).min(crate::limits::READ_STEP));
             return Ok(FrameStatus::NeedMore(len - have));
         }
         let start = self.pos;
@@ -97,5 +99,27 @@ impl FrameReader {
         Ok(FrameStatus::Frame(
             self.buf.get(start..start + len).unwrap_or_default(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::READ_STEP;
+
+    #[test]
+    fn a_header_claiming_a_huge_body_reserves_one_step() {
+        let mut head = Vec::new();
+        head.extend_from_slice(&40_000_000_i32.to_le_bytes());
+        head.extend_from_slice(&1_i32.to_le_bytes());
+        head.extend_from_slice(&0_i32.to_le_bytes());
+        head.extend_from_slice(&2013_i32.to_le_bytes());
+        let mut r = FrameReader::default();
+        r.push(&head);
+        assert_eq!(
+            r.next_frame().unwrap(),
+            FrameStatus::NeedMore(40_000_000 - HEADER_LEN)
+        );
+        assert!(r.buf.capacity() <= HEADER_LEN + READ_STEP);
     }
 }

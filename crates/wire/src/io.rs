@@ -9,7 +9,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::compress::{Compressor, OpCompressedRef};
 use crate::error::Result;
 use crate::header::{HEADER_LEN, Header, OpCode};
-use crate::limits::DEFAULT_MAX_MESSAGE_SIZE_BYTES;
+use crate::limits::{DEFAULT_MAX_MESSAGE_SIZE_BYTES, READ_STEP};
 use crate::message::{Decoded, Encode, decode_message, encode_message};
 
 /// Reads whole messages, reusing its buffers.
@@ -73,9 +73,18 @@ impl MessageReader {
         let header = Header::parse(&head, self.max_message_size)?;
         self.buf.clear();
         self.buf.extend_from_slice(&head);
-        self.buf.resize(header.len(), 0);
-        if let Some(body) = self.buf.get_mut(HEADER_LEN..) {
-            reader.read_exact(body).await?;
+        // The body is read in steps of at most READ_STEP bytes, and room is made for a step
+        // only once the previous one arrived: whatever length the header claims, the buffer
+        // never holds more than the bytes that arrived plus one step.
+        let len = header.len();
+        while self.buf.len() < len {
+            let have = self.buf.len();
+            let step = (len - have).min(READ_STEP);
+            self.buf.reserve_exact(step);
+            self.buf.resize(have + step, 0);
+            if let Some(chunk) = self.buf.get_mut(have..) {
+                reader.read_exact(chunk).await?;
+            }
         }
         Ok(header)
     }
@@ -159,5 +168,41 @@ impl MessageWriter {
         writer.write_all(&self.buf).await?;
         writer.flush().await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_header_claiming_a_huge_body_allocates_only_what_arrived() {
+        // A header announcing 40 MB of OP_MSG, then 100 bytes and the end of the stream.
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&40_000_000_i32.to_le_bytes());
+        bytes.extend_from_slice(&1_i32.to_le_bytes());
+        bytes.extend_from_slice(&0_i32.to_le_bytes());
+        bytes.extend_from_slice(&2013_i32.to_le_bytes());
+        bytes.extend_from_slice(&[0u8; 100]);
+        let mut reader = MessageReader::default();
+        let mut input: &[u8] = &bytes;
+        assert!(reader.read_frame(&mut input).await.is_err());
+        assert!(
+            reader.buf.capacity() <= HEADER_LEN + READ_STEP,
+            "{} bytes buffered for 116 that arrived",
+            reader.buf.capacity()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_large_message_still_arrives_whole() {
+        let doc = bson::rawdoc! { "ok": 1, "pad": "x".repeat(3 * READ_STEP + 17) };
+        let msg = crate::OpMsg::new(doc.clone());
+        let mut wire = Vec::new();
+        msg.encode(5, 0, &mut wire).unwrap();
+        let mut reader = MessageReader::default();
+        let mut input: &[u8] = &wire;
+        let frame = reader.read_frame(&mut input).await.unwrap();
+        assert_eq!(frame, wire.as_slice());
     }
 }

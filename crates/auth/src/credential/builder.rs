@@ -21,6 +21,7 @@ pub struct CredentialBuilder {
     pub(super) uri_database: Option<String>,
     pub(super) mechanism: Option<AuthMechanism>,
     pub(super) mechanism_properties: Option<Document>,
+    pub(super) max_scram_iterations: Option<u32>,
 }
 
 impl fmt::Debug for CredentialBuilder {
@@ -45,6 +46,15 @@ impl CredentialBuilder {
     /// Sets or clears the username.
     pub fn username_opt(mut self, username: Option<String>) -> Self {
         self.username = username;
+        self
+    }
+
+    /// The most PBKDF2 iterations a server may ask of a SCRAM conversation with this
+    /// credential (default [`DEFAULT_MAX_ITERATIONS`](crate::scram::primitives::DEFAULT_MAX_ITERATIONS)):
+    /// a server asking for more fails authentication with
+    /// [`AuthError::IterationCountTooHigh`](crate::AuthError::IterationCountTooHigh).
+    pub fn max_scram_iterations(mut self, max: u32) -> Self {
+        self.max_scram_iterations = Some(max);
         self
     }
 

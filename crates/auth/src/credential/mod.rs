@@ -51,6 +51,7 @@ pub struct Credential {
     password: Option<Secret>,
     mechanism: Option<AuthMechanism>,
     mechanism_properties: Option<Document>,
+    max_scram_iterations: u32,
     cache: ScramCache,
 }
 
@@ -87,7 +88,13 @@ impl Credential {
         self.mechanism_properties.as_ref()
     }
 
-    /// The SCRAM salted-password cache shared by this credential and its clones.
+    /// The most PBKDF2 iterations a server may ask of a SCRAM conversation with this
+    /// credential.
+    pub fn max_scram_iterations(&self) -> u32 {
+        self.max_scram_iterations
+    }
+
+    /// The credential's SCRAM salted-password cache (shared by its clones).
     pub fn scram_cache(&self) -> &ScramCache {
         &self.cache
     }
@@ -114,6 +121,7 @@ impl PartialEq for Credential {
             && self.password == other.password
             && self.mechanism == other.mechanism
             && self.mechanism_properties == other.mechanism_properties
+            && self.max_scram_iterations == other.max_scram_iterations
     }
 }
 
@@ -143,6 +151,7 @@ impl fmt::Debug for Credential {
             .field("source", &self.source)
             .field("password", &self.password)
             .field("mechanism", &self.mechanism)
+            .field("max_scram_iterations", &self.max_scram_iterations)
             .field(
                 "mechanism_properties",
                 &self.mechanism_properties.as_ref().map(RedactedProperties),

@@ -37,7 +37,10 @@ impl CredentialBuilder {
             uri_database,
             mechanism,
             mechanism_properties,
+            max_scram_iterations,
         } = self;
+        let max_scram_iterations =
+            max_scram_iterations.unwrap_or(crate::scram::primitives::DEFAULT_MAX_ITERATIONS);
 
         if source.as_deref() == Some("") {
             return Err(AuthError::EmptySource);
@@ -60,6 +63,7 @@ impl CredentialBuilder {
                 password: password.map(Secret),
                 mechanism: None,
                 mechanism_properties: None,
+                max_scram_iterations,
                 cache: ScramCache::new(),
             });
         };
@@ -131,6 +135,7 @@ impl CredentialBuilder {
             password: password.map(Secret),
             mechanism: Some(mech),
             mechanism_properties: properties,
+            max_scram_iterations,
             cache: ScramCache::new(),
         })
     }

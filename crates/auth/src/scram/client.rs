@@ -9,7 +9,7 @@ use crate::error::AuthError;
 
 use super::cache::ScramCache;
 use super::message::{ServerFinal, ServerFirst, is_valid_nonce};
-use super::primitives::{self as p, MIN_ITERATIONS, ScramHash};
+use super::primitives::{self as p, DEFAULT_MAX_ITERATIONS, MIN_ITERATIONS, ScramHash};
 
 /// The GS2 header this client always sends: no channel binding, no authzid (`n,,`).
 pub const GS2_HEADER: &str = "n,,";
@@ -24,6 +24,7 @@ pub struct ExpectServerFirst {
     password: Vec<u8>,
     client_nonce: String,
     client_first_bare: String,
+    max_iterations: u32,
 }
 
 /// Awaiting the server-final message; holds the signature the server must produce.
@@ -51,7 +52,15 @@ impl ExpectServerFirst {
             password: password.into(),
             client_nonce: client_nonce.to_owned(),
             client_first_bare: format!("n={},r={client_nonce}", p::escape_username(username)),
+            max_iterations: DEFAULT_MAX_ITERATIONS,
         })
+    }
+
+    /// The most PBKDF2 iterations the server may ask for
+    /// ([`DEFAULT_MAX_ITERATIONS`] unless changed).
+    pub fn with_max_iterations(mut self, max_iterations: u32) -> Self {
+        self.max_iterations = max_iterations;
+        self
     }
 
     /// The hash this conversation uses.
@@ -70,7 +79,7 @@ impl ExpectServerFirst {
     }
 
     /// Consumes the server-first message and returns the next state with the client-final
-    /// message to send. Refuses iteration counts below 4096, nonces that do not extend the
+    /// message to send. Refuses iteration counts below 4096 or above the maximum, nonces that do not extend the
     /// client's, and malformed messages. The salted password comes from (and goes into)
     /// `cache`.
     pub fn handle_server_first(
@@ -88,6 +97,12 @@ impl ExpectServerFirst {
             return Err(AuthError::IterationCountTooLow {
                 iterations: parsed.iterations,
                 minimum: MIN_ITERATIONS,
+            });
+        }
+        if parsed.iterations > self.max_iterations {
+            return Err(AuthError::IterationCountTooHigh {
+                iterations: parsed.iterations,
+                maximum: self.max_iterations,
             });
         }
         let hash = self.hash;
@@ -229,6 +244,24 @@ mod tests {
             Err(AuthError::IterationCountTooLow {
                 iterations: 4095,
                 minimum: 4096
+            })
+        ));
+        let huge = "r=fyko+d2lbbFgONRv9qkxdawL3rfc,s=QSXCR+Q6sek8bf92,i=4294967295";
+        assert!(matches!(
+            sha1_first().handle_server_first(huge, &cache),
+            Err(AuthError::IterationCountTooHigh {
+                iterations: u32::MAX,
+                maximum: DEFAULT_MAX_ITERATIONS
+            })
+        ));
+        let above_own = "r=fyko+d2lbbFgONRv9qkxdawL3rfc,s=QSXCR+Q6sek8bf92,i=5000";
+        assert!(matches!(
+            sha1_first()
+                .with_max_iterations(4999)
+                .handle_server_first(above_own, &cache),
+            Err(AuthError::IterationCountTooHigh {
+                iterations: 5000,
+                maximum: 4999
             })
         ));
         assert!(cache.is_empty(), "no key derived for refused messages");

@@ -115,7 +115,8 @@ impl ScramConversation {
             .password()
             .ok_or(AuthError::MissingPassword { mechanism })?;
         let input = prepare_password(hash, username, password)?;
-        let first = ExpectServerFirst::new(hash, username, input, client_nonce)?;
+        let first = ExpectServerFirst::new(hash, username, input, client_nonce)?
+            .with_max_iterations(credential.max_scram_iterations());
         Ok(Self {
             mechanism,
             source: credential.source().to_owned(),

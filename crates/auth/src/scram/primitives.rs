@@ -30,6 +30,12 @@ impl ScramHash {
     }
 }
 
+/// The default upper bound on the iteration count a server may ask for: 1,000,000, far above
+/// what any real server uses (mongod's defaults are 10,000 for SCRAM-SHA-1 and 15,000 for
+/// SCRAM-SHA-256), yet low enough that a hostile server cannot make one connection burn
+/// minutes of CPU. Configurable per credential
+/// ([`CredentialBuilder::max_scram_iterations`](crate::CredentialBuilder::max_scram_iterations)).
+pub const DEFAULT_MAX_ITERATIONS: u32 = 1_000_000;
 /// The minimum iteration count the auth spec allows a server to ask for.
 pub const MIN_ITERATIONS: u32 = 4096;
 

@@ -352,3 +352,32 @@ fn speculative_not_answered_falls_back_to_normal_conversation() {
         Step::Done
     );
 }
+
+#[test]
+fn the_credential_bounds_the_iteration_count_a_server_may_demand() {
+    let strict = Credential::builder()
+        .username("user")
+        .password("pencil")
+        .max_scram_iterations(9_999)
+        .build()
+        .unwrap();
+    let mut conv = ScramConversation::start(&strict, AuthMechanism::ScramSha1, SHA1_NONCE).unwrap();
+    // The spec example asks for 10,000 iterations: one more than this credential allows.
+    assert!(matches!(
+        conv.handle_reply(&reply(1, false, SHA1_SERVER_FIRST)),
+        Err(AuthError::IterationCountTooHigh {
+            iterations: 10_000,
+            maximum: 9_999
+        })
+    ));
+    assert!(strict.scram_cache().is_empty());
+    // By default, far more than any real server uses is allowed, but not an absurd count.
+    let c = cred("user", "pencil");
+    assert_eq!(c.max_scram_iterations(), primitives::DEFAULT_MAX_ITERATIONS);
+    let mut conv = ScramConversation::start(&c, AuthMechanism::ScramSha1, SHA1_NONCE).unwrap();
+    let absurd = SHA1_SERVER_FIRST.replace("i=10000", "i=2000000000");
+    assert!(matches!(
+        conv.handle_reply(&reply(1, false, &absurd)),
+        Err(AuthError::IterationCountTooHigh { .. })
+    ));
+}

@@ -132,11 +132,18 @@ impl Inner {
         let Some(core) = &mut self.core else {
             return Ok(None);
         };
-        let Some(document) = core.pop_buffered() else {
-            return Ok(None);
-        };
+        let popped = core.pop_buffered();
         let last = core.buffered() == 0;
         let pbrt = core.post_batch_resume_token().cloned();
+        let document = match popped {
+            Ok(Some(document)) => document,
+            Ok(None) => return Ok(None),
+            Err(e) => {
+                // A buffered event that does not decode: the reply broke the protocol.
+                self.close().await;
+                return Err(e);
+            }
+        };
         if let Err(e) = self.state.on_document(&document, last, pbrt.as_ref()) {
             self.close().await;
             return Err(e);

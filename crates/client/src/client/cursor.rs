@@ -22,7 +22,7 @@ use super::client_session::SharedSession;
 use super::executor::{Executed, Route, SessionUse};
 use super::session::ServerSession;
 use crate::error::Result;
-use crate::operation::{CursorReply, GetMore, GetMoreOptions, KillCursors};
+use crate::operation::{Batch, CursorReply, GetMore, GetMoreOptions, KillCursors};
 use crate::topology::PooledConn;
 
 /// A server-side cursor of documents: the untyped core of [`Cursor`](super::Cursor), which
@@ -34,7 +34,7 @@ pub(crate) struct CursorCore {
     id: i64,
     /// The id as the server sent it (some servers use int32 ids and want them back so).
     id_bson: Bson,
-    buffer: VecDeque<Document>,
+    buffer: Batch,
     /// The last batch's `postBatchResumeToken` (a change stream's cursor).
     post_batch_resume_token: Option<Document>,
     get_more: GetMoreOptions,
@@ -145,7 +145,7 @@ impl CursorCore {
     /// # Errors
     /// Network and command errors of `getMore`.
     pub(crate) async fn try_next_once(&mut self) -> Result<Option<Document>> {
-        if let Some(d) = self.buffer.pop_front() {
+        if let Some(d) = self.buffer.pop_front()? {
             return Ok(Some(d));
         }
         if self.id == 0 {
@@ -153,7 +153,7 @@ impl CursorCore {
             return Ok(None);
         }
         self.get_more().await?;
-        Ok(self.buffer.pop_front())
+        self.buffer.pop_front()
     }
 
     /// The next document, running `getMore` when the batch is used up; `None` at the end.
@@ -162,7 +162,7 @@ impl CursorCore {
     /// Network and command errors of `getMore`.
     pub(crate) async fn try_next(&mut self) -> Result<Option<Document>> {
         loop {
-            if let Some(d) = self.buffer.pop_front() {
+            if let Some(d) = self.buffer.pop_front()? {
                 return Ok(Some(d));
             }
             if self.id == 0 {
@@ -180,14 +180,14 @@ impl CursorCore {
     /// Network and command errors of `getMore`.
     pub(crate) async fn next_batch(&mut self) -> Result<Option<VecDeque<Document>>> {
         if !self.buffer.is_empty() {
-            return Ok(Some(std::mem::take(&mut self.buffer)));
+            return std::mem::take(&mut self.buffer).into_docs().map(Some);
         }
         if self.id == 0 {
             self.release();
             return Ok(None);
         }
         self.get_more().await?;
-        Ok(Some(std::mem::take(&mut self.buffer)))
+        std::mem::take(&mut self.buffer).into_docs().map(Some)
     }
 
     /// The last batch's `postBatchResumeToken`, when the server sent one.
@@ -222,7 +222,10 @@ impl CursorCore {
     }
 
     /// The next buffered document, without any I/O.
-    pub(crate) fn pop_buffered(&mut self) -> Option<Document> {
+    ///
+    /// # Errors
+    /// A buffered document that does not decode.
+    pub(crate) fn pop_buffered(&mut self) -> Result<Option<Document>> {
         self.buffer.pop_front()
     }
 

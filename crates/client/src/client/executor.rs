@@ -630,12 +630,13 @@ impl Client {
             // interruptInUseConnections): `biased` polls the I/O first, so the watch costs
             // nothing unless the command has to wait on the network.
             let (c, interruption) = conn.split_for_io();
-            let params = CommandParams::for_operation(
+            let mut params = CommandParams::for_operation(
                 command.sequences,
                 command.acknowledged,
                 ctx.id,
                 ctx.deadline,
             );
+            params.lazy_batch = op.lazy_batch();
             let io = c.run_command(&command.db, command.body, params);
             let outcome = tokio::select! {
                 biased;
@@ -664,6 +665,9 @@ impl Client {
         });
         match result {
             Ok(reply) => {
+                if let Some(array) = conn.take_raw_batch() {
+                    op.set_raw_batch(array);
+                }
                 let step = op
                     .handle_reply(reply, conn.description())
                     .map_err(|e| failed(e, true))?;

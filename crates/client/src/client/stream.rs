@@ -159,8 +159,10 @@ impl<T> Cursor<T> {
                     }
                 }
                 State::Idle(core) => {
-                    if let Some(d) = core.pop_buffered() {
-                        return Poll::Ready(Some(Ok(d)));
+                    match core.pop_buffered() {
+                        Ok(Some(d)) => return Poll::Ready(Some(Ok(d))),
+                        Ok(None) => {}
+                        Err(e) => return Poll::Ready(Some(Err(e))),
                     }
                     if core.check_exhausted() {
                         self.id = 0;

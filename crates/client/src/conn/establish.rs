@@ -50,6 +50,32 @@ async fn within<T>(
     }
 }
 
+/// Feeds a server reply to an authentication conversation. A SCRAM step may run PBKDF2 (as
+/// many iterations as the server asks, up to the credential's bound), which would stall an
+/// async worker thread for as long: SCRAM steps run on tokio's blocking pool. The
+/// conversation itself stays sans-I/O; where it runs is decided here.
+async fn advance(mut auth: Authenticator, reply: bson::Document) -> Result<(Authenticator, Step)> {
+    use mongo_auth::AuthMechanism;
+    if !matches!(
+        auth.mechanism(),
+        AuthMechanism::ScramSha1 | AuthMechanism::ScramSha256
+    ) {
+        let step = auth.handle_reply(&reply)?;
+        return Ok((auth, step));
+    }
+    let joined = tokio::task::spawn_blocking(move || {
+        let step = auth.handle_reply(&reply);
+        (auth, step)
+    })
+    .await;
+    match joined {
+        Ok((auth, step)) => Ok((auth, step?)),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // The runtime is shutting down.
+        Err(_) => Err(Error::new(ErrorKind::Shutdown)),
+    }
+}
+
 impl Connection {
     /// Opens a connection to `address`: TCP (or unix socket), TLS when configured, then the
     /// handshake (hello with metadata, compression negotiation, speculative authentication)
@@ -63,6 +89,20 @@ impl Connection {
         id: ConnectionId,
         generation: Generation,
         options: Arc<ConnectionOptions>,
+    ) -> Result<Connection> {
+        Self::connect_in_pool(address, id, generation, options, move |_| generation).await
+    }
+
+    /// [`Connection::connect`] for a pool: behind a load balancer, `service_generation` gives
+    /// the pool's generation of the service the `hello` reported, read as soon as the `hello`
+    /// completes. An authentication error then carries that generation, so that SDAM can
+    /// tell it is stale when the service was cleared in the meantime.
+    pub(crate) async fn connect_in_pool(
+        address: ServerAddress,
+        id: ConnectionId,
+        generation: Generation,
+        options: Arc<ConnectionOptions>,
+        service_generation: impl FnOnce(mongo_events::ServiceId) -> Generation + Send,
     ) -> Result<Connection> {
         let started = super::clock();
         let limit = options.connect_timeout.filter(|t| !t.is_zero());
@@ -104,6 +144,8 @@ impl Connection {
             info,
             established_at: super::clock(),
             in_flight: None,
+            lazy_batch: None,
+            raw_batch: None,
         };
         let address = conn.address.clone();
         // connectTimeoutMS bounds the whole establishment: a server that accepts and never
@@ -117,6 +159,10 @@ impl Connection {
                     .while_establishing(Establishing::Hello, generation)
             })?;
         let service_id = conn.description.service_id;
+        let auth_generation = match service_id {
+            Some(s) if conn.options.load_balanced => service_generation(s),
+            _ => generation,
+        };
         within(
             deadline,
             limit,
@@ -126,7 +172,7 @@ impl Connection {
         .await
         .map_err(|e| {
             e.with_address(&address)
-                .while_establishing(Establishing::Auth { service_id }, generation)
+                .while_establishing(Establishing::Auth { service_id }, auth_generation)
         })?;
         Ok(conn)
     }
@@ -212,18 +258,18 @@ impl Connection {
                 .ok()
                 .cloned();
             match (speculative, spec_reply) {
-                (Some(mut auth), Some(first)) => {
-                    let step = auth.handle_speculative_reply(&first)?;
-                    self.converse(&mut auth, step).await?;
+                (Some(auth), Some(first)) => {
+                    let (auth, step) = advance(auth, first).await?;
+                    self.converse(auth, step).await?;
                 }
                 _ => {
-                    let mut auth = Authenticator::negotiated(
+                    let auth = Authenticator::negotiated(
                         cred,
                         Some(&self.hello.raw),
                         &mongo_auth::generate_nonce(),
                     )?;
                     let step = Step::Send(auth.start_command());
-                    self.converse(&mut auth, step).await?;
+                    self.converse(auth, step).await?;
                 }
             }
             self.auth.mark_logged_in(cred);
@@ -232,7 +278,7 @@ impl Connection {
     }
 
     /// Runs an authentication conversation from `step` to the end.
-    async fn converse(&mut self, auth: &mut Authenticator, mut step: Step) -> Result<()> {
+    async fn converse(&mut self, mut auth: Authenticator, mut step: Step) -> Result<()> {
         let source = auth.source().to_owned();
         while let Step::Send(cmd) = step {
             let reply = self
@@ -248,7 +294,7 @@ impl Connection {
                     },
                 )));
             }
-            step = auth.handle_reply(&reply)?;
+            (auth, step) = advance(auth, reply).await?;
         }
         Ok(())
     }
@@ -273,13 +319,13 @@ impl Connection {
             self.auth.mark_logged_out(source);
         }
         for cred in &plan.authenticate {
-            let mut auth = Authenticator::negotiated(
+            let auth = Authenticator::negotiated(
                 cred,
                 Some(&self.hello.raw),
                 &mongo_auth::generate_nonce(),
             )?;
             let step = Step::Send(auth.start_command());
-            self.converse(&mut auth, step).await?;
+            self.converse(auth, step).await?;
             self.auth.mark_logged_in(cred);
         }
         Ok(())
@@ -328,5 +374,175 @@ mod tests {
             Some((Establishing::Hello, Generation(3)))
         );
         hold.abort();
+    }
+
+    #[tokio::test]
+    async fn scram_steps_run_off_the_async_worker_threads() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let cred = mongo_auth::Credential::builder()
+            .username("u")
+            .password("p")
+            .build()
+            .unwrap();
+        let auth =
+            Authenticator::new(&cred, mongo_auth::AuthMechanism::ScramSha256, "cnonce").unwrap();
+        // On this single-threaded runtime the sibling can only run if the step yields the
+        // worker while PBKDF2 runs.
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let sibling = tokio::spawn(async move { flag.store(true, Ordering::SeqCst) });
+        let server_first = "r=cnonceSERVER,s=c2FsdHNhbHRzYWx0,i=100000";
+        let reply = bson::doc! {
+            "conversationId": 1, "done": false, "ok": 1,
+            "payload": bson::Binary {
+                subtype: bson::spec::BinarySubtype::Generic,
+                bytes: server_first.as_bytes().to_vec(),
+            },
+        };
+        let (_auth, step) = advance(auth, reply).await.unwrap();
+        assert!(matches!(step, Step::Send(_)));
+        assert!(
+            ran.load(Ordering::SeqCst),
+            "PBKDF2 held the async worker thread"
+        );
+        sibling.await.unwrap();
+    }
+
+    async fn connect_err(address: &str, options: ConnectionOptions) -> Error {
+        Connection::connect(
+            ServerAddress::parse(address).unwrap(),
+            ConnectionId(1),
+            Generation(0),
+            Arc::new(options),
+        )
+        .await
+        .map(|_| ())
+        .unwrap_err()
+    }
+
+    fn quick() -> ConnectionOptions {
+        ConnectionOptions {
+            connect_timeout: Some(Duration::from_secs(5)),
+            ..ConnectionOptions::default()
+        }
+    }
+
+    fn with_tls(tls: &crate::options::TlsOptions) -> ConnectionOptions {
+        ConnectionOptions {
+            tls: Some(crate::conn::tls::client_config(tls).unwrap()),
+            ..quick()
+        }
+    }
+
+    /// CMAP's backpressure: network errors and timeouts of the connect and the `hello`
+    /// (I/O inside the TLS handshake included) may signal an overloaded server; DNS failures,
+    /// certificate errors and authentication errors may not.
+    #[tokio::test]
+    async fn only_network_errors_up_to_the_hello_signal_overload() {
+        // DNS: the name does not resolve.
+        let dns = connect_err("no-such-host.invalid:27017", quick()).await;
+        assert!(dns.is_network_error(), "{dns:?}");
+        assert!(!dns.is_establishment_overload_signal(), "{dns:?}");
+
+        // Connection refused: a network error.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let refused = connect_err(&format!("127.0.0.1:{port}"), quick()).await;
+        assert!(refused.is_establishment_overload_signal(), "{refused:?}");
+
+        // I/O inside the TLS handshake: the peer hangs up.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let hang_up = tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                drop(s);
+            }
+        });
+        let tls = crate::options::TlsOptions::default();
+        let eof = connect_err(&format!("localhost:{port}"), with_tls(&tls)).await;
+        assert!(eof.is_establishment_overload_signal(), "{eof:?}");
+        hang_up.abort();
+
+        // Certificate validation: the testkit's certificate is not from a trusted CA.
+        let certs = mongo_testkit::generate_test_certs().unwrap();
+        let server = mongo_testkit::TestServer::start(
+            mongo_testkit::ServerOptions::default()
+                .with_tls(certs.server_tls())
+                .with_user("u", "right"),
+        )
+        .await
+        .unwrap();
+        let port = server.address().port();
+        let untrusted = connect_err(&format!("localhost:{port}"), with_tls(&tls)).await;
+        assert!(untrusted.is_network_error(), "{untrusted:?}");
+        assert!(
+            !untrusted.is_establishment_overload_signal(),
+            "{untrusted:?}"
+        );
+
+        // Authentication, after the hello.
+        let trusted = crate::options::TlsOptions {
+            ca_file: Some(certs.ca_cert.display().to_string()),
+            ..Default::default()
+        };
+        let mut options = with_tls(&trusted);
+        options.credential = Some(
+            mongo_auth::Credential::builder()
+                .username("u")
+                .password("wrong")
+                .build()
+                .unwrap(),
+        );
+        let auth = connect_err(&format!("localhost:{port}"), options).await;
+        assert!(matches!(auth.kind(), ErrorKind::Auth(_)), "{auth:?}");
+        assert!(!auth.is_establishment_overload_signal(), "{auth:?}");
+    }
+
+    /// A resolver that never answers.
+    #[derive(Debug)]
+    struct SilentDns;
+
+    impl crate::srv::dns::DnsLookup for SilentDns {
+        fn srv<'a>(
+            &'a self,
+            _: &'a str,
+        ) -> crate::srv::dns::BoxFuture<
+            'a,
+            std::result::Result<Vec<crate::srv::SrvRecord>, crate::srv::dns::LookupFailure>,
+        > {
+            Box::pin(std::future::pending())
+        }
+        fn txt<'a>(
+            &'a self,
+            _: &'a str,
+        ) -> crate::srv::dns::BoxFuture<
+            'a,
+            std::result::Result<Vec<Vec<Vec<u8>>>, crate::srv::dns::LookupFailure>,
+        > {
+            Box::pin(std::future::pending())
+        }
+        fn ips<'a>(
+            &'a self,
+            _: &'a str,
+        ) -> crate::srv::dns::BoxFuture<
+            'a,
+            std::result::Result<Vec<std::net::IpAddr>, crate::srv::dns::LookupFailure>,
+        > {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    /// A DNS lookup that runs out of connectTimeoutMS is a DNS failure, not an overload.
+    #[tokio::test]
+    async fn a_dns_timeout_is_not_an_overload_signal() {
+        let options = ConnectionOptions {
+            connect_timeout: Some(Duration::from_millis(200)),
+            dns: Some(crate::srv::dns::Dns::new(Arc::new(SilentDns))),
+            ..ConnectionOptions::default()
+        };
+        let err = connect_err("silent.example:27017", options).await;
+        assert!(err.is_network_timeout(), "{err:?}");
+        assert!(!err.is_establishment_overload_signal(), "{err:?}");
     }
 }

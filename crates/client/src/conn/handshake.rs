@@ -343,13 +343,8 @@ impl HelloReply {
                 .collect(),
             Err(_) => Vec::new(),
         };
-        HelloReply {
-            max_wire_version: int("maxWireVersion")
-                .and_then(|v| i32::try_from(v).ok())
-                .unwrap_or(0),
-            min_wire_version: int("minWireVersion")
-                .and_then(|v| i32::try_from(v).ok())
-                .unwrap_or(0),
+        // A server cannot raise the limits beyond what the client accepts.
+        let limits = mongo_wire::SizeLimits {
             max_bson_object_size: size(
                 "maxBsonObjectSize",
                 mongo_wire::limits::DEFAULT_MAX_BSON_OBJECT_SIZE,
@@ -362,6 +357,18 @@ impl HelloReply {
                 "maxWriteBatchSize",
                 mongo_wire::limits::DEFAULT_MAX_WRITE_BATCH_SIZE,
             ),
+        }
+        .clamped();
+        HelloReply {
+            max_wire_version: int("maxWireVersion")
+                .and_then(|v| i32::try_from(v).ok())
+                .unwrap_or(0),
+            min_wire_version: int("minWireVersion")
+                .and_then(|v| i32::try_from(v).ok())
+                .unwrap_or(0),
+            max_bson_object_size: limits.max_bson_object_size,
+            max_message_size_bytes: limits.max_message_size_bytes,
+            max_write_batch_size: limits.max_write_batch_size,
             server_connection_id: int("connectionId"),
             service_id: raw.get_object_id("serviceId").ok().map(ServiceId),
             compression,
@@ -524,5 +531,27 @@ mod tests {
         assert_eq!(r.server_connection_id, Some(7));
         assert_eq!(r.compression, ["zstd"]);
         assert!(r.hello_ok && r.server_type == ServerType::Mongos);
+    }
+
+    #[test]
+    fn absurd_size_limits_are_clamped() {
+        let r = HelloReply::parse(doc! {
+            "ok": 1, "maxBsonObjectSize": i64::MAX, "maxMessageSizeBytes": 1_i64 << 40,
+            "maxWriteBatchSize": 1_i64 << 50,
+        });
+        let l = r.size_limits();
+        assert_eq!(
+            l.max_bson_object_size,
+            mongo_wire::limits::MAX_ACCEPTED_BSON_OBJECT_SIZE
+        );
+        assert_eq!(
+            l.max_message_size_bytes,
+            mongo_wire::limits::MAX_ACCEPTED_MESSAGE_SIZE_BYTES
+        );
+        assert_eq!(
+            l.max_write_batch_size,
+            mongo_wire::limits::MAX_ACCEPTED_WRITE_BATCH_SIZE
+        );
+        assert_eq!(r.max_message_size_bytes, l.max_message_size_bytes);
     }
 }

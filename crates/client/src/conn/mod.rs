@@ -190,6 +190,9 @@ pub(crate) struct CommandParams {
     /// The operation's deadline: the round trip fails (and closes the connection) when it is
     /// not done by then, or by socketTimeoutMS, whichever comes first.
     pub(crate) deadline: Option<Instant>,
+    /// The key of the reply's `cursor` batch array to leave undecoded (unmonitored commands
+    /// only): [`Connection::take_raw_batch`] then gives its bytes.
+    pub(crate) lazy_batch: Option<&'static str>,
 }
 
 impl CommandParams {
@@ -207,6 +210,7 @@ impl CommandParams {
             operation_id: Some(operation_id),
             unacknowledged: !acknowledged,
             deadline,
+            lazy_batch: None,
         }
     }
 }
@@ -231,6 +235,10 @@ pub struct Connection {
     /// The monitored command whose started event was published and whose outcome was not
     /// (set only while a monitored command is in flight).
     in_flight: Option<InFlight>,
+    /// The batch key the next reply may leave undecoded (set for one round trip).
+    lazy_batch: Option<&'static str>,
+    /// The undecoded batch array of the last reply (see [`CommandParams::lazy_batch`]).
+    raw_batch: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -252,6 +260,45 @@ fn to_raw(doc: &Document) -> Result<RawDocumentBuf> {
 
 fn to_doc(raw: &bson::RawDocument) -> Result<Document> {
     Document::try_from(raw).map_err(|e| Error::invalid_reply(format!("undecodable reply: {e}")))
+}
+
+/// Decodes a reply body; with `lazy_batch`, the `cursor` document's array of that name is
+/// left out of the document and its bytes are returned instead (one copy), for the cursor to
+/// decode document by document.
+pub(crate) fn decode_body(
+    raw: &bson::RawDocument,
+    lazy_batch: Option<&str>,
+) -> Result<(Document, Option<Vec<u8>>)> {
+    let Some(key) = lazy_batch else {
+        return to_doc(raw).map(|d| (d, None));
+    };
+    let undecodable =
+        |e: bson::error::Error| Error::invalid_reply(format!("undecodable reply: {e}"));
+    let mut body = Document::new();
+    let mut batch = None;
+    for element in raw {
+        let (name, value) = element.map_err(undecodable)?;
+        let value = match value {
+            bson::RawBsonRef::Document(cursor) if name.as_str() == "cursor" => {
+                let mut c = Document::new();
+                for element in cursor {
+                    let (name, value) = element.map_err(undecodable)?;
+                    match value {
+                        bson::RawBsonRef::Array(a) if name.as_str() == key && batch.is_none() => {
+                            batch = Some(a.as_bytes().to_vec());
+                        }
+                        other => {
+                            c.insert(name.as_str(), Bson::try_from(other).map_err(undecodable)?);
+                        }
+                    }
+                }
+                Bson::Document(c)
+            }
+            other => Bson::try_from(other).map_err(undecodable)?,
+        };
+        body.insert(name.as_str(), value);
+    }
+    Ok((body, batch))
 }
 
 fn command_name(cmd: &Document) -> String {
@@ -386,12 +433,17 @@ impl Connection {
     /// # Errors
     /// Network errors and invalid replies (both close the connection).
     pub async fn receive_message(&mut self) -> Result<Reply> {
+        let lazy = self.lazy_batch.take();
+        let mut raw_batch = None;
         let r = match self.reader.read_message(&mut self.stream).await {
             Ok(decoded) => match decoded.message {
-                MessageRef::Msg(m) => to_doc(m.body).map(|body| Reply::Msg {
-                    response_to: decoded.header.response_to,
-                    body,
-                    more_to_come: m.more_to_come(),
+                MessageRef::Msg(m) => decode_body(m.body, lazy).map(|(body, raw)| {
+                    raw_batch = raw;
+                    Reply::Msg {
+                        response_to: decoded.header.response_to,
+                        body,
+                        more_to_come: m.more_to_come(),
+                    }
                 }),
                 MessageRef::Reply(r) => r
                     .documents
@@ -408,6 +460,7 @@ impl Connection {
             },
             Err(e) => Err(Error::from(e)),
         };
+        self.raw_batch = raw_batch;
         match r {
             Ok(reply) => {
                 if !matches!(
@@ -498,6 +551,9 @@ impl Connection {
         }
         let monitored = params.monitored && self.monitor.wants_anything();
         let sensitive = monitored && CommandMonitor::is_sensitive(&name, &cmd);
+        // A monitored reply is published whole: only an unmonitored one leaves its batch raw.
+        self.raw_batch = None;
+        self.lazy_batch = if monitored { None } else { params.lazy_batch };
         let legacy =
             self.hello.max_wire_version < OP_MSG_WIRE_VERSION && self.hello.max_wire_version > 0;
         let deadline = params.deadline;
@@ -555,6 +611,7 @@ impl Connection {
                     })
             }
         };
+        self.lazy_batch = None;
         let duration = clock().saturating_duration_since(started);
         if monitored {
             self.in_flight = None;
@@ -611,6 +668,11 @@ impl Connection {
             } => Ok((body, more_to_come)),
             Reply::Legacy { .. } => Err(Error::invalid_reply("OP_REPLY in a hello stream")),
         }
+    }
+
+    /// The batch array the last reply left undecoded ([`CommandParams::lazy_batch`]), once.
+    pub(crate) fn take_raw_batch(&mut self) -> Option<Vec<u8>> {
+        self.raw_batch.take()
     }
 
     /// Runs `cmd` on `db` (monitored): the reply when `ok: 1`, otherwise the command error.

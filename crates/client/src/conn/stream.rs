@@ -15,6 +15,49 @@ use tokio::net::TcpStream;
 
 use crate::error::{Error, Result};
 
+/// A failure of the stream's set-up that cannot signal an overloaded server (CMAP's
+/// backpressure rules): resolving the host name, or reaching and talking to the SOCKS5 proxy.
+/// Carried inside the `io::Error` so that the error keeps its kind and message.
+#[derive(Debug)]
+pub(crate) struct NotOverload {
+    what: String,
+    source: io::Error,
+}
+
+impl std::fmt::Display for NotOverload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.what, self.source)
+    }
+}
+
+impl std::error::Error for NotOverload {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+fn not_overload(what: impl Into<String>, source: io::Error) -> io::Error {
+    io::Error::new(
+        source.kind(),
+        NotOverload {
+            what: what.into(),
+            source,
+        },
+    )
+}
+
+/// Whether an I/O error of a connection's set-up may signal an overloaded server: yes for
+/// network errors and timeouts (of TCP and of the I/O inside the TLS handshake), no for DNS
+/// failures, SOCKS5 proxy failures and TLS errors that are not I/O (certificate validation,
+/// host name mismatch, protocol errors), which tokio-rustls reports as a `rustls::Error`
+/// inside the `io::Error`.
+pub(crate) fn may_signal_overload(e: &io::Error) -> bool {
+    match e.get_ref() {
+        Some(inner) => !(inner.is::<NotOverload>() || inner.is::<rustls::Error>()),
+        None => true,
+    }
+}
+
 /// TCP keepalive idle time (the handshake spec suggests at most 120 seconds).
 const KEEPALIVE_TIME: Duration = Duration::from_secs(120);
 
@@ -75,21 +118,32 @@ pub(crate) async fn connect(address: &ServerAddress, config: &StreamConfig) -> R
     let host = address.host();
     let port = address.port().unwrap_or(mongo_events::DEFAULT_PORT);
     let tcp = match &config.proxy {
-        Some(proxy) => {
-            with_timeout(
-                limit,
-                "connect through the SOCKS5 proxy",
-                super::socks5::connect(proxy, &host, port, config.dns.as_ref()),
-            )
-            .await
-        }
+        Some(proxy) => with_timeout(
+            limit,
+            "connect through the SOCKS5 proxy",
+            super::socks5::connect(proxy, &host, port, config.dns.as_ref()),
+        )
+        .await
+        .map_err(|e| not_overload("SOCKS5 proxy", e)),
         None => {
-            with_timeout(
+            // Resolving first, within the connect timeout: a DNS failure, a timeout included,
+            // never signals an overloaded server; the connect then gets what is left.
+            let started = super::clock();
+            let resolved = with_timeout(
                 limit,
-                "connect",
-                tcp_connect(&host, port, config.dns.as_ref()),
+                "resolving the host name",
+                resolve(&host, port, config.dns.as_ref()),
             )
             .await
+            .map_err(|e| match e.get_ref() {
+                Some(inner) if inner.is::<NotOverload>() => e,
+                _ => not_overload(format!("resolving {host}"), e),
+            })?;
+            let left = limit.filter(|d| !d.is_zero()).map(|l| {
+                l.saturating_sub(super::clock().saturating_duration_since(started))
+                    .max(Duration::from_millis(1))
+            });
+            with_timeout(left, "connect", connect_to(&resolved)).await
         }
     }
     .map_err(Error::io)?;
@@ -113,10 +167,37 @@ pub(crate) async fn tcp_connect(
     port: u16,
     dns: Option<&crate::srv::dns::Dns>,
 ) -> io::Result<TcpStream> {
-    let tcp = match dns {
-        Some(dns) => TcpStream::connect(dns.resolve(host, port).await?.as_slice()).await?,
-        None => TcpStream::connect((host, port)).await?,
-    };
+    let resolved = resolve(host, port, dns).await?;
+    connect_to(&resolved).await
+}
+
+/// The addresses of `host:port` (by `dns` when given, else by the operating system); its
+/// errors are DNS failures ([`NotOverload`]).
+async fn resolve(
+    host: &str,
+    port: u16,
+    dns: Option<&crate::srv::dns::Dns>,
+) -> io::Result<Vec<std::net::SocketAddr>> {
+    let resolved: Vec<std::net::SocketAddr> = match dns {
+        Some(dns) => dns.resolve(host, port).await,
+        None => tokio::net::lookup_host((host, port))
+            .await
+            .map(Iterator::collect),
+    }
+    .map_err(|e| not_overload(format!("resolving {host}"), e))?;
+    if resolved.is_empty() {
+        return Err(not_overload(
+            format!("resolving {host}"),
+            io::Error::new(io::ErrorKind::NotFound, "no address found"),
+        ));
+    }
+    Ok(resolved)
+}
+
+/// A TCP connection to the first of `addresses` that accepts, with `TCP_NODELAY` and
+/// keepalive.
+async fn connect_to(addresses: &[std::net::SocketAddr]) -> io::Result<TcpStream> {
+    let tcp = TcpStream::connect(addresses).await?;
     tcp.set_nodelay(true)?;
     let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE_TIME);
     // Keepalive is best effort: some platforms refuse some settings.

@@ -340,6 +340,22 @@ impl Error {
         self
     }
 
+    /// Whether this error, from opening a connection, may signal an overloaded server (CMAP's
+    /// backpressure): a network error or timeout of the connect or the `hello` exchange,
+    /// including I/O inside the TLS handshake; not a DNS failure, a SOCKS5 proxy failure, a
+    /// TLS error that is not I/O (certificate, host name) nor any error after the `hello`
+    /// (authentication).
+    pub fn is_establishment_overload_signal(&self) -> bool {
+        if matches!(self.establishing, Some((Establishing::Auth { .. }, _))) {
+            return false;
+        }
+        match &*self.kind {
+            ErrorKind::Io(e) => crate::conn::stream::may_signal_overload(e),
+            ErrorKind::Wire(_) => true,
+            _ => false,
+        }
+    }
+
     /// Whether a connection check-out timed out in the wait queue (CMAP's
     /// `WaitQueueTimeoutError`).
     pub fn is_wait_queue_timeout(&self) -> bool {

@@ -24,14 +24,130 @@ pub(crate) struct CursorReply {
     /// `db.collection`, when the reply names it.
     pub(crate) ns: Option<(String, String)>,
     /// The batch.
-    pub(crate) batch: VecDeque<Document>,
+    pub(crate) batch: Batch,
     /// `postBatchResumeToken` (a change stream's cursor).
     pub(crate) post_batch_resume_token: Option<Document>,
 }
 
+/// A cursor's batch. A batch the connection left undecoded (see
+/// [`Operation::lazy_batch`](super::Operation::lazy_batch)) is one copy of the reply's batch
+/// array plus each document's place in it, and each document is decoded when it is taken: a
+/// reply packed with tiny documents costs about its own size, where a decoded `Document` tree
+/// costs 12 to 30 times as much. Documents decoded up front (monitored commands, replies of
+/// other operations) are kept as they are.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    docs: VecDeque<Document>,
+    raw: Vec<u8>,
+    /// Each raw document's offset and length in `raw` (a message is under 4 GiB).
+    spans: VecDeque<(u32, u32)>,
+}
+
+impl Batch {
+    /// A batch of decoded documents.
+    pub(crate) fn from_docs(docs: VecDeque<Document>) -> Self {
+        Batch {
+            docs,
+            ..Batch::default()
+        }
+    }
+
+    /// A batch from the bytes of a BSON array of documents, decoded as they are taken. Every
+    /// entry must be a document.
+    pub(crate) fn from_raw_array(raw: Vec<u8>) -> Result<Self> {
+        let mut spans = VecDeque::new();
+        {
+            let array = bson::RawDocument::from_bytes(&raw)
+                .map_err(|e| Error::invalid_reply(format!("undecodable batch: {e}")))?;
+            let base = raw.as_ptr() as usize;
+            for element in array {
+                let (_, value) =
+                    element.map_err(|e| Error::invalid_reply(format!("undecodable batch: {e}")))?;
+                let bson::RawBsonRef::Document(d) = value else {
+                    return Err(Error::invalid_reply("a batch entry is not a document"));
+                };
+                let bytes = d.as_bytes();
+                let span = u32::try_from(bytes.as_ptr() as usize - base)
+                    .ok()
+                    .zip(u32::try_from(bytes.len()).ok())
+                    .ok_or_else(|| Error::invalid_reply("batch too large"))?;
+                spans.push_back(span);
+            }
+        }
+        Ok(Batch {
+            docs: VecDeque::new(),
+            raw,
+            spans,
+        })
+    }
+
+    /// How many documents are left.
+    pub(crate) fn len(&self) -> usize {
+        self.docs.len() + self.spans.len()
+    }
+
+    /// Whether no document is left.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes the next document, decoding it if it is still raw.
+    ///
+    /// # Errors
+    /// A document that does not decode (an invalid reply).
+    pub(crate) fn pop_front(&mut self) -> Result<Option<Document>> {
+        if let Some(d) = self.docs.pop_front() {
+            return Ok(Some(d));
+        }
+        let Some((start, len)) = self.spans.pop_front() else {
+            return Ok(None);
+        };
+        let (start, len) = (start as usize, len as usize);
+        let decoded = self
+            .raw
+            .get(start..start.saturating_add(len))
+            .ok_or_else(|| Error::invalid_reply("batch document out of range"))
+            .and_then(|bytes| {
+                bson::RawDocument::from_bytes(bytes)
+                    .and_then(Document::try_from)
+                    .map_err(|e| Error::invalid_reply(format!("undecodable batch document: {e}")))
+            });
+        if self.spans.is_empty() {
+            self.raw = Vec::new();
+            self.spans = VecDeque::new();
+        }
+        decoded.map(Some)
+    }
+
+    /// Every document left, decoded.
+    ///
+    /// # Errors
+    /// As [`Batch::pop_front`].
+    pub(crate) fn into_docs(mut self) -> Result<VecDeque<Document>> {
+        let mut out = VecDeque::with_capacity(self.len());
+        while let Some(d) = self.pop_front()? {
+            out.push_back(d);
+        }
+        Ok(out)
+    }
+
+    /// The bytes the batch holds on the heap (raw bytes and spans; decoded documents are
+    /// counted by their number only), for tests of its memory.
+    #[cfg(test)]
+    pub(crate) fn raw_heap_bytes(&self) -> usize {
+        self.raw.capacity() + self.spans.capacity() * std::mem::size_of::<(u32, u32)>()
+    }
+}
+
 impl CursorReply {
     /// Takes the cursor out of `reply`; `key` is `firstBatch` or `nextBatch`.
-    pub(crate) fn parse(mut reply: Document, key: &str) -> Result<Self> {
+    pub(crate) fn parse(reply: Document, key: &str) -> Result<Self> {
+        Self::parse_with(reply, key, None)
+    }
+
+    /// [`CursorReply::parse`], with the batch array the connection left undecoded, if any
+    /// (the reply then has no `key`).
+    pub(crate) fn parse_with(mut reply: Document, key: &str, raw: Option<Vec<u8>>) -> Result<Self> {
         let Some(Bson::Document(mut cursor)) = reply.remove("cursor") else {
             return Err(Error::invalid_reply("reply has no cursor document"));
         };
@@ -48,15 +164,17 @@ impl CursorReply {
             },
             _ => None,
         };
-        let batch = match cursor.remove(key) {
-            Some(Bson::Array(a)) => a
-                .into_iter()
-                .map(|d| match d {
-                    Bson::Document(d) => Ok(d),
-                    _ => Err(Error::invalid_reply("a batch entry is not a document")),
-                })
-                .collect::<Result<VecDeque<_>>>()?,
-            _ => VecDeque::new(),
+        let batch = match (raw, cursor.remove(key)) {
+            (Some(raw), _) => Batch::from_raw_array(raw)?,
+            (None, Some(Bson::Array(a))) => Batch::from_docs(
+                a.into_iter()
+                    .map(|d| match d {
+                        Bson::Document(d) => Ok(d),
+                        _ => Err(Error::invalid_reply("a batch entry is not a document")),
+                    })
+                    .collect::<Result<VecDeque<_>>>()?,
+            ),
+            (None, _) => Batch::default(),
         };
         let post_batch_resume_token = match cursor.remove("postBatchResumeToken") {
             Some(Bson::Document(d)) => Some(d),
@@ -121,6 +239,8 @@ pub(crate) struct OpenCursor {
     write_concern: bool,
     /// A missing namespace is an empty result (`listIndexes`).
     missing_is_empty: bool,
+    /// The batch array the connection left undecoded for the last reply.
+    raw_batch: Option<Vec<u8>>,
 }
 
 impl OpenCursor {
@@ -135,6 +255,7 @@ impl OpenCursor {
             read_concern: true,
             write_concern: false,
             missing_is_empty: false,
+            raw_batch: None,
         }
     }
 
@@ -304,12 +425,20 @@ impl Operation for OpenCursor {
         Ok(Command::new(self.db.clone(), self.body.clone()))
     }
 
+    fn lazy_batch(&self) -> Option<&'static str> {
+        Some("firstBatch")
+    }
+
+    fn set_raw_batch(&mut self, array: Vec<u8>) {
+        self.raw_batch = Some(array);
+    }
+
     fn handle_reply(
         &mut self,
         reply: Document,
         _: &ConnectionDescription,
     ) -> Result<Step<CursorReply>> {
-        CursorReply::parse(reply, "firstBatch").map(Step::Done)
+        CursorReply::parse_with(reply, "firstBatch", self.raw_batch.take()).map(Step::Done)
     }
 
     fn handle_error(&mut self, error: Error) -> Result<CursorReply> {
@@ -318,7 +447,7 @@ impl Operation for OpenCursor {
                 id: 0,
                 id_bson: Bson::Int64(0),
                 ns: None,
-                batch: VecDeque::new(),
+                batch: Batch::default(),
                 post_batch_resume_token: None,
             });
         }
@@ -343,6 +472,8 @@ pub(crate) struct GetMore {
     coll: String,
     id: Bson,
     options: GetMoreOptions,
+    /// The batch array the connection left undecoded for the last reply.
+    raw_batch: Option<Vec<u8>>,
 }
 
 impl GetMore {
@@ -352,6 +483,7 @@ impl GetMore {
             coll: coll.to_owned(),
             id,
             options,
+            raw_batch: None,
         }
     }
 }
@@ -382,12 +514,20 @@ impl Operation for GetMore {
         Ok(Command::new(self.db.clone(), body))
     }
 
+    fn lazy_batch(&self) -> Option<&'static str> {
+        Some("nextBatch")
+    }
+
+    fn set_raw_batch(&mut self, array: Vec<u8>) {
+        self.raw_batch = Some(array);
+    }
+
     fn handle_reply(
         &mut self,
         reply: Document,
         _: &ConnectionDescription,
     ) -> Result<Step<CursorReply>> {
-        CursorReply::parse(reply, "nextBatch").map(Step::Done)
+        CursorReply::parse_with(reply, "nextBatch", self.raw_batch.take()).map(Step::Done)
     }
 }
 
@@ -585,5 +725,55 @@ mod tests {
             "comment": "c"}
         );
         assert!(!op.build(&conn(8)).unwrap().body.contains_key("comment"));
+    }
+
+    /// A reply packed with tiny documents: left undecoded, its batch costs about the
+    /// message's size (a decoded `Document` tree costs 12 to 30 times as much), and yields the
+    /// same documents.
+    #[test]
+    fn an_undecoded_batch_costs_about_the_message_size() {
+        let mut array = bson::RawArrayBuf::new();
+        for i in 0..50_000_i32 {
+            array.push(bson::rawdoc! {"_id": i});
+        }
+        let raw = bson::rawdoc! {
+            "cursor": {"id": 0_i64, "ns": "db.c", "firstBatch": array},
+            "ok": 1.0,
+        };
+        let size = raw.as_bytes().len();
+        let (body, batch) = crate::conn::decode_body(&raw, Some("firstBatch")).unwrap();
+        assert!(
+            !body
+                .get_document("cursor")
+                .unwrap()
+                .contains_key("firstBatch")
+        );
+        let mut lazy = CursorReply::parse_with(body, "firstBatch", batch)
+            .unwrap()
+            .batch;
+        assert_eq!(lazy.len(), 50_000);
+        assert!(
+            lazy.raw_heap_bytes() <= 2 * size,
+            "{} bytes held for a {size}-byte message",
+            lazy.raw_heap_bytes()
+        );
+        let eager = CursorReply::parse(Document::try_from(raw.as_ref()).unwrap(), "firstBatch")
+            .unwrap()
+            .batch
+            .into_docs()
+            .unwrap();
+        for expected in eager {
+            assert_eq!(lazy.pop_front().unwrap(), Some(expected));
+        }
+        assert_eq!(lazy.pop_front().unwrap(), None);
+        assert_eq!(
+            lazy.raw_heap_bytes(),
+            0,
+            "the bytes go with the last document"
+        );
+        // A batch entry that is not a document is refused up front, as before.
+        let bad = bson::rawdoc! {"cursor": {"id": 0_i64, "firstBatch": [{"a": 1}, 2]}, "ok": 1};
+        let (body, batch) = crate::conn::decode_body(&bad, Some("firstBatch")).unwrap();
+        assert!(CursorReply::parse_with(body, "firstBatch", batch).is_err());
     }
 }

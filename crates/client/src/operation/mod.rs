@@ -40,7 +40,7 @@ pub(crate) use change_stream::{
 pub(crate) use client_bulk::{ClientBulkWrite, Tally, prepare as prepare_client_bulk};
 pub(crate) use command::{DropCollection, EndSessions, RunCommand};
 pub(crate) use count::{count_documents_pipeline, distinct, estimated_count, legacy_count};
-pub(crate) use cursor::{CursorReply, GetMore, GetMoreOptions, KillCursors, OpenCursor};
+pub(crate) use cursor::{Batch, CursorReply, GetMore, GetMoreOptions, KillCursors, OpenCursor};
 pub(crate) use find_and_modify::FindAndModify;
 pub(crate) use index::{create_indexes, drop_indexes, index_names};
 pub(crate) use write::{
@@ -162,6 +162,18 @@ pub(crate) trait Operation {
 
     /// Builds the next command for `conn`.
     fn build(&mut self, conn: &ConnectionDescription) -> Result<Command>;
+
+    /// The key (`firstBatch`, `nextBatch`) of the reply's `cursor` array that the connection
+    /// may leave undecoded, to hand over with [`Operation::set_raw_batch`] before
+    /// [`Operation::handle_reply`]: the documents of a cursor batch are then decoded one at a
+    /// time as they are taken, not all at once into a tree many times the reply's size.
+    fn lazy_batch(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Takes the bytes of the batch array the connection left undecoded (see
+    /// [`Operation::lazy_batch`]); the reply given to the next `handle_reply` lacks it.
+    fn set_raw_batch(&mut self, _array: Vec<u8>) {}
 
     /// Parses the reply of a command that succeeded (`ok: 1`).
     fn handle_reply(

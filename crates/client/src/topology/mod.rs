@@ -19,7 +19,9 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use mongo_events::{EventError, Generation, Listeners, ServerAddress, ServiceId, TopologyType};
-use mongo_pool::{Establish, Interruption, Pool, PoolOptions, PoolStats, PooledConnection};
+use mongo_pool::{
+    Establish, Interruption, Pool, PoolOptions, PoolStats, PooledConnection, WeakPool,
+};
 use mongo_sdam::driver::MonitorHandle;
 use mongo_sdam::log as sdam_log;
 use mongo_sdam::{
@@ -34,12 +36,22 @@ use crate::conn::{Connection, ConnectionOptions};
 use crate::error::{Error, ErrorKind, Establishing, Result};
 
 /// Creates the pool's connections: a [`Connection`] with its handshake and authentication.
-#[derive(Debug)]
 pub struct Establisher {
     address: ServerAddress,
     /// The topology's connection options, read afresh for each connection (so that
     /// metadata appended after construction reaches new connections only).
     options: SharedOptions,
+    /// The pool this establisher works for, once it exists: behind a load balancer, the
+    /// generation of the service a connection's `hello` reported is read from it.
+    pool: Arc<std::sync::OnceLock<WeakPool<Establisher>>>,
+}
+
+impl std::fmt::Debug for Establisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Establisher")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Connection options that can be replaced while pools use them.
@@ -55,18 +67,31 @@ impl Establish for Establisher {
         generation: Generation,
     ) -> impl std::future::Future<Output = Result<Connection>> + Send {
         let options = self.options.read().clone();
-        Connection::connect(self.address.clone(), id, generation, options)
+        let pool = self.pool.get().cloned();
+        // The service's generation when the hello reported it (the ticket's generation when
+        // the pool is gone).
+        let service_generation = move |s: ServiceId| {
+            pool.as_ref()
+                .and_then(WeakPool::upgrade)
+                .map_or(generation, |p| p.service_generation(s))
+        };
+        Connection::connect_in_pool(
+            self.address.clone(),
+            id,
+            generation,
+            options,
+            service_generation,
+        )
     }
 
     fn service_id(&self, conn: &Connection) -> Option<ServiceId> {
         conn.service_id()
     }
 
-    /// A network error or timeout up to the end of the `hello` (not during authentication).
+    /// A network error or timeout up to the end of the `hello` (not during authentication,
+    /// nor a DNS, SOCKS5 proxy, certificate or host name failure).
     fn is_overload_signal(&self, error: &Error) -> bool {
-        error.is_network_error()
-            && !matches!(error.kind(), ErrorKind::TlsConfig(_))
-            && !matches!(error.establishing(), Some((Establishing::Auth { .. }, _)))
+        error.is_establishment_overload_signal()
     }
 }
 
@@ -581,9 +606,11 @@ fn describe(desc: &TopologyDescription) -> String {
 impl Inner {
     fn new_server(this: &Arc<Inner>, address: &ServerAddress) -> Result<Arc<Server>> {
         let settings = &this.settings;
+        let pool_cell = Arc::new(std::sync::OnceLock::new());
         let establisher = Establisher {
             address: address.clone(),
             options: settings.connection.clone(),
+            pool: pool_cell.clone(),
         };
         let pool = Pool::new(
             address.clone(),
@@ -591,6 +618,7 @@ impl Inner {
             establisher,
             settings.listeners.clone(),
         )?;
+        let _ = pool_cell.set(pool.downgrade());
         let weak = Arc::downgrade(this);
         let pool_address = address.clone();
         pool.on_establish_error(move |e| {
@@ -719,12 +747,11 @@ impl Inner {
             let Some(server) = st.servers.get(address).cloned() else {
                 return;
             };
-            // Behind a load balancer, a connection's generation is its service's. A
-            // connection that failed authentication never got one: its error is never stale.
+            // Behind a load balancer, a connection's generation is its service's: an
+            // established connection's, or (an authentication error) the one the service had
+            // when the connection's hello reported it. Without a service, never stale.
             let pool_generation = match service_id {
-                Some(s) if self.settings.config.load_balanced && completed_handshake => {
-                    server.pool.service_generation(s)
-                }
+                Some(s) if self.settings.config.load_balanced => server.pool.service_generation(s),
                 _ if self.settings.config.load_balanced => generation,
                 _ => server.pool.generation(),
             };

@@ -245,3 +245,127 @@ async fn behind_a_load_balancer_an_error_of_a_cleared_service_generation_is_stal
     drop((first, second));
     client.shutdown().await;
 }
+
+#[tokio::test]
+async fn behind_a_load_balancer_an_auth_error_of_a_service_cleared_since_its_hello_is_stale() {
+    let server = TestServer::start(
+        ServerOptions::default()
+            .with_load_balancer()
+            .with_user("app", "s3cret"),
+    )
+    .await
+    .unwrap();
+    let recorder = EventRecorder::shared();
+    let client = client_for(&uri(&server, "loadBalanced=true"), Some(recorder.clone())).await;
+    let coll = client.database("db").collection("c");
+    coll.insert_many((0..5).map(|i| doc! {"i": i}))
+        .await
+        .unwrap();
+    // Two cursors pin two connections of the service (which keep its generation).
+    let mut first = coll
+        .find(doc! {})
+        .with_options(FindOptions::default().batch_size(2))
+        .await
+        .unwrap();
+    let second = coll
+        .find(doc! {})
+        .with_options(FindOptions::default().batch_size(2))
+        .await
+        .unwrap();
+    // A third connection completes its hello, then its authentication hangs and fails.
+    server
+        .configure_fail_point(doc! {
+            "configureFailPoint": "failCommand", "mode": {"times": 1},
+            "data": {
+                "failCommands": ["saslContinue"], "appName": "handshakeErrors",
+                "blockConnection": true, "blockTimeMS": 600, "errorCode": 18,
+            },
+        })
+        .unwrap();
+    let insert = {
+        let coll = coll.clone();
+        tokio::spawn(async move { coll.insert_one(doc! {"x": 1}).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Meanwhile a network error on the first cursor's connection clears the service.
+    server
+        .configure_fail_point(doc! {
+            "configureFailPoint": "failCommand", "mode": {"times": 1},
+            "data": {"failCommands": ["getMore"], "closeConnection": true},
+        })
+        .unwrap();
+    let mut failed = false;
+    for _ in 0..3 {
+        match first.try_next().await {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(_) => {
+                failed = true;
+                break;
+            }
+        }
+    }
+    assert!(failed, "the getMore failed");
+    assert_eq!(pool_clears(&recorder).len(), 1);
+    // The authentication error belongs to the generation that clear ended: stale.
+    insert.await.unwrap().unwrap_err();
+    assert_eq!(
+        pool_clears(&recorder).len(),
+        1,
+        "{:?}",
+        recorder.cmap_names()
+    );
+    drop((first, second));
+    client.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_background_establishment_error_of_an_older_generation_is_stale() {
+    // The minPoolSize connection's authentication hangs, then fails.
+    let server = failing_server(
+        ServerOptions::default(),
+        "saslContinue",
+        doc! {"blockConnection": true, "blockTimeMS": 1500, "errorCode": 18},
+    )
+    .await;
+    let recorder = EventRecorder::shared();
+    let client = client_for(
+        &uri(
+            &server,
+            "directConnection=true&minPoolSize=1&serverMonitoringMode=poll",
+        ),
+        Some(recorder.clone()),
+    )
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(pool_clears(&recorder).is_empty());
+    // Meanwhile a failed heartbeat clears the pool (generation 0 ends).
+    server
+        .configure_fail_point(doc! {
+            "configureFailPoint": "failCommand", "mode": {"times": 1},
+            "data": {"failCommands": ["hello", "isMaster"], "closeConnection": true},
+        })
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(1000);
+    while pool_clears(&recorder).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        pool_clears(&recorder).len(),
+        1,
+        "{:?}",
+        recorder.cmap_names()
+    );
+    let unknown = marked_unknown(&recorder);
+    // The background connection's error, of generation 0, is stale: no second clear, the
+    // server is not marked Unknown again.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let names = recorder.cmap_names();
+    assert!(
+        names.contains(&"ConnectionClosed"),
+        "the background connection failed: {names:?}"
+    );
+    assert_eq!(pool_clears(&recorder).len(), 1, "{names:?}");
+    assert_eq!(marked_unknown(&recorder), unknown);
+    client.shutdown().await;
+}

@@ -10,6 +10,13 @@ use bson::oid::ObjectId;
 use mongo_events::{ServerAddress, ServerType, TopologyType};
 
 use super::TopologyDescription;
+
+/// The most servers that members reported by non-primaries can bring the topology to (twice
+/// [`crate::description::MAX_REPORTED_MEMBERS`]): past it, newly reported members are not
+/// added (no monitor, no pool) and a warning is logged. A primary's list (itself at most
+/// `MAX_REPORTED_MEMBERS`) replaces the membership, and seeds from the user's connection
+/// string and SRV records are not limited by it.
+pub const MAX_SERVERS_FROM_REPORTS: usize = 2 * crate::description::MAX_REPORTED_MEMBERS;
 use crate::description::ServerDescription;
 use crate::{MAX_SUPPORTED_WIRE_VERSION, MIN_SUPPORTED_WIRE_VERSION};
 
@@ -163,7 +170,7 @@ impl TopologyDescription {
             }
             Some(_) => {}
         }
-        self.add_members(sd, update);
+        self.add_members(sd, update, true);
         if let Some(primary) = &sd.primary {
             if let Some(p) = self.servers.get_mut(primary) {
                 if p.server_type == ServerType::Unknown {
@@ -259,7 +266,9 @@ impl TopologyDescription {
                 update.check_now.push(address.clone());
             }
         }
-        self.add_members(sd, update);
+        // A primary's list replaces the membership (members it does not list are removed
+        // next): its at most MAX_REPORTED_MEMBERS are always added.
+        self.add_members(sd, update, false);
         let members: HashSet<&ServerAddress> = sd.members().collect();
         let gone: Vec<ServerAddress> = self
             .servers
@@ -288,13 +297,28 @@ impl TopologyDescription {
         self.check_if_has_primary();
     }
 
-    fn add_members(&mut self, sd: &ServerDescription, update: &mut TopologyUpdate) {
+    /// Adds the members `sd` lists that the topology lacks; `bounded`: not past
+    /// [`MAX_SERVERS_FROM_REPORTS`] servers (members listed by non-primaries accumulate).
+    fn add_members(&mut self, sd: &ServerDescription, update: &mut TopologyUpdate, bounded: bool) {
+        let mut refused = 0_usize;
         for member in sd.members() {
             if !self.servers.contains_key(member) {
+                if bounded && self.servers.len() >= MAX_SERVERS_FROM_REPORTS {
+                    refused += 1;
+                    continue;
+                }
                 self.servers
                     .insert(member.clone(), ServerDescription::new(member.clone()));
                 update.added.push(member.clone());
             }
+        }
+        if refused > 0 {
+            tracing::warn!(
+                target: "mongo::topology",
+                "the topology already has {MAX_SERVERS_FROM_REPORTS} servers or more: {refused} \
+                 new members reported by {} were not added",
+                sd.address
+            );
         }
     }
 
