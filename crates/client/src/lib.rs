@@ -51,7 +51,8 @@ pub use crud::{
     UpdateResult, VerboseResults, WriteModel,
 };
 pub use error::{
-    Error, ErrorKind, GridFsError, Result, WriteConcernError, WriteError, WriteFailure,
+    Error, ErrorKind, GridFsError, Result, TimeoutError, TimeoutStage, WriteConcernError,
+    WriteError, WriteFailure,
 };
 pub use options::{
     Acknowledgment, AuthMechanism, ClientOptions, ClientOptionsBuilder, Compressor, Credential,

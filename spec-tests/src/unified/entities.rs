@@ -526,7 +526,7 @@ pub(crate) fn handle_options(o: &Document) -> Result<DatabaseOptions, Fail> {
                     .ok_or_else(|| Fail::runner("readPreference must be an object"))?;
                 out = out.read_preference(read_preference(rp)?);
             }
-            "timeoutMS" => return Err(Fail::unsupported("timeoutMS on a handle (issue 21)")),
+            "timeoutMS" => out = out.timeout(millis(v, "timeoutMS")?),
             other => {
                 return Err(Fail::runner(format!(
                     "unknown collection/database option {other}"
@@ -535,6 +535,11 @@ pub(crate) fn handle_options(o: &Document) -> Result<DatabaseOptions, Fail> {
         }
     }
     Ok(out)
+}
+
+/// A duration in milliseconds (`timeoutMS` and the like).
+pub(crate) fn millis(v: &Bson, what: &str) -> Result<Duration, Fail> {
+    whole_number(v, what).map(Duration::from_millis)
 }
 
 fn whole_number(v: &Bson, what: &str) -> Result<u64, Fail> {

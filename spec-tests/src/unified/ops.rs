@@ -198,15 +198,21 @@ pub(crate) fn allow(op: &str, args: &Document, allowed: &[&str]) -> Result<(), F
             continue;
         }
         if k == "timeoutMS" {
-            return Err(Fail::unsupported(format!(
-                "{op} with timeoutMS (client-side operation timeouts, issue 21)"
-            )));
+            // Read by `op_timeout` and set on the operation.
+            continue;
         }
         if !allowed.contains(&k.as_str()) {
             return Err(Fail::unsupported(format!("{op} with the argument {k}")));
         }
     }
     Ok(())
+}
+
+/// The operation's `timeoutMS` argument, if any.
+pub(crate) fn op_timeout(args: &Document) -> Result<Option<std::time::Duration>, Fail> {
+    args.get("timeoutMS")
+        .map(|v| super::entities::millis(v, "timeoutMS"))
+        .transpose()
 }
 
 fn req_doc<'a>(op: &str, args: &'a Document, key: &str) -> Result<&'a Document, Fail> {
@@ -263,6 +269,8 @@ async fn client_op(
     name: &str,
     args: &Document,
 ) -> OpResult {
+    // The operation's own timeoutMS (client-side operation timeouts).
+    let timeout = op_timeout(args)?;
     match name {
         "close" => {
             allow(name, args, &[])?;
@@ -277,6 +285,7 @@ async fn client_op(
             let dbs = client
                 .list_databases()
                 .session(session)
+                .timeout(timeout)
                 .filter(filter)
                 .with_options(o)
                 .await?;
@@ -325,6 +334,8 @@ async fn database_op(
     name: &str,
     args: &Document,
 ) -> OpResult {
+    // The operation's own timeoutMS (client-side operation timeouts).
+    let timeout = op_timeout(args)?;
     match name {
         "runCommand" => {
             allow(
@@ -333,7 +344,7 @@ async fn database_op(
                 &["command", "commandName", "readPreference", "session"],
             )?;
             let cmd = req_doc(name, args, "command")?.clone();
-            let mut run = db.run_command(cmd).session(session);
+            let mut run = db.run_command(cmd).session(session).timeout(timeout);
             if let Some(rp) = read_preference(args)? {
                 run = run.read_preference(rp);
             }
@@ -346,6 +357,7 @@ async fn database_op(
             let cursor = db
                 .run_cursor_command(cmd)
                 .session(session)
+                .timeout(timeout)
                 .with_options(o)
                 .await?;
             if name == "runCursorCommand" {
@@ -360,6 +372,7 @@ async fn database_op(
             Ok(Value::Docs(
                 db.aggregate(pipeline)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?
                     .collect_all()
@@ -371,6 +384,7 @@ async fn database_op(
             let o: CreateCollectionOptions = options(name, args, &["collection"])?;
             db.create_collection(&coll)
                 .session(session)
+                .timeout(timeout)
                 .with_options(o)
                 .await?;
             Ok(Value::Collection(Box::new(db.collection(&coll))))
@@ -381,6 +395,7 @@ async fn database_op(
             db.modify_collection(coll)
                 .with_options(o)
                 .session(session)
+                .timeout(timeout)
                 .await?;
             Ok(Value::None)
         }
@@ -389,6 +404,7 @@ async fn database_op(
             db.collection::<Document>(&req_str(name, args, "collection")?)
                 .drop()
                 .session(session)
+                .timeout(timeout)
                 .await?;
             Ok(Value::None)
         }
@@ -398,6 +414,7 @@ async fn database_op(
             Ok(Value::Docs(
                 db.list_collections()
                     .session(session)
+                    .timeout(timeout)
                     .filter(filter)
                     .with_options(o)
                     .await?
@@ -411,6 +428,7 @@ async fn database_op(
             let names = db
                 .list_collection_names()
                 .session(session)
+                .timeout(timeout)
                 .filter(filter)
                 .await?;
             Ok(Value::Bson(Bson::Array(
@@ -424,8 +442,9 @@ async fn database_op(
     }
 }
 
-/// Options of type `T` from the arguments, without the positional `skip` keys. `session`,
-/// `timeoutMS` and an option `T` does not know make the test unsupported (named).
+/// Options of type `T` from the arguments, without the positional `skip` keys, `session` and
+/// `timeoutMS` (set on the operation apart). An option `T` does not know makes the test
+/// unsupported (named).
 fn options<T: serde::de::DeserializeOwned>(
     op: &str,
     args: &Document,
@@ -436,9 +455,11 @@ fn options<T: serde::de::DeserializeOwned>(
         rest.remove(*k);
     }
     rest.remove("session");
-    if rest.contains_key("timeoutMS") || rest.contains_key("timeoutMode") {
+    // Read by `op_timeout` and set on the operation.
+    rest.remove("timeoutMS");
+    if rest.contains_key("timeoutMode") {
         return Err(Fail::unsupported(format!(
-            "{op} with timeoutMS (client-side operation timeouts, issue 21)"
+            "{op} with timeoutMode (client-side operation timeouts, issue 21)"
         )));
     }
     bson::deserialize_from_document(rest)
@@ -483,11 +504,20 @@ async fn collection_op(
     name: &str,
     args: &Document,
 ) -> OpResult {
+    // The operation's own timeoutMS (client-side operation timeouts).
+    let timeout = op_timeout(args)?;
     match name {
         "insertOne" => {
             let d = req_doc(name, args, "document")?.clone();
             let o: InsertOneOptions = options(name, args, &["document"])?;
-            root(&coll.insert_one(d).session(session).with_options(o).await?)
+            root(
+                &coll
+                    .insert_one(d)
+                    .session(session)
+                    .timeout(timeout)
+                    .with_options(o)
+                    .await?,
+            )
         }
         "insertMany" => {
             let docs: Vec<Document> = args
@@ -501,6 +531,7 @@ async fn collection_op(
                 &coll
                     .insert_many(docs)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?,
             )
@@ -508,7 +539,12 @@ async fn collection_op(
         "find" | "createFindCursor" => {
             let filter = req_doc(name, args, "filter")?.clone();
             let o: FindOptions = options(name, args, &["filter"])?;
-            let cursor = coll.find(filter).session(session).with_options(o).await?;
+            let cursor = coll
+                .find(filter)
+                .session(session)
+                .timeout(timeout)
+                .with_options(o)
+                .await?;
             if name == "find" {
                 Ok(Value::Docs(cursor.collect_all().await?))
             } else {
@@ -522,6 +558,7 @@ async fn collection_op(
                 match coll
                     .find_one(filter)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?
                 {
@@ -536,11 +573,13 @@ async fn collection_op(
             let r = if name == "deleteOne" {
                 coll.delete_one(filter)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?
             } else {
                 coll.delete_many(filter)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?
             };
@@ -553,11 +592,13 @@ async fn collection_op(
             let r = if name == "updateOne" {
                 coll.update_one(filter, update)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?
             } else {
                 coll.update_many(filter, update)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?
             };
@@ -571,6 +612,7 @@ async fn collection_op(
                 &coll
                     .replace_one(filter, replacement)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?,
             )
@@ -582,6 +624,7 @@ async fn collection_op(
                     let o: FindOneAndDeleteOptions = options(name, args, &["filter"])?;
                     coll.find_one_and_delete(filter)
                         .session(session)
+                        .timeout(timeout)
                         .with_options(o)
                         .await?
                 }
@@ -591,6 +634,7 @@ async fn collection_op(
                         options(name, args, &["filter", "replacement"])?;
                     coll.find_one_and_replace(filter, r)
                         .session(session)
+                        .timeout(timeout)
                         .with_options(o)
                         .await?
                 }
@@ -599,6 +643,7 @@ async fn collection_op(
                     let o: FindOneAndUpdateOptions = options(name, args, &["filter", "update"])?;
                     coll.find_one_and_update(filter, u)
                         .session(session)
+                        .timeout(timeout)
                         .with_options(o)
                         .await?
                 }
@@ -614,6 +659,7 @@ async fn collection_op(
             Ok(Value::Docs(
                 coll.aggregate(p)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?
                     .collect_all()
@@ -626,6 +672,7 @@ async fn collection_op(
             let n = coll
                 .count_documents(filter)
                 .session(session)
+                .timeout(timeout)
                 .with_options(o)
                 .await?;
             Ok(Value::Bson(Bson::Int64(
@@ -635,7 +682,12 @@ async fn collection_op(
         "count" => {
             let filter = req_doc(name, args, "filter")?.clone();
             let o: CountOptions = options(name, args, &["filter"])?;
-            let n = coll.count(filter).with_options(o).session(session).await?;
+            let n = coll
+                .count(filter)
+                .with_options(o)
+                .session(session)
+                .timeout(timeout)
+                .await?;
             Ok(Value::Bson(Bson::Int64(
                 i64::try_from(n).unwrap_or(i64::MAX),
             )))
@@ -645,6 +697,7 @@ async fn collection_op(
             let n = coll
                 .estimated_document_count()
                 .session(session)
+                .timeout(timeout)
                 .with_options(o)
                 .await?;
             Ok(Value::Bson(Bson::Int64(
@@ -658,6 +711,7 @@ async fn collection_op(
             Ok(Value::Bson(Bson::Array(
                 coll.distinct(&field, filter)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?,
             )))
@@ -677,6 +731,7 @@ async fn collection_op(
                 &coll
                     .bulk_write(models)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?,
             )
@@ -717,6 +772,7 @@ async fn collection_op(
             Ok(Value::Bson(Bson::String(
                 coll.create_index(model)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?,
             )))
@@ -726,13 +782,18 @@ async fn collection_op(
             let o: DropIndexOptions = options(name, args, &["name"])?;
             coll.drop_index(&index)
                 .session(session)
+                .timeout(timeout)
                 .with_options(o)
                 .await?;
             Ok(Value::None)
         }
         "dropIndexes" => {
             let o: DropIndexOptions = options(name, args, &[])?;
-            coll.drop_indexes().session(session).with_options(o).await?;
+            coll.drop_indexes()
+                .session(session)
+                .timeout(timeout)
+                .with_options(o)
+                .await?;
             Ok(Value::None)
         }
         "listIndexes" => {
@@ -740,6 +801,7 @@ async fn collection_op(
             Ok(Value::Docs(
                 coll.list_indexes()
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?
                     .collect_all()
@@ -748,14 +810,18 @@ async fn collection_op(
         }
         "listIndexNames" => {
             allow(name, args, &[])?;
-            let names = coll.list_index_names().session(session).await?;
+            let names = coll
+                .list_index_names()
+                .session(session)
+                .timeout(timeout)
+                .await?;
             Ok(Value::Bson(Bson::Array(
                 names.into_iter().map(Bson::String).collect(),
             )))
         }
         "drop" => {
             allow(name, args, &[])?;
-            coll.drop().session(session).await?;
+            coll.drop().session(session).timeout(timeout).await?;
             Ok(Value::None)
         }
         "createChangeStream" | "watch" => {

@@ -85,9 +85,7 @@ fn session_options(o: &Document, entities: &Entities) -> Result<SessionOptions, 
                 out = out.default_transaction_options(transaction_options(d)?);
             }
             "defaultTimeoutMS" => {
-                return Err(Fail::unsupported(
-                    "defaultTimeoutMS on a session (client-side operation timeouts, issue 21)",
-                ));
+                out = out.default_timeout(super::entities::millis(v, "defaultTimeoutMS")?);
             }
             other => return Err(Fail::runner(format!("unknown session option {other}"))),
         }

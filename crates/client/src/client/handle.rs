@@ -3,6 +3,7 @@
 //! "Collection" options). A collection inherits what its database sets.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::options::{ReadPreference, WriteConcern};
 
@@ -35,6 +36,9 @@ pub struct DatabaseOptions {
     pub write_concern: Option<WriteConcern>,
     /// The read preference of its reads.
     pub read_preference: Option<ReadPreference>,
+    /// `timeoutMS` of its operations (client-side operation timeouts): one deadline per
+    /// operation; zero means no limit. Unset: the database's, then the client's.
+    pub timeout: Option<Duration>,
 }
 
 /// The options of a collection handle (the same fields as a database's).
@@ -62,6 +66,13 @@ impl DatabaseOptions {
         self
     }
 
+    /// Sets `timeoutMS` (zero: no limit).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     /// These options over `base`: each field set here wins.
     pub(crate) fn over(&self, base: Option<&DatabaseOptions>) -> DatabaseOptions {
         let base = base.cloned().unwrap_or_default();
@@ -69,6 +80,7 @@ impl DatabaseOptions {
             read_concern: self.read_concern.clone().or(base.read_concern),
             write_concern: self.write_concern.clone().or(base.write_concern),
             read_preference: self.read_preference.clone().or(base.read_preference),
+            timeout: self.timeout.or(base.timeout),
         }
     }
 }

@@ -58,6 +58,8 @@ pub struct GridFsBucketOptions {
     pub read_concern: Option<ReadConcern>,
     /// `readPreference` of the bucket's reads.
     pub read_preference: Option<ReadPreference>,
+    /// `timeoutMS` of the bucket's operations (unset: the database's).
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl GridFsBucketOptions {
@@ -125,6 +127,7 @@ impl Database {
             read_concern: options.read_concern,
             write_concern: options.write_concern,
             read_preference: options.read_preference,
+            timeout: options.timeout,
         };
         let files_name = format!("{name}.files");
         let chunks_name = format!("{name}.chunks");

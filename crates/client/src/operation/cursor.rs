@@ -114,6 +114,9 @@ pub(crate) struct OpenCursor {
     write_concern: bool,
     /// A missing namespace is an empty result (`listIndexes`).
     missing_is_empty: bool,
+    /// `timeoutMS` applies to each iteration (`timeoutMode: iteration`): the command
+    /// carries no `maxTimeMS` of it.
+    pub(crate) per_iteration: bool,
 }
 
 impl OpenCursor {
@@ -128,6 +131,7 @@ impl OpenCursor {
             read_concern: true,
             write_concern: false,
             missing_is_empty: false,
+            per_iteration: false,
         }
     }
 
@@ -321,6 +325,12 @@ impl Operation for OpenCursor {
         output.id != 0
     }
 
+    fn sends_max_time(&self) -> bool {
+        let tailable = self.body.get_bool("tailable").unwrap_or(false);
+        let await_data = self.body.get_bool("awaitData").unwrap_or(false);
+        !self.per_iteration && (!tailable || await_data)
+    }
+
     fn pins_connection(&self, output: &CursorReply) -> bool {
         output.id != 0
     }
@@ -357,6 +367,10 @@ impl Operation for GetMore {
 
     fn name(&self) -> &str {
         "getMore"
+    }
+
+    fn sends_max_time(&self) -> bool {
+        false
     }
 
     fn build(&mut self, conn: &ConnectionDescription) -> Result<Command> {

@@ -207,6 +207,10 @@ pub(crate) struct Selected {
     /// (the retryable writes spec decides by the selected server, before the check-out,
     /// whose failure may already have marked it Unknown).
     pub(crate) supports_retryable_writes: bool,
+    /// The server's minimum round-trip time as described when it was selected (the
+    /// client-side operation timeouts spec reads it from the description used for the
+    /// selection).
+    pub(crate) min_rtt: std::time::Duration,
 }
 
 /// Whether `sd` supports retryable writes: a load balancer, or a server with sessions that
@@ -287,6 +291,15 @@ impl Topology {
             .collect();
         out.sort_by(|a, b| a.address.cmp(&b.address));
         out
+    }
+
+    /// The minimum round-trip time of the server at `address` (zero while unknown).
+    pub(crate) fn min_rtt(&self, address: &ServerAddress) -> std::time::Duration {
+        self.with_description(|d| {
+            d.server(address)
+                .and_then(|sd| sd.min_round_trip_time)
+                .unwrap_or_default()
+        })
     }
 
     fn server(&self, address: &ServerAddress) -> Option<Arc<Server>> {
@@ -374,6 +387,7 @@ impl Topology {
                             server: server.clone(),
                             topology_type: desc.topology_type(),
                             supports_retryable_writes: supports_retryable_writes(sd),
+                            min_rtt: sd.min_round_trip_time.unwrap_or_default(),
                         });
                     }
                 }

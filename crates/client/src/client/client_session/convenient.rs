@@ -12,7 +12,8 @@ use super::transaction::UNKNOWN_TRANSACTION_COMMIT_RESULT;
 use super::txn::TransactionState;
 use super::{ClientSession, TransactionOptions};
 use crate::client::action::BoxFuture;
-use crate::error::{Result, TRANSIENT_TRANSACTION_ERROR};
+use crate::client::context::deadline_of;
+use crate::error::{Result, TRANSIENT_TRANSACTION_ERROR, TimeoutStage};
 
 /// How long `with_transaction` keeps retrying.
 const WITH_TRANSACTION_LIMIT: Duration = Duration::from_secs(120);
@@ -63,20 +64,42 @@ impl ClientSession {
     {
         let options = options.into();
         let start = crate::conn::clock();
-        let within = || start.elapsed() < WITH_TRANSACTION_LIMIT;
+        // With timeoutMS (the session's defaultTimeoutMS, else the client's), one deadline
+        // bounds the whole call, and the callback's operations in the session keep it;
+        // without, the spec's 120 seconds bound the retries.
+        let timeout = self.shared.lock().default_timeout.or(self.client.timeout());
+        let deadline = timeout.map(|t| deadline_of(Some(t)));
+        let within = || match deadline {
+            Some(Some(d)) => crate::conn::clock() < d,
+            Some(None) => true,
+            None => start.elapsed() < WITH_TRANSACTION_LIMIT,
+        };
+        // An error that ends the loop because the time is up is a timeout error, with the
+        // error as its source.
+        let expired = |e: crate::error::Error| match deadline {
+            Some(_) if !within() => e.wrapped_in_timeout(TimeoutStage::Between),
+            _ => e,
+        };
         'transaction: loop {
             self.start_transaction(options.clone())?;
-            let value = match callback(self, &mut context).await {
+            self.shared.lock().callback_deadline = deadline;
+            let outcome = callback(self, &mut context).await;
+            self.shared.lock().callback_deadline = None;
+            let value = match outcome {
                 Ok(v) => v,
                 Err(e) => {
                     if matches!(
                         self.transaction_state(),
                         TransactionState::Starting | TransactionState::InProgress
                     ) {
+                        // The abort gets a fresh timeout (the session's own).
                         let _ = self.abort_transaction().await;
                     }
                     if e.has_label(TRANSIENT_TRANSACTION_ERROR) && within() {
                         continue 'transaction;
+                    }
+                    if e.has_label(TRANSIENT_TRANSACTION_ERROR) {
+                        return Err(expired(e));
                     }
                     return Err(e);
                 }
@@ -91,7 +114,10 @@ impl ClientSession {
                 return Ok(value);
             }
             loop {
-                match self.commit_transaction().await {
+                self.shared.lock().callback_deadline = deadline;
+                let committed = self.commit_transaction().await;
+                self.shared.lock().callback_deadline = None;
+                match committed {
                     Ok(()) => return Ok(value),
                     Err(e) => {
                         if e.has_label(UNKNOWN_TRANSACTION_COMMIT_RESULT)
@@ -103,7 +129,7 @@ impl ClientSession {
                         if e.has_label(TRANSIENT_TRANSACTION_ERROR) && within() {
                             continue 'transaction;
                         }
-                        return Err(e);
+                        return Err(expired(e));
                     }
                 }
             }

@@ -246,7 +246,7 @@ async fn finish(client: &Client, shared: &SharedSession, name: &str, retry: bool
         (core.txn.finish_command(name, retry), route)
     };
     let mut op = RunCommand::new("admin", body);
-    let mut ctx = client.context(route);
+    let mut ctx = client.session_context(route, shared);
     ctx.session = SessionUse::Explicit(shared.clone());
     ctx.finishes_transaction = true;
     let result = match client.execute(&mut op, ctx, None).await {
@@ -277,6 +277,7 @@ fn unknown_commit_result(e: &Error) -> bool {
     if e.is_network_error()
         || retryable(e)
         || matches!(e.kind(), ErrorKind::ServerSelection(_))
+        || e.is_timeout()
         || e.code() == Some(MAX_TIME_MS_EXPIRED)
     {
         return true;
