@@ -193,20 +193,22 @@ pub(crate) async fn session_op(
         }
         "commitTransaction" => {
             super::ops::allow(name, args, &[])?;
+            let timeout = super::ops::op_timeout(args)?;
             s.session
                 .lock()
                 .await
-                .commit_transaction()
+                .commit_transaction_within(timeout)
                 .instrument(s.span.clone())
                 .await?;
             Ok(Value::None)
         }
         "abortTransaction" => {
             super::ops::allow(name, args, &[])?;
+            let timeout = super::ops::op_timeout(args)?;
             s.session
                 .lock()
                 .await
-                .abort_transaction()
+                .abort_transaction_within(timeout)
                 .instrument(s.span.clone())
                 .await?;
             Ok(Value::None)

@@ -297,7 +297,7 @@ impl Client {
         write: &mut SessionState,
     ) -> Result<Attempted<O::Output>> {
         let backoff: &dyn Backoff = &*self.inner.backoff;
-        let mut state = RetryState::new(self.inner.retry_policy, ctx.csot);
+        let mut state = RetryState::new(self.inner.retry_policy, ctx.timeout_set);
         let mut errors = Errors::default();
         ctx.deprioritized.clear();
         loop {
@@ -645,6 +645,9 @@ impl Client {
             }
             if let Ok(wc) = command.body.get_document_mut("writeConcern") {
                 wc.remove("wtimeout");
+                if wc.is_empty() {
+                    command.body.remove("writeConcern");
+                }
             }
         }
         if let Some(deadline) = ctx.deadline.filter(|_| ctx.csot) {

@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use super::txn::TransactionState;
 use super::{ClientSession, SharedSession, TransactionOptions};
+use crate::client::context::deadline_of;
 use crate::client::executor::{OperationContext, Route, SessionUse};
 use crate::client::{Client, ReadConcern};
 use crate::error::{Error, ErrorKind, RETRYABLE_WRITE_ERROR, Result, TRANSIENT_TRANSACTION_ERROR};
@@ -100,6 +102,44 @@ impl ClientSession {
     /// # Errors
     /// No transaction was started, it was aborted, or the commit failed.
     pub async fn commit_transaction(&mut self) -> Result<()> {
+        self.commit_transaction_within(None).await
+    }
+
+    /// As [`commit_transaction`](Self::commit_transaction), within `timeout` (its
+    /// `timeoutMS`; `None`: the session's `defaultTimeoutMS`, else the client's). One
+    /// deadline covers the commit and its retry.
+    ///
+    /// # Errors
+    /// As [`commit_transaction`](Self::commit_transaction); a timeout error when the
+    /// deadline passes.
+    pub async fn commit_transaction_within(
+        &mut self,
+        timeout: impl Into<Option<Duration>>,
+    ) -> Result<()> {
+        let previous = self.pin_deadline(timeout.into());
+        let result = self.commit_once_or_twice().await;
+        self.shared.lock().callback_deadline = previous;
+        result
+    }
+
+    /// Sets the deadline of a commit or abort: `timeout` when given, else the one already
+    /// running (`withTransaction`'s), else `defaultTimeoutMS` or the client's `timeoutMS`.
+    /// Returns the deadline to put back.
+    fn pin_deadline(&self, timeout: Option<Duration>) -> Option<Option<Instant>> {
+        let mut core = self.shared.lock();
+        let previous = core.callback_deadline;
+        let timeout = match (timeout, previous) {
+            (Some(t), _) => Some(t),
+            (None, Some(_)) => return previous,
+            (None, None) => core.default_timeout.or(self.client.timeout()),
+        };
+        if let Some(t) = timeout {
+            core.callback_deadline = Some(deadline_of(Some(t)));
+        }
+        previous
+    }
+
+    async fn commit_once_or_twice(&mut self) -> Result<()> {
         let again = {
             let mut core = self.shared.lock();
             core.check_usable()?;
@@ -150,6 +190,26 @@ impl ClientSession {
     /// # Errors
     /// No transaction was started, it was committed, or aborted already.
     pub async fn abort_transaction(&mut self) -> Result<()> {
+        self.abort_transaction_within(None).await
+    }
+
+    /// As [`abort_transaction`](Self::abort_transaction), within `timeout` (its
+    /// `timeoutMS`; `None`: the session's `defaultTimeoutMS`, else the client's). One
+    /// deadline covers the abort and its retry.
+    ///
+    /// # Errors
+    /// As [`abort_transaction`](Self::abort_transaction).
+    pub async fn abort_transaction_within(
+        &mut self,
+        timeout: impl Into<Option<Duration>>,
+    ) -> Result<()> {
+        let previous = self.pin_deadline(timeout.into());
+        let result = self.abort_once_or_twice().await;
+        self.shared.lock().callback_deadline = previous;
+        result
+    }
+
+    async fn abort_once_or_twice(&mut self) -> Result<()> {
         {
             let mut core = self.shared.lock();
             core.check_usable()?;
