@@ -47,8 +47,8 @@ pub use crud::{
     IndexModel, IndexOptions, InsertManyOptions, InsertManyResult, InsertOneModel,
     InsertOneOptions, InsertOneResult, ListCollectionsOptions, ListDatabasesOptions,
     ListIndexesOptions, ModifyCollectionOptions, Namespace, ReplaceOneModel, ReplaceOptions,
-    ReturnDocument, RunCursorCommandOptions, UpdateModel, UpdateModifications, UpdateOptions,
-    UpdateResult, VerboseResults, WriteModel,
+    ReturnDocument, RunCursorCommandOptions, TimeoutMode, UpdateModel, UpdateModifications,
+    UpdateOptions, UpdateResult, VerboseResults, WriteModel,
 };
 pub use error::{
     Error, ErrorKind, GridFsError, Result, TimeoutError, TimeoutStage, WriteConcernError,

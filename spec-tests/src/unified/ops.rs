@@ -457,11 +457,7 @@ fn options<T: serde::de::DeserializeOwned>(
     rest.remove("session");
     // Read by `op_timeout` and set on the operation.
     rest.remove("timeoutMS");
-    if rest.contains_key("timeoutMode") {
-        return Err(Fail::unsupported(format!(
-            "{op} with timeoutMode (client-side operation timeouts, issue 21)"
-        )));
-    }
+
     bson::deserialize_from_document(rest)
         .map_err(|e| Fail::unsupported(format!("{op} options: {e}")))
 }

@@ -640,7 +640,7 @@ impl Client {
         // server's minimum round trip goes out as maxTimeMS, and a command that cannot
         // finish before the deadline is not sent.
         if ctx.timeout_set {
-            if !op.is_run_command() {
+            if !op.is_run_command() && !op.caps_max_time() {
                 command.body.remove("maxTimeMS");
             }
             if let Ok(wc) = command.body.get_document_mut("writeConcern") {
@@ -656,11 +656,14 @@ impl Client {
             if remaining.is_zero() || remaining <= min_rtt {
                 return Err(failed(Error::timeout(TimeoutStage::BeforeSend), false));
             }
+            let ms = i64::try_from((remaining - min_rtt).as_millis().max(1)).unwrap_or(i64::MAX);
             if op.sends_max_time() {
-                let ms = (remaining - min_rtt).as_millis().max(1);
-                command
-                    .body
-                    .insert("maxTimeMS", i64::try_from(ms).unwrap_or(i64::MAX));
+                command.body.insert("maxTimeMS", ms);
+            } else if op.caps_max_time()
+                && let Some(own) = command.body.get("maxTimeMS").and_then(bson_as_i64)
+                && own > ms
+            {
+                command.body.insert("maxTimeMS", ms);
             }
         }
 
@@ -779,4 +782,18 @@ struct Failed {
     sent: bool,
     /// Whether it ran in a sharded deployment.
     sharded: bool,
+}
+
+/// A numeric BSON value as an i64.
+fn bson_as_i64(v: &bson::Bson) -> Option<i64> {
+    match v {
+        bson::Bson::Int32(n) => Some(i64::from(*n)),
+        bson::Bson::Int64(n) => Some(*n),
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "a whole number of milliseconds"
+        )]
+        bson::Bson::Double(f) => Some(*f as i64),
+        _ => None,
+    }
 }

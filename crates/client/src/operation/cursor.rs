@@ -117,9 +117,21 @@ pub(crate) struct OpenCursor {
     /// `timeoutMS` applies to each iteration (`timeoutMode: iteration`): the command
     /// carries no `maxTimeMS` of it.
     pub(crate) per_iteration: bool,
+    /// The `timeoutMode` the caller asked for.
+    pub(crate) timeout_mode: Option<crate::crud::TimeoutMode>,
 }
 
 impl OpenCursor {
+    /// Whether the command opens a tailable cursor (`tailable: true`).
+    pub(crate) fn is_tailable(&self) -> bool {
+        self.body.get_bool("tailable").unwrap_or(false)
+    }
+
+    /// Whether its getMores wait for data (`awaitData: true`).
+    pub(crate) fn is_await_data(&self) -> bool {
+        self.body.get_bool("awaitData").unwrap_or(false)
+    }
+
     /// A retryable read that takes a read concern.
     fn read(name: &str, db: &str, body: Document) -> Self {
         OpenCursor {
@@ -132,6 +144,7 @@ impl OpenCursor {
             write_concern: false,
             missing_is_empty: false,
             per_iteration: false,
+            timeout_mode: None,
         }
     }
 
@@ -326,9 +339,7 @@ impl Operation for OpenCursor {
     }
 
     fn sends_max_time(&self) -> bool {
-        let tailable = self.body.get_bool("tailable").unwrap_or(false);
-        let await_data = self.body.get_bool("awaitData").unwrap_or(false);
-        !self.per_iteration && (!tailable || await_data)
+        !self.per_iteration && (!self.is_tailable() || self.is_await_data())
     }
 
     fn pins_connection(&self, output: &CursorReply) -> bool {
@@ -371,6 +382,10 @@ impl Operation for GetMore {
 
     fn sends_max_time(&self) -> bool {
         false
+    }
+
+    fn caps_max_time(&self) -> bool {
+        true
     }
 
     fn build(&mut self, conn: &ConnectionDescription) -> Result<Command> {
