@@ -760,7 +760,13 @@ async fn collection_op(
                 ],
             )?;
             let mut model = args.clone();
-            for k in ["commitQuorum", "maxTimeMS", "comment", "session"] {
+            for k in [
+                "commitQuorum",
+                "maxTimeMS",
+                "comment",
+                "session",
+                "timeoutMS",
+            ] {
                 model.remove(k);
             }
             let model: IndexModel = bson::deserialize_from_document(model)

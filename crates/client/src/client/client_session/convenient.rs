@@ -55,6 +55,28 @@ impl ClientSession {
     /// The callback's error (after aborting the transaction), or the commit's.
     pub async fn with_transaction<C, R, F>(
         &mut self,
+        context: C,
+        callback: F,
+        options: impl Into<Option<TransactionOptions>>,
+    ) -> Result<R>
+    where
+        F: for<'a> FnMut(&'a mut ClientSession, &'a mut C) -> BoxFuture<'a, Result<R>>,
+    {
+        self.with_transaction_within(None, context, callback, options)
+            .await
+    }
+
+    /// As [`with_transaction`](Self::with_transaction), within `timeout` (its `timeoutMS`;
+    /// `None`: the session's `defaultTimeoutMS`, else the client's). The callback's
+    /// operations in the session keep the call's deadline, and may not set their own
+    /// `timeoutMS`; an abort after a failed callback gets the timeout afresh.
+    ///
+    /// # Errors
+    /// As [`with_transaction`](Self::with_transaction); a timeout error, with the last
+    /// error as its source, when the deadline passes before the transaction commits.
+    pub async fn with_transaction_within<C, R, F>(
+        &mut self,
+        timeout: impl Into<Option<Duration>>,
         mut context: C,
         mut callback: F,
         options: impl Into<Option<TransactionOptions>>,
@@ -64,10 +86,13 @@ impl ClientSession {
     {
         let options = options.into();
         let start = crate::conn::clock();
-        // With timeoutMS (the session's defaultTimeoutMS, else the client's), one deadline
-        // bounds the whole call, and the callback's operations in the session keep it;
-        // without, the spec's 120 seconds bound the retries.
-        let timeout = self.shared.lock().default_timeout.or(self.client.timeout());
+        // With timeoutMS (given, else the session's defaultTimeoutMS, else the client's),
+        // one deadline bounds the whole call, and the callback's operations in the session
+        // keep it; without, the spec's 120 seconds bound the retries.
+        let given = timeout.into();
+        let timeout = given
+            .or(self.shared.lock().default_timeout)
+            .or(self.client.timeout());
         let deadline = timeout.map(|t| deadline_of(Some(t)));
         let within = || match deadline {
             Some(Some(d)) => crate::conn::clock() < d,
@@ -92,8 +117,8 @@ impl ClientSession {
                         self.transaction_state(),
                         TransactionState::Starting | TransactionState::InProgress
                     ) {
-                        // The abort gets a fresh timeout (the session's own).
-                        let _ = self.abort_transaction().await;
+                        // The abort gets the timeout afresh.
+                        let _ = self.abort_transaction_within(given).await;
                     }
                     if e.has_label(TRANSIENT_TRANSACTION_ERROR) && within() {
                         continue 'transaction;
