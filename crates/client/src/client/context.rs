@@ -34,7 +34,8 @@ impl Client {
             .bound_session
             .as_ref()
             .and_then(|s| s.lock().callback_deadline);
-        let (deadline, timeout_set) = match in_callback {
+        let fixed = self.handle.as_ref().and_then(|v| v.deadline);
+        let (deadline, timeout_set) = match in_callback.or(fixed) {
             Some(deadline) => (deadline, true),
             None => {
                 let timeout = self.timeout();
@@ -54,6 +55,26 @@ impl Client {
             timeout_set,
             deprioritized: Vec::new(),
             finishes_transaction: false,
+        }
+    }
+
+    /// This view with one deadline, from now, for all its operations (when it has a
+    /// `timeoutMS`): the parts of one public operation share it.
+    pub(crate) fn with_fixed_deadline(&self) -> Client {
+        let Some(timeout) = self.timeout() else {
+            return self.clone();
+        };
+        let options = self
+            .handle
+            .as_ref()
+            .map(|v| v.options.clone())
+            .unwrap_or_default();
+        let mut view = super::handle::View::new(options);
+        view.deadline = Some(deadline_of(Some(timeout)));
+        Client {
+            inner: self.inner.clone(),
+            handle: Some(std::sync::Arc::new(view)),
+            bound_session: self.bound_session.clone(),
         }
     }
 

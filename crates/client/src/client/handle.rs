@@ -91,6 +91,10 @@ impl DatabaseOptions {
 pub(crate) struct View {
     pub(crate) options: DatabaseOptions,
     pub(crate) write_concern_document: Option<bson::Document>,
+    /// A deadline all the view's operations share (one `timeoutMS` for an operation made of
+    /// several, such as a GridFS download or a bulk write's commands; `Some(None)`: no
+    /// limit). `None`: each operation starts its own.
+    pub(crate) deadline: Option<Option<std::time::Instant>>,
 }
 
 impl View {
@@ -101,6 +105,7 @@ impl View {
                 .as_ref()
                 .and_then(WriteConcern::to_document),
             options,
+            deadline: None,
         }
     }
 }
