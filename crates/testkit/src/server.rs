@@ -417,6 +417,28 @@ fn is_hello(name: &str) -> bool {
     matches!(name, "hello" | "isMaster" | "ismaster")
 }
 
+/// MaxTimeMSExpired.
+const MAX_TIME_MS_EXPIRED: i32 = 50;
+
+/// The operation's time limit (`maxTimeMS`, positive), for commands where it is one (a
+/// getMore's is how long it awaits data, and hello's awaiting has its own).
+fn max_time(name: &str, cmd: &Document) -> Option<Duration> {
+    if name == "getMore" || is_hello(name) {
+        return None;
+    }
+    let ms = match cmd.get("maxTimeMS")? {
+        Bson::Int32(v) => i64::from(*v),
+        Bson::Int64(v) => *v,
+        #[allow(clippy::cast_possible_truncation)]
+        Bson::Double(v) => *v as i64,
+        _ => return None,
+    };
+    u64::try_from(ms)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
+}
+
 fn await_time(node: &Node, cmd: &Document) -> Option<(Document, Duration)> {
     let tv = cmd.get_document("topologyVersion").ok()?.clone();
     let ms = match cmd.get("maxAwaitTimeMS")? {
@@ -444,9 +466,16 @@ async fn run(
     // hello waits for a topology change.
     let mut action = node.fail_action(&req.db, &cmd, conn);
     if let Some(d) = action.block.take() {
+        // As on mongod, the block is an interruptible sleep of the operation: a `maxTimeMS`
+        // that runs out first ends it with MaxTimeMSExpired, and the command does not run.
+        let limit = max_time(&name, &cmd).filter(|limit| *limit < d);
         tokio::select! {
-            () = tokio::time::sleep(d) => {}
+            () = tokio::time::sleep(limit.unwrap_or(d)) => {}
             _ = shutdown.changed() => return Outcome::Close,
+        }
+        if limit.is_some() {
+            action.close = false;
+            action.error = Some((MAX_TIME_MS_EXPIRED, "operation exceeded time limit".into()));
         }
     }
     if is_hello(&name) && !action.close && action.error.is_none() {
