@@ -417,6 +417,33 @@ fn is_hello(name: &str) -> bool {
     matches!(name, "hello" | "isMaster" | "ismaster")
 }
 
+/// How long a getMore that found nothing waits for data: its `maxTimeMS` (drivers send one
+/// only on a tailable awaitData cursor's getMores) when the cursor stays open.
+fn await_data_wait(max_time: Option<&Bson>, reply: &Document) -> Option<Duration> {
+    let max_time = max_time?;
+    let cursor = reply.get_document("cursor").ok()?;
+    let open = match cursor.get("id")? {
+        Bson::Int64(id) => *id != 0,
+        Bson::Int32(id) => *id != 0,
+        _ => false,
+    };
+    let empty = cursor.get_array("nextBatch").ok()?.is_empty();
+    if !open || !empty {
+        return None;
+    }
+    let ms = match max_time {
+        Bson::Int32(v) => i64::from(*v),
+        Bson::Int64(v) => *v,
+        #[allow(clippy::cast_possible_truncation)]
+        Bson::Double(v) => *v as i64,
+        _ => return None,
+    };
+    u64::try_from(ms)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
+}
+
 /// MaxTimeMSExpired.
 const MAX_TIME_MS_EXPIRED: i32 = 50;
 
@@ -491,6 +518,10 @@ async fn run(
         }
     }
     conn.legacy_secondary_ok = req.secondary_ok;
+    // The getMore's maxTimeMS, read before the command is consumed.
+    let get_more_max_time = (name == "getMore")
+        .then(|| cmd.get("maxTimeMS").cloned())
+        .flatten();
     let done = node.respond(&req.db, cmd, conn, action);
     conn.legacy_secondary_ok = false;
     if done.close {
@@ -504,6 +535,14 @@ async fn run(
         }
     }
     let mut reply = done.reply;
+    if let Some(wait) = await_data_wait(get_more_max_time.as_ref(), &reply) {
+        // A tailable awaitData cursor's getMore with nothing new waits its maxTimeMS, as on
+        // mongod (which also returns early when data arrives; here the next getMore sees it).
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return Outcome::Close,
+        }
+    }
     match node.reply_faults.take(&name) {
         Some(ReplyFault::Drop) => return Outcome::Close,
         Some(ReplyFault::Delay(d)) => {

@@ -48,6 +48,9 @@ pub(crate) struct CursorCore {
     /// command that opened it, which its getMores keep (`Some(None)`: no limit). `None`:
     /// each getMore gets the handle's `timeoutMS` afresh.
     lifetime: Option<Option<std::time::Instant>>,
+    /// `timeoutMode: iteration`: the deadline of the current `next` call, which all its
+    /// getMores share (a tailable cursor may need several).
+    next_deadline: Option<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for CursorCore {
@@ -91,6 +94,7 @@ impl CursorCore {
             session: executed.session,
             explicit: executed.explicit,
             lifetime: None,
+            next_deadline: None,
         }
     }
 
@@ -104,12 +108,26 @@ impl CursorCore {
     /// cursor's lifetime deadline when it has one.
     fn command_context(&self) -> super::executor::OperationContext {
         let mut ctx = self.base_context();
-        if let Some(deadline) = self.lifetime {
+        if let Some(deadline) = self.lifetime.or(self.next_deadline) {
             ctx.deadline = deadline;
             ctx.csot = deadline.is_some();
             ctx.timeout_set = true;
         }
         ctx
+    }
+
+    /// Starts a `next` call: without a lifetime deadline, its getMores share one
+    /// `timeoutMS` from now.
+    pub(crate) fn begin_next(&mut self) {
+        self.next_deadline = match (self.lifetime, self.client.timeout()) {
+            (None, Some(t)) => Some(super::context::deadline_of(Some(t))),
+            _ => None,
+        };
+    }
+
+    /// Ends a `next` call.
+    pub(crate) fn end_next(&mut self) {
+        self.next_deadline = None;
     }
 
     /// A context on the cursor's server, in its session, with a fresh `timeoutMS`.

@@ -237,7 +237,15 @@ impl<T: DeserializeOwned + 'static> Cursor<T> {
     /// Network and command errors of `getMore`; a document that does not decode as `T`
     /// ([`ErrorKind::Deserialization`](crate::ErrorKind::Deserialization)).
     pub async fn try_next(&mut self) -> Result<Option<T>> {
-        self.next_document().await?.map(decode).transpose()
+        // One timeoutMS for the whole call, however many getMores it takes.
+        if let State::Idle(core) = &mut self.state {
+            core.begin_next();
+        }
+        let next = self.next_document().await;
+        if let State::Idle(core) = &mut self.state {
+            core.end_next();
+        }
+        next?.map(decode).transpose()
     }
 
     /// The next document without waiting beyond one `getMore`: a buffered one, else the
