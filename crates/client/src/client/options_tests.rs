@@ -339,7 +339,13 @@ async fn socket_timeout_and_timeout_ms_bound_round_trips() {
             .await
             .unwrap_err();
         let took = started_at.elapsed();
-        assert!(err.is_network_timeout(), "{option}: {err:?}");
+        // socketTimeoutMS: a socket timeout; timeoutMS: the timeout error (the socket's
+        // deadline, or the server's MaxTimeMSExpired when its maxTimeMS runs out first).
+        if option.starts_with("timeoutMS") {
+            assert!(err.is_timeout(), "{option}: {err:?}");
+        } else {
+            assert!(err.is_network_timeout(), "{option}: {err:?}");
+        }
         assert!(err.to_string().contains(needle), "{option}: {err}");
         assert!(
             took < Duration::from_millis(2500),
@@ -366,10 +372,24 @@ async fn socket_timeout_and_timeout_ms_bound_round_trips() {
         .run_command("admin", doc! {"ping": 1})
         .await
         .unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::ServerSelection(_)),
-        "{err:?}"
-    );
+    // The timeout error, with the selection error as its source.
+    match err.kind() {
+        ErrorKind::Timeout(t) => {
+            assert_eq!(
+                t.stage,
+                crate::error::TimeoutStage::ServerSelection,
+                "{err:?}"
+            );
+            assert!(
+                matches!(
+                    t.source.as_ref().map(crate::Error::kind),
+                    Some(ErrorKind::ServerSelection(_))
+                ),
+                "{err:?}"
+            );
+        }
+        other => panic!("expected a timeout error, got {other:?}"),
+    }
     assert!(err.to_string().contains("timeoutMS"), "{err}");
     assert!(started_at.elapsed() < Duration::from_secs(10));
     client.shutdown().await;
