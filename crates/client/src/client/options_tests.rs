@@ -396,6 +396,39 @@ async fn socket_timeout_and_timeout_ms_bound_round_trips() {
 }
 
 #[tokio::test]
+async fn timeout_ms_sends_the_time_left_as_max_time_ms_and_the_testkit_honours_it() {
+    let server = TestServer::start(ServerOptions::default()).await.unwrap();
+    let (recorder, listeners) = recorded();
+    let client = client_with(&format!("{}&timeoutMS=400", server.uri()), listeners).await;
+    let coll = client.database("csot").collection::<bson::Document>("c");
+    // The insert is blocked far beyond the deadline: the server's maxTimeMS (the time left
+    // less the minimum RTT) ends the block with MaxTimeMSExpired, or the socket's deadline
+    // does; either way the timeout error, and the insert never runs.
+    block(&server, "insert", 3000);
+    let started_at = Instant::now();
+    let err = coll.insert_one(doc! {"_id": 1}).await.unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(started_at.elapsed() < Duration::from_millis(2000));
+    server.clear_fail_points();
+    let inserts = started(&recorder, "insert");
+    let sent = started_command(inserts.first().expect("the insert was sent"));
+    let max_time = sent.get_i64("maxTimeMS").expect("maxTimeMS is sent");
+    assert!((1..=400).contains(&max_time), "{sent}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(coll.count_documents(doc! {}).await.unwrap(), 0);
+    // timeoutMS 0 on the operation: no limit, no maxTimeMS.
+    block(&server, "insert", 600);
+    coll.insert_one(doc! {"_id": 2})
+        .timeout(Duration::ZERO)
+        .await
+        .unwrap();
+    let inserts = started(&recorder, "insert");
+    let last = started_command(inserts.last().expect("sent"));
+    assert!(!last.contains_key("maxTimeMS"), "{last}");
+    client.shutdown().await;
+}
+
+#[tokio::test]
 async fn topology_settings_reach_sdam() {
     let server = TestServer::start(ServerOptions::default()).await.unwrap();
     let uri = format!(
