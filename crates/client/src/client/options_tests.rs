@@ -429,6 +429,28 @@ async fn timeout_ms_sends_the_time_left_as_max_time_ms_and_the_testkit_honours_i
 }
 
 #[tokio::test]
+async fn timeout_ms_replaces_wait_queue_timeout_ms() {
+    let server = TestServer::start(ServerOptions::default()).await.unwrap();
+    let uri = format!(
+        "{}&maxPoolSize=1&waitQueueTimeoutMS=50&timeoutMS=5000",
+        server.uri()
+    );
+    let client = Client::with_uri_str(&uri).await.unwrap();
+    client.run_command("admin", doc! {"ping": 1}).await.unwrap();
+    // The only connection is busy for 400 ms: the second ping waits past
+    // waitQueueTimeoutMS, within timeoutMS, and succeeds.
+    block(&server, "ping", 400);
+    let busy = {
+        let client = client.clone();
+        tokio::spawn(async move { client.run_command("admin", doc! {"ping": 1}).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    client.run_command("admin", doc! {"ping": 1}).await.unwrap();
+    busy.await.unwrap().unwrap();
+    client.shutdown().await;
+}
+
+#[tokio::test]
 async fn topology_settings_reach_sdam() {
     let server = TestServer::start(ServerOptions::default()).await.unwrap();
     let uri = format!(
