@@ -13,10 +13,12 @@ use mongo_client::{
     FindOneAndUpdateOptions, FindOneOptions, FindOptions, IndexModel, InsertManyOptions,
     InsertOneOptions, ListCollectionsOptions, ListDatabasesOptions, ListIndexesOptions,
     ModifyCollectionOptions, ReadPreference, ReplaceOptions, RunCursorCommandOptions,
-    UpdateModifications, UpdateOptions, WriteModel,
+    UpdateOptions, WriteModel,
 };
 use tracing::Instrument;
 
+pub(crate) use super::args::{allow, op_timeout};
+use super::args::{options, pipeline, req_doc, req_str, update_of};
 use super::entities::{CursorEntity, Entity};
 use super::runner::State;
 use super::{Fail, errors, matching, special};
@@ -188,36 +190,6 @@ fn check_result(expected: &Bson, value: &Value, lookup: &dyn matching::Lookup) -
         Value::Collection(_) => Err("a collection cannot be compared with expectResult".into()),
     };
     r.map_err(|e| Fail::runner(format!("expectResult: {e}")))
-}
-
-/// Checks that only `allowed` argument keys are present (`session` is named apart).
-pub(crate) fn allow(op: &str, args: &Document, allowed: &[&str]) -> Result<(), Fail> {
-    for k in args.keys() {
-        if k == "session" {
-            // Resolved by `entity_operation` and passed to the operation.
-            continue;
-        }
-        if k == "timeoutMS" {
-            // Read by `op_timeout` and set on the operation.
-            continue;
-        }
-        if !allowed.contains(&k.as_str()) {
-            return Err(Fail::unsupported(format!("{op} with the argument {k}")));
-        }
-    }
-    Ok(())
-}
-
-/// The operation's `timeoutMS` argument, if any.
-pub(crate) fn op_timeout(args: &Document) -> Result<Option<std::time::Duration>, Fail> {
-    args.get("timeoutMS")
-        .map(|v| super::entities::millis(v, "timeoutMS"))
-        .transpose()
-}
-
-fn req_doc<'a>(op: &str, args: &'a Document, key: &str) -> Result<&'a Document, Fail> {
-    args.get_document(key)
-        .map_err(|_| Fail::runner(format!("{op}: {key} (a document) is required")))
 }
 
 async fn entity_operation(state: &State, object: &str, name: &str, args: &Document) -> OpResult {
@@ -442,56 +414,10 @@ async fn database_op(
     }
 }
 
-/// Options of type `T` from the arguments, without the positional `skip` keys, `session` and
-/// `timeoutMS` (set on the operation apart). An option `T` does not know makes the test
-/// unsupported (named).
-fn options<T: serde::de::DeserializeOwned>(
-    op: &str,
-    args: &Document,
-    skip: &[&str],
-) -> Result<T, Fail> {
-    let mut rest = args.clone();
-    for k in skip {
-        rest.remove(*k);
-    }
-    rest.remove("session");
-    // Read by `op_timeout` and set on the operation.
-    rest.remove("timeoutMS");
-
-    bson::deserialize_from_document(rest)
-        .map_err(|e| Fail::unsupported(format!("{op} options: {e}")))
-}
-
-fn req_str(op: &str, args: &Document, key: &str) -> Result<String, Fail> {
-    args.get_str(key)
-        .map(str::to_string)
-        .map_err(|_| Fail::runner(format!("{op}: {key} (a string) is required")))
-}
-
-fn pipeline(op: &str, args: &Document) -> Result<Vec<Document>, Fail> {
-    args.get_array("pipeline")
-        .map_err(|_| Fail::runner(format!("{op}: pipeline is required")))?
-        .iter()
-        .map(|d| {
-            d.as_document()
-                .cloned()
-                .ok_or_else(|| Fail::runner(format!("{op}: pipeline stages are documents")))
-        })
-        .collect()
-}
-
 fn root<T: serde::Serialize>(r: &T) -> OpResult {
     bson::serialize_to_document(r)
         .map(Value::Root)
         .map_err(|e| Fail::runner(format!("the result cannot be written as BSON: {e}")).into())
-}
-
-fn update_of(op: &str, args: &Document) -> Result<UpdateModifications, Fail> {
-    let u = args
-        .get("update")
-        .cloned()
-        .ok_or_else(|| Fail::runner(format!("{op}: update is required")))?;
-    UpdateModifications::from_bson(u).map_err(|e| Fail::runner(format!("{op}: {e}")))
 }
 
 async fn collection_op(

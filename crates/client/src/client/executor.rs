@@ -651,7 +651,13 @@ impl Client {
             }
         }
         if let Some(deadline) = ctx.deadline.filter(|_| ctx.csot) {
-            let min_rtt = selected_min_rtt.unwrap_or_else(|| topology.min_rtt(&address));
+            let min_rtt = selected_min_rtt.unwrap_or_else(|| {
+                topology.with_description(|d| {
+                    d.server(&address)
+                        .and_then(|sd| sd.min_round_trip_time)
+                        .unwrap_or_default()
+                })
+            });
             let remaining = deadline.saturating_duration_since(crate::conn::clock());
             if remaining.is_zero() || remaining <= min_rtt {
                 return Err(failed(Error::timeout(TimeoutStage::BeforeSend), false));
@@ -660,7 +666,10 @@ impl Client {
             if op.sends_max_time() {
                 command.body.insert("maxTimeMS", ms);
             } else if op.caps_max_time()
-                && let Some(own) = command.body.get("maxTimeMS").and_then(bson_as_i64)
+                && let Some(own) = command
+                    .body
+                    .get("maxTimeMS")
+                    .and_then(crate::error::BsonExt::as_i64_lossy)
                 && own > ms
             {
                 command.body.insert("maxTimeMS", ms);
@@ -782,18 +791,4 @@ struct Failed {
     sent: bool,
     /// Whether it ran in a sharded deployment.
     sharded: bool,
-}
-
-/// A numeric BSON value as an i64.
-fn bson_as_i64(v: &bson::Bson) -> Option<i64> {
-    match v {
-        bson::Bson::Int32(n) => Some(i64::from(*n)),
-        bson::Bson::Int64(n) => Some(*n),
-        #[allow(
-            clippy::cast_possible_truncation,
-            reason = "a whole number of milliseconds"
-        )]
-        bson::Bson::Double(f) => Some(*f as i64),
-        _ => None,
-    }
 }

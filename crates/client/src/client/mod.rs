@@ -19,6 +19,8 @@ mod options_tests;
 mod retry;
 mod session;
 mod stream;
+#[cfg(test)]
+mod timeout_tests;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -154,53 +154,6 @@ pub enum ErrorKind {
     Timeout(TimeoutError),
 }
 
-/// What was under way when an operation's `timeoutMS` expired.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum TimeoutStage {
-    /// Server selection.
-    ServerSelection,
-    /// Connection check-out (the wait queue, or opening a connection).
-    Checkout,
-    /// The command: its socket I/O, or the server's own time limit (`MaxTimeMSExpired`).
-    Command,
-    /// Before sending: the time left could not cover the server's minimum round trip.
-    BeforeSend,
-    /// Between the commands of an operation (a retry, a `withTransaction` loop).
-    Between,
-}
-
-/// An expired `timeoutMS` ([`ErrorKind::Timeout`]).
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct TimeoutError {
-    /// What was under way.
-    pub stage: TimeoutStage,
-    /// The error the stage failed with (a socket timeout, a selection or check-out timeout,
-    /// the server's `MaxTimeMSExpired`, the last transient error of a transaction).
-    pub source: Option<Error>,
-}
-
-impl fmt::Display for TimeoutError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let stage = match self.stage {
-            TimeoutStage::ServerSelection => "during server selection",
-            TimeoutStage::Checkout => "during connection check-out",
-            TimeoutStage::Command => "during the command",
-            TimeoutStage::BeforeSend => {
-                "before sending the command (the time left is less than the server's minimum \
-                 round-trip time)"
-            }
-            TimeoutStage::Between => "between the operation's commands",
-        };
-        write!(f, "operation timed out (timeoutMS) {stage}")?;
-        if let Some(e) = &self.source {
-            write!(f, ": {e}")?;
-        }
-        Ok(())
-    }
-}
-
 /// A command error: the reply's code, codeName and errmsg.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
@@ -512,87 +465,6 @@ impl Error {
         Error::new(ErrorKind::Usage(msg.into()))
     }
 
-    /// An expired `timeoutMS` at `stage`, with no underlying error.
-    pub(crate) fn timeout(stage: TimeoutStage) -> Self {
-        Error::new(ErrorKind::Timeout(TimeoutError {
-            stage,
-            source: None,
-        }))
-    }
-
-    /// Whether this is an expired `timeoutMS` ([`ErrorKind::Timeout`]).
-    pub fn is_timeout(&self) -> bool {
-        matches!(&*self.kind, ErrorKind::Timeout(_))
-    }
-
-    /// The error an expired `timeoutMS` wraps (the error itself otherwise).
-    fn unwrapped(&self) -> &Error {
-        match &*self.kind {
-            ErrorKind::Timeout(TimeoutError {
-                source: Some(e), ..
-            }) => e,
-            _ => self,
-        }
-    }
-
-    /// With `timeoutMS` set, this error as the timeout error when it says a time limit was
-    /// reached (client-side operation timeouts spec, "Error Transformations"): a socket
-    /// timeout, a server selection or check-out timeout, or `MaxTimeMSExpired` (code 50, at
-    /// the top, in a write error or in a write concern error). Labels, the address and the
-    /// detail stay on the outer error; the original is its source.
-    ///
-    /// A server selection error is a timeout only when the deadline has `expired` (it may
-    /// also say that no server is compatible).
-    pub(crate) fn into_timeout(self, expired: bool) -> Self {
-        let stage = match &*self.kind {
-            ErrorKind::Timeout(_) => return self,
-            ErrorKind::ServerSelection(_) if expired => TimeoutStage::ServerSelection,
-            ErrorKind::Pool(
-                mongo_pool::PoolError::WaitQueueTimeout { .. }
-                | mongo_pool::PoolError::ConnectTimeout { .. },
-            ) => TimeoutStage::Checkout,
-            ErrorKind::Pool(_) if self.is_network_timeout() => TimeoutStage::Checkout,
-            _ if self.is_network_timeout() => TimeoutStage::Command,
-            _ if self.has_max_time_expired() => TimeoutStage::Command,
-            _ => return self,
-        };
-        self.wrapped_in_timeout(stage)
-    }
-
-    /// This error as the source of a timeout error at `stage` (labels and address kept on
-    /// the outer error).
-    pub(crate) fn wrapped_in_timeout(self, stage: TimeoutStage) -> Self {
-        if self.is_timeout() {
-            return self;
-        }
-        let mut outer = Error::new(ErrorKind::Timeout(TimeoutError {
-            stage,
-            source: None,
-        }));
-        outer.labels = self.labels.clone();
-        outer.address = self.address.clone();
-        if let ErrorKind::Timeout(t) = &mut *outer.kind {
-            t.source = Some(self);
-        }
-        outer
-    }
-
-    /// Whether the server's `MaxTimeMSExpired` (code 50) is the error, a write error or
-    /// the write concern error.
-    fn has_max_time_expired(&self) -> bool {
-        const MAX_TIME_MS_EXPIRED: i32 = 50;
-        match &*self.kind {
-            ErrorKind::Command(c) => c.code == MAX_TIME_MS_EXPIRED,
-            ErrorKind::Write(w) => {
-                w.write_concern_error
-                    .as_ref()
-                    .is_some_and(|e| e.code == MAX_TIME_MS_EXPIRED)
-                    || w.write_errors.iter().any(|e| e.code == MAX_TIME_MS_EXPIRED)
-            }
-            _ => false,
-        }
-    }
-
     /// Reads the error out of a command reply with `ok` not 1 (code, codeName, errmsg,
     /// errorLabels, topologyVersion).
     pub fn from_reply(reply: &Document) -> Self {
@@ -729,19 +601,6 @@ impl Error {
                 source: Some(e), ..
             }) => e.is_network_error(),
             ErrorKind::Pool(p) => pool_source(p).is_some_and(Error::is_network_error),
-            _ => false,
-        }
-    }
-
-    /// A network timeout (socket or connect timeout).
-    pub fn is_network_timeout(&self) -> bool {
-        match &*self.kind {
-            ErrorKind::Io(e) => e.kind() == std::io::ErrorKind::TimedOut,
-            ErrorKind::Timeout(TimeoutError {
-                source: Some(e), ..
-            }) => e.is_network_timeout(),
-            ErrorKind::Pool(mongo_pool::PoolError::ConnectTimeout { .. }) => true,
-            ErrorKind::Pool(p) => pool_source(p).is_some_and(Error::is_network_timeout),
             _ => false,
         }
     }
@@ -930,6 +789,8 @@ impl BsonExt for Bson {
 }
 
 mod convert;
+mod timeout;
+pub use timeout::{TimeoutError, TimeoutStage};
 
 #[cfg(test)]
 mod tests;

@@ -207,9 +207,7 @@ pub(crate) struct Selected {
     /// (the retryable writes spec decides by the selected server, before the check-out,
     /// whose failure may already have marked it Unknown).
     pub(crate) supports_retryable_writes: bool,
-    /// The server's minimum round-trip time as described when it was selected (the
-    /// client-side operation timeouts spec reads it from the description used for the
-    /// selection).
+    /// The server's minimum round-trip time in the description it was selected from (CSOT).
     pub(crate) min_rtt: std::time::Duration,
 }
 
@@ -291,15 +289,6 @@ impl Topology {
             .collect();
         out.sort_by(|a, b| a.address.cmp(&b.address));
         out
-    }
-
-    /// The minimum round-trip time of the server at `address` (zero while unknown).
-    pub(crate) fn min_rtt(&self, address: &ServerAddress) -> std::time::Duration {
-        self.with_description(|d| {
-            d.server(address)
-                .and_then(|sd| sd.min_round_trip_time)
-                .unwrap_or_default()
-        })
     }
 
     fn server(&self, address: &ServerAddress) -> Option<Arc<Server>> {
