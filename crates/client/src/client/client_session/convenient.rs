@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::transaction::UNKNOWN_TRANSACTION_COMMIT_RESULT;
+use super::transaction::{DeadlineGuard, UNKNOWN_TRANSACTION_COMMIT_RESULT};
 use super::txn::TransactionState;
 use super::{ClientSession, TransactionOptions};
 use crate::client::action::BoxFuture;
@@ -107,9 +107,9 @@ impl ClientSession {
         };
         'transaction: loop {
             self.start_transaction(options.clone())?;
-            self.shared.lock().callback_deadline = deadline;
+            let scope = DeadlineGuard::set(&self.shared, deadline);
             let outcome = callback(self, &mut context).await;
-            self.shared.lock().callback_deadline = None;
+            drop(scope);
             let value = match outcome {
                 Ok(v) => v,
                 Err(e) => {
@@ -139,9 +139,9 @@ impl ClientSession {
                 return Ok(value);
             }
             loop {
-                self.shared.lock().callback_deadline = deadline;
+                let scope = DeadlineGuard::set(&self.shared, deadline);
                 let committed = self.commit_transaction().await;
-                self.shared.lock().callback_deadline = None;
+                drop(scope);
                 match committed {
                     Ok(()) => return Ok(value),
                     Err(e) => {

@@ -116,10 +116,8 @@ impl ClientSession {
         &mut self,
         timeout: impl Into<Option<Duration>>,
     ) -> Result<()> {
-        let previous = self.pin_deadline(timeout.into());
-        let result = self.commit_once_or_twice().await;
-        self.shared.lock().callback_deadline = previous;
-        result
+        let _restore = DeadlineGuard::restoring(&self.shared, self.pin_deadline(timeout.into()));
+        self.commit_once_or_twice().await
     }
 
     /// Sets the deadline of a commit or abort: `timeout` when given, else the one already
@@ -203,10 +201,8 @@ impl ClientSession {
         &mut self,
         timeout: impl Into<Option<Duration>>,
     ) -> Result<()> {
-        let previous = self.pin_deadline(timeout.into());
-        let result = self.abort_once_or_twice().await;
-        self.shared.lock().callback_deadline = previous;
-        result
+        let _restore = DeadlineGuard::restoring(&self.shared, self.pin_deadline(timeout.into()));
+        self.abort_once_or_twice().await
     }
 
     async fn abort_once_or_twice(&mut self) -> Result<()> {
@@ -405,6 +401,36 @@ impl Client {
             }
             Err(e) => shared.after_transaction_op(Err(e)),
         }
+    }
+}
+
+/// Puts a session's `callback_deadline` back as it was when dropped, so that a call that is
+/// cancelled (its future dropped) leaves no deadline behind for the session's next
+/// operations.
+pub(crate) struct DeadlineGuard {
+    shared: SharedSession,
+    previous: Option<Option<Instant>>,
+}
+
+impl DeadlineGuard {
+    /// Sets the deadline to `deadline` until the guard is dropped.
+    pub(crate) fn set(shared: &SharedSession, deadline: Option<Option<Instant>>) -> Self {
+        let previous = std::mem::replace(&mut shared.lock().callback_deadline, deadline);
+        DeadlineGuard::restoring(shared, previous)
+    }
+
+    /// Puts `previous` back when dropped.
+    pub(crate) fn restoring(shared: &SharedSession, previous: Option<Option<Instant>>) -> Self {
+        DeadlineGuard {
+            shared: shared.clone(),
+            previous,
+        }
+    }
+}
+
+impl Drop for DeadlineGuard {
+    fn drop(&mut self) {
+        self.shared.lock().callback_deadline = self.previous;
     }
 }
 
