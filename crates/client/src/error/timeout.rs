@@ -148,3 +148,61 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bson::doc;
+
+    use super::*;
+
+    #[test]
+    fn time_limits_become_the_timeout_error_with_their_source() {
+        // MaxTimeMSExpired at the top, in a write error and in a write concern error: by code
+        // only (client-side operation timeouts spec, "Error Transformations").
+        let top =
+            Error::from_reply(&doc! {"ok": 0, "code": 50, "errmsg": "x", "errorLabels": ["L"]});
+        let write = Error::from_write_reply(&doc! {
+            "ok": 1, "n": 0, "writeErrors": [{"index": 0, "code": 50, "errmsg": "x"}]
+        })
+        .unwrap();
+        let wce = Error::from_write_reply(&doc! {
+            "ok": 1, "n": 1, "writeConcernError": {"code": 50, "errmsg": "x"}
+        })
+        .unwrap();
+        for e in [top, write, wce] {
+            let t = e.clone().into_timeout(false);
+            let ErrorKind::Timeout(inner) = t.kind() else {
+                panic!("a timeout error: {t}");
+            };
+            assert_eq!(inner.stage, TimeoutStage::Command);
+            // The original stays reachable, its code and labels with it.
+            assert_eq!(t.code(), Some(50));
+            assert_eq!(
+                t.labels().collect::<Vec<_>>(),
+                e.labels().collect::<Vec<_>>()
+            );
+            assert!(t.to_string().contains(&e.to_string()), "{t}");
+        }
+        // A socket timeout is one too, and stays a network error for the callers that ask.
+        let io = Error::io(std::io::Error::new(std::io::ErrorKind::TimedOut, "late"));
+        let t = io.into_timeout(false);
+        assert!(t.is_timeout() && t.is_network_error() && t.is_network_timeout());
+        // A selection error only once the deadline has passed (it may say "incompatible").
+        let selection = Error::new(ErrorKind::ServerSelection("none".into()));
+        assert!(!selection.clone().into_timeout(false).is_timeout());
+        let t = selection.into_timeout(true);
+        assert!(matches!(
+            t.kind(),
+            ErrorKind::Timeout(TimeoutError {
+                stage: TimeoutStage::ServerSelection,
+                ..
+            })
+        ));
+        // Other errors pass through.
+        let other = Error::from_reply(&doc! {"ok": 0, "code": 11000, "errmsg": "dup"});
+        assert!(!other.into_timeout(true).is_timeout());
+        // With no underlying error, the message says where the time ran out.
+        let before = Error::timeout(TimeoutStage::BeforeSend);
+        assert!(before.to_string().contains("round-trip"), "{before}");
+    }
+}
