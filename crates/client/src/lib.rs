@@ -49,11 +49,12 @@ pub use crud::{
     InsertOneModel, InsertOneOptions, InsertOneResult, ListCollectionsOptions,
     ListDatabasesOptions, ListIndexesOptions, ModifyCollectionOptions, Namespace, OperationType,
     RenameCollectionOptions, ReplaceOneModel, ReplaceOptions, ResumeToken, ReturnDocument,
-    RunCursorCommandOptions, SplitEvent, UpdateDescription, UpdateModel, UpdateModifications,
+    RunCursorCommandOptions, SplitEvent, TimeoutMode, UpdateDescription, UpdateModel, UpdateModifications,
     UpdateOptions, UpdateResult, VerboseResults, WriteModel,
 };
 pub use error::{
-    Error, ErrorKind, GridFsError, Result, WriteConcernError, WriteError, WriteFailure,
+    Error, ErrorKind, GridFsError, Result, TimeoutError, TimeoutStage, WriteConcernError,
+    WriteError, WriteFailure,
 };
 pub use options::{
     Acknowledgment, AuthMechanism, ClientOptions, ClientOptionsBuilder, Compressor, Credential,

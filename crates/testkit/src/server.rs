@@ -417,6 +417,55 @@ fn is_hello(name: &str) -> bool {
     matches!(name, "hello" | "isMaster" | "ismaster")
 }
 
+/// How long a getMore that found nothing waits for data: its `maxTimeMS` (drivers send one
+/// only on a tailable awaitData cursor's getMores) when the cursor stays open.
+fn await_data_wait(max_time: Option<&Bson>, reply: &Document) -> Option<Duration> {
+    let max_time = max_time?;
+    let cursor = reply.get_document("cursor").ok()?;
+    let open = match cursor.get("id")? {
+        Bson::Int64(id) => *id != 0,
+        Bson::Int32(id) => *id != 0,
+        _ => false,
+    };
+    let empty = cursor.get_array("nextBatch").ok()?.is_empty();
+    if !open || !empty {
+        return None;
+    }
+    let ms = match max_time {
+        Bson::Int32(v) => i64::from(*v),
+        Bson::Int64(v) => *v,
+        #[allow(clippy::cast_possible_truncation)]
+        Bson::Double(v) => *v as i64,
+        _ => return None,
+    };
+    u64::try_from(ms)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
+}
+
+/// MaxTimeMSExpired.
+const MAX_TIME_MS_EXPIRED: i32 = 50;
+
+/// The operation's time limit (`maxTimeMS`, positive), for commands where it is one (a
+/// getMore's is how long it awaits data, and hello's awaiting has its own).
+fn max_time(name: &str, cmd: &Document) -> Option<Duration> {
+    if name == "getMore" || is_hello(name) {
+        return None;
+    }
+    let ms = match cmd.get("maxTimeMS")? {
+        Bson::Int32(v) => i64::from(*v),
+        Bson::Int64(v) => *v,
+        #[allow(clippy::cast_possible_truncation)]
+        Bson::Double(v) => *v as i64,
+        _ => return None,
+    };
+    u64::try_from(ms)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
+}
+
 fn await_time(node: &Node, cmd: &Document) -> Option<(Document, Duration)> {
     let tv = cmd.get_document("topologyVersion").ok()?.clone();
     let ms = match cmd.get("maxAwaitTimeMS")? {
@@ -444,9 +493,16 @@ async fn run(
     // hello waits for a topology change.
     let mut action = node.fail_action(&req.db, &cmd, conn);
     if let Some(d) = action.block.take() {
+        // As on mongod, the block is an interruptible sleep of the operation: a `maxTimeMS`
+        // that runs out first ends it with MaxTimeMSExpired, and the command does not run.
+        let limit = max_time(&name, &cmd).filter(|limit| *limit < d);
         tokio::select! {
-            () = tokio::time::sleep(d) => {}
+            () = tokio::time::sleep(limit.unwrap_or(d)) => {}
             _ = shutdown.changed() => return Outcome::Close,
+        }
+        if limit.is_some() {
+            action.close = false;
+            action.error = Some((MAX_TIME_MS_EXPIRED, "operation exceeded time limit".into()));
         }
     }
     if is_hello(&name) && !action.close && action.error.is_none() {
@@ -490,6 +546,10 @@ async fn run(
         }
     }
     conn.legacy_secondary_ok = req.secondary_ok;
+    // The getMore's maxTimeMS, read before the command is consumed.
+    let get_more_max_time = (name == "getMore")
+        .then(|| cmd.get("maxTimeMS").cloned())
+        .flatten();
     let done = node.respond(&req.db, cmd, conn, action);
     conn.legacy_secondary_ok = false;
     if done.close {
@@ -503,6 +563,14 @@ async fn run(
         }
     }
     let mut reply = done.reply;
+    if let Some(wait) = await_data_wait(get_more_max_time.as_ref(), &reply) {
+        // A tailable awaitData cursor's getMore with nothing new waits its maxTimeMS, as on
+        // mongod (which also returns early when data arrives; here the next getMore sees it).
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return Outcome::Close,
+        }
+    }
     match node.reply_faults.take(&name) {
         Some(ReplyFault::Drop) => return Outcome::Close,
         Some(ReplyFault::Delay(d)) => {

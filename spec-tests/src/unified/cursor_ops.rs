@@ -39,8 +39,9 @@ pub(crate) async fn cursor_op(
         }
         "close" => {
             allow(name, args, &[])?;
+            let timeout = super::ops::op_timeout(args)?;
             if let Some(c) = guard.cursor.take() {
-                c.close().await;
+                c.close_within(timeout).await;
             }
             Ok(Value::None)
         }

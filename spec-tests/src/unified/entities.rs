@@ -77,10 +77,12 @@ impl AnyCursor {
         }
     }
 
-    /// Closes it (kills the server's cursor).
-    pub(crate) async fn close(self) {
+    /// Closes it (kills the server's cursor), the killCursors of a find, aggregate or command
+    /// cursor within `timeout` when given. A change stream has no timeoutMS of its own yet
+    /// (issue 21): its close takes the client's.
+    pub(crate) async fn close_within(self, timeout: Option<std::time::Duration>) {
         match self {
-            AnyCursor::Cursor(c) => c.close().await,
+            AnyCursor::Cursor(c) => c.close_within(timeout).await,
             AnyCursor::ChangeStream(c) => c.close().await,
         }
     }
@@ -572,7 +574,7 @@ pub(crate) fn handle_options(o: &Document) -> Result<DatabaseOptions, Fail> {
                     .ok_or_else(|| Fail::runner("readPreference must be an object"))?;
                 out = out.read_preference(read_preference(rp)?);
             }
-            "timeoutMS" => return Err(Fail::unsupported("timeoutMS on a handle (issue 21)")),
+            "timeoutMS" => out = out.timeout(millis(v, "timeoutMS")?),
             other => {
                 return Err(Fail::runner(format!(
                     "unknown collection/database option {other}"
@@ -581,6 +583,11 @@ pub(crate) fn handle_options(o: &Document) -> Result<DatabaseOptions, Fail> {
         }
     }
     Ok(out)
+}
+
+/// A duration in milliseconds (`timeoutMS` and the like).
+pub(crate) fn millis(v: &Bson, what: &str) -> Result<Duration, Fail> {
+    whole_number(v, what).map(Duration::from_millis)
 }
 
 fn whole_number(v: &Bson, what: &str) -> Result<u64, Fail> {

@@ -18,9 +18,10 @@ fn is_client_error(e: &Error) -> bool {
     }
 }
 
-/// Whether the error is a timeout (socket, selection or check-out).
+/// Whether the error is a timeout (an expired timeoutMS; socket, selection or check-out).
 fn is_timeout(e: &Error) -> bool {
-    e.is_network_timeout()
+    e.is_timeout()
+        || e.is_network_timeout()
         || matches!(e.kind(), ErrorKind::Pool(p) if p.to_string().to_ascii_lowercase().contains("timed out"))
         || matches!(e.kind(), ErrorKind::ServerSelection(m) if m.to_ascii_lowercase().contains("timed out") || m.to_ascii_lowercase().contains("timeout"))
 }

@@ -58,9 +58,9 @@ pub(crate) fn create_bucket(spec: &Document, id: &str, entities: &Entities) -> R
                         .ok_or_else(|| Fail::runner("readPreference must be an object"))?,
                 )?),
                 "timeoutMS" => {
-                    return Err(Fail::unsupported(
-                        "timeoutMS on a bucket (client-side operation timeouts, issue 21)",
-                    ));
+                    let mut o = options;
+                    o.timeout = Some(super::entities::millis(v, "timeoutMS")?);
+                    o
                 }
                 other => return Err(Fail::runner(format!("unknown bucket option {other}"))),
             };
@@ -119,6 +119,18 @@ pub(crate) async fn bucket_op(
     if args.contains_key("session") {
         return Err(Fail::unsupported(format!("bucket.{name} in a session")).into());
     }
+    // The operation's own timeoutMS: the bucket's operations within it.
+    let with_timeout;
+    let bucket = match super::ops::op_timeout(args)? {
+        Some(t) => {
+            with_timeout = bucket.with_timeout(t);
+            &with_timeout
+        }
+        None => bucket,
+    };
+    let mut args = args.clone();
+    args.remove("timeoutMS");
+    let args = &args;
     match name {
         "upload" | "uploadWithId" => {
             let with_id = name == "uploadWithId";

@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod args;
 mod client_bulk;
 mod cursor_ops;
 mod deployment;

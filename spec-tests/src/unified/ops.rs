@@ -8,15 +8,17 @@ use super::BoxFuture;
 use bson::{Bson, Document};
 use mongo_client::{
     AggregateOptions, BulkWriteOptions, ChangeStreamOptions, ClientSession, CountOptions,
-    CreateCollectionOptions, CreateIndexOptions, DeleteOptions, DistinctOptions, DriverInfo,
-    DropIndexOptions, EstimatedDocumentCountOptions, FindOneAndDeleteOptions,
+    CreateCollectionOptions, CreateIndexOptions, DeleteOptions, DistinctOptions,
+    DriverInfo, DropIndexOptions, EstimatedDocumentCountOptions, FindOneAndDeleteOptions,
     FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOneOptions, FindOptions, IndexModel,
     InsertManyOptions, InsertOneOptions, ListCollectionsOptions, ListDatabasesOptions,
     ListIndexesOptions, ModifyCollectionOptions, ReadPreference, RenameCollectionOptions,
-    ReplaceOptions, RunCursorCommandOptions, UpdateModifications, UpdateOptions, WriteModel,
+    ReplaceOptions, RunCursorCommandOptions, UpdateOptions, WriteModel,
 };
 use tracing::Instrument;
 
+pub(crate) use super::args::{allow, op_timeout};
+use super::args::{options, pipeline, req_doc, req_str, update_of};
 use super::entities::{AnyCursor, CursorEntity, Entity};
 use super::runner::State;
 use super::{Fail, errors, matching, special};
@@ -190,30 +192,6 @@ fn check_result(expected: &Bson, value: &Value, lookup: &dyn matching::Lookup) -
     r.map_err(|e| Fail::runner(format!("expectResult: {e}")))
 }
 
-/// Checks that only `allowed` argument keys are present (`session` is named apart).
-pub(crate) fn allow(op: &str, args: &Document, allowed: &[&str]) -> Result<(), Fail> {
-    for k in args.keys() {
-        if k == "session" {
-            // Resolved by `entity_operation` and passed to the operation.
-            continue;
-        }
-        if k == "timeoutMS" {
-            return Err(Fail::unsupported(format!(
-                "{op} with timeoutMS (client-side operation timeouts, issue 21)"
-            )));
-        }
-        if !allowed.contains(&k.as_str()) {
-            return Err(Fail::unsupported(format!("{op} with the argument {k}")));
-        }
-    }
-    Ok(())
-}
-
-fn req_doc<'a>(op: &str, args: &'a Document, key: &str) -> Result<&'a Document, Fail> {
-    args.get_document(key)
-        .map_err(|_| Fail::runner(format!("{op}: {key} (a document) is required")))
-}
-
 async fn entity_operation(state: &State, object: &str, name: &str, args: &Document) -> OpResult {
     let entity = state.entities.get(object)?;
     // The explicit session the operation runs in, locked for its duration.
@@ -263,6 +241,8 @@ async fn client_op(
     name: &str,
     args: &Document,
 ) -> OpResult {
+    // The operation's own timeoutMS (client-side operation timeouts).
+    let timeout = op_timeout(args)?;
     match name {
         "close" => {
             allow(name, args, &[])?;
@@ -277,6 +257,7 @@ async fn client_op(
             let dbs = client
                 .list_databases()
                 .session(session)
+                .timeout(timeout)
                 .filter(filter)
                 .with_options(o)
                 .await?;
@@ -333,6 +314,8 @@ async fn database_op(
     name: &str,
     args: &Document,
 ) -> OpResult {
+    // The operation's own timeoutMS (client-side operation timeouts).
+    let timeout = op_timeout(args)?;
     match name {
         "runCommand" => {
             allow(
@@ -341,7 +324,7 @@ async fn database_op(
                 &["command", "commandName", "readPreference", "session"],
             )?;
             let cmd = req_doc(name, args, "command")?.clone();
-            let mut run = db.run_command(cmd).session(session);
+            let mut run = db.run_command(cmd).session(session).timeout(timeout);
             if let Some(rp) = read_preference(args)? {
                 run = run.read_preference(rp);
             }
@@ -354,6 +337,7 @@ async fn database_op(
             let cursor = db
                 .run_cursor_command(cmd)
                 .session(session)
+                .timeout(timeout)
                 .with_options(o)
                 .await?;
             if name == "runCursorCommand" {
@@ -368,6 +352,7 @@ async fn database_op(
             Ok(Value::Docs(
                 db.aggregate(pipeline)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?
                     .collect_all()
@@ -379,6 +364,7 @@ async fn database_op(
             let o: CreateCollectionOptions = options(name, args, &["collection"])?;
             db.create_collection(&coll)
                 .session(session)
+                .timeout(timeout)
                 .with_options(o)
                 .await?;
             Ok(Value::Collection(Box::new(db.collection(&coll))))
@@ -389,6 +375,7 @@ async fn database_op(
             db.modify_collection(coll)
                 .with_options(o)
                 .session(session)
+                .timeout(timeout)
                 .await?;
             Ok(Value::None)
         }
@@ -397,6 +384,7 @@ async fn database_op(
             db.collection::<Document>(&req_str(name, args, "collection")?)
                 .drop()
                 .session(session)
+                .timeout(timeout)
                 .await?;
             Ok(Value::None)
         }
@@ -406,6 +394,7 @@ async fn database_op(
             Ok(Value::Docs(
                 db.list_collections()
                     .session(session)
+                    .timeout(timeout)
                     .filter(filter)
                     .with_options(o)
                     .await?
@@ -419,6 +408,7 @@ async fn database_op(
             let names = db
                 .list_collection_names()
                 .session(session)
+                .timeout(timeout)
                 .filter(filter)
                 .await?;
             Ok(Value::Bson(Bson::Array(
@@ -440,57 +430,10 @@ async fn database_op(
     }
 }
 
-/// Options of type `T` from the arguments, without the positional `skip` keys. `session`,
-/// `timeoutMS` and an option `T` does not know make the test unsupported (named).
-fn options<T: serde::de::DeserializeOwned>(
-    op: &str,
-    args: &Document,
-    skip: &[&str],
-) -> Result<T, Fail> {
-    let mut rest = args.clone();
-    for k in skip {
-        rest.remove(*k);
-    }
-    rest.remove("session");
-    if rest.contains_key("timeoutMS") || rest.contains_key("timeoutMode") {
-        return Err(Fail::unsupported(format!(
-            "{op} with timeoutMS (client-side operation timeouts, issue 21)"
-        )));
-    }
-    bson::deserialize_from_document(rest)
-        .map_err(|e| Fail::unsupported(format!("{op} options: {e}")))
-}
-
-fn req_str(op: &str, args: &Document, key: &str) -> Result<String, Fail> {
-    args.get_str(key)
-        .map(str::to_string)
-        .map_err(|_| Fail::runner(format!("{op}: {key} (a string) is required")))
-}
-
-fn pipeline(op: &str, args: &Document) -> Result<Vec<Document>, Fail> {
-    args.get_array("pipeline")
-        .map_err(|_| Fail::runner(format!("{op}: pipeline is required")))?
-        .iter()
-        .map(|d| {
-            d.as_document()
-                .cloned()
-                .ok_or_else(|| Fail::runner(format!("{op}: pipeline stages are documents")))
-        })
-        .collect()
-}
-
 fn root<T: serde::Serialize>(r: &T) -> OpResult {
     bson::serialize_to_document(r)
         .map(Value::Root)
         .map_err(|e| Fail::runner(format!("the result cannot be written as BSON: {e}")).into())
-}
-
-fn update_of(op: &str, args: &Document) -> Result<UpdateModifications, Fail> {
-    let u = args
-        .get("update")
-        .cloned()
-        .ok_or_else(|| Fail::runner(format!("{op}: update is required")))?;
-    UpdateModifications::from_bson(u).map_err(|e| Fail::runner(format!("{op}: {e}")))
 }
 
 async fn collection_op(
@@ -499,11 +442,20 @@ async fn collection_op(
     name: &str,
     args: &Document,
 ) -> OpResult {
+    // The operation's own timeoutMS (client-side operation timeouts).
+    let timeout = op_timeout(args)?;
     match name {
         "insertOne" => {
             let d = req_doc(name, args, "document")?.clone();
             let o: InsertOneOptions = options(name, args, &["document"])?;
-            root(&coll.insert_one(d).session(session).with_options(o).await?)
+            root(
+                &coll
+                    .insert_one(d)
+                    .session(session)
+                    .timeout(timeout)
+                    .with_options(o)
+                    .await?,
+            )
         }
         "insertMany" => {
             let docs: Vec<Document> = args
@@ -517,6 +469,7 @@ async fn collection_op(
                 &coll
                     .insert_many(docs)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?,
             )
@@ -524,7 +477,12 @@ async fn collection_op(
         "find" | "createFindCursor" => {
             let filter = req_doc(name, args, "filter")?.clone();
             let o: FindOptions = options(name, args, &["filter"])?;
-            let cursor = coll.find(filter).session(session).with_options(o).await?;
+            let cursor = coll
+                .find(filter)
+                .session(session)
+                .timeout(timeout)
+                .with_options(o)
+                .await?;
             if name == "find" {
                 Ok(Value::Docs(cursor.collect_all().await?))
             } else {
@@ -538,6 +496,7 @@ async fn collection_op(
                 match coll
                     .find_one(filter)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?
                 {
@@ -552,11 +511,13 @@ async fn collection_op(
             let r = if name == "deleteOne" {
                 coll.delete_one(filter)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?
             } else {
                 coll.delete_many(filter)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?
             };
@@ -569,11 +530,13 @@ async fn collection_op(
             let r = if name == "updateOne" {
                 coll.update_one(filter, update)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?
             } else {
                 coll.update_many(filter, update)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?
             };
@@ -587,6 +550,7 @@ async fn collection_op(
                 &coll
                     .replace_one(filter, replacement)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?,
             )
@@ -598,6 +562,7 @@ async fn collection_op(
                     let o: FindOneAndDeleteOptions = options(name, args, &["filter"])?;
                     coll.find_one_and_delete(filter)
                         .session(session)
+                        .timeout(timeout)
                         .with_options(o)
                         .await?
                 }
@@ -607,6 +572,7 @@ async fn collection_op(
                         options(name, args, &["filter", "replacement"])?;
                     coll.find_one_and_replace(filter, r)
                         .session(session)
+                        .timeout(timeout)
                         .with_options(o)
                         .await?
                 }
@@ -615,6 +581,7 @@ async fn collection_op(
                     let o: FindOneAndUpdateOptions = options(name, args, &["filter", "update"])?;
                     coll.find_one_and_update(filter, u)
                         .session(session)
+                        .timeout(timeout)
                         .with_options(o)
                         .await?
                 }
@@ -630,6 +597,7 @@ async fn collection_op(
             Ok(Value::Docs(
                 coll.aggregate(p)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?
                     .collect_all()
@@ -642,6 +610,7 @@ async fn collection_op(
             let n = coll
                 .count_documents(filter)
                 .session(session)
+                .timeout(timeout)
                 .with_options(o)
                 .await?;
             Ok(Value::Bson(Bson::Int64(
@@ -651,7 +620,12 @@ async fn collection_op(
         "count" => {
             let filter = req_doc(name, args, "filter")?.clone();
             let o: CountOptions = options(name, args, &["filter"])?;
-            let n = coll.count(filter).with_options(o).session(session).await?;
+            let n = coll
+                .count(filter)
+                .with_options(o)
+                .session(session)
+                .timeout(timeout)
+                .await?;
             Ok(Value::Bson(Bson::Int64(
                 i64::try_from(n).unwrap_or(i64::MAX),
             )))
@@ -661,6 +635,7 @@ async fn collection_op(
             let n = coll
                 .estimated_document_count()
                 .session(session)
+                .timeout(timeout)
                 .with_options(o)
                 .await?;
             Ok(Value::Bson(Bson::Int64(
@@ -674,6 +649,7 @@ async fn collection_op(
             Ok(Value::Bson(Bson::Array(
                 coll.distinct(&field, filter)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?,
             )))
@@ -693,6 +669,7 @@ async fn collection_op(
                 &coll
                     .bulk_write(models)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?,
             )
@@ -725,7 +702,13 @@ async fn collection_op(
                 ],
             )?;
             let mut model = args.clone();
-            for k in ["commitQuorum", "maxTimeMS", "comment", "session"] {
+            for k in [
+                "commitQuorum",
+                "maxTimeMS",
+                "comment",
+                "session",
+                "timeoutMS",
+            ] {
                 model.remove(k);
             }
             let model: IndexModel = bson::deserialize_from_document(model)
@@ -733,6 +716,7 @@ async fn collection_op(
             Ok(Value::Bson(Bson::String(
                 coll.create_index(model)
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?,
             )))
@@ -742,13 +726,18 @@ async fn collection_op(
             let o: DropIndexOptions = options(name, args, &["name"])?;
             coll.drop_index(&index)
                 .session(session)
+                .timeout(timeout)
                 .with_options(o)
                 .await?;
             Ok(Value::None)
         }
         "dropIndexes" => {
             let o: DropIndexOptions = options(name, args, &[])?;
-            coll.drop_indexes().session(session).with_options(o).await?;
+            coll.drop_indexes()
+                .session(session)
+                .timeout(timeout)
+                .with_options(o)
+                .await?;
             Ok(Value::None)
         }
         "listIndexes" => {
@@ -756,6 +745,7 @@ async fn collection_op(
             Ok(Value::Docs(
                 coll.list_indexes()
                     .session(session)
+                    .timeout(timeout)
                     .with_options(o)
                     .await?
                     .collect_all()
@@ -764,14 +754,18 @@ async fn collection_op(
         }
         "listIndexNames" => {
             allow(name, args, &[])?;
-            let names = coll.list_index_names().session(session).await?;
+            let names = coll
+                .list_index_names()
+                .session(session)
+                .timeout(timeout)
+                .await?;
             Ok(Value::Bson(Bson::Array(
                 names.into_iter().map(Bson::String).collect(),
             )))
         }
         "drop" => {
             allow(name, args, &[])?;
-            coll.drop().session(session).await?;
+            coll.drop().session(session).timeout(timeout).await?;
             Ok(Value::None)
         }
         "rename" => {

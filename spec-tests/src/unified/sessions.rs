@@ -85,9 +85,7 @@ fn session_options(o: &Document, entities: &Entities) -> Result<SessionOptions, 
                 out = out.default_transaction_options(transaction_options(d)?);
             }
             "defaultTimeoutMS" => {
-                return Err(Fail::unsupported(
-                    "defaultTimeoutMS on a session (client-side operation timeouts, issue 21)",
-                ));
+                out = out.default_timeout(super::entities::millis(v, "defaultTimeoutMS")?);
             }
             other => return Err(Fail::runner(format!("unknown session option {other}"))),
         }
@@ -195,20 +193,22 @@ pub(crate) async fn session_op(
         }
         "commitTransaction" => {
             super::ops::allow(name, args, &[])?;
+            let timeout = super::ops::op_timeout(args)?;
             s.session
                 .lock()
                 .await
-                .commit_transaction()
+                .commit_transaction_within(timeout)
                 .instrument(s.span.clone())
                 .await?;
             Ok(Value::None)
         }
         "abortTransaction" => {
             super::ops::allow(name, args, &[])?;
+            let timeout = super::ops::op_timeout(args)?;
             s.session
                 .lock()
                 .await
-                .abort_transaction()
+                .abort_transaction_within(timeout)
                 .instrument(s.span.clone())
                 .await?;
             Ok(Value::None)

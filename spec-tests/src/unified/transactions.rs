@@ -42,6 +42,8 @@ pub(crate) async fn with_transaction(
         .collect::<Result<_, _>>()?;
     let mut rest = args.clone();
     rest.remove("callback");
+    let timeout = super::ops::op_timeout(&rest)?;
+    rest.remove("timeoutMS");
     let options = transaction_options(&rest)?;
     let handle = s.session.clone();
     // The loop owns the session; the entity holds a stand-in (never used) meanwhile.
@@ -58,7 +60,8 @@ pub(crate) async fn with_transaction(
         fail: fail.clone(),
     };
     let result = own
-        .with_transaction(
+        .with_transaction_within(
+            timeout,
             context,
             |session, cb| Box::pin(run_callback(session, cb)),
             options,

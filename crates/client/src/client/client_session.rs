@@ -96,6 +96,9 @@ pub struct SessionOptions {
     pub snapshot_time: Option<Timestamp>,
     /// The default options of the session's transactions.
     pub default_transaction_options: Option<TransactionOptions>,
+    /// `defaultTimeoutMS`: the `timeoutMS` of `commit_transaction`, `abort_transaction`,
+    /// `with_transaction` and the end of the session; unset: the client's.
+    pub default_timeout: Option<std::time::Duration>,
 }
 
 impl SessionOptions {
@@ -117,6 +120,13 @@ impl SessionOptions {
     #[must_use]
     pub fn snapshot_time(mut self, at: Timestamp) -> Self {
         self.snapshot_time = Some(at);
+        self
+    }
+
+    /// Sets `defaultTimeoutMS` (zero: no limit).
+    #[must_use]
+    pub fn default_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.default_timeout = Some(timeout);
         self
     }
 
@@ -362,7 +372,8 @@ impl Client {
         }
         let snapshot = options.snapshot.unwrap_or(false);
         let causal = options.causal_consistency.unwrap_or(!snapshot);
-        let core = SessionCore::new(self.key(), causal, snapshot, options.snapshot_time);
+        let mut core = SessionCore::new(self.key(), causal, snapshot, options.snapshot_time);
+        core.default_timeout = options.default_timeout;
         Ok(ClientSession {
             client: self.clone(),
             options,

@@ -7,23 +7,41 @@
     reason = "an operation's deadline starts from the clock"
 )]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bson::Document;
 
 use super::Client;
+use super::client_session::SharedSession;
 use super::executor::{OperationContext, Route, SessionUse};
 use super::session::ServerSession;
 
 impl Client {
-    /// A context for a new operation: a fresh id and the deadline of `timeoutMS`.
+    /// The `timeoutMS` of this view's operations (client-side operation timeouts): the
+    /// handle's (an operation's own, a collection's, a database's), else the client's.
+    /// `Some(ZERO)`: set, no limit.
+    pub(crate) fn timeout(&self) -> Option<Duration> {
+        self.handle
+            .as_ref()
+            .and_then(|v| v.options.timeout)
+            .or(self.inner.options.timeout)
+    }
+
+    /// A context for a new operation: a fresh id and the deadline of `timeoutMS` — inside a
+    /// `withTransaction` with a timeout, the callback's deadline.
     pub(crate) fn context(&self, route: Route) -> OperationContext {
-        let deadline = self
-            .inner
-            .options
-            .timeout
-            .filter(|t| !t.is_zero())
-            .and_then(|t| crate::conn::clock().checked_add(t));
+        let in_callback = self
+            .bound_session
+            .as_ref()
+            .and_then(|s| s.lock().callback_deadline);
+        let fixed = self.handle.as_ref().and_then(|v| v.deadline);
+        let (deadline, timeout_set) = match in_callback.or(fixed) {
+            Some(deadline) => (deadline, true),
+            None => {
+                let timeout = self.timeout();
+                (deadline_of(timeout), timeout.is_some())
+            }
+        };
         OperationContext {
             id: self.next_operation_id(),
             deadline,
@@ -34,9 +52,54 @@ impl Client {
                 None => SessionUse::Implicit,
             },
             csot: deadline.is_some(),
+            timeout_set,
             deprioritized: Vec::new(),
             finishes_transaction: false,
         }
+    }
+
+    /// This view with one deadline, from now, for all its operations (when it has a
+    /// `timeoutMS`): the parts of one public operation share it.
+    pub(crate) fn with_fixed_deadline(&self) -> Client {
+        let Some(timeout) = self.timeout() else {
+            return self.clone();
+        };
+        let options = self
+            .handle
+            .as_ref()
+            .map(|v| v.options.clone())
+            .unwrap_or_default();
+        let mut view = super::handle::View::new(options);
+        view.deadline = Some(deadline_of(Some(timeout)));
+        Client {
+            inner: self.inner.clone(),
+            handle: Some(std::sync::Arc::new(view)),
+            bound_session: self.bound_session.clone(),
+        }
+    }
+
+    /// A context for a session's own command (commit, abort, endSessions): the
+    /// `withTransaction` deadline while one runs, else `defaultTimeoutMS`, else the client's
+    /// `timeoutMS`.
+    pub(crate) fn session_context(&self, route: Route, shared: &SharedSession) -> OperationContext {
+        let mut ctx = self.context(route);
+        let (in_callback, default) = {
+            let core = shared.lock();
+            (core.callback_deadline, core.default_timeout)
+        };
+        match (in_callback, default) {
+            (Some(deadline), _) => {
+                ctx.deadline = deadline;
+                ctx.timeout_set = true;
+            }
+            (None, Some(t)) => {
+                ctx.deadline = deadline_of(Some(t));
+                ctx.timeout_set = true;
+            }
+            (None, None) => {}
+        }
+        ctx.csot = ctx.deadline.is_some();
+        ctx
     }
 
     /// A context for a read: the client's read preference applies.
@@ -120,4 +183,11 @@ impl Client {
             .sessions
             .give_back(session, now, self.session_timeout());
     }
+}
+
+/// The deadline `timeout` from now (`None`: unset or zero, no limit).
+pub(crate) fn deadline_of(timeout: Option<Duration>) -> Option<Instant> {
+    timeout
+        .filter(|t| !t.is_zero())
+        .and_then(|t| crate::conn::clock().checked_add(t))
 }

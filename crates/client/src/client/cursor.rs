@@ -46,6 +46,13 @@ pub(crate) struct CursorCore {
     /// The explicit session it was opened in (its getMores run in it; the session's owner
     /// gives its server session back, not the cursor).
     explicit: Option<SharedSession>,
+    /// `timeoutMode: cursorLifetime` (client-side operation timeouts): the deadline of the
+    /// command that opened it, which its getMores keep (`Some(None)`: no limit). `None`:
+    /// each getMore gets the handle's `timeoutMS` afresh.
+    lifetime: Option<Option<std::time::Instant>>,
+    /// `timeoutMode: iteration`: the deadline of the current `next` call, which all its
+    /// getMores share (a tailable cursor may need several).
+    next_deadline: Option<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for CursorCore {
@@ -89,11 +96,45 @@ impl CursorCore {
                 .map(|conn| Pin::new(conn, &client.inner.cursor_pins)),
             session: executed.session,
             explicit: executed.explicit,
+            lifetime: None,
+            next_deadline: None,
         }
     }
 
-    /// A context for the cursor's next command: on its server, in its session.
+    /// Makes the cursor's getMores keep the deadline of the command that opened it
+    /// (`timeoutMode: cursorLifetime`).
+    pub(crate) fn set_lifetime(&mut self, lifetime: Option<Option<std::time::Instant>>) {
+        self.lifetime = lifetime;
+    }
+
+    /// A context for the cursor's next getMore: on its server, in its session, within the
+    /// cursor's lifetime deadline when it has one.
     fn command_context(&self) -> super::executor::OperationContext {
+        let mut ctx = self.base_context();
+        if let Some(deadline) = self.lifetime.or(self.next_deadline) {
+            ctx.deadline = deadline;
+            ctx.csot = deadline.is_some();
+            ctx.timeout_set = true;
+        }
+        ctx
+    }
+
+    /// Starts a `next` call: without a lifetime deadline, its getMores share one
+    /// `timeoutMS` from now.
+    pub(crate) fn begin_next(&mut self) {
+        self.next_deadline = match (self.lifetime, self.client.timeout()) {
+            (None, Some(t)) => Some(super::context::deadline_of(Some(t))),
+            _ => None,
+        };
+    }
+
+    /// Ends a `next` call.
+    pub(crate) fn end_next(&mut self) {
+        self.next_deadline = None;
+    }
+
+    /// A context on the cursor's server, in its session, with a fresh `timeoutMS`.
+    fn base_context(&self) -> super::executor::OperationContext {
         let mut ctx = self.client.context(Route::Server(self.address.clone()));
         ctx.session = match &self.explicit {
             Some(shared) => SessionUse::Explicit(shared.clone()),
@@ -106,7 +147,8 @@ impl CursorCore {
     /// explicit session once that has ended (the sessions spec lets killCursors go without
     /// an lsid), so that the cursor is still killed.
     fn kill_context(&self) -> super::executor::OperationContext {
-        let mut ctx = self.command_context();
+        // killCursors gets a fresh timeoutMS, even after the cursor's lifetime ran out.
+        let mut ctx = self.base_context();
         if self.explicit.as_ref().is_some_and(|s| s.lock().ended()) {
             ctx.session = SessionUse::Cursor(None);
         }
@@ -266,8 +308,10 @@ impl CursorCore {
                 Ok(())
             }
             Err(e) => {
-                if e.is_network_error() {
-                    // The cursor died with its connection, and its session is dirty. A
+                if e.is_network_error() && !(e.is_timeout() && self.pinned.is_none()) {
+                    // A timeoutMS that expired leaves the server's cursor open (it is not
+                    // bound to the connection; killCursors closes it). Otherwise the
+                    // cursor died with its connection, and its session is dirty. A
                     // pinned connection stays with the cursor until it is closed (load
                     // balancers spec), which sends no killCursors.
                     self.id = 0;
@@ -307,15 +351,20 @@ impl CursorCore {
     /// Closes the cursor now: kills it on the server (`killCursors`, best effort: an error
     /// leaves it to the server's timeout) and returns its pinned connection, before
     /// returning. Dropping a cursor does the same in the background.
-    pub(crate) async fn close(mut self) {
-        self.kill().await;
+    pub(crate) async fn close(self) {
+        self.close_within(None).await;
+    }
+
+    /// As [`close`](Self::close), the killCursors within `timeout` when given.
+    pub(crate) async fn close_within(mut self, timeout: Option<std::time::Duration>) {
+        self.kill(timeout).await;
         self.release();
     }
 
     /// Closes the cursor as [`close`](Self::close) does, but hands its implicit session to
     /// the caller instead of the client's pool (a change stream resumes in it).
     pub(crate) async fn close_keeping_session(mut self) -> Option<ServerSession> {
-        self.kill().await;
+        self.kill(None).await;
         let session = self.session.take();
         self.release();
         session
@@ -332,11 +381,17 @@ impl CursorCore {
         }
     }
 
-    /// Kills the cursor on the server (best effort) and returns its pinned connection.
-    async fn kill(&mut self) {
+    /// Kills the cursor on the server (best effort, the killCursors within `timeout` when
+    /// given) and returns its pinned connection.
+    async fn kill(&mut self, timeout: Option<std::time::Duration>) {
         if self.id != 0 {
             let mut op = KillCursors::new(&self.db, &self.coll, self.id_bson.clone());
-            let ctx = self.kill_context();
+            let mut ctx = self.kill_context();
+            if let Some(t) = timeout {
+                ctx.deadline = super::context::deadline_of(Some(t));
+                ctx.csot = ctx.deadline.is_some();
+                ctx.timeout_set = true;
+            }
             let mut pinned = self.pinned.take();
             let _ = self
                 .client

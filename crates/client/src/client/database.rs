@@ -11,7 +11,7 @@ use super::executor::Route;
 use super::handle::CollectionOptions;
 use crate::crud::{
     AggregateOptions, CreateCollectionOptions, ListCollectionsOptions, ListDatabasesOptions,
-    ModifyCollectionOptions, RunCursorCommandOptions,
+    ModifyCollectionOptions, RunCursorCommandOptions, TimeoutMode,
 };
 use crate::error::{Error, Result};
 use crate::operation::{
@@ -50,13 +50,47 @@ impl Client {
     ) -> Result<CursorCore> {
         // An aggregate with `$out` / `$merge` carries the read preference too: the executor
         // decides whether the deployment lets it use it.
+        // Client-side operation timeouts: what timeoutMS bounds for this cursor.
+        let timeout = self.timeout();
+        let tailable = op.is_tailable();
+        if let Some(mode) = op.timeout_mode {
+            if timeout.is_none() {
+                return Err(Error::invalid_argument(
+                    "timeoutMode needs timeoutMS (on the operation, its handle or the client)",
+                ));
+            }
+            if tailable && mode == TimeoutMode::CursorLifetime {
+                return Err(Error::invalid_argument(
+                    "a tailable cursor only supports timeoutMode iteration",
+                ));
+            }
+            if mode == TimeoutMode::Iteration && op.kind() == OpKind::Write {
+                return Err(Error::invalid_argument(
+                    "timeoutMode iteration does not apply to an aggregate with $out or $merge",
+                ));
+            }
+        }
+        let awaits = op.is_await_data() || op.name() == "aggregate";
+        if let (true, Some(t), Some(max_await)) =
+            (awaits, timeout.filter(|t| !t.is_zero()), get_more.max_time)
+            && max_await >= t
+        {
+            return Err(Error::invalid_argument(format!(
+                "maxAwaitTimeMS ({max_await:?}) must be less than timeoutMS ({t:?})"
+            )));
+        }
+        op.per_iteration = op.timeout_mode == Some(TimeoutMode::Iteration);
+        let per_iteration = op.per_iteration || tailable;
         let ctx = match op.kind() {
             OpKind::Read => self.read_context(),
             OpKind::Write if op.write_uses_read_preference() => self.read_context(),
             OpKind::Write | OpKind::Command => self.context(Route::Select),
         };
+        let lifetime = (timeout.is_some() && !per_iteration).then_some(ctx.deadline);
         let executed = self.execute(&mut op, ctx, None).await?;
-        Ok(CursorCore::new(self, executed, db, coll, get_more))
+        let mut core = CursorCore::new(self, executed, db, coll, get_more);
+        core.set_lifetime(lifetime);
+        Ok(core)
     }
 
     /// The databases (`listDatabases` on admin): `name`, `sizeOnDisk`, `empty`, … of each
@@ -171,7 +205,8 @@ impl Database {
         };
         // `cursorType` needs nothing here: a tailable cursor's `try_next` keeps asking for
         // more while its id is not 0, as any cursor's does.
-        let op = OpenCursor::command(&self.name, command);
+        let mut op = OpenCursor::command(&self.name, command);
+        op.timeout_mode = options.timeout_mode;
         self.client
             .open_cursor(op, &self.name, &coll, get_more)
             .await
@@ -193,7 +228,8 @@ impl Database {
             max_time: options.max_await_time,
             comment: options.comment.clone(),
         };
-        let op = OpenCursor::aggregate(&self.name, Bson::Int32(1), pipeline, &options);
+        let mut op = OpenCursor::aggregate(&self.name, Bson::Int32(1), pipeline, &options);
+        op.timeout_mode = options.timeout_mode;
         self.client
             .open_cursor(op, &self.name, "$cmd.aggregate", get_more)
             .await
@@ -249,7 +285,8 @@ impl Database {
             max_time: None,
             comment: options.comment.clone(),
         };
-        let op = OpenCursor::list_collections(&self.name, filter, &options);
+        let mut op = OpenCursor::list_collections(&self.name, filter, &options);
+        op.timeout_mode = options.timeout_mode;
         self.client
             .open_cursor(op, &self.name, "$cmd.listCollections", get_more)
             .await

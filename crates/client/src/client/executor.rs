@@ -41,7 +41,9 @@ use super::retry::{Decision, Errors, Failure, RetryState};
 use super::session::ServerSession;
 use super::{Backoff, Client};
 use crate::conn::CommandParams;
-use crate::error::{Error, NO_WRITES_PERFORMED, RETRYABLE_ERROR, RETRYABLE_WRITE_ERROR, Result};
+use crate::error::{
+    Error, NO_WRITES_PERFORMED, RETRYABLE_ERROR, RETRYABLE_WRITE_ERROR, Result, TimeoutStage,
+};
 use crate::operation::{
     Envelope, OpKind, Operation, Step, check_write_concern, envelope, is_ok, is_unacknowledged,
     write_stage_may_use_secondaries,
@@ -91,6 +93,10 @@ pub(crate) struct OperationContext {
     /// The deadline is `timeoutMS`'s (client-side operation timeout): retries that follow no
     /// overload error are bounded by it alone, not counted.
     pub(crate) csot: bool,
+    /// `timeoutMS` is set for it (even to zero): the deprecated timeout options
+    /// (`maxTimeMS`, `maxCommitTimeMS`, `wTimeoutMS`, `socketTimeoutMS`,
+    /// `waitQueueTimeoutMS`) are ignored.
+    pub(crate) timeout_set: bool,
     /// Retry state: the servers the next selection avoids (those that failed attempts of the
     /// current command, when the retry policy deprioritizes them).
     pub(crate) deprioritized: Vec<ServerAddress>,
@@ -266,9 +272,16 @@ impl Client {
         if let (Some(c), SessionUse::Explicit(shared)) = (txn_conn, &ctx.session) {
             shared.put_connection(c);
         }
-        match transaction {
+        let result = match transaction {
             Some(shared) => shared.after_transaction_op(result),
             None => result,
+        };
+        // With timeoutMS set, a time limit reached is reported as the timeout error.
+        if ctx.timeout_set {
+            let expired = ctx.deadline.is_some_and(|d| crate::conn::clock() >= d);
+            result.map_err(|e| e.into_timeout(expired))
+        } else {
+            result
         }
     }
 
@@ -284,7 +297,7 @@ impl Client {
         write: &mut SessionState,
     ) -> Result<Attempted<O::Output>> {
         let backoff: &dyn Backoff = &*self.inner.backoff;
-        let mut state = RetryState::new(self.inner.retry_policy, ctx.csot);
+        let mut state = RetryState::new(self.inner.retry_policy, ctx.timeout_set);
         let mut errors = Errors::default();
         ctx.deprioritized.clear();
         loop {
@@ -447,6 +460,8 @@ impl Client {
         let mut topology_type = None;
         // Whether the selected server supports retryable writes, as selected.
         let mut selected_supports_retry = None;
+        // The selected server's minimum round-trip time, as selected (CSOT's maxTimeMS).
+        let mut selected_min_rtt = None;
         let conn: &mut PooledConn = match pinned {
             Some(c) => c,
             None => {
@@ -463,6 +478,7 @@ impl Client {
                         .map(|selected| {
                             topology_type = Some(selected.topology_type);
                             selected_supports_retry = Some(selected.supports_retryable_writes);
+                            selected_min_rtt = Some(selected.min_rtt);
                             selected.server
                         }),
                     Route::Server(address) => topology.server_at(address),
@@ -618,6 +634,47 @@ impl Client {
             && !command.body.contains_key("$clusterTime")
         {
             command.body.insert("$clusterTime", ct);
+        }
+
+        // Client-side operation timeouts: the deprecated maxTimeMS and wtimeout give way to
+        // timeoutMS (a user's runCommand is sent as written); the remaining time less the
+        // server's minimum round trip goes out as maxTimeMS, and a command that cannot
+        // finish before the deadline is not sent.
+        if ctx.timeout_set {
+            if !op.is_run_command() && !op.caps_max_time() {
+                command.body.remove("maxTimeMS");
+            }
+            if let Ok(wc) = command.body.get_document_mut("writeConcern") {
+                wc.remove("wtimeout");
+                if wc.is_empty() {
+                    command.body.remove("writeConcern");
+                }
+            }
+        }
+        if let Some(deadline) = ctx.deadline.filter(|_| ctx.csot) {
+            let min_rtt = selected_min_rtt.unwrap_or_else(|| {
+                topology.with_description(|d| {
+                    d.server(&address)
+                        .and_then(|sd| sd.min_round_trip_time)
+                        .unwrap_or_default()
+                })
+            });
+            let remaining = deadline.saturating_duration_since(crate::conn::clock());
+            if remaining.is_zero() || remaining <= min_rtt {
+                return Err(failed(Error::timeout(TimeoutStage::BeforeSend), false));
+            }
+            let ms = i64::try_from((remaining - min_rtt).as_millis().max(1)).unwrap_or(i64::MAX);
+            if op.sends_max_time() {
+                command.body.insert("maxTimeMS", ms);
+            } else if op.caps_max_time()
+                && let Some(own) = command
+                    .body
+                    .get("maxTimeMS")
+                    .and_then(crate::error::BsonExt::as_i64_lossy)
+                && own > ms
+            {
+                command.body.insert("maxTimeMS", ms);
+            }
         }
 
         // False when an interrupting clear caught the connection before the command went out.

@@ -3,6 +3,7 @@
 //! "Collection" options). A collection inherits what its database sets.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::options::{ReadPreference, WriteConcern};
 
@@ -40,6 +41,9 @@ pub struct DatabaseOptions {
     pub write_concern: Option<WriteConcern>,
     /// The read preference of its reads.
     pub read_preference: Option<ReadPreference>,
+    /// `timeoutMS` of its operations (client-side operation timeouts): one deadline per
+    /// operation; zero means no limit. Unset: the database's, then the client's.
+    pub timeout: Option<Duration>,
 }
 
 /// The options of a collection handle (the same fields as a database's).
@@ -67,6 +71,13 @@ impl DatabaseOptions {
         self
     }
 
+    /// Sets `timeoutMS` (zero: no limit).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     /// These options over `base`: each field set here wins.
     pub(crate) fn over(&self, base: Option<&DatabaseOptions>) -> DatabaseOptions {
         let base = base.cloned().unwrap_or_default();
@@ -74,6 +85,7 @@ impl DatabaseOptions {
             read_concern: self.read_concern.clone().or(base.read_concern),
             write_concern: self.write_concern.clone().or(base.write_concern),
             read_preference: self.read_preference.clone().or(base.read_preference),
+            timeout: self.timeout.or(base.timeout),
         }
     }
 }
@@ -84,6 +96,10 @@ impl DatabaseOptions {
 pub(crate) struct View {
     pub(crate) options: DatabaseOptions,
     pub(crate) write_concern_document: Option<bson::Document>,
+    /// A deadline all the view's operations share (one `timeoutMS` for an operation made of
+    /// several, such as a GridFS download or a bulk write's commands; `Some(None)`: no
+    /// limit). `None`: each operation starts its own.
+    pub(crate) deadline: Option<Option<std::time::Instant>>,
 }
 
 impl View {
@@ -94,6 +110,7 @@ impl View {
                 .as_ref()
                 .and_then(WriteConcern::to_document),
             options,
+            deadline: None,
         }
     }
 }

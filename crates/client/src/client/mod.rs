@@ -20,6 +20,8 @@ mod options_tests;
 mod retry;
 mod session;
 mod stream;
+#[cfg(test)]
+mod timeout_tests;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -233,7 +235,9 @@ impl Client {
         pool.min_pool_size = o.min_pool_size;
         pool.max_idle_time = o.max_idle_time;
         pool.max_connecting = o.max_connecting;
-        pool.wait_queue_timeout = o.wait_queue_timeout;
+        // timeoutMS replaces the deprecated waitQueueTimeoutMS (client-side operation
+        // timeouts): the check-out waits until the operation's deadline instead.
+        pool.wait_queue_timeout = o.wait_queue_timeout.filter(|_| o.timeout.is_none());
         pool.load_balanced = load_balanced;
         // connectTimeoutMS bounds the whole establishment (TCP, TLS, hello, auth): the
         // connection enforces it (`Connection::connect`), so that a timeout is judged by the

@@ -79,14 +79,14 @@ fn every_field_is_listed() {
     } = TlsOptions::default();
 }
 
-fn recorded() -> (Arc<EventRecorder>, Listeners) {
+pub(super) fn recorded() -> (Arc<EventRecorder>, Listeners) {
     let recorder = EventRecorder::shared();
     let mut listeners = Listeners::new();
     listeners.add_all(recorder.clone());
     (recorder, listeners)
 }
 
-async fn client_with(uri: &str, listeners: Listeners) -> Client {
+pub(super) async fn client_with(uri: &str, listeners: Listeners) -> Client {
     Client::builder()
         .options(ClientOptions::parse(uri).expect("uri"))
         .listeners(listeners)
@@ -95,7 +95,7 @@ async fn client_with(uri: &str, listeners: Listeners) -> Client {
         .expect("client")
 }
 
-fn started(recorder: &EventRecorder, name: &str) -> Vec<CommandEvent> {
+pub(super) fn started(recorder: &EventRecorder, name: &str) -> Vec<CommandEvent> {
     recorder
         .command_events()
         .into_iter()
@@ -103,7 +103,7 @@ fn started(recorder: &EventRecorder, name: &str) -> Vec<CommandEvent> {
         .collect()
 }
 
-fn started_command(e: &CommandEvent) -> &bson::Document {
+pub(super) fn started_command(e: &CommandEvent) -> &bson::Document {
     match e {
         CommandEvent::Started(s) => &s.command,
         other => panic!("not a started event: {other:?}"),
@@ -312,7 +312,7 @@ async fn connect_timeout_bounds_establishment() {
     hold.abort();
 }
 
-fn block(server: &TestServer, command: &str, ms: i32) {
+pub(super) fn block(server: &TestServer, command: &str, ms: i32) {
     server
         .configure_fail_point(doc! {
             "configureFailPoint": "failCommand", "mode": {"times": 1},
@@ -339,7 +339,9 @@ async fn socket_timeout_and_timeout_ms_bound_round_trips() {
             .await
             .unwrap_err();
         let took = started_at.elapsed();
-        assert!(err.is_network_timeout(), "{option}: {err:?}");
+        // timeoutMS: the timeout error (a socket deadline, or the server's MaxTimeMSExpired).
+        let timed_out = err.is_network_timeout() || err.is_timeout();
+        assert!(timed_out, "{option}: {err:?}");
         assert!(err.to_string().contains(needle), "{option}: {err}");
         assert!(
             took < Duration::from_millis(2500),
@@ -366,10 +368,24 @@ async fn socket_timeout_and_timeout_ms_bound_round_trips() {
         .run_command("admin", doc! {"ping": 1})
         .await
         .unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::ServerSelection(_)),
-        "{err:?}"
-    );
+    // The timeout error, with the selection error as its source.
+    match err.kind() {
+        ErrorKind::Timeout(t) => {
+            assert_eq!(
+                t.stage,
+                crate::error::TimeoutStage::ServerSelection,
+                "{err:?}"
+            );
+            assert!(
+                matches!(
+                    t.source.as_ref().map(crate::Error::kind),
+                    Some(ErrorKind::ServerSelection(_))
+                ),
+                "{err:?}"
+            );
+        }
+        other => panic!("expected a timeout error, got {other:?}"),
+    }
     assert!(err.to_string().contains("timeoutMS"), "{err}");
     assert!(started_at.elapsed() < Duration::from_secs(10));
     client.shutdown().await;

@@ -217,11 +217,17 @@ impl<T> Cursor<T> {
     /// Closes the cursor now: kills it on the server (`killCursors`, best effort) and
     /// returns its pinned connection before returning. Dropping a cursor does the same in
     /// the background.
-    pub async fn close(mut self) {
+    pub async fn close(self) {
+        self.close_within(None).await;
+    }
+
+    /// As [`close`](Self::close), its `killCursors` within `timeout` (its `timeoutMS`;
+    /// `None`: the `timeoutMS` of the handle that opened the cursor, afresh).
+    pub async fn close_within(mut self, timeout: impl Into<Option<std::time::Duration>>) {
         // A pending getMore is finished first, so the kill names a cursor the server knows.
         let _ = self.core().await;
         if let State::Idle(core) = std::mem::replace(&mut self.state, State::Closed) {
-            core.close().await;
+            core.close_within(timeout.into()).await;
         }
     }
 }
@@ -233,7 +239,15 @@ impl<T: DeserializeOwned + 'static> Cursor<T> {
     /// Network and command errors of `getMore`; a document that does not decode as `T`
     /// ([`ErrorKind::Deserialization`](crate::ErrorKind::Deserialization)).
     pub async fn try_next(&mut self) -> Result<Option<T>> {
-        self.next_document().await?.map(decode).transpose()
+        // One timeoutMS for the whole call, however many getMores it takes.
+        if let State::Idle(core) = &mut self.state {
+            core.begin_next();
+        }
+        let next = self.next_document().await;
+        if let State::Idle(core) = &mut self.state {
+            core.end_next();
+        }
+        next?.map(decode).transpose()
     }
 
     /// The next document without waiting beyond one `getMore`: a buffered one, else the

@@ -498,7 +498,11 @@ impl Connection {
         request_id: i32,
         deadline: Option<Instant>,
     ) -> Result<Reply> {
-        let socket_timeout = self.options.socket_timeout.filter(|d| !d.is_zero());
+        // An operation's deadline (timeoutMS) replaces the deprecated socketTimeoutMS.
+        let socket_timeout = self
+            .options
+            .socket_timeout
+            .filter(|d| !d.is_zero() && deadline.is_none());
         let socket_deadline = socket_timeout.and_then(|d| clock().checked_add(d));
         // The earlier of the two limits; remember which one it was for the message.
         let (limit, by_deadline) = match (socket_deadline, deadline) {

@@ -155,6 +155,9 @@ options_struct! {
     /// Options of `listIndexes`
     /// ([`Collection::list_indexes`](crate::Collection::list_indexes)).
     pub struct ListIndexesOptions for [<'a, T> crate::client::action::ListIndexes<'a, T>] {
+        /// `timeoutMode`: whether `timeoutMS` bounds the cursor's lifetime or each
+        /// iteration (client-side operation timeouts; needs a `timeoutMS`).
+        timeout_mode: super::TimeoutMode,
         /// `cursor.batchSize` and the getMores' `batchSize`.
         batch_size: i32,
         /// `maxTimeMS`.
@@ -239,6 +242,9 @@ options_struct! {
     /// Options of `listCollections`
     /// ([`Database::list_collections`](crate::Database::list_collections)).
     pub struct ListCollectionsOptions for [<'a> crate::client::action::ListCollections<'a>] {
+        /// `timeoutMode`: whether `timeoutMS` bounds the cursor's lifetime or each
+        /// iteration (client-side operation timeouts; needs a `timeoutMS`).
+        timeout_mode: super::TimeoutMode,
         /// `cursor.batchSize` and the getMores' `batchSize`.
         batch_size: i32,
         /// `nameOnly`: only names and types (set by `list_collection_names`).
@@ -268,6 +274,9 @@ options_struct! {
     /// `maxTimeMS` and `comment` apply to the cursor's getMores only (the command is sent as
     /// written); `cursorType` says what the caller's command asked for.
     pub struct RunCursorCommandOptions for [<'a> crate::client::action::RunCursorCommand<'a>] {
+        /// `timeoutMode`: whether `timeoutMS` bounds the cursor's lifetime or each
+        /// iteration (client-side operation timeouts; needs a `timeoutMS`).
+        timeout_mode: super::TimeoutMode,
         /// The getMores' `batchSize`.
         batch_size: i32,
         /// The getMores' `maxTimeMS`.

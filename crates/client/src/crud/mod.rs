@@ -193,6 +193,19 @@ pub enum ReturnDocument {
     After,
 }
 
+/// What `timeoutMS` bounds for an operation that opens a cursor (`timeoutMode`,
+/// client-side operation timeouts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TimeoutMode {
+    /// The command and every getMore of the cursor, together (the default of a cursor that
+    /// does not tail); the getMores carry no `maxTimeMS`.
+    CursorLifetime,
+    /// The command, then each iteration apart (the only mode of a tailable cursor); no
+    /// command of the cursor carries the `maxTimeMS` of `timeoutMS`.
+    Iteration,
+}
+
 /// The kind of cursor `find` opens (`cursorType`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]

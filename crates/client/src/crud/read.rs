@@ -10,6 +10,9 @@ use super::{CursorType, Hint};
 options_struct! {
     /// Options of [`Collection::find`](crate::Collection::find).
     pub struct FindOptions for [<'a, T> crate::client::action::Find<'a, T>] {
+        /// `timeoutMode`: whether `timeoutMS` bounds the cursor's lifetime or each
+        /// iteration (client-side operation timeouts; needs a `timeoutMS`).
+        timeout_mode: super::TimeoutMode,
         /// `allowDiskUse`: let blocking sorts spill to disk.
         allow_disk_use: bool,
         /// `allowPartialResults`: partial results from a sharded cluster with shards down.
@@ -121,6 +124,9 @@ options_struct! {
     /// Options of `aggregate` ([`Collection::aggregate`](crate::Collection::aggregate),
     /// [`Database::aggregate`](crate::Database::aggregate)).
     pub struct AggregateOptions for [<'a, T> crate::client::action::Aggregate<'a, T>] {
+        /// `timeoutMode`: whether `timeoutMS` bounds the cursor's lifetime or each
+        /// iteration (client-side operation timeouts; needs a `timeoutMS`).
+        timeout_mode: super::TimeoutMode,
         /// `allowDiskUse`.
         allow_disk_use: bool,
         /// `cursor.batchSize` (not sent for a pipeline ending in `$out` / `$merge`).

@@ -146,6 +146,12 @@ pub enum ErrorKind {
     /// GridFS specification's errors).
     #[error("{0}")]
     GridFs(GridFsError),
+
+    // ----- client-side operation timeouts -----
+    /// The operation's `timeoutMS` expired (client-side operation timeouts spec): what was
+    /// under way, and the error that stage failed with, when there was one.
+    #[error("{0}")]
+    Timeout(TimeoutError),
 }
 
 /// A command error: the reply's code, codeName and errmsg.
@@ -286,6 +292,9 @@ impl std::error::Error for Error {
             ErrorKind::Wire(e) => Some(&**e),
             ErrorKind::Auth(e) => Some(e),
             ErrorKind::Pool(e) => Some(e),
+            ErrorKind::Timeout(TimeoutError {
+                source: Some(e), ..
+            }) => Some(e),
             ErrorKind::Uri(e) => Some(e),
             _ => None,
         }
@@ -426,7 +435,7 @@ impl Error {
     /// The server's error code: a command error's code, or the write concern error's, or the
     /// first write error's.
     pub fn code(&self) -> Option<i32> {
-        match &*self.kind {
+        match &*self.unwrapped().kind {
             ErrorKind::Command(c) => Some(c.code),
             ErrorKind::Write(w) => w
                 .write_concern_error
@@ -442,7 +451,7 @@ impl Error {
     /// The code that SDAM and retries judge: a command error's, or a write concern error's
     /// (write errors are not state changes).
     fn sdam_code(&self) -> Option<(i32, &str)> {
-        match &*self.kind {
+        match &*self.unwrapped().kind {
             ErrorKind::Command(c) => Some((c.code, c.message.as_str())),
             ErrorKind::Write(WriteFailure {
                 write_concern_error: Some(wce),
@@ -604,17 +613,10 @@ impl Error {
     pub fn is_network_error(&self) -> bool {
         match &*self.kind {
             ErrorKind::Io(_) | ErrorKind::Wire(_) => true,
+            ErrorKind::Timeout(TimeoutError {
+                source: Some(e), ..
+            }) => e.is_network_error(),
             ErrorKind::Pool(p) => pool_source(p).is_some_and(Error::is_network_error),
-            _ => false,
-        }
-    }
-
-    /// A network timeout (socket or connect timeout).
-    pub fn is_network_timeout(&self) -> bool {
-        match &*self.kind {
-            ErrorKind::Io(e) => e.kind() == std::io::ErrorKind::TimedOut,
-            ErrorKind::Pool(mongo_pool::PoolError::ConnectTimeout { .. }) => true,
-            ErrorKind::Pool(p) => pool_source(p).is_some_and(Error::is_network_timeout),
             _ => false,
         }
     }
@@ -803,6 +805,8 @@ impl BsonExt for Bson {
 }
 
 mod convert;
+mod timeout;
+pub use timeout::{TimeoutError, TimeoutStage};
 
 #[cfg(test)]
 mod tests;

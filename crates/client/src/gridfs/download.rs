@@ -230,13 +230,15 @@ impl GridFsBucket {
     /// size; network, selection and command errors.
     pub async fn open_download_stream(&self, id: impl Into<Bson>) -> Result<GridFsDownloadStream> {
         let id = id.into();
-        let file = self
+        // One deadline for the stream's whole life (the files document and the chunks).
+        let this = self.pinned();
+        let file = this
             .inner
             .files
             .find_one(doc! {"_id": id.clone()})
             .await?
             .ok_or(GridFsError::FileNotFound { id })?;
-        self.stream_of(file).await
+        this.stream_of(file).await
     }
 
     /// Writes the file with this id into `dest` (flushed, not shut down).
@@ -354,8 +356,9 @@ impl<'a> IntoFuture for OpenDownloadStreamByName<'a> {
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let revision = self.options.revision.unwrap_or(-1);
-            let file = self.bucket.file_by_name(&self.filename, revision).await?;
-            self.bucket.stream_of(file).await
+            let bucket = self.bucket.pinned();
+            let file = bucket.file_by_name(&self.filename, revision).await?;
+            bucket.stream_of(file).await
         })
     }
 }
@@ -387,8 +390,9 @@ impl<'a, W: AsyncWrite + Unpin + Send + 'a> IntoFuture for DownloadToStreamByNam
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let revision = self.options.revision.unwrap_or(-1);
-            let file = self.bucket.file_by_name(&self.filename, revision).await?;
-            let stream = self.bucket.stream_of(file).await?;
+            let bucket = self.bucket.pinned();
+            let file = bucket.file_by_name(&self.filename, revision).await?;
+            let stream = bucket.stream_of(file).await?;
             copy_to(stream, self.dest).await
         })
     }

@@ -58,6 +58,8 @@ pub struct GridFsBucketOptions {
     pub read_concern: Option<ReadConcern>,
     /// `readPreference` of the bucket's reads.
     pub read_preference: Option<ReadPreference>,
+    /// `timeoutMS` of the bucket's operations (unset: the database's).
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl GridFsBucketOptions {
@@ -113,7 +115,7 @@ struct Inner {
     /// The files collection read on the primary: the emptiness probe before the first write.
     files_on_primary: Collection<Document>,
     /// Whether the index check ran (it runs before the first write, once).
-    indexes_checked: AtomicBool,
+    indexes_checked: Arc<AtomicBool>,
 }
 
 impl Database {
@@ -125,6 +127,7 @@ impl Database {
             read_concern: options.read_concern,
             write_concern: options.write_concern,
             read_preference: options.read_preference,
+            timeout: options.timeout,
         };
         let files_name = format!("{name}.files");
         let chunks_name = format!("{name}.chunks");
@@ -137,7 +140,7 @@ impl Database {
                 files: self.collection_with_options(&files_name, handle.clone()),
                 chunks: self.collection_with_options(&chunks_name, handle),
                 files_on_primary: self.collection_with_options(&files_name, primary),
-                indexes_checked: AtomicBool::new(false),
+                indexes_checked: Arc::new(AtomicBool::new(false)),
                 name,
             }),
         }
@@ -145,6 +148,39 @@ impl Database {
 }
 
 impl GridFsBucket {
+    /// This bucket, its operations within `timeout` (their `timeoutMS`, instead of the
+    /// bucket's or the database's; zero: no limit). It shares the index check.
+    #[must_use]
+    pub fn with_timeout(&self, timeout: std::time::Duration) -> GridFsBucket {
+        self.mapped(|c| c.with_handle(DatabaseOptions::default().timeout(timeout)))
+    }
+
+    /// This bucket with one deadline for all the commands of an operation (client-side
+    /// operation timeouts: `timeoutMS` bounds a GridFS operation as a whole, and a stream's
+    /// whole life).
+    fn pinned(&self) -> GridFsBucket {
+        if self.inner.files.client().timeout().is_none() {
+            return self.clone();
+        }
+        self.mapped(crate::client::Client::with_fixed_deadline)
+    }
+
+    /// This bucket with each collection's client mapped by `f`.
+    fn mapped(&self, f: impl Fn(&crate::client::Client) -> crate::client::Client) -> GridFsBucket {
+        let m =
+            |c: &Collection<Document>| Collection::new(f(c.client()), c.database_name(), c.name());
+        GridFsBucket {
+            inner: Arc::new(Inner {
+                name: self.inner.name.clone(),
+                chunk_size: self.inner.chunk_size,
+                files: m(&self.inner.files),
+                chunks: m(&self.inner.chunks),
+                files_on_primary: m(&self.inner.files_on_primary),
+                indexes_checked: self.inner.indexes_checked.clone(),
+            }),
+        }
+    }
+
     /// The bucket's name (the collections' prefix).
     pub fn bucket_name(&self) -> &str {
         &self.inner.name
@@ -201,14 +237,15 @@ impl GridFsBucket {
     /// [`GridFsError::FileNotFound`] when no files document has this id (its orphaned chunks,
     /// if any, are deleted first); write, network and selection errors.
     pub async fn delete(&self, id: impl Into<Bson>) -> Result<()> {
+        let this = self.pinned();
         let id = id.into();
-        let deleted = self
+        let deleted = this
             .inner
             .files
             .delete_one(doc! {"_id": id.clone()})
             .await?
             .deleted_count;
-        self.inner
+        this.inner
             .chunks
             .delete_many(doc! {"files_id": id.clone()})
             .await?;
@@ -225,7 +262,8 @@ impl GridFsBucket {
     /// [`GridFsError::FileNameNotFound`] when no file has this name; write, network and
     /// selection errors.
     pub async fn delete_by_name(&self, filename: &str) -> Result<()> {
-        let found = self
+        let this = self.pinned();
+        let found = this
             .inner
             .files
             .find(doc! {"filename": filename})
@@ -243,11 +281,11 @@ impl GridFsBucket {
             }
             .into());
         }
-        self.inner
+        this.inner
             .files
             .delete_many(doc! {"_id": {"$in": ids.clone()}})
             .await?;
-        self.inner
+        this.inner
             .chunks
             .delete_many(doc! {"files_id": {"$in": ids}})
             .await?;
@@ -260,8 +298,9 @@ impl GridFsBucket {
     /// [`GridFsError::FileNotFound`] when no files document has this id; write, network and
     /// selection errors.
     pub async fn rename(&self, id: impl Into<Bson>, new_filename: &str) -> Result<()> {
+        let this = self.pinned();
         let id = id.into();
-        let r = self
+        let r = this
             .inner
             .files
             .update_one(
@@ -281,7 +320,8 @@ impl GridFsBucket {
     /// [`GridFsError::FileNameNotFound`] when no file has this name; write, network and
     /// selection errors.
     pub async fn rename_by_name(&self, filename: &str, new_filename: &str) -> Result<()> {
-        let r = self
+        let this = self.pinned();
+        let r = this
             .inner
             .files
             .update_many(
@@ -304,9 +344,10 @@ impl GridFsBucket {
     /// # Errors
     /// Write concern, command, network and selection errors.
     pub async fn drop(&self) -> Result<()> {
-        self.inner.files.drop().await?;
-        self.inner.chunks.drop().await?;
-        self.inner.indexes_checked.store(false, Ordering::Release);
+        let this = self.pinned();
+        this.inner.files.drop().await?;
+        this.inner.chunks.drop().await?;
+        this.inner.indexes_checked.store(false, Ordering::Release);
         Ok(())
     }
 
@@ -349,6 +390,7 @@ impl<'a> IntoFuture for FindFiles<'a> {
         Box::pin(async move {
             let options: FindOptions = self.options.into();
             self.bucket
+                .pinned()
                 .inner
                 .files
                 .find(self.filter)

@@ -117,10 +117,12 @@ impl GridFsBucket {
                 "GridFS: chunkSizeBytes {chunk_size} is not between 1 and 2^31 - 1"
             )));
         }
-        self.ensure_indexes().await?;
+        // One deadline for the stream's whole life (index check, chunks, files document).
+        let this = self.pinned();
+        this.ensure_indexes().await?;
         Ok(Uploader {
-            files: self.inner.files.clone(),
-            chunks: self.inner.chunks.clone(),
+            files: this.inner.files.clone(),
+            chunks: this.inner.chunks.clone(),
             id,
             filename,
             metadata: options.metadata,

@@ -241,9 +241,24 @@ pub(crate) struct OpenCursor {
     missing_is_empty: bool,
     /// The batch array the connection left undecoded for the last reply.
     raw_batch: Option<Vec<u8>>,
+    /// `timeoutMS` applies to each iteration (`timeoutMode: iteration`): the command
+    /// carries no `maxTimeMS` of it.
+    pub(crate) per_iteration: bool,
+    /// The `timeoutMode` the caller asked for.
+    pub(crate) timeout_mode: Option<crate::crud::TimeoutMode>,
 }
 
 impl OpenCursor {
+    /// Whether the command opens a tailable cursor (`tailable: true`).
+    pub(crate) fn is_tailable(&self) -> bool {
+        self.body.get_bool("tailable").unwrap_or(false)
+    }
+
+    /// Whether its getMores wait for data (`awaitData: true`).
+    pub(crate) fn is_await_data(&self) -> bool {
+        self.body.get_bool("awaitData").unwrap_or(false)
+    }
+
     /// A retryable read that takes a read concern.
     fn read(name: &str, db: &str, body: Document) -> Self {
         OpenCursor {
@@ -256,6 +271,8 @@ impl OpenCursor {
             write_concern: false,
             missing_is_empty: false,
             raw_batch: None,
+            per_iteration: false,
+            timeout_mode: None,
         }
     }
 
@@ -458,6 +475,10 @@ impl Operation for OpenCursor {
         output.id != 0
     }
 
+    fn sends_max_time(&self) -> bool {
+        !self.per_iteration && (!self.is_tailable() || self.is_await_data())
+    }
+
     fn pins_connection(&self, output: &CursorReply) -> bool {
         output.id != 0
     }
@@ -497,6 +518,14 @@ impl Operation for GetMore {
 
     fn name(&self) -> &str {
         "getMore"
+    }
+
+    fn sends_max_time(&self) -> bool {
+        false
+    }
+
+    fn caps_max_time(&self) -> bool {
+        true
     }
 
     fn build(&mut self, conn: &ConnectionDescription) -> Result<Command> {

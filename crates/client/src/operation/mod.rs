@@ -188,6 +188,20 @@ pub(crate) trait Operation {
         Err(error)
     }
 
+    /// Whether the command carries the `maxTimeMS` that `timeoutMS` computes (not a
+    /// getMore, nor a cursor whose `timeoutMS` applies per iteration or that tails without
+    /// awaitData).
+    fn sends_max_time(&self) -> bool {
+        true
+    }
+
+    /// Whether a `maxTimeMS` the command carries of its own (a tailable awaitData getMore's
+    /// `maxAwaitTimeMS`) is capped by the time `timeoutMS` leaves, less the server's minimum
+    /// round trip.
+    fn caps_max_time(&self) -> bool {
+        false
+    }
+
     /// Whether the command runs in the operation's implicit session when the server supports
     /// sessions (sessions spec: every command does, but `endSessions`).
     fn takes_session(&self) -> bool {

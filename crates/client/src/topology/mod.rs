@@ -232,6 +232,8 @@ pub(crate) struct Selected {
     /// (the retryable writes spec decides by the selected server, before the check-out,
     /// whose failure may already have marked it Unknown).
     pub(crate) supports_retryable_writes: bool,
+    /// The server's minimum round-trip time in the description it was selected from (CSOT).
+    pub(crate) min_rtt: std::time::Duration,
 }
 
 /// Whether `sd` supports retryable writes: a load balancer, or a server with sessions that
@@ -399,6 +401,7 @@ impl Topology {
                             server: server.clone(),
                             topology_type: desc.topology_type(),
                             supports_retryable_writes: supports_retryable_writes(sd),
+                            min_rtt: sd.min_round_trip_time.unwrap_or_default(),
                         });
                     }
                 }

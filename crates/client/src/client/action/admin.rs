@@ -5,7 +5,7 @@ use bson::Document;
 use mongo_sdam::ReadPreference;
 
 use crate::client::stream::Cursor;
-use crate::client::{Client, ClientSession, Collection, Database};
+use crate::client::{Client, Collection, Database};
 use crate::crud::{
     CreateCollectionOptions, CreateIndexOptions, DropIndexOptions, IndexModel,
     ListCollectionsOptions, ListDatabasesOptions, ListIndexesOptions, ModifyCollectionOptions,
@@ -16,7 +16,7 @@ use crate::crud::{
 #[must_use = "an action does nothing until awaited"]
 pub struct RunCommand<'a> {
     db: &'a Database,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     command: Document,
     read_preference: Option<ReadPreference>,
 }
@@ -50,7 +50,7 @@ action_future!(RunCommand<'a> => Document; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct RunCursorCommand<'a> {
     db: &'a Database,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     command: Document,
     pub(crate) options: RunCursorCommandOptions,
 }
@@ -68,7 +68,7 @@ action_future!(RunCursorCommand<'a> => Cursor; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct CreateCollection<'a> {
     db: &'a Database,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     name: String,
     pub(crate) options: CreateCollectionOptions,
 }
@@ -85,7 +85,7 @@ action_future!(CreateCollection<'a> => (); |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct ModifyCollection<'a> {
     db: &'a Database,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     name: String,
     pub(crate) options: ModifyCollectionOptions,
 }
@@ -101,7 +101,7 @@ action_future!(ModifyCollection<'a> => (); |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct DropDatabase<'a> {
     db: &'a Database,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
 }
 
 session_setter!(DropDatabase<'a>);
@@ -115,7 +115,7 @@ action_future!(DropDatabase<'a> => (); |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct ListCollections<'a> {
     db: &'a Database,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     filter: Option<Document>,
     pub(crate) options: ListCollectionsOptions,
 }
@@ -143,7 +143,7 @@ action_future!(ListCollections<'a> => Cursor; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct ListCollectionNames<'a> {
     db: &'a Database,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     filter: Option<Document>,
 }
 
@@ -166,7 +166,7 @@ action_future!(ListCollectionNames<'a> => Vec<String>; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct ListDatabases<'a> {
     client: &'a Client,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     filter: Option<Document>,
     pub(crate) options: ListDatabasesOptions,
 }
@@ -192,7 +192,7 @@ action_future!(ListDatabases<'a> => Vec<Document>; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct ListDatabaseNames<'a> {
     client: &'a Client,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     filter: Option<Document>,
     pub(crate) options: ListDatabasesOptions,
 }
@@ -217,7 +217,7 @@ action_future!(ListDatabaseNames<'a> => Vec<String>; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct DropCollection<'a, T> {
     coll: &'a Collection<T>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
 }
 
 session_setter!(DropCollection<'a, T>);
@@ -231,7 +231,7 @@ action_future!(DropCollection<'a, T> => (); |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct RenameCollection<'a, T> {
     coll: &'a Collection<T>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     to: String,
     pub(crate) options: RenameCollectionOptions,
 }
@@ -249,7 +249,7 @@ action_future!(RenameCollection<'a, T> => (); |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct CreateIndex<'a, T> {
     coll: &'a Collection<T>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     model: IndexModel,
     pub(crate) options: CreateIndexOptions,
 }
@@ -267,7 +267,7 @@ action_future!(CreateIndex<'a, T> => String; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct CreateIndexes<'a, T> {
     coll: &'a Collection<T>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     models: Vec<IndexModel>,
     pub(crate) options: CreateIndexOptions,
 }
@@ -286,7 +286,7 @@ action_future!(CreateIndexes<'a, T> => Vec<String>; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct DropIndex<'a, T> {
     coll: &'a Collection<T>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     name: Option<String>,
     pub(crate) options: DropIndexOptions,
 }
@@ -306,7 +306,7 @@ action_future!(DropIndex<'a, T> => (); |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct ListIndexes<'a, T> {
     coll: &'a Collection<T>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     pub(crate) options: ListIndexesOptions,
 }
 
@@ -322,7 +322,7 @@ action_future!(ListIndexes<'a, T> => Cursor; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct ListIndexNames<'a, T> {
     coll: &'a Collection<T>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
 }
 
 session_setter!(ListIndexNames<'a, T>);
@@ -341,7 +341,7 @@ impl Client {
     pub fn list_databases(&self) -> ListDatabases<'_> {
         ListDatabases {
             client: self,
-            session: None,
+            session: super::Binding::default(),
             filter: None,
             options: ListDatabasesOptions::default(),
         }
@@ -353,7 +353,7 @@ impl Client {
     pub fn list_database_names(&self) -> ListDatabaseNames<'_> {
         ListDatabaseNames {
             client: self,
-            session: None,
+            session: super::Binding::default(),
             filter: None,
             options: ListDatabasesOptions::default(),
         }
@@ -368,7 +368,7 @@ impl Database {
     pub fn run_command(&self, command: Document) -> RunCommand<'_> {
         RunCommand {
             db: self,
-            session: None,
+            session: super::Binding::default(),
             command,
             read_preference: None,
         }
@@ -383,7 +383,7 @@ impl Database {
     pub fn run_cursor_command(&self, command: Document) -> RunCursorCommand<'_> {
         RunCursorCommand {
             db: self,
-            session: None,
+            session: super::Binding::default(),
             command,
             options: RunCursorCommandOptions::default(),
         }
@@ -396,7 +396,7 @@ impl Database {
     pub fn create_collection(&self, name: impl Into<String>) -> CreateCollection<'_> {
         CreateCollection {
             db: self,
-            session: None,
+            session: super::Binding::default(),
             name: name.into(),
             options: CreateCollectionOptions::default(),
         }
@@ -409,7 +409,7 @@ impl Database {
     pub fn modify_collection(&self, name: impl Into<String>) -> ModifyCollection<'_> {
         ModifyCollection {
             db: self,
-            session: None,
+            session: super::Binding::default(),
             name: name.into(),
             options: ModifyCollectionOptions::default(),
         }
@@ -421,7 +421,7 @@ impl Database {
     pub fn drop(&self) -> DropDatabase<'_> {
         DropDatabase {
             db: self,
-            session: None,
+            session: super::Binding::default(),
         }
     }
 
@@ -431,7 +431,7 @@ impl Database {
     pub fn list_collections(&self) -> ListCollections<'_> {
         ListCollections {
             db: self,
-            session: None,
+            session: super::Binding::default(),
             filter: None,
             options: ListCollectionsOptions::default(),
         }
@@ -443,7 +443,7 @@ impl Database {
     pub fn list_collection_names(&self) -> ListCollectionNames<'_> {
         ListCollectionNames {
             db: self,
-            session: None,
+            session: super::Binding::default(),
             filter: None,
         }
     }
@@ -456,7 +456,7 @@ impl<T> Collection<T> {
     pub fn drop(&self) -> DropCollection<'_, T> {
         DropCollection {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
         }
     }
 
@@ -468,7 +468,7 @@ impl<T> Collection<T> {
     pub fn rename(&self, to: impl Into<String>) -> RenameCollection<'_, T> {
         RenameCollection {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             to: to.into(),
             options: RenameCollectionOptions::default(),
         }
@@ -480,7 +480,7 @@ impl<T> Collection<T> {
     pub fn create_index(&self, model: IndexModel) -> CreateIndex<'_, T> {
         CreateIndex {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             model,
             options: CreateIndexOptions::default(),
         }
@@ -496,7 +496,7 @@ impl<T> Collection<T> {
     ) -> CreateIndexes<'_, T> {
         CreateIndexes {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             models: models.into_iter().collect(),
             options: CreateIndexOptions::default(),
         }
@@ -510,7 +510,7 @@ impl<T> Collection<T> {
     pub fn drop_index(&self, name: impl Into<String>) -> DropIndex<'_, T> {
         DropIndex {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             name: Some(name.into()),
             options: DropIndexOptions::default(),
         }
@@ -522,7 +522,7 @@ impl<T> Collection<T> {
     pub fn drop_indexes(&self) -> DropIndex<'_, T> {
         DropIndex {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             name: None,
             options: DropIndexOptions::default(),
         }
@@ -535,7 +535,7 @@ impl<T> Collection<T> {
     pub fn list_indexes(&self) -> ListIndexes<'_, T> {
         ListIndexes {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             options: ListIndexesOptions::default(),
         }
     }
@@ -547,7 +547,7 @@ impl<T> Collection<T> {
     pub fn list_index_names(&self) -> ListIndexNames<'_, T> {
         ListIndexNames {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
         }
     }
 }

@@ -60,7 +60,8 @@ macro_rules! with_options {
     };
 }
 
-/// `session` for an action: its operations run in an explicit session.
+/// `session` and `timeout` for an action: its operations run in an explicit session, within
+/// their own `timeoutMS`.
 macro_rules! session_setter {
     ($name:ident<$($g:tt),*>) => {
         impl<$($g),*> $name<$($g),*> {
@@ -71,7 +72,15 @@ macro_rules! session_setter {
                 mut self,
                 session: impl Into<Option<&'a mut crate::client::ClientSession>>,
             ) -> Self {
-                self.session = session.into();
+                self.session.session = session.into();
+                self
+            }
+
+            /// Runs the operation within this `timeoutMS` instead of its handle's (client-side
+            /// operation timeouts; zero: no limit). Not allowed for an operation in a session
+            /// that runs `with_transaction` with a timeout (the transaction's deadline holds).
+            pub fn timeout(mut self, timeout: impl Into<Option<std::time::Duration>>) -> Self {
+                self.session.timeout = timeout.into();
                 self
             }
         }
@@ -207,23 +216,25 @@ impl<T> SessionTarget for Collection<T> {
     }
 }
 
-/// The handle an action's operations run on: `handle` itself, or, with a session, a view of
-/// it bound to the session.
+/// How an action binds its operations: the explicit session and the operation's own
+/// `timeoutMS`.
+#[derive(Default)]
+pub(crate) struct Binding<'a> {
+    pub(crate) session: Option<&'a mut ClientSession>,
+    pub(crate) timeout: Option<std::time::Duration>,
+}
+
+/// The handle an action's operations run on: `handle` itself, or, with a session or an
+/// operation `timeoutMS`, a view of it bound to them.
 ///
 /// # Errors
-/// The session was started by another client, or has ended.
+/// The session was started by another client, or has ended; an operation `timeoutMS` in a
+/// session whose `with_transaction` runs with a timeout.
 pub(crate) fn bind<'a, H: SessionTarget>(
     handle: &'a H,
-    session: Option<&mut ClientSession>,
+    binding: Binding<'_>,
 ) -> Result<Bound<'a, H>> {
-    match session {
-        None => Ok(Bound::Borrowed(handle)),
-        Some(session) => {
-            let shared = session.shared();
-            shared.check(handle.client_of())?;
-            Ok(Bound::Owned(handle.in_session(shared)))
-        }
-    }
+    bind_with(handle, binding, DatabaseOptions::default())
 }
 
 /// As [`bind`], with the operation's own read preference, read concern and write concern
@@ -233,11 +244,30 @@ pub(crate) fn bind<'a, H: SessionTarget>(
 /// As [`bind`].
 pub(crate) fn bind_with<'a, H: SessionTarget>(
     handle: &'a H,
-    session: Option<&mut ClientSession>,
-    concerns: DatabaseOptions,
+    binding: Binding<'_>,
+    mut concerns: DatabaseOptions,
 ) -> Result<Bound<'a, H>> {
+    let Binding { session, timeout } = binding;
+    if timeout.is_some() {
+        if let Some(session) = &session
+            && session.shared().lock().callback_deadline.is_some()
+        {
+            return Err(Error::invalid_argument(
+                "timeoutMS cannot be set on an operation in a with_transaction callback whose \
+                 session has a timeout",
+            ));
+        }
+        concerns.timeout = timeout;
+    }
     if concerns == DatabaseOptions::default() {
-        return bind(handle, session);
+        return match session {
+            None => Ok(Bound::Borrowed(handle)),
+            Some(session) => {
+                let shared = session.shared();
+                shared.check(handle.client_of())?;
+                Ok(Bound::Owned(handle.in_session(shared)))
+            }
+        };
     }
     let view = handle.with_concerns(concerns);
     match session {

@@ -7,7 +7,7 @@ use bson::{Bson, Document};
 use serde::de::DeserializeOwned;
 
 use crate::client::stream::{Cursor, decode};
-use crate::client::{ClientSession, Collection, Database, DatabaseOptions};
+use crate::client::{Collection, Database, DatabaseOptions};
 use crate::crud::{
     AggregateOptions, CountOptions, DistinctOptions, EstimatedDocumentCountOptions, FindOneOptions,
     FindOptions,
@@ -18,7 +18,7 @@ use crate::crud::{
 #[must_use = "an action does nothing until awaited"]
 pub struct Find<'a, T> {
     coll: &'a Collection<T>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     concerns: DatabaseOptions,
     filter: Document,
     pub(crate) options: FindOptions,
@@ -39,7 +39,7 @@ action_future!(Find<'a, T> => Cursor<T>; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct FindOne<'a, T> {
     coll: &'a Collection<T>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     concerns: DatabaseOptions,
     filter: Document,
     pub(crate) options: FindOneOptions,
@@ -71,7 +71,7 @@ enum Target<'a> {
 #[must_use = "an action does nothing until awaited"]
 pub struct Aggregate<'a, T = Document> {
     target: Target<'a>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     concerns: DatabaseOptions,
     pipeline: Vec<Document>,
     pub(crate) options: AggregateOptions,
@@ -115,7 +115,7 @@ action_future!(Aggregate<'a, T> => Cursor<T>; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct CountDocuments<'a, T> {
     coll: &'a Collection<T>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     concerns: DatabaseOptions,
     filter: Document,
     pub(crate) options: CountOptions,
@@ -134,7 +134,7 @@ action_future!(CountDocuments<'a, T> => u64; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct Count<'a, T> {
     coll: &'a Collection<T>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     concerns: DatabaseOptions,
     filter: Document,
     pub(crate) options: CountOptions,
@@ -153,7 +153,7 @@ action_future!(Count<'a, T> => u64; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct EstimatedDocumentCount<'a, T> {
     coll: &'a Collection<T>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     concerns: DatabaseOptions,
     pub(crate) options: EstimatedDocumentCountOptions,
 }
@@ -171,7 +171,7 @@ action_future!(EstimatedDocumentCount<'a, T> => u64; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct Distinct<'a, T> {
     coll: &'a Collection<T>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     concerns: DatabaseOptions,
     field_name: String,
     filter: Option<Document>,
@@ -198,7 +198,7 @@ impl<T> Collection<T> {
     pub fn find(&self, filter: Document) -> Find<'_, T> {
         Find {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             concerns: DatabaseOptions::default(),
             filter,
             options: FindOptions::default(),
@@ -212,7 +212,7 @@ impl<T> Collection<T> {
     pub fn find_one(&self, filter: Document) -> FindOne<'_, T> {
         FindOne {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             concerns: DatabaseOptions::default(),
             filter,
             options: FindOneOptions::default(),
@@ -227,7 +227,7 @@ impl<T> Collection<T> {
     pub fn aggregate(&self, pipeline: impl IntoIterator<Item = Document>) -> Aggregate<'_> {
         Aggregate {
             target: Target::Collection(self.client(), self.database_name(), self.name()),
-            session: None,
+            session: super::Binding::default(),
             concerns: DatabaseOptions::default(),
             pipeline: pipeline.into_iter().collect(),
             options: AggregateOptions::default(),
@@ -243,7 +243,7 @@ impl<T> Collection<T> {
     pub fn count_documents(&self, filter: Document) -> CountDocuments<'_, T> {
         CountDocuments {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             concerns: DatabaseOptions::default(),
             filter,
             options: CountOptions::default(),
@@ -260,7 +260,7 @@ impl<T> Collection<T> {
     pub fn count(&self, filter: impl Into<Option<Document>>) -> Count<'_, T> {
         Count {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             concerns: DatabaseOptions::default(),
             filter: filter.into().unwrap_or_default(),
             options: CountOptions::default(),
@@ -274,7 +274,7 @@ impl<T> Collection<T> {
     pub fn estimated_document_count(&self) -> EstimatedDocumentCount<'_, T> {
         EstimatedDocumentCount {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             concerns: DatabaseOptions::default(),
             options: EstimatedDocumentCountOptions::default(),
         }
@@ -291,7 +291,7 @@ impl<T> Collection<T> {
     ) -> Distinct<'_, T> {
         Distinct {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             concerns: DatabaseOptions::default(),
             field_name: field_name.into(),
             filter: filter.into(),
@@ -308,7 +308,7 @@ impl Database {
     pub fn aggregate(&self, pipeline: impl IntoIterator<Item = Document>) -> Aggregate<'_> {
         Aggregate {
             target: Target::Database(self),
-            session: None,
+            session: super::Binding::default(),
             concerns: DatabaseOptions::default(),
             pipeline: pipeline.into_iter().collect(),
             options: AggregateOptions::default(),

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use bson::Document;
 
 use crate::client::change_stream::ChangeStream;
-use crate::client::{Client, ClientSession, Collection, Database, DatabaseOptions};
+use crate::client::{Client, Collection, Database, DatabaseOptions};
 use crate::crud::{ChangeStreamEvent, ChangeStreamOptions};
 use crate::operation::WatchTarget;
 
@@ -22,7 +22,7 @@ pub struct Watch<'a, T = ChangeStreamEvent<Document>> {
     client: &'a Client,
     db: &'a str,
     target: WatchTarget,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     concerns: DatabaseOptions,
     pipeline: Vec<Document>,
     pub(crate) options: ChangeStreamOptions,
@@ -45,7 +45,7 @@ impl<'a, T> Watch<'a, T> {
             client,
             db,
             target,
-            session: None,
+            session: super::Binding::default(),
             concerns: DatabaseOptions::default(),
             pipeline: pipeline.into_iter().collect(),
             options: ChangeStreamOptions::default(),

@@ -11,7 +11,7 @@ use serde::de::DeserializeOwned;
 
 use super::encode;
 use crate::client::stream::decode;
-use crate::client::{Client, ClientSession, Collection, DatabaseOptions};
+use crate::client::{Client, Collection, DatabaseOptions};
 use crate::crud::{
     BulkWriteOptions, BulkWriteResult, ClientBulkWriteOptions, ClientBulkWriteResult,
     ClientWriteModel, DeleteOptions, DeleteResult, FindOneAndDeleteOptions,
@@ -25,7 +25,7 @@ use crate::error::Result;
 #[must_use = "an action does nothing until awaited"]
 pub struct InsertOne<'a, T> {
     coll: &'a Collection<T>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     concerns: DatabaseOptions,
     document: Result<Document>,
     pub(crate) options: InsertOneOptions,
@@ -44,7 +44,7 @@ action_future!(InsertOne<'a, T> => InsertOneResult; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct InsertMany<'a, T> {
     coll: &'a Collection<T>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     concerns: DatabaseOptions,
     documents: Result<Vec<Document>>,
     pub(crate) options: InsertManyOptions,
@@ -64,7 +64,7 @@ action_future!(InsertMany<'a, T> => InsertManyResult; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct Update<'a, T> {
     coll: &'a Collection<T>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     concerns: DatabaseOptions,
     filter: Document,
     update: UpdateModifications,
@@ -87,7 +87,7 @@ action_future!(Update<'a, T> => UpdateResult; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct Replace<'a, T> {
     coll: &'a Collection<T>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     concerns: DatabaseOptions,
     filter: Document,
     replacement: Result<Document>,
@@ -110,7 +110,7 @@ action_future!(Replace<'a, T> => UpdateResult; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct Delete<'a, T> {
     coll: &'a Collection<T>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     concerns: DatabaseOptions,
     filter: Document,
     many: bool,
@@ -131,7 +131,7 @@ action_future!(Delete<'a, T> => DeleteResult; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct FindOneAndDelete<'a, T> {
     coll: &'a Collection<T>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     concerns: DatabaseOptions,
     filter: Document,
     pub(crate) options: FindOneAndDeleteOptions,
@@ -155,7 +155,7 @@ action_future!(FindOneAndDelete<'a, T> where [T: DeserializeOwned + 'static] => 
 #[must_use = "an action does nothing until awaited"]
 pub struct FindOneAndReplace<'a, T> {
     coll: &'a Collection<T>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     concerns: DatabaseOptions,
     filter: Document,
     replacement: Result<Document>,
@@ -180,7 +180,7 @@ action_future!(FindOneAndReplace<'a, T> where [T: DeserializeOwned + 'static] =>
 #[must_use = "an action does nothing until awaited"]
 pub struct FindOneAndUpdate<'a, T> {
     coll: &'a Collection<T>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     concerns: DatabaseOptions,
     filter: Document,
     update: UpdateModifications,
@@ -204,7 +204,7 @@ action_future!(FindOneAndUpdate<'a, T> where [T: DeserializeOwned + 'static] => 
 #[must_use = "an action does nothing until awaited"]
 pub struct BulkWrite<'a, T> {
     coll: &'a Collection<T>,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     concerns: DatabaseOptions,
     models: Vec<WriteModel>,
     pub(crate) options: BulkWriteOptions,
@@ -223,7 +223,7 @@ action_future!(BulkWrite<'a, T> => BulkWriteResult; |this| {
 #[must_use = "an action does nothing until awaited"]
 pub struct ClientBulkWrite<'a> {
     client: &'a Client,
-    session: Option<&'a mut ClientSession>,
+    session: super::Binding<'a>,
     models: Vec<ClientWriteModel>,
     pub(crate) options: ClientBulkWriteOptions,
 }
@@ -258,7 +258,7 @@ impl Client {
     ) -> ClientBulkWrite<'_> {
         ClientBulkWrite {
             client: self,
-            session: None,
+            session: super::Binding::default(),
             models: models.into_iter().collect(),
             options: ClientBulkWriteOptions::default(),
         }
@@ -274,7 +274,7 @@ impl<T: Serialize + 'static> Collection<T> {
     pub fn insert_one(&self, document: impl Borrow<T>) -> InsertOne<'_, T> {
         InsertOne {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             concerns: DatabaseOptions::default(),
             document: encode(document.borrow()),
             options: InsertOneOptions::default(),
@@ -297,7 +297,7 @@ impl<T: Serialize + 'static> Collection<T> {
     ) -> InsertMany<'_, T> {
         InsertMany {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             concerns: DatabaseOptions::default(),
             documents: documents.into_iter().map(|d| encode(d.borrow())).collect(),
             options: InsertManyOptions::default(),
@@ -311,7 +311,7 @@ impl<T: Serialize + 'static> Collection<T> {
     pub fn replace_one(&self, filter: Document, replacement: impl Borrow<T>) -> Replace<'_, T> {
         Replace {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             concerns: DatabaseOptions::default(),
             filter,
             replacement: encode(replacement.borrow()),
@@ -332,7 +332,7 @@ impl<T: Serialize + 'static> Collection<T> {
     ) -> FindOneAndReplace<'_, T> {
         FindOneAndReplace {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             concerns: DatabaseOptions::default(),
             filter,
             replacement: encode(replacement.borrow()),
@@ -355,7 +355,7 @@ impl<T> Collection<T> {
     ) -> Update<'_, T> {
         Update {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             concerns: DatabaseOptions::default(),
             filter,
             update: update.into(),
@@ -374,7 +374,7 @@ impl<T> Collection<T> {
     ) -> Update<'_, T> {
         Update {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             concerns: DatabaseOptions::default(),
             filter,
             update: update.into(),
@@ -389,7 +389,7 @@ impl<T> Collection<T> {
     pub fn delete_one(&self, filter: Document) -> Delete<'_, T> {
         Delete {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             concerns: DatabaseOptions::default(),
             filter,
             many: false,
@@ -403,7 +403,7 @@ impl<T> Collection<T> {
     pub fn delete_many(&self, filter: Document) -> Delete<'_, T> {
         Delete {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             concerns: DatabaseOptions::default(),
             filter,
             many: true,
@@ -418,7 +418,7 @@ impl<T> Collection<T> {
     pub fn find_one_and_delete(&self, filter: Document) -> FindOneAndDelete<'_, T> {
         FindOneAndDelete {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             concerns: DatabaseOptions::default(),
             filter,
             options: FindOneAndDeleteOptions::default(),
@@ -437,7 +437,7 @@ impl<T> Collection<T> {
     ) -> FindOneAndUpdate<'_, T> {
         FindOneAndUpdate {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             concerns: DatabaseOptions::default(),
             filter,
             update: update.into(),
@@ -459,7 +459,7 @@ impl<T> Collection<T> {
     pub fn bulk_write(&self, models: impl IntoIterator<Item = WriteModel>) -> BulkWrite<'_, T> {
         BulkWrite {
             coll: self,
-            session: None,
+            session: super::Binding::default(),
             concerns: DatabaseOptions::default(),
             models: models.into_iter().collect(),
             options: BulkWriteOptions::default(),

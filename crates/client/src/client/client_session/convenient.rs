@@ -8,11 +8,12 @@
 
 use std::time::Duration;
 
-use super::transaction::UNKNOWN_TRANSACTION_COMMIT_RESULT;
+use super::transaction::{DeadlineGuard, UNKNOWN_TRANSACTION_COMMIT_RESULT};
 use super::txn::TransactionState;
 use super::{ClientSession, TransactionOptions};
 use crate::client::action::BoxFuture;
-use crate::error::{Result, TRANSIENT_TRANSACTION_ERROR};
+use crate::client::context::deadline_of;
+use crate::error::{Result, TRANSIENT_TRANSACTION_ERROR, TimeoutStage};
 
 /// How long `with_transaction` keeps retrying.
 const WITH_TRANSACTION_LIMIT: Duration = Duration::from_secs(120);
@@ -54,6 +55,28 @@ impl ClientSession {
     /// The callback's error (after aborting the transaction), or the commit's.
     pub async fn with_transaction<C, R, F>(
         &mut self,
+        context: C,
+        callback: F,
+        options: impl Into<Option<TransactionOptions>>,
+    ) -> Result<R>
+    where
+        F: for<'a> FnMut(&'a mut ClientSession, &'a mut C) -> BoxFuture<'a, Result<R>>,
+    {
+        self.with_transaction_within(None, context, callback, options)
+            .await
+    }
+
+    /// As [`with_transaction`](Self::with_transaction), within `timeout` (its `timeoutMS`;
+    /// `None`: the session's `defaultTimeoutMS`, else the client's). The callback's
+    /// operations in the session keep the call's deadline, and may not set their own
+    /// `timeoutMS`; an abort after a failed callback gets the timeout afresh.
+    ///
+    /// # Errors
+    /// As [`with_transaction`](Self::with_transaction); a timeout error, with the last
+    /// error as its source, when the deadline passes before the transaction commits.
+    pub async fn with_transaction_within<C, R, F>(
+        &mut self,
+        timeout: impl Into<Option<Duration>>,
         mut context: C,
         mut callback: F,
         options: impl Into<Option<TransactionOptions>>,
@@ -63,20 +86,45 @@ impl ClientSession {
     {
         let options = options.into();
         let start = crate::conn::clock();
-        let within = || start.elapsed() < WITH_TRANSACTION_LIMIT;
+        // With timeoutMS (given, else the session's defaultTimeoutMS, else the client's),
+        // one deadline bounds the whole call, and the callback's operations in the session
+        // keep it; without, the spec's 120 seconds bound the retries.
+        let given = timeout.into();
+        let timeout = given
+            .or(self.shared.lock().default_timeout)
+            .or(self.client.timeout());
+        let deadline = timeout.map(|t| deadline_of(Some(t)));
+        let within = || match deadline {
+            Some(Some(d)) => crate::conn::clock() < d,
+            Some(None) => true,
+            None => start.elapsed() < WITH_TRANSACTION_LIMIT,
+        };
+        // An error that ends the loop because the time is up is a timeout error, with the
+        // error as its source.
+        let expired = |e: crate::error::Error| match deadline {
+            Some(_) if !within() => e.wrapped_in_timeout(TimeoutStage::Between),
+            _ => e,
+        };
         'transaction: loop {
             self.start_transaction(options.clone())?;
-            let value = match callback(self, &mut context).await {
+            let scope = DeadlineGuard::set(&self.shared, deadline);
+            let outcome = callback(self, &mut context).await;
+            drop(scope);
+            let value = match outcome {
                 Ok(v) => v,
                 Err(e) => {
                     if matches!(
                         self.transaction_state(),
                         TransactionState::Starting | TransactionState::InProgress
                     ) {
-                        let _ = self.abort_transaction().await;
+                        // The abort gets the timeout afresh.
+                        let _ = self.abort_transaction_within(given).await;
                     }
                     if e.has_label(TRANSIENT_TRANSACTION_ERROR) && within() {
                         continue 'transaction;
+                    }
+                    if e.has_label(TRANSIENT_TRANSACTION_ERROR) {
+                        return Err(expired(e));
                     }
                     return Err(e);
                 }
@@ -91,7 +139,10 @@ impl ClientSession {
                 return Ok(value);
             }
             loop {
-                match self.commit_transaction().await {
+                let scope = DeadlineGuard::set(&self.shared, deadline);
+                let committed = self.commit_transaction().await;
+                drop(scope);
+                match committed {
                     Ok(()) => return Ok(value),
                     Err(e) => {
                         if e.has_label(UNKNOWN_TRANSACTION_COMMIT_RESULT)
@@ -103,7 +154,7 @@ impl ClientSession {
                         if e.has_label(TRANSIENT_TRANSACTION_ERROR) && within() {
                             continue 'transaction;
                         }
-                        return Err(e);
+                        return Err(expired(e));
                     }
                 }
             }

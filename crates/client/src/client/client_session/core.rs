@@ -39,6 +39,12 @@ pub(crate) struct SessionCore {
     snapshot_time: Option<Timestamp>,
     /// The session's transaction (transactions spec).
     pub(crate) txn: super::txn::Transaction,
+    /// `defaultTimeoutMS`: the `timeoutMS` of commit, abort, `withTransaction` and the end
+    /// of the session (unset: the client's).
+    pub(crate) default_timeout: Option<std::time::Duration>,
+    /// While `withTransaction` runs with a `timeoutMS`: its deadline (`Some(None)`: no
+    /// limit), which every operation of the callback in this session keeps.
+    pub(crate) callback_deadline: Option<Option<std::time::Instant>>,
 }
 
 impl SessionCore {
@@ -61,6 +67,8 @@ impl SessionCore {
             operation_time: None,
             snapshot_time,
             txn: super::txn::Transaction::default(),
+            default_timeout: None,
+            callback_deadline: None,
         }
     }
 

@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use super::txn::TransactionState;
 use super::{ClientSession, SharedSession, TransactionOptions};
+use crate::client::context::deadline_of;
 use crate::client::executor::{OperationContext, Route, SessionUse};
 use crate::client::{Client, ReadConcern};
 use crate::error::{Error, ErrorKind, RETRYABLE_WRITE_ERROR, Result, TRANSIENT_TRANSACTION_ERROR};
@@ -100,6 +102,42 @@ impl ClientSession {
     /// # Errors
     /// No transaction was started, it was aborted, or the commit failed.
     pub async fn commit_transaction(&mut self) -> Result<()> {
+        self.commit_transaction_within(None).await
+    }
+
+    /// As [`commit_transaction`](Self::commit_transaction), within `timeout` (its
+    /// `timeoutMS`; `None`: the session's `defaultTimeoutMS`, else the client's). One
+    /// deadline covers the commit and its retry.
+    ///
+    /// # Errors
+    /// As [`commit_transaction`](Self::commit_transaction); a timeout error when the
+    /// deadline passes.
+    pub async fn commit_transaction_within(
+        &mut self,
+        timeout: impl Into<Option<Duration>>,
+    ) -> Result<()> {
+        let _restore = DeadlineGuard::restoring(&self.shared, self.pin_deadline(timeout.into()));
+        self.commit_once_or_twice().await
+    }
+
+    /// Sets the deadline of a commit or abort: `timeout` when given, else the one already
+    /// running (`withTransaction`'s), else `defaultTimeoutMS` or the client's `timeoutMS`.
+    /// Returns the deadline to put back.
+    fn pin_deadline(&self, timeout: Option<Duration>) -> Option<Option<Instant>> {
+        let mut core = self.shared.lock();
+        let previous = core.callback_deadline;
+        let timeout = match (timeout, previous) {
+            (Some(t), _) => Some(t),
+            (None, Some(_)) => return previous,
+            (None, None) => core.default_timeout.or(self.client.timeout()),
+        };
+        if let Some(t) = timeout {
+            core.callback_deadline = Some(deadline_of(Some(t)));
+        }
+        previous
+    }
+
+    async fn commit_once_or_twice(&mut self) -> Result<()> {
         let again = {
             let mut core = self.shared.lock();
             core.check_usable()?;
@@ -150,6 +188,24 @@ impl ClientSession {
     /// # Errors
     /// No transaction was started, it was committed, or aborted already.
     pub async fn abort_transaction(&mut self) -> Result<()> {
+        self.abort_transaction_within(None).await
+    }
+
+    /// As [`abort_transaction`](Self::abort_transaction), within `timeout` (its
+    /// `timeoutMS`; `None`: the session's `defaultTimeoutMS`, else the client's). One
+    /// deadline covers the abort and its retry.
+    ///
+    /// # Errors
+    /// As [`abort_transaction`](Self::abort_transaction).
+    pub async fn abort_transaction_within(
+        &mut self,
+        timeout: impl Into<Option<Duration>>,
+    ) -> Result<()> {
+        let _restore = DeadlineGuard::restoring(&self.shared, self.pin_deadline(timeout.into()));
+        self.abort_once_or_twice().await
+    }
+
+    async fn abort_once_or_twice(&mut self) -> Result<()> {
         {
             let mut core = self.shared.lock();
             core.check_usable()?;
@@ -246,7 +302,7 @@ async fn finish(client: &Client, shared: &SharedSession, name: &str, retry: bool
         (core.txn.finish_command(name, retry), route)
     };
     let mut op = RunCommand::new("admin", body);
-    let mut ctx = client.context(route);
+    let mut ctx = client.session_context(route, shared);
     ctx.session = SessionUse::Explicit(shared.clone());
     ctx.finishes_transaction = true;
     let result = match client.execute(&mut op, ctx, None).await {
@@ -277,6 +333,7 @@ fn unknown_commit_result(e: &Error) -> bool {
     if e.is_network_error()
         || retryable(e)
         || matches!(e.kind(), ErrorKind::ServerSelection(_))
+        || e.is_timeout()
         || e.code() == Some(MAX_TIME_MS_EXPIRED)
     {
         return true;
@@ -344,6 +401,36 @@ impl Client {
             }
             Err(e) => shared.after_transaction_op(Err(e)),
         }
+    }
+}
+
+/// Puts a session's `callback_deadline` back as it was when dropped, so that a call that is
+/// cancelled (its future dropped) leaves no deadline behind for the session's next
+/// operations.
+pub(crate) struct DeadlineGuard {
+    shared: SharedSession,
+    previous: Option<Option<Instant>>,
+}
+
+impl DeadlineGuard {
+    /// Sets the deadline to `deadline` until the guard is dropped.
+    pub(crate) fn set(shared: &SharedSession, deadline: Option<Option<Instant>>) -> Self {
+        let previous = std::mem::replace(&mut shared.lock().callback_deadline, deadline);
+        DeadlineGuard::restoring(shared, previous)
+    }
+
+    /// Puts `previous` back when dropped.
+    pub(crate) fn restoring(shared: &SharedSession, previous: Option<Option<Instant>>) -> Self {
+        DeadlineGuard {
+            shared: shared.clone(),
+            previous,
+        }
+    }
+}
+
+impl Drop for DeadlineGuard {
+    fn drop(&mut self) {
+        self.shared.lock().callback_deadline = self.previous;
     }
 }
 

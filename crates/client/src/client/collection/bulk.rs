@@ -247,6 +247,8 @@ impl<T> Collection<T> {
         let mut stopped = false;
         // The models whose command ran (for the inserted ids).
         let mut attempted: BTreeSet<usize> = BTreeSet::new();
+        // One timeoutMS for the whole bulk write, not one per command.
+        let client = self.client.with_fixed_deadline();
         for g in groups {
             let extras = match g.kind {
                 WriteKind::Insert => write_extras(
@@ -271,7 +273,7 @@ impl<T> Collection<T> {
                 op = op.not_retryable();
             }
             loop {
-                let error = match self.client.run_op_mut(&mut op).await {
+                let error = match client.run_op_mut(&mut op).await {
                     Ok(_) => break,
                     Err(e) => e,
                 };

@@ -90,7 +90,8 @@ impl<T> Collection<T> {
             max_time: None,
             comment: options.comment.clone(),
         };
-        let op = OpenCursor::list_indexes(&self.db, &self.name, &options);
+        let mut op = OpenCursor::list_indexes(&self.db, &self.name, &options);
+        op.timeout_mode = options.timeout_mode;
         self.client
             .open_cursor(op, &self.db, &self.name, get_more)
             .await

@@ -113,7 +113,8 @@ impl<T> Collection<T> {
                 .filter(|_| options.cursor_type == Some(CursorType::TailableAwait)),
             comment: options.comment.clone(),
         };
-        let op = OpenCursor::find(&self.db, &self.name, filter, &options);
+        let mut op = OpenCursor::find(&self.db, &self.name, filter, &options);
+        op.timeout_mode = options.timeout_mode;
         self.client
             .open_cursor(op, &self.db, &self.name, get_more)
             .await
@@ -225,7 +226,8 @@ impl Client {
             comment: options.comment.clone(),
         };
         let target = Bson::String(coll.to_owned());
-        let op = OpenCursor::aggregate(db, target, pipeline, &options);
+        let mut op = OpenCursor::aggregate(db, target, pipeline, &options);
+        op.timeout_mode = options.timeout_mode;
         self.open_cursor(op, db, coll, get_more).await
     }
 }
