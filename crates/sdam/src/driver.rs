@@ -105,6 +105,18 @@ impl MonitorHandle {
         self.shared.wake.notify_one();
     }
 
+    /// Requests an immediate check after the client marked the server Unknown on a state
+    /// change error: an awaited hello in flight is abandoned with its connection (see
+    /// [`Monitor::request_check_after_state_change`]); otherwise as
+    /// [`request_check`](Self::request_check).
+    pub fn request_check_after_state_change(&self) {
+        if self.shared.lock().request_check_after_state_change() {
+            self.shared.cancel_epoch.fetch_add(1, Ordering::SeqCst);
+            self.shared.cancel.notify_waiters();
+        }
+        self.shared.wake.notify_one();
+    }
+
     /// Cancels the check in progress and closes the monitoring connection (after an
     /// application network error marked the server Unknown).
     pub fn cancel_check(&self) {
@@ -262,6 +274,13 @@ where
         };
         let outcome = {
             let mut m = shared.lock();
+            if !m.check_in_progress() {
+                // The check was cancelled or abandoned after its I/O ended: its result is
+                // not news to apply (the monitor's previous description would overwrite
+                // what the client just learned), and its connection is dropped.
+                conn = None;
+                continue;
+            }
             match result {
                 Ok(reply) => m.handle_reply(now_std(), reply.document, reply.more_to_come),
                 Err(e) => {

@@ -151,6 +151,15 @@ impl Server {
         }
     }
 
+    /// Requests an immediate check after a state change error marked the server Unknown:
+    /// a streaming monitor abandons its awaited hello rather than wait up to
+    /// heartbeatFrequencyMS for it.
+    fn request_check_after_state_change(&self) {
+        if let Some(m) = &*self.monitor.lock() {
+            m.request_check_after_state_change();
+        }
+    }
+
     /// Clears the pool; with `interrupt`, operations in progress on connections of the
     /// generations cleared fail promptly with a retryable error (the pool wakes their
     /// [`Interruption`] watches).
@@ -744,7 +753,9 @@ impl Inner {
                     m.cancel_check();
                 }
             }
-            if decision.request_immediate_check {
+            if decision.request_immediate_check && decision.marked_unknown {
+                server.request_check_after_state_change();
+            } else if decision.request_immediate_check {
                 server.request_check();
             }
             Inner::apply_update(self, &mut st, address, &decision.update);
