@@ -75,6 +75,8 @@ struct Shared {
     wake: Notify,
     cancel: Notify,
     cancel_epoch: AtomicU64,
+    /// Wakes the monitor task (not the RTT task) out of an awaited hello it must abandon.
+    abandon: Notify,
     stopped: AtomicBool,
 }
 
@@ -111,8 +113,8 @@ impl MonitorHandle {
     /// [`request_check`](Self::request_check).
     pub fn request_check_after_state_change(&self) {
         if self.shared.lock().request_check_after_state_change() {
-            self.shared.cancel_epoch.fetch_add(1, Ordering::SeqCst);
-            self.shared.cancel.notify_waiters();
+            // The RTT task's connection is healthy: only the monitor task lets go.
+            self.shared.abandon.notify_waiters();
         }
         self.shared.wake.notify_one();
     }
@@ -165,6 +167,7 @@ where
         wake: Notify::new(),
         cancel: Notify::new(),
         cancel_epoch: AtomicU64::new(0),
+        abandon: Notify::new(),
         stopped: AtomicBool::new(false),
     });
     // The monitor logs inside the span it was started in (see the pool's background task).
@@ -217,6 +220,9 @@ where
         let cancelled = shared.cancel.notified();
         tokio::pin!(cancelled);
         cancelled.as_mut().enable();
+        let abandoned = shared.abandon.notified();
+        tokio::pin!(abandoned);
+        abandoned.as_mut().enable();
         let epoch = shared.cancel_epoch.load(Ordering::SeqCst);
         if shared.stopped.load(Ordering::SeqCst) {
             break;
@@ -261,6 +267,7 @@ where
                 Some(c) => tokio::select! {
                     r = with_timeout(request.timeout, transport.send(c, &request)) => r,
                     _ = &mut cancelled => { conn = None; continue }
+                    _ = &mut abandoned => { conn = None; continue }
                 },
                 None => Err(CheckError::network("no monitoring connection")),
             },
@@ -268,6 +275,7 @@ where
                 Some(c) => tokio::select! {
                     r = with_timeout(timeout, transport.read_next(c)) => r,
                     _ = &mut cancelled => { conn = None; continue }
+                    _ = &mut abandoned => { conn = None; continue }
                 },
                 None => Err(CheckError::network("no monitoring connection")),
             },
@@ -469,6 +477,42 @@ mod tests {
         async fn read_next(&self, _c: &mut ()) -> Result<HelloReply, CheckError> {
             std::future::pending().await
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_state_change_abandons_the_awaited_hello_and_reconnects_promptly() {
+        let transport = Arc::new(Silent {
+            connects: AtomicUsize::new(0),
+        });
+        let outcomes = Arc::new(AtomicUsize::new(0));
+        let seen = outcomes.clone();
+        let mut config = MonitorConfig::new(ServerAddress::parse("a:1").unwrap());
+        config.connect_timeout = None;
+        // The default 10 s: an abandoned awaited hello must not wait for it.
+        let handle = spawn_monitor(
+            config,
+            transport.clone(),
+            move |_| {
+                seen.fetch_add(1, Ordering::SeqCst);
+            },
+            Listeners::new(),
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The handshake was applied; the monitor waits on its awaited hello and the RTT
+        // task on its connect.
+        assert_eq!(outcomes.load(Ordering::SeqCst), 1);
+        assert_eq!(transport.connects.load(Ordering::SeqCst), 2);
+        handle.request_check(); // ignored: a check is in progress
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(transport.connects.load(Ordering::SeqCst), 2);
+        handle.request_check_after_state_change();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        // The monitor reconnected at once (the previous check ended over 500 ms ago); the
+        // RTT task kept waiting on its own connect.
+        assert_eq!(transport.connects.load(Ordering::SeqCst), 3);
+        // Nothing from the abandoned check was applied.
+        assert_eq!(outcomes.load(Ordering::SeqCst), 1);
+        handle.stop();
     }
 
     #[tokio::test(start_paused = true)]
