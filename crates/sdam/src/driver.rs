@@ -4,8 +4,9 @@
 //! handshake, send a hello, read the next streamed reply) and gives a callback that applies
 //! each [`CheckOutcome`] to its topology under its lock (and clears the pool as told).
 //! [`spawn_monitor`] runs the monitor in a task and returns a [`MonitorHandle`] to request
-//! immediate checks, cancel the check in progress, or stop. With the streaming protocol a
-//! second task measures RTT on its own connection every heartbeatFrequencyMS.
+//! immediate checks (abandoning an awaited hello after a state change error), cancel the
+//! check in progress, or stop. With the streaming protocol a second task measures RTT on its
+//! own connection every heartbeatFrequencyMS.
 //!
 //! Every await point is cancellation safe: stopping drops the in-flight future and the
 //! connection with it.

@@ -514,20 +514,12 @@ impl Monitor {
         };
     }
 
-    /// Requests an immediate check after the client marked the server Unknown on a state
-    /// change error ("not writable primary", "node is recovering").
-    ///
-    /// Like [`request_check`](Self::request_check), except for an awaited hello (streaming
-    /// protocol) in flight: the server answers it only when its topologyVersion changes or
-    /// maxAwaitTimeMS (heartbeatFrequencyMS) passes, and a state change error does not always
-    /// come with a new topologyVersion, so waiting for it would hold the server Unknown for
-    /// up to heartbeatFrequencyMS. Such a check is abandoned with its connection (an exhaust
-    /// stream cannot carry another command) and the next check opens a new connection as
-    /// soon as minHeartbeatFrequencyMS has passed since the previous check ended. A check
-    /// that is not awaited is in progress as the spec means it: the request is ignored.
-    ///
-    /// Returns whether an awaited check was abandoned: the caller must then drop its I/O
-    /// (the driver's [`MonitorHandle`](crate::driver::MonitorHandle) does).
+    /// [`request_check`](Self::request_check) after the client marked the server Unknown on
+    /// a state change error, except that an awaited hello in flight is abandoned with its
+    /// connection: the server answers it only when its topologyVersion changes (a state
+    /// change error need not bring a new one) or after heartbeatFrequencyMS. The next check
+    /// then connects anew, minHeartbeatFrequencyMS after the previous check ended at the
+    /// earliest. True if a check was abandoned: the caller must drop its I/O.
     pub fn request_check_after_state_change(&mut self) -> bool {
         match self.in_flight {
             Some(flight) if flight.awaited => {
@@ -749,8 +741,7 @@ mod tests {
         assert!(!m.request_check_after_state_change());
         assert!(m.check_in_progress());
 
-        // Streamed replies (moreToCome) are awaited checks too; long after the previous
-        // check ended, the next one is due at once.
+        // Streamed replies are awaited too; long after the last check, reconnect at once.
         let t2 = t0 + Duration::from_secs(1);
         let tv = doc! {"processId": ObjectId::new(), "counter": 1_i64};
         m.handle_reply(

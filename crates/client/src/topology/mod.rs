@@ -145,18 +145,13 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    fn request_check(&self) {
-        if let Some(m) = &*self.monitor.lock() {
-            m.request_check();
-        }
-    }
-
-    /// Requests an immediate check after a state change error marked the server Unknown:
-    /// a streaming monitor abandons its awaited hello rather than wait up to
-    /// heartbeatFrequencyMS for it.
-    fn request_check_after_state_change(&self) {
-        if let Some(m) = &*self.monitor.lock() {
-            m.request_check_after_state_change();
+    /// Requests an immediate check; `state_change`: a state change error marked the server
+    /// Unknown, so a streaming monitor abandons its awaited hello.
+    fn request_check(&self, state_change: bool) {
+        match &*self.monitor.lock() {
+            Some(m) if state_change => m.request_check_after_state_change(),
+            Some(m) => m.request_check(),
+            None => {}
         }
     }
 
@@ -387,7 +382,7 @@ impl Topology {
                     }
                 }
                 for s in st.servers.values() {
-                    s.request_check();
+                    s.request_check(false);
                 }
                 if !logged_waiting {
                     logged_waiting = true;
@@ -521,7 +516,7 @@ impl Topology {
     pub(crate) fn request_checks(&self) {
         let servers: Vec<Arc<Server>> = self.inner.state.lock().servers.values().cloned().collect();
         for s in servers {
-            s.request_check();
+            s.request_check(false);
         }
     }
 
@@ -679,7 +674,7 @@ impl Inner {
         }
         for a in &update.check_now {
             if let Some(s) = st.servers.get(a) {
-                s.request_check();
+                s.request_check(false);
             }
         }
     }
@@ -753,10 +748,8 @@ impl Inner {
                     m.cancel_check();
                 }
             }
-            if decision.request_immediate_check && decision.marked_unknown {
-                server.request_check_after_state_change();
-            } else if decision.request_immediate_check {
-                server.request_check();
+            if decision.request_immediate_check {
+                server.request_check(decision.marked_unknown);
             }
             Inner::apply_update(self, &mut st, address, &decision.update);
         }
