@@ -4,8 +4,9 @@
 //! handshake, send a hello, read the next streamed reply) and gives a callback that applies
 //! each [`CheckOutcome`] to its topology under its lock (and clears the pool as told).
 //! [`spawn_monitor`] runs the monitor in a task and returns a [`MonitorHandle`] to request
-//! immediate checks, cancel the check in progress, or stop. With the streaming protocol a
-//! second task measures RTT on its own connection every heartbeatFrequencyMS.
+//! immediate checks (abandoning an awaited hello after a state change error), cancel the
+//! check in progress, or stop. With the streaming protocol a second task measures RTT on its
+//! own connection every heartbeatFrequencyMS.
 //!
 //! Every await point is cancellation safe: stopping drops the in-flight future and the
 //! connection with it.
@@ -75,6 +76,8 @@ struct Shared {
     wake: Notify,
     cancel: Notify,
     cancel_epoch: AtomicU64,
+    /// Wakes the monitor task (not the RTT task) out of an awaited hello it must abandon.
+    abandon: Notify,
     stopped: AtomicBool,
 }
 
@@ -102,6 +105,18 @@ impl MonitorHandle {
     /// finds no suitable server).
     pub fn request_check(&self) {
         self.shared.lock().request_check();
+        self.shared.wake.notify_one();
+    }
+
+    /// Requests an immediate check after the client marked the server Unknown on a state
+    /// change error: an awaited hello in flight is abandoned with its connection (see
+    /// [`Monitor::request_check_after_state_change`]); otherwise as
+    /// [`request_check`](Self::request_check).
+    pub fn request_check_after_state_change(&self) {
+        if self.shared.lock().request_check_after_state_change() {
+            // The RTT task's connection is healthy: only the monitor task lets go.
+            self.shared.abandon.notify_waiters();
+        }
         self.shared.wake.notify_one();
     }
 
@@ -153,6 +168,7 @@ where
         wake: Notify::new(),
         cancel: Notify::new(),
         cancel_epoch: AtomicU64::new(0),
+        abandon: Notify::new(),
         stopped: AtomicBool::new(false),
     });
     // The monitor logs inside the span it was started in (see the pool's background task).
@@ -205,6 +221,9 @@ where
         let cancelled = shared.cancel.notified();
         tokio::pin!(cancelled);
         cancelled.as_mut().enable();
+        let abandoned = shared.abandon.notified();
+        tokio::pin!(abandoned);
+        abandoned.as_mut().enable();
         let epoch = shared.cancel_epoch.load(Ordering::SeqCst);
         if shared.stopped.load(Ordering::SeqCst) {
             break;
@@ -249,6 +268,7 @@ where
                 Some(c) => tokio::select! {
                     r = with_timeout(request.timeout, transport.send(c, &request)) => r,
                     _ = &mut cancelled => { conn = None; continue }
+                    _ = &mut abandoned => { conn = None; continue }
                 },
                 None => Err(CheckError::network("no monitoring connection")),
             },
@@ -256,12 +276,20 @@ where
                 Some(c) => tokio::select! {
                     r = with_timeout(timeout, transport.read_next(c)) => r,
                     _ = &mut cancelled => { conn = None; continue }
+                    _ = &mut abandoned => { conn = None; continue }
                 },
                 None => Err(CheckError::network("no monitoring connection")),
             },
         };
         let outcome = {
             let mut m = shared.lock();
+            if !m.check_in_progress() {
+                // The check was cancelled or abandoned after its I/O ended: its result is
+                // not news to apply (the monitor's previous description would overwrite
+                // what the client just learned), and its connection is dropped.
+                conn = None;
+                continue;
+            }
             match result {
                 Ok(reply) => m.handle_reply(now_std(), reply.document, reply.more_to_come),
                 Err(e) => {
@@ -450,6 +478,42 @@ mod tests {
         async fn read_next(&self, _c: &mut ()) -> Result<HelloReply, CheckError> {
             std::future::pending().await
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_state_change_abandons_the_awaited_hello_and_reconnects_promptly() {
+        let transport = Arc::new(Silent {
+            connects: AtomicUsize::new(0),
+        });
+        let outcomes = Arc::new(AtomicUsize::new(0));
+        let seen = outcomes.clone();
+        let mut config = MonitorConfig::new(ServerAddress::parse("a:1").unwrap());
+        config.connect_timeout = None;
+        // The default 10 s: an abandoned awaited hello must not wait for it.
+        let handle = spawn_monitor(
+            config,
+            transport.clone(),
+            move |_| {
+                seen.fetch_add(1, Ordering::SeqCst);
+            },
+            Listeners::new(),
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // The handshake was applied; the monitor waits on its awaited hello and the RTT
+        // task on its connect.
+        assert_eq!(outcomes.load(Ordering::SeqCst), 1);
+        assert_eq!(transport.connects.load(Ordering::SeqCst), 2);
+        handle.request_check(); // ignored: a check is in progress
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(transport.connects.load(Ordering::SeqCst), 2);
+        handle.request_check_after_state_change();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        // The monitor reconnected at once (the previous check ended over 500 ms ago); the
+        // RTT task kept waiting on its own connect.
+        assert_eq!(transport.connects.load(Ordering::SeqCst), 3);
+        // Nothing from the abandoned check was applied.
+        assert_eq!(outcomes.load(Ordering::SeqCst), 1);
+        handle.stop();
     }
 
     #[tokio::test(start_paused = true)]

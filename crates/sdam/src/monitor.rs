@@ -514,6 +514,27 @@ impl Monitor {
         };
     }
 
+    /// [`request_check`](Self::request_check) after the client marked the server Unknown on
+    /// a state change error, except that an awaited hello in flight is abandoned with its
+    /// connection: the server answers it only when its topologyVersion changes (a state
+    /// change error need not bring a new one) or after heartbeatFrequencyMS. The next check
+    /// then connects anew, minHeartbeatFrequencyMS after the previous check ended at the
+    /// earliest. True if a check was abandoned: the caller must drop its I/O.
+    pub fn request_check_after_state_change(&mut self) -> bool {
+        match self.in_flight {
+            Some(flight) if flight.awaited => {
+                self.in_flight = None;
+                self.conn = Conn::None;
+                self.next_check = self.last_check_end.map(|end| end + MIN_HEARTBEAT_FREQUENCY);
+                true
+            }
+            _ => {
+                self.request_check();
+                false
+            }
+        }
+    }
+
     /// Cancels the check in progress and drops the monitoring connection (the client marked
     /// the server Unknown after an application network error). The next check waits for
     /// heartbeatFrequencyMS or a requested check.
@@ -682,6 +703,68 @@ mod tests {
         );
         m.stop();
         assert_eq!(m.poll_action(t1), MonitorAction::Stopped);
+    }
+
+    #[test]
+    fn a_state_change_abandons_an_awaited_hello_but_not_a_plain_check() {
+        let mut m = monitor(ServerMonitoringMode::Stream);
+        let t0 = Instant::now();
+        m.poll_action(t0);
+        let tv = doc! {"processId": ObjectId::new(), "counter": 1_i64};
+        m.handle_reply(
+            t0,
+            doc! {"ok": 1, "helloOk": true, "topologyVersion": tv},
+            false,
+        );
+        // The awaited hello is sent at once; the request comes 100 ms after the handshake.
+        assert!(matches!(m.poll_action(t0), MonitorAction::Send(ref r) if r.awaited));
+        let t1 = t0 + Duration::from_millis(100);
+        assert!(m.request_check_after_state_change());
+        assert!(!m.check_in_progress());
+        // Rate-limited by minHeartbeatFrequencyMS from the end of the previous check...
+        assert_eq!(
+            m.poll_action(t1),
+            MonitorAction::Wait {
+                until: t0 + MIN_HEARTBEAT_FREQUENCY
+            }
+        );
+        // ...then a new connection (its handshake is the check), not awaited.
+        assert!(matches!(
+            m.poll_action(t0 + MIN_HEARTBEAT_FREQUENCY),
+            MonitorAction::Connect { .. }
+        ));
+        assert_eq!(
+            names(&mut m),
+            ["started", "succeeded", "started", "started"]
+        );
+        // The handshake in flight is not awaited: it is left alone.
+        assert!(!m.request_check_after_state_change());
+        assert!(m.check_in_progress());
+
+        // Streamed replies are awaited too; long after the last check, reconnect at once.
+        let t2 = t0 + Duration::from_secs(1);
+        let tv = doc! {"processId": ObjectId::new(), "counter": 1_i64};
+        m.handle_reply(
+            t2,
+            doc! {"ok": 1, "helloOk": true, "topologyVersion": tv.clone()},
+            false,
+        );
+        m.poll_action(t2);
+        m.handle_reply(t2, doc! {"ok": 1, "topologyVersion": tv}, true);
+        assert!(matches!(m.poll_action(t2), MonitorAction::ReadNext { .. }));
+        let t3 = t2 + Duration::from_secs(5);
+        assert!(m.request_check_after_state_change());
+        assert!(matches!(m.poll_action(t3), MonitorAction::Connect { .. }));
+
+        // Polling: nothing is awaited, the request is an ordinary one.
+        let mut p = monitor(ServerMonitoringMode::Poll);
+        p.poll_action(t0);
+        p.handle_reply(t0, doc! {"ok": 1, "helloOk": true}, false);
+        assert!(!p.request_check_after_state_change());
+        assert!(matches!(
+            p.poll_action(t0 + MIN_HEARTBEAT_FREQUENCY),
+            MonitorAction::Send(ref r) if !r.awaited
+        ));
     }
 
     #[test]

@@ -170,9 +170,13 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    fn request_check(&self) {
-        if let Some(m) = &*self.monitor.lock() {
-            m.request_check();
+    /// Requests an immediate check; `state_change`: a state change error marked the server
+    /// Unknown, so a streaming monitor abandons its awaited hello.
+    fn request_check(&self, state_change: bool) {
+        match &*self.monitor.lock() {
+            Some(m) if state_change => m.request_check_after_state_change(),
+            Some(m) => m.request_check(),
+            None => {}
         }
     }
 
@@ -406,7 +410,7 @@ impl Topology {
                     }
                 }
                 for s in st.servers.values() {
-                    s.request_check();
+                    s.request_check(false);
                 }
                 if !logged_waiting {
                     logged_waiting = true;
@@ -540,7 +544,7 @@ impl Topology {
     pub(crate) fn request_checks(&self) {
         let servers: Vec<Arc<Server>> = self.inner.state.lock().servers.values().cloned().collect();
         for s in servers {
-            s.request_check();
+            s.request_check(false);
         }
     }
 
@@ -701,7 +705,7 @@ impl Inner {
         }
         for a in &update.check_now {
             if let Some(s) = st.servers.get(a) {
-                s.request_check();
+                s.request_check(false);
             }
         }
     }
@@ -775,7 +779,7 @@ impl Inner {
                 }
             }
             if decision.request_immediate_check {
-                server.request_check();
+                server.request_check(decision.marked_unknown);
             }
             Inner::apply_update(self, &mut st, address, &decision.update);
         }

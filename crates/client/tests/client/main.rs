@@ -26,6 +26,7 @@ mod explicit_sessions;
 mod gridfs;
 mod handles;
 mod handshake_errors;
+mod immediate_checks;
 mod legacy_writes;
 mod load_balanced;
 mod monitoring;
