@@ -49,8 +49,8 @@ pub use crud::{
     InsertOneModel, InsertOneOptions, InsertOneResult, ListCollectionsOptions,
     ListDatabasesOptions, ListIndexesOptions, ModifyCollectionOptions, Namespace, OperationType,
     RenameCollectionOptions, ReplaceOneModel, ReplaceOptions, ResumeToken, ReturnDocument,
-    RunCursorCommandOptions, SplitEvent, TimeoutMode, UpdateDescription, UpdateModel, UpdateModifications,
-    UpdateOptions, UpdateResult, VerboseResults, WriteModel,
+    RunCursorCommandOptions, SplitEvent, TimeoutMode, UpdateDescription, UpdateModel,
+    UpdateModifications, UpdateOptions, UpdateResult, VerboseResults, WriteModel,
 };
 pub use error::{
     Error, ErrorKind, GridFsError, Result, TimeoutError, TimeoutStage, WriteConcernError,

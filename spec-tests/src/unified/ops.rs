@@ -8,8 +8,8 @@ use super::BoxFuture;
 use bson::{Bson, Document};
 use mongo_client::{
     AggregateOptions, BulkWriteOptions, ChangeStreamOptions, ClientSession, CountOptions,
-    CreateCollectionOptions, CreateIndexOptions, DeleteOptions, DistinctOptions,
-    DriverInfo, DropIndexOptions, EstimatedDocumentCountOptions, FindOneAndDeleteOptions,
+    CreateCollectionOptions, CreateIndexOptions, DeleteOptions, DistinctOptions, DriverInfo,
+    DropIndexOptions, EstimatedDocumentCountOptions, FindOneAndDeleteOptions,
     FindOneAndReplaceOptions, FindOneAndUpdateOptions, FindOneOptions, FindOptions, IndexModel,
     InsertManyOptions, InsertOneOptions, ListCollectionsOptions, ListDatabasesOptions,
     ListIndexesOptions, ModifyCollectionOptions, ReadPreference, RenameCollectionOptions,

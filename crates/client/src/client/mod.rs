@@ -14,6 +14,8 @@ mod database;
 pub(crate) mod executor;
 mod handle;
 #[cfg(test)]
+mod lazy_batch_tests;
+#[cfg(test)]
 mod metadata_tests;
 #[cfg(test)]
 mod options_tests;

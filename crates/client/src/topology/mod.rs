@@ -10,7 +10,9 @@
 #[cfg(test)]
 mod interrupt_tests;
 mod monitor;
+mod pooled;
 mod srv;
+pub use pooled::PooledConn;
 pub(crate) use srv::WeakTopology;
 
 use std::collections::HashMap;
@@ -19,9 +21,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use mongo_events::{EventError, Generation, Listeners, ServerAddress, ServiceId, TopologyType};
-use mongo_pool::{
-    Establish, Interruption, Pool, PoolOptions, PoolStats, PooledConnection, WeakPool,
-};
+use mongo_pool::{Establish, Pool, PoolOptions, PoolStats, WeakPool};
 use mongo_sdam::driver::MonitorHandle;
 use mongo_sdam::log as sdam_log;
 use mongo_sdam::{
@@ -92,72 +92,6 @@ impl Establish for Establisher {
     /// nor a DNS, SOCKS5 proxy, certificate or host name failure).
     fn is_overload_signal(&self, error: &Error) -> bool {
         error.is_establishment_overload_signal()
-    }
-}
-
-/// A checked-out connection. Dropping it returns the connection to its pool, unless a network
-/// error (or a dropped future in the middle of a command) left it unusable: then it is
-/// closed.
-pub struct PooledConn {
-    inner: PooledConnection<Establisher>,
-    server: Arc<Server>,
-}
-
-impl std::fmt::Debug for PooledConn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PooledConn")
-            .field("conn", &*self.inner)
-            .finish()
-    }
-}
-
-impl std::ops::Deref for PooledConn {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        &self.inner
-    }
-}
-
-impl std::ops::DerefMut for PooledConn {
-    fn deref_mut(&mut self) -> &mut Connection {
-        &mut self.inner
-    }
-}
-
-impl PooledConn {
-    /// Splits the checked-out connection into the connection itself (for the command's I/O)
-    /// and the pool's [`Interruption`] watch, which resolves when a clear with
-    /// `interruptInUseConnections` covers it, so that the two can be raced in a `select!`.
-    /// The pool's guard is the one source of truth about interruption.
-    pub(crate) fn split_for_io(&mut self) -> (&mut Connection, Interruption<'_, Establisher>) {
-        self.inner.split()
-    }
-
-    /// Whether a clear with `interruptInUseConnections` interrupted this connection (one
-    /// atomic load unless an interrupting clear happened since the check-out).
-    pub(crate) fn is_interrupted(&self) -> bool {
-        self.inner.is_interrupted()
-    }
-
-    /// Fails the connection after an interruption: it is closed (not returned to its pool)
-    /// and the operation gets the pool's retryable `PoolClearedError` for interrupted
-    /// connections.
-    pub(crate) fn interrupt(&mut self) -> Error {
-        let pool_error = self.inner.interrupted_error();
-        let error = Error::from(pool_error).with_address(&self.server.address);
-        self.inner.fail_in_flight(&error);
-        self.inner.close();
-        self.inner.mark_errored_with(EventError::new(error.clone()));
-        error
-    }
-}
-
-impl Drop for PooledConn {
-    fn drop(&mut self) {
-        if !self.inner.is_reusable() && !self.inner.is_errored() {
-            self.inner.mark_errored();
-        }
-        self.server.operations.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
