@@ -68,21 +68,36 @@ fn document_count(dbs: &Dbs) -> usize {
 
 impl History {
     /// Records `dbs` as the data at `at` (a write's new cluster time), when recording.
+    ///
+    /// Lock order, here and in [`enable`](Self::enable): the store's data before the
+    /// history's state (a write holding the data records through
+    /// [`record_locked`](Self::record_locked)).
     pub(crate) fn record(&self, at: Timestamp, dbs: &Mutex<Dbs>) {
+        if !self.state.lock().enabled {
+            return;
+        }
+        let data = dbs.lock();
+        self.record_locked(at, &data);
+    }
+
+    /// As [`record`](Self::record), for a caller that holds the store's data.
+    pub(crate) fn record_locked(&self, at: Timestamp, data: &Dbs) {
         let mut state = self.state.lock();
         if state.enabled {
-            let data = dbs.lock();
-            state.push(at, &data);
+            state.push(at, data);
         }
     }
 
     /// Starts recording (a snapshot read arrived) with the data at `now` when not recording
     /// yet.
     pub(crate) fn enable(&self, now: Timestamp, dbs: &Mutex<Dbs>) {
+        if self.state.lock().enabled {
+            return;
+        }
+        let data = dbs.lock();
         let mut state = self.state.lock();
         if !state.enabled {
             state.enabled = true;
-            let data = dbs.lock();
             state.push(now, &data);
         }
     }

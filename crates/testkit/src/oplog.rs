@@ -285,7 +285,7 @@ impl Store {
         };
         ops.extend(take_pending(dbs));
         if !ops.is_empty() {
-            let ts = self.tick();
+            let ts = self.tick_locked(dbs);
             self.oplog.append(ts, ops, txn);
         }
     }

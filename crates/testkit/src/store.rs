@@ -594,6 +594,21 @@ impl Store {
     /// Advances the cluster time (a write happened) and returns the new value: the wall
     /// clock's second, with an increment that keeps it growing within a second.
     pub(crate) fn tick(&self) -> bson::Timestamp {
+        let now = self.advance_cluster_time();
+        self.history.record(now, &self.dbs);
+        now
+    }
+
+    /// As [`tick`](Self::tick), for a caller that holds the store's data (`dbs`): the
+    /// history records it as it is, without locking it again.
+    pub(crate) fn tick_locked(&self, dbs: &Dbs) -> bson::Timestamp {
+        let now = self.advance_cluster_time();
+        self.history.record_locked(now, dbs);
+        now
+    }
+
+    /// Moves the cluster time one step on.
+    fn advance_cluster_time(&self) -> bson::Timestamp {
         let secs = u32::try_from(bson::DateTime::now().timestamp_millis() / 1000).unwrap_or(0);
         let mut t = self.cluster_time.lock();
         *t = if secs > t.0 {
@@ -603,9 +618,7 @@ impl Store {
         };
         let (time, increment) = *t;
         drop(t);
-        let now = bson::Timestamp { time, increment };
-        self.history.record(now, &self.dbs);
-        now
+        bson::Timestamp { time, increment }
     }
 
     /// The data a snapshot read sees: at `at`, or at the current cluster time when not given;
