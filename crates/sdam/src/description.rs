@@ -242,15 +242,16 @@ fn addresses_of(
     let mut dropped = 0_usize;
     for item in items {
         let Bson::String(s) = item else { continue };
+        // Past the budget nothing more is parsed (a reply padded with hosts costs no more).
+        if *budget == 0 {
+            dropped += 1;
+            continue;
+        }
         let Ok(a) = ServerAddress::parse_reported(s) else {
             continue;
         };
-        if *budget == 0 {
-            dropped += 1;
-        } else {
-            *budget -= 1;
-            out.push(a);
-        }
+        *budget -= 1;
+        out.push(a);
     }
     if dropped > 0 {
         tracing::warn!(

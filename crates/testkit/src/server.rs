@@ -517,11 +517,16 @@ async fn run(
             }
         }
     }
+    // Whether this is a change stream's getMore: it does its awaitData wait here, on the
+    // replication log, and not again after it answers.
+    let mut change_stream_get_more = false;
     if name == "getMore" && !action.close && action.error.is_none() {
         // A change stream's cursor is awaitData: its getMore waits (up to maxTimeMS) for
         // events before it answers with an empty batch.
         let mut rx = node.store.oplog.subscribe();
-        if node.change_stream_ready(&req.db, &cmd) == Some(false) {
+        let ready = node.change_stream_ready(&req.db, &cmd);
+        change_stream_get_more = ready.is_some();
+        if ready == Some(false) {
             let wait = match cmd.get("maxTimeMS") {
                 Some(Bson::Int32(v)) => u64::try_from(*v).unwrap_or(0),
                 Some(Bson::Int64(v)) => u64::try_from(*v).unwrap_or(0),
@@ -529,7 +534,9 @@ async fn run(
                 Some(Bson::Double(v)) if *v >= 0.0 => *v as u64,
                 _ => crate::node::DEFAULT_AWAIT_MS,
             };
-            let deadline = tokio::time::Instant::now() + Duration::from_millis(wait);
+            // `sleep` saturates a huge client-given maxTimeMS instead of overflowing.
+            let expiry = tokio::time::sleep(Duration::from_millis(wait));
+            tokio::pin!(expiry);
             loop {
                 tokio::select! {
                     changed = rx.changed() => {
@@ -539,7 +546,7 @@ async fn run(
                             break;
                         }
                     }
-                    () = tokio::time::sleep_until(deadline) => break,
+                    () = &mut expiry => break,
                     _ = shutdown.changed() => return Outcome::Close,
                 }
             }
@@ -563,7 +570,10 @@ async fn run(
         }
     }
     let mut reply = done.reply;
-    if let Some(wait) = await_data_wait(get_more_max_time.as_ref(), &reply) {
+    if let Some(wait) = (!change_stream_get_more)
+        .then(|| await_data_wait(get_more_max_time.as_ref(), &reply))
+        .flatten()
+    {
         // A tailable awaitData cursor's getMore with nothing new waits its maxTimeMS, as on
         // mongod (which also returns early when data arrives; here the next getMore sees it).
         tokio::select! {

@@ -89,9 +89,10 @@ impl FrameReader {
         Header::parse(avail, self.max_message_size)?;
         let have = avail.len();
         if have < len {
-            // Room for one step more than arrived, not for what the header claims.
-            self.buf
-                .reserve_exact((len - have).min(crate::limits::READ_STEP));
+            // Room for one step more than arrived, not for what the header claims; `reserve`
+            // grows geometrically (at most twice what arrived), so a long message is not
+            // copied once per read.
+            self.buf.reserve((len - have).min(crate::limits::READ_STEP));
             return Ok(FrameStatus::NeedMore(len - have));
         }
         let start = self.pos;

@@ -75,12 +75,13 @@ impl MessageReader {
         self.buf.extend_from_slice(&head);
         // The body is read in steps of at most READ_STEP bytes, and room is made for a step
         // only once the previous one arrived: whatever length the header claims, the buffer
-        // never holds more than the bytes that arrived plus one step.
+        // never holds more than twice the bytes that arrived plus one step (`reserve` grows
+        // geometrically, so a large first message is not copied once per step).
         let len = header.len();
         while self.buf.len() < len {
             let have = self.buf.len();
             let step = (len - have).min(READ_STEP);
-            self.buf.reserve_exact(step);
+            self.buf.reserve(step);
             self.buf.resize(have + step, 0);
             if let Some(chunk) = self.buf.get_mut(have..) {
                 reader.read_exact(chunk).await?;

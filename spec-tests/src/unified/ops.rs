@@ -273,15 +273,7 @@ async fn client_op(
             }
         }
         "createChangeStream" | "watch" => {
-            let pipeline = pipeline(name, args)?;
-            let o: ChangeStreamOptions = options(name, args, &["pipeline"])?;
-            let stream = client
-                .watch(pipeline)
-                .session(session)
-                .with_options(o)
-                .with_type::<Document>()
-                .await?;
-            Ok(Value::Cursor(Box::new(stream.into())))
+            change_stream(name, args, session, |pipeline| client.watch(pipeline)).await
         }
         "clientBulkWrite" => super::client_bulk::run(client, session, args).await,
         "appendMetadata" => {
@@ -299,6 +291,25 @@ async fn client_op(
         }
         other => Err(Fail::unsupported(format!("client.{other}")).into()),
     }
+}
+
+/// `createChangeStream` on a client, database or collection (`watch` opens the action): the
+/// pipeline and options from the arguments, the events as documents in a cursor entity.
+async fn change_stream<'a, T>(
+    name: &str,
+    args: &Document,
+    session: Option<&'a mut ClientSession>,
+    watch: impl FnOnce(Vec<Document>) -> mongo_client::action::Watch<'a, T>,
+) -> OpResult {
+    let pipeline = pipeline(name, args)?;
+    let o: ChangeStreamOptions = options(name, args, &["pipeline"])?;
+    let stream = watch(pipeline)
+        .session(session)
+        .timeout(op_timeout(args)?)
+        .with_options(o)
+        .with_type::<Document>()
+        .await?;
+    Ok(Value::Cursor(Box::new(stream.into())))
 }
 
 fn read_preference(args: &Document) -> Result<Option<ReadPreference>, Fail> {
@@ -416,15 +427,7 @@ async fn database_op(
             )))
         }
         "createChangeStream" | "watch" => {
-            let pipeline = pipeline(name, args)?;
-            let o: ChangeStreamOptions = options(name, args, &["pipeline"])?;
-            let stream = db
-                .watch(pipeline)
-                .session(session)
-                .with_options(o)
-                .with_type::<Document>()
-                .await?;
-            Ok(Value::Cursor(Box::new(stream.into())))
+            change_stream(name, args, session, |pipeline| db.watch(pipeline)).await
         }
         other => Err(Fail::unsupported(format!("database.{other}")).into()),
     }
@@ -775,15 +778,7 @@ async fn collection_op(
             Ok(Value::None)
         }
         "createChangeStream" | "watch" => {
-            let pipeline = pipeline(name, args)?;
-            let o: ChangeStreamOptions = options(name, args, &["pipeline"])?;
-            let stream = coll
-                .watch(pipeline)
-                .session(session)
-                .with_options(o)
-                .with_type::<Document>()
-                .await?;
-            Ok(Value::Cursor(Box::new(stream.into())))
+            change_stream(name, args, session, |pipeline| coll.watch(pipeline)).await
         }
         other => Err(Fail::unsupported(format!("collection.{other}")).into()),
     }
