@@ -505,6 +505,15 @@ async fn run(
             action.error = Some((MAX_TIME_MS_EXPIRED, "operation exceeded time limit".into()));
         }
     }
+    if !action.close && action.error.is_none() {
+        // A read concern this member must catch up to first (`replication/`).
+        match crate::replication::ReadWait::run(node, &cmd, shutdown).await {
+            crate::replication::Waited::Done => {}
+            crate::replication::Waited::Closed => return Outcome::Close,
+            crate::replication::Waited::Failed(code, msg) => action.error = Some((code, msg)),
+        }
+    }
+    let write_wait = crate::replication::WriteWait::of(node, &name, &cmd);
     if is_hello(&name) && !action.close && action.error.is_none() {
         if let Some((tv, wait)) = await_time(node, &cmd) {
             let mut rx = node.topology.subscribe();
@@ -570,6 +579,11 @@ async fn run(
         }
     }
     let mut reply = done.reply;
+    if let Some(w) = write_wait
+        && !w.run(node, &mut reply, shutdown).await
+    {
+        return Outcome::Close;
+    }
     if let Some(wait) = (!change_stream_get_more)
         .then(|| await_data_wait(get_more_max_time.as_ref(), &reply))
         .flatten()
