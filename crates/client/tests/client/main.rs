@@ -14,6 +14,7 @@ mod common;
 mod auth;
 mod backpressure;
 mod bulk;
+mod causal_replication;
 mod change_streams;
 mod client_bulk;
 mod compression;
