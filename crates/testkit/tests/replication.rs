@@ -226,3 +226,55 @@ async fn without_lag_secondaries_apply_before_the_write_returns() {
     assert!(batch(&old).is_empty(), "{old}");
     rs.stop().await;
 }
+
+#[tokio::test]
+async fn a_stopped_member_does_not_acknowledge_and_catches_up_after_a_restart() {
+    let rs = ReplicaSet::start("restart", 3).await.unwrap();
+    let mut primary = Client::connect(rs.member(0).unwrap().address()).await;
+    rs.stop_member(2).await.unwrap();
+    let all = primary
+        .command(
+            "db",
+            doc! {
+                "insert": "c",
+                "documents": [{ "_id": 1 }],
+                "writeConcern": { "w": 3, "wtimeout": 100 },
+            },
+        )
+        .await;
+    let wce = all.get_document("writeConcernError").unwrap();
+    assert_eq!(wce.get_i32("code").ok(), Some(64), "{wce}");
+    let majority = primary
+        .command(
+            "db",
+            doc! {
+                "insert": "c",
+                "documents": [{ "_id": 2 }],
+                "writeConcern": { "w": "majority", "wtimeout": 1000 },
+            },
+        )
+        .await;
+    assert!(ok(&majority) && !majority.contains_key("writeConcernError"), "{majority}");
+    let tagged = primary
+        .command(
+            "db",
+            doc! { "insert": "c", "documents": [{ "_id": 3 }], "writeConcern": { "w": "dc" } },
+        )
+        .await;
+    let wce = tagged.get_document("writeConcernError").unwrap();
+    assert_eq!(wce.get_i32("code").ok(), Some(79), "{wce}");
+    rs.restart_member(2).await.unwrap();
+    let mut restarted = Client::connect(rs.member(2).unwrap().address()).await;
+    let found = restarted.command("db", secondary_find(doc! {})).await;
+    assert_eq!(batch(&found).len(), 3, "{found}");
+    // Step-down by command: the caught-up secondary takes over with every write.
+    let stepped = primary
+        .command("admin", doc! { "replSetStepDown": 5, "secondaryCatchUpPeriodSecs": 1 })
+        .await;
+    assert!(ok(&stepped), "{stepped}");
+    let new = rs.primary_index().unwrap();
+    assert_ne!(new, 0);
+    assert_eq!(rs.documents_on(new, "db", "c").unwrap().len(), 3);
+    assert_eq!(rs.documents_on(0, "db", "c").unwrap().len(), 3);
+    rs.stop().await;
+}

@@ -355,3 +355,6 @@ fn remove(dbs: &mut Dbs, db: &str, coll: &str) -> Option<Collection> {
     }
     c
 }
+
+#[cfg(test)]
+mod tests;

@@ -21,6 +21,8 @@ const MAX_TIME_MS_EXPIRED: i32 = 50;
 const NOT_WRITABLE_PRIMARY: i32 = 10107;
 /// UnsatisfiableWriteConcern.
 const UNSATISFIABLE_WRITE_CONCERN: i32 = 100;
+/// UnknownReplWriteConcern.
+const UNKNOWN_REPL_WRITE_CONCERN: i32 = 79;
 /// WriteConcernFailed.
 const WRITE_CONCERN_FAILED: i32 = 64;
 
@@ -134,6 +136,8 @@ impl ReadWait {
 #[derive(Debug)]
 pub(crate) struct WriteWait {
     need: usize,
+    /// A `w` naming a tag set (the set's configuration defines none).
+    unknown_mode: Option<String>,
     wtimeout: Option<Duration>,
     concern: Document,
 }
@@ -154,10 +158,20 @@ impl WriteWait {
             Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) => {
                 usize::try_from(positive(wc.get("w"))?).ok()?
             }
+            Bson::String(mode) => {
+                // A tag set's name: the set's configuration has none.
+                return Some(Self {
+                    need: 0,
+                    unknown_mode: Some(mode.clone()),
+                    wtimeout: None,
+                    concern: wc.clone(),
+                });
+            }
             _ => return None,
         };
         (need > 1).then(|| Self {
             need,
+            unknown_mode: None,
             wtimeout: millis(wc.get("wtimeout")),
             concern: wc.clone(),
         })
@@ -173,6 +187,17 @@ impl WriteWait {
     ) -> bool {
         let ok = reply.get("ok").is_some_and(crate::query::truthy);
         if !ok || reply.contains_key("writeConcernError") {
+            return true;
+        }
+        if let Some(mode) = &self.unknown_mode {
+            reply.insert(
+                "writeConcernError",
+                doc! {
+                    "code": UNKNOWN_REPL_WRITE_CONCERN,
+                    "codeName": "UnknownReplWriteConcern",
+                    "errmsg": format!("No write concern mode named '{mode}' found in replica set configuration"),
+                },
+            );
             return true;
         }
         let members = node.topology.rs().map_or(1, |rs| rs.hosts.len());
