@@ -195,7 +195,10 @@ impl ReplicaSet {
         if self.primary_index() == Some(i) {
             return Ok(store.documents(db, coll));
         }
-        let data = store.repl.catch_up(&store, i).ok_or(Error::NoSuchMember(i))?;
+        let data = store
+            .repl
+            .catch_up(&store, i)
+            .ok_or(Error::NoSuchMember(i))?;
         let docs = data
             .lock()
             .get(db)

@@ -18,13 +18,9 @@ use mongo_testkit::{ReplicaSet, ServerOptions};
 const LAG: Duration = Duration::from_millis(600);
 
 async fn lagging_set() -> ReplicaSet {
-    ReplicaSet::start_with(
-        "lag",
-        3,
-        ServerOptions::default().with_replication_lag(LAG),
-    )
-    .await
-    .unwrap()
+    ReplicaSet::start_with("lag", 3, ServerOptions::default().with_replication_lag(LAG))
+        .await
+        .unwrap()
 }
 
 fn batch(reply: &Document) -> Vec<Document> {
@@ -118,7 +114,10 @@ async fn majority_writes_wait_and_wtimeout_reports_write_concern_failed() {
             doc! { "insert": "c", "documents": [{ "_id": 2 }], "writeConcern": { "w": "majority" } },
         )
         .await;
-    assert!(ok(&majority) && !majority.contains_key("writeConcernError"), "{majority}");
+    assert!(
+        ok(&majority) && !majority.contains_key("writeConcernError"),
+        "{majority}"
+    );
     assert!(started.elapsed() >= LAG / 2, "it waited");
     assert_eq!(rs.documents_on(1, "db", "c").unwrap().len(), 2);
 
@@ -139,7 +138,10 @@ async fn majority_writes_wait_and_wtimeout_reports_write_concern_failed() {
     assert_eq!(wce.get_i32("code").ok(), Some(64), "{wce}");
     assert_eq!(wce.get_str("codeName").ok(), Some("WriteConcernFailed"));
     assert_eq!(
-        wce.get_document("errInfo").unwrap().get_bool("wtimeout").ok(),
+        wce.get_document("errInfo")
+            .unwrap()
+            .get_bool("wtimeout")
+            .ok(),
         Some(true)
     );
     // More members than the set has cannot be satisfied.
@@ -164,17 +166,26 @@ async fn a_new_primary_keeps_what_it_applied() {
             doc! { "insert": "c", "documents": [{ "_id": 1 }], "writeConcern": { "w": 3 } },
         )
         .await;
-    assert!(ok(&applied) && !applied.contains_key("writeConcernError"), "{applied}");
+    assert!(
+        ok(&applied) && !applied.contains_key("writeConcernError"),
+        "{applied}"
+    );
     let unreplicated = primary
         .command("db", doc! { "insert": "c", "documents": [{ "_id": 2 }] })
         .await;
     assert!(ok(&unreplicated), "{unreplicated}");
     // Member 1 takes over before it applied the second insert: that write is lost.
     rs.elect(1).unwrap();
-    assert_eq!(rs.documents_on(1, "db", "c").unwrap(), vec![doc! { "_id": 1 }]);
+    assert_eq!(
+        rs.documents_on(1, "db", "c").unwrap(),
+        vec![doc! { "_id": 1 }]
+    );
     assert_eq!(rs.store().documents("db", "c"), vec![doc! { "_id": 1 }]);
     // The old primary rolled back to the new primary's data, and replicates from it.
-    assert_eq!(rs.documents_on(0, "db", "c").unwrap(), vec![doc! { "_id": 1 }]);
+    assert_eq!(
+        rs.documents_on(0, "db", "c").unwrap(),
+        vec![doc! { "_id": 1 }]
+    );
     let mut new_primary = Client::connect(rs.member(1).unwrap().address()).await;
     let next = new_primary
         .command(
@@ -182,7 +193,10 @@ async fn a_new_primary_keeps_what_it_applied() {
             doc! { "insert": "c", "documents": [{ "_id": 3 }], "writeConcern": { "w": 3 } },
         )
         .await;
-    assert!(ok(&next) && !next.contains_key("writeConcernError"), "{next}");
+    assert!(
+        ok(&next) && !next.contains_key("writeConcernError"),
+        "{next}"
+    );
     assert_eq!(
         rs.documents_on(0, "db", "c").unwrap(),
         vec![doc! { "_id": 1 }, doc! { "_id": 3 }]
@@ -204,7 +218,11 @@ async fn without_lag_secondaries_apply_before_the_write_returns() {
         doc! { "renameCollection": "db.c", "to": "db.d" },
     ];
     for op in ops {
-        let db = if op.contains_key("renameCollection") { "admin" } else { "db" };
+        let db = if op.contains_key("renameCollection") {
+            "admin"
+        } else {
+            "db"
+        };
         let reply = primary.command(db, op).await;
         assert!(ok(&reply), "{reply}");
     }
@@ -254,7 +272,10 @@ async fn a_stopped_member_does_not_acknowledge_and_catches_up_after_a_restart() 
             },
         )
         .await;
-    assert!(ok(&majority) && !majority.contains_key("writeConcernError"), "{majority}");
+    assert!(
+        ok(&majority) && !majority.contains_key("writeConcernError"),
+        "{majority}"
+    );
     let tagged = primary
         .command(
             "db",
@@ -269,7 +290,10 @@ async fn a_stopped_member_does_not_acknowledge_and_catches_up_after_a_restart() 
     assert_eq!(batch(&found).len(), 3, "{found}");
     // Step-down by command: the caught-up secondary takes over with every write.
     let stepped = primary
-        .command("admin", doc! { "replSetStepDown": 5, "secondaryCatchUpPeriodSecs": 1 })
+        .command(
+            "admin",
+            doc! { "replSetStepDown": 5, "secondaryCatchUpPeriodSecs": 1 },
+        )
         .await;
     assert!(ok(&stepped), "{stepped}");
     let new = rs.primary_index().unwrap();

@@ -38,7 +38,13 @@ async fn a_causal_session_reads_its_own_write_on_a_lagging_secondary() {
         .unwrap();
 
     // Outside the session the secondary answers at once, with what it has: nothing yet.
-    let stale = coll.find(doc! {}).await.unwrap().collect_all().await.unwrap();
+    let stale = coll
+        .find(doc! {})
+        .await
+        .unwrap()
+        .collect_all()
+        .await
+        .unwrap();
     assert!(stale.is_empty(), "{stale:?}");
 
     // In the session, the read waits for the secondary to apply the insert.
@@ -60,10 +66,15 @@ async fn a_causal_session_reads_its_own_write_on_a_lagging_secondary() {
     assert_eq!(finds.len(), 2, "{finds:?}");
     let insert_time = session.operation_time().unwrap();
     let causal = finds[1].get_document("readConcern").unwrap();
-    assert_eq!(causal.get_timestamp("afterClusterTime").ok(), Some(insert_time));
-    assert!(!finds[0]
-        .get_document("readConcern")
-        .is_ok_and(|rc| rc.contains_key("afterClusterTime")));
+    assert_eq!(
+        causal.get_timestamp("afterClusterTime").ok(),
+        Some(insert_time)
+    );
+    assert!(
+        !finds[0]
+            .get_document("readConcern")
+            .is_ok_and(|rc| rc.contains_key("afterClusterTime"))
+    );
     for find in &finds {
         let mode = find
             .get_document("$readPreference")

@@ -86,10 +86,7 @@ impl Node {
             if role == Role::Primary {
                 r.insert("electionId", rs.election_id());
             }
-            r.insert(
-                "lastWrite",
-                crate::replication::last_write(self, rs.term),
-            );
+            r.insert("lastWrite", crate::replication::last_write(self, rs.term));
         }
         if role == Role::Mongos {
             r.insert("msg", "isdbgrid");

@@ -353,23 +353,23 @@ impl Node {
             .flatten();
         let mut run = || {
             (if known {
-            Ok(())
-        } else {
-            Err(command_not_found(name))
-        })
-        .and_then(|()| self.check_access(name, &cmd, conn))
-        .and_then(|()| self.check_api(name, &cmd))
-        .and_then(|()| self.local_sessions.vivify(&cmd, conn))
-        .and_then(|()| self.check_read_concern(name, &cmd))
-        .and_then(|()| match self.session_write(db, &cmd, conn)? {
-            Some((reply, hang_up)) => {
-                close = hang_up;
-                Ok(reply)
-            }
-            None => self.read_snapshot(name, &cmd, || {
-                self.dispatch_outside_transaction(db, &cmd, conn)
-            }),
-        })
+                Ok(())
+            } else {
+                Err(command_not_found(name))
+            })
+            .and_then(|()| self.check_access(name, &cmd, conn))
+            .and_then(|()| self.check_api(name, &cmd))
+            .and_then(|()| self.local_sessions.vivify(&cmd, conn))
+            .and_then(|()| self.check_read_concern(name, &cmd))
+            .and_then(|()| match self.session_write(db, &cmd, conn)? {
+                Some((reply, hang_up)) => {
+                    close = hang_up;
+                    Ok(reply)
+                }
+                None => self.read_snapshot(name, &cmd, || {
+                    self.dispatch_outside_transaction(db, &cmd, conn)
+                }),
+            })
         };
         let result = match own {
             Some(data) => crate::replication::with_view(&self.store, data, run),

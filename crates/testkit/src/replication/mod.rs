@@ -237,7 +237,11 @@ impl Replication {
 
     /// The optime and wall time of the last write secondary `member` applied, when it has
     /// not caught up with the primary (`None`: it has everything the primary has).
-    pub(crate) fn last_applied(&self, store: &Store, member: usize) -> Option<(Timestamp, DateTime)> {
+    pub(crate) fn last_applied(
+        &self,
+        store: &Store,
+        member: usize,
+    ) -> Option<(Timestamp, DateTime)> {
         let mut members = self.members.lock();
         let r = members.get_mut(member)?;
         r.catch_up(store);
@@ -263,7 +267,11 @@ impl Replication {
             store.with_base(|base| *base = data);
             store.oplog.truncate_from(cut);
             store.clear_history();
-            tracing::debug!(new, cut, "new primary rolled back writes it had not applied");
+            tracing::debug!(
+                new,
+                cut,
+                "new primary rolled back writes it had not applied"
+            );
         }
         if let Some(r) = old.and_then(|o| members.get_mut(o)) {
             let lag = r.lag;
@@ -299,7 +307,10 @@ fn apply(dbs: &mut Dbs, e: &Entry) {
         }),
         Op::DropIndexes { indexes } => {
             if let Some(c) = existing(dbs, &e.db, &e.coll) {
-                let names: Vec<_> = indexes.iter().filter_map(|i| i.get_str("name").ok()).collect();
+                let names: Vec<_> = indexes
+                    .iter()
+                    .filter_map(|i| i.get_str("name").ok())
+                    .collect();
                 c.indexes
                     .retain(|i| !i.get_str("name").is_ok_and(|n| names.contains(&n)));
             }

@@ -7,7 +7,16 @@ use crate::store::WriteKind;
 
 /// What a member's data looks like, collection by collection (documents, indexes, options,
 /// UUID, shard key).
-fn shape(dbs: &Dbs) -> Vec<(String, String, Vec<Document>, Vec<Document>, Document, Option<Document>)> {
+fn shape(
+    dbs: &Dbs,
+) -> Vec<(
+    String,
+    String,
+    Vec<Document>,
+    Vec<Document>,
+    Document,
+    Option<Document>,
+)> {
     let mut out = Vec::new();
     for (db, colls) in dbs {
         for (name, c) in colls {
@@ -26,11 +35,30 @@ fn shape(dbs: &Dbs) -> Vec<(String, String, Vec<Document>, Vec<Document>, Docume
     out
 }
 
-fn primary_shape(store: &Store) -> Vec<(String, String, Vec<Document>, Vec<Document>, Document, Option<Document>)> {
+fn primary_shape(
+    store: &Store,
+) -> Vec<(
+    String,
+    String,
+    Vec<Document>,
+    Vec<Document>,
+    Document,
+    Option<Document>,
+)> {
     store.with_base(|d| shape(d))
 }
 
-fn member_shape(store: &Store, member: usize) -> Vec<(String, String, Vec<Document>, Vec<Document>, Document, Option<Document>)> {
+fn member_shape(
+    store: &Store,
+    member: usize,
+) -> Vec<(
+    String,
+    String,
+    Vec<Document>,
+    Vec<Document>,
+    Document,
+    Option<Document>,
+)> {
     let data = store.repl.catch_up(store, member).unwrap();
     let dbs = data.lock();
     shape(&dbs)
@@ -41,15 +69,27 @@ fn a_secondary_applies_every_kind_of_entry_to_the_same_data() {
     let store = Store::new();
     store.repl.configure(&store, 2, Duration::ZERO);
     store
-        .insert_many("db", "a", [doc! { "_id": 1, "x": 1 }, doc! { "_id": 2, "x": 2 }])
+        .insert_many(
+            "db",
+            "a",
+            [doc! { "_id": 1, "x": 1 }, doc! { "_id": 2, "x": 2 }],
+        )
         .unwrap();
-    store.create("db", "v", doc! { "validator": { "x": 1 } }).unwrap();
+    store
+        .create("db", "v", doc! { "validator": { "x": 1 } })
+        .unwrap();
     store.with_coll("db", "a", false, |c| {
         let c = c.unwrap();
-        c.replace_at("db.a", 0, doc! { "_id": 1, "x": 10 }, WriteKind::Replacement)
-            .unwrap();
+        c.replace_at(
+            "db.a",
+            0,
+            doc! { "_id": 1, "x": 10 },
+            WriteKind::Replacement,
+        )
+        .unwrap();
         c.remove_positions(&[1]);
-        c.indexes.push(doc! { "v": 2, "key": { "x": 1 }, "name": "x_1", "ns": "db.a" });
+        c.indexes
+            .push(doc! { "v": 2, "key": { "x": 1 }, "name": "x_1", "ns": "db.a" });
         c.record(Op::CreateIndexes {
             indexes: vec![doc! { "v": 2, "key": { "x": 1 }, "name": "x_1" }],
         });
@@ -94,13 +134,23 @@ fn a_lagging_secondary_applies_only_what_is_due_and_syncs_after_an_undone_write(
     let late = store.cluster_time();
     assert!(!store.repl.has_applied(&store, 1, late));
     assert!(store.repl.next_due(&store, 1).is_some());
-    assert_eq!(store.repl.acknowledged(&store, store.oplog.next_seq(), Some(0), &[true, true]), 1);
+    assert_eq!(
+        store
+            .repl
+            .acknowledged(&store, store.oplog.next_seq(), Some(0), &[true, true]),
+        1
+    );
     assert!(store.repl.last_applied(&store, 1).is_some());
 
     store.repl.set_lag(Some(1), Duration::ZERO);
     assert_eq!(member_shape(&store, 1), primary_shape(&store));
     assert!(store.repl.has_applied(&store, 1, late));
-    assert_eq!(store.repl.acknowledged(&store, store.oplog.next_seq(), Some(0), &[true, true]), 2);
+    assert_eq!(
+        store
+            .repl
+            .acknowledged(&store, store.oplog.next_seq(), Some(0), &[true, true]),
+        2
+    );
     assert!(store.repl.last_applied(&store, 1).is_none());
 
     // A write the primary undoes after the secondary applied it: the secondary syncs again.
@@ -108,7 +158,11 @@ fn a_lagging_secondary_applies_only_what_is_due_and_syncs_after_an_undone_write(
     store.insert_many("db", "c", [doc! { "_id": 2 }]).unwrap();
     assert_eq!(member_shape(&store, 1), primary_shape(&store));
     store.with_base(|base| {
-        base.get_mut("db").unwrap().get_mut("c").unwrap().remove_positions(&[1]);
+        base.get_mut("db")
+            .unwrap()
+            .get_mut("c")
+            .unwrap()
+            .remove_positions(&[1]);
         Store::discard_pending(base);
     });
     store.oplog.truncate_from(seq);
@@ -135,5 +189,8 @@ fn a_promoted_member_loses_what_it_had_not_applied() {
     store.repl.set_lag(None, Duration::ZERO);
     store.insert_many("db", "c", [doc! { "_id": 3 }]).unwrap();
     assert_eq!(member_shape(&store, 2), primary_shape(&store));
-    assert_eq!(primary_shape(&store)[0].2, vec![doc! { "_id": 1 }, doc! { "_id": 3 }]);
+    assert_eq!(
+        primary_shape(&store)[0].2,
+        vec![doc! { "_id": 1 }, doc! { "_id": 3 }]
+    );
 }

@@ -302,7 +302,13 @@ pub(crate) fn last_write(node: &Node, term: i64) -> Document {
             all.sort_by_key(|(ts, _)| std::cmp::Reverse((ts.time, ts.increment)));
             all.get(rs.hosts.len() / 2).copied()
         })
-        .unwrap_or((Timestamp { time: 0, increment: 0 }, DateTime::from_millis(0)));
+        .unwrap_or((
+            Timestamp {
+                time: 0,
+                increment: 0,
+            },
+            DateTime::from_millis(0),
+        ));
     doc! {
         "opTime": { "ts": ts, "t": term },
         "lastWriteDate": wall,
