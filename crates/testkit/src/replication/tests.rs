@@ -1,3 +1,6 @@
+//! Applying the log: a secondary ends with the primary's data whatever the entries were; lag,
+//! undone writes, a reset and a promotion.
+
 use std::time::Duration;
 
 use bson::{Document, doc};
@@ -5,18 +8,20 @@ use bson::{Document, doc};
 use super::*;
 use crate::store::WriteKind;
 
-/// What a member's data looks like, collection by collection (documents, indexes, options,
-/// UUID, shard key).
-fn shape(
-    dbs: &Dbs,
-) -> Vec<(
+/// One collection as a member has it: database, name, documents, indexes, options (with
+/// the UUID) and shard key.
+type Shape = (
     String,
     String,
     Vec<Document>,
     Vec<Document>,
     Document,
     Option<Document>,
-)> {
+);
+
+/// What a member's data looks like, collection by collection (documents, indexes, options,
+/// UUID, shard key).
+fn shape(dbs: &Dbs) -> Vec<Shape> {
     let mut out = Vec::new();
     for (db, colls) in dbs {
         for (name, c) in colls {
@@ -35,30 +40,11 @@ fn shape(
     out
 }
 
-fn primary_shape(
-    store: &Store,
-) -> Vec<(
-    String,
-    String,
-    Vec<Document>,
-    Vec<Document>,
-    Document,
-    Option<Document>,
-)> {
+fn primary_shape(store: &Store) -> Vec<Shape> {
     store.with_base(|d| shape(d))
 }
 
-fn member_shape(
-    store: &Store,
-    member: usize,
-) -> Vec<(
-    String,
-    String,
-    Vec<Document>,
-    Vec<Document>,
-    Document,
-    Option<Document>,
-)> {
+fn member_shape(store: &Store, member: usize) -> Vec<Shape> {
     let data = store.repl.catch_up(store, member).unwrap();
     let dbs = data.lock();
     shape(&dbs)
