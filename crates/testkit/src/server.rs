@@ -147,7 +147,8 @@ impl TestServer {
         format!("mongodb://{}/?directConnection=true{tls}", self.host_port())
     }
 
-    /// The document store (shared by all members of a replica set), for seeding and checking.
+    /// The document store, for seeding and checking. In a replica set it is the primary's
+    /// data (each secondary keeps its own copy: [`crate::ReplicaSet::documents_on`]).
     pub fn store(&self) -> Arc<Store> {
         self.inner.node.store.clone()
     }
@@ -158,7 +159,8 @@ impl TestServer {
     }
 
     /// Runs one command synchronously, as a connection would (fail points included), without
-    /// the network. Useful for unit tests and for seeding.
+    /// the network, and without waiting for replication (`afterClusterTime`, `w: N`). Useful
+    /// for unit tests and for seeding.
     pub fn handle(&self, db: &str, cmd: Document, conn: &mut ConnState) -> Document {
         self.inner.node.handle(db, cmd, conn)
     }

@@ -19,7 +19,10 @@
 //! can cost) copies the primary's data whole, as an initial sync.
 //!
 //! Simplifications: change streams and snapshot reads on a secondary read the primary's log
-//! and history; the session table (retryable writes) and the cluster clock are shared.
+//! and history; a `majority` read returns what the member has (mongod would serve its
+//! majority-committed snapshot, older than the primary's latest writes under a lag); the
+//! session table (retryable writes), the transaction table and the cluster clock are shared.
+//! Commands run through `TestServer::handle` (no network) apply what is due but never wait.
 
 mod wait;
 
