@@ -121,6 +121,30 @@ async fn majority_writes_wait_and_wtimeout_reports_write_concern_failed() {
     assert!(started.elapsed() >= LAG / 2, "it waited");
     assert_eq!(rs.documents_on(1, "db", "c").unwrap().len(), 2);
 
+    // A linearizable read waits until a majority has the primary's writes; secondaries
+    // refuse it.
+    primary
+        .command("db", doc! { "insert": "c", "documents": [{ "_id": 10 }] })
+        .await;
+    let linearizable = |max: Option<i32>| {
+        let mut cmd = doc! { "find": "c", "readConcern": { "level": "linearizable" } };
+        if let Some(ms) = max {
+            cmd.insert("maxTimeMS", ms);
+        }
+        cmd
+    };
+    let expired = primary.command("db", linearizable(Some(50))).await;
+    assert_eq!(code(&expired), 50, "{expired}");
+    let started = Instant::now();
+    let read = primary.command("db", linearizable(None)).await;
+    assert_eq!(batch(&read).len(), 3, "{read}");
+    assert!(started.elapsed() >= LAG / 4, "it waited");
+    let mut secondary = Client::connect(rs.member(1).unwrap().address()).await;
+    let mut on_secondary = linearizable(None);
+    on_secondary.insert("$readPreference", doc! { "mode": "secondary" });
+    let refused = secondary.command("db", on_secondary).await;
+    assert_eq!(code(&refused), 10107, "{refused}");
+
     // A delayed member makes w: 3 miss its wtimeout; the write itself stays.
     rs.set_member_lag(2, Duration::from_secs(30)).unwrap();
     let timed_out = primary

@@ -1,5 +1,5 @@
-//! What waits for replication, as on mongod: a read's `afterClusterTime` / `afterOpTime` on
-//! a secondary (until it has applied that far, bounded by `maxTimeMS`: MaxTimeMSExpired 50),
+//! What waits for replication, as on mongod: a read's `afterClusterTime` / `afterOpTime`
+//! (or a snapshot read's `atClusterTime`) on a secondary (until it has applied that far, bounded by `maxTimeMS`: MaxTimeMSExpired 50),
 //! a `linearizable` read on the primary (until a majority has its writes), a write's
 //! `w: N` / `majority` (until that many members have applied it, bounded by `wtimeout`:
 //! WriteConcernFailed 64 with `errInfo.wtimeout`); and hello's `lastWrite`.
@@ -97,11 +97,16 @@ impl ReadWait {
                 Some(false) => expired("a majority to confirm the primary's writes".into()),
             };
         }
-        let after = rc.get_timestamp("afterClusterTime").ok().or_else(|| {
-            rc.get_document("afterOpTime")
-                .ok()
-                .and_then(|o| o.get_timestamp("ts").ok())
-        });
+        // A snapshot read at a given time waits for it too, as mongod's does.
+        let after = rc
+            .get_timestamp("afterClusterTime")
+            .or_else(|_| rc.get_timestamp("atClusterTime"))
+            .ok()
+            .or_else(|| {
+                rc.get_document("afterOpTime")
+                    .ok()
+                    .and_then(|o| o.get_timestamp("ts").ok())
+            });
         let Some(after) = after else {
             return Waited::Done;
         };
