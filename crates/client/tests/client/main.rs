@@ -27,6 +27,7 @@ mod gridfs;
 mod handles;
 mod handshake_errors;
 mod immediate_checks;
+mod late_replies;
 mod legacy_writes;
 mod load_balanced;
 mod monitoring;
