@@ -197,8 +197,9 @@ pub(crate) struct CommandParams {
     pub(crate) operation_id: Option<i64>,
     /// Do not wait for a reply (`moreToCome`, w:0 writes).
     pub(crate) unacknowledged: bool,
-    /// The operation's deadline: the round trip fails (and closes the connection) when it is
-    /// not done by then, or by socketTimeoutMS, whichever comes first.
+    /// The operation's deadline: the round trip fails when it is not done by then, or by
+    /// socketTimeoutMS, whichever comes first. A socket timeout closes the connection; the
+    /// deadline after a whole request leaves it waiting for the late reply (`pending.rs`).
     pub(crate) deadline: Option<Instant>,
     /// The key of the reply's `cursor` batch array to leave undecoded (unmonitored commands
     /// only): [`Connection::take_raw_batch`] then gives its bytes.

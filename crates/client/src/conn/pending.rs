@@ -205,3 +205,7 @@ impl Connection {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "pending_tests.rs"]
+mod tests;
