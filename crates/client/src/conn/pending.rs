@@ -170,7 +170,8 @@ impl Connection {
                     )));
                 }
                 let total = header.len();
-                if header.op_code == OpCode::Msg && total >= KEPT && self.progress.consumed >= KEPT {
+                if header.op_code == OpCode::Msg && total >= KEPT && self.progress.consumed >= KEPT
+                {
                     let flags = self
                         .progress
                         .head
@@ -190,7 +191,9 @@ impl Connection {
             };
             let want = (total - self.progress.consumed).min(scratch.len());
             let Some(chunk) = scratch.get_mut(..want) else {
-                return Err(Error::invalid_reply("a late reply's length is out of range"));
+                return Err(Error::invalid_reply(
+                    "a late reply's length is out of range",
+                ));
             };
             let n = self.stream.read(chunk).await.map_err(Error::io)?;
             if n == 0 {

@@ -49,7 +49,9 @@ async fn a_late_reply_is_drained_and_the_connection_reused() {
     let server = TestServer::start(ServerOptions::default()).await.unwrap();
     let mut conn = connect(&server, Duration::from_secs(3)).await;
     slow_ping(&server, 300);
-    let err = ping(&mut conn, 1, Duration::from_millis(30)).await.unwrap_err();
+    let err = ping(&mut conn, 1, Duration::from_millis(30))
+        .await
+        .unwrap_err();
     assert!(err.is_network_timeout(), "{err:?}");
     assert!(conn.is_pending_response() && conn.is_reusable());
 

@@ -59,7 +59,10 @@ async fn burst(server: &TestServer, limit: Duration) -> (usize, Client, Collecti
         let coll = coll.clone();
         tasks.push(tokio::spawn(async move {
             for _ in 0..OPERATIONS / TASKS {
-                let err = coll.find_one(doc! {}).await.expect_err("the server is slower");
+                let err = coll
+                    .find_one(doc! {})
+                    .await
+                    .expect_err("the server is slower");
                 assert!(err.is_timeout(), "{err:?}");
             }
         }));
