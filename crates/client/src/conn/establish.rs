@@ -146,6 +146,7 @@ impl Connection {
             in_flight: None,
             lazy_batch: None,
             raw_batch: None,
+            progress: super::pending::ReplyProgress::default(),
         };
         let address = conn.address.clone();
         // connectTimeoutMS bounds the whole establishment: a server that accepts and never
