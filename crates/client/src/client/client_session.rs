@@ -273,7 +273,7 @@ impl SharedSession {
         if ctx.route == super::executor::Route::Select
             && let Some(address) = core.txn.pinned.clone()
         {
-            ctx.route = super::executor::Route::Server(address);
+            ctx.route = super::executor::Route::Pinned(address);
         }
         Ok(true)
     }

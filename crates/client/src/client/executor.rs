@@ -57,6 +57,9 @@ pub(crate) enum Route {
     Select,
     /// On this server (a cursor's getMore and killCursors).
     Server(ServerAddress),
+    /// On the mongos a transaction is pinned to, waiting while it is Unknown as server
+    /// selection waits (transactions spec).
+    Pinned(ServerAddress),
 }
 
 /// The session an operation's commands carry (sessions spec).
@@ -482,6 +485,15 @@ impl Client {
                             selected.server
                         }),
                     Route::Server(address) => topology.server_at(address),
+                    Route::Pinned(address) => {
+                        topology
+                            .select_pinned(address, ctx.deadline)
+                            .await
+                            .map(|(server, kind)| {
+                                topology_type = Some(kind);
+                                server
+                            })
+                    }
                 }
                 .map_err(|mut e| {
                     if write {

@@ -298,7 +298,7 @@ pub(super) fn abort_in_background(client: &Client, shared: &SharedSession) -> bo
 async fn finish(client: &Client, shared: &SharedSession, name: &str, retry: bool) -> Result<()> {
     let (body, route) = {
         let core = shared.lock();
-        let route = core.txn.pinned.clone().map_or(Route::Select, Route::Server);
+        let route = core.txn.pinned.clone().map_or(Route::Select, Route::Pinned);
         (core.txn.finish_command(name, retry), route)
     };
     let mut op = RunCommand::new("admin", body);
