@@ -32,7 +32,9 @@ impl ClientSession {
     ///
     /// # Errors
     /// A transaction is already in progress, a snapshot session, an ended session, an
-    /// unacknowledged write concern.
+    /// unacknowledged write concern, a deployment known not to support transactions (a
+    /// standalone, no sessions, a server older than 4.0 on a replica set or 4.2 on a
+    /// sharded cluster).
     pub fn start_transaction(
         &mut self,
         options: impl Into<Option<TransactionOptions>>,
@@ -73,6 +75,10 @@ impl ClientSession {
         if core.txn.is_active() {
             return Err(Error::usage("Transaction already in progress"));
         }
+        client
+            .inner
+            .topology
+            .with_description(super::txn::check_deployment)?;
         let number = core
             .server_session(|| client.take_server_session())?
             .next_txn_number();
@@ -84,13 +90,14 @@ impl ClientSession {
         self.shared.lock().txn.state
     }
 
-    /// The mongos the session's transaction is pinned to (sharded clusters).
+    /// The mongos the session's transaction is pinned to (sharded clusters), or in
+    /// load-balanced mode the address of the connection pinned to it.
     pub fn pinned_server(&self) -> Option<String> {
-        self.shared
-            .lock()
-            .txn
-            .pinned
+        let core = self.shared.lock();
+        let txn = &core.txn;
+        txn.pinned
             .as_ref()
+            .or_else(|| txn.conn.as_ref().map(|c| c.conn.address()))
             .map(ToString::to_string)
     }
 
