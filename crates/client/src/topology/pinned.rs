@@ -18,6 +18,10 @@ impl Topology {
     ///
     /// # Errors
     /// The server left the topology, stayed Unknown past the deadline, or the client closed.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "I/O: waits for the monitor's checks until a deadline"
+    )]
     pub(crate) async fn select_pinned(
         &self,
         address: &ServerAddress,

@@ -36,4 +36,5 @@ mod sessions;
 mod stable_api;
 mod tls;
 mod topology;
+mod transactions;
 mod typed;

@@ -272,15 +272,20 @@ pub(super) async fn abort(client: &Client, shared: &SharedSession) {
     shared.lock().txn.unpin();
 }
 
-/// Aborts the transaction of a session that ends, in a task of the current Tokio runtime;
-/// the server session goes back to the pool after it. False outside of a runtime (the
-/// transaction is then left to expire on the server).
+/// Aborts the transaction of a session that ends, in a task of the current Tokio runtime,
+/// else of the runtime the client was built in (a session dropped on a thread of its own);
+/// the server session goes back to the pool after it. False when there is neither (the
+/// transaction is then left to expire on the server). A runtime that has shut down drops
+/// the task, and the transaction expires on the server.
 #[expect(
     clippy::disallowed_methods,
     reason = "a session ended with a transaction in progress aborts it in a spawned task"
 )]
 pub(super) fn abort_in_background(client: &Client, shared: &SharedSession) -> bool {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+    let Some(runtime) = tokio::runtime::Handle::try_current()
+        .ok()
+        .or_else(|| client.inner.runtime.clone())
+    else {
         return false;
     };
     let client = client.clone();
