@@ -485,15 +485,13 @@ impl Client {
                             selected.server
                         }),
                     Route::Server(address) => topology.server_at(address),
-                    Route::Pinned(address) => {
-                        topology
-                            .select_pinned(address, ctx.deadline)
-                            .await
-                            .map(|(server, kind)| {
-                                topology_type = Some(kind);
-                                server
-                            })
-                    }
+                    Route::Pinned(address) => topology
+                        .select_pinned(address, ctx.deadline)
+                        .await
+                        .map(|(server, kind)| {
+                            topology_type = Some(kind);
+                            server
+                        }),
                 }
                 .map_err(|mut e| {
                     if write {

@@ -46,8 +46,18 @@ async fn start_transaction_on(
 #[tokio::test]
 async fn start_transaction_refuses_deployments_without_transactions() {
     for (name, kind, version, wire) in [
-        ("replica set 3.6", DeploymentKind::ReplicaSet { members: 1 }, "3.6.23", 6),
-        ("sharded 4.0", DeploymentKind::Sharded { routers: 1 }, "4.0.28", 7),
+        (
+            "replica set 3.6",
+            DeploymentKind::ReplicaSet { members: 1 },
+            "3.6.23",
+            6,
+        ),
+        (
+            "sharded 4.0",
+            DeploymentKind::Sharded { routers: 1 },
+            "4.0.28",
+            7,
+        ),
     ] {
         let options = ServerOptions::default().with_version(version, wire);
         let err = start_transaction_on(kind, options).await.unwrap_err();
@@ -76,8 +86,18 @@ async fn start_transaction_refuses_deployments_without_transactions() {
     }
     // The lowest versions are enough: a replica set of 4.0, a sharded cluster of 4.2.
     for (name, kind, version, wire) in [
-        ("replica set 4.0", DeploymentKind::ReplicaSet { members: 1 }, "4.0.28", 7),
-        ("sharded 4.2", DeploymentKind::Sharded { routers: 1 }, "4.2.25", 8),
+        (
+            "replica set 4.0",
+            DeploymentKind::ReplicaSet { members: 1 },
+            "4.0.28",
+            7,
+        ),
+        (
+            "sharded 4.2",
+            DeploymentKind::Sharded { routers: 1 },
+            "4.2.25",
+            8,
+        ),
     ] {
         let options = ServerOptions::default().with_version(version, wire);
         let r = start_transaction_on(kind, options).await;

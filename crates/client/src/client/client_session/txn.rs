@@ -62,12 +62,18 @@ pub(crate) fn check_deployment(desc: &TopologyDescription) -> Result<()> {
         };
         let wire = sd.max_wire_version.unwrap_or(0);
         if wire < needed {
-            return Err(Error::new(crate::error::ErrorKind::IncompatibleServer(format!(
-                "Transactions are not supported by this deployment: {} reports wire version \
+            return Err(Error::new(crate::error::ErrorKind::IncompatibleServer(
+                format!(
+                    "Transactions are not supported by this deployment: {} reports wire version \
                  {wire}; transactions need wire version {needed} (MongoDB {})",
-                sd.address,
-                if needed == SHARDED_TXN_WIRE_VERSION { "4.2 on a sharded cluster" } else { "4.0 on a replica set" },
-            ))));
+                    sd.address,
+                    if needed == SHARDED_TXN_WIRE_VERSION {
+                        "4.2 on a sharded cluster"
+                    } else {
+                        "4.0 on a replica set"
+                    },
+                ),
+            )));
         }
         if sd.logical_session_timeout_minutes.is_none() {
             return Err(Error::usage(format!(
