@@ -142,3 +142,103 @@ fn run(docs: &[Document], map: &str, reduce: &str, finalize: Option<&str>) -> Cm
     });
     Ok(ok(bson::doc! { "results": results }))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bson::{Bson, Document, doc};
+
+    use super::super::{ConnState, Node};
+    use crate::options::ServerOptions;
+    use crate::store::Store;
+    use crate::topology::Topology;
+
+    fn node_with_docs() -> (Node, ConnState) {
+        let node = Node::new(
+            ServerOptions::default(),
+            Arc::new(Store::new()),
+            Arc::default(),
+            Arc::new(Topology::standalone()),
+            0,
+        );
+        let mut conn = ConnState::new(1);
+        let docs: Vec<Document> = (1..=4)
+            .map(|i| doc! {"_id": i, "x": i, "even": i % 2 == 0})
+            .collect();
+        let reply = node
+            .execute("db", doc! {"insert": "c", "documents": docs}, &mut conn)
+            .reply;
+        assert_eq!(reply.get_i32("n").ok(), Some(4), "{reply}");
+        (node, conn)
+    }
+
+    fn map_reduce(node: &Node, conn: &mut ConnState, extra: Document) -> Document {
+        let mut cmd = doc! {
+            "mapReduce": "c",
+            "map": Bson::JavaScriptCode("function() { emit(this.even, this.x); }".into()),
+            "reduce": Bson::JavaScriptCode(
+                "function(k, vs) { return vs.reduce((a, b) => a + b); }".into(),
+            ),
+            "out": {"inline": 1},
+        };
+        cmd.extend(extra);
+        node.execute("db", cmd, conn).reply
+    }
+
+    #[cfg(feature = "js")]
+    #[test]
+    fn map_reduce_groups_reduces_and_finalizes_in_key_order() {
+        let (node, mut conn) = node_with_docs();
+        let reply = map_reduce(&node, &mut conn, doc! {});
+        let results = reply.get_array("results").unwrap();
+        assert_eq!(
+            results,
+            &vec![
+                Bson::Document(doc! {"_id": false, "value": 4}),
+                Bson::Document(doc! {"_id": true, "value": 6}),
+            ],
+            "{reply}"
+        );
+        // A query narrows the input; a single value per key is not reduced; finalize runs.
+        let reply = map_reduce(
+            &node,
+            &mut conn,
+            doc! {
+                "query": {"x": {"$gte": 3}},
+                "finalize": Bson::JavaScriptCode("function(k, v) { return v * 10; }".into()),
+            },
+        );
+        let results = reply.get_array("results").unwrap();
+        assert_eq!(
+            results,
+            &vec![
+                Bson::Document(doc! {"_id": false, "value": 30}),
+                Bson::Document(doc! {"_id": true, "value": 40}),
+            ],
+            "{reply}"
+        );
+        // A function that throws is a JSInterpreterFailure, not a panic.
+        let reply = map_reduce(
+            &node,
+            &mut conn,
+            doc! {"map": Bson::JavaScriptCode("function() { throw new Error('boom'); }".into())},
+        );
+        assert_eq!(reply.get_i32("code").ok(), Some(139), "{reply}");
+    }
+
+    #[cfg(not(feature = "js"))]
+    #[test]
+    fn map_reduce_without_an_engine_is_refused() {
+        let (node, mut conn) = node_with_docs();
+        let reply = map_reduce(&node, &mut conn, doc! {});
+        assert_eq!(reply.get_i32("code").ok(), Some(139), "{reply}");
+    }
+
+    #[test]
+    fn output_to_a_collection_is_refused() {
+        let (node, mut conn) = node_with_docs();
+        let reply = map_reduce(&node, &mut conn, doc! {"out": "target"});
+        assert_eq!(reply.get_i32("code").ok(), Some(2), "{reply}");
+    }
+}
