@@ -657,36 +657,7 @@ async fn collection_op(
                     .await?,
             )))
         }
-        "mapReduce" => {
-            let code = |key: &str| match args.get(key) {
-                Some(Bson::JavaScriptCode(c) | Bson::String(c)) => Ok(c.clone()),
-                _ => Err(Fail::runner(format!(
-                    "mapReduce: {key} must be JavaScript code"
-                ))),
-            };
-            let (map, reduce) = (code("map")?, code("reduce")?);
-            let inline = args
-                .get_document("out")
-                .is_ok_and(|out| out.contains_key("inline"));
-            if !inline
-                || args
-                    .keys()
-                    .any(|k| !["map", "reduce", "out", "session"].contains(&k.as_str()))
-            {
-                return Err(Fail::unsupported(format!(
-                    "mapReduce with arguments other than map, reduce and out: {{inline: 1}}: {args}"
-                ))
-                .into());
-            }
-            let results = coll
-                .map_reduce(map, reduce)
-                .session(session)
-                .timeout(timeout)
-                .await?;
-            Ok(Value::Bson(Bson::Array(
-                results.into_iter().map(Bson::Document).collect(),
-            )))
-        }
+        "mapReduce" => super::map_reduce::run(coll, session, args, timeout).await,
         "bulkWrite" => {
             let models: Vec<WriteModel> = args
                 .get_array("requests")

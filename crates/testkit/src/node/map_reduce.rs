@@ -129,17 +129,17 @@ fn run(docs: &[Document], map: &str, reduce: &str, finalize: Option<&str>) -> Cm
             })
     })?;
     let value: serde_json::Value = serde_json::from_str(&json).map_err(|e| failed(&e))?;
-    let mut results = match Bson::try_from(value).map_err(|e| failed(&e))? {
-        Bson::Array(a) => a,
-        other => return Err(failed(&format!("unexpected output {other}"))),
+    let Bson::Array(results) = Bson::try_from(value).map_err(|e| failed(&e))? else {
+        return Err(failed(&"the output is not an array"));
     };
-    results.sort_by(|a, b| match (a, b) {
-        (Bson::Document(a), Bson::Document(b)) => crate::query::compare_values(
-            a.get("_id").unwrap_or(&Bson::Null),
-            b.get("_id").unwrap_or(&Bson::Null),
-        ),
-        _ => std::cmp::Ordering::Equal,
-    });
+    let mut results: Vec<Document> = results
+        .into_iter()
+        .filter_map(|r| match r {
+            Bson::Document(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    query::sort_docs_in(&mut results, &bson::doc! { "_id": 1 }, None)?;
     Ok(ok(bson::doc! { "results": results }))
 }
 

@@ -32,7 +32,7 @@ mod validate;
 mod where_js;
 
 pub(crate) use aggregate::run_pipeline_in;
-pub(crate) use compare::{as_f64, compare as compare_values, sort_docs_in, truthy, values_equal};
+pub(crate) use compare::{as_f64, sort_docs_in, truthy, values_equal};
 pub(crate) use context::QueryCtx;
 pub(crate) use filter::{matches, matches_in};
 pub(crate) use path::lookup;
