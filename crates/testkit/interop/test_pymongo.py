@@ -368,6 +368,63 @@ class ChangeStreams(unittest.TestCase):
             self.assertEqual(ctx.exception.code, 40573)
 
 
+class Transactions(unittest.TestCase):
+    """Multi-document transactions on the replica set (transactions spec)."""
+
+    def setUp(self):
+        if not RS:
+            self.skipTest("TESTKIT_RS not set")
+        self.client = MongoClient(f"mongodb://{RS}/?replicaSet=rs0", **FAST)
+        self.coll = self.client.txndb.accounts
+        self.coll.drop()
+        self.coll.insert_many([{"_id": "a", "balance": 100}, {"_id": "b", "balance": 0}])
+
+    def tearDown(self):
+        self.client.close()
+
+    def balances(self):
+        return {d["_id"]: d["balance"] for d in self.coll.find()}
+
+    def test_commit_moves_a_value_atomically(self):
+        outside = []
+
+        def transfer(session):
+            self.coll.update_one({"_id": "a"}, {"$inc": {"balance": -30}}, session=session)
+            self.coll.update_one({"_id": "b"}, {"$inc": {"balance": 30}}, session=session)
+            # The transaction sees its own writes; a read outside it sees neither.
+            self.assertEqual(self.coll.find_one({"_id": "a"}, session=session)["balance"], 70)
+            outside.append(self.balances())
+
+        with self.client.start_session() as s:
+            s.with_transaction(transfer)
+        self.assertEqual(outside, [{"a": 100, "b": 0}])
+        self.assertEqual(self.balances(), {"a": 70, "b": 30})
+
+    def test_abort_leaves_nothing_behind(self):
+        with self.client.start_session() as s:
+            s.start_transaction()
+            self.coll.update_one({"_id": "a"}, {"$inc": {"balance": -30}}, session=s)
+            self.coll.insert_one({"_id": "c", "balance": 30}, session=s)
+            self.assertEqual(self.coll.count_documents({}, session=s), 3)
+            s.abort_transaction()
+        self.assertEqual(self.balances(), {"a": 100, "b": 0})
+
+    def test_write_conflict_is_transient(self):
+        # Two transactions writing the same document: the second fails with WriteConflict
+        # labelled TransientTransactionError, and the first still commits.
+        with self.client.start_session() as s1, self.client.start_session() as s2:
+            s1.start_transaction()
+            self.coll.update_one({"_id": "a"}, {"$inc": {"balance": -1}}, session=s1)
+            s2.start_transaction()
+            with self.assertRaises(OperationFailure) as ctx:
+                self.coll.update_one({"_id": "a"}, {"$inc": {"balance": -2}}, session=s2)
+            self.assertEqual(ctx.exception.code, 112)
+            self.assertTrue(ctx.exception.has_error_label("TransientTransactionError"))
+            s2.abort_transaction()
+            s1.commit_transaction()
+        self.assertEqual(self.balances(), {"a": 99, "b": 0})
+
+
 class Tls(unittest.TestCase):
     @unittest.skipUnless(TLS and CA, "TESTKIT_TLS not set")
     def test_tls_round_trip(self):

@@ -33,6 +33,7 @@ mod events;
 mod file;
 mod gridfs;
 mod logs;
+mod map_reduce;
 mod matching;
 mod ops;
 mod runner;

@@ -657,6 +657,7 @@ async fn collection_op(
                     .await?,
             )))
         }
+        "mapReduce" => super::map_reduce::run(coll, session, args, timeout).await,
         "bulkWrite" => {
             let models: Vec<WriteModel> = args
                 .get_array("requests")

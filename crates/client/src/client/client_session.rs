@@ -273,7 +273,7 @@ impl SharedSession {
         if ctx.route == super::executor::Route::Select
             && let Some(address) = core.txn.pinned.clone()
         {
-            ctx.route = super::executor::Route::Server(address);
+            ctx.route = super::executor::Route::Pinned(address);
         }
         Ok(true)
     }
@@ -470,8 +470,9 @@ impl ClientSession {
 
     /// Ends the session: its server session goes back to the client's pool (discarded when
     /// dirty). Later calls do nothing; operations in the session fail from now on. A
-    /// transaction in progress is aborted in the background (inside a Tokio runtime;
-    /// [`end_session_async`](Self::end_session_async) waits for it).
+    /// transaction in progress is aborted in the background, in the current Tokio runtime or
+    /// else the one the client was built in, even when the session is dropped on a thread
+    /// outside of any ([`end_session_async`](Self::end_session_async) waits for it).
     pub fn end_session(&mut self) {
         if self.shared.lock().txn.closing {
             return;

@@ -30,11 +30,8 @@
               retry policy the time left"
 )]
 
-use std::time::Instant;
-
-use bson::Document;
 use mongo_events::{ServerAddress, ServerType, TopologyType};
-use mongo_sdam::{ReadMode, ReadPreference};
+use mongo_sdam::ReadMode;
 
 use super::client_session::{CommandFacts, SharedSession};
 use super::retry::{Decision, Errors, Failure, RetryState};
@@ -50,59 +47,7 @@ use crate::operation::{
 };
 use crate::topology::PooledConn;
 
-/// Where an operation must run.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Route {
-    /// On a server selected for it.
-    Select,
-    /// On this server (a cursor's getMore and killCursors).
-    Server(ServerAddress),
-}
-
-/// The session an operation's commands carry (sessions spec).
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum SessionUse {
-    /// An explicit session (`ClientSession::bind`, or a cursor opened in one): its server
-    /// session (taken at its first use), cluster time, read concern rules and transaction
-    /// numbers; marked dirty by a network error; never given back by the operation.
-    Explicit(SharedSession),
-    /// An implicit session: taken from the client's pool once a connection to a server that
-    /// supports sessions is checked out, for an acknowledged command; given back when the
-    /// operation ends, or handed to the output that keeps it (an open cursor).
-    Implicit,
-    /// A cursor's session (`None`: the cursor has none): its getMores and killCursors carry
-    /// it; the cursor gives it back.
-    Cursor(Option<Document>),
-}
-
-/// What one operation carries from the public call to the socket. Built once per operation;
-/// only the retry state changes between attempts.
-#[derive(Clone, Debug)]
-pub(crate) struct OperationContext {
-    /// The operation id in command events and log messages.
-    pub(crate) id: i64,
-    /// When the operation must be done (`timeoutMS`); bounds server selection, check-out and
-    /// each round trip.
-    pub(crate) deadline: Option<Instant>,
-    /// The read preference of a read (`None`: primary).
-    pub(crate) read_preference: Option<ReadPreference>,
-    /// Where it runs.
-    pub(crate) route: Route,
-    /// The session it runs in.
-    pub(crate) session: SessionUse,
-    /// The deadline is `timeoutMS`'s (client-side operation timeout): retries that follow no
-    /// overload error are bounded by it alone, not counted.
-    pub(crate) csot: bool,
-    /// `timeoutMS` is set for it (even to zero): the deprecated timeout options
-    /// (`maxTimeMS`, `maxCommitTimeMS`, `wTimeoutMS`, `socketTimeoutMS`,
-    /// `waitQueueTimeoutMS`) are ignored.
-    pub(crate) timeout_set: bool,
-    /// Retry state: the servers the next selection avoids (those that failed attempts of the
-    /// current command, when the retry policy deprioritizes them).
-    pub(crate) deprioritized: Vec<ServerAddress>,
-    /// The operation is a transaction's `commitTransaction` / `abortTransaction`.
-    pub(crate) finishes_transaction: bool,
-}
+pub(crate) use super::context::{OperationContext, Route, SessionUse};
 
 /// What a finished operation hands back.
 #[derive(Debug)]
@@ -482,6 +427,13 @@ impl Client {
                             selected.server
                         }),
                     Route::Server(address) => topology.server_at(address),
+                    Route::Pinned(address) => topology
+                        .select_pinned(address, ctx.deadline)
+                        .await
+                        .map(|(server, kind)| {
+                            topology_type = Some(kind);
+                            server
+                        }),
                 }
                 .map_err(|mut e| {
                     if write {

@@ -172,6 +172,9 @@ pub(crate) struct ClientInner {
     driver_info: parking_lot::Mutex<Vec<DriverInfo>>,
     /// The span the client was built in; its spawned tasks run inside it.
     pub(crate) span: tracing::Span,
+    /// The Tokio runtime the client was built in: a session ended outside of any runtime
+    /// aborts its transaction there.
+    pub(crate) runtime: Option<tokio::runtime::Handle>,
     next_operation_id: AtomicI64,
 }
 
@@ -325,6 +328,7 @@ impl Client {
                 transaction_pins: Arc::default(),
                 driver_info: parking_lot::Mutex::new(Vec::new()),
                 span: tracing::Span::current(),
+                runtime: tokio::runtime::Handle::try_current().ok(),
                 next_operation_id: AtomicI64::new(1),
             }),
         })

@@ -1,8 +1,8 @@
 //! Reads that answer with a value instead of a cursor: `distinct`, `count` without a
 //! filter for `estimatedDocumentCount`, and the deprecated `count` helper's `count` with a
-//! query (CRUD specification). `countDocuments` is an
-//! aggregation ([`count_documents_pipeline`]). All are retryable reads that take a read
-//! concern.
+//! query (CRUD specification), and `mapReduce` with its output inline. `countDocuments` is
+//! an aggregation ([`count_documents_pipeline`]). All take a read concern; all but
+//! `mapReduce` are retryable reads (the retryable reads spec leaves it out).
 
 use bson::{Bson, Document, doc};
 
@@ -20,6 +20,7 @@ pub(crate) struct ValueRead<T> {
     db: String,
     body: Document,
     parse: fn(Document) -> Result<T>,
+    retryable: bool,
 }
 
 impl<T> Operation for ValueRead<T> {
@@ -34,7 +35,7 @@ impl<T> Operation for ValueRead<T> {
     }
 
     fn is_retryable(&self) -> bool {
-        true
+        self.retryable
     }
 
     fn takes_read_concern(&self) -> bool {
@@ -73,6 +74,41 @@ pub(crate) fn distinct(
             Some(Bson::Array(values)) => Ok(values),
             _ => Err(Error::invalid_reply("distinct's reply has no values array")),
         },
+        retryable: true,
+    }
+}
+
+/// `mapReduce` of `db.coll` with the JavaScript functions `map` and `reduce`, its output
+/// inline: the `{_id, value}` results. Not retryable.
+pub(crate) fn map_reduce(
+    db: &str,
+    coll: &str,
+    map: &str,
+    reduce: &str,
+) -> ValueRead<Vec<Document>> {
+    let body = doc! {
+        "mapReduce": coll,
+        "map": Bson::JavaScriptCode(map.to_owned()),
+        "reduce": Bson::JavaScriptCode(reduce.to_owned()),
+        "out": { "inline": 1 },
+    };
+    ValueRead {
+        name: "mapReduce",
+        db: db.to_owned(),
+        body,
+        parse: |mut reply| match reply.remove("results") {
+            Some(Bson::Array(results)) => results
+                .into_iter()
+                .map(|r| match r {
+                    Bson::Document(d) => Ok(d),
+                    _ => Err(Error::invalid_reply("a mapReduce result is not a document")),
+                })
+                .collect(),
+            _ => Err(Error::invalid_reply(
+                "mapReduce's reply has no results array",
+            )),
+        },
+        retryable: false,
     }
 }
 
@@ -95,6 +131,7 @@ pub(crate) fn estimated_count(
             Some(_) => Ok(count(&reply, "n")),
             None => Err(Error::invalid_reply("count's reply has no n")),
         },
+        retryable: true,
     }
 }
 
@@ -133,6 +170,7 @@ pub(crate) fn legacy_count(
             Some(_) => Ok(count(&reply, "n")),
             None => Err(Error::invalid_reply("count's reply has no n")),
         },
+        retryable: true,
     }
 }
 

@@ -39,7 +39,9 @@ pub(crate) use change_stream::{
 };
 pub(crate) use client_bulk::{ClientBulkWrite, Tally, prepare as prepare_client_bulk};
 pub(crate) use command::{DropCollection, EndSessions, RunCommand};
-pub(crate) use count::{count_documents_pipeline, distinct, estimated_count, legacy_count};
+pub(crate) use count::{
+    count_documents_pipeline, distinct, estimated_count, legacy_count, map_reduce,
+};
 pub(crate) use cursor::{
     Batch, CursorReply, GetMore, GetMoreOptions, KillCursors, OpenCursor, OpensCursor,
 };

@@ -10,6 +10,7 @@
 #[cfg(test)]
 mod interrupt_tests;
 mod monitor;
+mod pinned;
 mod pooled;
 mod srv;
 pub use pooled::PooledConn;

@@ -39,4 +39,5 @@ mod sessions;
 mod stable_api;
 mod tls;
 mod topology;
+mod transactions;
 mod typed;

@@ -6,6 +6,16 @@
 //! are not gossiped; with one connection, concurrent operations share fewer sessions than
 //! there are operations; a server without sessions gets no `lsid` and explicit sessions
 //! fail on it.
+//!
+//! Prose tests that do not apply to this driver, and why (each says "skip if"):
+//! - 7 (multiple users suppress implicit sessions), 16 (a second user after
+//!   `startSession`) and 17 (the session's owner logs out): a `Client` authenticates as the
+//!   one credential of its `ClientOptions`, fixed when it is built; there is no call that adds
+//!   a user, logs out or changes the credential. What stays testable — one authenticated user
+//!   keeps implicit and explicit sessions — is `one_authenticated_user_keeps_sessions`.
+//! - 12 and 13 (the session pool after `fork`): the driver has no fork support; a process
+//!   that forks runs no Tokio runtime of its parent in the child, so a client cannot be used
+//!   there at all.
 
 use bson::{Document, doc};
 use mongo_client::event::EventRecorder;
@@ -248,5 +258,35 @@ async fn a_server_without_sessions_gets_no_lsid_and_refuses_explicit_sessions() 
     }
     assert_eq!(lsids(&recorder, "find").len(), 1, "nothing more was sent");
     assert_eq!(lsids(&recorder, "insert").len(), 1, "nothing more was sent");
+    client.shutdown().await;
+}
+
+/// Sessions spec prose test 7's other side (7 itself needs two users at once, which a
+/// `Client` cannot have): with the one credential a client has, operations still send an
+/// implicit `lsid`, and an explicit session starts and is used.
+#[tokio::test]
+async fn one_authenticated_user_keeps_sessions() {
+    let server = TestServer::start(ServerOptions::default().with_user("app", "pw"))
+        .await
+        .unwrap();
+    let recorder = EventRecorder::shared();
+    let uri = format!(
+        "mongodb://app:pw@{}/?directConnection=true",
+        server.host_port()
+    );
+    let client = client_for(&uri, Some(recorder.clone())).await;
+    let coll = client.database("app").collection::<Document>("authed");
+    coll.find_one(doc! {}).await.unwrap();
+    let mut session = client.start_session(None).unwrap();
+    coll.find_one(doc! {}).session(&mut session).await.unwrap();
+    let finds = lsids(&recorder, "find");
+    assert_eq!(finds.len(), 2, "{finds:?}");
+    assert!(finds.iter().all(Option::is_some), "{finds:?}");
+    assert_eq!(
+        finds[1].as_ref(),
+        Some(&session.id()),
+        "the explicit session's lsid"
+    );
+    drop(session);
     client.shutdown().await;
 }

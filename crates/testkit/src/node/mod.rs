@@ -37,6 +37,7 @@ mod change_stream;
 mod find;
 mod handshake;
 mod local_sessions;
+mod map_reduce;
 mod read_concern;
 mod reads;
 mod router;
@@ -109,6 +110,7 @@ const READ_COMMANDS: &[&str] = &[
     "aggregate",
     "count",
     "distinct",
+    "mapReduce",
     "listCollections",
     "listIndexes",
 ];
@@ -541,6 +543,8 @@ impl Node {
             "killCursors" => self.kill_cursors(db, cmd),
             "count" => self.count(db, cmd),
             "distinct" => self.distinct(db, cmd),
+            // map_reduce.rs
+            "mapReduce" => self.map_reduce(db, cmd),
             // admin.rs
             "listDatabases" => self.list_databases(db, cmd),
             "listCollections" => self.list_collections(db, cmd),
@@ -610,6 +614,7 @@ const KNOWN_COMMANDS: &[&str] = &[
     "killCursors",
     "count",
     "distinct",
+    "mapReduce",
     "aggregate",
     "listDatabases",
     "listCollections",

@@ -129,7 +129,9 @@ pub use admin::{
     ListCollectionNames, ListCollections, ListDatabaseNames, ListDatabases, ListIndexNames,
     ListIndexes, ModifyCollection, RenameCollection, RunCommand, RunCursorCommand,
 };
-pub use read::{Aggregate, Count, CountDocuments, Distinct, EstimatedDocumentCount, Find, FindOne};
+pub use read::{
+    Aggregate, Count, CountDocuments, Distinct, EstimatedDocumentCount, Find, FindOne, MapReduce,
+};
 pub use watch::Watch;
 pub use write::{
     BulkWrite, ClientBulkWrite, Delete, FindOneAndDelete, FindOneAndReplace, FindOneAndUpdate,

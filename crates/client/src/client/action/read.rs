@@ -1,5 +1,5 @@
 //! The read actions of a collection: `find`, `find_one`, `aggregate` (also the database's),
-//! `count_documents`, `estimated_document_count`, `distinct`.
+//! `count_documents`, `estimated_document_count`, `distinct`, `map_reduce`.
 
 use std::marker::PhantomData;
 
@@ -189,7 +189,46 @@ action_future!(Distinct<'a, T> => Vec<Bson>; |this| {
         .await
 });
 
+/// `mapReduce` with its output inline ([`Collection::map_reduce`](crate::Collection::map_reduce)).
+#[must_use = "an action does nothing until awaited"]
+pub struct MapReduce<'a, T> {
+    coll: &'a Collection<T>,
+    session: super::Binding<'a>,
+    concerns: DatabaseOptions,
+    map: String,
+    reduce: String,
+}
+read_concerns!(MapReduce<'a, T>);
+
+session_setter!(MapReduce<'a, T>);
+
+action_future!(MapReduce<'a, T> => Vec<Document>; |this| {
+    let coll = super::bind_with(this.coll, this.session, this.concerns)?;
+    coll.exec_map_reduce(&this.map, &this.reduce).await
+});
+
 impl<T> Collection<T> {
+    /// Runs `mapReduce` over the whole collection with the JavaScript functions `map` (it
+    /// calls `emit(key, value)` for `this`, the document) and `reduce` (`(key, values)` to
+    /// one value), its output inline: the `{_id: key, value}` documents. Deprecated by the
+    /// server in favour of `aggregate`; not retried (retryable reads spec).
+    ///
+    /// Errors (when awaited): network, selection and command errors (a server without
+    /// JavaScript refuses it).
+    pub fn map_reduce(
+        &self,
+        map: impl Into<String>,
+        reduce: impl Into<String>,
+    ) -> MapReduce<'_, T> {
+        MapReduce {
+            coll: self,
+            session: super::Binding::default(),
+            concerns: DatabaseOptions::default(),
+            map: map.into(),
+            reduce: reduce.into(),
+        }
+    }
+
     /// Finds the documents matching `filter`: a [`Cursor`] of `T` that runs `getMore` as
     /// needed and kills itself when dropped unfinished. A `tailableAwait` cursor's getMores
     /// carry `maxAwaitTimeMS` as `maxTimeMS`; getMores carry the `comment` (servers 4.4+).

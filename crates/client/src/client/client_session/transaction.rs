@@ -32,7 +32,9 @@ impl ClientSession {
     ///
     /// # Errors
     /// A transaction is already in progress, a snapshot session, an ended session, an
-    /// unacknowledged write concern.
+    /// unacknowledged write concern, a deployment known not to support transactions (a
+    /// standalone, no sessions, a server older than 4.0 on a replica set or 4.2 on a
+    /// sharded cluster).
     pub fn start_transaction(
         &mut self,
         options: impl Into<Option<TransactionOptions>>,
@@ -73,6 +75,10 @@ impl ClientSession {
         if core.txn.is_active() {
             return Err(Error::usage("Transaction already in progress"));
         }
+        client
+            .inner
+            .topology
+            .with_description(super::txn::check_deployment)?;
         let number = core
             .server_session(|| client.take_server_session())?
             .next_txn_number();
@@ -84,13 +90,14 @@ impl ClientSession {
         self.shared.lock().txn.state
     }
 
-    /// The mongos the session's transaction is pinned to (sharded clusters).
+    /// The mongos the session's transaction is pinned to (sharded clusters), or in
+    /// load-balanced mode the address of the connection pinned to it.
     pub fn pinned_server(&self) -> Option<String> {
-        self.shared
-            .lock()
-            .txn
-            .pinned
+        let core = self.shared.lock();
+        let txn = &core.txn;
+        txn.pinned
             .as_ref()
+            .or_else(|| txn.conn.as_ref().map(|c| c.conn.address()))
             .map(ToString::to_string)
     }
 
@@ -265,15 +272,20 @@ pub(super) async fn abort(client: &Client, shared: &SharedSession) {
     shared.lock().txn.unpin();
 }
 
-/// Aborts the transaction of a session that ends, in a task of the current Tokio runtime;
-/// the server session goes back to the pool after it. False outside of a runtime (the
-/// transaction is then left to expire on the server).
+/// Aborts the transaction of a session that ends, in a task of the current Tokio runtime,
+/// else of the runtime the client was built in (a session dropped on a thread of its own);
+/// the server session goes back to the pool after it. False when there is neither (the
+/// transaction is then left to expire on the server). A runtime that has shut down drops
+/// the task, and the transaction expires on the server.
 #[expect(
     clippy::disallowed_methods,
     reason = "a session ended with a transaction in progress aborts it in a spawned task"
 )]
 pub(super) fn abort_in_background(client: &Client, shared: &SharedSession) -> bool {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+    let Some(runtime) = tokio::runtime::Handle::try_current()
+        .ok()
+        .or_else(|| client.inner.runtime.clone())
+    else {
         return false;
     };
     let client = client.clone();
@@ -298,7 +310,7 @@ pub(super) fn abort_in_background(client: &Client, shared: &SharedSession) -> bo
 async fn finish(client: &Client, shared: &SharedSession, name: &str, retry: bool) -> Result<()> {
     let (body, route) = {
         let core = shared.lock();
-        let route = core.txn.pinned.clone().map_or(Route::Select, Route::Server);
+        let route = core.txn.pinned.clone().map_or(Route::Select, Route::Pinned);
         (core.txn.finish_command(name, retry), route)
     };
     let mut op = RunCommand::new("admin", body);

@@ -5,7 +5,8 @@
 //! (`txnNumber`, `autocommit: false`, `startTransaction` and the read concern on the first).
 
 use bson::{Bson, Document};
-use mongo_events::ServerAddress;
+use mongo_events::{ServerAddress, ServerType, TopologyType};
+use mongo_sdam::TopologyDescription;
 
 use super::TransactionOptions;
 use crate::error::{Error, Result};
@@ -27,6 +28,62 @@ pub enum TransactionState {
     CommittedEmpty,
     /// Aborted.
     Aborted,
+}
+
+/// The lowest wire version with transactions on a replica set (MongoDB 4.0).
+const REPLICA_SET_TXN_WIRE_VERSION: i32 = 7;
+/// The lowest wire version with transactions on a sharded cluster (MongoDB 4.2).
+const SHARDED_TXN_WIRE_VERSION: i32 = 8;
+
+/// Whether the deployment, as far as `desc` knows it, supports transactions (transactions
+/// spec, startTransaction): not a standalone, sessions supported, and wire version 7 (4.0)
+/// on a replica set member, 8 (4.2) on a mongos. Servers not yet known say nothing; a
+/// deployment behind a load balancer is taken to support them.
+///
+/// # Errors
+/// The deployment cannot run transactions: an incompatible-server error for a wire version
+/// too low, a usage error for a standalone or a server without sessions.
+pub(crate) fn check_deployment(desc: &TopologyDescription) -> Result<()> {
+    if desc.topology_type() == TopologyType::LoadBalanced {
+        return Ok(());
+    }
+    for sd in desc.servers() {
+        let needed = match sd.server_type {
+            ServerType::RsPrimary | ServerType::RsSecondary => REPLICA_SET_TXN_WIRE_VERSION,
+            ServerType::Mongos => SHARDED_TXN_WIRE_VERSION,
+            ServerType::Standalone => {
+                return Err(Error::usage(format!(
+                    "Transactions are not supported by this deployment: {} is a standalone \
+                     server (transactions need a replica set or a sharded cluster)",
+                    sd.address
+                )));
+            }
+            _ => continue,
+        };
+        let wire = sd.max_wire_version.unwrap_or(0);
+        if wire < needed {
+            return Err(Error::new(crate::error::ErrorKind::IncompatibleServer(
+                format!(
+                    "Transactions are not supported by this deployment: {} reports wire version \
+                 {wire}; transactions need wire version {needed} (MongoDB {})",
+                    sd.address,
+                    if needed == SHARDED_TXN_WIRE_VERSION {
+                        "4.2 on a sharded cluster"
+                    } else {
+                        "4.0 on a replica set"
+                    },
+                ),
+            )));
+        }
+        if sd.logical_session_timeout_minutes.is_none() {
+            return Err(Error::usage(format!(
+                "Transactions are not supported by this deployment: {} does not support \
+                 sessions",
+                sd.address
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The transaction state of a session.

@@ -188,6 +188,15 @@ impl<T> Collection<T> {
             .await
     }
 
+    /// `mapReduce` with its output inline: the `{_id, value}` results.
+    pub(crate) async fn exec_map_reduce(&self, map: &str, reduce: &str) -> Result<Vec<Document>> {
+        self.client
+            .run_op(crate::operation::map_reduce(
+                &self.db, &self.name, map, reduce,
+            ))
+            .await
+    }
+
     /// `drop` (a missing collection is not an error).
     pub(crate) async fn exec_drop(&self) -> Result<()> {
         self.client
