@@ -193,6 +193,10 @@ pub(crate) struct CommandParams {
     /// The key of the reply's `cursor` batch array to leave undecoded (unmonitored commands
     /// only): [`Connection::take_raw_batch`] then gives its bytes.
     pub(crate) lazy_batch: Option<&'static str>,
+    /// Set the OP_MSG `exhaustAllowed` flag (a getMore of an exhaust cursor): the server may
+    /// answer with `moreToCome` and stream further replies
+    /// ([`Connection::is_streaming`], [`Connection::read_streamed`]).
+    pub(crate) exhaust_allowed: bool,
 }
 
 impl CommandParams {
@@ -211,6 +215,7 @@ impl CommandParams {
             unacknowledged: !acknowledged,
             deadline,
             lazy_batch: None,
+            exhaust_allowed: false,
         }
     }
 }
@@ -239,6 +244,11 @@ pub struct Connection {
     lazy_batch: Option<&'static str>,
     /// The undecoded batch array of the last reply (see [`CommandParams::lazy_batch`]).
     raw_batch: Option<Vec<u8>>,
+    /// The last reply had `moreToCome`: the server streams another one (exhaust), and the
+    /// connection takes no request until a reply without it is read.
+    more_to_come: bool,
+    /// The request id of the last reply read, which a streamed reply answers.
+    last_reply_id: i32,
 }
 
 impl std::fmt::Debug for Connection {
@@ -303,6 +313,14 @@ pub(crate) fn decode_body(
 
 fn command_name(cmd: &Document) -> String {
     cmd.keys().next().cloned().unwrap_or_default()
+}
+
+/// The time limit of one read: when, whether it is the operation's deadline, and the
+/// socketTimeoutMS in effect (for the error's message).
+struct ReadLimit {
+    at: Option<Instant>,
+    by_deadline: bool,
+    socket_timeout: Option<Duration>,
 }
 
 /// Why a round trip ran out of time, for its error message.
@@ -435,10 +453,12 @@ impl Connection {
     pub async fn receive_message(&mut self) -> Result<Reply> {
         let lazy = self.lazy_batch.take();
         let mut raw_batch = None;
+        self.more_to_come = false;
         let r = match self.reader.read_message(&mut self.stream).await {
             Ok(decoded) => match decoded.message {
                 MessageRef::Msg(m) => decode_body(m.body, lazy).map(|(body, raw)| {
                     raw_batch = raw;
+                    self.last_reply_id = decoded.header.request_id;
                     Reply::Msg {
                         response_to: decoded.header.response_to,
                         body,
@@ -463,13 +483,14 @@ impl Connection {
         self.raw_batch = raw_batch;
         match r {
             Ok(reply) => {
-                if !matches!(
+                self.more_to_come = matches!(
                     reply,
                     Reply::Msg {
                         more_to_come: true,
                         ..
                     }
-                ) {
+                );
+                if !self.more_to_come {
                     self.state = State::Ready;
                 }
                 Ok(reply)
@@ -498,19 +519,7 @@ impl Connection {
         request_id: i32,
         deadline: Option<Instant>,
     ) -> Result<Reply> {
-        // An operation's deadline (timeoutMS) replaces the deprecated socketTimeoutMS.
-        let socket_timeout = self
-            .options
-            .socket_timeout
-            .filter(|d| !d.is_zero() && deadline.is_none());
-        let socket_deadline = socket_timeout.and_then(|d| clock().checked_add(d));
-        // The earlier of the two limits; remember which one it was for the message.
-        let (limit, by_deadline) = match (socket_deadline, deadline) {
-            (Some(s), Some(d)) if d < s => (Some(d), true),
-            (Some(s), _) => (Some(s), false),
-            (None, Some(d)) => (Some(d), true),
-            (None, None) => (None, false),
-        };
+        let limit = self.read_limit(deadline);
         let fut = async {
             self.send_with_id(message, request_id).await?;
             let reply = self.receive_message().await?;
@@ -526,16 +535,133 @@ impl Connection {
                 _ => Ok(reply),
             }
         };
-        match limit {
+        match limit.at {
             None => fut.await,
             Some(at) => match tokio::time::timeout_at(at.into(), fut).await {
                 Ok(r) => r,
                 Err(_) => {
                     self.state = State::Broken;
-                    Err(timeout_error(socket_timeout, by_deadline).with_address(&self.address))
+                    Err(timeout_error(limit.socket_timeout, limit.by_deadline)
+                        .with_address(&self.address))
                 }
             },
         }
+    }
+
+    /// The time limit of one round trip (or one streamed read): the operation's deadline
+    /// (`timeoutMS`), which replaces the deprecated socketTimeoutMS, else socketTimeoutMS
+    /// from now.
+    fn read_limit(&self, deadline: Option<Instant>) -> ReadLimit {
+        let socket_timeout = self
+            .options
+            .socket_timeout
+            .filter(|d| !d.is_zero() && deadline.is_none());
+        let socket_deadline = socket_timeout.and_then(|d| clock().checked_add(d));
+        // The earlier of the two limits; remember which one it was for the message.
+        let (at, by_deadline) = match (socket_deadline, deadline) {
+            (Some(s), Some(d)) if d < s => (Some(d), true),
+            (Some(s), _) => (Some(s), false),
+            (None, Some(d)) => (Some(d), true),
+            (None, None) => (None, false),
+        };
+        ReadLimit {
+            at,
+            by_deadline,
+            socket_timeout,
+        }
+    }
+
+    /// Whether the last reply had `moreToCome` (an exhaust cursor's getMore): the server
+    /// streams the next one, which [`read_streamed`](Self::read_streamed) reads; the
+    /// connection takes no other request meanwhile and is closed if given up.
+    pub(crate) fn is_streaming(&self) -> bool {
+        self.more_to_come && self.state == State::InFlight
+    }
+
+    /// Reads the next reply the server streams after one with `moreToCome` (an exhaust
+    /// cursor's next batch), within `params.deadline` or socketTimeoutMS. Monitored as the
+    /// command monitoring rules for exhaust cursors say: a started event for `shown` (the
+    /// getMore the reply answers) before the read, then its succeeded or failed event.
+    ///
+    /// # Errors
+    /// A connection that is not streaming (misuse), network errors and invalid replies
+    /// (both close the connection), a reply that answers another message.
+    pub(crate) async fn read_streamed(
+        &mut self,
+        db: &str,
+        shown: &Document,
+        params: &CommandParams,
+    ) -> Result<Document> {
+        if !self.is_streaming() {
+            return Err(Error::invalid_argument(
+                "no streamed reply is pending on this connection",
+            ));
+        }
+        let name = command_name(shown);
+        let monitored = params.monitored && self.monitor.wants_anything();
+        self.raw_batch = None;
+        self.lazy_batch = if monitored { None } else { params.lazy_batch };
+        let expected = self.last_reply_id;
+        // The "request" of a streamed reply is the reply before it.
+        if monitored {
+            let mut shown = shown.clone();
+            shown.insert("$db", db);
+            self.emit_started(&name, db, expected, params, false, &shown);
+        }
+        let started = clock();
+        let limit = self.read_limit(params.deadline);
+        let fut = async {
+            let reply = self.receive_message().await?;
+            match reply {
+                Reply::Msg {
+                    response_to, body, ..
+                } if response_to == expected => Ok(body),
+                Reply::Msg { response_to, .. } => {
+                    self.state = State::Broken;
+                    Err(Error::invalid_reply(format!(
+                        "streamed reply to message {response_to}, expected {expected}"
+                    )))
+                }
+                Reply::Legacy { .. } => {
+                    self.state = State::Broken;
+                    Err(Error::invalid_reply("OP_REPLY in an exhaust stream"))
+                }
+            }
+        };
+        let result = match limit.at {
+            None => fut.await,
+            Some(at) => match tokio::time::timeout_at(at.into(), fut).await {
+                Ok(r) => r,
+                Err(_) => {
+                    self.state = State::Broken;
+                    Err(timeout_error(limit.socket_timeout, limit.by_deadline)
+                        .with_address(&self.address))
+                }
+            },
+        };
+        self.lazy_batch = None;
+        if monitored {
+            self.in_flight = None;
+            let info = CommandInfo {
+                name: &name,
+                db,
+                request_id: expected,
+                operation_id: params.operation_id,
+                connection: &self.info,
+                service_id: self.hello.service_id,
+                sensitive: false,
+            };
+            let duration = clock().saturating_duration_since(started);
+            match &result {
+                Ok(reply) if is_ok(reply) => self.monitor.succeeded(&info, reply, duration),
+                Ok(reply) => {
+                    let e = Error::from_reply(reply).with_address(&self.address);
+                    self.monitor.failed(&info, &e, Some(reply), duration);
+                }
+                Err(e) => self.monitor.failed(&info, e, None, duration),
+            }
+        }
+        result
     }
 
     /// Runs `cmd` on `db` and returns the reply, whatever its `ok`. Unmonitored unless
@@ -585,6 +711,8 @@ impl Connection {
             msg.sequences = std::mem::take(&mut params.sequences);
             if params.unacknowledged {
                 msg.flags = MsgFlags::MORE_TO_COME;
+            } else if params.exhaust_allowed {
+                msg.flags = MsgFlags::EXHAUST_ALLOWED;
             }
             if monitored {
                 let mut shown = cmd;
