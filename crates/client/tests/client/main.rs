@@ -22,6 +22,7 @@ mod crud;
 mod crud_admin;
 mod crud_reads;
 mod crud_writes;
+mod exhaust;
 mod explicit_sessions;
 mod gridfs;
 mod handles;
