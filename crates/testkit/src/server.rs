@@ -654,17 +654,24 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             && req.flags.contains(MsgFlags::EXHAUST_ALLOWED)
             && is_hello(&name)
             && await_time(&node, &req.cmd).is_some();
-        let exhaust_get_more = !req.legacy
-            && req.flags.contains(MsgFlags::EXHAUST_ALLOWED)
-            && name == "getMore";
+        let exhaust_get_more =
+            !req.legacy && req.flags.contains(MsgFlags::EXHAUST_ALLOWED) && name == "getMore";
         let outcome = run(&node, &req, req.cmd.clone(), &mut conn, &mut shutdown).await;
         let Outcome::Reply(reply) = outcome else {
             return;
         };
         if exhaust_get_more && !client_more_to_come {
-            if stream_get_more(&mut stream, &mut writer, &node, &req, reply, &mut conn, &mut shutdown)
-                .await
-                .is_err()
+            if stream_get_more(
+                &mut stream,
+                &mut writer,
+                &node,
+                &req,
+                reply,
+                &mut conn,
+                &mut shutdown,
+            )
+            .await
+            .is_err()
             {
                 return;
             }

@@ -20,9 +20,14 @@ use mongo_wire::{MsgFlags, OpMsg};
 /// returns its id.
 async fn open(c: &mut Client, n: i32, batch: i32) -> i64 {
     let docs: Vec<Document> = (0..n).map(|i| doc! { "_id": i }).collect();
-    assert!(ok(&c.command("d", doc! { "insert": "c", "documents": docs }).await));
+    assert!(ok(&c
+        .command("d", doc! { "insert": "c", "documents": docs })
+        .await));
     let found = c
-        .command("d", doc! { "find": "c", "sort": { "_id": 1 }, "batchSize": batch })
+        .command(
+            "d",
+            doc! { "find": "c", "sort": { "_id": 1 }, "batchSize": batch },
+        )
         .await;
     assert!(ok(&found), "{found}");
     found.get_document("cursor").unwrap().get_i64("id").unwrap()
@@ -60,7 +65,10 @@ async fn an_exhaust_get_more_streams_every_batch() {
             .unwrap()
             .unwrap();
         assert!(ok(&reply), "{reply}");
-        assert_eq!(c.last_response_to, response_to, "each reply answers the one before");
+        assert_eq!(
+            c.last_response_to, response_to,
+            "each reply answers the one before"
+        );
         response_to = c.last_reply_id;
         replies += 1;
         let batch = ids(&reply);
@@ -81,7 +89,10 @@ async fn an_exhaust_get_more_streams_every_batch() {
     // Without exhaustAllowed a getMore never streams.
     let id = open_more(&mut c).await;
     let reply = c
-        .command("d", doc! { "getMore": id, "collection": "e", "batchSize": 1 })
+        .command(
+            "d",
+            doc! { "getMore": id, "collection": "e", "batchSize": 1 },
+        )
         .await;
     assert!(ok(&reply));
     assert!(!c.last_flags.contains(MsgFlags::MORE_TO_COME));
@@ -89,7 +100,9 @@ async fn an_exhaust_get_more_streams_every_batch() {
 
 async fn open_more(c: &mut Client) -> i64 {
     let docs: Vec<Document> = (0..4).map(|i| doc! { "_id": i }).collect();
-    assert!(ok(&c.command("d", doc! { "insert": "e", "documents": docs }).await));
+    assert!(ok(&c
+        .command("d", doc! { "insert": "e", "documents": docs })
+        .await));
     let found = c.command("d", doc! { "find": "e", "batchSize": 1 }).await;
     found.get_document("cursor").unwrap().get_i64("id").unwrap()
 }
@@ -125,8 +138,12 @@ async fn a_client_that_closes_mid_stream_leaves_no_cursor() {
     // Large documents: the stream outruns the socket buffers and the server blocks on a
     // write the closed connection fails.
     let pad = "x".repeat(200_000);
-    let docs: Vec<Document> = (0..40).map(|i| doc! { "_id": i, "pad": pad.clone() }).collect();
-    assert!(ok(&setup.command("d", doc! { "insert": "c", "documents": docs }).await));
+    let docs: Vec<Document> = (0..40)
+        .map(|i| doc! { "_id": i, "pad": pad.clone() })
+        .collect();
+    assert!(ok(&setup
+        .command("d", doc! { "insert": "c", "documents": docs })
+        .await));
     let mut c = Client::connect(server.address()).await;
     let found = c.command("d", doc! { "find": "c", "batchSize": 1 }).await;
     let id = found.get_document("cursor").unwrap().get_i64("id").unwrap();
@@ -138,7 +155,10 @@ async fn a_client_that_closes_mid_stream_leaves_no_cursor() {
     // The cursor goes once the server fails to write the next reply.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let r = setup
-        .command("d", doc! { "killCursors": "c", "cursors": [Bson::Int64(id)] })
+        .command(
+            "d",
+            doc! { "killCursors": "c", "cursors": [Bson::Int64(id)] },
+        )
         .await;
     assert!(ok(&r), "{r}");
     assert_eq!(

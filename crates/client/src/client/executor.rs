@@ -697,8 +697,7 @@ impl Client {
                 ctx.deadline,
             );
             params.lazy_batch = op.lazy_batch();
-            params.exhaust_allowed =
-                exhaust && !in_txn && supports_exhaust(c.description());
+            params.exhaust_allowed = exhaust && !in_txn && supports_exhaust(c.description());
             let io = c.run_command(&command.db, command.body, params);
             let outcome = tokio::select! {
                 biased;

@@ -88,7 +88,11 @@ async fn every_document_arrives_in_order_and_the_connection_is_reserved_while_st
             .map(|e| e.command)
             .collect();
         assert_eq!(get_mores.len(), 6, "exhaust: {exhaust}");
-        assert!(get_mores.iter().all(|c| c.get_i32("batchSize").ok() == Some(4)));
+        assert!(
+            get_mores
+                .iter()
+                .all(|c| c.get_i32("batchSize").ok() == Some(4))
+        );
         let succeeded = recorder
             .command_events()
             .iter()
@@ -136,7 +140,12 @@ async fn a_cursor_dropped_mid_stream_closes_its_connection_and_the_pool_recovers
     assert_eq!(in_use(&client), 0);
     // The pool serves the next operation.
     assert_eq!(coll.count_documents(doc! {}).await.unwrap(), 40);
-    let all = coll.find(doc! {}).batch_size(5).exhaust(true).await.unwrap();
+    let all = coll
+        .find(doc! {})
+        .batch_size(5)
+        .exhaust(true)
+        .await
+        .unwrap();
     assert_eq!(all.collect_all().await.unwrap().len(), 40);
     assert_eq!(in_use(&client), 0);
     client.shutdown().await;
@@ -172,7 +181,10 @@ async fn timeout_ms_bounds_each_streamed_read() {
     };
     assert_eq!(got, 4, "the first batch and the first getMore's");
     assert!(error.is_timeout(), "{error:?}");
-    assert!(!cursor.is_streaming(), "the timed-out stream's connection is closed");
+    assert!(
+        !cursor.is_streaming(),
+        "the timed-out stream's connection is closed"
+    );
     admin
         .run_command(doc! {"configureFailPoint": "failCommand", "mode": "off"})
         .await

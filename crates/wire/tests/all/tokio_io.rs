@@ -112,8 +112,9 @@ async fn successive_replies_after_one_exhaust_request() {
             } else {
                 MsgFlags::MORE_TO_COME
             };
-            let reply = OpMsg::new(rawdoc! {"cursor": {"id": id, "nextBatch": [{"i": i}]}, "ok": 1})
-                .with_flags(flags);
+            let reply =
+                OpMsg::new(rawdoc! {"cursor": {"id": id, "nextBatch": [{"i": i}]}, "ok": 1})
+                    .with_flags(flags);
             sink.clear();
             server_writer
                 .write_message(&mut sink, &reply, 200 + i, response_to, compressor)
