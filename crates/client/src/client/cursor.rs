@@ -304,12 +304,11 @@ impl CursorCore {
         if self.stream.is_some() {
             return self.read_streamed().await;
         }
-        let mut op = GetMore::new(
-            &self.db,
-            &self.coll,
-            self.id_bson.clone(),
-            self.get_more.clone(),
-        );
+        let mut options = self.get_more.clone();
+        // A pinned connection (load-balanced mode) never streams: the executor hands back
+        // no other connection, and the pin serves the cursor's killCursors too.
+        options.exhaust &= self.pinned.is_none();
+        let mut op = GetMore::new(&self.db, &self.coll, self.id_bson.clone(), options);
         let ctx = self.command_context();
         if let Some(session) = &mut self.session {
             session.last_use = crate::conn::clock();

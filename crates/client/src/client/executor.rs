@@ -455,9 +455,6 @@ impl Client {
                 .filter(|rp| rp.mode != ReadMode::Primary),
         };
         let mut owned = None;
-        // An exhaust cursor's getMore streams its replies on a connection of its own: never
-        // on a pinned one (load-balanced mode, a transaction).
-        let exhaust = op.exhaust_allowed() && pinned.is_none();
         // The topology type comes with a selection; only a pinned connection or a fixed
         // server (getMore, killCursors) has to read it.
         let mut topology_type = None;
@@ -696,8 +693,7 @@ impl Client {
                 ctx.id,
                 ctx.deadline,
             );
-            params.lazy_batch = op.lazy_batch();
-            params.exhaust_allowed = exhaust && !in_txn && supports_exhaust(c.description());
+            params.set_cursor(op.lazy_batch(), op.exhaust_allowed() && !in_txn);
             let io = c.run_command(&command.db, command.body, params);
             let outcome = tokio::select! {
                 biased;
@@ -733,16 +729,13 @@ impl Client {
                     .handle_reply(reply, conn.description())
                     .map_err(|e| failed(e, true))?;
                 let keep = match &step {
-                    // A reply with moreToCome: the connection stays with the cursor, which
-                    // reads the streamed replies (it is closed if the cursor gives up).
-                    Step::Done(_) if conn.is_streaming() => true,
                     Step::Done(output) => topology.is_load_balanced() && op.pins_connection(output),
                     Step::More => false,
                 };
                 Ok(Attempted {
                     step,
                     address,
-                    conn: if keep { owned } else { None },
+                    conn: (keep || conn.is_streaming()).then_some(owned).flatten(), // exhaust
                 })
             }
             Err(mut e) => {
@@ -765,18 +758,6 @@ impl Client {
                 Err(failed(e, sent))
             }
         }
-    }
-}
-
-/// Whether a getMore on this connection may set `exhaustAllowed` (OP_MSG spec): a server
-/// from 4.2 (wire version 8) on, a mongos from 7.1 (wire version 22, exhaust cursors on
-/// sharded clusters), never behind a load balancer (a cursor there keeps its pinned
-/// connection for its getMores and killCursors, which a stream would block).
-fn supports_exhaust(desc: &crate::operation::ConnectionDescription) -> bool {
-    match desc.server_type {
-        ServerType::LoadBalancer => false,
-        ServerType::Mongos => desc.max_wire_version >= 22,
-        _ => desc.max_wire_version >= 8,
     }
 }
 

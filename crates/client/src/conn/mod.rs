@@ -9,7 +9,8 @@
 //! `receive_message`, one deadline per round trip) and the command path; `establish.rs` opens
 //! a connection (stream, handshake, authentication, `check_auth`); `handshake.rs` is the
 //! sans-I/O hello and client metadata; `legacy.rs` the pre-3.6 opcodes; `events.rs` the
-//! command-monitoring bookkeeping; `stream.rs` and `tls.rs` the bytes underneath.
+//! command-monitoring bookkeeping; `exhaust.rs` the replies an exhaust cursor's server
+//! streams; `stream.rs` and `tls.rs` the bytes underneath.
 #![allow(
     clippy::disallowed_methods,
     reason = "the connection owns its clock: it times round trips for events and deadlines"
@@ -17,6 +18,7 @@
 
 mod establish;
 mod events;
+mod exhaust;
 pub mod handshake;
 mod legacy;
 mod socks5;
@@ -35,6 +37,7 @@ use mongo_wire::{
     Compressor, DocumentSequence, Encode, MessageReader, MessageRef, MessageWriter, MsgFlags, OpMsg,
 };
 
+pub(crate) use exhaust::supports_exhaust;
 pub use handshake::{
     DriverInfo, HelloReply, MAX_METADATA_SIZE, ServerApi, append_driver_info, client_metadata,
 };
@@ -217,6 +220,17 @@ impl CommandParams {
             lazy_batch: None,
             exhaust_allowed: false,
         }
+    }
+}
+
+impl CommandParams {
+    /// A cursor command's settings: the batch key its reply may leave undecoded
+    /// ([`lazy_batch`](Self::lazy_batch)), and whether it may set `exhaustAllowed` (an
+    /// exhaust cursor's getMore outside a transaction; a connection whose reply then says
+    /// `moreToCome` stays with the cursor, see `exhaust.rs`).
+    pub(crate) fn set_cursor(&mut self, lazy_batch: Option<&'static str>, exhaust: bool) {
+        self.lazy_batch = lazy_batch;
+        self.exhaust_allowed = exhaust;
     }
 }
 
@@ -571,99 +585,6 @@ impl Connection {
         }
     }
 
-    /// Whether the last reply had `moreToCome` (an exhaust cursor's getMore): the server
-    /// streams the next one, which [`read_streamed`](Self::read_streamed) reads; the
-    /// connection takes no other request meanwhile and is closed if given up.
-    pub(crate) fn is_streaming(&self) -> bool {
-        self.more_to_come && self.state == State::InFlight
-    }
-
-    /// Reads the next reply the server streams after one with `moreToCome` (an exhaust
-    /// cursor's next batch), within `params.deadline` or socketTimeoutMS. Monitored as the
-    /// command monitoring rules for exhaust cursors say: a started event for `shown` (the
-    /// getMore the reply answers) before the read, then its succeeded or failed event.
-    ///
-    /// # Errors
-    /// A connection that is not streaming (misuse), network errors and invalid replies
-    /// (both close the connection), a reply that answers another message.
-    pub(crate) async fn read_streamed(
-        &mut self,
-        db: &str,
-        shown: &Document,
-        params: &CommandParams,
-    ) -> Result<Document> {
-        if !self.is_streaming() {
-            return Err(Error::invalid_argument(
-                "no streamed reply is pending on this connection",
-            ));
-        }
-        let name = command_name(shown);
-        let monitored = params.monitored && self.monitor.wants_anything();
-        self.raw_batch = None;
-        self.lazy_batch = if monitored { None } else { params.lazy_batch };
-        let expected = self.last_reply_id;
-        // The "request" of a streamed reply is the reply before it.
-        if monitored {
-            let mut shown = shown.clone();
-            shown.insert("$db", db);
-            self.emit_started(&name, db, expected, params, false, &shown);
-        }
-        let started = clock();
-        let limit = self.read_limit(params.deadline);
-        let fut = async {
-            let reply = self.receive_message().await?;
-            match reply {
-                Reply::Msg {
-                    response_to, body, ..
-                } if response_to == expected => Ok(body),
-                Reply::Msg { response_to, .. } => {
-                    self.state = State::Broken;
-                    Err(Error::invalid_reply(format!(
-                        "streamed reply to message {response_to}, expected {expected}"
-                    )))
-                }
-                Reply::Legacy { .. } => {
-                    self.state = State::Broken;
-                    Err(Error::invalid_reply("OP_REPLY in an exhaust stream"))
-                }
-            }
-        };
-        let result = match limit.at {
-            None => fut.await,
-            Some(at) => match tokio::time::timeout_at(at.into(), fut).await {
-                Ok(r) => r,
-                Err(_) => {
-                    self.state = State::Broken;
-                    Err(timeout_error(limit.socket_timeout, limit.by_deadline)
-                        .with_address(&self.address))
-                }
-            },
-        };
-        self.lazy_batch = None;
-        if monitored {
-            self.in_flight = None;
-            let info = CommandInfo {
-                name: &name,
-                db,
-                request_id: expected,
-                operation_id: params.operation_id,
-                connection: &self.info,
-                service_id: self.hello.service_id,
-                sensitive: false,
-            };
-            let duration = clock().saturating_duration_since(started);
-            match &result {
-                Ok(reply) if is_ok(reply) => self.monitor.succeeded(&info, reply, duration),
-                Ok(reply) => {
-                    let e = Error::from_reply(reply).with_address(&self.address);
-                    self.monitor.failed(&info, &e, Some(reply), duration);
-                }
-                Err(e) => self.monitor.failed(&info, e, None, duration),
-            }
-        }
-        result
-    }
-
     /// Runs `cmd` on `db` and returns the reply, whatever its `ok`. Unmonitored unless
     /// `params.monitored`.
     pub(crate) async fn run_command(
@@ -711,7 +632,7 @@ impl Connection {
             msg.sequences = std::mem::take(&mut params.sequences);
             if params.unacknowledged {
                 msg.flags = MsgFlags::MORE_TO_COME;
-            } else if params.exhaust_allowed {
+            } else if params.exhaust_allowed && supports_exhaust(&self.description) {
                 msg.flags = MsgFlags::EXHAUST_ALLOWED;
             }
             if monitored {
