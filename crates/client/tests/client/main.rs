@@ -14,6 +14,7 @@ mod common;
 mod auth;
 mod backpressure;
 mod bulk;
+mod change_stream_split;
 mod change_streams;
 mod client_bulk;
 mod compression;
