@@ -123,7 +123,8 @@ async fn successive_replies_after_one_exhaust_request() {
             wire.extend_from_slice(&sink);
             response_to = 200 + i;
         }
-        let feeder = tokio::spawn(async move {
+        // The server writes while the client reads (a duplex pipe has a bounded buffer).
+        let feeder = async move {
             if byte_by_byte {
                 for b in wire {
                     server.write_all(&[b]).await.unwrap();
@@ -132,27 +133,30 @@ async fn successive_replies_after_one_exhaust_request() {
                 server.write_all(&wire).await.unwrap();
             }
             server
-        });
-
-        let mut expected_response_to = 100;
-        let mut seen = Vec::new();
-        loop {
-            let got = reader.read_message(&mut client).await.unwrap();
-            assert_eq!(got.header.response_to, expected_response_to);
-            expected_response_to = got.header.request_id;
-            let MessageRef::Msg(m) = got.message else {
-                panic!("not OP_MSG")
-            };
-            let cursor = m.body.get_document("cursor").unwrap();
-            let batch = cursor.get_array("nextBatch").unwrap();
-            let doc = batch.into_iter().next().unwrap().unwrap();
-            seen.push(doc.as_document().unwrap().get_i32("i").unwrap());
-            if !m.more_to_come() {
-                assert_eq!(cursor.get_i64("id").unwrap(), 0);
-                break;
+        };
+        let read_all = async {
+            let mut expected_response_to = 100;
+            let mut seen = Vec::new();
+            loop {
+                let got = reader.read_message(&mut client).await.unwrap();
+                assert_eq!(got.header.response_to, expected_response_to);
+                expected_response_to = got.header.request_id;
+                let MessageRef::Msg(m) = got.message else {
+                    panic!("not OP_MSG")
+                };
+                let cursor = m.body.get_document("cursor").unwrap();
+                let batch = cursor.get_array("nextBatch").unwrap();
+                let doc = batch.into_iter().next().unwrap().unwrap();
+                seen.push(doc.as_document().unwrap().get_i32("i").unwrap());
+                if !m.more_to_come() {
+                    assert_eq!(cursor.get_i64("id").unwrap(), 0);
+                    break;
+                }
             }
-        }
+            seen
+        };
+        let (server, seen) = tokio::join!(feeder, read_all);
         assert_eq!(seen, [0, 1, 2]);
-        drop(feeder.await.unwrap());
+        drop(server);
     }
 }
