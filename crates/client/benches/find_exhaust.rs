@@ -1,6 +1,7 @@
 //! find-many with and without an exhaust cursor: 10,000 small documents read in batches of
 //! 100 from the testkit server over TCP, directly (`localhost`) and through a proxy that
-//! delays every chunk by 500 µs each way (`rtt_1ms`, a same-datacenter network). Without
+//! delays every chunk by 500 µs each way (`rtt_1ms`, nominally a same-datacenter network;
+//! tokio's 1 ms timer granularity makes the round trip measured about 4 ms). Without
 //! exhaust each batch after the first costs a getMore round trip; with it the server streams
 //! the batches after the first getMore.
 #![allow(
