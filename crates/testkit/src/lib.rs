@@ -51,6 +51,7 @@ mod node;
 mod oplog;
 mod options;
 mod query;
+mod replication;
 mod replset;
 mod scram;
 mod server;

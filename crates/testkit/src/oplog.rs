@@ -142,6 +142,8 @@ pub(crate) struct Entry {
     pub(crate) shard_key: Option<Document>,
     pub(crate) op: Op,
     pub(crate) txn: Option<TxnInfo>,
+    /// When the primary logged it: a secondary applies it `lag` later (`replication/`).
+    pub(crate) logged: std::time::Instant,
 }
 
 /// An operation ready to be logged: its namespace, collection UUID and what it did.
@@ -167,7 +169,15 @@ pub(crate) struct Oplog {
 struct Log {
     entries: VecDeque<Arc<Entry>>,
     next_seq: u64,
+    /// The first sequence numbers of the latest [`Oplog::truncate_from`] calls (at most
+    /// [`REWINDS_KEPT`]), so that a secondary that applied an undone entry notices it.
+    rewinds: VecDeque<u64>,
+    /// How many truncations there were in all.
+    rewind_count: u64,
 }
+
+/// How many truncations the log remembers for the secondaries (`replication/`).
+const REWINDS_KEPT: usize = 64;
 
 impl Default for Oplog {
     fn default() -> Self {
@@ -175,6 +185,8 @@ impl Default for Oplog {
             entries: Mutex::new(Log {
                 entries: VecDeque::new(),
                 next_seq: 1,
+                rewinds: VecDeque::new(),
+                rewind_count: 0,
             }),
             notify: watch::Sender::new(1),
         }
@@ -194,6 +206,7 @@ impl Oplog {
         }
         ops.sort_by_key(|p| p.order);
         let wall = DateTime::now();
+        let logged = std::time::Instant::now();
         let mut log = self.entries.lock();
         for p in ops {
             let seq = log.next_seq;
@@ -208,6 +221,7 @@ impl Oplog {
                 shard_key: p.shard_key,
                 op: p.op,
                 txn: txn.clone(),
+                logged,
             }));
             while log.entries.len() > CAPACITY {
                 log.entries.pop_front();
@@ -266,6 +280,27 @@ impl Oplog {
         while log.entries.back().is_some_and(|e| e.seq >= seq) {
             log.entries.pop_back();
         }
+        log.rewinds.push_back(seq);
+        log.rewind_count += 1;
+        while log.rewinds.len() > REWINDS_KEPT {
+            log.rewinds.pop_front();
+        }
+    }
+
+    /// Whether an entry from sequence number `from` on may have been undone by a
+    /// truncation after the first `seen` ones; returns the truncation count to remember.
+    pub(crate) fn rewound_since(&self, seen: u64, from: u64) -> (bool, u64) {
+        let log = self.entries.lock();
+        let new = log.rewind_count.saturating_sub(seen);
+        let kept = u64::try_from(log.rewinds.len()).unwrap_or(u64::MAX);
+        let rewound = new > kept
+            || log
+                .rewinds
+                .iter()
+                .rev()
+                .take(usize::try_from(new).unwrap_or(usize::MAX))
+                .any(|s| *s < from);
+        (rewound, log.rewind_count)
     }
 
     /// A receiver that sees the next sequence number change.

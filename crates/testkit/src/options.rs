@@ -69,6 +69,11 @@ pub struct ServerOptions {
     /// Whether hello reports `logicalSessionTimeoutMinutes` (default true). Off, the server
     /// looks like one without sessions (as mongocryptd): drivers send it no `lsid`.
     pub sessions: bool,
+    /// In a replica set, how long after the primary logs a write its secondaries apply it
+    /// (default zero: before the write is acknowledged). With a lag, a secondary's reads
+    /// are stale until then, `afterClusterTime` reads and `w: N` writes wait for it, and a
+    /// failover loses the writes the new primary had not applied.
+    pub replication_lag: Duration,
 }
 
 impl Default for ServerOptions {
@@ -87,6 +92,7 @@ impl Default for ServerOptions {
             parameters: bson::Document::new(),
             storage_engine: "wiredTiger".to_string(),
             sessions: true,
+            replication_lag: Duration::ZERO,
         }
     }
 }
@@ -162,6 +168,12 @@ impl ServerOptions {
     /// Sets a server parameter at startup (see [`ServerOptions::parameters`]).
     pub fn with_parameter(mut self, name: impl Into<String>, value: impl Into<bson::Bson>) -> Self {
         self.parameters.insert(name.into(), value.into());
+        self
+    }
+
+    /// Secondaries apply writes this late (see [`ServerOptions::replication_lag`]).
+    pub fn with_replication_lag(mut self, lag: Duration) -> Self {
+        self.replication_lag = lag;
         self
     }
 

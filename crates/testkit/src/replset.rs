@@ -1,6 +1,9 @@
-//! Replica sets: N members on N ports sharing one store, with primary / secondary roles.
+//! Replica sets: N members on N ports with primary / secondary roles; the secondaries keep
+//! their own data, applied from the primary's replication log (`replication/`).
 
 use std::sync::Arc;
+
+use bson::Document;
 
 use crate::error::Error;
 use crate::node::Node;
@@ -10,8 +13,10 @@ use crate::server::{TestServer, bind};
 use crate::store::Store;
 use crate::topology::Topology;
 
-/// A running replica set. Member 0 starts as primary. Writes go to the shared store, so a
-/// write acknowledged by the primary is visible on every secondary at once.
+/// A running replica set. Member 0 starts as primary. Writes go to the primary's data (the
+/// [`ReplicaSet::store`]); each secondary applies them to its own copy
+/// [`ServerOptions::replication_lag`] later (by default at once, before the write is
+/// acknowledged).
 #[derive(Debug, Clone)]
 pub struct ReplicaSet {
     name: String,
@@ -61,6 +66,9 @@ impl ReplicaSet {
             .collect::<Result<Vec<_>, _>>()?;
         let topology = Arc::new(Topology::replica_set(name, hosts));
         let store = Arc::new(Store::new());
+        store
+            .repl
+            .configure(&store, members, options.replication_lag);
         let users = Arc::new(Users::default());
         for (u, p) in &options.users {
             users.add("admin", u, p);
@@ -147,9 +155,57 @@ impl ReplicaSet {
         let p = self
             .primary_index()
             .ok_or_else(|| Error::InvalidOptions("no primary".into()))?;
-        self.topology
+        let new = self
+            .topology
             .step_down(p, std::time::Duration::ZERO)
-            .map_err(|e| Error::InvalidOptions(e.errmsg))
+            .map_err(|e| Error::InvalidOptions(e.errmsg))?;
+        self.promote(new, Some(p));
+        Ok(new)
+    }
+
+    fn promote(&self, new: usize, old: Option<usize>) {
+        let store = self.store();
+        store.repl.promote(&store, new, old);
+    }
+
+    /// Sets how late every secondary applies the primary's writes (see
+    /// [`ServerOptions::replication_lag`]); entries already logged are due by the new lag.
+    pub fn set_replication_lag(&self, lag: std::time::Duration) {
+        self.store().repl.set_lag(None, lag);
+    }
+
+    /// Sets how late member `i` applies the primary's writes (a delayed member).
+    ///
+    /// # Errors
+    /// [`Error::NoSuchMember`].
+    pub fn set_member_lag(&self, i: usize, lag: std::time::Duration) -> Result<(), Error> {
+        self.member(i)?;
+        self.store().repl.set_lag(Some(i), lag);
+        Ok(())
+    }
+
+    /// The documents of `db.coll` on member `i`, as it has them now (a secondary applies
+    /// what is due first; the primary's are the store's).
+    ///
+    /// # Errors
+    /// [`Error::NoSuchMember`].
+    pub fn documents_on(&self, i: usize, db: &str, coll: &str) -> Result<Vec<Document>, Error> {
+        self.member(i)?;
+        let store = self.store();
+        if self.primary_index() == Some(i) {
+            return Ok(store.documents(db, coll));
+        }
+        let data = store
+            .repl
+            .catch_up(&store, i)
+            .ok_or(Error::NoSuchMember(i))?;
+        let docs = data
+            .lock()
+            .get(db)
+            .and_then(|d| d.get(coll))
+            .map(|c| c.docs.clone())
+            .unwrap_or_default();
+        Ok(docs)
     }
 
     /// Makes member `i` primary in a new term.
@@ -160,9 +216,12 @@ impl ReplicaSet {
         if i >= self.members.len() {
             return Err(Error::NoSuchMember(i));
         }
+        let old = self.primary_index();
         self.topology
             .elect(i)
-            .map_err(|e| Error::InvalidOptions(e.errmsg))
+            .map_err(|e| Error::InvalidOptions(e.errmsg))?;
+        self.promote(i, old);
+        Ok(())
     }
 
     /// Stops member `i` (closes its port and connections). Roles do not change by
@@ -183,7 +242,8 @@ impl ReplicaSet {
         self.member(i)?.restart().await
     }
 
-    /// The shared store.
+    /// The primary's data (the store every member started from; a new primary's data is
+    /// moved into it at an election).
     pub fn store(&self) -> Arc<Store> {
         self.members
             .first()

@@ -149,7 +149,8 @@ impl TestServer {
         format!("mongodb://{}/?directConnection=true{tls}", self.host_port())
     }
 
-    /// The document store (shared by all members of a replica set), for seeding and checking.
+    /// The document store, for seeding and checking. In a replica set it is the primary's
+    /// data (each secondary keeps its own copy: [`crate::ReplicaSet::documents_on`]).
     pub fn store(&self) -> Arc<Store> {
         self.inner.node.store.clone()
     }
@@ -160,7 +161,8 @@ impl TestServer {
     }
 
     /// Runs one command synchronously, as a connection would (fail points included), without
-    /// the network. Useful for unit tests and for seeding.
+    /// the network, and without waiting for replication (`afterClusterTime`, `w: N`). Useful
+    /// for unit tests and for seeding.
     pub fn handle(&self, db: &str, cmd: Document, conn: &mut ConnState) -> Document {
         self.inner.node.handle(db, cmd, conn)
     }
@@ -507,6 +509,15 @@ async fn run(
             action.error = Some((MAX_TIME_MS_EXPIRED, "operation exceeded time limit".into()));
         }
     }
+    if !action.close && action.error.is_none() {
+        // A read concern this member must catch up to first (`replication/`).
+        match crate::replication::ReadWait::run(node, &cmd, shutdown).await {
+            crate::replication::Waited::Done => {}
+            crate::replication::Waited::Closed => return Outcome::Close,
+            crate::replication::Waited::Failed(code, msg) => action.error = Some((code, msg)),
+        }
+    }
+    let write_wait = crate::replication::WriteWait::of(node, &name, &cmd);
     if is_hello(&name) && !action.close && action.error.is_none() {
         if let Some((tv, wait)) = await_time(node, &cmd) {
             let mut rx = node.topology.subscribe();
@@ -572,6 +583,11 @@ async fn run(
         }
     }
     let mut reply = done.reply;
+    if let Some(w) = write_wait
+        && !w.run(node, &mut reply, shutdown).await
+    {
+        return Outcome::Close;
+    }
     if let Some(wait) = (!change_stream_get_more)
         .then(|| await_data_wait(get_more_max_time.as_ref(), &reply))
         .flatten()

@@ -64,6 +64,55 @@ impl Collection {
         }
     }
 
+    /// An empty collection as a secondary creates it from the replication log: the
+    /// primary's UUID, nothing to log.
+    pub(crate) fn replica(ns: &str, uuid: crate::oplog::Uuid) -> Self {
+        let mut c = Self::new(ns);
+        c.uuid = uuid;
+        c.pending.clear();
+        c
+    }
+
+    /// Writes a document as a secondary applies a logged insert, update or replacement:
+    /// in place of the document with its `_id`, else at the end. Nothing is logged.
+    pub(crate) fn apply_upsert(&mut self, d: Document) {
+        let Some(id) = d.get("_id").map(id_key) else {
+            return;
+        };
+        if self.ids.contains(&id) {
+            let at = self
+                .docs
+                .iter()
+                .position(|x| x.get("_id").map(id_key).as_ref() == Some(&id));
+            if let Some(slot) = at.and_then(|i| self.docs.get_mut(i)) {
+                *slot = d;
+            }
+            return;
+        }
+        self.ids.insert(id);
+        self.docs.push(d);
+        self.last_record_id += 1;
+        self.record_ids.push(self.last_record_id);
+    }
+
+    /// Removes the document with this `_id`, as a secondary applies a logged delete.
+    pub(crate) fn apply_delete(&mut self, id: &Bson) {
+        let key = id_key(id);
+        if !self.ids.remove(&key) {
+            return;
+        }
+        if let Some(i) = self
+            .docs
+            .iter()
+            .position(|x| x.get("_id").map(id_key).as_ref() == Some(&key))
+        {
+            self.docs.remove(i);
+            if i < self.record_ids.len() {
+                self.record_ids.remove(i);
+            }
+        }
+    }
+
     /// Records an operation for the replication log.
     pub(crate) fn record(&mut self, op: Op) {
         self.pending.push(Recorded::now(op));
@@ -395,6 +444,8 @@ pub struct Store {
     history: crate::history::History,
     /// The replication log change streams read (`oplog.rs`).
     pub(crate) oplog: Oplog,
+    /// In a replica set, the secondaries' own data, applied from the log (`replication/`).
+    pub(crate) repl: crate::replication::Replication,
     /// What removed or moved collections (drop, rename, dropDatabase) and is not yet in the
     /// log (the collections' own operations wait in their `pending` lists).
     pub(crate) dropped: Mutex<Vec<Publish>>,
@@ -427,8 +478,17 @@ impl Store {
     ///
     /// On the committed data, what `f` did goes into the replication log right after it.
     pub(crate) fn with_dbs<R>(&self, f: impl FnOnce(&mut Dbs) -> R) -> R {
-        match crate::txn::current_view(self) {
-            Some(view) => f(&mut view.lock()),
+        if let Some(view) = crate::txn::current_view(self) {
+            return f(&mut view.lock());
+        }
+        match crate::replication::current_view(self) {
+            // A secondary's own data: it only reads (writes are refused before they run).
+            Some(view) => {
+                let mut dbs = view.lock();
+                let out = f(&mut dbs);
+                Self::discard_pending(&mut dbs);
+                out
+            }
             None => {
                 let mut dbs = self.dbs.lock();
                 let out = f(&mut dbs);
@@ -582,6 +642,12 @@ impl Store {
         self.dropped.lock().clear();
         self.sessions.lock().clear();
         self.txns.clear();
+        self.history.clear();
+        self.repl.reset(self);
+    }
+
+    /// Forgets the snapshot history (a new primary rolled back writes it recorded).
+    pub(crate) fn clear_history(&self) {
         self.history.clear();
     }
 

@@ -12,12 +12,14 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bson::Document;
 use futures_core::Stream;
 use serde::de::DeserializeOwned;
 
 use super::Client;
+use super::context::deadline_of;
 use super::cursor::CursorCore;
 use super::executor::SessionUse;
 use super::session::ServerSession;
@@ -39,8 +41,16 @@ struct Inner {
     options: ChangeStreamOptions,
     state: ResumeState,
     /// The open cursor; `None` once closed (by the user, an error that ends the stream, or a
-    /// failed resume).
+    /// failed resume), or while a resume is due.
     core: Option<CursorCore>,
+    /// A `next` call timed out (client-side operation timeouts): the stream stays open and
+    /// the next call resumes (kills the old cursor, runs the aggregate again) before any
+    /// getMore.
+    needs_resume: bool,
+    /// The deadline of the current `next` call when the stream has a `timeoutMS`: its
+    /// getMores and a resume's aggregate share it (`Some(None)`: `timeoutMS` 0, no limit).
+    /// `None`: each command gets its own.
+    call: Option<Option<Instant>>,
 }
 
 impl Inner {
@@ -55,6 +65,11 @@ impl Inner {
         let mut op =
             OpenChangeStream::new(&self.db, &self.target, &self.pipeline, &self.options, start);
         let mut ctx = self.client.read_context();
+        if let Some(deadline) = self.call {
+            ctx.deadline = deadline;
+            ctx.csot = deadline.is_some();
+            ctx.timeout_set = true;
+        }
         let session = match session {
             Some(s) if matches!(ctx.session, SessionUse::Implicit) => {
                 ctx.session = SessionUse::Cursor(Some(s.id.clone()));
@@ -65,16 +80,6 @@ impl Inner {
                 None
             }
             None => None,
-        };
-        let executed = match self.client.execute(&mut op, ctx, None).await {
-            Ok(executed) => executed,
-            Err(e) => {
-                if let Some(mut s) = session {
-                    s.dirty |= e.is_network_error();
-                    self.client.release_session(s);
-                }
-                return Err(e);
-            }
         };
         let get_more = GetMoreOptions {
             batch_size: self.options.batch_size,
@@ -87,7 +92,22 @@ impl Inner {
             WatchTarget::Collection(c) => c.as_str(),
             WatchTarget::Database | WatchTarget::Cluster => "$cmd.aggregate",
         };
-        let mut core = CursorCore::new(&self.client, executed, &self.db, coll, get_more);
+        // The path every cursor opens by: the maxAwaitTimeMS / timeoutMS rules, the
+        // iteration-mode deadlines of a tailable awaitData cursor.
+        let opened = self
+            .client
+            .open_cursor_with(&mut op, &self.db, coll, get_more, Some(ctx))
+            .await;
+        let mut core = match opened {
+            Ok(core) => core,
+            Err(e) => {
+                if let Some(mut s) = session {
+                    s.dirty |= e.is_network_error();
+                    self.client.release_session(s);
+                }
+                return Err(e);
+            }
+        };
         if let Some(s) = session {
             core.adopt_session(s);
         }
@@ -100,9 +120,38 @@ impl Inner {
         Ok(core)
     }
 
+    /// One resume: the old cursor is killed (best effort, on its own server; errors are
+    /// suppressed), its session carries on, and the aggregate runs again from the cached
+    /// resume token. A timeout leaves the resume due for the next call (client-side
+    /// operation timeouts spec: the stream is not invalidated); any other error closes the
+    /// stream.
+    async fn resume(&mut self) -> Result<()> {
+        self.needs_resume = true;
+        let session = match self.core.take() {
+            Some(old) => old.close_keeping_session().await,
+            None => None,
+        };
+        let start = self.state.resume_start();
+        match self.aggregate(&start, session).await {
+            Ok(core) => {
+                self.core = Some(core);
+                self.needs_resume = false;
+                Ok(())
+            }
+            Err(e) => {
+                self.needs_resume = e.is_timeout();
+                Err(e)
+            }
+        }
+    }
+
     /// The next event without waiting beyond one getMore (and one resume): `None` when
     /// that getMore's batch was empty, or when the stream is closed.
     async fn next_if_any(&mut self) -> Result<Option<Document>> {
+        if self.needs_resume {
+            // The previous call timed out: resume without a getMore first.
+            self.resume().await?;
+        }
         let Some(core) = &mut self.core else {
             return Ok(None);
         };
@@ -112,20 +161,20 @@ impl Inner {
                 self.close().await;
                 return Ok(None);
             }
-            match core.get_more().await {
+            core.set_next_deadline(self.call);
+            let fetched = core.get_more().await;
+            core.set_next_deadline(None);
+            match fetched {
                 Ok(()) => self
                     .state
                     .on_batch(core.buffered() == 0, core.post_batch_resume_token()),
+                Err(e) if e.is_timeout() => {
+                    // Not resumed within this call's timeout: the next call resumes.
+                    self.needs_resume = true;
+                    return Err(e);
+                }
                 Err(e) if is_resumable_change_stream_error(&e, self.state.wire_version()) => {
-                    // The old cursor is killed (best effort, on its own server; errors are
-                    // suppressed); its session carries on.
-                    let session = match self.core.take() {
-                        Some(old) => old.close_keeping_session().await,
-                        None => None,
-                    };
-                    let start = self.state.resume_start();
-                    let core = self.aggregate(&start, session).await?;
-                    self.core = Some(core);
+                    self.resume().await?;
                 }
                 Err(e) => return Err(e),
             }
@@ -152,8 +201,14 @@ impl Inner {
         Ok(Some(document))
     }
 
+    /// Whether the stream is open (a cursor, or a resume due).
+    fn is_open(&self) -> bool {
+        self.core.is_some() || self.needs_resume
+    }
+
     /// Kills the cursor (best effort) and closes the stream.
     async fn close(&mut self) {
+        self.needs_resume = false;
         if let Some(core) = self.core.take() {
             core.close().await;
         }
@@ -179,6 +234,15 @@ enum State {
 /// `CursorNotFound`, errors the server labels `ResumableChangeStreamError`): the old cursor
 /// is killed and the aggregate runs again after the last resume token.
 ///
+/// With a `timeoutMS` (on the `watch` or its handle), it bounds the aggregate and then
+/// each call ([`next`](Self::next), [`next_if_any`](Self::next_if_any), each item of the
+/// [`Stream`]) as a whole: every getMore and a resume the call makes. A getMore carries
+/// `maxAwaitTimeMS` (which must be less than `timeoutMS`) capped by the time left. A call
+/// that times out leaves the stream open: call it again (it resumes first, without a
+/// getMore), or close the stream and open a new one. A timeout before any event came back
+/// says the server could not get through the oplog in time: close the stream and open it
+/// again with a higher `timeoutMS`.
+///
 /// Read it as a [`Stream`] of `Result<T>` (it ends only when the server closes the stream,
 /// after an `invalidate` event, or it is closed), with [`next`](Self::next), or with
 /// [`next_if_any`](Self::next_if_any), which returns after at most one getMore. To store a
@@ -199,6 +263,9 @@ enum State {
 /// ```
 pub struct ChangeStream<T = ChangeStreamEvent<Document>> {
     state: State,
+    /// The current call's deadline (its `timeoutMS` from when it began), once it began:
+    /// the steps of one `next` share it.
+    call: Option<Option<Option<Instant>>>,
     token: Option<ResumeToken>,
     _type: PhantomData<fn() -> T>,
 }
@@ -230,10 +297,13 @@ impl<T> ChangeStream<T> {
             state: ResumeState::new(&options),
             options,
             core: None,
+            needs_resume: false,
+            call: None,
         };
         let core = inner.aggregate(&StreamStart::Original, None).await?;
         inner.core = Some(core);
         Ok(ChangeStream {
+            call: None,
             token: inner.state.token().cloned().map(ResumeToken::from),
             state: State::Idle(Box::new(inner)),
             _type: PhantomData,
@@ -244,6 +314,7 @@ impl<T> ChangeStream<T> {
     pub fn with_type<U>(self) -> ChangeStream<U> {
         ChangeStream {
             state: self.state,
+            call: self.call,
             token: self.token,
             _type: PhantomData,
         }
@@ -260,7 +331,7 @@ impl<T> ChangeStream<T> {
     /// error that ends it).
     pub fn is_alive(&self) -> bool {
         match &self.state {
-            State::Idle(inner) => inner.core.is_some(),
+            State::Idle(inner) => inner.is_open(),
             State::Busy(_) => true,
             State::Closed => false,
         }
@@ -269,7 +340,7 @@ impl<T> ChangeStream<T> {
     /// Takes the result of a finished step.
     fn finish(&mut self, inner: Box<Inner>) {
         self.token = inner.state.token().cloned().map(ResumeToken::from);
-        self.state = if inner.core.is_some() {
+        self.state = if inner.is_open() {
             State::Idle(inner)
         } else {
             State::Closed
@@ -293,6 +364,15 @@ impl<T> ChangeStream<T> {
                     else {
                         return Poll::Ready(Ok(None));
                     };
+                    // The call's deadline, set when the call began.
+                    inner.call = match self.call {
+                        Some(call) => call,
+                        None => {
+                            let call = inner.client.timeout().map(|t| deadline_of(Some(t)));
+                            self.call = Some(call);
+                            call
+                        }
+                    };
                     self.state = State::Busy(Box::pin(async move {
                         let result = inner.next_if_any().await;
                         (inner, result)
@@ -303,20 +383,30 @@ impl<T> ChangeStream<T> {
     }
 
     /// The next event, undecoded, from as many getMores as it takes; `None` once closed.
+    /// The steps of one call share its `timeoutMS` deadline.
     fn poll_document(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Document>>> {
-        loop {
+        let ready = loop {
             match self.poll_step(cx) {
                 Poll::Pending => return Poll::Pending,
-                Poll::Ready(Err(e)) => return Poll::Ready(Some(Err(e))),
-                Poll::Ready(Ok(Some(d))) => return Poll::Ready(Some(Ok(d))),
+                Poll::Ready(Err(e)) => break Some(Err(e)),
+                Poll::Ready(Ok(Some(d))) => break Some(Ok(d)),
                 Poll::Ready(Ok(None)) => {
                     if matches!(self.state, State::Closed) {
-                        return Poll::Ready(None);
+                        break None;
                     }
                     // An empty batch: the server waited maxAwaitTimeMS; ask again.
                 }
             }
-        }
+        };
+        self.call = None;
+        Poll::Ready(ready)
+    }
+
+    /// One step as a call of its own (its own `timeoutMS` deadline).
+    fn poll_single_step(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Document>>> {
+        let step = std::task::ready!(self.poll_step(cx));
+        self.call = None;
+        Poll::Ready(step)
     }
 
     /// Closes the stream now: kills its cursor on the server (best effort) before
@@ -340,6 +430,8 @@ impl<T: DeserializeOwned + 'static> ChangeStream<T> {
     /// Errors that are not resumable, and those of a resume; an event without `_id` (the
     /// stream cannot resume: it is closed); an event that does not decode as `T`.
     pub async fn next(&mut self) -> Result<Option<T>> {
+        // A new call: a new deadline (a step a dropped call left running keeps its own).
+        self.call = None;
         std::future::poll_fn(|cx| self.poll_document(cx))
             .await
             .transpose()?
@@ -354,7 +446,8 @@ impl<T: DeserializeOwned + 'static> ChangeStream<T> {
     /// # Errors
     /// As [`next`](Self::next).
     pub async fn next_if_any(&mut self) -> Result<Option<T>> {
-        std::future::poll_fn(|cx| self.poll_step(cx))
+        self.call = None;
+        std::future::poll_fn(|cx| self.poll_single_step(cx))
             .await?
             .map(decode)
             .transpose()

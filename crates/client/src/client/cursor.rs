@@ -140,6 +140,12 @@ impl CursorCore {
         };
     }
 
+    /// Sets the deadline the getMores of the current `next` call share (a change stream's
+    /// call, whose resume shares it too); `None` ends it.
+    pub(crate) fn set_next_deadline(&mut self, deadline: Option<Option<std::time::Instant>>) {
+        self.next_deadline = deadline;
+    }
+
     /// Ends a `next` call.
     pub(crate) fn end_next(&mut self) {
         self.next_deadline = None;

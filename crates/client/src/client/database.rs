@@ -7,7 +7,7 @@ use bson::{Bson, Document};
 use super::Client;
 use super::collection::Collection;
 use super::cursor::CursorCore;
-use super::executor::Route;
+use super::executor::{OperationContext, Route};
 use super::handle::CollectionOptions;
 use crate::crud::{
     AggregateOptions, CreateCollectionOptions, ListCollectionsOptions, ListDatabasesOptions,
@@ -15,7 +15,7 @@ use crate::crud::{
 };
 use crate::error::{Error, Result};
 use crate::operation::{
-    GetMoreOptions, OpKind, OpenCursor, Operation, create_collection, drop_database,
+    GetMoreOptions, OpKind, OpenCursor, OpensCursor, Operation, create_collection, drop_database,
     list_databases, modify_collection,
 };
 
@@ -48,12 +48,28 @@ impl Client {
         coll: &str,
         get_more: GetMoreOptions,
     ) -> Result<CursorCore> {
-        // An aggregate with `$out` / `$merge` carries the read preference too: the executor
-        // decides whether the deployment lets it use it.
+        self.open_cursor_with(&mut op, db, coll, get_more, None)
+            .await
+    }
+
+    /// As [`open_cursor`](Self::open_cursor), for any operation that opens a cursor (a
+    /// change stream's aggregate, which reads its reply afterwards), in `ctx` when given
+    /// (a change stream's resume: the session and deadline of the `next` call); else in a
+    /// fresh context for the operation's kind.
+    pub(crate) async fn open_cursor_with<O: OpensCursor>(
+        &self,
+        op: &mut O,
+        db: &str,
+        coll: &str,
+        get_more: GetMoreOptions,
+        ctx: Option<OperationContext>,
+    ) -> Result<CursorCore> {
         // Client-side operation timeouts: what timeoutMS bounds for this cursor.
         let timeout = self.timeout();
-        let tailable = op.is_tailable();
-        if let Some(mode) = op.timeout_mode {
+        let kind = op.kind();
+        let opener = op.opener();
+        let tailable = opener.is_tailable();
+        if let Some(mode) = opener.timeout_mode {
             if timeout.is_none() {
                 return Err(Error::invalid_argument(
                     "timeoutMode needs timeoutMS (on the operation, its handle or the client)",
@@ -64,13 +80,13 @@ impl Client {
                     "a tailable cursor only supports timeoutMode iteration",
                 ));
             }
-            if mode == TimeoutMode::Iteration && op.kind() == OpKind::Write {
+            if mode == TimeoutMode::Iteration && kind == OpKind::Write {
                 return Err(Error::invalid_argument(
                     "timeoutMode iteration does not apply to an aggregate with $out or $merge",
                 ));
             }
         }
-        let awaits = op.is_await_data() || op.name() == "aggregate";
+        let awaits = opener.is_await_data() || opener.name() == "aggregate";
         if let (true, Some(t), Some(max_await)) =
             (awaits, timeout.filter(|t| !t.is_zero()), get_more.max_time)
             && max_await >= t
@@ -79,15 +95,17 @@ impl Client {
                 "maxAwaitTimeMS ({max_await:?}) must be less than timeoutMS ({t:?})"
             )));
         }
-        op.per_iteration = op.timeout_mode == Some(TimeoutMode::Iteration);
-        let per_iteration = op.per_iteration || tailable;
-        let ctx = match op.kind() {
+        opener.per_iteration = opener.timeout_mode == Some(TimeoutMode::Iteration);
+        let per_iteration = opener.per_iteration || tailable;
+        // An aggregate with `$out` / `$merge` carries the read preference too: the executor
+        // decides whether the deployment lets it use it.
+        let ctx = ctx.unwrap_or_else(|| match kind {
             OpKind::Read => self.read_context(),
             OpKind::Write if op.write_uses_read_preference() => self.read_context(),
             OpKind::Write | OpKind::Command => self.context(Route::Select),
-        };
+        });
         let lifetime = (timeout.is_some() && !per_iteration).then_some(ctx.deadline);
-        let executed = self.execute(&mut op, ctx, None).await?;
+        let executed = self.execute(op, ctx, None).await?;
         let mut core = CursorCore::new(self, executed, db, coll, get_more);
         core.set_lifetime(lifetime);
         Ok(core)

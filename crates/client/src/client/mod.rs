@@ -79,6 +79,7 @@ pub struct ClientBuilder {
     listeners: Listeners,
     server_api: Option<ServerApi>,
     backoff: Option<Arc<dyn Backoff>>,
+    pending_response_limit: Option<std::time::Duration>,
     /// Answers every DNS question instead of a resolver (tests).
     pub(crate) dns: Option<crate::srv::dns::Dns>,
 }
@@ -111,6 +112,17 @@ impl ClientBuilder {
     #[must_use]
     pub fn backoff(mut self, backoff: Arc<dyn Backoff>) -> Self {
         self.backoff = Some(backoff);
+        self
+    }
+
+    /// How long after an operation's `timeoutMS` expired a late reply may still arrive on its
+    /// connection (default [`PENDING_RESPONSE_LIMIT`](crate::conn::PENDING_RESPONSE_LIMIT),
+    /// 3 s). Until then the connection is not closed: its next user reads and drops the
+    /// late reply first, so a burst of timeouts does not become a burst of new connections.
+    /// Zero closes a connection at once when its operation times out.
+    #[must_use]
+    pub fn pending_response_limit(mut self, limit: std::time::Duration) -> Self {
+        self.pending_response_limit = Some(limit);
         self
     }
 
@@ -265,6 +277,9 @@ impl Client {
             listeners: listeners.clone(),
             proxy: o.proxy.host.is_some().then(|| o.proxy.clone()),
             dns: prepared.host_dns,
+            pending_response_limit: b
+                .pending_response_limit
+                .unwrap_or(crate::conn::PENDING_RESPONSE_LIMIT),
         };
         let mut monitor_conn = conn.clone();
         monitor_conn.credential = None;

@@ -148,6 +148,7 @@ impl Connection {
             raw_batch: None,
             more_to_come: false,
             last_reply_id: 0,
+            progress: super::pending::ReplyProgress::default(),
         };
         let address = conn.address.clone();
         // connectTimeoutMS bounds the whole establishment: a server that accepts and never

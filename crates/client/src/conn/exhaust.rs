@@ -4,6 +4,8 @@
 //! While streaming the connection takes no request, and one given up is closed (its state
 //! stays in flight, which its pool never takes back).
 
+use std::time::{Duration, Instant};
+
 use bson::Document;
 use mongo_events::ServerType;
 
@@ -24,7 +26,49 @@ pub(crate) fn supports_exhaust(desc: &ConnectionDescription) -> bool {
     }
 }
 
+impl CommandParams {
+    /// A cursor command's settings: the batch key its reply may leave undecoded
+    /// ([`lazy_batch`](Self::lazy_batch)), and whether it may set `exhaustAllowed` (an
+    /// exhaust cursor's getMore outside a transaction; a connection whose reply then says
+    /// `moreToCome` stays with the cursor, see `exhaust.rs`).
+    pub(crate) fn set_cursor(&mut self, lazy_batch: Option<&'static str>, exhaust: bool) {
+        self.lazy_batch = lazy_batch;
+        self.exhaust_allowed = exhaust;
+    }
+}
+
+/// The time limit of one read: when, whether it is the operation's deadline, and the
+/// socketTimeoutMS in effect (for the error's message).
+struct ReadLimit {
+    at: Option<Instant>,
+    by_deadline: bool,
+    socket_timeout: Option<Duration>,
+}
+
 impl Connection {
+    /// The time limit of one round trip (or one streamed read): the operation's deadline
+    /// (`timeoutMS`), which replaces the deprecated socketTimeoutMS, else socketTimeoutMS
+    /// from now.
+    fn read_limit(&self, deadline: Option<Instant>) -> ReadLimit {
+        let socket_timeout = self
+            .options
+            .socket_timeout
+            .filter(|d| !d.is_zero() && deadline.is_none());
+        let socket_deadline = socket_timeout.and_then(|d| clock().checked_add(d));
+        // The earlier of the two limits; remember which one it was for the message.
+        let (at, by_deadline) = match (socket_deadline, deadline) {
+            (Some(s), Some(d)) if d < s => (Some(d), true),
+            (Some(s), _) => (Some(s), false),
+            (None, Some(d)) => (Some(d), true),
+            (None, None) => (None, false),
+        };
+        ReadLimit {
+            at,
+            by_deadline,
+            socket_timeout,
+        }
+    }
+
     /// Whether the last reply had `moreToCome` (an exhaust cursor's getMore): the server
     /// streams the next one, which [`read_streamed`](Self::read_streamed) reads; the
     /// connection takes no other request meanwhile and is closed if given up.

@@ -21,6 +21,7 @@ mod events;
 mod exhaust;
 pub mod handshake;
 mod legacy;
+mod pending;
 mod socks5;
 pub(crate) mod stream;
 pub(crate) mod tls;
@@ -42,6 +43,8 @@ pub use handshake::{
     DriverInfo, HelloReply, MAX_METADATA_SIZE, ServerApi, append_driver_info, client_metadata,
 };
 pub use legacy::LegacyWrite;
+pub(crate) use pending::Drained;
+pub use pending::PENDING_RESPONSE_LIMIT;
 
 use crate::error::{Error, Result};
 use crate::monitoring::{CommandInfo, CommandMonitor};
@@ -98,6 +101,9 @@ pub struct ConnectionOptions {
     /// The resolver of host names when the client has its own (explicit name servers);
     /// `None` leaves them to the operating system.
     pub(crate) dns: Option<crate::srv::dns::Dns>,
+    /// How long after its operation timed out a late reply may still come (see
+    /// [`PENDING_RESPONSE_LIMIT`]); zero closes the connection at the timeout.
+    pub pending_response_limit: Duration,
 }
 
 impl Default for ConnectionOptions {
@@ -115,6 +121,7 @@ impl Default for ConnectionOptions {
             metadata: client_metadata(None, handshake::detect_env()),
             proxy: None,
             dns: None,
+            pending_response_limit: PENDING_RESPONSE_LIMIT,
         }
     }
 }
@@ -134,6 +141,9 @@ enum State {
     InFlight,
     /// A network error happened: closed.
     Broken,
+    /// An operation's deadline expired after its request was written whole: the reply is
+    /// late, and is read and discarded before the next command (`pending.rs`).
+    PendingResponse(pending::Pending),
 }
 
 /// A reply read off the wire, owned.
@@ -190,8 +200,9 @@ pub(crate) struct CommandParams {
     pub(crate) operation_id: Option<i64>,
     /// Do not wait for a reply (`moreToCome`, w:0 writes).
     pub(crate) unacknowledged: bool,
-    /// The operation's deadline: the round trip fails (and closes the connection) when it is
-    /// not done by then, or by socketTimeoutMS, whichever comes first.
+    /// The operation's deadline: the round trip fails when it is not done by then, or by
+    /// socketTimeoutMS, whichever comes first. A socket timeout closes the connection; the
+    /// deadline after a whole request leaves it waiting for the late reply (`pending.rs`).
     pub(crate) deadline: Option<Instant>,
     /// The key of the reply's `cursor` batch array to leave undecoded (unmonitored commands
     /// only): [`Connection::take_raw_batch`] then gives its bytes.
@@ -220,17 +231,6 @@ impl CommandParams {
             lazy_batch: None,
             exhaust_allowed: false,
         }
-    }
-}
-
-impl CommandParams {
-    /// A cursor command's settings: the batch key its reply may leave undecoded
-    /// ([`lazy_batch`](Self::lazy_batch)), and whether it may set `exhaustAllowed` (an
-    /// exhaust cursor's getMore outside a transaction; a connection whose reply then says
-    /// `moreToCome` stays with the cursor, see `exhaust.rs`).
-    pub(crate) fn set_cursor(&mut self, lazy_batch: Option<&'static str>, exhaust: bool) {
-        self.lazy_batch = lazy_batch;
-        self.exhaust_allowed = exhaust;
     }
 }
 
@@ -263,6 +263,8 @@ pub struct Connection {
     more_to_come: bool,
     /// The request id of the last reply read, which a streamed reply answers.
     last_reply_id: i32,
+    /// How much of the reply being read has arrived (a late reply is drained from it).
+    progress: pending::ReplyProgress,
 }
 
 impl std::fmt::Debug for Connection {
@@ -329,14 +331,6 @@ fn command_name(cmd: &Document) -> String {
     cmd.keys().next().cloned().unwrap_or_default()
 }
 
-/// The time limit of one read: when, whether it is the operation's deadline, and the
-/// socketTimeoutMS in effect (for the error's message).
-struct ReadLimit {
-    at: Option<Instant>,
-    by_deadline: bool,
-    socket_timeout: Option<Duration>,
-}
-
 /// Why a round trip ran out of time, for its error message.
 fn timeout_error(socket_timeout: Option<Duration>, by_deadline: bool) -> Error {
     let text = match (by_deadline, socket_timeout) {
@@ -399,9 +393,13 @@ impl Connection {
     }
 
     /// Whether the connection may go back to its pool: no network error happened and no
-    /// command was left half-done (a future dropped between its request and its reply).
+    /// command was left half-done (a future dropped between its request and its reply). A
+    /// connection whose reply is late after a timeout ([`is_pending_response`]) goes back
+    /// too: its next user reads the late reply first.
+    ///
+    /// [`is_pending_response`]: Self::is_pending_response
     pub fn is_reusable(&self) -> bool {
-        self.state == State::Ready
+        matches!(self.state, State::Ready | State::PendingResponse(_))
     }
 
     /// Whether a network error closed the connection.
@@ -435,7 +433,11 @@ impl Connection {
         message: &M,
         request_id: i32,
     ) -> Result<i32> {
-        if self.state == State::Broken {
+        if self.is_pending_response() {
+            // A pinned connection (or a direct caller) reads the late reply first.
+            self.drain_pending(None).await;
+        }
+        if self.state != State::Ready {
             return Err(Error::io(std::io::Error::new(
                 std::io::ErrorKind::NotConnected,
                 "connection closed by an earlier error",
@@ -468,7 +470,12 @@ impl Connection {
         let lazy = self.lazy_batch.take();
         let mut raw_batch = None;
         self.more_to_come = false;
-        let r = match self.reader.read_message(&mut self.stream).await {
+        self.progress.start();
+        let mut counted = pending::Counting {
+            inner: &mut self.stream,
+            progress: &mut self.progress,
+        };
+        let r = match self.reader.read_message(&mut counted).await {
             Ok(decoded) => match decoded.message {
                 MessageRef::Msg(m) => decode_body(m.body, lazy).map(|(body, raw)| {
                     raw_batch = raw;
@@ -533,9 +540,23 @@ impl Connection {
         request_id: i32,
         deadline: Option<Instant>,
     ) -> Result<Reply> {
-        let limit = self.read_limit(deadline);
+        // An operation's deadline (timeoutMS) replaces the deprecated socketTimeoutMS.
+        let socket_timeout = self
+            .options
+            .socket_timeout
+            .filter(|d| !d.is_zero() && deadline.is_none());
+        let socket_deadline = socket_timeout.and_then(|d| clock().checked_add(d));
+        // The earlier of the two limits; remember which one it was for the message.
+        let (limit, by_deadline) = match (socket_deadline, deadline) {
+            (Some(s), Some(d)) if d < s => (Some(d), true),
+            (Some(s), _) => (Some(s), false),
+            (None, Some(d)) => (Some(d), true),
+            (None, None) => (None, false),
+        };
+        let mut sent = false;
         let fut = async {
             self.send_with_id(message, request_id).await?;
+            sent = true;
             let reply = self.receive_message().await?;
             match &reply {
                 Reply::Msg { response_to, .. } | Reply::Legacy { response_to, .. }
@@ -549,39 +570,26 @@ impl Connection {
                 _ => Ok(reply),
             }
         };
-        match limit.at {
+        match limit {
             None => fut.await,
             Some(at) => match tokio::time::timeout_at(at.into(), fut).await {
                 Ok(r) => r,
                 Err(_) => {
-                    self.state = State::Broken;
-                    Err(timeout_error(limit.socket_timeout, limit.by_deadline)
-                        .with_address(&self.address))
+                    // The operation's deadline after a whole request: the reply is only
+                    // late, and the connection waits for it (see `pending.rs`). Otherwise
+                    // (socketTimeoutMS, a request cut short) the stream's position is lost.
+                    let waits = !self.options.pending_response_limit.is_zero();
+                    self.state = if by_deadline && sent && waits && self.state == State::InFlight {
+                        State::PendingResponse(pending::Pending {
+                            request_id,
+                            since: clock(),
+                        })
+                    } else {
+                        State::Broken
+                    };
+                    Err(timeout_error(socket_timeout, by_deadline).with_address(&self.address))
                 }
             },
-        }
-    }
-
-    /// The time limit of one round trip (or one streamed read): the operation's deadline
-    /// (`timeoutMS`), which replaces the deprecated socketTimeoutMS, else socketTimeoutMS
-    /// from now.
-    fn read_limit(&self, deadline: Option<Instant>) -> ReadLimit {
-        let socket_timeout = self
-            .options
-            .socket_timeout
-            .filter(|d| !d.is_zero() && deadline.is_none());
-        let socket_deadline = socket_timeout.and_then(|d| clock().checked_add(d));
-        // The earlier of the two limits; remember which one it was for the message.
-        let (at, by_deadline) = match (socket_deadline, deadline) {
-            (Some(s), Some(d)) if d < s => (Some(d), true),
-            (Some(s), _) => (Some(s), false),
-            (None, Some(d)) => (Some(d), true),
-            (None, None) => (None, false),
-        };
-        ReadLimit {
-            at,
-            by_deadline,
-            socket_timeout,
         }
     }
 

@@ -5,7 +5,7 @@
 
 use bson::{Bson, Document, Timestamp, doc};
 
-use super::cursor::{CursorReply, OpenCursor, put};
+use super::cursor::{CursorReply, OpenCursor, OpensCursor, put};
 use super::{Command, ConnectionDescription, OpKind, Operation, Step};
 use crate::crud::{AggregateOptions, ChangeStreamOptions};
 use crate::error::{Error, ErrorKind, Result};
@@ -117,8 +117,10 @@ impl OpenChangeStream {
             WatchTarget::Collection(c) => Bson::String(c.clone()),
             WatchTarget::Database | WatchTarget::Cluster => Bson::Int32(1),
         };
+        let mut cursor = OpenCursor::aggregate(db, on, stages, &aggregate);
+        cursor.change_stream = true;
         OpenChangeStream {
-            cursor: OpenCursor::aggregate(db, on, stages, &aggregate),
+            cursor,
             operation_time: None,
             wire_version: 0,
         }
@@ -148,6 +150,22 @@ impl Operation for OpenChangeStream {
         self.cursor.build(conn)
     }
 
+    fn lazy_batch(&self) -> Option<&'static str> {
+        self.cursor.lazy_batch()
+    }
+
+    fn set_raw_batch(&mut self, array: Vec<u8>) {
+        self.cursor.set_raw_batch(array);
+    }
+
+    fn handle_error(&mut self, error: Error) -> Result<CursorReply> {
+        self.cursor.handle_error(error)
+    }
+
+    fn sends_max_time(&self) -> bool {
+        self.cursor.sends_max_time()
+    }
+
     fn handle_reply(
         &mut self,
         reply: Document,
@@ -164,6 +182,12 @@ impl Operation for OpenChangeStream {
 
     fn pins_connection(&self, output: &CursorReply) -> bool {
         self.cursor.pins_connection(output)
+    }
+}
+
+impl OpensCursor for OpenChangeStream {
+    fn opener(&mut self) -> &mut OpenCursor {
+        &mut self.cursor
     }
 }
 

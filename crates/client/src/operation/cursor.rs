@@ -250,17 +250,34 @@ pub(crate) struct OpenCursor {
     pub(crate) per_iteration: bool,
     /// The `timeoutMode` the caller asked for.
     pub(crate) timeout_mode: Option<crate::crud::TimeoutMode>,
+    /// A change stream's aggregate: its cursor is a tailable awaitData cursor without the
+    /// command saying so (client-side operation timeouts treat it as one).
+    pub(crate) change_stream: bool,
+}
+
+/// An operation that opens a cursor: [`OpenCursor`] itself, or one that wraps it (a change
+/// stream's aggregate). `Client::open_cursor_with` runs every such operation through one
+/// path (the `timeoutMode` / `maxAwaitTimeMS` rules, the lifetime deadline).
+pub(crate) trait OpensCursor: Operation<Output = CursorReply> {
+    /// The cursor-opening command it runs.
+    fn opener(&mut self) -> &mut OpenCursor;
+}
+
+impl OpensCursor for OpenCursor {
+    fn opener(&mut self) -> &mut OpenCursor {
+        self
+    }
 }
 
 impl OpenCursor {
-    /// Whether the command opens a tailable cursor (`tailable: true`).
+    /// Whether the command opens a tailable cursor (`tailable: true`, or a change stream).
     pub(crate) fn is_tailable(&self) -> bool {
-        self.body.get_bool("tailable").unwrap_or(false)
+        self.change_stream || self.body.get_bool("tailable").unwrap_or(false)
     }
 
-    /// Whether its getMores wait for data (`awaitData: true`).
+    /// Whether its getMores wait for data (`awaitData: true`, or a change stream).
     pub(crate) fn is_await_data(&self) -> bool {
-        self.body.get_bool("awaitData").unwrap_or(false)
+        self.change_stream || self.body.get_bool("awaitData").unwrap_or(false)
     }
 
     /// A retryable read that takes a read concern.
@@ -277,6 +294,7 @@ impl OpenCursor {
             raw_batch: None,
             per_iteration: false,
             timeout_mode: None,
+            change_stream: false,
         }
     }
 

@@ -40,7 +40,9 @@ pub(crate) use change_stream::{
 pub(crate) use client_bulk::{ClientBulkWrite, Tally, prepare as prepare_client_bulk};
 pub(crate) use command::{DropCollection, EndSessions, RunCommand};
 pub(crate) use count::{count_documents_pipeline, distinct, estimated_count, legacy_count};
-pub(crate) use cursor::{Batch, CursorReply, GetMore, GetMoreOptions, KillCursors, OpenCursor};
+pub(crate) use cursor::{
+    Batch, CursorReply, GetMore, GetMoreOptions, KillCursors, OpenCursor, OpensCursor,
+};
 pub(crate) use find_and_modify::FindAndModify;
 pub(crate) use index::{create_indexes, drop_indexes, index_names};
 pub(crate) use write::{

@@ -32,7 +32,7 @@ use parking_lot::Mutex;
 use rand::Rng;
 use tokio::sync::Notify;
 
-use crate::conn::{Connection, ConnectionOptions};
+use crate::conn::{Connection, ConnectionOptions, Drained};
 use crate::error::{Error, ErrorKind, Establishing, Result};
 
 /// Creates the pool's connections: a [`Connection`] with its handshake and authentication.
@@ -396,11 +396,33 @@ impl Topology {
         deadline: Option<Instant>,
     ) -> Result<PooledConn> {
         // `select_server` counted this operation; the guard (or this error path) uncounts it.
-        match server.pool.checkout_until(deadline).await {
-            Ok(inner) => Ok(PooledConn { inner, server }),
-            Err(e) => {
-                server.operations.fetch_sub(1, Ordering::Relaxed);
-                Err(Error::from(e).with_address(&server.address))
+        loop {
+            let mut conn = match server.pool.checkout_until(deadline).await {
+                Ok(inner) => PooledConn {
+                    inner,
+                    server: server.clone(),
+                },
+                Err(e) => {
+                    server.operations.fetch_sub(1, Ordering::Relaxed);
+                    return Err(Error::from(e).with_address(&server.address));
+                }
+            };
+            // A connection whose reply came late after a timeout: read and drop that reply
+            // first (within this check-out's deadline).
+            match conn.drain_pending(deadline).await {
+                Drained::Ready => return Ok(conn),
+                Drained::Closed => {
+                    // Closed on drop; the next connection (or a new one) is checked out. The
+                    // guard's drop uncounts the operation: count it again.
+                    server.operations.fetch_add(1, Ordering::Relaxed);
+                    drop(conn);
+                }
+                Drained::TimedOut => {
+                    // Back to the pool, still pending; this check-out failed in time.
+                    drop(conn);
+                    return Err(Error::timeout(crate::error::TimeoutStage::Checkout)
+                        .with_address(&server.address));
+                }
             }
         }
     }

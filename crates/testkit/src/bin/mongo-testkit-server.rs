@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! mongo-testkit-server [--host H] [--port P] [--auth USER:PASS]... [--tls-cert C --tls-key K [--tls-ca CA]]
-//!                      [--replset NAME --members N] [--compressors zlib,snappy,zstd]
+//!                      [--replset NAME --members N [--replication-lag-ms MS]]
+//!                      [--compressors zlib,snappy,zstd]
 //! ```
 //!
 //! `--gen-certs DIR` writes a test CA, server and client certificate into DIR (ca.pem,
@@ -22,7 +23,8 @@ struct Args {
 
 fn usage() -> String {
     "usage: mongo-testkit-server [--host H] [--port P] [--auth USER:PASS]... \
-     [--tls-cert C --tls-key K [--tls-ca CA]] [--gen-certs DIR] [--replset NAME --members N] \
+     [--tls-cert C --tls-key K [--tls-ca CA]] [--gen-certs DIR] [--replset NAME --members N \
+     [--replication-lag-ms MS]] \
      [--compressors LIST]"
         .to_string()
 }
@@ -67,6 +69,11 @@ fn parse() -> Result<Args, String> {
             "--members" => {
                 let v = value()?;
                 members = v.parse().map_err(|_| format!("bad member count {v:?}"))?;
+            }
+            "--replication-lag-ms" => {
+                let v = value()?;
+                let ms: u64 = v.parse().map_err(|_| format!("bad lag {v:?}"))?;
+                opts = opts.with_replication_lag(std::time::Duration::from_millis(ms));
             }
             "--compressors" => {
                 let v = value()?;

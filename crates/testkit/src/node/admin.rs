@@ -312,6 +312,7 @@ impl Node {
         }
         let freeze = Duration::from_secs(u64::try_from(secs).unwrap_or(60));
         let new = self.topology.step_down(self.member, freeze)?;
+        self.store.repl.promote(&self.store, new, Some(self.member));
         tracing::debug!(old = self.member, new, "replSetStepDown");
         Ok(ok(Document::new()))
     }

@@ -86,16 +86,7 @@ impl Node {
             if role == Role::Primary {
                 r.insert("electionId", rs.election_id());
             }
-            let ts = self.store.cluster_time();
-            r.insert(
-                "lastWrite",
-                doc! {
-                    "opTime": { "ts": ts, "t": rs.term },
-                    "lastWriteDate": now(),
-                    "majorityOpTime": { "ts": ts, "t": rs.term },
-                    "majorityWriteDate": now(),
-                },
-            );
+            r.insert("lastWrite", crate::replication::last_write(self, rs.term));
         }
         if role == Role::Mongos {
             r.insert("msg", "isdbgrid");

@@ -347,24 +347,34 @@ impl Node {
         crate::query::take_js_time();
         // As on mongod, an unknown command is CommandNotFound before any access check.
         let known = KNOWN_COMMANDS.contains(&name);
-        let result = (if known {
-            Ok(())
-        } else {
-            Err(command_not_found(name))
-        })
-        .and_then(|()| self.check_access(name, &cmd, conn))
-        .and_then(|()| self.check_api(name, &cmd))
-        .and_then(|()| self.local_sessions.vivify(&cmd, conn))
-        .and_then(|()| self.check_read_concern(name, &cmd))
-        .and_then(|()| match self.session_write(db, &cmd, conn)? {
-            Some((reply, hang_up)) => {
-                close = hang_up;
-                Ok(reply)
-            }
-            None => self.read_snapshot(name, &cmd, || {
-                self.dispatch_outside_transaction(db, &cmd, conn)
-            }),
-        });
+        // A secondary reads its own data, having applied what is due (`replication/`).
+        let own = (self.topology.role(self.member) == Role::Secondary)
+            .then(|| self.store.repl.catch_up(&self.store, self.member))
+            .flatten();
+        let mut run = || {
+            (if known {
+                Ok(())
+            } else {
+                Err(command_not_found(name))
+            })
+            .and_then(|()| self.check_access(name, &cmd, conn))
+            .and_then(|()| self.check_api(name, &cmd))
+            .and_then(|()| self.local_sessions.vivify(&cmd, conn))
+            .and_then(|()| self.check_read_concern(name, &cmd))
+            .and_then(|()| match self.session_write(db, &cmd, conn)? {
+                Some((reply, hang_up)) => {
+                    close = hang_up;
+                    Ok(reply)
+                }
+                None => self.read_snapshot(name, &cmd, || {
+                    self.dispatch_outside_transaction(db, &cmd, conn)
+                }),
+            })
+        };
+        let result = match own {
+            Some(data) => crate::replication::with_view(&self.store, data, run),
+            None => run(),
+        };
         let mut reply = match result {
             Ok(d) => d,
             Err(e) => e.to_doc(),
@@ -649,7 +659,7 @@ fn command_namespace(db: &str, cmd: &Document) -> String {
 
 /// Whether a command takes a write concern (and so can get a fail point's
 /// `writeConcernError`).
-fn takes_write_concern(name: &str, cmd: &Document) -> bool {
+pub(crate) fn takes_write_concern(name: &str, cmd: &Document) -> bool {
     if name == "aggregate" {
         return matches!(cmd.get("pipeline"), Some(Bson::Array(p)) if p.iter().any(|s| {
             s.as_document()

@@ -219,9 +219,9 @@ impl Node {
         Ok(reply)
     }
 
-    /// The write concern of `commitTransaction` / `abortTransaction`: every member is caught
-    /// up at once, so only a `w` the deployment cannot satisfy fails, as a write-concern
-    /// error beside the command's success.
+    /// The write concern of `commitTransaction` / `abortTransaction`: a `w` the deployment
+    /// cannot satisfy fails here, as a write-concern error beside the command's success; the
+    /// wait for `w: N` / majority members is the network layer's (`replication/wait.rs`).
     pub(super) fn txn_write_concern(&self, cmd: &Document, reply: &mut Document) -> CmdResult<()> {
         let Some(wc) = cmd.get("writeConcern") else {
             return Ok(());
