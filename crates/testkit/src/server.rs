@@ -672,28 +672,17 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             && req.flags.contains(MsgFlags::EXHAUST_ALLOWED)
             && is_hello(&name)
             && await_time(&node, &req.cmd).is_some();
-        let exhaust_get_more =
-            !req.legacy && req.flags.contains(MsgFlags::EXHAUST_ALLOWED) && name == "getMore";
+        let exhaust_get_more = exhaust::wanted(&req, &name);
         let outcome = run(&node, &req, req.cmd.clone(), &mut conn, &mut shutdown).await;
         let Outcome::Reply(reply) = outcome else {
             return;
         };
         if exhaust_get_more && !client_more_to_come {
-            if exhaust::stream_get_more(
-                &mut stream,
-                &mut writer,
-                &node,
-                &req,
-                reply,
-                &mut conn,
-                &mut shutdown,
-            )
-            .await
-            .is_err()
-            {
-                return;
+            let io = (&mut stream, &mut writer);
+            match exhaust::stream_get_more(io, &node, &req, reply, &mut conn, &mut shutdown).await {
+                Ok(()) => continue,
+                Err(()) => return,
             }
-            continue;
         }
         if let Some(kind) = req.legacy_write {
             // Legacy writes are never answered; getLastError reports their outcome.

@@ -11,6 +11,11 @@ use tokio::sync::watch;
 use super::{Outcome, Request, run, write_reply_to};
 use crate::node::{ConnState, Node};
 
+/// Whether `req` is a getMore that allows exhaust (OP_MSG `exhaustAllowed`).
+pub(super) fn wanted(req: &Request, name: &str) -> bool {
+    !req.legacy && req.flags.contains(MsgFlags::EXHAUST_ALLOWED) && name == "getMore"
+}
+
 /// An exhaust cursor's getMore (`exhaustAllowed`), as mongod answers it: while a reply
 /// leaves the cursor open with a non-empty batch, it goes out with `moreToCome` and the same
 /// getMore runs again (fail points and reply faults apply to each run), each reply
@@ -19,8 +24,7 @@ use crate::node::{ConnState, Node};
 /// written (the client closed the connection) kills the cursor; `Err` then closes the
 /// connection.
 pub(super) async fn stream_get_more<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut S,
-    writer: &mut MessageWriter,
+    (stream, writer): (&mut S, &mut MessageWriter),
     node: &Arc<Node>,
     req: &Request,
     first: Document,
