@@ -26,6 +26,8 @@ use crate::scram::Users;
 use crate::store::Store;
 use crate::topology::Topology;
 
+mod exhaust;
+
 static REQUEST_IDS: AtomicI32 = AtomicI32::new(1);
 
 fn next_request_id() -> i32 {
@@ -670,10 +672,18 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             && req.flags.contains(MsgFlags::EXHAUST_ALLOWED)
             && is_hello(&name)
             && await_time(&node, &req.cmd).is_some();
+        let exhaust_get_more = exhaust::wanted(&req, &name);
         let outcome = run(&node, &req, req.cmd.clone(), &mut conn, &mut shutdown).await;
         let Outcome::Reply(reply) = outcome else {
             return;
         };
+        if exhaust_get_more && !client_more_to_come {
+            let io = (&mut stream, &mut writer);
+            match exhaust::stream_get_more(io, &node, &req, reply, &mut conn, &mut shutdown).await {
+                Ok(()) => continue,
+                Err(()) => return,
+            }
+        }
         if let Some(kind) = req.legacy_write {
             // Legacy writes are never answered; getLastError reports their outcome.
             conn.last_error = Some(crate::legacy::last_error(kind, &reply));

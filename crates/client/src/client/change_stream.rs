@@ -85,6 +85,7 @@ impl Inner {
             batch_size: self.options.batch_size,
             max_time: self.options.max_await_time,
             comment: self.options.comment.clone(),
+            exhaust: false,
         };
         // The reply's `ns` names the getMores' collection (database and cluster streams).
         let coll = match &self.target {

@@ -4,7 +4,11 @@
 //! the session of the command that opened it: an implicit one goes back to the client's pool
 //! as soon as the cursor is exhausted, closed or dropped (sessions spec); an explicit one
 //! stays with its `ClientSession`.
-//! Every command goes through the executor as an operation.
+//! Every command goes through the executor as an operation, but for the batches an exhaust
+//! cursor's server streams: those are read straight off the connection the first getMore
+//! left streaming (`moreToCome`), which the cursor keeps until a reply without the flag
+//! (it then goes back to its pool) or drops unfinished (it is then closed: a connection
+//! with replies pending never goes back).
 #![allow(
     clippy::disallowed_methods,
     reason = "a cursor dropped unfinished kills itself in a spawned task"
@@ -21,8 +25,11 @@ use super::Client;
 use super::client_session::SharedSession;
 use super::executor::{Executed, Route, SessionUse};
 use super::session::ServerSession;
-use crate::error::Result;
-use crate::operation::{Batch, CursorReply, GetMore, GetMoreOptions, KillCursors};
+use crate::conn::CommandParams;
+use crate::error::{Error, Result};
+use crate::operation::{
+    Batch, CursorReply, GetMore, GetMoreOptions, KillCursors, Operation, Step, is_ok,
+};
 use crate::topology::PooledConn;
 
 /// A server-side cursor of documents: the untyped core of [`Cursor`](super::Cursor), which
@@ -40,6 +47,9 @@ pub(crate) struct CursorCore {
     get_more: GetMoreOptions,
     address: ServerAddress,
     pinned: Option<Pin>,
+    /// An exhaust cursor's connection while the server streams batches on it (the last
+    /// reply had `moreToCome`).
+    stream: Option<PooledConn>,
     /// The implicit session of the command that opened it (`None` when the server has no
     /// sessions, or once given back).
     session: Option<ServerSession>,
@@ -63,6 +73,7 @@ impl std::fmt::Debug for CursorCore {
             .field("buffered", &self.buffer.len())
             .field("address", &self.address)
             .field("pinned", &self.pinned.is_some())
+            .field("streaming", &self.stream.is_some())
             .field("session", &self.session.is_some())
             .finish()
     }
@@ -94,6 +105,7 @@ impl CursorCore {
             pinned: executed
                 .pinned
                 .map(|conn| Pin::new(conn, &client.inner.cursor_pins)),
+            stream: None,
             session: executed.session,
             explicit: executed.explicit,
             lifetime: None,
@@ -165,6 +177,7 @@ impl CursorCore {
     /// its session to the client's session pool.
     fn release(&mut self) {
         self.pinned = None;
+        self.stream = None;
         self.explicit = None;
         if let Some(session) = self.session.take() {
             self.client.release_session(session);
@@ -285,14 +298,23 @@ impl CursorCore {
         self.id == 0
     }
 
-    /// Runs one `getMore`, refilling the buffer.
+    /// Whether the cursor holds an exhaust stream (the server will send its next batch
+    /// without a getMore).
+    pub(crate) fn is_streaming(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// Runs one `getMore` (or, while an exhaust stream is open, reads the batch the server
+    /// streams), refilling the buffer.
     pub(crate) async fn get_more(&mut self) -> Result<()> {
-        let mut op = GetMore::new(
-            &self.db,
-            &self.coll,
-            self.id_bson.clone(),
-            self.get_more.clone(),
-        );
+        if self.stream.is_some() {
+            return self.read_streamed().await;
+        }
+        let mut options = self.get_more.clone();
+        // A pinned connection (load-balanced mode) never streams: the executor hands back
+        // no other connection, and the pin serves the cursor's killCursors too.
+        options.exhaust &= self.pinned.is_none();
+        let mut op = GetMore::new(&self.db, &self.coll, self.id_bson.clone(), options);
         let ctx = self.command_context();
         if let Some(session) = &mut self.session {
             session.last_use = crate::conn::clock();
@@ -301,7 +323,12 @@ impl CursorCore {
             .client
             .execute(&mut op, ctx, self.pinned.as_mut().map(|p| &mut p.conn))
             .await
-            .map(|e| e.output);
+            .map(|e| {
+                // The executor hands a getMore's connection over only when its reply said
+                // moreToCome (an exhaust cursor): the next batches come on it.
+                self.stream = e.pinned.filter(|c| c.is_streaming());
+                e.output
+            });
         match result {
             Ok(reply) => {
                 self.id = reply.id;
@@ -390,6 +417,9 @@ impl CursorCore {
     /// Kills the cursor on the server (best effort, the killCursors within `timeout` when
     /// given) and returns its pinned connection.
     async fn kill(&mut self, timeout: Option<std::time::Duration>) {
+        // An exhaust stream still open is closed (its pending replies are never read); the
+        // killCursors then goes on another connection.
+        self.stream = None;
         if self.id != 0 {
             let mut op = KillCursors::new(&self.db, &self.coll, self.id_bson.clone());
             let mut ctx = self.kill_context();
@@ -411,6 +441,8 @@ impl CursorCore {
 
 impl Drop for CursorCore {
     fn drop(&mut self) {
+        // An exhaust stream still open is closed, never returned with replies pending.
+        self.stream = None;
         if self.id == 0 {
             self.release();
             return;
@@ -436,5 +468,105 @@ impl Drop for CursorCore {
             }
         };
         runtime.spawn(tracing::Instrument::instrument(kill, span));
+    }
+}
+
+impl CursorCore {
+    /// Reads the next batch an exhaust cursor's server streams on the cursor's connection,
+    /// within the next getMore's deadline (or socketTimeoutMS), raced against an
+    /// interrupting pool clear. The connection is the future's while it reads: a read
+    /// dropped midway closes it. It goes back to the cursor when the reply says more are
+    /// coming, else to its pool.
+    async fn read_streamed(&mut self) -> Result<()> {
+        let Some(mut conn) = self.stream.take() else {
+            return Ok(());
+        };
+        let mut op = GetMore::new(
+            &self.db,
+            &self.coll,
+            self.id_bson.clone(),
+            self.get_more.clone(),
+        );
+        let ctx = self.command_context();
+        if let Some(session) = &mut self.session {
+            session.last_use = crate::conn::clock();
+        }
+        // The getMore the reply answers, as command monitoring shows it.
+        let mut shown = op.build(conn.description())?.body;
+        if let SessionUse::Cursor(Some(lsid)) = &ctx.session {
+            shown.insert("lsid", lsid.clone());
+        }
+        let mut params = CommandParams::for_operation(Vec::new(), true, ctx.id, ctx.deadline);
+        params.lazy_batch = op.lazy_batch();
+        let result = if conn.is_interrupted() {
+            Err(conn.interrupt())
+        } else {
+            let (c, interruption) = conn.split_for_io();
+            let io = c.read_streamed(&self.db, &shown, &params);
+            let outcome = tokio::select! {
+                biased;
+                r = io => Some(r),
+                () = interruption.wait() => None,
+            };
+            match outcome {
+                Some(r) => r,
+                None => Err(conn.interrupt()),
+            }
+        };
+        let result = result.and_then(|reply| {
+            self.client.inner.cluster_time.observe(&reply);
+            if let Some(shared) = &self.explicit {
+                shared.lock().observe(&reply);
+            }
+            if !is_ok(&reply) {
+                return Err(Error::from_reply(&reply).with_address(conn.address()));
+            }
+            if let Some(array) = conn.take_raw_batch() {
+                op.set_raw_batch(array);
+            }
+            match op.handle_reply(reply, conn.description())? {
+                Step::Done(reply) => Ok(reply),
+                Step::More => Err(Error::invalid_reply("a getMore reply asked for more")),
+            }
+        });
+        match result {
+            Ok(reply) => {
+                self.id = reply.id;
+                self.id_bson = reply.id_bson;
+                self.buffer = reply.batch;
+                self.post_batch_resume_token = reply.post_batch_resume_token;
+                if conn.is_streaming() {
+                    self.stream = Some(conn);
+                }
+                if self.id == 0 {
+                    self.release();
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if e.is_network_error() || e.is_state_change() {
+                    self.client.inner.topology.handle_conn_error(&conn, &e);
+                }
+                if e.is_network_error() {
+                    if let Some(shared) = &self.explicit {
+                        shared.lock().mark_dirty();
+                    }
+                    if !e.is_timeout() {
+                        // The stream died with its connection, and the cursor with it.
+                        self.id = 0;
+                    }
+                    if let Some(session) = &mut self.session {
+                        session.dirty = true;
+                    }
+                }
+                // A connection still streaming is closed when dropped here.
+                let expired = ctx.deadline.is_some_and(|d| crate::conn::clock() >= d);
+                Err(if ctx.timeout_set {
+                    e.into_timeout(expired)
+                } else {
+                    e
+                })
+            }
+        }
     }
 }

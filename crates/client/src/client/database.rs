@@ -220,6 +220,7 @@ impl Database {
             batch_size: options.batch_size,
             max_time: options.max_time,
             comment: options.comment.clone(),
+            exhaust: false,
         };
         // `cursorType` needs nothing here: a tailable cursor's `try_next` keeps asking for
         // more while its id is not 0, as any cursor's does.
@@ -245,6 +246,7 @@ impl Database {
             batch_size: options.batch_size,
             max_time: options.max_await_time,
             comment: options.comment.clone(),
+            exhaust: options.exhaust.unwrap_or(false),
         };
         let mut op = OpenCursor::aggregate(&self.name, Bson::Int32(1), pipeline, &options);
         op.timeout_mode = options.timeout_mode;
@@ -302,6 +304,7 @@ impl Database {
             batch_size: options.batch_size,
             max_time: None,
             comment: options.comment.clone(),
+            exhaust: false,
         };
         let mut op = OpenCursor::list_collections(&self.name, filter, &options);
         op.timeout_mode = options.timeout_mode;

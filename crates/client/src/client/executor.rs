@@ -645,7 +645,7 @@ impl Client {
                 ctx.id,
                 ctx.deadline,
             );
-            params.lazy_batch = op.lazy_batch();
+            params.set_cursor(op.lazy_batch(), op.exhaust_allowed() && !in_txn);
             let io = c.run_command(&command.db, command.body, params);
             let outcome = tokio::select! {
                 biased;
@@ -687,7 +687,7 @@ impl Client {
                 Ok(Attempted {
                     step,
                     address,
-                    conn: if keep { owned } else { None },
+                    conn: (keep || conn.is_streaming()).then_some(owned).flatten(), // exhaust
                 })
             }
             Err(mut e) => {

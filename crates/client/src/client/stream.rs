@@ -47,6 +47,7 @@ pub struct Cursor<T = Document> {
     id: i64,
     address: ServerAddress,
     pinned: bool,
+    streaming: bool,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -84,6 +85,7 @@ impl<T> Cursor<T> {
             id: core.id(),
             address: core.address().clone(),
             pinned: core.is_pinned(),
+            streaming: core.is_streaming(),
             state: State::Idle(Box::new(core)),
             _type: PhantomData,
         }
@@ -96,6 +98,7 @@ impl<T> Cursor<T> {
             id,
             address,
             pinned,
+            streaming,
             ..
         } = self;
         Cursor {
@@ -103,6 +106,7 @@ impl<T> Cursor<T> {
             id,
             address,
             pinned,
+            streaming,
             _type: PhantomData,
         }
     }
@@ -123,9 +127,17 @@ impl<T> Cursor<T> {
         self.pinned
     }
 
+    /// Whether the cursor holds an exhaust stream, as of the last batch: the server sends
+    /// the next batch without a getMore, on a connection the cursor keeps (and closes if it
+    /// is dropped before the stream ends).
+    pub fn is_streaming(&self) -> bool {
+        self.streaming
+    }
+
     fn observe(&mut self, core: &CursorCore) {
         self.id = core.id();
         self.pinned = core.is_pinned();
+        self.streaming = core.is_streaming();
     }
 
     /// Drives a pending `getMore` to its end; the core, unless closed.
@@ -167,6 +179,7 @@ impl<T> Cursor<T> {
                     if core.check_exhausted() {
                         self.id = 0;
                         self.pinned = core.is_pinned();
+                        self.streaming = false;
                         return Poll::Ready(None);
                     }
                     let State::Idle(mut core) = std::mem::replace(&mut self.state, State::Closed)

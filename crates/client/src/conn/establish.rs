@@ -146,6 +146,8 @@ impl Connection {
             in_flight: None,
             lazy_batch: None,
             raw_batch: None,
+            more_to_come: false,
+            last_reply_id: 0,
             progress: super::pending::ReplyProgress::default(),
         };
         let address = conn.address.clone();

@@ -9,7 +9,8 @@
 //! `receive_message`, one deadline per round trip) and the command path; `establish.rs` opens
 //! a connection (stream, handshake, authentication, `check_auth`); `handshake.rs` is the
 //! sans-I/O hello and client metadata; `legacy.rs` the pre-3.6 opcodes; `events.rs` the
-//! command-monitoring bookkeeping; `stream.rs` and `tls.rs` the bytes underneath.
+//! command-monitoring bookkeeping; `exhaust.rs` the replies an exhaust cursor's server
+//! streams; `stream.rs` and `tls.rs` the bytes underneath.
 #![allow(
     clippy::disallowed_methods,
     reason = "the connection owns its clock: it times round trips for events and deadlines"
@@ -17,6 +18,7 @@
 
 mod establish;
 mod events;
+mod exhaust;
 pub mod handshake;
 mod legacy;
 mod pending;
@@ -36,6 +38,7 @@ use mongo_wire::{
     Compressor, DocumentSequence, Encode, MessageReader, MessageRef, MessageWriter, MsgFlags, OpMsg,
 };
 
+pub(crate) use exhaust::supports_exhaust;
 pub use handshake::{
     DriverInfo, HelloReply, MAX_METADATA_SIZE, ServerApi, append_driver_info, client_metadata,
 };
@@ -204,6 +207,10 @@ pub(crate) struct CommandParams {
     /// The key of the reply's `cursor` batch array to leave undecoded (unmonitored commands
     /// only): [`Connection::take_raw_batch`] then gives its bytes.
     pub(crate) lazy_batch: Option<&'static str>,
+    /// Set the OP_MSG `exhaustAllowed` flag (a getMore of an exhaust cursor): the server may
+    /// answer with `moreToCome` and stream further replies
+    /// ([`Connection::is_streaming`], [`Connection::read_streamed`]).
+    pub(crate) exhaust_allowed: bool,
 }
 
 impl CommandParams {
@@ -222,6 +229,7 @@ impl CommandParams {
             unacknowledged: !acknowledged,
             deadline,
             lazy_batch: None,
+            exhaust_allowed: false,
         }
     }
 }
@@ -250,6 +258,11 @@ pub struct Connection {
     lazy_batch: Option<&'static str>,
     /// The undecoded batch array of the last reply (see [`CommandParams::lazy_batch`]).
     raw_batch: Option<Vec<u8>>,
+    /// The last reply had `moreToCome`: the server streams another one (exhaust), and the
+    /// connection takes no request until a reply without it is read.
+    more_to_come: bool,
+    /// The request id of the last reply read, which a streamed reply answers.
+    last_reply_id: i32,
     /// How much of the reply being read has arrived (a late reply is drained from it).
     progress: pending::ReplyProgress,
 }
@@ -456,6 +469,7 @@ impl Connection {
     pub async fn receive_message(&mut self) -> Result<Reply> {
         let lazy = self.lazy_batch.take();
         let mut raw_batch = None;
+        self.more_to_come = false;
         self.progress.start();
         let mut counted = pending::Counting {
             inner: &mut self.stream,
@@ -465,6 +479,7 @@ impl Connection {
             Ok(decoded) => match decoded.message {
                 MessageRef::Msg(m) => decode_body(m.body, lazy).map(|(body, raw)| {
                     raw_batch = raw;
+                    self.last_reply_id = decoded.header.request_id;
                     Reply::Msg {
                         response_to: decoded.header.response_to,
                         body,
@@ -489,13 +504,14 @@ impl Connection {
         self.raw_batch = raw_batch;
         match r {
             Ok(reply) => {
-                if !matches!(
+                self.more_to_come = matches!(
                     reply,
                     Reply::Msg {
                         more_to_come: true,
                         ..
                     }
-                ) {
+                );
+                if !self.more_to_come {
                     self.state = State::Ready;
                 }
                 Ok(reply)
@@ -624,6 +640,8 @@ impl Connection {
             msg.sequences = std::mem::take(&mut params.sequences);
             if params.unacknowledged {
                 msg.flags = MsgFlags::MORE_TO_COME;
+            } else if params.exhaust_allowed && supports_exhaust(&self.description) {
+                msg.flags = MsgFlags::EXHAUST_ALLOWED;
             }
             if monitored {
                 let mut shown = cmd;

@@ -57,6 +57,13 @@ options_struct! {
         let_vars: Document,
         /// `rawData`: time-series buckets as stored.
         raw_data: bool,
+        /// An exhaust cursor (OP_MSG `exhaustAllowed` on its getMores; opt-in, not a CRUD
+        /// specification option): after the first getMore the server streams the remaining
+        /// batches on one connection without waiting for further getMores. The connection
+        /// stays with the cursor until the stream ends, and is closed if the cursor is dropped
+        /// before. Not with a tailable `cursorType`; ignored in a transaction, behind a load
+        /// balancer and by servers before 4.2 (mongos before 7.1).
+        exhaust: bool,
     }
 }
 
@@ -150,6 +157,9 @@ options_struct! {
         let_vars: Document,
         /// `rawData`.
         raw_data: bool,
+        /// An exhaust cursor (opt-in, not a CRUD specification option): as
+        /// [`FindOptions::exhaust`]; ignored when the pipeline ends in `$out` / `$merge`.
+        exhaust: bool,
     }
 }
 

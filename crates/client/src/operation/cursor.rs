@@ -191,12 +191,16 @@ impl CursorReply {
 }
 
 /// What a cursor's getMores carry besides the id: `batchSize`, `maxTimeMS` (a tailable
-/// await cursor's `maxAwaitTimeMS`, or runCursorCommand's getMore `maxTimeMS`) and `comment`.
+/// await cursor's `maxAwaitTimeMS`, or runCursorCommand's getMore `maxTimeMS`) and `comment`;
+/// and whether they go out with `exhaustAllowed` (an exhaust cursor).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct GetMoreOptions {
     pub(crate) batch_size: Option<i32>,
     pub(crate) max_time: Option<Duration>,
     pub(crate) comment: Option<Bson>,
+    /// An exhaust cursor: its getMores set the OP_MSG `exhaustAllowed` flag, and the server
+    /// may stream the following batches without further getMores.
+    pub(crate) exhaust: bool,
 }
 
 /// Inserts `key: value` when there is a value.
@@ -565,6 +569,10 @@ impl Operation for GetMore {
         Some("nextBatch")
     }
 
+    fn exhaust_allowed(&self) -> bool {
+        self.options.exhaust
+    }
+
     fn set_raw_batch(&mut self, array: Vec<u8>) {
         self.raw_batch = Some(array);
     }
@@ -764,6 +772,7 @@ mod tests {
             batch_size: Some(4),
             max_time: Some(Duration::from_millis(250)),
             comment: Some(Bson::from("c")),
+            exhaust: false,
         };
         let mut op = GetMore::new("db", "c", Bson::Int64(7), options);
         assert_eq!(

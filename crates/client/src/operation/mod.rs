@@ -218,6 +218,13 @@ pub(crate) trait Operation {
         false
     }
 
+    /// Whether the command may go out with the OP_MSG `exhaustAllowed` flag (an exhaust
+    /// cursor's getMore): the executor then keeps a connection whose reply said
+    /// `moreToCome` with the output.
+    fn exhaust_allowed(&self) -> bool {
+        false
+    }
+
     /// Whether the connection stays with the output (load-balanced mode pins the connection
     /// of an open cursor).
     fn pins_connection(&self, _output: &Self::Output) -> bool {

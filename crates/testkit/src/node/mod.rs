@@ -429,6 +429,12 @@ impl Node {
         reply.insert("operationTime", ts);
     }
 
+    /// Forgets one cursor (an exhaust stream whose connection closed before it ended: mongod
+    /// kills the cursor when it cannot write the stream's next reply).
+    pub(crate) fn drop_cursor(&self, id: i64) {
+        self.cursors.lock().remove(&id);
+    }
+
     /// Kills every open cursor (between tests, `killAllSessions`).
     pub(crate) fn kill_all_cursors(&self) {
         self.cursors.lock().clear();

@@ -26,6 +26,8 @@ pub struct Client {
     pub last_reply_compressor: Option<Compressor>,
     pub last_flags: MsgFlags,
     pub last_response_to: i32,
+    /// The request id of the last reply (what a streamed reply after it answers).
+    pub last_reply_id: i32,
 }
 
 impl Client {
@@ -45,6 +47,7 @@ impl Client {
             last_reply_compressor: None,
             last_flags: MsgFlags::empty(),
             last_response_to: 0,
+            last_reply_id: 0,
         }
     }
 
@@ -70,6 +73,7 @@ impl Client {
         self.last_reply_compressor = frame.compressor();
         let decoded = frame.decode().map_err(std::io::Error::other)?;
         self.last_response_to = decoded.header.response_to;
+        self.last_reply_id = decoded.header.request_id;
         match decoded.message {
             MessageRef::Msg(m) => {
                 self.last_flags = m.flags;

@@ -77,3 +77,86 @@ async fn read_errors_are_typed() {
     assert!(matches!(err, Error::Io(ref e) if e.kind() == std::io::ErrorKind::UnexpectedEof));
     assert!(!err.is_protocol_violation());
 }
+
+/// The OP_MSG spec's exhaust stream: one request with `exhaustAllowed`, then replies the
+/// reader takes one after the other without another request, each answering the one before
+/// and flagged `moreToCome` but the last; a stream compressed or not, and arriving in one
+/// write or byte by byte, reads the same.
+#[tokio::test]
+async fn successive_replies_after_one_exhaust_request() {
+    use mongo_wire::MsgFlags;
+    for (compressor, byte_by_byte) in [(None, false), (Some(Compressor::Noop), true)] {
+        let (mut client, mut server) = tokio::io::duplex(1 << 16);
+        let mut writer = MessageWriter::new();
+        let request = OpMsg::new(rawdoc! {"getMore": 7_i64, "collection": "c", "$db": "d"})
+            .with_flags(MsgFlags::EXHAUST_ALLOWED);
+        writer
+            .write_message(&mut client, &request, 100, 0, None)
+            .await
+            .unwrap();
+        let mut reader = MessageReader::default();
+        let got = reader.read_message(&mut server).await.unwrap();
+        let MessageRef::Msg(m) = got.message else {
+            panic!("not OP_MSG")
+        };
+        assert!(m.flags.contains(MsgFlags::EXHAUST_ALLOWED));
+
+        // The server's three replies, encoded back to back.
+        let mut wire = Vec::new();
+        let mut server_writer = MessageWriter::new();
+        let mut sink = Vec::new();
+        let mut response_to = 100;
+        for (i, id) in [(0, 7_i64), (1, 7), (2, 0)] {
+            let flags = if id == 0 {
+                MsgFlags::empty()
+            } else {
+                MsgFlags::MORE_TO_COME
+            };
+            let reply =
+                OpMsg::new(rawdoc! {"cursor": {"id": id, "nextBatch": [{"i": i}]}, "ok": 1})
+                    .with_flags(flags);
+            sink.clear();
+            server_writer
+                .write_message(&mut sink, &reply, 200 + i, response_to, compressor)
+                .await
+                .unwrap();
+            wire.extend_from_slice(&sink);
+            response_to = 200 + i;
+        }
+        // The server writes while the client reads (a duplex pipe has a bounded buffer).
+        let feeder = async move {
+            if byte_by_byte {
+                for b in wire {
+                    server.write_all(&[b]).await.unwrap();
+                }
+            } else {
+                server.write_all(&wire).await.unwrap();
+            }
+            server
+        };
+        let read_all = async {
+            let mut expected_response_to = 100;
+            let mut seen = Vec::new();
+            loop {
+                let got = reader.read_message(&mut client).await.unwrap();
+                assert_eq!(got.header.response_to, expected_response_to);
+                expected_response_to = got.header.request_id;
+                let MessageRef::Msg(m) = got.message else {
+                    panic!("not OP_MSG")
+                };
+                let cursor = m.body.get_document("cursor").unwrap();
+                let batch = cursor.get_array("nextBatch").unwrap();
+                let doc = batch.into_iter().next().unwrap().unwrap();
+                seen.push(doc.as_document().unwrap().get_i32("i").unwrap());
+                if !m.more_to_come() {
+                    assert_eq!(cursor.get_i64("id").unwrap(), 0);
+                    break;
+                }
+            }
+            seen
+        };
+        let (server, seen) = tokio::join!(feeder, read_all);
+        assert_eq!(seen, [0, 1, 2]);
+        drop(server);
+    }
+}

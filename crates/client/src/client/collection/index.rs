@@ -89,6 +89,7 @@ impl<T> Collection<T> {
             batch_size: options.batch_size,
             max_time: None,
             comment: options.comment.clone(),
+            exhaust: false,
         };
         let mut op = OpenCursor::list_indexes(&self.db, &self.name, &options);
         op.timeout_mode = options.timeout_mode;

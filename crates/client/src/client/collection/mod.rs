@@ -106,12 +106,23 @@ impl<T> Collection<T> {
         filter: Document,
         options: FindOptions,
     ) -> Result<CursorCore> {
+        if options.exhaust == Some(true)
+            && matches!(
+                options.cursor_type,
+                Some(CursorType::Tailable | CursorType::TailableAwait)
+            )
+        {
+            return Err(crate::error::Error::invalid_argument(
+                "an exhaust cursor cannot be tailable",
+            ));
+        }
         let get_more = GetMoreOptions {
             batch_size: options.batch_size,
             max_time: options
                 .max_await_time
                 .filter(|_| options.cursor_type == Some(CursorType::TailableAwait)),
             comment: options.comment.clone(),
+            exhaust: options.exhaust.unwrap_or(false),
         };
         let mut op = OpenCursor::find(&self.db, &self.name, filter, &options);
         op.timeout_mode = options.timeout_mode;
@@ -233,6 +244,7 @@ impl Client {
             batch_size: options.batch_size,
             max_time: options.max_await_time,
             comment: options.comment.clone(),
+            exhaust: options.exhaust.unwrap_or(false),
         };
         let target = Bson::String(coll.to_owned());
         let mut op = OpenCursor::aggregate(db, target, pipeline, &options);

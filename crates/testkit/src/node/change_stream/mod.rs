@@ -8,6 +8,7 @@
 
 mod describe;
 mod event;
+mod split;
 mod token;
 
 use std::collections::VecDeque;
@@ -99,6 +100,10 @@ pub(super) struct Stream {
     /// An event the stream failed on: every later read reports it (the getMore that reads
     /// it after a waiting getMore found it).
     failed: Option<CommandError>,
+    /// `$changeStreamSplitLargeEvent` ended the pipeline: events over 16 MiB are split.
+    split: bool,
+    /// Resumed from a fragment: the entry whose event's fragments up to this one are skipped.
+    skip_fragments: Option<(u64, usize)>,
 }
 
 impl Node {
@@ -194,7 +199,10 @@ impl Node {
             ));
         }
         let ctx = query::QueryCtx::of_command(cmd)?;
-        check_stages(stages, &ctx)?;
+        let mut stages = stages.to_vec();
+        let known = version_at_least(&self.opts.version, 7, 0);
+        let split = split::take_stage(&mut stages, known)?;
+        check_stages(&stages, &ctx)?;
         let batch = match opt_doc(cmd, "cursor")? {
             Some(c) => non_negative(c, "batchSize")?.unwrap_or(DEFAULT_BATCH),
             None => {
@@ -209,7 +217,7 @@ impl Node {
             full_document,
             before_change,
             expanded,
-            stages: stages.to_vec(),
+            stages,
             ctx,
             next: oplog.next_seq(),
             only_invalidate: false,
@@ -218,6 +226,8 @@ impl Node {
             invalidated: false,
             resume_token: Document::new(),
             failed: None,
+            split,
+            skip_fragments: None,
         };
         match start {
             None => {}
@@ -234,7 +244,8 @@ impl Node {
                 stream.min_ts = Some(*ts);
             }
             Some((option, v)) => {
-                let token = Token::parse(v)?;
+                let fragment = split::fragment_of(v);
+                let token = Token::parse(&split::whole_token(v))?;
                 self.check_resume(&token, option)?;
                 // An event's token must name an event of this stream (mongod looks for it in
                 // what the stream reads, and fails when it is not there).
@@ -248,11 +259,16 @@ impl Node {
                     return Err(token_not_found());
                 }
                 stream.resume_token = token.to_doc();
+                if let (Some(n), TokenKind::Event) = (fragment, token.kind) {
+                    // The event is read again, without the fragments up to this one.
+                    stream.resume_token = v.as_document().cloned().unwrap_or_default();
+                    stream.skip_fragments = Some((token.seq, n));
+                }
                 match token.kind {
                     TokenKind::HighWaterMark => stream.next = token.seq,
                     TokenKind::Event => {
                         stream.next = token.seq;
-                        stream.only_invalidate = true;
+                        stream.only_invalidate = stream.skip_fragments.is_none();
                     }
                     TokenKind::Invalidate => stream.next = token.seq + 1,
                 }
@@ -357,6 +373,15 @@ impl Node {
     /// Runs the stream's stages on one event and keeps what comes out.
     fn push_event(&self, stream: &mut Stream, raw: Document) -> CmdResult<()> {
         let id = raw.get("_id").cloned();
+        let max = usize::try_from(super::MAX_BSON_OBJECT_SIZE).unwrap_or(usize::MAX);
+        // Resumed from a fragment of this event: the fragments up to it are not returned.
+        let skip = match (stream.skip_fragments, id.as_ref().map(Token::parse)) {
+            (Some((seq, n)), Some(Ok(t))) if t.seq == seq && t.kind == TokenKind::Event => {
+                stream.skip_fragments = None;
+                n
+            }
+            _ => 0,
+        };
         for out in query::run_pipeline_in(vec![raw], &stream.stages, &stream.ctx)? {
             if out.get("_id") != id.as_ref() {
                 return Err(CommandError::new(
@@ -369,7 +394,11 @@ impl Node {
                 )
                 .labelled());
             }
-            stream.buffer.push_back(out);
+            if stream.split {
+                stream.buffer.extend(split::fragments(out, max, skip)?);
+            } else {
+                stream.buffer.push_back(out);
+            }
         }
         Ok(())
     }
