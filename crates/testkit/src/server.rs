@@ -1,15 +1,13 @@
 //! The tokio side: listener, TLS, per-connection loop, awaitable and streaming hello.
 
-use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::Duration;
 
-use bson::{Bson, Document, RawDocumentBuf};
+use bson::{Bson, Document};
 use mongo_wire::{
-    Compressor, Frame, MessageReader, MessageRef, MessageWriter, MsgFlags, OpMsg, OpReply,
-    QueryFlags, is_compressible,
+    Compressor, Frame, MessageReader, MessageRef, MessageWriter, MsgFlags, QueryFlags,
 };
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -27,6 +25,9 @@ use crate::store::Store;
 use crate::topology::Topology;
 
 mod exhaust;
+mod io;
+
+use io::{client_gone, write_reply, write_reply_to};
 
 static REQUEST_IDS: AtomicI32 = AtomicI32::new(1);
 
@@ -617,11 +618,13 @@ async fn run(
 }
 
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+    stream: S,
     node: Arc<Node>,
     mut shutdown: watch::Receiver<bool>,
     peer_subject: Option<String>,
 ) {
+    // Buffered so that a hang-up can be noticed while a command runs (`io::client_gone`).
+    let mut stream = tokio::io::BufReader::new(stream);
     let max = node.opts.max_message_size;
     let mut reader = MessageReader::new(max);
     let mut writer = MessageWriter::new();
@@ -673,7 +676,12 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             && is_hello(&name)
             && await_time(&node, &req.cmd).is_some();
         let exhaust_get_more = exhaust::wanted(&req, &name);
-        let outcome = run(&node, &req, req.cmd.clone(), &mut conn, &mut shutdown).await;
+        let running = run(&node, &req, req.cmd.clone(), &mut conn, &mut shutdown);
+        let outcome = tokio::select! {
+            biased;
+            o = running => o,
+            () = client_gone(&mut stream) => Outcome::Close,
+        };
         let Outcome::Reply(reply) = outcome else {
             return;
         };
@@ -734,63 +742,15 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             next.remove("client");
             next.remove("speculativeAuthenticate");
             next.remove("saslSupportedMechs");
-            match run(&node, &req, next, &mut conn, &mut shutdown).await {
+            let running = run(&node, &req, next, &mut conn, &mut shutdown);
+            match tokio::select! {
+                biased;
+                o = running => o,
+                () = client_gone(&mut stream) => Outcome::Close,
+            } {
                 Outcome::Reply(r) => reply = r,
                 Outcome::Close => return,
             }
-        }
-    }
-}
-
-async fn write_reply<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    writer: &mut MessageWriter,
-    req: &Request,
-    reply: Document,
-    flags: MsgFlags,
-) -> Result<i32, ()> {
-    write_reply_to(stream, writer, req, req.id, reply, flags).await
-}
-
-async fn write_reply_to<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    writer: &mut MessageWriter,
-    req: &Request,
-    response_to: i32,
-    reply: Document,
-    flags: MsgFlags,
-) -> Result<i32, ()> {
-    let raw = match RawDocumentBuf::try_from(&reply) {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(error = %e, "reply could not be encoded");
-            return Err(());
-        }
-    };
-    let name = req
-        .cmd
-        .keys()
-        .next()
-        .map(String::as_str)
-        .unwrap_or_default();
-    let compressor = req.compressor.filter(|_| is_compressible(name));
-    let id = next_request_id();
-    let res = if req.legacy {
-        let msg = OpReply::new(vec![Cow::Owned(raw)]);
-        writer
-            .write_message(stream, &msg, id, response_to, compressor)
-            .await
-    } else {
-        let msg = OpMsg::new(raw).with_flags(flags);
-        writer
-            .write_message(stream, &msg, id, response_to, compressor)
-            .await
-    };
-    match res {
-        Ok(()) => Ok(id),
-        Err(e) => {
-            tracing::debug!(error = %e, "write failed");
-            Err(())
         }
     }
 }

@@ -147,6 +147,36 @@ async fn block_connection_delays_the_reply() {
 }
 
 #[tokio::test]
+async fn a_client_that_hangs_up_during_a_block_interrupts_its_command() {
+    // mongod kills an operation whose client disconnected at its next interrupt check: the
+    // blocked insert never runs. Without that, a client's socket timeout would leave the write
+    // to land later, behind the back of whatever the client did next.
+    let server = TestServer::start(ServerOptions::default()).await.unwrap();
+    server
+        .configure_fail_point(doc! {
+            "configureFailPoint": "failCommand", "mode": { "times": 1 },
+            "data": { "failCommands": ["insert"], "blockConnection": true, "blockTimeMS": 400 },
+        })
+        .unwrap();
+    let mut c = Client::connect(server.address()).await;
+    let insert = doc! { "insert": "gone", "documents": [{ "_id": 1 }], "$db": "db" };
+    c.send(&mongo_wire::OpMsg::new(bson::RawDocumentBuf::try_from(&insert).unwrap()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let mut other = Client::connect(server.address()).await;
+    let found = other.command("db", doc! { "count": "gone" }).await;
+    assert_eq!(found.get_i32("n").ok(), Some(0), "the blocked insert ran: {found}");
+    // The same insert from a client that waits for it does run.
+    let r = other
+        .command("db", doc! { "insert": "gone", "documents": [{ "_id": 1 }] })
+        .await;
+    assert_eq!(r.get_i32("n").ok(), Some(1), "{r}");
+}
+
+#[tokio::test]
 async fn commands_the_suites_fail_are_reachable_by_the_fail_point() {
     let server = TestServer::start(ServerOptions::default().with_user("u", "p"))
         .await
