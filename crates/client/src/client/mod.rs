@@ -236,6 +236,7 @@ impl Client {
         pool.max_pool_size = o.max_pool_size;
         pool.min_pool_size = o.min_pool_size;
         pool.max_idle_time = o.max_idle_time;
+        pool.max_lifetime = o.max_lifetime;
         pool.max_connecting = o.max_connecting;
         // timeoutMS replaces the deprecated waitQueueTimeoutMS (client-side operation
         // timeouts): the check-out waits until the operation's deadline instead.

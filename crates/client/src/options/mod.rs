@@ -119,6 +119,10 @@ pub struct ClientOptions {
     pub max_connecting: Option<u32>,
     /// `maxIdleTimeMS`: idle connections older than this are closed; zero means never.
     pub max_idle_time: Option<Duration>,
+    /// `maxLifeTimeMS` (the Java driver's name; not in the URI spec): a connection older than
+    /// this is closed when it is checked in or found idle, and replaced; zero or absent means
+    /// connections live for ever.
+    pub max_lifetime: Option<Duration>,
     /// `waitQueueTimeoutMS` (deprecated in favour of `timeoutMS`): checkout wait limit.
     pub wait_queue_timeout: Option<Duration>,
     /// `maxAdaptiveRetries`: the most retries of a command once an attempt failed with an
@@ -171,6 +175,7 @@ impl fmt::Debug for ClientOptions {
             .field("min_pool_size", &self.min_pool_size)
             .field("max_connecting", &self.max_connecting)
             .field("max_idle_time", &self.max_idle_time)
+            .field("max_lifetime", &self.max_lifetime)
             .field("wait_queue_timeout", &self.wait_queue_timeout)
             .field("max_adaptive_retries", &self.max_adaptive_retries)
             .field(
@@ -588,6 +593,8 @@ impl ClientOptionsBuilder {
         max_connecting: u32;
         /// Sets `maxIdleTimeMS`.
         max_idle_time: Duration;
+        /// Sets `maxLifeTimeMS`.
+        max_lifetime: Duration;
         /// Sets `waitQueueTimeoutMS`.
         wait_queue_timeout: Duration;
         /// Sets `maxAdaptiveRetries`.
