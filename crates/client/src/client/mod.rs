@@ -48,7 +48,10 @@ use retry::RetryPolicy;
 use session::ServerSessionPool;
 pub use stream::Cursor;
 
-use crate::conn::{ConnectionOptions, DriverInfo, ServerApi, client_metadata, handshake};
+use crate::conn::{
+    ConnectionOptions, DEFAULT_IDLE_CHECK_THRESHOLD, DriverInfo, ServerApi, client_metadata,
+    handshake,
+};
 use crate::error::{Error, Result};
 use crate::operation::{EndSessions, RunCommand};
 use crate::options::ClientOptions;
@@ -265,6 +268,7 @@ impl Client {
             load_balanced,
             listeners: listeners.clone(),
             proxy: o.proxy.host.is_some().then(|| o.proxy.clone()),
+            idle_check_threshold: o.idle_check_threshold.or(Some(DEFAULT_IDLE_CHECK_THRESHOLD)),
             dns: prepared.host_dns,
         };
         let mut monitor_conn = conn.clone();

@@ -123,6 +123,11 @@ pub struct ClientOptions {
     /// this is closed when it is checked in or found idle, and replaced; zero or absent means
     /// connections live for ever.
     pub max_lifetime: Option<Duration>,
+    /// A pooled connection idle at least this long is checked for a closed peer (a
+    /// non-blocking read that sees end of stream or a reset) before it is handed out, and
+    /// replaced if dead. Not a URI option; default one second (PyMongo's); zero checks every
+    /// connection at every check-out.
+    pub idle_check_threshold: Option<Duration>,
     /// `waitQueueTimeoutMS` (deprecated in favour of `timeoutMS`): checkout wait limit.
     pub wait_queue_timeout: Option<Duration>,
     /// `maxAdaptiveRetries`: the most retries of a command once an attempt failed with an
@@ -176,6 +181,7 @@ impl fmt::Debug for ClientOptions {
             .field("max_connecting", &self.max_connecting)
             .field("max_idle_time", &self.max_idle_time)
             .field("max_lifetime", &self.max_lifetime)
+            .field("idle_check_threshold", &self.idle_check_threshold)
             .field("wait_queue_timeout", &self.wait_queue_timeout)
             .field("max_adaptive_retries", &self.max_adaptive_retries)
             .field(
@@ -595,6 +601,8 @@ impl ClientOptionsBuilder {
         max_idle_time: Duration;
         /// Sets `maxLifeTimeMS`.
         max_lifetime: Duration;
+        /// Sets the idle time after which a connection is checked before check-out.
+        idle_check_threshold: Duration;
         /// Sets `waitQueueTimeoutMS`.
         wait_queue_timeout: Duration;
         /// Sets `maxAdaptiveRetries`.

@@ -396,11 +396,25 @@ impl Topology {
         deadline: Option<Instant>,
     ) -> Result<PooledConn> {
         // `select_server` counted this operation; the guard (or this error path) uncounts it.
-        match server.pool.checkout_until(deadline).await {
-            Ok(inner) => Ok(PooledConn { inner, server }),
-            Err(e) => {
-                server.operations.fetch_sub(1, Ordering::Relaxed);
-                Err(Error::from(e).with_address(&server.address))
+        loop {
+            match server.pool.checkout_until(deadline).await {
+                Ok(inner) => {
+                    let conn = PooledConn {
+                        inner,
+                        server: server.clone(),
+                    };
+                    if !conn.is_dead_after_idling() {
+                        return Ok(conn);
+                    }
+                    // Closed (reason error), not handed out; the guard's drop uncounts the
+                    // operation, which goes on with the next connection.
+                    server.operations.fetch_add(1, Ordering::Relaxed);
+                    conn.discard_dead();
+                }
+                Err(e) => {
+                    server.operations.fetch_sub(1, Ordering::Relaxed);
+                    return Err(Error::from(e).with_address(&server.address));
+                }
             }
         }
     }

@@ -28,6 +28,7 @@ mod handles;
 mod handshake_errors;
 mod immediate_checks;
 mod legacy_writes;
+mod liveness;
 mod load_balanced;
 mod monitoring;
 mod requests;
