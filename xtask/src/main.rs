@@ -60,7 +60,8 @@ fuzz builds the fuzz/ workspace on the stable toolchain with libFuzzer and
 coverage instrumentation (no sanitizer, no cargo-fuzz needed) and runs each
 TARGET (default: all) for S seconds (default 10), or N executions, starting from
 its corpus in fuzz/corpus/TARGET. It prints `fuzz TARGET: N executions in S s,
-...` per target and `fuzz: N targets, N crashed`; a crash fails the command and
+...` per target and `fuzz: N passed, N failed` (a target fails when it
+crashed); a crash fails the command and
 leaves its input under <target>/fuzz/artifacts/TARGET/. --merge adds the inputs
 that reach new coverage to fuzz/corpus/TARGET.
 

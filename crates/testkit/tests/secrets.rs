@@ -15,6 +15,11 @@
 //! user turns it off by name (`tlsInsecure`, `tlsAllowInvalidCertificates`,
 //! `tlsAllowInvalidHostnames`).
 
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a test relay spawns its copy tasks; no sans-I/O core here"
+)]
+
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -66,11 +71,14 @@ impl<S: Subscriber> Layer<S> for Capture {
     }
 }
 
+/// The bytes one side of a connection sent.
+type Recording = Arc<Mutex<Vec<u8>>>;
+
 /// A TCP relay that records, per connection, the bytes each side sent.
 #[derive(Clone, Default)]
 struct Relay {
     /// (client to server, server to client) per connection.
-    streams: Arc<Mutex<Vec<(Arc<Mutex<Vec<u8>>>, Arc<Mutex<Vec<u8>>>)>>>,
+    streams: Arc<Mutex<Vec<(Recording, Recording)>>>,
 }
 
 impl Relay {
@@ -295,7 +303,11 @@ async fn no_secret_reaches_a_debug_display_error_event_or_log_line() {
     let base = format!("mongodb://{USER}:{encoded}@{relay_addr}/?directConnection=true");
 
     // Authenticated sessions with each SCRAM mechanism.
-    for mech in ["", "&authMechanism=SCRAM-SHA-256", "&authMechanism=SCRAM-SHA-1"] {
+    for mech in [
+        "",
+        "&authMechanism=SCRAM-SHA-256",
+        "&authMechanism=SCRAM-SHA-1",
+    ] {
         let c = client(&format!("{base}{mech}"), &recorder, &mut texts).await;
         work(&c, &mut texts).await;
         c.shutdown().await;
@@ -307,10 +319,7 @@ async fn no_secret_reaches_a_debug_display_error_event_or_log_line() {
              &serverSelectionTimeoutMS=2000{mech}"
         );
         let c = client(&uri, &recorder, &mut texts).await;
-        let err = c
-            .run_command("admin", doc! {"ping": 1})
-            .await
-            .unwrap_err();
+        let err = c.run_command("admin", doc! {"ping": 1}).await.unwrap_err();
         assert!(err.is_auth_error(), "{err:?}");
         texts.extend(error_text(&err));
         c.shutdown().await;
@@ -322,10 +331,7 @@ async fn no_secret_reaches_a_debug_display_error_event_or_log_line() {
          &authMechanism=PLAIN&serverSelectionTimeoutMS=2000"
     );
     let c = client(&uri, &recorder, &mut texts).await;
-    let err = c
-        .run_command("admin", doc! {"ping": 1})
-        .await
-        .unwrap_err();
+    let err = c.run_command("admin", doc! {"ping": 1}).await.unwrap_err();
     texts.extend(error_text(&err));
     c.shutdown().await;
 
@@ -372,7 +378,11 @@ async fn no_secret_reaches_a_debug_display_error_event_or_log_line() {
         .filter(|l| !l.starts_with("-----") && l.len() >= 16)
         .map(str::to_string)
         .collect();
-    assert!(!key_lines.is_empty(), "no key in {}", certs.client_key.display());
+    assert!(
+        !key_lines.is_empty(),
+        "no key in {}",
+        certs.client_key.display()
+    );
     let _ = std::fs::remove_dir_all(&certs.dir);
 
     for event in recorder.events() {
@@ -387,31 +397,47 @@ async fn no_secret_reaches_a_debug_display_error_event_or_log_line() {
         ("the password".to_string(), PASSWORD.to_string()),
         ("the URL-encoded password".to_string(), encoded.clone()),
         ("the proxy password".to_string(), PROXY_PASSWORD.to_string()),
-        ("the key file's password".to_string(), KEY_PASSWORD.to_string()),
+        (
+            "the key file's password".to_string(),
+            KEY_PASSWORD.to_string(),
+        ),
         (
             "the SCRAM-SHA-1 password digest".to_string(),
             mongo_password_digest(USER, PASSWORD),
         ),
     ];
     secrets.extend(scram_secrets(&relay.payloads()));
-    secrets.extend(key_lines.into_iter().map(|l| ("a line of the private key".into(), l)));
+    secrets.extend(
+        key_lines
+            .into_iter()
+            .map(|l| ("a line of the private key".into(), l)),
+    );
 
     // The search itself finds what it looks for: a SASL payload printed as a document would
     // print it, and a log line naming the password.
     let payloads = relay.payloads();
     let planted = [
-        format!("{:?}", doc! {"payload": bson::Binary {
-            subtype: bson::spec::BinarySubtype::Generic,
-            bytes: payloads[0].clone(),
-        }}),
-        format!("{}", doc! {"payload": bson::Binary {
-            subtype: bson::spec::BinarySubtype::Generic,
-            bytes: payloads[0].clone(),
-        }}),
+        format!(
+            "{:?}",
+            doc! {"payload": bson::Binary {
+                subtype: bson::spec::BinarySubtype::Generic,
+                bytes: payloads[0].clone(),
+            }}
+        ),
+        format!(
+            "{}",
+            doc! {"payload": bson::Binary {
+                subtype: bson::spec::BinarySubtype::Generic,
+                bytes: payloads[0].clone(),
+            }}
+        ),
         format!("DEBUG mongo::auth password={PASSWORD:?}"),
     ];
     for p in &planted {
-        assert!(!find_leaks(std::slice::from_ref(p), &secrets).is_empty(), "not found in {p}");
+        assert!(
+            !find_leaks(std::slice::from_ref(p), &secrets).is_empty(),
+            "not found in {p}"
+        );
     }
 
     let leaks = find_leaks(&texts, &secrets);
@@ -465,20 +491,29 @@ async fn tls_verification_is_on_unless_turned_off_by_name() {
         .await
         .unwrap();
     let local_port = local.address().port();
-    let trusted = format!(
-        "mongodb://localhost:{local_port}/?directConnection=true&tls=true&tlsCAFile={ca}"
-    );
-    connects(&trusted).await.expect("the CA and the host name match");
+    let trusted =
+        format!("mongodb://localhost:{local_port}/?directConnection=true&tls=true&tlsCAFile={ca}");
+    connects(&trusted)
+        .await
+        .expect("the CA and the host name match");
     // The system roots do not trust the test CA.
     let untrusted = format!("mongodb://localhost:{local_port}/?directConnection=true&tls=true");
-    assert!(connects(&untrusted).await.is_err(), "an untrusted certificate was accepted");
+    assert!(
+        connects(&untrusted).await.is_err(),
+        "an untrusted certificate was accepted"
+    );
     // A trusted certificate that does not name the host.
     let wrong_host = format!("{unnamed}&tlsCAFile={ca}");
-    assert!(connects(&wrong_host).await.is_err(), "a wrong host name was accepted");
+    assert!(
+        connects(&wrong_host).await.is_err(),
+        "a wrong host name was accepted"
+    );
     // Each escape hatch, by name.
-    connects(&format!("{unnamed}&tlsCAFile={ca}&tlsAllowInvalidHostnames=true"))
-        .await
-        .expect("tlsAllowInvalidHostnames");
+    connects(&format!(
+        "{unnamed}&tlsCAFile={ca}&tlsAllowInvalidHostnames=true"
+    ))
+    .await
+    .expect("tlsAllowInvalidHostnames");
     connects(&format!("{unnamed}&tlsAllowInvalidCertificates=true"))
         .await
         .expect("tlsAllowInvalidCertificates");
@@ -487,7 +522,9 @@ async fn tls_verification_is_on_unless_turned_off_by_name() {
         .expect("tlsInsecure");
     // tlsAllowInvalidHostnames alone still checks the chain.
     assert!(
-        connects(&format!("{unnamed}&tlsAllowInvalidHostnames=true")).await.is_err(),
+        connects(&format!("{unnamed}&tlsAllowInvalidHostnames=true"))
+            .await
+            .is_err(),
         "tlsAllowInvalidHostnames turned off certificate verification"
     );
     let _ = std::fs::remove_dir_all(&certs.dir);

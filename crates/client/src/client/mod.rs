@@ -16,6 +16,8 @@ mod handle;
 #[cfg(test)]
 mod lazy_batch_tests;
 #[cfg(test)]
+mod lifetime_tests;
+#[cfg(test)]
 mod metadata_tests;
 #[cfg(test)]
 mod options_tests;
@@ -268,7 +270,9 @@ impl Client {
             load_balanced,
             listeners: listeners.clone(),
             proxy: o.proxy.host.is_some().then(|| o.proxy.clone()),
-            idle_check_threshold: o.idle_check_threshold.or(Some(DEFAULT_IDLE_CHECK_THRESHOLD)),
+            idle_check_threshold: o
+                .idle_check_threshold
+                .or(Some(DEFAULT_IDLE_CHECK_THRESHOLD)),
             dns: prepared.host_dns,
         };
         let mut monitor_conn = conn.clone();

@@ -42,7 +42,12 @@ async fn three_busy_connections(
     a.unwrap();
     b.unwrap();
     c.unwrap();
-    assert_eq!(client.pool_stats()[0].stats.total, 3, "{:?}", client.pool_stats());
+    assert_eq!(
+        client.pool_stats()[0].stats.total,
+        3,
+        "{:?}",
+        client.pool_stats()
+    );
     (client, recorder)
 }
 
@@ -67,7 +72,12 @@ async fn dead_idle_connections_are_replaced_before_check_out() {
     for _ in 0..3 {
         client.run_command("admin", doc! {"ping": 1}).await.unwrap();
     }
-    assert_eq!(closed_with_error(&recorder), 3, "{:?}", recorder.cmap_names());
+    assert_eq!(
+        closed_with_error(&recorder),
+        3,
+        "{:?}",
+        recorder.cmap_names()
+    );
     client.shutdown().await;
 }
 
@@ -90,7 +100,11 @@ async fn idle_time_and_peer_closed_on_a_connection() {
     let server = TestServer::start(ServerOptions::default()).await.unwrap();
     let mut conn = connect(&server, ConnectionOptions::default()).await;
     conn.command("admin", doc! {"ping": 1}).await.unwrap();
-    assert!(conn.idle_time() < Duration::from_millis(100), "{:?}", conn.idle_time());
+    assert!(
+        conn.idle_time() < Duration::from_millis(100),
+        "{:?}",
+        conn.idle_time()
+    );
     assert!(!conn.peer_closed());
     tokio::time::sleep(Duration::from_millis(120)).await;
     assert!(conn.idle_time() >= Duration::from_millis(120));
