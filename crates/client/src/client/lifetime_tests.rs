@@ -1,5 +1,9 @@
 //! `maxLifeTimeMS` (issue 18): from the URI and the builder to the pool, where a connection
 //! past its lifetime is closed (reason `expired`) and replaced.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "the test waits out a connection's lifetime"
+)]
 
 use std::time::Duration;
 
