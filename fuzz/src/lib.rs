@@ -171,7 +171,7 @@ struct Kit {
     server: Option<TestServer>,
 }
 
-const RESET_EVERY: u64 = 20_000;
+const RESET_EVERY: u64 = 2_000;
 
 static KIT: OnceLock<Mutex<Kit>> = OnceLock::new();
 static RUNS: AtomicU64 = AtomicU64::new(0);
@@ -189,7 +189,10 @@ pub fn testkit_dispatch(data: &[u8]) {
     };
     let db = DATABASES[usize::from(pick) % DATABASES.len()];
     let kit = KIT.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
+        // A worker thread runs what the commands spawn (timers, session and cursor reapers):
+        // on a runtime nobody drives those tasks would pile up, each holding its server.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
             .enable_all()
             .build()
             .expect("a tokio runtime for the testkit");
