@@ -4,9 +4,11 @@
 //! - `cargo xtask bench [CRATE...]` runs the criterion benchmarks of the workspace.
 //! - `cargo xtask bench drivers [--quick]` runs our client next to the official `mongodb`
 //!   crate (the `bench/drivers` workspace, built apart from this one).
+//! - `cargo xtask fuzz [TARGET...] [--time S]` runs the libFuzzer targets of `fuzz/`.
 //! - `cargo xtask tidy` checks what rustc and clippy do not (see the `tidy` module).
 
 mod bench_drivers;
+mod fuzz;
 mod tidy;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +22,7 @@ usage: cargo xtask spec [--suite DIR] [SUITE...]
        cargo xtask spec [--suite DIR] unified [--min-passed N] [DIR...]
        cargo xtask bench [CRATE...]
        cargo xtask bench drivers [--quick] [--suite DIR] [ARG...]
+       cargo xtask fuzz [TARGET...] [--time S] [--runs N] [--merge]
        cargo xtask tidy
 
 spec runs the JSON spec suites. SUITE is one of: cmap, sdam, server-selection,
@@ -53,6 +56,15 @@ source beside the workspace). Other ARGs go to the bench (--reps N, --min-time S
 --max-time S, --tasks a,b). Prints a markdown table, also written to
 <target>/bench-drivers/report.md.
 
+fuzz builds the fuzz/ workspace on the stable toolchain with libFuzzer and
+coverage instrumentation (no sanitizer, no cargo-fuzz needed) and runs each
+TARGET (default: all) for S seconds (default 10), or N executions, starting from
+its corpus in fuzz/corpus/TARGET. It prints `fuzz TARGET: N executions in S s,
+...` per target and `fuzz: N passed, N failed` (a target fails when it
+crashed); a crash fails the command and
+leaves its input under <target>/fuzz/artifacts/TARGET/. --merge adds the inputs
+that reach new coverage to fuzz/corpus/TARGET.
+
 tidy checks the workspace: a `//!` doc comment first in every .rs file, the crate
 graph against ARCHITECTURE.md, files of at most 800 lines (or a
 `// tidy: long-file: <reason>` line), the client's examples and tests using only
@@ -64,6 +76,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("spec") => spec(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("fuzz") => fuzz::run(&workspace_root(), &args[1..]),
         Some("tidy") if args.len() == 1 => tidy::run(&workspace_root()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");

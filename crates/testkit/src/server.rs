@@ -47,6 +47,8 @@ struct Inner {
     running: tokio::sync::Mutex<Option<Running>>,
     accepted: Arc<AtomicU64>,
     stopped: Mutex<bool>,
+    /// Bumped by [`TestServer::close_application_connections`]; every connection watches it.
+    kills: watch::Sender<u64>,
 }
 
 /// A running in-process server (one member of a deployment). Cloning gives another handle to
@@ -110,6 +112,7 @@ impl TestServer {
                 running: tokio::sync::Mutex::new(None),
                 accepted: Arc::new(AtomicU64::new(0)),
                 stopped: Mutex::new(false),
+                kills: watch::channel(0).0,
             }),
         };
         server.spawn(listener).await;
@@ -123,6 +126,7 @@ impl TestServer {
             self.inner.node.clone(),
             self.inner.tls.clone(),
             rx,
+            self.inner.kills.subscribe(),
             self.inner.accepted.clone(),
         ));
         *self.inner.running.lock().await = Some(Running { shutdown: tx, task });
@@ -154,6 +158,13 @@ impl TestServer {
     /// data (each secondary keeps its own copy: [`crate::ReplicaSet::documents_on`]).
     pub fn store(&self) -> Arc<Store> {
         self.inner.node.store.clone()
+    }
+
+    /// Closes every open connection that ran a command other than hello / isMaster (the
+    /// application's connections; monitoring connections stay open), as a server-side reset
+    /// or a middlebox dropping idle sockets would. The listener keeps accepting.
+    pub fn close_application_connections(&self) {
+        self.inner.kills.send_modify(|n| *n += 1);
     }
 
     /// Number of TCP connections accepted so far (across restarts).
@@ -269,6 +280,7 @@ async fn accept_loop(
     node: Arc<Node>,
     tls: Option<tokio_rustls::TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
+    kills: watch::Receiver<u64>,
     accepted: Arc<AtomicU64>,
 ) {
     let mut conns = JoinSet::new();
@@ -288,9 +300,10 @@ async fn accept_loop(
                 let node = node.clone();
                 let tls = tls.clone();
                 let rx = shutdown.clone();
+                let kills = kills.clone();
                 conns.spawn(async move {
                     tracing::trace!(%peer, "connection accepted");
-                    serve_socket(stream, tls, node, rx).await;
+                    serve_socket(stream, tls, node, rx, kills).await;
                 });
                 while conns.try_join_next().is_some() {}
             }
@@ -307,9 +320,10 @@ async fn serve_socket(
     tls: Option<tokio_rustls::TlsAcceptor>,
     node: Arc<Node>,
     shutdown: watch::Receiver<bool>,
+    kills: watch::Receiver<u64>,
 ) {
     match tls {
-        None => serve(stream, node, shutdown, None).await,
+        None => serve(stream, node, shutdown, kills, None).await,
         Some(acceptor) => {
             let accepted =
                 tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
@@ -321,7 +335,7 @@ async fn serve_socket(
                         .peer_certificates()
                         .and_then(|c| c.first())
                         .and_then(|c| crate::tls::subject_rfc2253(c.as_ref()));
-                    serve(s, node, shutdown, subject).await;
+                    serve(s, node, shutdown, kills, subject).await;
                 }
                 Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!("TLS handshake timed out"),
@@ -621,6 +635,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     node: Arc<Node>,
     mut shutdown: watch::Receiver<bool>,
+    mut kills: watch::Receiver<u64>,
     peer_subject: Option<String>,
 ) {
     // Buffered so that a hang-up can be noticed while a command runs (`io::client_gone`).
@@ -630,6 +645,9 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     let mut writer = MessageWriter::new();
     let mut conn = ConnState::new(node.next_connection_id());
     conn.peer_subject = peer_subject;
+    kills.mark_unchanged();
+    // Whether this connection ran anything but hello (see close_application_connections).
+    let mut application = false;
     loop {
         let req = tokio::select! {
             r = reader.read_frame(&mut stream) => {
@@ -646,6 +664,11 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
             _ = shutdown.changed() => return,
+            // Only application connections watch: the read is never restarted.
+            Ok(()) = kills.changed(), if application => {
+                tracing::debug!("closing an application connection on request");
+                return;
+            }
         };
         let req = match req {
             Ok(r) => r,
@@ -670,6 +693,11 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             continue;
         }
         let name = req.cmd.keys().next().cloned().unwrap_or_default();
+        if !application && !is_hello(&name) {
+            // A close ordered while this was a monitoring connection is not for it.
+            kills.mark_unchanged();
+            application = true;
+        }
         let client_more_to_come = req.flags.contains(MsgFlags::MORE_TO_COME);
         let exhaust = !req.legacy
             && req.flags.contains(MsgFlags::EXHAUST_ALLOWED)

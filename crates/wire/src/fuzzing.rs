@@ -1,4 +1,4 @@
-//! Entry points shared by the cargo-fuzz targets (`crates/wire/fuzz`) and the in-crate
+//! Entry points shared by the fuzz targets (the top-level `fuzz/` workspace) and the in-crate
 //! bounded random-input test. Not a stable API.
 //!
 //! Each function takes arbitrary bytes and must never panic except on a broken invariant

@@ -16,6 +16,8 @@ mod handle;
 #[cfg(test)]
 mod lazy_batch_tests;
 #[cfg(test)]
+mod lifetime_tests;
+#[cfg(test)]
 mod metadata_tests;
 #[cfg(test)]
 mod options_tests;
@@ -48,7 +50,10 @@ use retry::RetryPolicy;
 use session::ServerSessionPool;
 pub use stream::Cursor;
 
-use crate::conn::{ConnectionOptions, DriverInfo, ServerApi, client_metadata, handshake};
+use crate::conn::{
+    ConnectionOptions, DEFAULT_IDLE_CHECK_THRESHOLD, DriverInfo, ServerApi, client_metadata,
+    handshake,
+};
 use crate::error::{Error, Result};
 use crate::operation::{EndSessions, RunCommand};
 use crate::options::ClientOptions;
@@ -251,6 +256,7 @@ impl Client {
         pool.max_pool_size = o.max_pool_size;
         pool.min_pool_size = o.min_pool_size;
         pool.max_idle_time = o.max_idle_time;
+        pool.max_lifetime = o.max_lifetime;
         pool.max_connecting = o.max_connecting;
         // timeoutMS replaces the deprecated waitQueueTimeoutMS (client-side operation
         // timeouts): the check-out waits until the operation's deadline instead.
@@ -279,6 +285,9 @@ impl Client {
             load_balanced,
             listeners: listeners.clone(),
             proxy: o.proxy.host.is_some().then(|| o.proxy.clone()),
+            idle_check_threshold: o
+                .idle_check_threshold
+                .or(Some(DEFAULT_IDLE_CHECK_THRESHOLD)),
             dns: prepared.host_dns,
             pending_response_limit: b
                 .pending_response_limit

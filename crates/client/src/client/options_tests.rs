@@ -60,6 +60,8 @@ fn every_field_is_listed() {
         min_pool_size: _,               // pool_options_reach_the_pools
         max_connecting: _,              // pool_options_reach_the_pools
         max_idle_time: _,               // pool_options_reach_the_pools
+        max_lifetime: _,                // lifetime_tests.rs
+        idle_check_threshold: _,        // tests/client/liveness.rs
         wait_queue_timeout: _,          // pool_options_reach_the_pools
         max_adaptive_retries: _,        // max_adaptive_retries_bounds_overload_retries
         enable_overload_retargeting: _, // overload_retargeting_moves_the_retry

@@ -143,6 +143,7 @@ impl Connection {
             state: State::Ready,
             info,
             established_at: super::clock(),
+            last_used: super::clock(),
             in_flight: None,
             lazy_batch: None,
             raw_batch: None,

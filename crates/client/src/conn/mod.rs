@@ -98,6 +98,10 @@ pub struct ConnectionOptions {
     pub metadata: Document,
     /// A SOCKS5 proxy every connection goes through (`proxyHost` and friends).
     pub proxy: Option<crate::options::ProxyOptions>,
+    /// A pooled connection idle for at least this long is checked, without blocking, before
+    /// it is handed out (see [`Connection::peer_closed`]); one found closed is discarded.
+    /// `None` never checks; the default is one second (PyMongo's interval).
+    pub idle_check_threshold: Option<Duration>,
     /// The resolver of host names when the client has its own (explicit name servers);
     /// `None` leaves them to the operating system.
     pub(crate) dns: Option<crate::srv::dns::Dns>,
@@ -105,6 +109,9 @@ pub struct ConnectionOptions {
     /// [`PENDING_RESPONSE_LIMIT`]); zero closes the connection at the timeout.
     pub pending_response_limit: Duration,
 }
+
+/// The default [`ConnectionOptions::idle_check_threshold`]: one second.
+pub const DEFAULT_IDLE_CHECK_THRESHOLD: Duration = Duration::from_secs(1);
 
 impl Default for ConnectionOptions {
     fn default() -> Self {
@@ -120,6 +127,7 @@ impl Default for ConnectionOptions {
             listeners: Listeners::new(),
             metadata: client_metadata(None, handshake::detect_env()),
             proxy: None,
+            idle_check_threshold: Some(DEFAULT_IDLE_CHECK_THRESHOLD),
             dns: None,
             pending_response_limit: PENDING_RESPONSE_LIMIT,
         }
@@ -251,6 +259,8 @@ pub struct Connection {
     state: State,
     info: ConnectionInfo,
     established_at: Instant,
+    /// When the last reply was read (the handshake's, at first).
+    last_used: Instant,
     /// The monitored command whose started event was published and whose outcome was not
     /// (set only while a monitored command is in flight).
     in_flight: Option<InFlight>,
@@ -392,6 +402,25 @@ impl Connection {
         self.established_at
     }
 
+    /// The options the connection was opened with.
+    pub(crate) fn options(&self) -> &ConnectionOptions {
+        &self.options
+    }
+
+    /// How long since the connection last read a reply (its handshake's, if none since):
+    /// PyMongo's `SocketInfo.idle_time_seconds`.
+    pub fn idle_time(&self) -> Duration {
+        clock().saturating_duration_since(self.last_used)
+    }
+
+    /// Whether the peer has closed or reset the connection, found without blocking: the
+    /// socket is readable while no reply is due (end of stream, a reset, or bytes nobody asked
+    /// for, which leave the stream unusable too). A connection with a command in flight, or
+    /// one already broken, counts as closed.
+    pub fn peer_closed(&self) -> bool {
+        self.state != State::Ready || self.stream.peer_closed()
+    }
+
     /// Whether the connection may go back to its pool: no network error happened and no
     /// command was left half-done (a future dropped between its request and its reply). A
     /// connection whose reply is late after a timeout ([`is_pending_response`]) goes back
@@ -514,6 +543,7 @@ impl Connection {
                 if !self.more_to_come {
                     self.state = State::Ready;
                 }
+                self.last_used = clock();
                 Ok(reply)
             }
             Err(e) => {

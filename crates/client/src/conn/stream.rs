@@ -70,6 +70,28 @@ pub(crate) enum Stream {
     Unix(tokio::net::UnixStream),
 }
 
+impl Stream {
+    /// Whether the peer closed or reset the connection, or sent bytes nobody asked for: a
+    /// non-blocking peek at the socket (under TLS, at the TCP socket: a close_notify is
+    /// bytes too). Never blocks and consumes nothing.
+    pub(crate) fn peer_closed(&self) -> bool {
+        let sock = match self {
+            Stream::Tcp(s) => socket2::SockRef::from(s),
+            Stream::Tls(s) => socket2::SockRef::from(s.get_ref().0),
+            #[cfg(unix)]
+            Stream::Unix(s) => socket2::SockRef::from(s),
+        };
+        let mut byte = [std::mem::MaybeUninit::<u8>::uninit()];
+        match sock.peek(&mut byte) {
+            // Readable while idle: end of stream, or bytes no request asked for.
+            Ok(_) => true,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => false,
+            Err(_) => true,
+        }
+    }
+}
+
 /// What [`connect`] needs to know.
 #[derive(Clone, Debug)]
 pub(crate) struct StreamConfig {

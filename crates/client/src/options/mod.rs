@@ -119,6 +119,15 @@ pub struct ClientOptions {
     pub max_connecting: Option<u32>,
     /// `maxIdleTimeMS`: idle connections older than this are closed; zero means never.
     pub max_idle_time: Option<Duration>,
+    /// `maxLifeTimeMS` (the Java driver's name; not in the URI spec): a connection older than
+    /// this is closed when it is checked in or found idle, and replaced; zero or absent means
+    /// connections live for ever.
+    pub max_lifetime: Option<Duration>,
+    /// A pooled connection idle at least this long is checked for a closed peer (a
+    /// non-blocking read that sees end of stream or a reset) before it is handed out, and
+    /// replaced if dead. Not a URI option; default one second (PyMongo's); zero checks every
+    /// connection at every check-out.
+    pub idle_check_threshold: Option<Duration>,
     /// `waitQueueTimeoutMS` (deprecated in favour of `timeoutMS`): checkout wait limit.
     pub wait_queue_timeout: Option<Duration>,
     /// `maxAdaptiveRetries`: the most retries of a command once an attempt failed with an
@@ -171,6 +180,8 @@ impl fmt::Debug for ClientOptions {
             .field("min_pool_size", &self.min_pool_size)
             .field("max_connecting", &self.max_connecting)
             .field("max_idle_time", &self.max_idle_time)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("idle_check_threshold", &self.idle_check_threshold)
             .field("wait_queue_timeout", &self.wait_queue_timeout)
             .field("max_adaptive_retries", &self.max_adaptive_retries)
             .field(
@@ -588,6 +599,10 @@ impl ClientOptionsBuilder {
         max_connecting: u32;
         /// Sets `maxIdleTimeMS`.
         max_idle_time: Duration;
+        /// Sets `maxLifeTimeMS`.
+        max_lifetime: Duration;
+        /// Sets the idle time after which a connection is checked before check-out.
+        idle_check_threshold: Duration;
         /// Sets `waitQueueTimeoutMS`.
         wait_queue_timeout: Duration;
         /// Sets `maxAdaptiveRetries`.

@@ -409,14 +409,16 @@ impl Topology {
                 }
             };
             // A connection whose reply came late after a timeout: read and drop that reply
-            // first (within this check-out's deadline).
+            // first (within this check-out's deadline). Before the liveness check, which would
+            // take the late reply's bytes for a hang-up.
             match conn.drain_pending(deadline).await {
-                Drained::Ready => return Ok(conn),
+                Drained::Ready => {}
                 Drained::Closed => {
                     // Closed on drop; the next connection (or a new one) is checked out. The
                     // guard's drop uncounts the operation: count it again.
                     server.operations.fetch_add(1, Ordering::Relaxed);
                     drop(conn);
+                    continue;
                 }
                 Drained::TimedOut => {
                     // Back to the pool, still pending; this check-out failed in time.
@@ -425,6 +427,13 @@ impl Topology {
                         .with_address(&server.address));
                 }
             }
+            if !conn.is_dead_after_idling() {
+                return Ok(conn);
+            }
+            // Closed (reason error), not handed out; the guard's drop uncounts the operation,
+            // which goes on with the next connection.
+            server.operations.fetch_add(1, Ordering::Relaxed);
+            conn.discard_dead();
         }
     }
 

@@ -67,6 +67,29 @@ impl PooledConn {
     }
 }
 
+impl PooledConn {
+    /// The liveness check before a check-out hands the connection out: one idle for at
+    /// least the options' `idle_check_threshold` is dead if its peer closed or reset it.
+    pub(super) fn is_dead_after_idling(&self) -> bool {
+        match self.inner.options().idle_check_threshold {
+            Some(threshold) => self.inner.idle_time() >= threshold && self.inner.peer_closed(),
+            None => false,
+        }
+    }
+
+    /// Closes a connection the liveness check found dead (CMAP reason `error`), without SDAM
+    /// error handling: one dead idle socket says nothing about the server.
+    pub(super) fn discard_dead(mut self) {
+        let error = Error::io(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "the server closed the idle connection",
+        ))
+        .with_address(&self.server.address);
+        self.inner.close();
+        self.inner.mark_errored_with(EventError::new(error));
+    }
+}
+
 impl Drop for PooledConn {
     fn drop(&mut self) {
         if !self.inner.is_reusable() && !self.inner.is_errored() {

@@ -359,6 +359,7 @@ fn apply_one(
         "timeoutms" => set!(opts.timeout, parse_millis(v, false), NON_NEG),
         "localthresholdms" => set!(opts.local_threshold, parse_millis(v, false), NON_NEG),
         "maxidletimems" => set!(opts.max_idle_time, parse_millis(v, false), NON_NEG),
+        "maxlifetimems" => set!(opts.max_lifetime, parse_millis(v, false), NON_NEG),
         "serverselectiontimeoutms" => set!(
             opts.server_selection_timeout,
             parse_millis(v, false).filter(|d| !d.is_zero()),
@@ -515,6 +516,7 @@ const KNOWN: &[&str] = &[
     "timeoutms",
     "localthresholdms",
     "maxidletimems",
+    "maxlifetimems",
     "serverselectiontimeoutms",
     "waitqueuetimeoutms",
     "heartbeatfrequencyms",

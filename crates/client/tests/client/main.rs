@@ -33,6 +33,7 @@ mod handshake_errors;
 mod immediate_checks;
 mod late_replies;
 mod legacy_writes;
+mod liveness;
 mod load_balanced;
 mod monitoring;
 mod requests;

@@ -1,6 +1,6 @@
 //! Drives the cargo-fuzz entry points with a bounded, deterministic random-input loop, so the
-//! targets run on every `cargo test` (a real fuzzer run is `cargo +nightly fuzz run <target>`
-//! in `crates/wire/fuzz`).
+//! targets run on every `cargo test` (a real fuzzer run is `cargo xtask fuzz <target>`, the
+//! targets being in the top-level `fuzz/` workspace).
 
 use std::borrow::Cow;
 

@@ -1,6 +1,0 @@
-//! Fuzz target: `mongo_wire::fuzzing::frame_reader` on arbitrary bytes.
-#![no_main]
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    mongo_wire::fuzzing::frame_reader(data);
-});

@@ -1,0 +1,6 @@
+//! libFuzzer target: `mongo_fuzz::connection_string` on arbitrary bytes (built by `cargo xtask fuzz`).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    mongo_fuzz::connection_string(data);
+});

@@ -1,0 +1,6 @@
+//! libFuzzer target: `mongo_fuzz::query_reply` on arbitrary bytes (built by `cargo xtask fuzz`).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    mongo_fuzz::query_reply(data);
+});
