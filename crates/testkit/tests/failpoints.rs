@@ -160,15 +160,21 @@ async fn a_client_that_hangs_up_during_a_block_interrupts_its_command() {
         .unwrap();
     let mut c = Client::connect(server.address()).await;
     let insert = doc! { "insert": "gone", "documents": [{ "_id": 1 }], "$db": "db" };
-    c.send(&mongo_wire::OpMsg::new(bson::RawDocumentBuf::try_from(&insert).unwrap()))
-        .await
-        .unwrap();
+    c.send(&mongo_wire::OpMsg::new(
+        bson::RawDocumentBuf::try_from(&insert).unwrap(),
+    ))
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     drop(c);
     tokio::time::sleep(Duration::from_millis(600)).await;
     let mut other = Client::connect(server.address()).await;
     let found = other.command("db", doc! { "count": "gone" }).await;
-    assert_eq!(found.get_i32("n").ok(), Some(0), "the blocked insert ran: {found}");
+    assert_eq!(
+        found.get_i32("n").ok(),
+        Some(0),
+        "the blocked insert ran: {found}"
+    );
     // The same insert from a client that waits for it does run.
     let r = other
         .command("db", doc! { "insert": "gone", "documents": [{ "_id": 1 }] })
